@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Runs the compiled uvu suites (dist/test/**/*.test.js) and ends with the plain "N passed, N failed" line
+// that CI reads. Usage: node test/run.js [pattern]   (pattern filters test file paths, e.g. "unit/frame")
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const uvuBin = require.resolve('uvu/bin.js');
+if (!existsSync('dist/test')) {
+  console.error('dist/test is missing: run `npm run build` first');
+  process.exit(1);
+}
+const filter = process.argv[2] ?? '';
+const pattern = filter === '' ? '\\.test\\.js$' : `${filter.replace(/[.]/g, '\\.')}.*\\.test\\.js$`;
+const child = spawn(process.execPath, [uvuBin, 'dist/test', pattern], { stdio: ['ignore', 'pipe', 'inherit'] });
+let out = '';
+child.stdout.on('data', (chunk) => {
+  out += chunk;
+  process.stdout.write(chunk);
+});
+child.on('close', (code) => {
+  const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
+  const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+  const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+  const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+  const failed = Math.max(total - passed - skipped, code === 0 ? 0 : 1);
+  console.log(`\ntests: ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
+  process.exit(code === 0 && failed === 0 && total > 0 ? 0 : 1);
+});
