@@ -3,10 +3,10 @@
 // that CI reads. Usage: node test/run.js [pattern]   (pattern filters test file paths, e.g. "unit/frame")
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-const uvuBin = require.resolve('uvu/bin.js');
+// uvu's package exports hide bin.js from require.resolve, so name the file directly.
+const uvuBin = fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url));
 if (!existsSync('dist/test')) {
   console.error('dist/test is missing: run `npm run build` first');
   process.exit(1);

@@ -1,0 +1,198 @@
+/**
+ * The client's live progress line and end-of-transfer summary. Formatting is pure; ProgressReporter only
+ * writes to the stream it is given and reads the clock it is given, so tests drive it with fakes.
+ */
+
+import type { TransferStats } from '../transfer/stats.js';
+
+const IEC_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
+const SI_RATE_UNITS = ['B/s', 'kB/s', 'MB/s', 'GB/s', 'TB/s', 'PB/s'] as const;
+/** The line is redrawn by a carriage return, the text, then erase to end of line (ECMA-48 EL 0). */
+const REWRITE = '\r';
+const ERASE_EOL = '\x1b[K';
+
+/** Milliseconds from a monotonic clock; the default clock of ProgressReporter, use it for createStats too. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
+}
+
+/** IEC sizes with 3 significant digits: '0 B', '512 B', '1.50 KiB', '2.00 GiB', '1010 KiB'. */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '?';
+  if (n < 1024) return `${Math.round(n)} B`;
+  let value = n / 1024;
+  let unit = 0;
+  // Round first, then decide the unit, so 1023.9 KiB reads "1.00 MiB" rather than "1024 KiB".
+  while (unit < IEC_UNITS.length - 1 && Number(threeDigits(value)) >= 1024) {
+    value /= 1024;
+    unit++;
+  }
+  return `${threeDigits(value)} ${IEC_UNITS[unit]}`;
+}
+
+/** SI rates like rsync and scp print them: '512 B/s', '45.1 kB/s', '612 MB/s', '1.23 GB/s'. */
+export function formatRate(bytesPerSec: number): string {
+  if (!Number.isFinite(bytesPerSec) || bytesPerSec < 0) return '? B/s';
+  let value = bytesPerSec;
+  let unit = 0;
+  let digits = String(Math.round(value));
+  // As in formatBytes: 999.7 kB/s reads "1.00 MB/s", not "1000 kB/s".
+  while (unit < SI_RATE_UNITS.length - 1 && Number(digits) >= 1000) {
+    value /= 1000;
+    unit++;
+    digits = threeDigits(value);
+  }
+  return `${digits} ${SI_RATE_UNITS[unit]}`;
+}
+
+/** Three significant digits without exponent notation; values of 1000 and above keep all integer digits. */
+function threeDigits(value: number): string {
+  if (value >= 100) return value.toFixed(0);
+  if (value >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+/** Clock-style durations: '0:05', '12:34', '1:02:03'. */
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return '?:??';
+  const total = Math.round(sec);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const ss = String(s).padStart(2, '0');
+  if (h === 0) return `${m}:${ss}`;
+  return `${h}:${String(m).padStart(2, '0')}:${ss}`;
+}
+
+/** Integers with thousands separators, independent of the locale: 4000 -> '4,000'. */
+export function formatCount(n: number): string {
+  return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
+/** The line always printed at the end: "fcp: 1,004 files sent, 12 skipped, 0 failed, 2.10 GiB in 3.4 s (664 MB/s)". */
+export function formatSummary(stats: TransferStats, elapsedSec: number): string {
+  const elapsed = elapsedSec < 60 ? `${Math.max(0, elapsedSec).toFixed(1)} s` : formatDuration(elapsedSec);
+  const rate = elapsedSec > 0 ? ` (${formatRate(stats.bytesDone / elapsedSec)})` : '';
+  return (
+    `fcp: ${plural(stats.filesSent, 'file', 'files')} sent, ${formatCount(stats.filesSkipped)} skipped, ` +
+    `${formatCount(stats.filesFailed)} failed, ${formatBytes(stats.bytesDone)} in ${elapsed}${rate}`
+  );
+}
+
+export interface ProgressOptions {
+  stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** Decided by the caller: stdout is a TTY and -q was not given. When false nothing is ever written. */
+  enabled: boolean;
+  /** Monotonic milliseconds on the same clock as `stats.startedMs`; defaults to monotonicMs. */
+  nowMs?: () => number;
+  /** Minimum time between redraws. */
+  intervalMs?: number;
+  /** Span of the sliding window the rate is measured over. */
+  windowMs?: number;
+}
+
+interface Sample {
+  t: number;
+  bytes: number;
+}
+
+const DEFAULT_INTERVAL_MS = 200;
+const DEFAULT_WINDOW_MS = 5000;
+const DEFAULT_COLUMNS = 80;
+
+/**
+ * Draws one status line, rewritten in place, at most every `intervalMs`:
+ * "  1.23 GiB / 2.00 GiB  612 MB/s  ETA 0:02  files 120/4,000". Until the file list is complete the totals
+ * read '?' and there is no ETA. The line is fitted to the terminal width by dropping fields from the right.
+ */
+export class ProgressReporter {
+  readonly #stream: ProgressOptions['stream'];
+  readonly #enabled: boolean;
+  readonly #now: () => number;
+  readonly #intervalMs: number;
+  readonly #windowMs: number;
+  #samples: Sample[] = [];
+  #lastDrawMs: number | undefined;
+  #drawn = false;
+
+  constructor(opts: ProgressOptions) {
+    this.#stream = opts.stream;
+    this.#enabled = opts.enabled;
+    this.#now = opts.nowMs ?? monotonicMs;
+    this.#intervalMs = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
+    this.#windowMs = opts.windowMs ?? DEFAULT_WINDOW_MS;
+  }
+
+  /** Redraws the line unless the last redraw was less than `intervalMs` ago. */
+  update(stats: TransferStats): void {
+    if (!this.#enabled) return;
+    const now = this.#now();
+    if (this.#lastDrawMs !== undefined && now - this.#lastDrawMs < this.#intervalMs) return;
+    this.#lastDrawMs = now;
+    const rate = this.#sampleRate(stats, now);
+    const line = fitLine(progressFields(stats, rate), this.#columns());
+    this.#stream.write(`${REWRITE}${line}${ERASE_EOL}`);
+    this.#drawn = true;
+  }
+
+  /** Clears the line, if one was drawn, so the summary starts on a clean line. */
+  finish(): void {
+    if (!this.#enabled || !this.#drawn) return;
+    this.#stream.write(`${REWRITE}${ERASE_EOL}`);
+    this.#drawn = false;
+    this.#lastDrawMs = undefined;
+  }
+
+  #columns(): number {
+    const columns = this.#stream.columns;
+    return typeof columns === 'number' && columns > 0 ? columns : DEFAULT_COLUMNS;
+  }
+
+  /** Bytes per second over the window, or undefined until two distinct instants have been seen. */
+  #sampleRate(stats: TransferStats, now: number): number | undefined {
+    // Seed with the transfer's start so the first lines show the average so far rather than nothing.
+    if (this.#samples.length === 0 && stats.startedMs <= now)
+      this.#samples.push({ t: stats.startedMs, bytes: 0 });
+    this.#samples.push({ t: now, bytes: stats.bytesDone });
+    // Keep one sample at or before the window's start so the window always spans windowMs once it can.
+    while (this.#samples.length > 2 && (this.#samples[1]?.t ?? now) <= now - this.#windowMs)
+      this.#samples.shift();
+    const first = this.#samples[0];
+    if (first === undefined || now - first.t <= 0) return undefined;
+    return (Math.max(0, stats.bytesDone - first.bytes) * 1000) / (now - first.t);
+  }
+}
+
+/** The fields of the progress line, most important first; fitLine drops from the end. */
+function progressFields(stats: TransferStats, rate: number | undefined): string[] {
+  const known = stats.listComplete;
+  const fields = [`${formatBytes(stats.bytesDone)} / ${known ? formatBytes(stats.bytesTotal) : '?'}`];
+  if (rate !== undefined) fields.push(formatRate(rate));
+  const remaining = stats.bytesTotal - stats.bytesDone;
+  if (known && rate !== undefined && rate > 0 && remaining >= 0) {
+    fields.push(`ETA ${formatDuration(remaining / rate)}`);
+  }
+  // Directories count: filesTotal announces them too.
+  const done = stats.filesSent + stats.filesSkipped + stats.filesFailed + stats.dirs;
+  const shown = known ? Math.min(done, stats.filesTotal) : done;
+  fields.push(`files ${formatCount(shown)}/${known ? formatCount(stats.filesTotal) : '?'}`);
+  if (stats.filesFailed > 0) fields.push(`${formatCount(stats.filesFailed)} failed`);
+  return fields;
+}
+
+/**
+ * Joins fields with two spaces after a two-space indent, dropping trailing fields until the line fits in
+ * columns - 1 (writing the last column makes some terminals wrap), then truncating the first field if needed.
+ */
+export function fitLine(fields: readonly string[], columns: number): string {
+  const width = Math.max(1, columns - 1);
+  for (let n = fields.length; n > 0; n--) {
+    const line = `  ${fields.slice(0, n).join('  ')}`;
+    if (line.length <= width) return line;
+  }
+  return `  ${fields[0] ?? ''}`.slice(0, width);
+}

@@ -1,0 +1,137 @@
+/**
+ * The documented exit codes of fcp (and of fcpd where they apply), and the mapping from a thrown error to one.
+ * README and the --help epilogue are generated from EXIT_DESCRIPTIONS so the three never disagree.
+ */
+
+export const EXIT = {
+  OK: 0,
+  USAGE: 1,
+  PATH: 2,
+  PARTIAL: 3,
+  CONNECT: 4,
+  PROTOCOL: 5,
+  REFUSED: 6,
+  /** sysexits.h EX_SOFTWARE: a bug or an error no other code describes. */
+  INTERNAL: 70,
+  /** 128 + SIGINT, what shells report for a command stopped with Ctrl-C. */
+  INTERRUPTED: 130,
+} as const;
+
+export type ExitName = keyof typeof EXIT;
+export type ExitCode = (typeof EXIT)[ExitName];
+
+/** One line per exit code, markdown-safe (no pipes), for README and --help. */
+export const EXIT_DESCRIPTIONS: Readonly<Record<ExitName, string>> = {
+  OK: 'every file was copied or already up to date',
+  USAGE: 'invalid arguments, options or ssh config; fcpd: already running, or the port is in use',
+  PATH: 'a source or destination path cannot be used (missing, permission denied, disk full, read-only, wrong type)',
+  PARTIAL: 'the transfer finished but some files failed; each one was reported',
+  CONNECT: 'cannot reach the daemon (refused, unreachable, unknown host, timed out)',
+  PROTOCOL: 'the connection broke or the peer violated the protocol',
+  REFUSED: 'the daemon refused or ended the session (busy, limit exceeded, shutting down)',
+  INTERNAL: 'internal error (a bug: please report it)',
+  INTERRUPTED: 'interrupted by SIGINT (Ctrl-C) or SIGTERM',
+};
+
+/** Errno names of path problems that stop a whole transfer. */
+const PATH_ERRNOS: ReadonlySet<string> = new Set([
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'ENOTDIR',
+  'EISDIR',
+  // Not in the original list but just as clearly "this path cannot be used".
+  'EEXIST',
+  'ENOTEMPTY',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EFBIG',
+]);
+
+/** Raw socket errno names seen before a connection is up. */
+const CONNECT_ERRNOS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+]);
+
+/** Raw socket errno names of a connection that broke mid-transfer, the same as FCP_ERR_NET_CLOSED. */
+const BROKEN_ERRNOS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
+
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * Maps anything thrown out of a transfer to fcp's exit code. An error whose own code says nothing
+ * (FCP_ERR_INTERNAL, a wrapper) is judged by its `cause`, so a wrapped ECONNREFUSED still exits with CONNECT.
+ */
+export function exitCodeFor(err: unknown): number {
+  let aborted = false;
+  let current: unknown = err;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && current !== undefined && current !== null; depth++) {
+    const code = codeOf(current);
+    if (code === 'ABORT_ERR') aborted = true;
+    const exit = code === undefined ? undefined : exitCodeForCode(code);
+    if (exit !== undefined) return exit;
+    current = (current as { cause?: unknown }).cause;
+  }
+  // An abort whose reason says nothing more: the caller cancelled because the user interrupted.
+  return aborted ? EXIT.INTERRUPTED : EXIT.INTERNAL;
+}
+
+/** Exit code for one error code name, or undefined when the code does not decide it (FCP_ERR_INTERNAL, unknown). */
+export function exitCodeForCode(code: string): ExitCode | undefined {
+  // fcpd: the port or address it was told to listen on cannot be bound; the user must choose another.
+  if (code === 'FCP_ERR_USAGE' || code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL') return EXIT.USAGE;
+  if (code.startsWith('FCP_ERR_PATH_') || PATH_ERRNOS.has(code)) return EXIT.PATH;
+  if (code === 'FCP_ERR_NET_CONNECT' || code === 'FCP_ERR_NET_TIMEOUT' || CONNECT_ERRNOS.has(code)) {
+    return EXIT.CONNECT;
+  }
+  if (code.startsWith('FCP_ERR_PROTO_') || code === 'FCP_ERR_NET_CLOSED' || code === 'FCP_ERR_FILE_RANGE') {
+    return EXIT.PROTOCOL;
+  }
+  if (BROKEN_ERRNOS.has(code)) return EXIT.PROTOCOL;
+  if (code.startsWith('FCP_ERR_SESSION_') || code === 'FCP_ERR_LIMIT_EXCEEDED') return EXIT.REFUSED;
+  // Per-file failures are reported and the transfer goes on; if one escapes to the top, some files failed.
+  if (code === 'FCP_ERR_FILE_CHECKSUM' || code === 'FCP_ERR_FILE_CHANGED') return EXIT.PARTIAL;
+  return undefined;
+}
+
+function codeOf(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  // DOMException's `code` is a number; its AbortError (AbortController.abort()) is matched by name.
+  if ((err as { name?: unknown }).name === 'AbortError') return 'ABORT_ERR';
+  // net.connect with autoSelectFamily fails with an AggregateError of one error per address.
+  if (err instanceof AggregateError) {
+    for (const inner of err.errors) {
+      const innerCode = codeOf(inner);
+      if (innerCode !== undefined) return innerCode;
+    }
+  }
+  return undefined;
+}
+
+/** The exit codes as a markdown table, for README. */
+export function exitCodesMarkdown(): string {
+  const rows = exitCodeEntries().map(([name, code]) => `| ${code} | ${name} | ${EXIT_DESCRIPTIONS[name]} |`);
+  return ['| Code | Name | Meaning |', '| ---: | --- | --- |', ...rows].join('\n');
+}
+
+/** The exit codes as aligned plain text, for the --help epilogue. */
+export function exitCodesHelp(): string {
+  const lines = exitCodeEntries().map(
+    ([name, code]) => `  ${String(code).padStart(3)}  ${EXIT_DESCRIPTIONS[name]}`,
+  );
+  return ['Exit codes:', ...lines].join('\n');
+}
+
+function exitCodeEntries(): Array<[ExitName, ExitCode]> {
+  return (Object.entries(EXIT) as Array<[ExitName, ExitCode]>).sort((a, b) => a[1] - b[1]);
+}
