@@ -1,0 +1,109 @@
+/**
+ * One matcher for --include, --exclude, --regex and pull-side selection. Paths are wire paths relative to
+ * the transfer root as the walk names them (`push dir` names entries 'dir/a/b', `push dir/` names them 'a/b').
+ *
+ * Semantics:
+ *  - --exclude applies to files, links and directories. An excluded directory is not sent and its subtree is
+ *    not walked, so nothing under it can be included again.
+ *  - --include applies to files and links (and other non-directories) only; directories are always walked
+ *    unless excluded. With one or more --include, a file must match at least one of them.
+ *  - --regex applies like --include: with one or more given, a file must match at least one. A regex is a
+ *    JavaScript RegExp tested (unanchored, no flags) against the whole relative path.
+ *  - A file is sent when it is not excluded, matches an --include (if any) and matches a --regex (if any).
+ *  - A glob without '/' matches the name at any depth ('*.log', 'node_modules'). A glob with '/' matches the
+ *    whole relative path ('src/*.ts', 'docs/**'). A leading '/' anchors a name to the top:
+ *    '/build' matches 'build' but not 'src/build'. A trailing '/' makes the glob match directories only:
+ *    'cache/' excludes directories named cache, not files. (An --include ending in '/' is a usage error, since
+ *    directories are always walked.)
+ *  - '*' and '?' do not cross '/', '**' does; names starting with '.' match like any other.
+ *  - An invalid pattern or regex is a usage error (FCP_ERR_USAGE).
+ */
+
+import micromatch from 'micromatch';
+import { FcpError } from '../protocol/errors.js';
+import { ROOT_ENTRY } from './wire-path.js';
+
+export interface SelectOptions {
+  include?: readonly string[];
+  exclude?: readonly string[];
+  regex?: readonly string[];
+}
+
+export interface Selector {
+  /** Whether a file, link or other non-directory at `rel` is wanted. */
+  wantsFile(rel: string): boolean;
+  /** Whether the directory at `rel` is wanted (and walked). */
+  wantsDir(rel: string): boolean;
+}
+
+type Test = (rel: string) => boolean;
+
+interface Glob {
+  readonly test: Test;
+  readonly dirOnly: boolean;
+}
+
+/** Compiles the patterns once into a Selector; throws FCP_ERR_USAGE for an invalid one. */
+export function createSelector(opts: SelectOptions = {}): Selector {
+  const includes = (opts.include ?? []).map(compileInclude);
+  const excludes = (opts.exclude ?? []).map((p) => compileGlob(p, '--exclude'));
+  const regexes = (opts.regex ?? []).map(compileRegex);
+
+  const excludedFile = (rel: string) => excludes.some((g) => !g.dirOnly && g.test(rel));
+  const excludedDir = (rel: string) => excludes.some((g) => g.test(rel));
+
+  return {
+    wantsFile(rel) {
+      if (excludedFile(rel)) return false;
+      if (includes.length > 0 && !includes.some((test) => test(rel))) return false;
+      if (regexes.length > 0 && !regexes.some((r) => r.test(rel))) return false;
+      return true;
+    },
+    wantsDir(rel) {
+      // The transfer root is always sent; excluding it would make the whole command a no-op.
+      return rel === ROOT_ENTRY || !excludedDir(rel);
+    },
+  };
+}
+
+function compileInclude(pattern: string): Test {
+  const glob = compileGlob(pattern, '--include');
+  if (glob.dirOnly) {
+    throw new FcpError(
+      'FCP_ERR_USAGE',
+      `invalid --include pattern ${JSON.stringify(pattern)}: includes select files, and directories are always walked`,
+    );
+  }
+  return glob.test;
+}
+
+function compileGlob(pattern: string, option: string): Glob {
+  let body = pattern;
+  const dirOnly = body.length > 1 && body.endsWith('/');
+  if (dirOnly) body = body.slice(0, -1);
+  const anchored = body.startsWith('/');
+  if (anchored) body = body.slice(1);
+  if (body === '' || body.includes('\0')) {
+    throw new FcpError('FCP_ERR_USAGE', `invalid ${option} pattern ${JSON.stringify(pattern)}`);
+  }
+  // micromatch's basename option matches *every* pattern against the basename, slashes or not, so it is
+  // only turned on for patterns that have none.
+  const byName = !anchored && !body.includes('/');
+  try {
+    return { test: micromatch.matcher(body, { dot: true, basename: byName }), dirOnly };
+  } catch (err) {
+    const why = err instanceof Error ? `: ${err.message}` : '';
+    throw new FcpError('FCP_ERR_USAGE', `invalid ${option} pattern ${JSON.stringify(pattern)}${why}`, {
+      cause: err,
+    });
+  }
+}
+
+function compileRegex(source: string): RegExp {
+  try {
+    return new RegExp(source);
+  } catch (err) {
+    const why = err instanceof Error ? `: ${err.message}` : '';
+    throw new FcpError('FCP_ERR_USAGE', `invalid --regex ${JSON.stringify(source)}${why}`, { cause: err });
+  }
+}

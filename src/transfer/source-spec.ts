@@ -1,0 +1,275 @@
+/**
+ * What a transfer starts from: the local paths a user typed for `fcp push`, and the remote spec the daemon
+ * expands for `fcp pull 'host:/logs/*.gz'`. Each source becomes a SourceRoot fed to walk(abs, topRel, ...).
+ *
+ * Like rsync, a trailing '/' (or '/.', or a bare '.') means "the contents of this directory" (topRel '.'),
+ * and without it the directory itself is sent under its own name (topRel = its basename).
+ */
+
+import type { BigIntStats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import micromatch from 'micromatch';
+import { FcpError, toFcpError } from '../protocol/errors.js';
+import type { ConfinedRoot } from './confined-root.js';
+import { baseName, compareUtf8, joinWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
+
+/** A starting point of a transfer: walk `abs`, naming it `topRel` on the wire. */
+export interface SourceRoot {
+  abs: string;
+  topRel: string;
+}
+
+/** Upper bound on the sources one remote spec may expand to; each is held in memory until it is walked. */
+export const MAX_REMOTE_MATCHES = 100_000;
+
+const GLOBSTAR = '**';
+
+/**
+ * A local source as the user typed it. Paths may pass through symlinks (the user chose them); nothing is
+ * read from disk here.
+ */
+export function localSourceRoot(arg: string): SourceRoot {
+  if (arg === '' || arg.includes('\0')) {
+    throw new FcpError('FCP_ERR_USAGE', `invalid source path ${JSON.stringify(arg)}`);
+  }
+  const abs = path.resolve(arg);
+  const base = path.basename(abs);
+  return { abs, topRel: namesContents(arg) || base === '' ? ROOT_ENTRY : base };
+}
+
+function namesContents(spec: string): boolean {
+  return spec === '' || spec === '.' || spec.endsWith('/') || spec.endsWith('/.');
+}
+
+/**
+ * Expands the spec of a pull inside `root`, for the daemon. `spec` is absolute (and must lie inside the root,
+ * as its real path or the path it was opened as) or relative to the root.
+ *
+ * - '..' and NUL are refused (FCP_ERR_PATH_UNSAFE) even where they would stay inside the root.
+ * - The literal part before the first glob segment is checked level by level; a symlink on the way is
+ *   refused (FCP_ERR_PATH_SYMLINK), never followed.
+ * - Glob segments are matched one directory level at a time like a shell: '*' and '?' skip names starting
+ *   with '.', '**' matches zero or more directory levels (not descending into dot directories), braces must
+ *   not contain '/'. A name equal to the segment itself also matches, so 'a[1]' finds a file named 'a[1]'.
+ *   Segments are taken as typed, with no backslash unescaping.
+ * - Matched symlinks are returned (and sent as links), never followed or descended into.
+ * - A trailing '/' means the contents of a directory (topRel '.'); on a glob it also restricts the matches
+ *   to directories, whose contents then arrive merged, as with rsync.
+ * - A match inside another matched directory is dropped (the directory's walk sends it).
+ *
+ * Results are sorted by byte order. Nothing matching is FCP_ERR_PATH_NO_MATCH; more than MAX_REMOTE_MATCHES
+ * is FCP_ERR_LIMIT_EXCEEDED. `onWarning` hears about directories that could not be read during matching.
+ */
+export async function expandRemoteSources(
+  root: ConfinedRoot,
+  spec: string,
+  onWarning: (err: FcpError) => void = () => {},
+): Promise<SourceRoot[]> {
+  if (spec.includes('\0')) {
+    throw new FcpError('FCP_ERR_PATH_UNSAFE', 'unsafe path: contains a NUL byte', {
+      path: spec,
+      fatal: true,
+    });
+  }
+  const typed = spec.split('/');
+  if (typed.includes('..')) {
+    throw new FcpError('FCP_ERR_PATH_UNSAFE', 'unsafe path: ".." segment', { path: spec, fatal: true });
+  }
+  const segments = typed.filter((s) => s !== '' && s !== '.');
+  const rel = spec.startsWith('/') ? stripRoot(root, segments, spec) : segments;
+  const contents = namesContents(spec);
+
+  const firstGlob = rel.findIndex(isGlobSegment);
+  const literal = firstGlob === -1 ? rel : rel.slice(0, firstGlob);
+  const globs = firstGlob === -1 ? [] : normaliseGlobs(rel.slice(firstGlob));
+  const baseRel = literal.length === 0 ? ROOT_ENTRY : literal.join('/');
+  const base = await inspectBase(root, baseRel, spec);
+
+  if (globs.length === 0) {
+    if (!contents) {
+      // The root itself, named by its absolute path: send it under the name the user typed.
+      const topRel =
+        baseRel === ROOT_ENTRY ? (segments[segments.length - 1] ?? ROOT_ENTRY) : baseName(baseRel);
+      return [{ abs: root.resolve(baseRel), topRel }];
+    }
+    checkDirLevel(base, baseRel, spec);
+    return [{ abs: root.resolve(baseRel), topRel: ROOT_ENTRY }];
+  }
+
+  checkDirLevel(base, baseRel, spec);
+  const expansion = new Expansion(root, globs, contents, onWarning);
+  await expansion.level(baseRel, 0);
+  const rels = expansion.result();
+  if (rels.length === 0) throw noMatch(spec);
+  return rels.map((r) => ({ abs: root.resolve(r), topRel: contents ? ROOT_ENTRY : baseName(r) }));
+}
+
+/** The segments of an absolute spec below the root, or FCP_ERR_PATH_OUTSIDE_ROOT. */
+function stripRoot(root: ConfinedRoot, segments: string[], spec: string): string[] {
+  for (const candidate of new Set([root.path, root.openedAs])) {
+    const rootSegments = candidate.split('/').filter((s) => s !== '');
+    if (rootSegments.every((s, i) => segments[i] === s)) return segments.slice(rootSegments.length);
+  }
+  throw new FcpError('FCP_ERR_PATH_OUTSIDE_ROOT', `${spec} is outside the served root`, { path: spec });
+}
+
+function isGlobSegment(segment: string): boolean {
+  return micromatch.scan(segment).isGlob;
+}
+
+/** '**' repeated is one '**'; a trailing '**' matches what '*' does once nested matches are dropped. */
+function normaliseGlobs(globs: string[]): string[] {
+  const out: string[] = [];
+  for (const g of globs) {
+    if (g === GLOBSTAR && out[out.length - 1] === GLOBSTAR) continue;
+    out.push(g);
+  }
+  if (out[out.length - 1] === GLOBSTAR) out[out.length - 1] = '*';
+  return out;
+}
+
+async function inspectBase(root: ConfinedRoot, baseRel: string, spec: string): Promise<BigIntStats> {
+  let st: BigIntStats | undefined;
+  try {
+    st = await root.inspect(baseRel);
+  } catch (err) {
+    // A file where the spec needs a directory: nothing can match below it.
+    if (err instanceof FcpError && err.code === 'FCP_ERR_PATH_TYPE') throw noMatch(spec);
+    throw err;
+  }
+  if (st === undefined) throw noMatch(spec);
+  return st;
+}
+
+/** The base of a glob, or a literal spec with a trailing '/', must be a real directory. */
+function checkDirLevel(st: BigIntStats, rel: string, spec: string): void {
+  if (st.isSymbolicLink()) {
+    throw new FcpError('FCP_ERR_PATH_SYMLINK', `refusing to pass through a symbolic link: ${rel}`, {
+      path: rel,
+    });
+  }
+  if (!st.isDirectory()) throw noMatch(spec, 'not a directory');
+}
+
+/** A matcher for one glob segment; a name equal to the segment as typed matches too. */
+function compileSegment(segment: string): (name: string) => boolean {
+  let isMatch: (name: string) => boolean;
+  try {
+    isMatch = micromatch.matcher(segment, { dot: false, nonegate: true });
+  } catch (err) {
+    throw new FcpError('FCP_ERR_USAGE', `invalid pattern ${JSON.stringify(segment)}`, { cause: err });
+  }
+  return (name) => name === segment || isMatch(name);
+}
+
+function noMatch(spec: string, why?: string): FcpError {
+  const detail = why === undefined ? '' : ` (${why})`;
+  return new FcpError('FCP_ERR_PATH_NO_MATCH', `no match for ${spec}${detail}`, { path: spec });
+}
+
+/** One run of glob matching: walks only the directories the segments can reach, each at most once. */
+class Expansion {
+  readonly #root: ConfinedRoot;
+  readonly #globs: readonly string[];
+  readonly #matchers: readonly ((name: string) => boolean)[];
+  readonly #dirsOnly: boolean;
+  readonly #onWarning: (err: FcpError) => void;
+  /** rel -> whether it is a real directory. */
+  readonly #matches = new Map<string, boolean>();
+  /** `${segment index}/${dir rel}` already expanded; bounds '**' patterns to one visit per (segment, dir). */
+  readonly #visited = new Set<string>();
+
+  constructor(root: ConfinedRoot, globs: string[], dirsOnly: boolean, onWarning: (err: FcpError) => void) {
+    this.#root = root;
+    this.#globs = globs;
+    this.#matchers = globs.map(compileSegment);
+    this.#dirsOnly = dirsOnly;
+    this.#onWarning = onWarning;
+  }
+
+  async level(dirRel: string, index: number): Promise<void> {
+    const key = `${index}/${dirRel}`;
+    if (this.#visited.has(key)) return;
+    this.#visited.add(key);
+    const names = await this.#list(dirRel);
+    if (this.#globs[index] === GLOBSTAR) {
+      // Zero levels, then one more level for each real, non-dot subdirectory.
+      await this.level(dirRel, index + 1);
+      for (const name of names) {
+        if (name.startsWith('.')) continue;
+        const rel = joinWirePath(dirRel, name);
+        const st = await this.#lstat(rel);
+        if (st?.isDirectory()) await this.level(rel, index);
+      }
+      return;
+    }
+    const matches = this.#matchers[index]!;
+    const last = index === this.#globs.length - 1;
+    for (const name of names) {
+      if (!matches(name)) continue;
+      const rel = joinWirePath(dirRel, name);
+      const st = await this.#lstat(rel);
+      if (st === undefined) continue;
+      if (!last) {
+        if (st.isDirectory()) await this.level(rel, index + 1);
+      } else if (st.isDirectory() || !this.#dirsOnly) {
+        this.#add(rel, st.isDirectory());
+      }
+    }
+  }
+
+  /** Matches sorted by byte order, without those inside a matched directory. */
+  result(): string[] {
+    const sorted = [...this.#matches.keys()].sort(compareUtf8);
+    return sorted.filter((rel) => !this.#insideMatchedDir(rel));
+  }
+
+  #insideMatchedDir(rel: string): boolean {
+    for (let dir = parentOf(rel); dir !== ROOT_ENTRY; dir = parentOf(dir)) {
+      if (this.#matches.get(dir) === true) return true;
+    }
+    return false;
+  }
+
+  #add(rel: string, isDir: boolean): void {
+    this.#matches.set(rel, isDir);
+    if (this.#matches.size > MAX_REMOTE_MATCHES) {
+      throw new FcpError('FCP_ERR_LIMIT_EXCEEDED', `more than ${MAX_REMOTE_MATCHES} matches`, { path: rel });
+    }
+  }
+
+  /** Names in a directory that can cross the wire (valid UTF-8), in byte order. */
+  async #list(dirRel: string): Promise<string[]> {
+    let raw: Buffer[];
+    try {
+      raw = await readdir(this.#root.resolve(dirRel), { encoding: 'buffer' });
+    } catch (err) {
+      this.#onWarning(toFcpError(err, dirRel));
+      return [];
+    }
+    const names: string[] = [];
+    for (const name of raw.sort(Buffer.compare)) {
+      const text = name.toString('utf8');
+      if (Buffer.from(text, 'utf8').equals(name)) {
+        names.push(text);
+      } else {
+        const rel = joinWirePath(dirRel, text);
+        this.#onWarning(
+          new FcpError('FCP_ERR_PATH_ENCODING', `file name is not valid UTF-8: ${rel}`, { path: rel }),
+        );
+      }
+    }
+    return names;
+  }
+
+  /** lstat of a name found by readdir, or undefined (after a warning) if it vanished or is unusable. */
+  async #lstat(rel: string): Promise<BigIntStats | undefined> {
+    try {
+      return await lstat(this.#root.resolve(rel), { bigint: true });
+    } catch (err) {
+      this.#onWarning(toFcpError(err, rel));
+      return undefined;
+    }
+  }
+}

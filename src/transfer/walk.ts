@@ -1,0 +1,187 @@
+/**
+ * Streaming tree walk, depth first, in byte order of names (deterministic, like rsync). Memory is bounded by
+ * the depth times the widest directory on the current branch, not by the size of the tree: each open
+ * directory keeps only its sorted list of names and a cursor.
+ */
+
+import type { BigIntStats } from 'node:fs';
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { FcpError, toFcpError } from '../protocol/errors.js';
+import type { Selector } from './select.js';
+import { baseName, checkWirePath, joinWirePath, ROOT_ENTRY } from './wire-path.js';
+
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'other';
+
+/** One entry of a walk. `rel` is its wire path, `abs` where it is on this machine. */
+export interface WalkEntry {
+  rel: string;
+  abs: string;
+  kind: EntryKind;
+  /** st_mode & 0o7777. */
+  mode: number;
+  size: bigint;
+  mtimeNs: bigint;
+  /** The link's text as stored (never followed); only for kind 'symlink'. */
+  linkTarget?: string;
+}
+
+interface OpenDir {
+  readonly rel: string;
+  readonly abs: string;
+  readonly names: Buffer[];
+  next: number;
+}
+
+/**
+ * Walks `abs`, naming it `topRel` ('.' means its contents go to the destination itself). A directory is
+ * yielded before its contents; symlinks are yielded, never followed; FIFOs, sockets and devices come as
+ * kind 'other' for the caller to report. Problems with single entries go to `onWarning` and the walk goes
+ * on; only a failing lstat of `abs` itself throws.
+ */
+export async function* walk(
+  abs: string,
+  topRel: string,
+  selector: Selector,
+  onWarning: (err: FcpError) => void,
+): AsyncGenerator<WalkEntry> {
+  checkWirePath(topRel);
+  const top = await statTop(abs, topRel);
+  if (!top.isDirectory()) {
+    if (topRel === ROOT_ENTRY) {
+      throw new FcpError('ENOTDIR', `not a directory: ${abs}`, { path: abs, fatal: true });
+    }
+    if (!selector.wantsFile(topRel)) return;
+    const entry = await toEntry(abs, topRel, top, onWarning);
+    if (entry !== undefined) yield entry;
+    return;
+  }
+
+  yield toDirEntry(abs, topRel, top);
+  const stack: OpenDir[] = [];
+  const first = await openDir(abs, topRel, onWarning);
+  if (first !== undefined) stack.push(first);
+
+  while (stack.length > 0) {
+    const dir = stack[stack.length - 1]!;
+    const name = dir.names[dir.next++];
+    if (name === undefined) {
+      stack.pop();
+      continue;
+    }
+    const childRel = childWirePath(dir.rel, name, onWarning);
+    if (childRel === undefined) continue;
+    const childAbs = path.join(dir.abs, baseName(childRel));
+    let st: BigIntStats;
+    try {
+      st = await lstat(childAbs, { bigint: true });
+    } catch (err) {
+      // Vanished since readdir, or unreadable: report and go on (STYLE.md rule 10).
+      onWarning(toFcpError(err, childRel));
+      continue;
+    }
+    if (st.isDirectory()) {
+      if (!selector.wantsDir(childRel)) continue;
+      yield toDirEntry(childAbs, childRel, st);
+      const sub = await openDir(childAbs, childRel, onWarning);
+      if (sub !== undefined) stack.push(sub);
+      continue;
+    }
+    if (!selector.wantsFile(childRel)) continue;
+    const entry = await toEntry(childAbs, childRel, st, onWarning);
+    if (entry !== undefined) yield entry;
+  }
+}
+
+async function statTop(abs: string, topRel: string): Promise<BigIntStats> {
+  try {
+    const st = await lstat(abs, { bigint: true });
+    // A '.' top is "the contents of the directory the caller named". On the client the user may have typed
+    // a symlink to a directory with a trailing slash, which rsync (and the shell) follow. The daemon's
+    // expandRemoteSources has already refused symlinks for such tops; below the top nothing is followed.
+    if (topRel === ROOT_ENTRY && st.isSymbolicLink()) return await stat(abs, { bigint: true });
+    return st;
+  } catch (err) {
+    const wrapped = toFcpError(err, abs);
+    throw new FcpError(wrapped.code, wrapped.message, { path: abs, cause: err, fatal: true });
+  }
+}
+
+async function openDir(
+  abs: string,
+  rel: string,
+  onWarning: (err: FcpError) => void,
+): Promise<OpenDir | undefined> {
+  let names: Buffer[];
+  try {
+    names = await readdir(abs, { encoding: 'buffer' });
+  } catch (err) {
+    onWarning(toFcpError(err, rel));
+    return undefined;
+  }
+  names.sort(Buffer.compare);
+  return { rel, abs, names, next: 0 };
+}
+
+/** The child's wire path, or undefined (after a warning) when its name cannot cross the wire. */
+function childWirePath(dirRel: string, name: Buffer, onWarning: (err: FcpError) => void): string | undefined {
+  const text = name.toString('utf8');
+  const rel = joinWirePath(dirRel, text);
+  if (!Buffer.from(text, 'utf8').equals(name)) {
+    onWarning(new FcpError('FCP_ERR_PATH_ENCODING', `file name is not valid UTF-8: ${rel}`, { path: rel }));
+    return undefined;
+  }
+  try {
+    // Names from readdir are single, non-empty segments, but a deep tree can pass PATH_MAX.
+    return checkWirePath(rel);
+  } catch (err) {
+    onWarning(toFcpError(err, rel));
+    return undefined;
+  }
+}
+
+function kindOf(st: BigIntStats): EntryKind {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
+
+function toDirEntry(abs: string, rel: string, st: BigIntStats): WalkEntry {
+  return { rel, abs, kind: 'dir', mode: modeOf(st), size: st.size, mtimeNs: st.mtimeNs };
+}
+
+async function toEntry(
+  abs: string,
+  rel: string,
+  st: BigIntStats,
+  onWarning: (err: FcpError) => void,
+): Promise<WalkEntry | undefined> {
+  const entry: WalkEntry = {
+    rel,
+    abs,
+    kind: kindOf(st),
+    mode: modeOf(st),
+    size: st.size,
+    mtimeNs: st.mtimeNs,
+  };
+  if (entry.kind !== 'symlink') return entry;
+  let target: Buffer;
+  try {
+    target = await readlink(abs, { encoding: 'buffer' });
+  } catch (err) {
+    onWarning(toFcpError(err, rel));
+    return undefined;
+  }
+  const text = target.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(target)) {
+    onWarning(new FcpError('FCP_ERR_PATH_ENCODING', `link target is not valid UTF-8: ${rel}`, { path: rel }));
+    return undefined;
+  }
+  entry.linkTarget = text;
+  return entry;
+}
+
+function modeOf(st: BigIntStats): number {
+  return Number(st.mode & 0o7777n);
+}

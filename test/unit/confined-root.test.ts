@@ -1,0 +1,411 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FcpError } from '../../src/protocol/errors.js';
+import { ConfinedRoot, openNoFollow, tempNameFor } from '../../src/transfer/confined-root.js';
+
+const made: string[] = [];
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(`${os.tmpdir()}/fcp-`);
+  made.push(dir);
+  return dir;
+}
+
+/** A root directory and, beside it (not inside), a directory an attacker would like us to write into. */
+function rootAndOutside(): { root: string; outside: string } {
+  const base = tempDir();
+  const root = path.join(base, 'root');
+  const outside = path.join(base, 'outside');
+  fs.mkdirSync(root);
+  fs.mkdirSync(outside);
+  return { root, outside };
+}
+
+async function rejection(p: Promise<unknown>, code: string): Promise<FcpError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.instance(err, FcpError);
+    assert.is((err as FcpError).code, code, (err as Error).message);
+    return err as FcpError;
+  }
+  throw new Error(`expected ${code}, got success`);
+}
+
+type FsPromises = typeof fsp;
+type Patchable = 'mkdir' | 'lstat';
+
+/**
+ * Replaces one fs/promises function for the length of `body`. The module under test imports it by name;
+ * syncBuiltinESMExports updates those live bindings.
+ */
+async function withPatched<K extends Patchable>(
+  name: K,
+  make: (original: FsPromises[K]) => FsPromises[K],
+  body: () => Promise<void>,
+): Promise<void> {
+  const original = fsp[name];
+  fsp[name] = make(original);
+  syncBuiltinESMExports();
+  try {
+    await body();
+  } finally {
+    fsp[name] = original;
+    syncBuiltinESMExports();
+  }
+}
+
+test.after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('open resolves the real path and remembers how it was named', async () => {
+  const base = tempDir();
+  fs.mkdirSync(path.join(base, 'real'));
+  fs.symlinkSync(path.join(base, 'real'), path.join(base, 'link'));
+  const root = await ConfinedRoot.open(path.join(base, 'link'));
+  assert.is(root.path, fs.realpathSync(path.join(base, 'real')));
+  assert.is(root.openedAs, path.join(base, 'link'));
+  assert.is(root.resolve('.'), root.path);
+});
+
+test('open refuses a missing root and a file, fatally', async () => {
+  const base = tempDir();
+  const missing = await rejection(ConfinedRoot.open(path.join(base, 'nope')), 'ENOENT');
+  assert.is(missing.fatal, true);
+  fs.writeFileSync(path.join(base, 'file'), '');
+  const file = await rejection(ConfinedRoot.open(path.join(base, 'file')), 'ENOTDIR');
+  assert.is(file.fatal, true);
+});
+
+test('resolve joins checked paths under the root and refuses the rest', async () => {
+  const root = await ConfinedRoot.open(tempDir());
+  assert.is(root.resolve('a/b c/d'), `${root.path}/a/b c/d`);
+  assert.is(root.resolve('.'), root.path);
+  for (const bad of ['../x', '/etc/passwd', 'a/../../x', 'a//b', '', 'a\0b', 'a/./b']) {
+    assert.throws(
+      () => root.resolve(bad),
+      (err: unknown) => err instanceof FcpError && err.code === 'FCP_ERR_PATH_UNSAFE',
+      JSON.stringify(bad),
+    );
+  }
+});
+
+test('ensureDir creates every level with the default mode', async () => {
+  const root = await ConfinedRoot.open(tempDir());
+  await root.ensureDir('a/b/c');
+  const st = fs.lstatSync(path.join(root.path, 'a/b/c'));
+  assert.ok(st.isDirectory());
+  const umask = process.umask();
+  assert.is(st.mode & 0o7777, 0o777 & ~umask);
+  await root.ensureDir('a/b/c');
+  await root.ensureDir('.');
+  await root.ensureParent('x/y/file.txt');
+  assert.ok(fs.lstatSync(path.join(root.path, 'x/y')).isDirectory());
+  assert.not.ok(fs.existsSync(path.join(root.path, 'x/y/file.txt')));
+});
+
+test('ensureDir refuses a symlinked level and creates nothing outside (regression: symlink escape)', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  fs.symlinkSync(outside, path.join(dir, 'escape'));
+  const root = await ConfinedRoot.open(dir);
+  const err = await rejection(root.ensureDir('escape/x/y'), 'FCP_ERR_PATH_SYMLINK');
+  assert.is(err.path, 'escape');
+  await rejection(root.ensureParent('escape/file'), 'FCP_ERR_PATH_SYMLINK');
+  await rejection(root.ensureDir('escape'), 'FCP_ERR_PATH_SYMLINK');
+  assert.equal(fs.readdirSync(outside), []);
+});
+
+test('ensureDir refuses a symlink at a deeper level, even one pointing inside the root', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  fs.mkdirSync(path.join(dir, 'a/b'), { recursive: true });
+  fs.symlinkSync(outside, path.join(dir, 'a/b/out'));
+  fs.symlinkSync(path.join(dir, 'a'), path.join(dir, 'a/b/in'));
+  fs.symlinkSync('../..', path.join(dir, 'a/b/rel'));
+  const root = await ConfinedRoot.open(dir);
+  assert.is((await rejection(root.ensureDir('a/b/out/x'), 'FCP_ERR_PATH_SYMLINK')).path, 'a/b/out');
+  assert.is((await rejection(root.ensureDir('a/b/in/x'), 'FCP_ERR_PATH_SYMLINK')).path, 'a/b/in');
+  assert.is((await rejection(root.ensureDir('a/b/rel/x'), 'FCP_ERR_PATH_SYMLINK')).path, 'a/b/rel');
+  assert.equal(fs.readdirSync(outside), []);
+  assert.equal(fs.readdirSync(path.join(dir, 'a')), ['b']);
+});
+
+test('ensureDir refuses a dangling symlink instead of creating its target', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  fs.symlinkSync(path.join(outside, 'made-by-attacker'), path.join(dir, 'dangling'));
+  const root = await ConfinedRoot.open(dir);
+  await rejection(root.ensureDir('dangling'), 'FCP_ERR_PATH_SYMLINK');
+  await rejection(root.ensureDir('dangling/x'), 'FCP_ERR_PATH_SYMLINK');
+  assert.equal(fs.readdirSync(outside), []);
+});
+
+test('ensureDir refuses a non-directory level, and forgets the failure', async () => {
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'f'), 'data');
+  const root = await ConfinedRoot.open(dir);
+  const err = await rejection(root.ensureDir('f/x'), 'FCP_ERR_PATH_TYPE');
+  assert.is(err.path, 'f');
+  await rejection(root.ensureDir('f'), 'FCP_ERR_PATH_TYPE');
+  fs.rmSync(path.join(dir, 'f'));
+  await root.ensureDir('f/x');
+  assert.ok(fs.lstatSync(path.join(dir, 'f/x')).isDirectory());
+});
+
+test('ensureDir refuses unsafe wire paths before touching the disk', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  const root = await ConfinedRoot.open(dir);
+  await rejection(root.ensureDir('../outside/x'), 'FCP_ERR_PATH_UNSAFE');
+  await rejection(root.ensureDir(`${outside}/x`), 'FCP_ERR_PATH_UNSAFE');
+  await rejection(root.ensureParent('a/../../outside/x'), 'FCP_ERR_PATH_UNSAFE');
+  assert.equal(fs.readdirSync(outside), []);
+  assert.equal(fs.readdirSync(dir), []);
+});
+
+test('200 concurrent ensureDir calls on nested paths do one lstat and one mkdir per level', async () => {
+  const root = await ConfinedRoot.open(tempDir());
+  const mkdirs: string[] = [];
+  const lstats: string[] = [];
+  await withPatched(
+    'mkdir',
+    (original) =>
+      ((p: fs.PathLike, opts?: fs.MakeDirectoryOptions) => {
+        mkdirs.push(String(p));
+        return original(p, opts);
+      }) as FsPromises['mkdir'],
+    () =>
+      withPatched(
+        'lstat',
+        (original) =>
+          ((p: fs.PathLike, opts?: fs.StatOptions) => {
+            lstats.push(String(p));
+            return original(p, opts);
+          }) as FsPromises['lstat'],
+        async () => {
+          const calls: Promise<void>[] = [];
+          for (let i = 0; i < 200; i++) {
+            const leaf = `d${i % 4}/e${i % 3}`;
+            calls.push(i % 2 === 0 ? root.ensureDir(`top/${leaf}`) : root.ensureParent(`top/${leaf}/f${i}`));
+          }
+          await Promise.all(calls);
+        },
+      ),
+  );
+  // top, 4 x d, 12 x d/e: 17 levels.
+  assert.is(mkdirs.length, 17);
+  assert.is(new Set(mkdirs).size, 17);
+  assert.is(lstats.length, 17);
+  for (let d = 0; d < 4; d++) {
+    for (let e = 0; e < 3; e++)
+      assert.ok(fs.lstatSync(path.join(root.path, `top/d${d}/e${e}`)).isDirectory());
+  }
+});
+
+test('two roots racing on the same tree both succeed (EEXIST is tolerated)', async () => {
+  const dir = tempDir();
+  const one = await ConfinedRoot.open(dir);
+  const two = await ConfinedRoot.open(dir);
+  const paths = Array.from({ length: 50 }, (_, i) => `r/${i % 5}/${i % 7}`);
+  await Promise.all(paths.flatMap((p) => [one.ensureDir(p), two.ensureDir(p)]));
+  for (const p of paths) assert.ok(fs.lstatSync(path.join(dir, p)).isDirectory());
+});
+
+test('a symlink planted between lstat and mkdir is refused (regression: EEXIST race)', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  const root = await ConfinedRoot.open(dir);
+  await withPatched(
+    'mkdir',
+    () =>
+      (async (p: fs.PathLike) => {
+        fs.symlinkSync(outside, String(p));
+        throw Object.assign(new Error('EEXIST: file already exists'), { code: 'EEXIST' });
+      }) as FsPromises['mkdir'],
+    async () => {
+      await rejection(root.ensureDir('planted/x'), 'FCP_ERR_PATH_SYMLINK');
+    },
+  );
+  assert.equal(fs.readdirSync(outside), []);
+  assert.ok(fs.lstatSync(path.join(dir, 'planted')).isSymbolicLink());
+});
+
+test('a failed mkdir reaches the caller as an FcpError with the wire path', async () => {
+  const root = await ConfinedRoot.open(tempDir());
+  await withPatched(
+    'mkdir',
+    () =>
+      (async () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      }) as FsPromises['mkdir'],
+    async () => {
+      const err = await rejection(root.ensureDir('full/x'), 'ENOSPC');
+      assert.is(err.path, 'full');
+    },
+  );
+  await root.ensureDir('full/x');
+});
+
+test('inspect creates nothing and returns undefined for missing paths', async () => {
+  const dir = tempDir();
+  const root = await ConfinedRoot.open(dir);
+  assert.is(await root.inspect('missing'), undefined);
+  assert.is(await root.inspect('missing/deeper/file'), undefined);
+  assert.equal(fs.readdirSync(dir), []);
+  fs.mkdirSync(path.join(dir, 'a'));
+  assert.is(await root.inspect('a/missing'), undefined);
+  assert.is(await root.inspect('a/missing/x'), undefined);
+  assert.equal(fs.readdirSync(path.join(dir, 'a')), []);
+});
+
+test('inspect lstats files and directories with bigint stats', async () => {
+  const dir = tempDir();
+  fs.mkdirSync(path.join(dir, 'a/b'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'a/b/file'), 'hello');
+  const root = await ConfinedRoot.open(dir);
+  const st = await root.inspect('a/b/file');
+  assert.ok(st?.isFile());
+  assert.is(st?.size, 5n);
+  assert.is(typeof st?.mtimeNs, 'bigint');
+  assert.ok((await root.inspect('a/b'))?.isDirectory());
+  assert.ok((await root.inspect('.'))?.isDirectory());
+});
+
+test('inspect does not follow a final symlink and refuses symlinked parents', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  fs.writeFileSync(path.join(outside, 'secret'), 'secret');
+  fs.symlinkSync(outside, path.join(dir, 'out'));
+  fs.symlinkSync(path.join(outside, 'secret'), path.join(dir, 'secret-link'));
+  const root = await ConfinedRoot.open(dir);
+  const link = await root.inspect('secret-link');
+  assert.ok(link?.isSymbolicLink());
+  assert.ok((await root.inspect('out'))?.isSymbolicLink());
+  const err = await rejection(root.inspect('out/secret'), 'FCP_ERR_PATH_SYMLINK');
+  assert.is(err.path, 'out');
+  await rejection(root.inspect('out/missing/deeper'), 'FCP_ERR_PATH_SYMLINK');
+  assert.equal(fs.readdirSync(outside), ['secret']);
+});
+
+test('inspect refuses a file used as a directory, and unsafe paths', async () => {
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'f'), '');
+  const root = await ConfinedRoot.open(dir);
+  await rejection(root.inspect('f/x'), 'FCP_ERR_PATH_TYPE');
+  await rejection(root.inspect('../x'), 'FCP_ERR_PATH_UNSAFE');
+  await rejection(root.inspect('/etc/passwd'), 'FCP_ERR_PATH_UNSAFE');
+});
+
+test('inspect reuses levels that ensureDir verified', async () => {
+  const root = await ConfinedRoot.open(tempDir());
+  await root.ensureDir('a/b/c');
+  const lstats: string[] = [];
+  await withPatched(
+    'lstat',
+    (original) =>
+      ((p: fs.PathLike, opts?: fs.StatOptions) => {
+        lstats.push(String(p));
+        return original(p, opts);
+      }) as FsPromises['lstat'],
+    async () => {
+      assert.is(await root.inspect('a/b/c/file'), undefined);
+    },
+  );
+  assert.equal(lstats, [path.join(root.path, 'a/b/c/file')]);
+});
+
+test('forget drops verified levels at and under a path', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  const root = await ConfinedRoot.open(dir);
+  await root.ensureDir('a/b/c');
+  await root.ensureDir('ab/x');
+  // The owner replaces 'a' (say with a file); an attacker then plants a symlink in its place.
+  fs.rmSync(path.join(dir, 'a'), { recursive: true });
+  fs.symlinkSync(outside, path.join(dir, 'a'));
+  root.forget('a');
+  await rejection(root.ensureDir('a/b/c'), 'FCP_ERR_PATH_SYMLINK');
+  await rejection(root.inspect('a/b/c/f'), 'FCP_ERR_PATH_SYMLINK');
+  assert.equal(fs.readdirSync(outside), []);
+  // A sibling sharing the prefix "a" is still known.
+  fs.rmSync(path.join(dir, 'ab'), { recursive: true });
+  await root.ensureDir('ab/x');
+  assert.not.ok(fs.existsSync(path.join(dir, 'ab')));
+  root.forget('.');
+  await root.ensureDir('ab/x');
+  assert.ok(fs.existsSync(path.join(dir, 'ab/x')));
+});
+
+test('openNoFollow refuses a symlink as the final component', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  fs.writeFileSync(path.join(outside, 'secret'), 'secret');
+  fs.writeFileSync(path.join(dir, 'plain'), 'plain');
+  fs.symlinkSync(path.join(outside, 'secret'), path.join(dir, 'link'));
+  const fh = await openNoFollow(path.join(dir, 'plain'), fs.constants.O_RDONLY);
+  assert.is((await fh.readFile()).toString(), 'plain');
+  await fh.close();
+  const err = await rejection(
+    openNoFollow(path.join(dir, 'link'), fs.constants.O_RDONLY),
+    'FCP_ERR_PATH_SYMLINK',
+  );
+  assert.is(err.path, path.join(dir, 'link'));
+  // Writing through a link must fail and leave the target untouched.
+  await rejection(
+    openNoFollow(path.join(dir, 'link'), fs.constants.O_WRONLY | fs.constants.O_TRUNC),
+    'FCP_ERR_PATH_SYMLINK',
+  );
+  assert.is(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'secret');
+  await rejection(openNoFollow(path.join(dir, 'missing'), fs.constants.O_RDONLY), 'ENOENT');
+});
+
+test('openFile opens under the root by wire path, without following links', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  fs.symlinkSync(path.join(outside, 'new'), path.join(dir, 'link'));
+  const root = await ConfinedRoot.open(dir);
+  const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants;
+  const fh = await root.openFile('made', O_WRONLY | O_CREAT | O_EXCL, 0o600);
+  await fh.writeFile('x');
+  await fh.close();
+  assert.is(fs.statSync(path.join(dir, 'made')).mode & 0o777, 0o600 & ~process.umask());
+  const err = await rejection(root.openFile('link', O_WRONLY | O_CREAT, 0o600), 'FCP_ERR_PATH_SYMLINK');
+  assert.is(err.path, 'link');
+  await rejection(root.openFile('../outside/new', O_WRONLY | O_CREAT, 0o600), 'FCP_ERR_PATH_UNSAFE');
+  // The parents are checked too: O_NOFOLLOW alone only guards the last component.
+  fs.symlinkSync(outside, path.join(dir, 'dirlink'));
+  const parent = await rejection(
+    root.openFile('dirlink/new', O_WRONLY | O_CREAT, 0o600),
+    'FCP_ERR_PATH_SYMLINK',
+  );
+  assert.is(parent.path, 'dirlink');
+  await rejection(root.openFile('missing/new', O_WRONLY | O_CREAT, 0o600), 'ENOENT');
+  assert.not.ok(fs.existsSync(path.join(dir, 'missing')));
+  assert.equal(fs.readdirSync(outside), []);
+});
+
+test('tempNameFor keeps the directory and hides the name', () => {
+  assert.is(tempNameFor('file.txt'), '.file.txt.fcp-part');
+  assert.is(tempNameFor('a/b/file.txt'), 'a/b/.file.txt.fcp-part');
+  assert.is(tempNameFor('a/.hidden'), 'a/..hidden.fcp-part');
+  assert.is(tempNameFor('a/ü space'), 'a/.ü space.fcp-part');
+});
+
+test('tempNameFor hashes names that would pass 255 bytes', () => {
+  // '.' + base + '.fcp-part' is 10 bytes more than base.
+  const fits = 'x'.repeat(245);
+  assert.is(tempNameFor(`d/${fits}`), `d/.${fits}.fcp-part`);
+  const long = tempNameFor(`d/${'x'.repeat(246)}`);
+  assert.match(long, /^d\/\.fcp-[0-9a-f]{16}\.fcp-part$/);
+  assert.is(tempNameFor(`d/${'x'.repeat(246)}`), long);
+  assert.is.not(tempNameFor(`d/${'x'.repeat(245)}y`), long);
+  const wide = tempNameFor('あ'.repeat(85));
+  assert.match(wide, /^\.fcp-[0-9a-f]{16}\.fcp-part$/);
+});
+
+test('tempNameFor refuses the root and unsafe paths', () => {
+  const isUnsafe = (err: unknown) => err instanceof FcpError && err.code === 'FCP_ERR_PATH_UNSAFE';
+  assert.throws(() => tempNameFor('.'), isUnsafe);
+  assert.throws(() => tempNameFor('../x'), isUnsafe);
+  assert.throws(() => tempNameFor(''), isUnsafe);
+});
+
+test.run();
