@@ -35,13 +35,21 @@ export const ERROR_CODES = {
   FCP_ERR_SESSION_ABORTED: { wire: 0x0304, fatal: true, text: 'session aborted by peer' },
   FCP_ERR_SESSION_SHUTDOWN: { wire: 0x0305, fatal: true, text: 'daemon is shutting down' },
   // Paths: hostile or impossible names. Fatal when they concern the session's root, per file otherwise.
-  FCP_ERR_PATH_UNSAFE: { wire: 0x0401, fatal: false, text: 'unsafe path (absolute, "..", NUL or empty segment)' },
+  FCP_ERR_PATH_UNSAFE: {
+    wire: 0x0401,
+    fatal: false,
+    text: 'unsafe path (absolute, "..", NUL or empty segment)',
+  },
   FCP_ERR_PATH_OUTSIDE_ROOT: { wire: 0x0402, fatal: true, text: 'path is outside the served root' },
   FCP_ERR_PATH_SYMLINK: { wire: 0x0403, fatal: false, text: 'path passes through a symbolic link' },
   FCP_ERR_PATH_DUPLICATE: { wire: 0x0404, fatal: false, text: 'path appears twice in one transfer' },
   FCP_ERR_PATH_NO_MATCH: { wire: 0x0405, fatal: true, text: 'no file matches' },
   FCP_ERR_PATH_TYPE: { wire: 0x0406, fatal: false, text: 'destination exists with another file type' },
-  FCP_ERR_PATH_UNSUPPORTED: { wire: 0x0407, fatal: false, text: 'unsupported file type (device, FIFO or socket)' },
+  FCP_ERR_PATH_UNSUPPORTED: {
+    wire: 0x0407,
+    fatal: false,
+    text: 'unsupported file type (device, FIFO or socket)',
+  },
   FCP_ERR_PATH_ENCODING: { wire: 0x0408, fatal: false, text: 'file name is not valid UTF-8' },
   // Files: data did not arrive intact.
   FCP_ERR_FILE_CHECKSUM: { wire: 0x0501, fatal: false, text: 'file checksum mismatch after transfer' },
@@ -142,7 +150,8 @@ export function codeFromWire(wire: number): AnyErrorCode {
  */
 export function toFcpError(err: unknown, path?: string): FcpError {
   if (err instanceof FcpError) return err;
-  const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined;
+  const code =
+    typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined;
   if (code !== undefined && (code in ERRNO_WIRE || isFcpCode(code))) {
     return new FcpError(code, errnoMessage(err, code), { path, cause: err });
   }

@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+/**
+ * fcp: the command line. Parses argv, prints for the user, and owns the exit code; everything else lives in
+ * transfer-client.ts and below (STYLE: only main.ts files parse argv and call process.exit).
+ */
+// More threadpool workers than the default 4 keep small-file I/O (open/write/close/rename) overlapping.
+process.env['UV_THREADPOOL_SIZE'] ??= '16';
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
+import { loadHasher } from '../transfer/checksum.js';
+import type { TransferEngine } from '../transfer/engine.js';
+import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
+import { createStats } from '../transfer/stats.js';
+import { resolveHost } from './host-resolve.js';
+import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
+import { parseRemoteSpec, type RemoteSpec } from './remote-spec.js';
+import { type Endpoint, pull, push } from './transfer-client.js';
+
+/** Chosen from bench/ measurements (README "Performance"). */
+const DEFAULT_CONNECTIONS = 8;
+const MAX_CONNECTIONS = 64;
+
+interface CommonArgs {
+  connections: number;
+  checksum: boolean;
+  include: string[] | undefined;
+  exclude: string[] | undefined;
+  regex: string[] | undefined;
+  'ssh-config': string | undefined;
+  quiet: boolean;
+  verbose: boolean;
+}
+
+let verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
+
+function fail(err: unknown): never {
+  const e = toFcpError(err);
+  const where = e.path !== undefined && !e.message.includes(e.path) ? `${e.path}: ` : '';
+  process.stderr.write(`fcp: ${where}${e.message}${verbose && e.code !== e.message ? ` [${e.code}]` : ''}\n`);
+  if (verbose && e.code === 'FCP_ERR_INTERNAL')
+    process.stderr.write(`${(e.cause as Error | undefined)?.stack ?? e.stack}\n`);
+  process.exit(exitCodeFor(e));
+}
+
+function usage(message: string): never {
+  fail(new FcpError('FCP_ERR_USAGE', message));
+}
+
+function endpointFor(spec: RemoteSpec, args: CommonArgs): Endpoint {
+  const opts =
+    args['ssh-config'] === undefined
+      ? { defaultPort: DEFAULT_PORT }
+      : { defaultPort: DEFAULT_PORT, configFile: args['ssh-config'] };
+  const host = resolveHost(spec, opts);
+  return { host: host.host, port: host.port };
+}
+
+async function run(direction: 'push' | 'pull', operands: string[], args: CommonArgs): Promise<void> {
+  verbose = args.verbose;
+  if (!Number.isInteger(args.connections) || args.connections < 1 || args.connections > MAX_CONNECTIONS) {
+    usage(`--connections must be an integer from 1 to ${MAX_CONNECTIONS}`);
+  }
+  let remote: RemoteSpec;
+  let local: string[];
+  if (direction === 'push') {
+    if (operands.length < 2)
+      usage('push needs at least one source and a destination: fcp push SRC... HOST:DST');
+    const last = operands[operands.length - 1]!;
+    const spec = parseRemoteSpec(last);
+    if (spec === undefined)
+      usage(`the destination "${last}" is not remote (expected [user@]host[:port]:path)`);
+    remote = spec;
+    local = operands.slice(0, -1);
+    for (const source of local) {
+      if (parseRemoteSpec(source) !== undefined) usage(`push sources must be local: "${source}"`);
+    }
+  } else {
+    if (operands.length !== 2)
+      usage('pull needs exactly a remote source and a local destination: fcp pull HOST:SRC DST');
+    const spec = parseRemoteSpec(operands[0]!);
+    if (spec === undefined)
+      usage(`the source "${operands[0]}" is not remote (expected [user@]host[:port]:path)`);
+    if (parseRemoteSpec(operands[1]!) !== undefined)
+      usage(`the pull destination must be local: "${operands[1]}"`);
+    remote = spec;
+    local = [operands[1]!];
+  }
+  const endpoint = endpointFor(remote, args);
+  const hasher = await loadHasher();
+  const stats = createStats(monotonicMs());
+  const progress = new ProgressReporter({
+    stream: process.stdout,
+    enabled: process.stdout.isTTY === true && !args.quiet,
+  });
+  const ticker = setInterval(() => progress.update(stats), 200);
+  ticker.unref();
+  const onWarning = (err: FcpError) => {
+    progress.finish();
+    const where = err.path !== undefined && !err.message.includes(err.path) ? `${err.path}: ` : '';
+    process.stderr.write(`fcp: ${where}${err.message}\n`);
+  };
+  let engine: TransferEngine | undefined;
+  const interrupt = () => {
+    progress.finish();
+    engine?.fail(new FcpError('FCP_ERR_SESSION_ABORTED', 'interrupted'));
+    process.stderr.write('fcp: interrupted\n');
+    process.exit(EXIT.INTERRUPTED);
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const common = {
+    endpoint,
+    connections: args.connections,
+    checksum: args.checksum,
+    select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
+    hasher,
+    stats,
+    onWarning,
+    onEngine: (e: TransferEngine) => {
+      engine = e;
+    },
+  };
+  try {
+    if (direction === 'push') await push({ ...common, sources: local, dest: remote.path });
+    else await pull({ ...common, source: remote.path, dest: local[0]! });
+  } finally {
+    clearInterval(ticker);
+    progress.finish();
+  }
+  if (!args.quiet)
+    process.stdout.write(`${formatSummary(stats, (monotonicMs() - stats.startedMs) / 1000)}\n`);
+  process.exit(stats.filesFailed > 0 ? EXIT.PARTIAL : EXIT.OK);
+}
+
+function commonOptions<T>(y: import('yargs').Argv<T>) {
+  return y
+    .option('connections', {
+      alias: 'n',
+      type: 'number',
+      default: DEFAULT_CONNECTIONS,
+      describe: 'TCP connections to use',
+    })
+    .option('checksum', {
+      alias: 'c',
+      type: 'boolean',
+      default: false,
+      describe: 'skip files by content hash, not size+mtime',
+    })
+    .option('include', {
+      type: 'string',
+      array: true,
+      describe: 'only send files matching this glob (repeatable)',
+    })
+    .option('exclude', {
+      type: 'string',
+      array: true,
+      describe: 'skip files and directories matching this glob (repeatable)',
+    })
+    .option('regex', {
+      type: 'string',
+      array: true,
+      describe: 'only send files whose relative path matches (repeatable)',
+    })
+    .option('ssh-config', {
+      alias: 'F',
+      type: 'string',
+      describe: 'ssh config file for host aliases (default ~/.ssh/config)',
+    })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress and no summary' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail in errors' });
+}
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('fcp')
+    .usage('fcp push SRC... [user@]host[:port]:DST\nfcp pull [user@]host[:port]:SRC DST')
+    .command(
+      'push <operands..>',
+      'upload local files and directories to a daemon',
+      (y) =>
+        commonOptions(y).positional('operands', { type: 'string', array: true, describe: 'SRC... HOST:DST' }),
+      (argv) => run('push', (argv.operands ?? []).map(String), argv as unknown as CommonArgs),
+    )
+    .command(
+      'pull <operands..>',
+      'download a remote path or glob from a daemon',
+      (y) =>
+        commonOptions(y).positional('operands', { type: 'string', array: true, describe: 'HOST:SRC DST' }),
+      (argv) => run('pull', (argv.operands ?? []).map(String), argv as unknown as CommonArgs),
+    )
+    .demandCommand(1, 'name a command: push or pull')
+    .strict()
+    .epilogue(
+      `Trailing slash: "dir" copies the directory itself, "dir/" its contents (like rsync).\n\n${exitCodesHelp()}`,
+    )
+    .help()
+    .alias('h', 'help')
+    .version('0.1.0')
+    .wrap(Math.min(110, process.stdout.columns ?? 80))
+    .fail((msg, err) => {
+      if (err) fail(err);
+      usage(msg);
+    })
+    .parseAsync();
+}
+
+main().catch(fail);

@@ -1,0 +1,205 @@
+/**
+ * A socket wrapped with the frame decoder and backpressure-aware writes.
+ *
+ * Reading: every complete frame is decoded into a Message and handed to the current handler; a protocol
+ * error sends ABORT (best effort) and destroys the socket. Writing: send() and sendData() return write()'s
+ * verdict, and drained() waits for 'drain' *or* close, so a dead peer never hangs a writer (STYLE rule 4).
+ */
+import type { Socket } from 'node:net';
+import {
+  DATA_PREFIX_SIZE,
+  type DataMsg,
+  decodeMessage,
+  encodeFrame,
+  encodeFrameHeader,
+  encodeMessage,
+  FcpError,
+  FRAME_HEADER_SIZE,
+  FrameDecoder,
+  type Message,
+  MsgType,
+  toFcpError,
+} from '../protocol/index.js';
+import type { Hasher } from '../transfer/checksum.js';
+
+export interface ConnHandler {
+  onMessage(msg: Message, conn: FramedConn): void;
+  /** Called once. `err` is undefined for a clean close at a frame boundary. */
+  onClose(err: FcpError | undefined, conn: FramedConn): void;
+}
+
+let nextConnId = 1;
+
+export class FramedConn {
+  readonly socket: Socket;
+  /** Process-unique, for logs. */
+  readonly connId = nextConnId++;
+  readonly #hasher: Hasher;
+  readonly #decoder: FrameDecoder;
+  #handler: ConnHandler | undefined;
+  #closeError: FcpError | undefined;
+  #closed = false;
+  #paused = false;
+  #drainWaiters: Array<{ resolve: () => void; reject: (err: FcpError) => void }> = [];
+  /** Free-form slot for the owner (session, engine state); never read here. */
+  context: unknown;
+
+  constructor(socket: Socket, hasher: Hasher, handler?: ConnHandler) {
+    this.socket = socket;
+    this.#hasher = hasher;
+    this.#handler = handler;
+    this.#decoder = new FrameDecoder(hasher.h32, (type, payload) => this.#deliver(type, payload));
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#socketOnData(chunk));
+    socket.on('end', () => this.#socketOnEnd());
+    socket.on('error', (err) => this.#socketOnError(err));
+    socket.on('close', () => this.#socketOnClose());
+    socket.on('drain', () => this.#settleDrain(undefined));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get remote(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  }
+
+  setHandler(handler: ConnHandler): void {
+    this.#handler = handler;
+  }
+
+  /** Sends one control message. Returns false when the caller should wait for drained(). */
+  send(msg: Exclude<Message, DataMsg>): boolean {
+    if (this.#closed || this.socket.destroyed) return false;
+    return this.socket.write(encodeFrame(msg.type, encodeMessage(msg), this.#hasher.h32));
+  }
+
+  /**
+   * Sends one DATA frame. `data` is written by reference, never copied: the caller keeps the buffer
+   * untouched until `onWritten` runs (or the connection closes).
+   */
+  sendData(
+    id: number,
+    seq: number,
+    offset: number,
+    data: Uint8Array,
+    onWritten?: (err?: Error | null) => void,
+  ): boolean {
+    if (this.#closed || this.socket.destroyed) return false;
+    const head = Buffer.allocUnsafe(FRAME_HEADER_SIZE + DATA_PREFIX_SIZE);
+    const prefix = head.subarray(FRAME_HEADER_SIZE);
+    prefix.writeUInt32BE(id, 0);
+    prefix.writeUInt32BE(seq, 4);
+    prefix.writeUInt32BE(offset, 8);
+    const sum = this.#hasher.h32Parts(prefix, data);
+    encodeFrameHeader(MsgType.Data, sum, DATA_PREFIX_SIZE + data.byteLength).copy(head, 0);
+    this.socket.cork();
+    this.socket.write(head);
+    const ok = this.socket.write(data, onWritten);
+    this.socket.uncork();
+    return ok;
+  }
+
+  /** Resolves when the socket can take more, rejects if it closes first. */
+  drained(): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closeError ?? new FcpError('FCP_ERR_NET_CLOSED'));
+    if (!this.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  /** Stops reading (the consumer is behind); frames already received are still delivered. */
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.socket.resume();
+  }
+
+  /** Sends ABORT for a fatal error, then closes. */
+  abort(err: FcpError): void {
+    if (this.#closed) return;
+    this.#closeError ??= err;
+    try {
+      this.send({ type: MsgType.Abort, code: err.wireCode, text: err.message });
+    } catch {
+      // The socket may already be half-dead; the destroy below is what matters.
+    }
+    this.socket.end();
+    // Give the ABORT a moment to leave, but never wait on a peer that stopped reading.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  /** Graceful close after everything queued has been written. */
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(err?: FcpError): void {
+    if (err) this.#closeError ??= err;
+    this.socket.destroy();
+  }
+
+  #deliver(type: number, payload: Uint8Array): void {
+    const msg = decodeMessage(type, payload);
+    if (msg.type === MsgType.Ping) return;
+    this.#handler?.onMessage(msg, this);
+  }
+
+  #socketOnData(chunk: Buffer): void {
+    if (this.#closed) return;
+    try {
+      this.#decoder.push(chunk);
+    } catch (err) {
+      const e = toFcpError(err);
+      // A handler's per-file problem must never surface here; anything that does is fatal for the link.
+      this.abort(e.fatal ? e : new FcpError(e.code, e.message, { fatal: true, path: e.path }));
+    }
+  }
+
+  #socketOnEnd(): void {
+    try {
+      this.#decoder.end();
+    } catch (err) {
+      this.#closeError ??= toFcpError(err);
+    }
+    // We never half-close on purpose; end our side too once queued writes flush.
+    this.socket.end();
+  }
+
+  #socketOnError(err: Error): void {
+    this.#closeError ??= new FcpError('FCP_ERR_NET_CLOSED', `connection lost: ${err.message}`, {
+      cause: err,
+    });
+  }
+
+  #socketOnClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#closeError === undefined && !this.#decoder.atBoundary) {
+      this.#closeError = new FcpError('FCP_ERR_PROTO_TRUNCATED');
+    }
+    this.#settleDrain(this.#closeError ?? new FcpError('FCP_ERR_NET_CLOSED'));
+    try {
+      this.#handler?.onClose(this.#closeError, this);
+    } catch (err) {
+      // A bug in a close handler must not take the whole daemon down with it; surface it loudly instead.
+      process.emitWarning(`fcp: error in connection close handler: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+
+  #settleDrain(err: FcpError | undefined): void {
+    const waiters = this.#drainWaiters;
+    if (waiters.length === 0) return;
+    this.#drainWaiters = [];
+    for (const w of waiters) {
+      if (err) w.reject(err);
+      else w.resolve();
+    }
+  }
+}

@@ -1,0 +1,35 @@
+/** The version/capability exchange that opens every connection (spec/PROTOCOL.md §3.1). */
+import {
+  FcpError,
+  type HelloMsg,
+  MsgType,
+  PROTOCOL_VERSION_MAX,
+  PROTOCOL_VERSION_MIN,
+} from '../protocol/index.js';
+
+/** Handshake steps must finish within this, or the connection is dropped (a silent peer holds nothing). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export const AGENT = `fcp/0.1.0 node/${process.versions.node}`;
+
+export function ourHello(): HelloMsg {
+  return {
+    type: MsgType.Hello,
+    versionMin: PROTOCOL_VERSION_MIN,
+    versionMax: PROTOCOL_VERSION_MAX,
+    capabilities: 0,
+    agent: AGENT,
+  };
+}
+
+/** The highest version both ends speak, or FCP_ERR_PROTO_VERSION naming both ranges. */
+export function negotiateVersion(theirs: HelloMsg): number {
+  const version = Math.min(theirs.versionMax, PROTOCOL_VERSION_MAX);
+  if (version < theirs.versionMin || version < PROTOCOL_VERSION_MIN) {
+    throw new FcpError(
+      'FCP_ERR_PROTO_VERSION',
+      `peer speaks protocol ${theirs.versionMin}-${theirs.versionMax}, we speak ${PROTOCOL_VERSION_MIN}-${PROTOCOL_VERSION_MAX}`,
+    );
+  }
+  return version;
+}

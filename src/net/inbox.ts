@@ -1,0 +1,89 @@
+/**
+ * A connection handler for the handshake phase: messages queue up until someone asks for them, and when
+ * the connection moves on to a transfer engine the ones that arrived early are replayed to it in order,
+ * so nothing the peer sent right after the handshake is lost.
+ */
+import { codeFromWire, FcpError, type Message, MsgType } from '../protocol/index.js';
+import type { ConnHandler, FramedConn } from './framed-conn.js';
+
+export class Inbox implements ConnHandler {
+  readonly #conn: FramedConn;
+  #queue: Message[] = [];
+  #closed: FcpError | undefined;
+  #waiter:
+    | { resolve: (m: Message) => void; reject: (e: FcpError) => void; timer: NodeJS.Timeout }
+    | undefined;
+  #handedOver = false;
+
+  constructor(conn: FramedConn) {
+    this.#conn = conn;
+    conn.setHandler(this);
+  }
+
+  onMessage(msg: Message): void {
+    if (this.#waiter !== undefined) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      clearTimeout(w.timer);
+      w.resolve(msg);
+      return;
+    }
+    this.#queue.push(msg);
+  }
+
+  onClose(err: FcpError | undefined): void {
+    this.#closed = err ?? new FcpError('FCP_ERR_NET_CLOSED', 'connection closed during the handshake');
+    if (this.#waiter !== undefined) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      clearTimeout(w.timer);
+      w.reject(this.#closed);
+    }
+  }
+
+  /** The next message; an ABORT from the peer becomes a rejection carrying its code and text. */
+  async next(timeoutMs: number, what: string): Promise<Message> {
+    const msg = await this.#nextRaw(timeoutMs, what);
+    if (msg.type === MsgType.Abort) {
+      throw new FcpError(codeFromWire(msg.code), msg.text || undefined, { fatal: true });
+    }
+    return msg;
+  }
+
+  #nextRaw(timeoutMs: number, what: string): Promise<Message> {
+    const queued = this.#queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiter = undefined;
+        const err = new FcpError(
+          'FCP_ERR_NET_TIMEOUT',
+          `no ${what} from ${this.#conn.remote} within ${timeoutMs} ms`,
+        );
+        reject(err);
+        this.#conn.abort(err);
+      }, timeoutMs);
+      this.#waiter = { resolve, reject, timer };
+    });
+  }
+
+  /** Passes the connection, and whatever arrived early, to the handler that owns it from now on. */
+  handOver(handler: ConnHandler): void {
+    if (this.#handedOver) throw new Error('Inbox.handOver called twice');
+    this.#handedOver = true;
+    this.#conn.setHandler(handler);
+    const early = this.#queue;
+    this.#queue = [];
+    for (const msg of early) {
+      if (this.#conn.closed) return;
+      try {
+        handler.onMessage(msg, this.#conn);
+      } catch (err) {
+        this.#conn.abort(err instanceof FcpError ? err : new FcpError('FCP_ERR_INTERNAL', String(err)));
+        return;
+      }
+    }
+    if (this.#closed !== undefined) handler.onClose(this.#closed, this.#conn);
+  }
+}

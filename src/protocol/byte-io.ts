@@ -1,0 +1,150 @@
+/**
+ * Bounds-checked big-endian readers and writers for message payloads. Reading past the end, an invalid UTF-8
+ * string or bytes left over at the end are protocol errors (FCP_ERR_PROTO_MALFORMED), never exceptions of
+ * another kind, so a hostile payload can only ever close its own connection.
+ */
+import { FcpError } from './errors.js';
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+export class PayloadReader {
+  readonly #buf: Uint8Array;
+  readonly #view: DataView;
+  #pos = 0;
+
+  constructor(buf: Uint8Array) {
+    this.#buf = buf;
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get remaining(): number {
+    return this.#buf.byteLength - this.#pos;
+  }
+
+  #need(n: number, what: string): number {
+    if (this.#pos + n > this.#buf.byteLength) {
+      throw new FcpError('FCP_ERR_PROTO_MALFORMED', `payload too short for ${what}`);
+    }
+    const at = this.#pos;
+    this.#pos += n;
+    return at;
+  }
+
+  u8(what = 'u8'): number {
+    return this.#view.getUint8(this.#need(1, what));
+  }
+
+  u16(what = 'u16'): number {
+    return this.#view.getUint16(this.#need(2, what));
+  }
+
+  u32(what = 'u32'): number {
+    return this.#view.getUint32(this.#need(4, what));
+  }
+
+  u64(what = 'u64'): bigint {
+    return this.#view.getBigUint64(this.#need(8, what));
+  }
+
+  i64(what = 'i64'): bigint {
+    return this.#view.getBigInt64(this.#need(8, what));
+  }
+
+  /** A view of the next n bytes; valid as long as the payload is. */
+  bytes(n: number, what = 'bytes'): Uint8Array {
+    const at = this.#need(n, what);
+    return this.#buf.subarray(at, at + n);
+  }
+
+  /** u16 byte length, then that many bytes of UTF-8. */
+  str16(what = 'string', maxBytes = 0xffff): string {
+    const len = this.u16(`${what} length`);
+    if (len > maxBytes)
+      throw new FcpError('FCP_ERR_PROTO_MALFORMED', `${what} longer than ${maxBytes} bytes`);
+    const raw = this.bytes(len, what);
+    try {
+      return utf8Decoder.decode(raw);
+    } catch {
+      throw new FcpError('FCP_ERR_PROTO_MALFORMED', `${what} is not valid UTF-8`);
+    }
+  }
+
+  /** Everything not yet read, as a view. */
+  rest(): Uint8Array {
+    return this.bytes(this.remaining);
+  }
+
+  /** Messages have exact layouts: trailing bytes mean the peer and we disagree on the format. */
+  end(what: string): void {
+    if (this.remaining !== 0) {
+      throw new FcpError('FCP_ERR_PROTO_MALFORMED', `${this.remaining} unexpected trailing bytes in ${what}`);
+    }
+  }
+}
+
+/** Collects a payload; the caller sizes nothing, and finish() checks the 64 KiB frame limit. */
+export class PayloadWriter {
+  #buf: Buffer;
+  #pos = 0;
+
+  constructor(initial = 64) {
+    this.#buf = Buffer.allocUnsafe(initial);
+  }
+
+  #room(n: number): number {
+    if (this.#pos + n > this.#buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + n));
+      this.#buf.copy(next, 0, 0, this.#pos);
+      this.#buf = next;
+    }
+    const at = this.#pos;
+    this.#pos += n;
+    return at;
+  }
+
+  u8(v: number): this {
+    this.#buf.writeUInt8(v, this.#room(1));
+    return this;
+  }
+
+  u16(v: number): this {
+    this.#buf.writeUInt16BE(v, this.#room(2));
+    return this;
+  }
+
+  u32(v: number): this {
+    this.#buf.writeUInt32BE(v >>> 0, this.#room(4));
+    return this;
+  }
+
+  u64(v: bigint): this {
+    this.#buf.writeBigUInt64BE(v, this.#room(8));
+    return this;
+  }
+
+  i64(v: bigint): this {
+    this.#buf.writeBigInt64BE(v, this.#room(8));
+    return this;
+  }
+
+  bytes(b: Uint8Array): this {
+    this.#buf.set(b, this.#room(b.byteLength));
+    return this;
+  }
+
+  str16(s: string): this {
+    const len = Buffer.byteLength(s, 'utf8');
+    if (len > 0xffff) throw new FcpError('FCP_ERR_PROTO_OVERSIZED', 'string longer than 65535 bytes');
+    this.u16(len);
+    this.#buf.write(s, this.#room(len), 'utf8');
+    return this;
+  }
+
+  get length(): number {
+    return this.#pos;
+  }
+
+  finish(): Buffer {
+    return this.#buf.subarray(0, this.#pos);
+  }
+}

@@ -1,0 +1,79 @@
+/** Wire constants of protocol version 1. spec/PROTOCOL.md is the normative text. */
+
+export const DEFAULT_PORT = 7523;
+
+/** `flag` u8 | `chksum` u32 | `length` u16 */
+export const FRAME_HEADER_SIZE = 7;
+export const MAX_PAYLOAD = 0xffff;
+
+export const PROTOCOL_MAGIC = 'FCP';
+export const PROTOCOL_VERSION_MIN = 1;
+export const PROTOCOL_VERSION_MAX = 1;
+
+/** Files are cut into pieces of this size: the unit of scheduling, acknowledgement and the file checksum. */
+export const PIECE_SIZE = 1 << 20;
+
+/** DATA payload: file_id u32 | seq u32 | offset-in-piece u32 | bytes. */
+export const DATA_PREFIX_SIZE = 12;
+export const MAX_DATA_BYTES = MAX_PAYLOAD - DATA_PREFIX_SIZE;
+
+export const SESSION_ID_SIZE = 16;
+
+/** Limits a decoder enforces on counts inside one message (each also bounded by the 64 KiB frame). */
+export const MAX_PATH_BYTES = 4095;
+export const MAX_PATTERNS = 256;
+
+/** Message types: the frame's `flag` byte. 0x01–0x0c keep fastcopy's numbering. */
+export const MsgType = {
+  Push: 0x01,
+  Pull: 0x02,
+  Session: 0x03,
+  Attach: 0x04,
+  // 0x05 was fastcopy's "transfer mode"; its content lives in the PUSH/PULL flags. Reserved, never sent.
+  DirInfo: 0x06,
+  FileInfo: 0x07,
+  FileCount: 0x08,
+  FileReady: 0x09,
+  Data: 0x0a,
+  Done: 0x0b,
+  Abort: 0x0c,
+  PieceAck: 0x0d,
+  FileEnd: 0x0e,
+  FileDone: 0x0f,
+  Hello: 0x10,
+  Ping: 0x11,
+} as const;
+
+export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
+
+export const MSG_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(MsgType).map(([name, value]) => [value, name.toUpperCase()]),
+);
+
+/** Bits of PUSH.flags, PULL.flags and SESSION.flags. */
+export const TransferFlag = {
+  /** Decide "identical" by content hash instead of size + mtime. */
+  Checksum: 1 << 0,
+  /** The list holds exactly one top-level entry that is not a directory: the destination may name it. */
+  SingleFile: 1 << 1,
+} as const;
+
+/** FILE_INFO.kind */
+export const FileKind = {
+  File: 1,
+  Symlink: 2,
+} as const;
+export type FileKindValue = (typeof FileKind)[keyof typeof FileKind];
+
+/** FILE_READY entry actions. */
+export const ReadyAction = {
+  Need: 0,
+  Skip: 1,
+  Fail: 2,
+} as const;
+export type ReadyActionValue = (typeof ReadyAction)[keyof typeof ReadyAction];
+
+/** FILE_INFO.flags */
+export const FileInfoFlag = {
+  HasChecksum: 1 << 0,
+} as const;

@@ -1,0 +1,6 @@
+/** The protocol package: constants, errors, framing and messages. Imports nothing else of fcp's. */
+export * from './byte-io.js';
+export * from './constants.js';
+export * from './errors.js';
+export * from './frame.js';
+export * from './messages.js';

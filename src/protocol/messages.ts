@@ -1,0 +1,443 @@
+/**
+ * Every fcp message: a discriminated union on `type` (the frame flag), with one encoder and one decoder per
+ * type. Byte layouts are in spec/PROTOCOL.md §3; each decoder reads exactly its layout and rejects the rest.
+ */
+import { PayloadReader, PayloadWriter } from './byte-io.js';
+import {
+  DATA_PREFIX_SIZE,
+  FileKind,
+  type FileKindValue,
+  MAX_PATH_BYTES,
+  MAX_PATTERNS,
+  MAX_PAYLOAD,
+  MSG_TYPE_NAMES,
+  MsgType,
+  PROTOCOL_MAGIC,
+  ReadyAction,
+  type ReadyActionValue,
+  SESSION_ID_SIZE,
+} from './constants.js';
+import { FcpError } from './errors.js';
+
+export interface HelloMsg {
+  type: typeof MsgType.Hello;
+  versionMin: number;
+  versionMax: number;
+  capabilities: number;
+  agent: string;
+}
+export interface PushMsg {
+  type: typeof MsgType.Push;
+  flags: number;
+  connections: number;
+  dest: string;
+}
+export interface PullMsg {
+  type: typeof MsgType.Pull;
+  flags: number;
+  connections: number;
+  source: string;
+  include: string[];
+  exclude: string[];
+  regex: string[];
+}
+export interface SessionMsg {
+  type: typeof MsgType.Session;
+  sessionId: Uint8Array;
+  flags: number;
+  maxConnections: number;
+  pieceSize: number;
+}
+export interface AttachMsg {
+  type: typeof MsgType.Attach;
+  sessionId: Uint8Array;
+}
+export interface DirInfoMsg {
+  type: typeof MsgType.DirInfo;
+  id: number;
+  mode: number;
+  mtimeNs: bigint;
+  path: string;
+}
+export interface FileInfoMsg {
+  type: typeof MsgType.FileInfo;
+  id: number;
+  kind: FileKindValue;
+  mode: number;
+  size: bigint;
+  mtimeNs: bigint;
+  /** Content hash (spec §4); present only when the session compares by checksum. */
+  checksum: bigint | undefined;
+  path: string;
+  /** Symlink target text, '' for files. */
+  linkTarget: string;
+}
+export interface FileCountMsg {
+  type: typeof MsgType.FileCount;
+  entries: number;
+  bytes: bigint;
+}
+export interface ReadyEntry {
+  id: number;
+  action: ReadyActionValue;
+  /** Wire error code when action is Fail, else 0. */
+  code: number;
+}
+export interface FileReadyMsg {
+  type: typeof MsgType.FileReady;
+  entries: ReadyEntry[];
+}
+export interface DataMsg {
+  type: typeof MsgType.Data;
+  id: number;
+  seq: number;
+  offset: number;
+  /** A view into the receive buffer: valid only during the frame callback. Copy it to keep it. */
+  data: Uint8Array;
+}
+export interface DoneMsg {
+  type: typeof MsgType.Done;
+  filesSent: number;
+  filesSkipped: number;
+  filesFailed: number;
+  bytes: bigint;
+}
+export interface AbortMsg {
+  type: typeof MsgType.Abort;
+  code: number;
+  text: string;
+}
+export interface PieceRef {
+  id: number;
+  seq: number;
+}
+export interface PieceAckMsg {
+  type: typeof MsgType.PieceAck;
+  pieces: PieceRef[];
+}
+export interface FileEndMsg {
+  type: typeof MsgType.FileEnd;
+  id: number;
+  /** 0 when the sender read the file intact, else a wire error code (the file is not to be committed). */
+  code: number;
+  checksum: bigint;
+}
+export interface DoneEntry {
+  id: number;
+  code: number;
+}
+export interface FileDoneMsg {
+  type: typeof MsgType.FileDone;
+  entries: DoneEntry[];
+}
+export interface PingMsg {
+  type: typeof MsgType.Ping;
+}
+
+export type Message =
+  | HelloMsg
+  | PushMsg
+  | PullMsg
+  | SessionMsg
+  | AttachMsg
+  | DirInfoMsg
+  | FileInfoMsg
+  | FileCountMsg
+  | FileReadyMsg
+  | DataMsg
+  | DoneMsg
+  | AbortMsg
+  | PieceAckMsg
+  | FileEndMsg
+  | FileDoneMsg
+  | PingMsg;
+
+/** Entries per batched message, chosen so the largest batch stays well inside one frame. */
+export const MAX_READY_ENTRIES = Math.floor((MAX_PAYLOAD - 2) / 7);
+export const MAX_ACK_ENTRIES = Math.floor((MAX_PAYLOAD - 2) / 8);
+export const MAX_DONE_ENTRIES = Math.floor((MAX_PAYLOAD - 2) / 6);
+
+/**
+ * Largest payload each type may announce. The decoder checks this against the header's length before it
+ * buffers a single payload byte (STYLE rule 3), so a 64 KiB ATTACH is refused at once.
+ */
+export const MAX_PAYLOAD_BY_TYPE: Readonly<Record<number, number>> = {
+  [MsgType.Hello]: 3 + 2 + 2 + 4 + 2 + 255,
+  [MsgType.Push]: MAX_PAYLOAD,
+  [MsgType.Pull]: MAX_PAYLOAD,
+  [MsgType.Session]: SESSION_ID_SIZE + 4 + 2 + 4,
+  [MsgType.Attach]: SESSION_ID_SIZE,
+  [MsgType.DirInfo]: 4 + 4 + 8 + 4 + 2 + MAX_PATH_BYTES,
+  [MsgType.FileInfo]: 4 + 1 + 4 + 8 + 8 + 4 + 8 + 1 + 2 + MAX_PATH_BYTES + 2 + MAX_PATH_BYTES,
+  [MsgType.FileCount]: 4 + 8,
+  [MsgType.FileReady]: 2 + MAX_READY_ENTRIES * 7,
+  [MsgType.Data]: MAX_PAYLOAD,
+  [MsgType.Done]: 4 + 4 + 4 + 8,
+  [MsgType.Abort]: 2 + 2 + 1024,
+  [MsgType.PieceAck]: 2 + MAX_ACK_ENTRIES * 8,
+  [MsgType.FileEnd]: 4 + 2 + 8,
+  [MsgType.FileDone]: 2 + MAX_DONE_ENTRIES * 6,
+  [MsgType.Ping]: 0,
+};
+
+export function isKnownType(flag: number): boolean {
+  return MAX_PAYLOAD_BY_TYPE[flag] !== undefined;
+}
+
+export function typeName(flag: number): string {
+  return MSG_TYPE_NAMES[flag] ?? `0x${flag.toString(16).padStart(2, '0')}`;
+}
+
+const NS_PER_SEC = 1_000_000_000n;
+
+function writeTime(w: PayloadWriter, ns: bigint): void {
+  // Seconds floor towards -inf so pre-1970 times keep a non-negative nanosecond part.
+  let sec = ns / NS_PER_SEC;
+  let nsec = ns % NS_PER_SEC;
+  if (nsec < 0n) {
+    nsec += NS_PER_SEC;
+    sec -= 1n;
+  }
+  w.i64(sec).u32(Number(nsec));
+}
+
+function readTime(r: PayloadReader): bigint {
+  const sec = r.i64('mtime seconds');
+  const nsec = r.u32('mtime nanoseconds');
+  if (nsec >= 1_000_000_000) throw new FcpError('FCP_ERR_PROTO_MALFORMED', 'mtime nanoseconds out of range');
+  return sec * NS_PER_SEC + BigInt(nsec);
+}
+
+function writeStrings(w: PayloadWriter, list: readonly string[]): void {
+  w.u16(list.length);
+  for (const s of list) w.str16(s);
+}
+
+function readStrings(r: PayloadReader, what: string): string[] {
+  const n = r.u16(`${what} count`);
+  if (n > MAX_PATTERNS) throw new FcpError('FCP_ERR_PROTO_MALFORMED', `more than ${MAX_PATTERNS} ${what}`);
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(r.str16(what, MAX_PATH_BYTES));
+  return out;
+}
+
+function sessionIdOf(r: PayloadReader): Uint8Array {
+  return Uint8Array.from(r.bytes(SESSION_ID_SIZE, 'session id'));
+}
+
+/** Encodes everything but DATA (whose bytes are never copied: see encodeDataPrefix). */
+export function encodeMessage(msg: Exclude<Message, DataMsg>): Buffer {
+  const w = new PayloadWriter();
+  switch (msg.type) {
+    case MsgType.Hello:
+      w.bytes(Buffer.from(PROTOCOL_MAGIC, 'latin1')).u16(msg.versionMin).u16(msg.versionMax);
+      w.u32(msg.capabilities).str16(msg.agent.slice(0, 200));
+      break;
+    case MsgType.Push:
+      w.u32(msg.flags).u16(msg.connections).str16(msg.dest);
+      break;
+    case MsgType.Pull:
+      w.u32(msg.flags).u16(msg.connections).str16(msg.source);
+      writeStrings(w, msg.include);
+      writeStrings(w, msg.exclude);
+      writeStrings(w, msg.regex);
+      break;
+    case MsgType.Session:
+      w.bytes(msg.sessionId).u32(msg.flags).u16(msg.maxConnections).u32(msg.pieceSize);
+      break;
+    case MsgType.Attach:
+      w.bytes(msg.sessionId);
+      break;
+    case MsgType.DirInfo:
+      w.u32(msg.id).u32(msg.mode);
+      writeTime(w, msg.mtimeNs);
+      w.str16(msg.path);
+      break;
+    case MsgType.FileInfo:
+      w.u32(msg.id).u8(msg.kind).u32(msg.mode).u64(msg.size);
+      writeTime(w, msg.mtimeNs);
+      w.u64(msg.checksum ?? 0n).u8(msg.checksum === undefined ? 0 : 1);
+      w.str16(msg.path).str16(msg.linkTarget);
+      break;
+    case MsgType.FileCount:
+      w.u32(msg.entries).u64(msg.bytes);
+      break;
+    case MsgType.FileReady:
+      w.u16(msg.entries.length);
+      for (const e of msg.entries) w.u32(e.id).u8(e.action).u16(e.code);
+      break;
+    case MsgType.Done:
+      w.u32(msg.filesSent).u32(msg.filesSkipped).u32(msg.filesFailed).u64(msg.bytes);
+      break;
+    case MsgType.Abort:
+      w.u16(msg.code).str16(truncateUtf8(msg.text, 1024));
+      break;
+    case MsgType.PieceAck:
+      w.u16(msg.pieces.length);
+      for (const p of msg.pieces) w.u32(p.id).u32(p.seq);
+      break;
+    case MsgType.FileEnd:
+      w.u32(msg.id).u16(msg.code).u64(msg.checksum);
+      break;
+    case MsgType.FileDone:
+      w.u16(msg.entries.length);
+      for (const e of msg.entries) w.u32(e.id).u16(e.code);
+      break;
+    case MsgType.Ping:
+      break;
+  }
+  const payload = w.finish();
+  const max = MAX_PAYLOAD_BY_TYPE[msg.type] ?? MAX_PAYLOAD;
+  if (payload.length > max) {
+    throw new FcpError('FCP_ERR_PROTO_OVERSIZED', `${typeName(msg.type)} payload of ${payload.length} bytes`);
+  }
+  return payload;
+}
+
+/** The 12 bytes that precede a DATA frame's file bytes. */
+export function encodeDataPrefix(id: number, seq: number, offset: number): Buffer {
+  const b = Buffer.allocUnsafe(DATA_PREFIX_SIZE);
+  b.writeUInt32BE(id, 0);
+  b.writeUInt32BE(seq, 4);
+  b.writeUInt32BE(offset, 8);
+  return b;
+}
+
+/** Decodes one payload. Throws FcpError FCP_ERR_PROTO_* on anything that is not exactly a valid message. */
+export function decodeMessage(type: number, payload: Uint8Array): Message {
+  const r = new PayloadReader(payload);
+  const msg = decodeBody(type, r);
+  r.end(typeName(type));
+  return msg;
+}
+
+function decodeBody(type: number, r: PayloadReader): Message {
+  switch (type) {
+    case MsgType.Hello: {
+      const magic = Buffer.from(r.bytes(3, 'magic')).toString('latin1');
+      if (magic !== PROTOCOL_MAGIC) throw new FcpError('FCP_ERR_PROTO_NOT_FCP', 'bad HELLO magic');
+      const versionMin = r.u16('version min');
+      const versionMax = r.u16('version max');
+      if (versionMin > versionMax)
+        throw new FcpError('FCP_ERR_PROTO_MALFORMED', 'HELLO version range is empty');
+      return {
+        type,
+        versionMin,
+        versionMax,
+        capabilities: r.u32('capabilities'),
+        agent: r.str16('agent', 255),
+      };
+    }
+    case MsgType.Push:
+      return {
+        type,
+        flags: r.u32('flags'),
+        connections: r.u16('connections'),
+        dest: r.str16('dest', MAX_PATH_BYTES),
+      };
+    case MsgType.Pull: {
+      const flags = r.u32('flags');
+      const connections = r.u16('connections');
+      const source = r.str16('source', MAX_PATH_BYTES);
+      const include = readStrings(r, 'include patterns');
+      const exclude = readStrings(r, 'exclude patterns');
+      const regex = readStrings(r, 'regex patterns');
+      return { type, flags, connections, source, include, exclude, regex };
+    }
+    case MsgType.Session:
+      return {
+        type,
+        sessionId: sessionIdOf(r),
+        flags: r.u32('flags'),
+        maxConnections: r.u16('max connections'),
+        pieceSize: r.u32('piece size'),
+      };
+    case MsgType.Attach:
+      return { type, sessionId: sessionIdOf(r) };
+    case MsgType.DirInfo: {
+      const id = r.u32('id');
+      const mode = r.u32('mode');
+      const mtimeNs = readTime(r);
+      return { type, id, mode, mtimeNs, path: r.str16('path', MAX_PATH_BYTES) };
+    }
+    case MsgType.FileInfo: {
+      const id = r.u32('id');
+      const kind = r.u8('kind');
+      if (kind !== FileKind.File && kind !== FileKind.Symlink) {
+        throw new FcpError('FCP_ERR_PROTO_MALFORMED', `unknown file kind ${kind}`);
+      }
+      const mode = r.u32('mode');
+      const size = r.u64('size');
+      const mtimeNs = readTime(r);
+      const sum = r.u64('checksum');
+      const hasSum = r.u8('checksum flag');
+      if (hasSum > 1) throw new FcpError('FCP_ERR_PROTO_MALFORMED', 'bad checksum flag');
+      const path = r.str16('path', MAX_PATH_BYTES);
+      const linkTarget = r.str16('link target', MAX_PATH_BYTES);
+      return { type, id, kind, mode, size, mtimeNs, checksum: hasSum ? sum : undefined, path, linkTarget };
+    }
+    case MsgType.FileCount:
+      return { type, entries: r.u32('entries'), bytes: r.u64('bytes') };
+    case MsgType.FileReady: {
+      const n = r.u16('count');
+      const entries: ReadyEntry[] = [];
+      for (let i = 0; i < n; i++) {
+        const id = r.u32('id');
+        const action = r.u8('action');
+        if (action !== ReadyAction.Need && action !== ReadyAction.Skip && action !== ReadyAction.Fail) {
+          throw new FcpError('FCP_ERR_PROTO_MALFORMED', `unknown FILE_READY action ${action}`);
+        }
+        entries.push({ id, action, code: r.u16('code') });
+      }
+      return { type, entries };
+    }
+    case MsgType.Data: {
+      const id = r.u32('id');
+      const seq = r.u32('seq');
+      const offset = r.u32('offset');
+      return { type, id, seq, offset, data: r.rest() };
+    }
+    case MsgType.Done:
+      return {
+        type,
+        filesSent: r.u32('files sent'),
+        filesSkipped: r.u32('files skipped'),
+        filesFailed: r.u32('files failed'),
+        bytes: r.u64('bytes'),
+      };
+    case MsgType.Abort:
+      return { type, code: r.u16('code'), text: r.str16('text', 1024) };
+    case MsgType.PieceAck: {
+      const n = r.u16('count');
+      const pieces: PieceRef[] = [];
+      for (let i = 0; i < n; i++) pieces.push({ id: r.u32('id'), seq: r.u32('seq') });
+      return { type, pieces };
+    }
+    case MsgType.FileEnd:
+      return { type, id: r.u32('id'), code: r.u16('code'), checksum: r.u64('checksum') };
+    case MsgType.FileDone: {
+      const n = r.u16('count');
+      const entries: DoneEntry[] = [];
+      for (let i = 0; i < n; i++) entries.push({ id: r.u32('id'), code: r.u16('code') });
+      return { type, entries };
+    }
+    case MsgType.Ping:
+      return { type };
+    default:
+      throw new FcpError('FCP_ERR_PROTO_UNKNOWN_FLAG', `unknown message type ${typeName(type)}`);
+  }
+}
+
+/** Cuts a string to at most maxBytes of UTF-8 without splitting a character. */
+export function truncateUtf8(s: string, maxBytes: number): string {
+  if (Buffer.byteLength(s, 'utf8') <= maxBytes) return s;
+  let out = '';
+  let used = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (used + n > maxBytes) break;
+    out += ch;
+    used += n;
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+/**
+ * fcp's hashes, all xxHash from xxhash-wasm: xxh32 guards each frame, xxh64 each piece, and a file's checksum
+ * is the xxh64 of its piece hashes (spec/PROTOCOL.md §4). Hashing per piece lets many connections deliver a
+ * file out of order while each side still hashes every byte exactly once, as it passes.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import xxhash from 'xxhash-wasm';
+import { FcpError, PIECE_SIZE } from '../protocol/index.js';
+
+type XXHashApi = Awaited<ReturnType<typeof xxhash>>;
+
+let loading: Promise<Hasher> | undefined;
+
+/** The process-wide hasher; the wasm module is compiled once. */
+export function loadHasher(): Promise<Hasher> {
+  loading ??= xxhash().then((api) => new Hasher(api));
+  return loading;
+}
+
+export class Hasher {
+  readonly #api: XXHashApi;
+
+  constructor(api: XXHashApi) {
+    this.#api = api;
+  }
+
+  /** xxh32(bytes, 0): the frame checksum. */
+  readonly h32 = (bytes: Uint8Array): number => this.#api.h32Raw(bytes, 0) >>> 0;
+
+  /** xxh32 of several buffers as if concatenated (a DATA prefix plus a view of file bytes). */
+  h32Parts(a: Uint8Array, b: Uint8Array): number {
+    return this.#api.create32(0).update(a).update(b).digest() >>> 0;
+  }
+
+  /** xxh64(bytes, 0): the piece hash. */
+  pieceHash(bytes: Uint8Array): bigint {
+    return this.#api.h64Raw(bytes, 0n);
+  }
+
+  /** The file checksum: xxh64 over the big-endian piece hashes, in piece order. */
+  fileHash(pieceHashes: BigUint64Array): bigint {
+    const bytes = Buffer.allocUnsafe(pieceHashes.length * 8);
+    for (let i = 0; i < pieceHashes.length; i++) bytes.writeBigUInt64BE(pieceHashes[i]!, i * 8);
+    return this.#api.h64Raw(bytes, 0n);
+  }
+
+  /** Reads a whole open file piece by piece and returns its checksum. Used for --checksum comparisons. */
+  async hashOpenFile(fh: FileHandle, size: number, buffer = Buffer.allocUnsafe(PIECE_SIZE)): Promise<bigint> {
+    const pieces = pieceCount(size);
+    const hashes = new BigUint64Array(pieces);
+    for (let seq = 0; seq < pieces; seq++) {
+      const len = pieceLength(size, seq);
+      const view = buffer.subarray(0, len);
+      await readFully(fh, view, seq * PIECE_SIZE);
+      hashes[seq] = this.pieceHash(view);
+    }
+    return this.fileHash(hashes);
+  }
+}
+
+export function pieceCount(size: number): number {
+  return Math.ceil(size / PIECE_SIZE);
+}
+
+export function pieceLength(size: number, seq: number): number {
+  return Math.min(PIECE_SIZE, size - seq * PIECE_SIZE);
+}
+
+/** Fills `view` from `position`; a short read means the file shrank under us. */
+export async function readFully(fh: FileHandle, view: Uint8Array, position: number): Promise<void> {
+  let filled = 0;
+  while (filled < view.byteLength) {
+    const { bytesRead } = await fh.read(view, filled, view.byteLength - filled, position + filled);
+    if (bytesRead === 0)
+      throw new FcpError('FCP_ERR_FILE_CHANGED', 'file is shorter than when it was listed');
+    filled += bytesRead;
+  }
+}
