@@ -91,6 +91,7 @@ export class PayloadWriter {
     this.#buf = Buffer.allocUnsafe(initial);
   }
 
+  /** Reserves n bytes and returns their offset. It may replace #buf: read #buf only after calling it. */
   #room(n: number): number {
     if (this.#pos + n > this.#buf.length) {
       const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + n));
@@ -103,32 +104,38 @@ export class PayloadWriter {
   }
 
   u8(v: number): this {
-    this.#buf.writeUInt8(v, this.#room(1));
+    const at = this.#room(1);
+    this.#buf.writeUInt8(v, at);
     return this;
   }
 
   u16(v: number): this {
-    this.#buf.writeUInt16BE(v, this.#room(2));
+    const at = this.#room(2);
+    this.#buf.writeUInt16BE(v, at);
     return this;
   }
 
   u32(v: number): this {
-    this.#buf.writeUInt32BE(v >>> 0, this.#room(4));
+    const at = this.#room(4);
+    this.#buf.writeUInt32BE(v >>> 0, at);
     return this;
   }
 
   u64(v: bigint): this {
-    this.#buf.writeBigUInt64BE(v, this.#room(8));
+    const at = this.#room(8);
+    this.#buf.writeBigUInt64BE(v, at);
     return this;
   }
 
   i64(v: bigint): this {
-    this.#buf.writeBigInt64BE(v, this.#room(8));
+    const at = this.#room(8);
+    this.#buf.writeBigInt64BE(v, at);
     return this;
   }
 
   bytes(b: Uint8Array): this {
-    this.#buf.set(b, this.#room(b.byteLength));
+    const at = this.#room(b.byteLength);
+    this.#buf.set(b, at);
     return this;
   }
 
@@ -136,7 +143,8 @@ export class PayloadWriter {
     const len = Buffer.byteLength(s, 'utf8');
     if (len > 0xffff) throw new FcpError('FCP_ERR_PROTO_OVERSIZED', 'string longer than 65535 bytes');
     this.u16(len);
-    this.#buf.write(s, this.#room(len), 'utf8');
+    const at = this.#room(len);
+    this.#buf.write(s, at, 'utf8');
     return this;
   }
 
