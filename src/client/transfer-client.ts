@@ -74,8 +74,10 @@ export async function push(opts: PushOptions): Promise<void> {
 }
 
 export async function pull(opts: PullOptions): Promise<void> {
-  // Patterns are checked here too, so a bad --regex is a usage error before anything connects.
+  // Checked before connecting, so a bad pattern is a usage error. The regexes stay here: the receiver
+  // applies them to the announced list (the daemon never runs a client's regex).
   createSelector(opts.select);
+  const regexOnly = createSelector({ regex: opts.select.regex ?? [] });
   const { conn, inbox } = await openConnection(opts.endpoint, opts.hasher);
   let flags = 0;
   if (opts.checksum) flags |= TransferFlag.Checksum;
@@ -86,7 +88,6 @@ export async function pull(opts: PullOptions): Promise<void> {
     source: opts.source,
     include: [...(opts.select.include ?? [])],
     exclude: [...(opts.select.exclude ?? [])],
-    regex: [...(opts.select.regex ?? [])],
   });
   const session = await expectSession(conn, inbox);
   let dest: Awaited<ReturnType<typeof resolveLocalDestination>>;
@@ -104,6 +105,7 @@ export async function pull(opts: PullOptions): Promise<void> {
     root: dest.root,
     singleName: dest.singleName,
     checksum: opts.checksum,
+    wantsFile: (path) => regexOnly.wantsFile(path),
   });
   inbox.handOver(receiver);
   opts.onEngine?.(receiver);

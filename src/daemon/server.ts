@@ -169,11 +169,9 @@ export class FcpServer {
         });
         sessionFlags = request.flags & TransferFlag.Checksum;
       } else {
-        const selector = createSelector({
-          include: request.include,
-          exclude: request.exclude,
-          regex: request.regex,
-        });
+        // --regex never crosses the wire: a client-chosen regex could backtrack for hours on the daemon's
+        // event loop, so the pulling client applies it to the announced list instead (spec/SECURITY.md).
+        const selector = createSelector({ include: request.include, exclude: request.exclude });
         const sources = await expandRemoteSources(this.#root!, request.source, onWarning);
         const single =
           sources.length === 1 && sources[0]!.topRel !== ROOT_ENTRY && !(await isDir(sources[0]!.abs));

@@ -46,8 +46,12 @@ export const MsgType = {
 
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
 
+/** Names as the spec writes them: FILE_INFO, PIECE_ACK. */
 export const MSG_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(MsgType).map(([name, value]) => [value, name.toUpperCase()]),
+  Object.entries(MsgType).map(([name, value]) => [
+    value,
+    name.replace(/(?<=[a-z])(?=[A-Z])/g, '_').toUpperCase(),
+  ]),
 );
 
 /** Bits of PUSH.flags, PULL.flags and SESSION.flags. */

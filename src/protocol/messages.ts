@@ -39,7 +39,6 @@ export interface PullMsg {
   source: string;
   include: string[];
   exclude: string[];
-  regex: string[];
 }
 export interface SessionMsg {
   type: typeof MsgType.Session;
@@ -240,7 +239,6 @@ export function encodeMessage(msg: Exclude<Message, DataMsg>): Buffer {
       w.u32(msg.flags).u16(msg.connections).str16(msg.source);
       writeStrings(w, msg.include);
       writeStrings(w, msg.exclude);
-      writeStrings(w, msg.regex);
       break;
     case MsgType.Session:
       w.bytes(msg.sessionId).u32(msg.flags).u16(msg.maxConnections).u32(msg.pieceSize);
@@ -341,8 +339,7 @@ function decodeBody(type: number, r: PayloadReader): Message {
       const source = r.str16('source', MAX_PATH_BYTES);
       const include = readStrings(r, 'include patterns');
       const exclude = readStrings(r, 'exclude patterns');
-      const regex = readStrings(r, 'regex patterns');
-      return { type, flags, connections, source, include, exclude, regex };
+      return { type, flags, connections, source, include, exclude };
     }
     case MsgType.Session:
       return {

@@ -54,6 +54,8 @@ export interface ReceiverOptions extends EngineOptions {
   singleName: string | undefined;
   /** Compare existing files by content hash (the sender announces hashes). */
   checksum: boolean;
+  /** A file or link this returns false for is declined without counting (pull's --regex). */
+  wantsFile?: (path: string) => boolean;
 }
 
 interface RecvFile {
@@ -95,6 +97,7 @@ export class Receiver extends TransferEngine {
   readonly #root: ConfinedRoot;
   readonly #singleName: string | undefined;
   readonly #checksum: boolean;
+  readonly #wantsFile: ((path: string) => boolean) | undefined;
   readonly #files = new Map<number, RecvFile>();
   /** Files given up on: their late DATA frames (overtaken by FILE_END on another socket) are dropped. */
   readonly #dropped = new Set<number>();
@@ -115,6 +118,7 @@ export class Receiver extends TransferEngine {
     this.#root = opts.root;
     this.#singleName = opts.singleName;
     this.#checksum = opts.checksum;
+    this.#wantsFile = opts.wantsFile;
     this.addConnection(opts.control);
   }
 
@@ -204,6 +208,11 @@ export class Receiver extends TransferEngine {
   }
 
   async #decideFile(info: FileInfoMsg): Promise<void> {
+    if (this.#wantsFile !== undefined && !this.#wantsFile(info.path)) {
+      this.stats.filesTotal--;
+      this.#answer(info.id, ReadyAction.Skip);
+      return;
+    }
     let rel: string;
     let tempRel: string;
     try {
