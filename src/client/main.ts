@@ -16,6 +16,7 @@ import { createStats } from '../transfer/stats.js';
 import { resolveHost } from './host-resolve.js';
 import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
 import { parseRemoteSpec, type RemoteSpec } from './remote-spec.js';
+import { withRetries } from './retry.js';
 import { type Endpoint, pull, push } from './transfer-client.js';
 
 /** Chosen from bench/ measurements (README "Performance"). */
@@ -24,6 +25,8 @@ const MAX_CONNECTIONS = 64;
 
 interface CommonArgs {
   connections: number;
+  retries: number;
+  'retry-wait': number;
   checksum: boolean;
   include: string[] | undefined;
   exclude: string[] | undefined;
@@ -62,6 +65,8 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   if (!Number.isInteger(args.connections) || args.connections < 1 || args.connections > MAX_CONNECTIONS) {
     usage(`--connections must be an integer from 1 to ${MAX_CONNECTIONS}`);
   }
+  if (!Number.isInteger(args.retries) || args.retries < 0) usage('--retries must be a whole number');
+  if (!(args['retry-wait'] >= 0)) usage('--retry-wait must be a number of seconds');
   let remote: RemoteSpec;
   let local: string[];
   if (direction === 'push') {
@@ -89,17 +94,20 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   }
   const endpoint = endpointFor(remote, args);
   const hasher = await loadHasher();
-  const stats = createStats(monotonicMs());
+  const startedMs = monotonicMs();
+  let stats = createStats(startedMs);
   const progress = new ProgressReporter({
     stream: process.stdout,
     enabled: process.stdout.isTTY === true && !args.quiet,
   });
   const ticker = setInterval(() => progress.update(stats), 200);
   ticker.unref();
-  const onWarning = (err: FcpError) => {
+  const say = (line: string) => {
     progress.finish();
-    const where = err.path !== undefined && !err.message.includes(err.path) ? `${err.path}: ` : '';
-    process.stderr.write(`fcp: ${where}${err.message}\n`);
+    process.stderr.write(`fcp: ${line}\n`);
+  };
+  const onWarning = (err: FcpError) => {
+    say(`${err.path !== undefined && !err.message.includes(err.path) ? `${err.path}: ` : ''}${err.message}`);
   };
   let engine: TransferEngine | undefined;
   const interrupt = () => {
@@ -110,25 +118,56 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  const common = {
-    endpoint,
-    connections: args.connections,
-    checksum: args.checksum,
-    select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
-    hasher,
-    stats,
-    onWarning,
-    onEngine: (e: TransferEngine) => {
-      engine = e;
-    },
-  };
+  // Across retries: bytes add up; files finished by an earlier attempt show up as "skipped" in a later one.
+  let sentBefore = 0;
+  let bytesBefore = 0;
+  let resumedBefore = 0;
   try {
-    if (direction === 'push') await push({ ...common, sources: local, dest: remote.path });
-    else await pull({ ...common, source: remote.path, dest: local[0]! });
+    await withRetries(
+      async () => {
+        stats = createStats(startedMs);
+        const common = {
+          endpoint,
+          connections: args.connections,
+          checksum: args.checksum,
+          select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
+          hasher,
+          stats,
+          onWarning,
+          onNotice: (text: string) => {
+            if (args.verbose) say(text);
+          },
+          onEngine: (e: TransferEngine) => {
+            engine = e;
+          },
+        };
+        try {
+          if (direction === 'push') await push({ ...common, sources: local, dest: remote.path });
+          else await pull({ ...common, source: remote.path, dest: local[0]! });
+        } catch (err) {
+          sentBefore += stats.filesSent;
+          bytesBefore += stats.bytesDone;
+          resumedBefore += stats.bytesResumed;
+          throw err;
+        }
+      },
+      {
+        retries: args.retries,
+        retryWaitMs: args['retry-wait'] * 1000,
+        onRetry: (err, next, waitMs) =>
+          say(
+            `${err.message}; retrying in ${(waitMs / 1000).toFixed(1)} s (attempt ${next} of ${args.retries + 1})`,
+          ),
+      },
+    );
   } finally {
     clearInterval(ticker);
     progress.finish();
   }
+  stats.filesSkipped = Math.max(0, stats.filesSkipped - sentBefore);
+  stats.filesSent += sentBefore;
+  stats.bytesDone += bytesBefore;
+  stats.bytesResumed += resumedBefore;
   if (!args.quiet)
     process.stdout.write(`${formatSummary(stats, (monotonicMs() - stats.startedMs) / 1000)}\n`);
   process.exit(stats.filesFailed > 0 ? EXIT.PARTIAL : EXIT.OK);
@@ -141,6 +180,12 @@ function commonOptions<T>(y: import('yargs').Argv<T>) {
       type: 'number',
       default: DEFAULT_CONNECTIONS,
       describe: 'TCP connections to use',
+    })
+    .option('retries', { type: 'number', default: 5, describe: 'times to resume after the session is lost' })
+    .option('retry-wait', {
+      type: 'number',
+      default: 1,
+      describe: 'seconds before the first retry (then doubling)',
     })
     .option('checksum', {
       alias: 'c',

@@ -79,7 +79,8 @@ export function formatSummary(stats: TransferStats, elapsedSec: number): string 
   const rate = elapsedSec > 0 ? ` (${formatRate(stats.bytesDone / elapsedSec)})` : '';
   return (
     `fcp: ${plural(stats.filesSent, 'file', 'files')} sent, ${formatCount(stats.filesSkipped)} skipped, ` +
-    `${formatCount(stats.filesFailed)} failed, ${formatBytes(stats.bytesDone)} in ${elapsed}${rate}`
+    `${formatCount(stats.filesFailed)} failed, ${formatBytes(stats.bytesDone)} in ${elapsed}${rate}` +
+    (stats.bytesResumed > 0 ? `, ${formatBytes(stats.bytesResumed)} resumed (not sent again)` : '')
   );
 }
 

@@ -33,6 +33,8 @@ interface CommonOptions {
   onWarning: (err: FcpError) => void;
   /** Called with the engine once it runs, so the caller can cancel it (SIGINT). */
   onEngine?: (engine: TransferEngine) => void;
+  /** Recoverable events worth a line with -v (a connection replaced). */
+  onNotice?: (text: string) => void;
 }
 
 export interface PushOptions extends CommonOptions {
@@ -57,16 +59,19 @@ export async function push(opts: PushOptions): Promise<void> {
   if (opts.checksum) flags |= TransferFlag.Checksum;
   conn.send({ type: MsgType.Push, flags, connections: opts.connections, dest: opts.dest });
   const session = await expectSession(conn, inbox);
+  const replace = replacer(opts, session);
   const sender = new Sender({
     hasher: opts.hasher,
     control: conn,
     stats: opts.stats,
     onWarning: opts.onWarning,
+    onConnectionLost: replace.lost,
     sources: roots.map((r) => r.root),
     selector,
     checksum: opts.checksum,
   });
   inbox.handOver(sender);
+  replace.engine = sender;
   opts.onEngine?.(sender);
   sender.start();
   attachExtra(opts, session, sender);
@@ -97,17 +102,20 @@ export async function pull(opts: PullOptions): Promise<void> {
     conn.abort(new FcpError('FCP_ERR_SESSION_ABORTED', 'client cannot write to its destination'));
     throw err;
   }
+  const replace = replacer(opts, session);
   const receiver = new Receiver({
     hasher: opts.hasher,
     control: conn,
     stats: opts.stats,
     onWarning: opts.onWarning,
+    onConnectionLost: replace.lost,
     root: dest.root,
     singleName: dest.singleName,
     checksum: opts.checksum,
     wantsFile: (path) => regexOnly.wantsFile(path),
   });
   inbox.handOver(receiver);
+  replace.engine = receiver;
   opts.onEngine?.(receiver);
   attachExtra(opts, session, receiver);
   await finish(receiver);
@@ -190,6 +198,34 @@ function attachExtra(opts: CommonOptions, session: SessionMsg, engine: TransferE
       },
     );
   }
+}
+
+/**
+ * When a data connection dies mid-session its pieces are re-sent over the others (the engine does that);
+ * here a replacement is attached so the transfer keeps its width. Bounded, so a link that kills every new
+ * connection cannot make us reconnect forever.
+ */
+function replacer(opts: CommonOptions, session: SessionMsg) {
+  const state = {
+    engine: undefined as TransferEngine | undefined,
+    budget: 2 * Math.min(opts.connections, session.maxConnections),
+    lost: (err: FcpError) => {
+      const engine = state.engine;
+      if (engine === undefined || engine.finished || state.budget <= 0) return;
+      state.budget--;
+      opts.onNotice?.(
+        `a connection failed (${err.message}); its pieces go over the others, attaching a replacement`,
+      );
+      attachOne(opts.endpoint, opts.hasher, session.sessionId).then(
+        ({ conn, inbox }) => {
+          engine.addConnection(conn);
+          inbox.handOver(engine);
+        },
+        () => {},
+      );
+    },
+  };
+  return state;
 }
 
 async function attachOne(

@@ -26,6 +26,11 @@ export interface ConnHandler {
   onMessage(msg: Message, conn: FramedConn): void;
   /** Called once. `err` is undefined for a clean close at a frame boundary. */
   onClose(err: FcpError | undefined, conn: FramedConn): void;
+  /**
+   * A frame that failed to decode, or a handler that threw. Without this the connection sends ABORT and
+   * closes; an engine overrides it to drop just a data connection and re-send what it carried.
+   */
+  onFrameError?(err: FcpError, conn: FramedConn): void;
 }
 
 let nextConnId = 1;
@@ -41,8 +46,9 @@ export class FramedConn {
   #closed = false;
   #paused = false;
   #drainWaiters: Array<{ resolve: () => void; reject: (err: FcpError) => void }> = [];
-  /** Free-form slot for the owner (session, engine state); never read here. */
-  context: unknown;
+  /** performance.now() of the last byte received and of the last frame queued; liveness checks read them. */
+  lastReceivedMs = performance.now();
+  lastSentMs = performance.now();
 
   constructor(socket: Socket, hasher: Hasher, handler?: ConnHandler) {
     this.socket = socket;
@@ -61,6 +67,11 @@ export class FramedConn {
     return this.#closed;
   }
 
+  /** True while we stopped reading because our consumer is behind. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   get remote(): string {
     return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
   }
@@ -72,6 +83,7 @@ export class FramedConn {
   /** Sends one control message. Returns false when the caller should wait for drained(). */
   send(msg: Exclude<Message, DataMsg>): boolean {
     if (this.#closed || this.socket.destroyed) return false;
+    this.lastSentMs = performance.now();
     return this.socket.write(encodeFrame(msg.type, encodeMessage(msg), this.#hasher.h32));
   }
 
@@ -94,6 +106,7 @@ export class FramedConn {
     prefix.writeUInt32BE(offset, 8);
     const sum = this.#hasher.h32Parts(prefix, data);
     encodeFrameHeader(MsgType.Data, sum, DATA_PREFIX_SIZE + data.byteLength).copy(head, 0);
+    this.lastSentMs = performance.now();
     this.socket.cork();
     this.socket.write(head);
     const ok = this.socket.write(data, onWritten);
@@ -153,12 +166,16 @@ export class FramedConn {
 
   #socketOnData(chunk: Buffer): void {
     if (this.#closed) return;
+    this.lastReceivedMs = performance.now();
     try {
       this.#decoder.push(chunk);
     } catch (err) {
       const e = toFcpError(err);
       // A handler's per-file problem must never surface here; anything that does is fatal for the link.
-      this.abort(e.fatal ? e : new FcpError(e.code, e.message, { fatal: true, path: e.path }));
+      const fatal = e.fatal ? e : new FcpError(e.code, e.message, { fatal: true, path: e.path });
+      this.#closeError ??= fatal;
+      if (this.#handler?.onFrameError) this.#handler.onFrameError(fatal, this);
+      else this.abort(fatal);
     }
   }
 

@@ -42,6 +42,7 @@ export const MsgType = {
   FileDone: 0x0f,
   Hello: 0x10,
   Ping: 0x11,
+  FileHave: 0x12,
 } as const;
 
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
@@ -74,6 +75,8 @@ export const ReadyAction = {
   Need: 0,
   Skip: 1,
   Fail: 2,
+  /** Need, but the pieces named by the FILE_HAVE messages sent just before are already held (resume). */
+  Resume: 3,
 } as const;
 export type ReadyActionValue = (typeof ReadyAction)[keyof typeof ReadyAction];
 

@@ -132,6 +132,13 @@ export interface FileDoneMsg {
 export interface PingMsg {
   type: typeof MsgType.Ping;
 }
+export interface FileHaveMsg {
+  type: typeof MsgType.FileHave;
+  id: number;
+  /** Bit i (most significant bit first) of `bitmap` stands for piece firstSeq + i: set = already held. */
+  firstSeq: number;
+  bitmap: Uint8Array;
+}
 
 export type Message =
   | HelloMsg
@@ -149,12 +156,15 @@ export type Message =
   | PieceAckMsg
   | FileEndMsg
   | FileDoneMsg
-  | PingMsg;
+  | PingMsg
+  | FileHaveMsg;
 
 /** Entries per batched message, chosen so the largest batch stays well inside one frame. */
 export const MAX_READY_ENTRIES = Math.floor((MAX_PAYLOAD - 2) / 7);
 export const MAX_ACK_ENTRIES = Math.floor((MAX_PAYLOAD - 2) / 8);
 export const MAX_DONE_ENTRIES = Math.floor((MAX_PAYLOAD - 2) / 6);
+/** Bitmap bytes one FILE_HAVE can carry. */
+export const MAX_HAVE_BYTES = MAX_PAYLOAD - 8;
 
 /**
  * Largest payload each type may announce. The decoder checks this against the header's length before it
@@ -177,6 +187,7 @@ export const MAX_PAYLOAD_BY_TYPE: Readonly<Record<number, number>> = {
   [MsgType.FileEnd]: 4 + 2 + 8,
   [MsgType.FileDone]: 2 + MAX_DONE_ENTRIES * 6,
   [MsgType.Ping]: 0,
+  [MsgType.FileHave]: MAX_PAYLOAD,
 };
 
 export function isKnownType(flag: number): boolean {
@@ -283,6 +294,9 @@ export function encodeMessage(msg: Exclude<Message, DataMsg>): Buffer {
       break;
     case MsgType.Ping:
       break;
+    case MsgType.FileHave:
+      w.u32(msg.id).u32(msg.firstSeq).bytes(msg.bitmap);
+      break;
   }
   const payload = w.finish();
   const max = MAX_PAYLOAD_BY_TYPE[msg.type] ?? MAX_PAYLOAD;
@@ -381,10 +395,10 @@ function decodeBody(type: number, r: PayloadReader): Message {
       for (let i = 0; i < n; i++) {
         const id = r.u32('id');
         const action = r.u8('action');
-        if (action !== ReadyAction.Need && action !== ReadyAction.Skip && action !== ReadyAction.Fail) {
+        if (action > ReadyAction.Resume) {
           throw new FcpError('FCP_ERR_PROTO_MALFORMED', `unknown FILE_READY action ${action}`);
         }
-        entries.push({ id, action, code: r.u16('code') });
+        entries.push({ id, action: action as ReadyActionValue, code: r.u16('code') });
       }
       return { type, entries };
     }
@@ -420,6 +434,12 @@ function decodeBody(type: number, r: PayloadReader): Message {
     }
     case MsgType.Ping:
       return { type };
+    case MsgType.FileHave: {
+      const id = r.u32('id');
+      const firstSeq = r.u32('first seq');
+      if (r.remaining === 0) throw new FcpError('FCP_ERR_PROTO_MALFORMED', 'FILE_HAVE with an empty bitmap');
+      return { type, id, firstSeq, bitmap: Uint8Array.from(r.rest()) };
+    }
     default:
       throw new FcpError('FCP_ERR_PROTO_UNKNOWN_FLAG', `unknown message type ${typeName(type)}`);
   }

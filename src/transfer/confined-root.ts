@@ -226,6 +226,8 @@ async function openNoFollowAs(
 
 const TEMP_PREFIX = '.';
 const TEMP_SUFFIX = '.fcp-part';
+// Same length as TEMP_SUFFIX, so whenever one name fits in NAME_MAX the other does too.
+const SIDECAR_SUFFIX = '.fcp-meta';
 
 /**
  * The wire path of the temporary file a receiver writes before renaming it onto `rel`: same directory
@@ -233,14 +235,27 @@ const TEMP_SUFFIX = '.fcp-part';
  * that would exceed NAME_MAX.
  */
 export function tempNameFor(rel: string): string {
+  return siblingName(rel, TEMP_SUFFIX);
+}
+
+/**
+ * The wire path of the piece index kept beside a partial temporary file (`.<base>.fcp-meta`), so an
+ * interrupted transfer resumes with only its missing pieces (spec/PROTOCOL.md §7).
+ */
+export function sidecarNameFor(rel: string): string {
+  return siblingName(rel, SIDECAR_SUFFIX);
+}
+
+function siblingName(rel: string, suffix: string): string {
   checkWirePath(rel);
-  if (rel === ROOT_ENTRY)
+  if (rel === ROOT_ENTRY) {
     throw new FcpError('FCP_ERR_PATH_UNSAFE', 'the root has no temporary name', { path: rel });
+  }
   const base = baseName(rel);
-  let name = `${TEMP_PREFIX}${base}${TEMP_SUFFIX}`;
+  let name = `${TEMP_PREFIX}${base}${suffix}`;
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) {
     const digest = createHash('sha256').update(base, 'utf8').digest('hex').slice(0, 16);
-    name = `.fcp-${digest}${TEMP_SUFFIX}`;
+    name = `.fcp-${digest}${suffix}`;
   }
   return joinWirePath(parentOf(rel), name);
 }

@@ -1,11 +1,18 @@
 /**
- * What the sending and the receiving engine share: the session's connections, the rule that a lost
- * connection or an ABORT ends the session, and one promise that settles when the transfer is over.
+ * What the sending and the receiving engine share: the session's connections, liveness (PING when quiet,
+ * a connection that hears nothing for the idle timeout is dropped), and the failure rules:
+ *   - losing a data connection is survivable: the engine re-sends what it carried over the others;
+ *   - losing the control connection, every connection, or receiving ABORT ends the session.
+ * One promise, `done`, settles when the transfer is over.
  */
 import type { ConnHandler, FramedConn } from '../net/framed-conn.js';
 import { codeFromWire, FcpError, type Message, MsgType, toFcpError } from '../protocol/index.js';
 import type { Hasher } from './checksum.js';
 import type { TransferStats } from './stats.js';
+
+/** Send a PING on a connection that has sent nothing for this long. */
+const PING_INTERVAL_MS = 5_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 export interface EngineOptions {
   hasher: Hasher;
@@ -14,6 +21,10 @@ export interface EngineOptions {
   stats: TransferStats;
   /** Per-file problems (the transfer goes on): the caller prints or logs them. */
   onWarning: (err: FcpError) => void;
+  /** A connection that receives nothing (not even PING) for this long is dropped. */
+  idleTimeoutMs?: number;
+  /** A data connection was lost and the session goes on without it (the client may attach a replacement). */
+  onConnectionLost?: (err: FcpError) => void;
 }
 
 export abstract class TransferEngine implements ConnHandler {
@@ -22,6 +33,9 @@ export abstract class TransferEngine implements ConnHandler {
   protected readonly stats: TransferStats;
   protected readonly warn: (err: FcpError) => void;
   protected readonly conns = new Set<FramedConn>();
+  readonly #idleTimeoutMs: number;
+  readonly #onConnectionLost: ((err: FcpError) => void) | undefined;
+  readonly #monitor: NodeJS.Timeout;
   #finished = false;
   #failure: FcpError | undefined;
   #settle!: { resolve: () => void; reject: (err: FcpError) => void };
@@ -33,15 +47,23 @@ export abstract class TransferEngine implements ConnHandler {
     this.control = opts.control;
     this.stats = opts.stats;
     this.warn = opts.onWarning;
+    this.#idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#onConnectionLost = opts.onConnectionLost;
     this.done = new Promise<void>((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
     // A rejection nobody awaits yet must not crash the process; callers await `done` later.
     this.done.catch(() => {});
+    this.#monitor = setInterval(() => this.#checkLiveness(), Math.min(1000, this.#idleTimeoutMs / 4));
+    this.#monitor.unref();
   }
 
   get finished(): boolean {
     return this.#finished || this.#failure !== undefined;
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
   }
 
   /**
@@ -67,14 +89,23 @@ export abstract class TransferEngine implements ConnHandler {
     this.handle(msg, conn);
   }
 
+  onFrameError(err: FcpError, conn: FramedConn): void {
+    // A corrupt frame on a data connection costs that connection only: its pieces are re-sent elsewhere.
+    if (conn === this.control) this.fail(err);
+    else conn.destroy(err);
+  }
+
   onClose(err: FcpError | undefined, conn: FramedConn): void {
-    this.conns.delete(conn);
+    const known = this.conns.delete(conn);
+    if (!known) return;
     this.connectionLost(conn);
     if (this.finished) return;
-    this.fail(
-      err ?? new FcpError('FCP_ERR_NET_CLOSED', 'connection closed before the transfer finished'),
-      false,
-    );
+    const e = err ?? new FcpError('FCP_ERR_NET_CLOSED', 'connection closed before the transfer finished');
+    if (conn === this.control || this.conns.size === 0) {
+      this.fail(e, false);
+      return;
+    }
+    this.#onConnectionLost?.(e);
   }
 
   /** After success: closes every connection once what is queued on it has been written. */
@@ -87,6 +118,7 @@ export abstract class TransferEngine implements ConnHandler {
     if (this.finished) return;
     const e = toFcpError(err);
     this.#failure = e.fatal ? e : new FcpError(e.code, e.message, { fatal: true, path: e.path, cause: e });
+    clearInterval(this.#monitor);
     for (const conn of this.conns) {
       if (tell) conn.abort(this.#failure);
       else conn.destroy();
@@ -98,12 +130,28 @@ export abstract class TransferEngine implements ConnHandler {
   protected succeed(): void {
     if (this.finished) return;
     this.#finished = true;
+    clearInterval(this.#monitor);
     this.#settle.resolve();
+  }
+
+  #checkLiveness(): void {
+    const now = performance.now();
+    for (const conn of this.conns) {
+      // A connection we stopped reading (our disk is behind) is not the peer's silence.
+      if (conn.paused) conn.lastReceivedMs = now;
+      if (now - conn.lastReceivedMs > this.#idleTimeoutMs) {
+        const secs = Math.round(this.#idleTimeoutMs / 1000);
+        conn.destroy(new FcpError('FCP_ERR_NET_TIMEOUT', `no data from ${conn.remote} for ${secs} s`));
+      } else if (now - conn.lastSentMs > PING_INTERVAL_MS) {
+        conn.send({ type: MsgType.Ping });
+      }
+    }
   }
 
   /** A message for this engine's role; throw FcpError(FCP_ERR_PROTO_*) for anything out of place. */
   protected abstract handle(msg: Message, conn: FramedConn): void;
   protected abstract connectionAdded(conn: FramedConn): void;
+  /** The connection is gone (the session may go on): re-send or forget what it carried. */
   protected abstract connectionLost(conn: FramedConn): void;
   /** Releases files and buffers after a failure. */
   protected abstract cleanup(): void;

@@ -1,12 +1,15 @@
 /**
  * The receiving side of a transfer (the daemon on push, the client on pull).
  *
- * Each announced entry is checked and answered (FILE_READY: need, skip or fail) without waiting for the
- * rest of the list. Pieces arrive whole on one connection each; a piece is assembled in memory, hashed,
- * written at its offset into the temporary file and acknowledged. A file is committed only when every piece
- * is written and the sender's FILE_END checksum equals the hash of what arrived: mode and mtime go on through
- * the descriptor, then rename() puts it in place atomically. Until then the previous version is untouched.
- * Directory modes and times are applied last, deepest first (spec/PROTOCOL.md §6).
+ * Each announced entry is checked and answered (FILE_READY: need, resume, skip or fail) without waiting for
+ * the rest of the list. Pieces arrive whole on one connection each; a piece is assembled in memory, hashed,
+ * written at its offset into the temporary file, recorded in the piece index beside it and acknowledged. A
+ * file is committed only when every piece is written and the sender's FILE_END checksum equals the hash of
+ * what arrived: mode and mtime go on through the descriptor, then rename() puts it in place atomically.
+ * Until then the previous version is untouched. Directory modes and times are applied last, deepest first.
+ *
+ * When the session dies, partial files stay with their piece index so that the same command run again
+ * resumes them (spec/PROTOCOL.md §6–§7).
  */
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, lutimes, readlink, rename, symlink, unlink } from 'node:fs/promises';
@@ -21,6 +24,7 @@ import {
   FileKind,
   MAX_ACK_ENTRIES,
   MAX_DONE_ENTRIES,
+  MAX_HAVE_BYTES,
   MAX_READY_ENTRIES,
   type Message,
   MsgType,
@@ -31,9 +35,11 @@ import {
   type ReadyEntry,
   toFcpError,
 } from '../protocol/index.js';
-import { pieceCount, pieceLength } from './checksum.js';
-import { type ConfinedRoot, tempNameFor } from './confined-root.js';
+import { BufferPool } from './buffer-pool.js';
+import { pieceCount, pieceLength, readFully } from './checksum.js';
+import { type ConfinedRoot, sidecarNameFor, tempNameFor } from './confined-root.js';
 import { type EngineOptions, Limiter, TransferEngine, unexpected } from './engine.js';
+import { PieceIndex } from './piece-index.js';
 import { checkWirePath, ROOT_ENTRY } from './wire-path.js';
 
 /** Pieces written but not yet on disk, per connection, before that connection stops being read. */
@@ -47,6 +53,8 @@ const MTIME_TOLERANCE_NS = 1000n;
 /** Errors that will fail every following file too: end the session with one clear message instead. */
 const SESSION_FATAL_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
 
+const PieceState = { Absent: 0, Writing: 1, Written: 2 } as const;
+
 export interface ReceiverOptions extends EngineOptions {
   /** The destination directory; every entry path is confined to it. */
   root: ConfinedRoot;
@@ -56,19 +64,25 @@ export interface ReceiverOptions extends EngineOptions {
   checksum: boolean;
   /** A file or link this returns false for is declined without counting (pull's --regex). */
   wantsFile?: (path: string) => boolean;
+  /** Told about every partial file kept for resume when the session fails (the daemon sweeps stale ones). */
+  onPartialKept?: (tempAbs: string, sidecarAbs: string) => void;
 }
 
 interface RecvFile {
   id: number;
   rel: string;
   tempRel: string;
+  sidecarRel: string;
   info: FileInfoMsg;
   size: number;
   pieces: number;
-  received: Uint8Array;
+  state: Uint8Array;
   hashes: BigUint64Array;
   piecesWritten: number;
+  /** Pieces kept from an interrupted run (verified); resuming opens the temp without truncating. */
+  resumedPieces: number;
   handle: Promise<FileHandle> | undefined;
+  index: Promise<PieceIndex> | undefined;
   end: FileEndMsg | undefined;
   settled: boolean;
 }
@@ -98,19 +112,22 @@ export class Receiver extends TransferEngine {
   readonly #singleName: string | undefined;
   readonly #checksum: boolean;
   readonly #wantsFile: ((path: string) => boolean) | undefined;
+  readonly #onPartialKept: ((tempAbs: string, sidecarAbs: string) => void) | undefined;
   readonly #files = new Map<number, RecvFile>();
   /** Files given up on: their late DATA frames (overtaken by FILE_END on another socket) are dropped. */
   readonly #dropped = new Set<number>();
   /** Paths (final and temporary) of entries in progress: two entries may not write one path at once. */
   readonly #reserved = new Set<string>();
-  readonly #ids = new Set<number>();
   readonly #dirs: DirMeta[] = [];
   readonly #connState = new Map<FramedConn, ConnState>();
   readonly #decisions = new Limiter(DECISION_CONCURRENCY);
+  readonly #pool = new BufferPool();
   #readyBatch: ReadyEntry[] = [];
   #doneBatch: DoneEntry[] = [];
   #flushScheduled = false;
   #pendingDecisions = 0;
+  /** Ids must increase: one number of state instead of a set of every id ever seen. */
+  #lastId = 0;
   #senderDone = false;
 
   constructor(opts: ReceiverOptions) {
@@ -119,6 +136,7 @@ export class Receiver extends TransferEngine {
     this.#singleName = opts.singleName;
     this.#checksum = opts.checksum;
     this.#wantsFile = opts.wantsFile;
+    this.#onPartialKept = opts.onPartialKept;
     this.addConnection(opts.control);
   }
 
@@ -127,11 +145,14 @@ export class Receiver extends TransferEngine {
   }
 
   protected connectionLost(conn: FramedConn): void {
+    const cs = this.#connState.get(conn);
     this.#connState.delete(conn);
+    // A half-assembled piece is forgotten; the sender re-sends it whole on another connection.
+    if (cs?.current !== undefined) this.#pool.give(cs.current.data);
   }
 
   protected cleanup(): void {
-    for (const file of this.#files.values()) this.#discard(file);
+    for (const file of this.#files.values()) this.#keepOrDiscard(file);
     this.#files.clear();
   }
 
@@ -166,13 +187,14 @@ export class Receiver extends TransferEngine {
     }
   }
 
-  /** List messages come on the control connection only, with fresh ids. */
+  /** List messages come on the control connection only, with increasing ids. */
   #admit(id: number, conn: FramedConn): void {
     if (conn !== this.control)
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'file list on a data connection');
     if (this.#senderDone) throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'file list after DONE');
-    if (this.#ids.has(id)) throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `entry id ${id} announced twice`);
-    this.#ids.add(id);
+    if (id <= this.#lastId)
+      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `entry id ${id} does not increase`);
+    this.#lastId = id;
     this.stats.filesTotal++;
   }
 
@@ -214,28 +236,27 @@ export class Receiver extends TransferEngine {
       return;
     }
     let rel: string;
-    let tempRel: string;
+    let paths: string[];
     try {
       rel = this.#destRel(info.path);
       if (rel === ROOT_ENTRY)
         throw new FcpError('FCP_ERR_PATH_TYPE', 'a file cannot replace the destination root');
-      tempRel = tempNameFor(rel);
-      if (this.#reserved.has(rel) || this.#reserved.has(tempRel)) {
+      paths = [rel, tempNameFor(rel), sidecarNameFor(rel)];
+      if (paths.some((p) => this.#reserved.has(p))) {
         throw new FcpError('FCP_ERR_PATH_DUPLICATE', undefined, { path: info.path });
       }
     } catch (err) {
       this.#answerFail(info.id, err, info.path);
       return;
     }
-    this.#reserved.add(rel);
-    this.#reserved.add(tempRel);
+    for (const p of paths) this.#reserved.add(p);
     let keepReservation = false;
     try {
       await this.#root.ensureParent(rel);
       const existing = await this.#root.inspect(rel);
       if (existing?.isDirectory()) throw new FcpError('FCP_ERR_PATH_TYPE', 'destination is a directory');
       if (info.kind === FileKind.Symlink) {
-        await this.#placeSymlink(info, rel, tempRel, existing?.isSymbolicLink() === true);
+        await this.#placeSymlink(info, rel, paths[1]!, existing?.isSymbolicLink() === true);
         return;
       }
       if (
@@ -249,27 +270,93 @@ export class Receiver extends TransferEngine {
       }
       const size = Number(info.size);
       const pieces = pieceCount(size);
-      this.#files.set(info.id, {
+      const file: RecvFile = {
         id: info.id,
         rel,
-        tempRel,
+        tempRel: paths[1]!,
+        sidecarRel: paths[2]!,
         info,
         size,
         pieces,
-        received: new Uint8Array(pieces),
+        state: new Uint8Array(pieces),
         hashes: new BigUint64Array(pieces),
         piecesWritten: 0,
+        resumedPieces: 0,
         handle: undefined,
+        index: undefined,
         end: undefined,
         settled: false,
-      });
+      };
+      await this.#loadPartial(file);
+      this.#files.set(info.id, file);
       keepReservation = true;
       this.stats.bytesTotal += size;
-      this.#answer(info.id, ReadyAction.Need);
+      if (file.resumedPieces > 0) {
+        this.#sendHave(file);
+        this.#answer(info.id, ReadyAction.Resume);
+      } else {
+        this.#answer(info.id, ReadyAction.Need);
+      }
     } catch (err) {
       this.#answerFail(info.id, err, info.path);
     } finally {
-      if (!keepReservation) this.#release(rel, tempRel);
+      if (!keepReservation) for (const p of paths) this.#reserved.delete(p);
+    }
+  }
+
+  /**
+   * Looks for a partial file left by an interrupted run of this same source file (size and mtime recorded
+   * in its piece index). Every recorded piece is re-read and re-hashed: only pieces whose bytes on disk
+   * still match are kept; a torn or tampered piece is simply sent again.
+   */
+  async #loadPartial(file: RecvFile): Promise<void> {
+    if (file.pieces < 2) return;
+    const id = { size: file.info.size, mtimeNs: file.info.mtimeNs, pieces: file.pieces };
+    const recorded = await PieceIndex.load(this.#root, file.sidecarRel, id).catch(() => undefined);
+    if (recorded === undefined || recorded.size === 0) return;
+    let fh: FileHandle;
+    try {
+      fh = await this.#root.openFile(file.tempRel, fsConstants.O_RDONLY);
+    } catch {
+      return;
+    }
+    const buf = this.#pool.take(PIECE_SIZE);
+    try {
+      for (const [seq, hash] of recorded) {
+        const view = buf.subarray(0, pieceLength(file.size, seq));
+        try {
+          await readFully(fh, view, seq * PIECE_SIZE);
+        } catch {
+          continue;
+        }
+        if (this.hasher.pieceHash(view) !== hash) continue;
+        file.state[seq] = PieceState.Written;
+        file.hashes[seq] = hash;
+        file.piecesWritten++;
+        file.resumedPieces++;
+      }
+    } finally {
+      this.#pool.give(buf);
+      await fh.close();
+    }
+  }
+
+  #sendHave(file: RecvFile): void {
+    const bitsPerMsg = MAX_HAVE_BYTES * 8;
+    for (let first = 0; first < file.pieces; first += bitsPerMsg) {
+      const count = Math.min(bitsPerMsg, file.pieces - first);
+      const bitmap = new Uint8Array(Math.ceil(count / 8));
+      let any = false;
+      for (let i = 0; i < count; i++) {
+        if (file.state[first + i] !== PieceState.Written) continue;
+        bitmap[i >> 3]! |= 0x80 >> (i & 7);
+        any = true;
+      }
+      // FILE_HAVE must precede the FILE_READY that says RESUME: flush queued answers first to keep order.
+      if (any) {
+        this.#flush();
+        this.control.send({ type: MsgType.FileHave, id: file.id, firstSeq: first, bitmap });
+      }
     }
   }
 
@@ -330,17 +417,19 @@ export class Receiver extends TransferEngine {
       if (!this.#dropped.has(msg.id)) {
         throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `DATA for file id ${msg.id}, which was not requested`);
       }
-      if (cs.current?.file.id === msg.id) cs.current = undefined;
+      if (cs.current?.file.id === msg.id) {
+        this.#pool.give(cs.current.data);
+        cs.current = undefined;
+      }
       return;
     }
     let cur = cs.current;
     if (cur === undefined) {
       // A piece starts: pieces travel whole and in order on one connection (spec §5.3).
-      if (msg.offset !== 0 || msg.seq >= file.pieces || file.received[msg.seq] !== 0) {
+      if (msg.offset !== 0 || msg.seq >= file.pieces) {
         throw new FcpError('FCP_ERR_FILE_RANGE', `DATA piece ${msg.seq} at ${msg.offset} for id ${msg.id}`);
       }
-      file.received[msg.seq] = 1;
-      cur = { file, seq: msg.seq, data: Buffer.allocUnsafe(pieceLength(file.size, msg.seq)), filled: 0 };
+      cur = { file, seq: msg.seq, data: this.#pool.take(pieceLength(file.size, msg.seq)), filled: 0 };
       cs.current = cur;
     } else if (cur.file !== file || cur.seq !== msg.seq) {
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'pieces interleaved on one connection');
@@ -357,19 +446,28 @@ export class Receiver extends TransferEngine {
     this.stats.bytesDone += n;
     if (cur.filled === cur.data.length) {
       cs.current = undefined;
-      this.#writePiece(cur, conn, cs);
+      this.#pieceComplete(cur, conn, cs);
     }
   }
 
-  #writePiece(piece: Assembly, conn: FramedConn, cs: ConnState): void {
+  #pieceComplete(piece: Assembly, conn: FramedConn, cs: ConnState): void {
     const { file, seq, data } = piece;
-    file.hashes[seq] = this.hasher.pieceHash(data);
+    if (file.state[seq] !== PieceState.Absent) {
+      // Sent again after a connection failed, but the first copy arrived after all: keep the first.
+      this.#pool.give(data);
+      this.#ack(conn, cs, { id: file.id, seq });
+      return;
+    }
+    file.state[seq] = PieceState.Writing;
+    const hash = this.hasher.pieceHash(data);
+    file.hashes[seq] = hash;
     cs.pendingWrites++;
     if (cs.pendingWrites >= MAX_PENDING_WRITES) conn.pause();
-    this.#writeAt(file, data, seq * PIECE_SIZE)
+    this.#writePiece(file, seq, data, hash)
       .then(
         () => {
           if (file.settled) return;
+          file.state[seq] = PieceState.Written;
           file.piecesWritten++;
           this.#ack(conn, cs, { id: file.id, seq });
           this.#maybeCommit(file);
@@ -377,50 +475,64 @@ export class Receiver extends TransferEngine {
         (err) => this.#fileFailed(file, err),
       )
       .finally(() => {
+        this.#pool.give(data);
         cs.pendingWrites--;
         if (cs.pendingWrites < MAX_PENDING_WRITES) conn.resume();
       });
   }
 
-  async #writeAt(file: RecvFile, data: Buffer, position: number): Promise<void> {
+  async #writePiece(file: RecvFile, seq: number, data: Buffer, hash: bigint): Promise<void> {
     const fh = await this.#openTemp(file);
+    const position = seq * PIECE_SIZE;
     let written = 0;
     while (written < data.length) {
       const r = await fh.write(data, written, data.length - written, position + written);
       written += r.bytesWritten;
     }
+    if (file.index !== undefined) await (await file.index).record(seq, hash);
   }
 
+  /** The temporary file, created on the first piece (truncated unless pieces were kept for a resume). */
   #openTemp(file: RecvFile): Promise<FileHandle> {
-    file.handle ??= this.#root.openFile(
-      file.tempRel,
-      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC,
-      0o600,
-    );
+    if (file.handle !== undefined) return file.handle;
+    const resume = file.resumedPieces > 0;
+    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | (resume ? 0 : fsConstants.O_TRUNC);
+    file.handle = this.#root.openFile(file.tempRel, flags, 0o600);
+    if (file.pieces > 1) {
+      const id = { size: file.info.size, mtimeNs: file.info.mtimeNs, pieces: file.pieces };
+      file.index = resume
+        ? PieceIndex.reopen(this.#root, file.sidecarRel)
+        : PieceIndex.create(this.#root, file.sidecarRel, id);
+      file.index.catch(() => {});
+    }
     return file.handle;
   }
 
   #onFileEnd(msg: FileEndMsg): void {
     const file = this.#files.get(msg.id);
     if (file === undefined) {
-      if (this.#dropped.has(msg.id)) return;
+      // Late: the file was given up on, or this retracts one already committed (the sender found it changed
+      // while re-reading a piece, but our copy was already verified against the first read).
+      if (this.#dropped.has(msg.id) || msg.code !== 0) return;
       throw new FcpError(
         'FCP_ERR_PROTO_UNEXPECTED',
         `FILE_END for file id ${msg.id}, which was not requested`,
       );
     }
-    if (file.end !== undefined)
+    if (file.end !== undefined && (file.end.code !== 0 || msg.code === 0)) {
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `second FILE_END for id ${msg.id}`);
+    }
     file.end = msg;
     if (msg.code !== 0) {
-      this.#settle(file, msg.code);
+      if (!file.settled) this.#settle(file, msg.code);
       return;
     }
     this.#maybeCommit(file);
   }
 
   #maybeCommit(file: RecvFile): void {
-    if (file.settled || file.end === undefined || file.piecesWritten < file.pieces) return;
+    if (file.settled || file.end === undefined || file.end.code !== 0 || file.piecesWritten < file.pieces)
+      return;
     file.settled = true;
     this.#commit(file, file.end.checksum).catch((err) => {
       file.settled = false;
@@ -443,8 +555,10 @@ export class Receiver extends TransferEngine {
     await fh.close();
     await rename(this.#root.resolve(file.tempRel), this.#root.resolve(file.rel));
     this.#files.delete(file.id);
-    this.#release(file.rel, file.tempRel);
+    this.#release(file);
+    await this.#removeIndex(file);
     this.stats.filesSent++;
+    this.stats.bytesResumed += resumedBytes(file);
     this.#queueDone(file.id, 0);
   }
 
@@ -457,34 +571,67 @@ export class Receiver extends TransferEngine {
       );
       return;
     }
-    this.warn(e);
+    // Damage in transit is the sender's to retry; the user hears about it only if it keeps failing.
+    if (e.code !== 'FCP_ERR_FILE_CHECKSUM') this.warn(e);
     this.#settle(file, e.wireCode);
   }
 
-  /** Gives up on a file: temporary removed, previous version untouched, the sender told. */
+  /** Gives up on a file: temporary and index removed, previous version untouched, the sender told. */
   #settle(file: RecvFile, code: number): void {
     file.settled = true;
     this.#files.delete(file.id);
     this.#dropped.add(file.id);
     this.#discard(file);
-    this.#release(file.rel, file.tempRel);
-    this.stats.filesFailed++;
+    this.#release(file);
+    if (code !== 0) this.stats.filesFailed++;
     this.#queueDone(file.id, code);
   }
 
   #discard(file: RecvFile): void {
     const handle = file.handle;
+    const index = file.index;
     file.handle = undefined;
+    file.index = undefined;
     const tempAbs = this.#root.resolve(file.tempRel);
+    const sidecarAbs = this.#root.resolve(file.sidecarRel);
     void (async () => {
-      if (handle !== undefined) await handle.then((fh) => fh.close()).catch(() => {});
-      if (handle !== undefined) await unlinkQuiet(tempAbs);
+      await handle?.then((fh) => fh.close()).catch(() => {});
+      await index?.then((ix) => ix.close()).catch(() => {});
+      if (handle !== undefined || file.resumedPieces > 0) await unlinkQuiet(tempAbs).catch(() => {});
+      if (index !== undefined || file.resumedPieces > 0) await unlinkQuiet(sidecarAbs).catch(() => {});
     })();
   }
 
-  #release(rel: string, tempRel: string): void {
-    this.#reserved.delete(rel);
-    this.#reserved.delete(tempRel);
+  /**
+   * The session died: a partial worth resuming (some piece of a multi-piece file written) keeps its
+   * temporary file and piece index; anything else is removed.
+   */
+  #keepOrDiscard(file: RecvFile): void {
+    if (file.piecesWritten === 0 || file.index === undefined) {
+      this.#discard(file);
+      return;
+    }
+    const handle = file.handle;
+    const index = file.index;
+    file.handle = undefined;
+    file.index = undefined;
+    void handle?.then((fh) => fh.close()).catch(() => {});
+    void index.then((ix) => ix.close()).catch(() => {});
+    this.#onPartialKept?.(this.#root.resolve(file.tempRel), this.#root.resolve(file.sidecarRel));
+  }
+
+  async #removeIndex(file: RecvFile): Promise<void> {
+    const index = file.index;
+    file.index = undefined;
+    if (index === undefined && file.resumedPieces === 0) return;
+    await index?.then((ix) => ix.close()).catch(() => {});
+    await unlinkQuiet(this.#root.resolve(file.sidecarRel)).catch(() => {});
+  }
+
+  #release(file: RecvFile): void {
+    this.#reserved.delete(file.rel);
+    this.#reserved.delete(file.tempRel);
+    this.#reserved.delete(file.sidecarRel);
   }
 
   async #finish(): Promise<void> {
@@ -586,6 +733,14 @@ export class Receiver extends TransferEngine {
     conn.send({ type: MsgType.PieceAck, pieces: cs.acks });
     cs.acks = [];
   }
+}
+
+function resumedBytes(file: RecvFile): number {
+  if (file.resumedPieces === 0) return 0;
+  // Every resumed piece is a full piece except, possibly, the last one.
+  const last = file.pieces - 1;
+  const lastHeld = file.resumedPieces > 0 && file.state[last] === PieceState.Written;
+  return file.resumedPieces * PIECE_SIZE - (lastHeld ? PIECE_SIZE - pieceLength(file.size, last) : 0);
 }
 
 function depth(rel: string): number {

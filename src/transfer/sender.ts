@@ -5,13 +5,17 @@
  * connection; the read-ahead keeps a bounded number of pieces read and hashed; one pump per connection takes
  * ready pieces and writes them as DATA frames, waiting for 'drain' when the socket is full. The receiver's
  * FILE_READY answers feed the piece queue, so there is no round trip per file (spec/PROTOCOL.md §5).
+ *
+ * Every piece stays "unacknowledged" on the connection that carried it until the receiver has written it;
+ * if that connection dies, its unacknowledged pieces are read again and re-sent over the others (§7.2).
  */
 import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, lstat, open } from 'node:fs/promises';
 import type { FramedConn } from '../net/framed-conn.js';
 import {
   codeFromWire,
   FcpError,
+  type FileHaveMsg,
   FileKind,
   type FileReadyMsg,
   MAX_DATA_BYTES,
@@ -20,7 +24,9 @@ import {
   PIECE_SIZE,
   ReadyAction,
   toFcpError,
+  wireCodeOf,
 } from '../protocol/index.js';
+import { BufferPool } from './buffer-pool.js';
 import { pieceCount, pieceLength, readFully } from './checksum.js';
 import { type EngineOptions, Signal, TransferEngine, unexpected } from './engine.js';
 import type { Selector } from './select.js';
@@ -31,9 +37,15 @@ import { type WalkEntry, walk } from './walk.js';
 const MAX_UNRESOLVED = 8192;
 /** Pieces read ahead of the sockets, by count and by bytes. */
 const READ_AHEAD_PIECES = 64;
-const READ_AHEAD_BYTES = 32 * PIECE_SIZE;
+const READ_AHEAD_BYTES = 24 * PIECE_SIZE;
 /** Bytes sent on one connection but not yet acknowledged as written by the receiver. */
 const WINDOW_BYTES = 64 * PIECE_SIZE;
+/** A file that arrives damaged or changes while it is read is sent again, up to this many times in all. */
+const MAX_FILE_ATTEMPTS = 3;
+const RETRYABLE_FILE_CODES = new Set([
+  wireCodeOf('FCP_ERR_FILE_CHECKSUM'),
+  wireCodeOf('FCP_ERR_FILE_CHANGED'),
+]);
 
 export interface SenderOptions extends EngineOptions {
   sources: readonly SourceRoot[];
@@ -47,14 +59,23 @@ interface SendFile {
   entry: WalkEntry;
   size: number;
   pieces: number;
+  /** Announcements of this path so far (a damaged file is announced again under a new id). */
+  attempt: number;
+  /** Next piece never scheduled yet. */
   nextSeq: number;
-  piecesRead: number;
-  readsInFlight: number;
+  /** Pieces whose hash is known (read at least once). */
+  hashedCount: number;
+  hashed: Uint8Array;
   hashes: BigUint64Array;
+  /** Pieces the receiver already holds from an interrupted run (FILE_HAVE): read for the hash, not sent. */
+  have: Uint8Array | undefined;
+  resumed: boolean;
+  readsInFlight: number;
   handle: Promise<FileHandle> | undefined;
   /** Set once the file failed on our side; FILE_END carries it. */
   failure: FcpError | undefined;
   endSent: boolean;
+  failureSent: boolean;
 }
 
 interface ReadPiece {
@@ -63,8 +84,14 @@ interface ReadPiece {
   data: Buffer;
 }
 
+interface Unacked {
+  file: SendFile;
+  seq: number;
+  bytes: number;
+}
+
 interface ConnState {
-  unacked: Map<string, number>;
+  unacked: Map<string, Unacked>;
   unackedBytes: number;
   acked: Signal;
 }
@@ -77,13 +104,17 @@ export class Sender extends TransferEngine {
   readonly #unresolved = new Map<number, SendFile>();
   /** Files with pieces still to read, oldest first: a big file's pieces spread over every connection. */
   readonly #queue: SendFile[] = [];
+  /** Pieces to send again because the connection that carried them died: they go first. */
+  readonly #resend: Array<{ file: SendFile; seq: number }> = [];
   readonly #ready: ReadPiece[] = [];
   readonly #connState = new Map<FramedConn, ConnState>();
+  readonly #pool = new BufferPool();
   readonly #pieceReady = new Signal();
   readonly #resolved = new Signal();
   #readsInFlight = 0;
   #bytesAhead = 0;
   #nextId = 1;
+  #announcing = 0;
   #listDone = false;
   #doneSent = false;
 
@@ -108,13 +139,21 @@ export class Sender extends TransferEngine {
   }
 
   protected connectionLost(conn: FramedConn): void {
-    this.#connState.get(conn)?.acked.wake();
+    const cs = this.#connState.get(conn);
     this.#connState.delete(conn);
+    if (cs === undefined) return;
+    cs.acked.wake();
+    for (const u of cs.unacked.values()) {
+      if (this.#unresolved.get(u.file.id) === u.file) this.#resend.push({ file: u.file, seq: u.seq });
+    }
+    this.#fillReadAhead();
+    this.#pieceReady.wake();
   }
 
   protected cleanup(): void {
     this.#pieceReady.wake();
     this.#resolved.wake();
+    for (const cs of this.#connState.values()) cs.acked.wake();
     for (const file of this.#unresolved.values()) this.#closeFile(file);
   }
 
@@ -123,17 +162,14 @@ export class Sender extends TransferEngine {
       case MsgType.FileReady:
         this.#onFileReady(msg);
         return;
+      case MsgType.FileHave:
+        this.#onFileHave(msg);
+        return;
       case MsgType.PieceAck:
         this.#onPieceAck(msg.pieces, conn);
         return;
       case MsgType.FileDone:
-        for (const e of msg.entries) {
-          const file = this.#take(e.id);
-          if (e.code === 0) {
-            if (file.entry.kind === 'dir') this.stats.dirs++;
-            else this.stats.filesSent++;
-          } else this.#failed(file, e.code);
-        }
+        for (const e of msg.entries) this.#onFileDone(e.id, e.code);
         this.#maybeDone();
         return;
       case MsgType.Done:
@@ -157,7 +193,7 @@ export class Sender extends TransferEngine {
         }
         while (this.#unresolved.size >= MAX_UNRESOLVED && !this.finished) await this.#resolved.wait();
         if (this.finished) return;
-        await this.#announce(entry);
+        await this.#announce(entry, 1);
         entries++;
         if (entry.kind === 'file') bytes += entry.size;
       }
@@ -169,7 +205,7 @@ export class Sender extends TransferEngine {
     this.#maybeDone();
   }
 
-  async #announce(entry: WalkEntry): Promise<void> {
+  async #announce(entry: WalkEntry, attempt: number): Promise<void> {
     const id = this.#nextId++;
     const size = Number(entry.size);
     const pieces = entry.kind === 'file' ? pieceCount(size) : 0;
@@ -178,13 +214,18 @@ export class Sender extends TransferEngine {
       entry,
       size,
       pieces,
+      attempt,
       nextSeq: 0,
-      piecesRead: 0,
-      readsInFlight: 0,
+      hashedCount: 0,
+      hashed: new Uint8Array(pieces),
       hashes: new BigUint64Array(pieces),
+      have: undefined,
+      resumed: false,
+      readsInFlight: 0,
       handle: undefined,
       failure: undefined,
       endSent: false,
+      failureSent: false,
     };
     let checksum: bigint | undefined;
     if (this.#checksum && entry.kind === 'file') {
@@ -197,7 +238,7 @@ export class Sender extends TransferEngine {
       }
     }
     this.#unresolved.set(id, file);
-    this.stats.filesTotal++;
+    if (attempt === 1) this.stats.filesTotal++;
     const ok =
       entry.kind === 'dir'
         ? this.control.send({
@@ -221,6 +262,30 @@ export class Sender extends TransferEngine {
     if (!ok) await this.control.drained();
   }
 
+  /** Announces a file again under a new id, from a fresh lstat (it may have changed). */
+  #reannounce(file: SendFile): void {
+    this.#announcing++;
+    lstat(file.entry.abs, { bigint: true })
+      .then(async (st) => {
+        if (!st.isFile()) throw new FcpError('FCP_ERR_FILE_CHANGED', 'no longer a regular file');
+        const entry: WalkEntry = {
+          ...file.entry,
+          size: st.size,
+          mtimeNs: st.mtimeNs,
+          mode: Number(st.mode) & 0o7777,
+        };
+        await this.#announce(entry, file.attempt + 1);
+      })
+      .catch((err) => {
+        this.stats.filesFailed++;
+        this.warn(toFcpError(err, file.entry.rel));
+      })
+      .finally(() => {
+        this.#announcing--;
+        this.#maybeDone();
+      });
+  }
+
   async #hashWhole(abs: string, size: number): Promise<bigint> {
     const fh = await open(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     try {
@@ -230,14 +295,31 @@ export class Sender extends TransferEngine {
     }
   }
 
+  #onFileHave(msg: FileHaveMsg): void {
+    const file = this.#unresolved.get(msg.id);
+    if (file === undefined || file.entry.kind !== 'file') {
+      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `FILE_HAVE for id ${msg.id}, which is not an open file`);
+    }
+    file.have ??= new Uint8Array(file.pieces);
+    for (let i = 0; i < msg.bitmap.length * 8; i++) {
+      if ((msg.bitmap[i >> 3]! & (0x80 >> (i & 7))) === 0) continue;
+      const seq = msg.firstSeq + i;
+      if (seq >= file.pieces)
+        throw new FcpError('FCP_ERR_PROTO_MALFORMED', `FILE_HAVE piece ${seq} past the end`);
+      file.have[seq] = 1;
+    }
+  }
+
   #onFileReady(msg: FileReadyMsg): void {
     for (const e of msg.entries) {
       const file = this.#unresolved.get(e.id);
       if (file === undefined)
         throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `FILE_READY for unknown id ${e.id}`);
-      if (e.action === ReadyAction.Need) {
+      if (e.action === ReadyAction.Need || e.action === ReadyAction.Resume) {
         if (file.entry.kind !== 'file') continue; // a link or directory is settled by FILE_DONE alone
-        this.stats.bytesTotal += file.size;
+        if (e.action === ReadyAction.Need) file.have = undefined;
+        file.resumed = file.have !== undefined;
+        this.stats.bytesTotal += file.size - this.#heldBytes(file);
         if (file.pieces === 0) this.#sendFileEnd(file);
         else this.#queue.push(file);
         continue;
@@ -252,17 +334,41 @@ export class Sender extends TransferEngine {
     this.#maybeDone();
   }
 
+  #heldBytes(file: SendFile): number {
+    if (file.have === undefined) return 0;
+    let n = 0;
+    for (let seq = 0; seq < file.pieces; seq++) if (file.have[seq]) n += pieceLength(file.size, seq);
+    return n;
+  }
+
+  #onFileDone(id: number, code: number): void {
+    const file = this.#take(id);
+    if (code === 0) {
+      if (file.entry.kind === 'dir') this.stats.dirs++;
+      else this.stats.filesSent++;
+      if (file.resumed) this.stats.bytesResumed += this.#heldBytes(file);
+      return;
+    }
+    if (RETRYABLE_FILE_CODES.has(code) && file.attempt < MAX_FILE_ATTEMPTS && !this.finished) {
+      const why = new FcpError(codeFromWire(code), undefined, { path: file.entry.rel });
+      this.warn(new FcpError(why.code, `${why.message}; sending it again`, { path: file.entry.rel }));
+      this.#reannounce(file);
+      return;
+    }
+    this.#failed(file, code);
+  }
+
   #onPieceAck(pieces: readonly { id: number; seq: number }[], conn: FramedConn): void {
     const cs = this.#connState.get(conn);
     if (cs === undefined) return;
     for (const p of pieces) {
       const key = `${p.id}:${p.seq}`;
-      const bytes = cs.unacked.get(key);
-      if (bytes === undefined)
-        throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `PIECE_ACK for a piece not sent here`);
+      const u = cs.unacked.get(key);
+      if (u === undefined)
+        throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'PIECE_ACK for a piece not sent here');
       cs.unacked.delete(key);
-      cs.unackedBytes -= bytes;
-      this.stats.bytesDone += bytes;
+      cs.unackedBytes -= u.bytes;
+      this.stats.bytesDone += u.bytes;
     }
     cs.acked.wake();
   }
@@ -283,7 +389,15 @@ export class Sender extends TransferEngine {
   }
 
   #maybeDone(): void {
-    if (!this.#listDone || this.#unresolved.size > 0 || this.#doneSent || this.finished) return;
+    if (
+      !this.#listDone ||
+      this.#unresolved.size > 0 ||
+      this.#announcing > 0 ||
+      this.#doneSent ||
+      this.finished
+    ) {
+      return;
+    }
     this.#doneSent = true;
     this.control.send({
       type: MsgType.Done,
@@ -304,17 +418,18 @@ export class Sender extends TransferEngine {
     ) {
       const next = this.#nextPieceToRead();
       if (next === undefined) return;
-      const [file, seq] = next;
+      const { file, seq, resend } = next;
       const len = pieceLength(file.size, seq);
       this.#readsInFlight++;
       this.#bytesAhead += len;
       file.readsInFlight++;
-      this.#readPiece(file, seq, len).then(
+      this.#readPiece(file, seq, len, resend).then(
         (data) => {
           this.#readsInFlight--;
           file.readsInFlight--;
           if (data === undefined || this.finished) {
             this.#bytesAhead -= len;
+            if (data !== undefined) this.#pool.give(data);
           } else {
             this.#ready.push({ file, seq, data });
           }
@@ -327,7 +442,14 @@ export class Sender extends TransferEngine {
     }
   }
 
-  #nextPieceToRead(): [SendFile, number] | undefined {
+  #nextPieceToRead(): { file: SendFile; seq: number; resend: boolean } | undefined {
+    for (;;) {
+      const again = this.#resend.shift();
+      if (again === undefined) break;
+      if (again.file.failure === undefined && this.#unresolved.get(again.file.id) === again.file) {
+        return { ...again, resend: true };
+      }
+    }
     for (;;) {
       const file = this.#queue[0];
       if (file === undefined) return undefined;
@@ -337,22 +459,37 @@ export class Sender extends TransferEngine {
       }
       const seq = file.nextSeq++;
       if (file.nextSeq >= file.pieces) this.#queue.shift();
-      return [file, seq];
+      return { file, seq, resend: false };
     }
   }
 
-  /** Reads and hashes one piece; undefined when the file failed (the failure is recorded on it). */
-  async #readPiece(file: SendFile, seq: number, len: number): Promise<Buffer | undefined> {
+  /**
+   * Reads and hashes one piece. Undefined when there is nothing to send: the file failed (recorded on it),
+   * or the receiver already holds the piece and only its hash was needed.
+   */
+  async #readPiece(file: SendFile, seq: number, len: number, resend: boolean): Promise<Buffer | undefined> {
     if (file.failure !== undefined) return undefined;
+    const data = this.#pool.take(len);
     try {
       file.handle ??= this.#openChecked(file);
       const fh = await file.handle;
-      const data = Buffer.allocUnsafe(len);
       await readFully(fh, data, seq * PIECE_SIZE);
-      file.hashes[seq] = this.hasher.pieceHash(data);
-      file.piecesRead++;
+      const hash = this.hasher.pieceHash(data);
+      if (file.hashed[seq] === 0) {
+        file.hashed[seq] = 1;
+        file.hashes[seq] = hash;
+        file.hashedCount++;
+      } else if (file.hashes[seq] !== hash) {
+        // Read again for a re-send and it differs: the file changed under us after FILE_END went out.
+        throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: file.entry.rel });
+      }
+      if (!resend && file.have?.[seq] === 1) {
+        this.#pool.give(data);
+        return undefined;
+      }
       return data;
     } catch (err) {
+      this.#pool.give(data);
       file.failure ??= toFcpError(err, file.entry.rel);
       return undefined;
     }
@@ -369,36 +506,47 @@ export class Sender extends TransferEngine {
     return fh;
   }
 
-  /** Once every piece is read (or the file failed and no read is left), FILE_END goes out. */
+  /** Once every piece is hashed (or the file failed and no read is left), FILE_END goes out. */
   #afterRead(file: SendFile): void {
-    if (file.endSent || file.readsInFlight > 0) return;
-    if (file.failure === undefined && file.piecesRead < file.pieces) return;
-    if (file.failure === undefined && file.handle !== undefined) {
-      // Re-check after the last read: a file modified while we read it must not be delivered as good.
-      const handle = file.handle;
-      file.handle = undefined;
-      handle
-        .then(async (fh) => {
-          const st = await fh.stat({ bigint: true });
-          await fh.close();
-          if (st.size !== file.entry.size || st.mtimeNs !== file.entry.mtimeNs) {
-            file.failure = new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: file.entry.rel });
-          }
-          this.#sendFileEnd(file);
-        })
-        .catch((err) => {
-          file.failure ??= toFcpError(err, file.entry.rel);
-          this.#sendFileEnd(file);
-        });
+    if (file.readsInFlight > 0) return;
+    if (file.endSent) {
+      // A re-send found the file changed after FILE_END said it was intact: take that back.
+      if (file.failure !== undefined && !file.failureSent && !this.finished) {
+        file.failureSent = true;
+        this.control.send({ type: MsgType.FileEnd, id: file.id, code: file.failure.wireCode, checksum: 0n });
+      }
+      if (this.#isIdle(file)) this.#closeFile(file);
       return;
     }
-    this.#sendFileEnd(file);
+    if (file.failure === undefined && file.hashedCount < file.pieces) return;
+    const handle = file.handle;
+    if (file.failure !== undefined || handle === undefined) {
+      this.#sendFileEnd(file);
+      return;
+    }
+    // Re-check after the last read: a file modified while we read it must not be delivered as good.
+    handle
+      .then((fh) => fh.stat({ bigint: true }))
+      .then((st) => {
+        if (st.size !== file.entry.size || st.mtimeNs !== file.entry.mtimeNs) {
+          file.failure ??= new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: file.entry.rel });
+        }
+      })
+      .catch((err) => {
+        file.failure ??= toFcpError(err, file.entry.rel);
+      })
+      .finally(() => this.#sendFileEnd(file));
+  }
+
+  #isIdle(file: SendFile): boolean {
+    return file.readsInFlight === 0 && !this.#resend.some((r) => r.file === file);
   }
 
   #sendFileEnd(file: SendFile): void {
     if (file.endSent || this.finished) return;
     file.endSent = true;
-    this.#closeFile(file);
+    file.failureSent = file.failure !== undefined;
+    if (this.#isIdle(file)) this.#closeFile(file);
     const code = file.failure === undefined ? 0 : file.failure.wireCode;
     const checksum = file.failure === undefined ? this.hasher.fileHash(file.hashes) : 0n;
     this.control.send({ type: MsgType.FileEnd, id: file.id, code, checksum });
@@ -431,22 +579,43 @@ export class Sender extends TransferEngine {
     if (cs === undefined) return;
     for (;;) {
       const piece = await this.#nextReadyPiece();
-      if (piece === undefined || conn.closed) return;
-      while (cs.unackedBytes > 0 && cs.unackedBytes + piece.data.length > WINDOW_BYTES) {
-        await cs.acked.wait();
-        if (conn.closed || this.finished) return;
+      if (piece === undefined) return;
+      if (conn.closed) {
+        // Died while we waited: put the piece back for another connection.
+        this.#ready.unshift(piece);
+        this.#bytesAhead += piece.data.length;
+        this.#pieceReady.wake();
+        return;
       }
-      cs.unacked.set(`${piece.file.id}:${piece.seq}`, piece.data.length);
+      const key = `${piece.file.id}:${piece.seq}`;
+      cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.data.length });
       cs.unackedBytes += piece.data.length;
+      // Past this point a dying connection hands the piece to connectionLost(), which re-sends it.
       await this.#writePiece(conn, piece);
+      while (cs.unackedBytes >= WINDOW_BYTES && !conn.closed && !this.finished) await cs.acked.wait();
+      if (conn.closed) return;
     }
   }
 
   async #writePiece(conn: FramedConn, piece: ReadPiece): Promise<void> {
     const { data } = piece;
-    for (let offset = 0; offset < data.length; offset += MAX_DATA_BYTES) {
-      const chunk = data.subarray(offset, Math.min(offset + MAX_DATA_BYTES, data.length));
-      if (!conn.sendData(piece.file.id, piece.seq, offset, chunk)) await conn.drained();
+    let release: (() => void) | undefined = () => this.#pool.give(data);
+    try {
+      for (let offset = 0; offset < data.length; offset += MAX_DATA_BYTES) {
+        const end = Math.min(offset + MAX_DATA_BYTES, data.length);
+        const last = end === data.length;
+        const onWritten = last ? release : undefined;
+        if (last) release = undefined;
+        if (!conn.sendData(piece.file.id, piece.seq, offset, data.subarray(offset, end), onWritten)) {
+          if (conn.closed) return;
+          await conn.drained();
+        }
+      }
+    } catch {
+      // The connection died mid-piece; connectionLost() re-sends it elsewhere.
+    } finally {
+      // Never handed to the socket (it died first): nothing references the buffer any more.
+      if (release !== undefined && conn.closed) release();
     }
   }
 }

@@ -13,6 +13,8 @@ export interface TransferStats {
   bytesTotal: number;
   /** Bytes of file data that have crossed the wire. */
   bytesDone: number;
+  /** Bytes a resumed file did not need to send again: the receiver kept them from an interrupted run. */
+  bytesResumed: number;
   /** Directories created or updated. */
   dirs: number;
   /** process.hrtime-based start, in milliseconds. */
@@ -28,6 +30,7 @@ export function createStats(nowMs: number): TransferStats {
     filesFailed: 0,
     bytesTotal: 0,
     bytesDone: 0,
+    bytesResumed: 0,
     dirs: 0,
     startedMs: nowMs,
   };

@@ -1,0 +1,107 @@
+/**
+ * The piece index kept beside a partial file (`.<name>.fcp-meta`): which pieces of the temporary file are
+ * written, and their xxh64. It lets a re-run resume with only the missing pieces (spec/PROTOCOL.md §7).
+ *
+ * Layout, big-endian: magic "FCPMETA1" | size u64 | mtime_ns i64 | piece_size u32 | pieces u32, then one
+ * 16-byte record per piece: hash u64 | state u8 (1 = written) | 7 bytes zero. A record is written after its
+ * piece's data write completed, without fsync: a crash may lose records or leave records whose data never
+ * reached the disk, so every recorded piece is re-read and re-hashed before it is trusted.
+ */
+import { constants as fsConstants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { PIECE_SIZE } from '../protocol/index.js';
+import type { ConfinedRoot } from './confined-root.js';
+
+const MAGIC = Buffer.from('FCPMETA1', 'latin1');
+const HEADER_SIZE = 32;
+const RECORD_SIZE = 16;
+/** Index files larger than this are not read (1 TiB of pieces); the partial is started over. */
+const MAX_PIECES = 1 << 20;
+
+export interface PartialIdentity {
+  size: bigint;
+  mtimeNs: bigint;
+  pieces: number;
+}
+
+export class PieceIndex {
+  readonly #fh: FileHandle;
+
+  private constructor(fh: FileHandle) {
+    this.#fh = fh;
+  }
+
+  /** Starts a fresh index (truncating any old one) for a partial of the given source file. */
+  static async create(root: ConfinedRoot, rel: string, id: PartialIdentity): Promise<PieceIndex> {
+    const fh = await root.openFile(
+      rel,
+      fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_TRUNC,
+      0o600,
+    );
+    const header = Buffer.alloc(HEADER_SIZE);
+    MAGIC.copy(header, 0);
+    header.writeBigUInt64BE(id.size, 8);
+    header.writeBigInt64BE(id.mtimeNs, 16);
+    header.writeUInt32BE(PIECE_SIZE, 24);
+    header.writeUInt32BE(id.pieces, 28);
+    await fh.write(header, 0, HEADER_SIZE, 0);
+    return new PieceIndex(fh);
+  }
+
+  /** Reopens an index for appending more records (after a resume check). */
+  static async reopen(root: ConfinedRoot, rel: string): Promise<PieceIndex> {
+    return new PieceIndex(await root.openFile(rel, fsConstants.O_RDWR));
+  }
+
+  /**
+   * The pieces an existing index records, if it describes this very source file (same size, mtime and
+   * piece size); undefined when there is no usable index.
+   */
+  static async load(
+    root: ConfinedRoot,
+    rel: string,
+    id: PartialIdentity,
+  ): Promise<Map<number, bigint> | undefined> {
+    if (id.pieces > MAX_PIECES) return undefined;
+    let fh: FileHandle;
+    try {
+      fh = await root.openFile(rel, fsConstants.O_RDONLY);
+    } catch {
+      return undefined;
+    }
+    try {
+      const want = HEADER_SIZE + id.pieces * RECORD_SIZE;
+      const buf = Buffer.alloc(want);
+      const { bytesRead } = await fh.read(buf, 0, want, 0);
+      if (bytesRead < HEADER_SIZE || !buf.subarray(0, 8).equals(MAGIC)) return undefined;
+      if (
+        buf.readBigUInt64BE(8) !== id.size ||
+        buf.readBigInt64BE(16) !== id.mtimeNs ||
+        buf.readUInt32BE(24) !== PIECE_SIZE ||
+        buf.readUInt32BE(28) !== id.pieces
+      ) {
+        return undefined;
+      }
+      const recorded = new Map<number, bigint>();
+      for (let seq = 0; HEADER_SIZE + (seq + 1) * RECORD_SIZE <= bytesRead; seq++) {
+        const at = HEADER_SIZE + seq * RECORD_SIZE;
+        if (buf[at + 8] === 1) recorded.set(seq, buf.readBigUInt64BE(at));
+      }
+      return recorded;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Records that piece `seq` is written with this hash. */
+  async record(seq: number, hash: bigint): Promise<void> {
+    const rec = Buffer.alloc(RECORD_SIZE);
+    rec.writeBigUInt64BE(hash, 0);
+    rec[8] = 1;
+    await this.#fh.write(rec, 0, RECORD_SIZE, HEADER_SIZE + seq * RECORD_SIZE);
+  }
+
+  async close(): Promise<void> {
+    await this.#fh.close();
+  }
+}
