@@ -7,7 +7,14 @@ import { dial } from '../net/dial.js';
 import { FramedConn } from '../net/framed-conn.js';
 import { HANDSHAKE_TIMEOUT_MS, negotiateVersion, ourHello } from '../net/hello.js';
 import { Inbox } from '../net/inbox.js';
-import { FcpError, MsgType, type SessionMsg, TransferFlag, toFcpError } from '../protocol/index.js';
+import {
+  FcpError,
+  MAX_PATTERNS,
+  MsgType,
+  type SessionMsg,
+  TransferFlag,
+  toFcpError,
+} from '../protocol/index.js';
 import type { Hasher } from '../transfer/checksum.js';
 import { resolveLocalDestination } from '../transfer/destination.js';
 import type { TransferEngine } from '../transfer/engine.js';
@@ -82,6 +89,17 @@ export async function pull(opts: PullOptions): Promise<void> {
   // Checked before connecting, so a bad pattern is a usage error. The regexes stay here: the receiver
   // applies them to the announced list (the daemon never runs a client's regex).
   createSelector(opts.select);
+  for (const [name, list] of [
+    ['include', opts.select.include],
+    ['exclude', opts.select.exclude],
+  ] as const) {
+    if ((list?.length ?? 0) > MAX_PATTERNS) {
+      throw new FcpError(
+        'FCP_ERR_USAGE',
+        `at most ${MAX_PATTERNS} --${name} patterns can be sent to the daemon`,
+      );
+    }
+  }
   const regexOnly = createSelector({ regex: opts.select.regex ?? [] });
   const { conn, inbox } = await openConnection(opts.endpoint, opts.hasher);
   let flags = 0;

@@ -23,6 +23,7 @@ import {
   stopDaemon,
   writePidFile,
 } from './lifecycle.js';
+import { PartialRegistry } from './partials.js';
 import { FcpServer } from './server.js';
 
 /** Set in the environment of the child that `fcpd -d` starts. */
@@ -40,6 +41,7 @@ interface ServeArgs {
   detach: boolean;
   'pid-file': string | undefined;
   'log-file': string | undefined;
+  'partial-max-age': number;
   verbose: boolean;
 }
 
@@ -83,7 +85,10 @@ async function serve(args: ServeArgs): Promise<void> {
   const out: NodeJS.WritableStream = log ?? process.stderr;
   const write = (line: string) => out.write(`${new Date().toISOString()} fcpd[${process.pid}] ${line}\n`);
 
+  const partials = new PartialRegistry(stateDir, args['partial-max-age'] * 3600_000, write);
+  partials.start();
   const server = new FcpServer({
+    partials,
     port: args.port,
     bind: args.bind,
     root: args.root,
@@ -168,6 +173,11 @@ async function main(): Promise<void> {
           .option('log-file', {
             type: 'string',
             describe: 'log file when detached (default: state dir/fcpd.log)',
+          })
+          .option('partial-max-age', {
+            type: 'number',
+            default: 24,
+            describe: 'hours an interrupted upload is kept for resume before it is removed',
           })
           .option('verbose', {
             alias: 'v',

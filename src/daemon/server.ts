@@ -29,6 +29,7 @@ import { Sender } from '../transfer/sender.js';
 import { expandRemoteSources } from '../transfer/source-spec.js';
 import { createStats } from '../transfer/stats.js';
 import { ROOT_ENTRY } from '../transfer/wire-path.js';
+import type { PartialRegistry } from './partials.js';
 import { type Session, SessionRegistry } from './session-registry.js';
 
 export interface ServerOptions {
@@ -41,6 +42,10 @@ export interface ServerOptions {
   maxConnections: number;
   log: (line: string) => void;
   verbose: boolean;
+  /** Where kept partial files are recorded so stale ones can be swept (omit to keep no record). */
+  partials?: PartialRegistry;
+  /** Drop a connection that hears nothing for this long (tests shorten it). */
+  idleTimeoutMs?: number;
 }
 
 export class FcpServer {
@@ -166,6 +171,8 @@ export class FcpServer {
           root: dest.root,
           singleName: dest.singleName,
           checksum: (request.flags & TransferFlag.Checksum) !== 0,
+          idleTimeoutMs: this.#opts.idleTimeoutMs,
+          onPartialKept: (temp, sidecar) => this.#opts.partials?.record(temp, sidecar),
         });
         sessionFlags = request.flags & TransferFlag.Checksum;
       } else {
@@ -184,6 +191,7 @@ export class FcpServer {
           sources,
           selector,
           checksum: (request.flags & TransferFlag.Checksum) !== 0,
+          idleTimeoutMs: this.#opts.idleTimeoutMs,
         });
         engine = sender;
         startSender = () => sender.start();

@@ -5,7 +5,8 @@
  */
 import { FcpError } from './errors.js';
 
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of a name, not a marker to strip (else two names decode the same).
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class PayloadReader {
   readonly #buf: Uint8Array;

@@ -136,7 +136,7 @@ export function describeCode(code: string): string {
 
 export function wireCodeOf(code: string): number {
   if (isFcpCode(code)) return ERROR_CODES[code].wire;
-  return ERRNO_WIRE[code] ?? ERROR_CODES.FCP_ERR_INTERNAL.wire;
+  return Object.hasOwn(ERRNO_WIRE, code) ? ERRNO_WIRE[code]! : ERROR_CODES.FCP_ERR_INTERNAL.wire;
 }
 
 /** Maps a wire number back to its name; unknown numbers (a newer peer) become FCP_ERR_INTERNAL. */
@@ -152,7 +152,7 @@ export function toFcpError(err: unknown, path?: string): FcpError {
   if (err instanceof FcpError) return err;
   const code =
     typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined;
-  if (code !== undefined && (code in ERRNO_WIRE || isFcpCode(code))) {
+  if (code !== undefined && (Object.hasOwn(ERRNO_WIRE, code) || isFcpCode(code))) {
     return new FcpError(code, errnoMessage(err, code), { path, cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
@@ -176,7 +176,6 @@ const ERRNO_TEXT: Readonly<Record<string, string>> = {
 };
 
 function errnoMessage(err: unknown, code: string): string {
-  const text = ERRNO_TEXT[code];
-  if (text !== undefined) return text;
+  if (Object.hasOwn(ERRNO_TEXT, code)) return ERRNO_TEXT[code]!;
   return err instanceof Error ? err.message : code;
 }

@@ -19,6 +19,8 @@ export type Checksum32 = (bytes: Uint8Array) => number;
  */
 export type FrameHandler = (type: number, payload: Uint8Array) => void;
 
+const EMPTY = new Uint8Array(0);
+
 const State = {
   Header: 0,
   Payload: 1,
@@ -115,6 +117,8 @@ export class FrameDecoder {
 
   /** Takes n buffered bytes: a view when they sit in the first chunk, a copy only across chunk boundaries. */
   #consume(n: number): Uint8Array {
+    // A zero-length payload (PING) may follow a header that used up the last chunk: there is no chunk to view.
+    if (n === 0) return EMPTY;
     this.#buffered -= n;
     const first = this.#chunks[0]!;
     if (n === first.length) {

@@ -219,8 +219,23 @@ function readTime(r: PayloadReader): bigint {
 }
 
 function writeStrings(w: PayloadWriter, list: readonly string[]): void {
+  if (list.length > MAX_PATTERNS)
+    throw new FcpError('FCP_ERR_PROTO_OVERSIZED', `more than ${MAX_PATTERNS} patterns`);
   w.u16(list.length);
-  for (const s of list) w.str16(s);
+  for (const s of list) w.str16(checkedPath(s, 'pattern'));
+}
+
+/** The encoder enforces what the decoder will: a peer never has to reject what we could have refused. */
+function checkedPath(s: string, what: string): string {
+  if (Buffer.byteLength(s, 'utf8') > MAX_PATH_BYTES) {
+    throw new FcpError('FCP_ERR_PROTO_OVERSIZED', `${what} longer than ${MAX_PATH_BYTES} bytes`);
+  }
+  return s;
+}
+
+function writeCount(w: PayloadWriter, n: number, max: number, what: string): void {
+  if (n > max) throw new FcpError('FCP_ERR_PROTO_OVERSIZED', `${n} ${what} in one message (max ${max})`);
+  w.u16(n);
 }
 
 function readStrings(r: PayloadReader, what: string): string[] {
@@ -241,13 +256,13 @@ export function encodeMessage(msg: Exclude<Message, DataMsg>): Buffer {
   switch (msg.type) {
     case MsgType.Hello:
       w.bytes(Buffer.from(PROTOCOL_MAGIC, 'latin1')).u16(msg.versionMin).u16(msg.versionMax);
-      w.u32(msg.capabilities).str16(msg.agent.slice(0, 200));
+      w.u32(msg.capabilities).str16(truncateUtf8(msg.agent, 255));
       break;
     case MsgType.Push:
-      w.u32(msg.flags).u16(msg.connections).str16(msg.dest);
+      w.u32(msg.flags).u16(msg.connections).str16(checkedPath(msg.dest, 'dest'));
       break;
     case MsgType.Pull:
-      w.u32(msg.flags).u16(msg.connections).str16(msg.source);
+      w.u32(msg.flags).u16(msg.connections).str16(checkedPath(msg.source, 'source'));
       writeStrings(w, msg.include);
       writeStrings(w, msg.exclude);
       break;
@@ -272,7 +287,7 @@ export function encodeMessage(msg: Exclude<Message, DataMsg>): Buffer {
       w.u32(msg.entries).u64(msg.bytes);
       break;
     case MsgType.FileReady:
-      w.u16(msg.entries.length);
+      writeCount(w, msg.entries.length, MAX_READY_ENTRIES, 'FILE_READY entries');
       for (const e of msg.entries) w.u32(e.id).u8(e.action).u16(e.code);
       break;
     case MsgType.Done:
@@ -282,19 +297,21 @@ export function encodeMessage(msg: Exclude<Message, DataMsg>): Buffer {
       w.u16(msg.code).str16(truncateUtf8(msg.text, 1024));
       break;
     case MsgType.PieceAck:
-      w.u16(msg.pieces.length);
+      writeCount(w, msg.pieces.length, MAX_ACK_ENTRIES, 'PIECE_ACK entries');
       for (const p of msg.pieces) w.u32(p.id).u32(p.seq);
       break;
     case MsgType.FileEnd:
       w.u32(msg.id).u16(msg.code).u64(msg.checksum);
       break;
     case MsgType.FileDone:
-      w.u16(msg.entries.length);
+      writeCount(w, msg.entries.length, MAX_DONE_ENTRIES, 'FILE_DONE entries');
       for (const e of msg.entries) w.u32(e.id).u16(e.code);
       break;
     case MsgType.Ping:
       break;
     case MsgType.FileHave:
+      if (msg.bitmap.byteLength === 0)
+        throw new FcpError('FCP_ERR_PROTO_MALFORMED', 'FILE_HAVE with an empty bitmap');
       w.u32(msg.id).u32(msg.firstSeq).bytes(msg.bitmap);
       break;
   }
