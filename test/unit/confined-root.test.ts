@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,25 +36,25 @@ async function rejection(p: Promise<unknown>, code: string): Promise<FcpError> {
   throw new Error(`expected ${code}, got success`);
 }
 
-type FsPromises = typeof fsp;
-type Patchable = 'mkdir' | 'lstat';
+type Fs = typeof fs;
+type Patchable = 'mkdirSync' | 'lstatSync';
 
 /**
- * Replaces one fs/promises function for the length of `body`. The module under test imports it by name;
- * syncBuiltinESMExports updates those live bindings.
+ * Replaces one node:fs function for the length of `body`. The module under test imports it by name (its
+ * directory checks are synchronous); syncBuiltinESMExports updates those live bindings.
  */
 async function withPatched<K extends Patchable>(
   name: K,
-  make: (original: FsPromises[K]) => FsPromises[K],
+  make: (original: Fs[K]) => Fs[K],
   body: () => Promise<void>,
 ): Promise<void> {
-  const original = fsp[name];
-  fsp[name] = make(original);
+  const original = fs[name];
+  fs[name] = make(original);
   syncBuiltinESMExports();
   try {
     await body();
   } finally {
-    fsp[name] = original;
+    fs[name] = original;
     syncBuiltinESMExports();
   }
 }
@@ -171,20 +170,20 @@ test('200 concurrent ensureDir calls on nested paths do one lstat and one mkdir 
   const mkdirs: string[] = [];
   const lstats: string[] = [];
   await withPatched(
-    'mkdir',
+    'mkdirSync',
     (original) =>
       ((p: fs.PathLike, opts?: fs.MakeDirectoryOptions) => {
         mkdirs.push(String(p));
         return original(p, opts);
-      }) as FsPromises['mkdir'],
+      }) as Fs['mkdirSync'],
     () =>
       withPatched(
-        'lstat',
+        'lstatSync',
         (original) =>
-          ((p: fs.PathLike, opts?: fs.StatOptions) => {
+          ((p: fs.PathLike, opts?: fs.StatSyncOptions) => {
             lstats.push(String(p));
             return original(p, opts);
-          }) as FsPromises['lstat'],
+          }) as Fs['lstatSync'],
         async () => {
           const calls: Promise<void>[] = [];
           for (let i = 0; i < 200; i++) {
@@ -218,12 +217,12 @@ test('a symlink planted between lstat and mkdir is refused (regression: EEXIST r
   const { root: dir, outside } = rootAndOutside();
   const root = await ConfinedRoot.open(dir);
   await withPatched(
-    'mkdir',
+    'mkdirSync',
     () =>
-      (async (p: fs.PathLike) => {
+      ((p: fs.PathLike) => {
         fs.symlinkSync(outside, String(p));
         throw Object.assign(new Error('EEXIST: file already exists'), { code: 'EEXIST' });
-      }) as FsPromises['mkdir'],
+      }) as Fs['mkdirSync'],
     async () => {
       await rejection(root.ensureDir('planted/x'), 'FCP_ERR_PATH_SYMLINK');
     },
@@ -235,11 +234,11 @@ test('a symlink planted between lstat and mkdir is refused (regression: EEXIST r
 test('a failed mkdir reaches the caller as an FcpError with the wire path', async () => {
   const root = await ConfinedRoot.open(tempDir());
   await withPatched(
-    'mkdir',
+    'mkdirSync',
     () =>
-      (async () => {
+      (() => {
         throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-      }) as FsPromises['mkdir'],
+      }) as Fs['mkdirSync'],
     async () => {
       const err = await rejection(root.ensureDir('full/x'), 'ENOSPC');
       assert.is(err.path, 'full');
@@ -302,12 +301,12 @@ test('inspect reuses levels that ensureDir verified', async () => {
   await root.ensureDir('a/b/c');
   const lstats: string[] = [];
   await withPatched(
-    'lstat',
+    'lstatSync',
     (original) =>
-      ((p: fs.PathLike, opts?: fs.StatOptions) => {
+      ((p: fs.PathLike, opts?: fs.StatSyncOptions) => {
         lstats.push(String(p));
         return original(p, opts);
-      }) as FsPromises['lstat'],
+      }) as Fs['lstatSync'],
     async () => {
       assert.is(await root.inspect('a/b/c/file'), undefined);
     },

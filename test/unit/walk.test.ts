@@ -160,19 +160,20 @@ test('a link whose target is not UTF-8 is reported and skipped', async () => {
 
 test('an entry that vanishes between readdir and lstat is reported and the walk goes on', async () => {
   const { tree } = buildTree();
-  const original = fsp.lstat;
-  fsp.lstat = ((p: fs.PathLike, opts?: fs.StatOptions) => {
-    if (String(p).endsWith('/b.txt')) {
-      return Promise.reject(Object.assign(new Error('ENOENT: gone'), { code: 'ENOENT' }));
-    }
-    return original(p, opts);
-  }) as typeof fsp.lstat;
+  // walk lstats children synchronously; patch that binding.
+  const original = fs.lstatSync;
+  Object.assign(fs, {
+    lstatSync: ((p: fs.PathLike, opts?: fs.StatSyncOptions) => {
+      if (String(p).endsWith('/b.txt')) throw Object.assign(new Error('ENOENT: gone'), { code: 'ENOENT' });
+      return original(p, opts);
+    }) as typeof fs.lstatSync,
+  });
   syncBuiltinESMExports();
   let walked: Walked;
   try {
     walked = await collect(tree, 'tree');
   } finally {
-    fsp.lstat = original;
+    Object.assign(fs, { lstatSync: original });
     syncBuiltinESMExports();
   }
   assert.not.ok(rels(walked).includes('tree/b.txt'));
@@ -251,17 +252,19 @@ test('excluded directories are neither yielded nor descended; includes filter fi
   fs.mkdirSync(path.join(tree, 'skip/inner'), { recursive: true });
   fs.writeFileSync(path.join(tree, 'skip/inner/x.txt'), '');
   const lstats: string[] = [];
-  const original = fsp.lstat;
-  fsp.lstat = ((p: fs.PathLike, opts?: fs.StatOptions) => {
-    lstats.push(String(p));
-    return original(p, opts);
-  }) as typeof fsp.lstat;
+  const original = fs.lstatSync;
+  Object.assign(fs, {
+    lstatSync: ((p: fs.PathLike, opts?: fs.StatSyncOptions) => {
+      lstats.push(String(p));
+      return original(p, opts);
+    }) as typeof fs.lstatSync,
+  });
   syncBuiltinESMExports();
   let walked: Walked;
   try {
     walked = await collect(tree, 'tree', createSelector({ exclude: ['skip'], include: ['*.txt', '*.bin'] }));
   } finally {
-    fsp.lstat = original;
+    Object.assign(fs, { lstatSync: original });
     syncBuiltinESMExports();
   }
   assert.equal(rels(walked), [
