@@ -195,17 +195,20 @@ function commonOptions<T>(y: import('yargs').Argv<T>) {
     })
     .option('include', {
       type: 'string',
-      array: true,
+      // Not `array: true`, which would swallow the operands after it: the option repeats instead.
+      coerce: (v: unknown) => [v].flat().map(String),
       describe: 'only send files matching this glob (repeatable)',
     })
     .option('exclude', {
       type: 'string',
-      array: true,
+      // Not `array: true`, which would swallow the operands after it: the option repeats instead.
+      coerce: (v: unknown) => [v].flat().map(String),
       describe: 'skip files and directories matching this glob (repeatable)',
     })
     .option('regex', {
       type: 'string',
-      array: true,
+      // Not `array: true`, which would swallow the operands after it: the option repeats instead.
+      coerce: (v: unknown) => [v].flat().map(String),
       describe: 'only send files whose relative path matches (repeatable)',
     })
     .option('ssh-config', {

@@ -157,6 +157,16 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   return true;
 }
 
+/** The detached child exited before it was ready; `exitCode` is its own (fcpd's documented codes). */
+export class ChildStartupError extends FcpError {
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode: number) {
+    super('FCP_ERR_INTERNAL', message);
+    this.exitCode = exitCode;
+  }
+}
+
 export interface DetachOptions {
   /** Arguments after the node binary: the script and its options, with -d already removed by the caller. */
   argv: string[];
@@ -208,8 +218,15 @@ export async function detach(opts: DetachOptions): Promise<number> {
       if (exited !== undefined) {
         const how = exited.signal === null ? `exit code ${exited.code}` : `signal ${exited.signal}`;
         const tail = await readLogTail(opts.logFile, logStart);
-        const message = `fcpd exited during startup (${how})${tail === '' ? '' : `:\n${tail}`}`;
-        throw new FcpError('FCP_ERR_INTERNAL', message, { path: opts.logFile });
+        // The child said why in its last line ("fcpd: listen EADDRINUSE ..."): pass that on, one line.
+        const last =
+          tail
+            .trim()
+            .split('\n')
+            .pop()
+            ?.replace(/^fcpd: /, '') ?? '';
+        const message = last !== '' ? last : `fcpd exited during startup (${how}); see ${opts.logFile}`;
+        throw new ChildStartupError(message, exited.code ?? 70);
       }
       if (Date.now() >= deadline) {
         // Do not leave a half-started daemon behind that the user cannot see.

@@ -13,12 +13,15 @@ import { hideBin } from 'yargs/helpers';
 import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
 import {
+  ChildStartupError,
   defaultLogFile,
   defaultPidFile,
   defaultStateDir,
   detach,
+  isAlive,
   type LogFile,
   openLog,
+  readPidFile,
   removePidFile,
   stopDaemon,
   writePidFile,
@@ -47,8 +50,9 @@ interface ServeArgs {
 
 function fail(err: unknown): never {
   const e = toFcpError(err);
-  process.stderr.write(`fcpd: ${e.message}\n`);
-  process.exit(exitCodeFor(e));
+  const where = e.path !== undefined && !e.message.includes(e.path) ? `${e.path}: ` : '';
+  process.stderr.write(`fcpd: ${where}${e.message}\n`);
+  process.exit(err instanceof ChildStartupError ? err.exitCode : exitCodeFor(e));
 }
 
 function checkPort(port: number): void {
@@ -67,8 +71,13 @@ async function serve(args: ServeArgs): Promise<void> {
   const pidFile = args['pid-file'] ?? (args.port === 0 ? undefined : defaultPidFile(stateDir, args.port));
   const logFile = args['log-file'] ?? defaultLogFile(stateDir);
   if (args.detach) {
-    if (pidFile === undefined)
+    if (pidFile === undefined) {
       throw new FcpError('FCP_ERR_USAGE', 'fcpd -d needs a fixed --port or a --pid-file');
+    }
+    const running = await readPidFile(pidFile);
+    if (running !== undefined && isAlive(running)) {
+      throw new FcpError('FCP_ERR_USAGE', `fcpd is already running on port ${args.port} (pid ${running})`);
+    }
     const argv = process.argv.slice(1).filter((a) => a !== '-d' && a !== '--detach');
     const pid = await detach({
       argv: [...argv, '--log-file', logFile, '--pid-file', pidFile],

@@ -26,6 +26,7 @@ import {
 import { type FileHandle, rename, unlink } from 'node:fs/promises';
 import type { FramedConn } from '../net/framed-conn.js';
 import {
+  codeFromWire,
   type DataMsg,
   type DirInfoMsg,
   type DoneEntry,
@@ -568,7 +569,11 @@ export class Receiver extends TransferEngine {
     }
     file.end = msg;
     if (msg.code !== 0) {
-      if (!file.settled) this.#settle(file, msg.code);
+      // The sender could not read it intact (unreadable, changed): say which file, as the sender would.
+      if (!file.settled) {
+        this.warn(new FcpError(codeFromWire(msg.code), undefined, { path: file.info.path }));
+        this.#settle(file, msg.code);
+      }
       return;
     }
     this.#maybeCommit(file);
