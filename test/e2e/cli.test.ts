@@ -1,0 +1,275 @@
+// The fcp and fcpd command lines as a user meets them: help, one clear `fcp:` line and the documented exit
+// code for each bad input (never a stack trace), quiet mode, and a summary without progress escapes when
+// stdout is a pipe.
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { EXIT } from '../../src/transfer/exit-codes.js';
+import { describeRun, parseSummary, type RunResult, runFcp, runFcpd, unprivileged } from '../helpers/cli.js';
+import {
+  freePort,
+  HOST,
+  type InProcessDaemon,
+  spawnDaemon,
+  startInProcessDaemon,
+} from '../helpers/daemon.js';
+import { buildTree, compareTrees, prng, removeTree } from '../helpers/tree.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-cli-'));
+chmodSync(tmp, 0o755);
+const served = join(tmp, 'served');
+mkdirSync(served);
+const src = join(tmp, 'src');
+const file = join(src, 'a.txt');
+let daemon: InProcessDaemon | undefined;
+
+function remote(p: string): string {
+  if (daemon === undefined) throw new Error('daemon not started');
+  return daemon.remote(p);
+}
+
+/** Exactly one line on stderr, starting with `prefix`, no stack trace, nothing on stdout, and `code`. */
+function expectOneLineError(r: RunResult, code: number, pattern: RegExp, prefix = 'fcp: ', label = ''): void {
+  const where = `${label}${label === '' ? '' : ': '}${describeRun(r)}`;
+  assert.is(r.code, code, `exit code: ${where}`);
+  assert.not.ok(r.timedOut, where);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.is(lines.length, 1, `one stderr line: ${where}`);
+  assert.ok(lines[0]!.startsWith(prefix), `starts with "${prefix}": ${where}`);
+  assert.ok(r.stderr.endsWith('\n'), `newline-terminated: ${where}`);
+  assert.match(lines[0]!, pattern, where);
+  assert.not.match(r.stderr, /\n\s+at .+:\d+:\d+/, `no stack trace: ${where}`);
+  assert.is(r.stdout, '', `nothing on stdout: ${where}`);
+}
+
+test.before(async () => {
+  await buildTree(src, [
+    { kind: 'file', path: 'a.txt', size: 1234 },
+    { kind: 'file', path: 'sub/b.bin', size: 70_000 },
+    { kind: 'file', path: 'sub/c.ts', size: 10 },
+  ]);
+  daemon = await startInProcessDaemon({ root: served });
+});
+
+test.after(async () => {
+  try {
+    await daemon?.stop();
+  } finally {
+    await removeTree(tmp);
+  }
+});
+
+const HELP: Array<{ bin: 'fcp' | 'fcpd'; args: string[]; mentions: string[] }> = [
+  { bin: 'fcp', args: ['--help'], mentions: ['push', 'pull', 'Exit codes', 'Trailing slash'] },
+  {
+    bin: 'fcp',
+    args: ['push', '--help'],
+    mentions: ['--connections', '--checksum', '--include', '--exclude', '--regex', '--quiet', '--ssh-config'],
+  },
+  {
+    bin: 'fcp',
+    args: ['pull', '--help'],
+    mentions: ['--connections', '--checksum', '--include', '--exclude', '--regex', '--quiet', '--verbose'],
+  },
+  {
+    bin: 'fcpd',
+    args: ['--help'],
+    mentions: [
+      '--port',
+      '--root',
+      '--bind',
+      '--detach',
+      '--max-sessions',
+      '--max-connections',
+      '--pid-file',
+      'stop',
+    ],
+  },
+  { bin: 'fcpd', args: ['stop', '--help'], mentions: ['--port', '--pid-file'] },
+];
+
+for (const h of HELP) {
+  test(`${h.bin} ${h.args.join(' ')} exits 0 and names its options`, async () => {
+    const r = h.bin === 'fcp' ? await runFcp(h.args) : await runFcpd(h.args);
+    assert.is(r.code, 0, describeRun(r));
+    assert.is(r.stderr, '', describeRun(r));
+    for (const word of h.mentions) assert.ok(r.stdout.includes(word), `mentions ${word}: ${r.stdout}`);
+  });
+}
+
+test('usage errors: one fcp: line on stderr and exit 1', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [[], /command/],
+    [['frobnicate'], /frobnicate/],
+    [['push'], /argument/],
+    [['push', file], /destination/],
+    [['pull', remote('x')], /pull needs/],
+    [['push', file, join(tmp, 'local-dest')], /not remote/],
+    [['pull', join(tmp, 'local-src'), join(tmp, 'local-dest')], /not remote/],
+    [['pull', remote('x'), remote('y')], /must be local/],
+    [['push', file, remote('x'), remote('y')], /must be local/],
+    [['push', '--bogus', file, remote('x')], /bogus/],
+    [['pull', '--nope=1', remote('x'), tmp], /nope/],
+    [['push', '-n', '0', file, remote('x')], /--connections/],
+    [['push', '-n', '65', file, remote('x')], /--connections/],
+    [['push', '--connections', 'many', file, remote('x')], /--connections/],
+    [['push', '-n', '2.5', file, remote('x')], /--connections/],
+    [['push', '-n', '-3', file, remote('x')], /--connections/],
+    [['pull', '-n', '0', remote('x'), tmp], /--connections/],
+    [['push', file, `${HOST}:99999:x`], /port/],
+    [['push', file, remote('x'), '--regex', '('], /regex/],
+    [['push', file, remote('x'), '--include', 'dir/'], /include/],
+    [['push', file, remote('x'), '-F', join(tmp, 'no-such-ssh-config')], /ssh config/],
+  ];
+  for (const [args, pattern] of cases) {
+    expectOneLineError(await runFcp(args), EXIT.USAGE, pattern, 'fcp: ', args.join(' '));
+  }
+});
+
+test('a missing source is a path error (2) before anything connects', async () => {
+  const port = await freePort();
+  const r = await runFcp(['push', join(tmp, 'no-such-file'), `${HOST}:${port}:x`]);
+  expectOneLineError(r, EXIT.PATH, /no-such-file/);
+});
+
+test('a repeatable option before the operands does not swallow them', async () => {
+  // rsync users write the options first: `fcp push --include '*.ts' SRC HOST:DST`.
+  const r = await runFcp(['push', '--include', '*.ts', `${src}/`, remote('before-operands')]);
+  assert.is(r.code, 0, describeRun(r));
+  const r2 = await runFcp(['pull', '--exclude', '*.bin', remote('before-operands/'), join(tmp, 'b-o')]);
+  assert.is(r2.code, 0, describeRun(r2));
+});
+
+test('nothing listening, or a daemon that has stopped: exit 4', async () => {
+  const port = await freePort();
+  expectOneLineError(await runFcp(['push', file, `${HOST}:${port}:x`]), EXIT.CONNECT, /refused|connect/);
+  expectOneLineError(await runFcp(['pull', `${HOST}:${port}:x`, tmp]), EXIT.CONNECT, /refused|connect/);
+
+  const gone = await spawnDaemon({ root: served });
+  const r = await runFcp(['push', file, gone.remote('was-up')]);
+  assert.is(r.code, 0, describeRun(r));
+  await gone.stop();
+  expectOneLineError(await runFcp(['push', file, gone.remote('x')]), EXIT.CONNECT, /refused|connect/);
+});
+
+/** A TCP server that answers every connection with `reply(i)` and then closes it. */
+async function startFakePeer(
+  reply: (index: number) => Buffer,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let count = 0;
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('data', () => {});
+    socket.end(reply(count++));
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr !== null ? addr.port : 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function seededBytes(seed: number, n: number): Buffer {
+  const next = prng(seed);
+  const buf = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) buf[i] = next() & 0xff;
+  return buf;
+}
+
+test('a peer speaking garbage: exit 5', async () => {
+  const replies: Array<[string, () => Buffer]> = [
+    ['random bytes', () => seededBytes(1234, 4096)],
+    ['more random bytes', () => seededBytes(99, 100)],
+    ['an HTTP server', () => Buffer.from('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')],
+    ['an SSH server', () => Buffer.from('SSH-2.0-OpenSSH_9.6\r\n')],
+  ];
+  for (const [what, reply] of replies) {
+    const peer = await startFakePeer(reply);
+    try {
+      const r = await runFcp(['push', file, `${HOST}:${peer.port}:x`], { timeoutMs: 20_000 });
+      expectOneLineError(r, EXIT.PROTOCOL, /./, 'fcp: ', `push to ${what}`);
+      const p = await runFcp(['pull', `${HOST}:${peer.port}:x`, join(tmp, 'garbage-out')], {
+        timeoutMs: 20_000,
+      });
+      expectOneLineError(p, EXIT.PROTOCOL, /./, 'fcp: ', `pull from ${what}`);
+    } finally {
+      await peer.close();
+    }
+  }
+});
+
+test('a destination the daemon cannot write: new directory is a path error (2), files in it fail (3)', async () => {
+  const user = unprivileged();
+  // Owned by root (or by us when not root, then made read-only): the daemon can read it, not write it.
+  const root = join(tmp, 'read-only-root');
+  mkdirSync(root);
+  writeFileSync(join(root, 'existing.txt'), 'old\n');
+  chmodSync(root, 0o555);
+  const d = await spawnDaemon({ root, ...user });
+  try {
+    // The destination directory must be created and cannot be: the whole transfer is refused.
+    const r = await runFcp(['push', `${src}/`, d.remote('newdir')]);
+    expectOneLineError(r, EXIT.PATH, /permission denied|EACCES/i);
+    // The destination exists; each file fails on its own and is reported, then the summary.
+    const f = await runFcp(['push', file, d.remote('')]);
+    assert.is(f.code, EXIT.PARTIAL, describeRun(f));
+    const lines = f.stderr.split('\n').filter((l) => l !== '');
+    assert.is(lines.length, 1, describeRun(f));
+    assert.match(lines[0]!, /^fcp: .*a\.txt.*(permission denied|EACCES)/i, describeRun(f));
+    const summary = parseSummary(f.stdout);
+    assert.equal([summary?.sent, summary?.skipped, summary?.failed], [0, 0, 1], describeRun(f));
+    assert.equal(await readdir(root), ['existing.txt']);
+  } finally {
+    await d.stop();
+    chmodSync(root, 0o755);
+  }
+});
+
+test('-q prints nothing on stdout; without it one summary line and no progress escapes on a pipe', async () => {
+  const quiet = await runFcp(['push', '-q', `${src}/`, remote('quiet')]);
+  assert.is(quiet.code, 0, describeRun(quiet));
+  assert.is(quiet.stdout, '');
+  assert.is(quiet.stderr, '');
+  assert.equal(await compareTrees(src, join(served, 'quiet')), []);
+  const quietPull = await runFcp(['pull', '--quiet', remote('quiet/'), join(tmp, 'quiet-back')]);
+  assert.is(quietPull.code, 0, describeRun(quietPull));
+  assert.is(quietPull.stdout, '');
+
+  const loud = await runFcp(['push', `${src}/`, remote('loud')]);
+  assert.is(loud.code, 0, describeRun(loud));
+  assert.is(loud.stderr, '');
+  assert.not.ok(loud.stdout.includes('\r'), JSON.stringify(loud.stdout));
+  assert.not.ok(loud.stdout.includes('\x1b'), JSON.stringify(loud.stdout));
+  const lines = loud.stdout.split('\n');
+  assert.equal(lines.length, 2, JSON.stringify(loud.stdout));
+  assert.is(lines[1], '');
+  assert.equal(parseSummary(loud.stdout), { sent: 3, skipped: 0, failed: 0, bytes: '69.6 KiB' });
+  assert.match(lines[0]!, /^fcp: 3 files sent, 0 skipped, 0 failed, 69\.6 KiB in \d+\.\d s \(.+\/s\)$/);
+  assert.is(await readFile(join(served, 'loud', 'a.txt'), 'latin1'), await readFile(file, 'latin1'));
+});
+
+test('fcpd usage errors: one fcpd: line and exit 1', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--port', '70000', '--root', tmp], /--port/],
+    [['--port', 'x', '--root', tmp], /--port/],
+    [['--bogus'], /bogus/],
+    [['--max-sessions', '0', '--root', tmp, '--port', '0'], /max-sessions/],
+    [['-d', '--port', '0', '--root', tmp], /-d/],
+  ];
+  for (const [args, pattern] of cases) {
+    expectOneLineError(await runFcpd(args), EXIT.USAGE, pattern, 'fcpd: ', args.join(' '));
+  }
+});
+
+test.run();
