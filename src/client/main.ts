@@ -12,6 +12,7 @@ import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
 import { loadHasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
+import { printable } from '../transfer/printable.js';
 import { createStats } from '../transfer/stats.js';
 import { resolveHost } from './host-resolve.js';
 import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
@@ -41,7 +42,8 @@ let verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
 function fail(err: unknown): never {
   const e = toFcpError(err);
   const where = e.path !== undefined && !e.message.includes(e.path) ? `${e.path}: ` : '';
-  process.stderr.write(`fcp: ${where}${e.message}${verbose && e.code !== e.message ? ` [${e.code}]` : ''}\n`);
+  const code = verbose && e.code !== e.message ? ` [${e.code}]` : '';
+  process.stderr.write(`fcp: ${printable(`${where}${e.message}`)}${code}\n`);
   if (verbose && e.code === 'FCP_ERR_INTERNAL')
     process.stderr.write(`${(e.cause as Error | undefined)?.stack ?? e.stack}\n`);
   process.exit(exitCodeFor(e));
@@ -104,7 +106,8 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   ticker.unref();
   const say = (line: string) => {
     progress.finish();
-    process.stderr.write(`fcp: ${line}\n`);
+    // Names and messages may come from the peer: never let them forge lines or send terminal escapes.
+    process.stderr.write(`fcp: ${printable(line)}\n`);
   };
   const onWarning = (err: FcpError) => {
     say(`${err.path !== undefined && !err.message.includes(err.path) ? `${err.path}: ` : ''}${err.message}`);

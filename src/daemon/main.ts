@@ -12,6 +12,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
+import { printable } from '../transfer/printable.js';
 import {
   ChildStartupError,
   defaultLogFile,
@@ -92,7 +93,9 @@ async function serve(args: ServeArgs): Promise<void> {
   let log: LogFile | undefined;
   if (process.env[DETACHED_ENV] === '1') log = openLog(logFile);
   const out: NodeJS.WritableStream = log ?? process.stderr;
-  const write = (line: string) => out.write(`${new Date().toISOString()} fcpd[${process.pid}] ${line}\n`);
+  // Lines carry names from the wire: escape control characters so a peer cannot forge log lines.
+  const write = (line: string) =>
+    out.write(`${new Date().toISOString()} fcpd[${process.pid}] ${printable(line)}\n`);
 
   const partials = new PartialRegistry(stateDir, args['partial-max-age'] * 3600_000, write);
   partials.start();

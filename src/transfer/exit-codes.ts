@@ -89,10 +89,11 @@ export function exitCodeForCode(code: string): ExitCode | undefined {
   // fcpd: the port or address it was told to listen on cannot be bound; the user must choose another.
   if (code === 'FCP_ERR_USAGE' || code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL') return EXIT.USAGE;
   if (code.startsWith('FCP_ERR_PATH_') || PATH_ERRNOS.has(code)) return EXIT.PATH;
-  if (code === 'FCP_ERR_NET_CONNECT' || code === 'FCP_ERR_NET_TIMEOUT' || CONNECT_ERRNOS.has(code)) {
-    return EXIT.CONNECT;
-  }
-  if (code.startsWith('FCP_ERR_PROTO_') || code === 'FCP_ERR_NET_CLOSED' || code === 'FCP_ERR_FILE_RANGE') {
+  if (code === 'FCP_ERR_NET_CONNECT' || CONNECT_ERRNOS.has(code)) return EXIT.CONNECT;
+  // A peer that goes silent after the connection is up is a broken session, not an unreachable host.
+  const broken =
+    code === 'FCP_ERR_NET_CLOSED' || code === 'FCP_ERR_NET_TIMEOUT' || code === 'FCP_ERR_FILE_RANGE';
+  if (code.startsWith('FCP_ERR_PROTO_') || broken) {
     return EXIT.PROTOCOL;
   }
   if (BROKEN_ERRNOS.has(code)) return EXIT.PROTOCOL;

@@ -19,6 +19,7 @@ import {
   lutimesSync,
   readlinkSync,
   renameSync,
+  statfsSync,
   symlinkSync,
   unlinkSync,
   writeSync,
@@ -52,7 +53,7 @@ import { pieceCount, pieceLength, readFully } from './checksum.js';
 import { type ConfinedRoot, sidecarNameFor, tempNameFor } from './confined-root.js';
 import { type EngineOptions, Limiter, TransferEngine, unexpected } from './engine.js';
 import { PieceIndex } from './piece-index.js';
-import { checkWirePath, ROOT_ENTRY } from './wire-path.js';
+import { checkWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
 
 /** Pieces written but not yet on disk, per connection, before that connection stops being read. */
 const MAX_PENDING_WRITES = 4;
@@ -64,6 +65,16 @@ const CONTROL_BACKLOG = 1 << 20;
 const MTIME_TOLERANCE_NS = 1000n;
 /** Errors that will fail every following file too: end the session with one clear message instead. */
 const SESSION_FATAL_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
+
+/**
+ * Permission bits applied from the wire: everything but setuid and setgid. A peer must not be able to plant
+ * a set-id program (owned by whoever runs the receiver, root included); the sticky bit is harmless.
+ */
+const MODE_MASK = 0o1777;
+/** Larger than this cannot be a real file (and would lose precision as a JS number). */
+const MAX_FILE_SIZE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Files from this size up are checked against the free space of their file system before they start. */
+const SPACE_CHECK_MIN = 16 * PIECE_SIZE;
 
 const PieceState = { Absent: 0, Writing: 1, Written: 2 } as const;
 
@@ -238,7 +249,7 @@ export class Receiver extends TransferEngine {
       this.#answerFail(msg.id, err, msg.path);
       return;
     }
-    this.#dirs.push({ rel, mode: msg.mode & 0o7777, mtimeNs: msg.mtimeNs });
+    this.#dirs.push({ rel, mode: msg.mode & MODE_MASK, mtimeNs: msg.mtimeNs });
     this.stats.dirs++;
     this.#answer(msg.id, ReadyAction.Skip);
   }
@@ -282,7 +293,14 @@ export class Receiver extends TransferEngine {
         this.#answer(info.id, ReadyAction.Skip);
         return;
       }
+      if (info.size > MAX_FILE_SIZE) {
+        throw new FcpError('FCP_ERR_LIMIT_EXCEEDED', `announced size ${info.size} is not a real file size`, {
+          path: info.path,
+          fatal: false,
+        });
+      }
       const size = Number(info.size);
+      if (size >= SPACE_CHECK_MIN) this.#checkSpace(rel, size, info.path);
       const pieces = pieceCount(size);
       const file: RecvFile = {
         id: info.id,
@@ -372,6 +390,26 @@ export class Receiver extends TransferEngine {
         this.#flush();
         this.control.send({ type: MsgType.FileHave, id: file.id, firstSeq: first, bitmap });
       }
+    }
+  }
+
+  /**
+   * Refuses, before a byte is sent, a file its file system has no room for (counting the files already in
+   * progress): a clear early error instead of ENOSPC halfway through, and no bookkeeping sized by a
+   * hostile peer's invented size.
+   */
+  #checkSpace(rel: string, size: number, path: string): void {
+    let free: number;
+    try {
+      const st = statfsSync(this.#root.resolve(parentOf(rel)));
+      free = st.bavail * st.bsize;
+    } catch {
+      return; // no statfs here: the write itself will report ENOSPC
+    }
+    let inProgress = 0;
+    for (const f of this.#files.values()) inProgress += f.size;
+    if (size > free - inProgress) {
+      throw new EarlySpaceError(`needs ${size} bytes, ${Math.max(0, free - inProgress)} available`, path);
     }
   }
 
@@ -602,7 +640,7 @@ export class Receiver extends TransferEngine {
       return;
     }
     const fh = await this.#openTemp(file);
-    await fh.chmod(file.info.mode & 0o7777);
+    await fh.chmod(file.info.mode & MODE_MASK);
     const t = nsToSeconds(file.info.mtimeNs);
     await fh.utimes(Date.now() / 1000, t);
     file.handle = undefined;
@@ -627,7 +665,7 @@ export class Receiver extends TransferEngine {
         fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC,
         0o600,
       );
-      fchmodSync(file.fd, file.info.mode & 0o7777);
+      fchmodSync(file.fd, file.info.mode & MODE_MASK);
       futimesSync(file.fd, Date.now() / 1000, nsToSeconds(file.info.mtimeNs));
       const fd = file.fd;
       file.fd = undefined;
@@ -653,8 +691,7 @@ export class Receiver extends TransferEngine {
       );
       return;
     }
-    // Damage in transit is the sender's to retry; the user hears about it only if it keeps failing.
-    if (e.code !== 'FCP_ERR_FILE_CHECKSUM') this.warn(e);
+    this.warn(e);
     this.#settle(file, e.wireCode);
   }
 
@@ -764,7 +801,7 @@ export class Receiver extends TransferEngine {
       this.fail(e);
       return;
     }
-    if (SESSION_FATAL_ERRNO.has(e.code)) {
+    if (SESSION_FATAL_ERRNO.has(e.code) && !(err instanceof EarlySpaceError)) {
       this.fail(new FcpError(e.code, `${e.message} at ${path}`, { fatal: true, path }));
       return;
     }
@@ -819,6 +856,13 @@ export class Receiver extends TransferEngine {
     if (cs.acks.length === 0 || conn.closed) return;
     conn.send({ type: MsgType.PieceAck, pieces: cs.acks });
     cs.acks = [];
+  }
+}
+
+/** A file that cannot fit, found before it started: that file fails, smaller ones may still fit. */
+class EarlySpaceError extends FcpError {
+  constructor(detail: string, path: string) {
+    super('ENOSPC', `not enough space: ${detail}`, { path, fatal: false });
   }
 }
 
