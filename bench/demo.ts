@@ -108,7 +108,6 @@ async function main(): Promise<void> {
   console.log(`demo: generated ${entries} entries in ${src}`);
   const { child, port } = await startDaemon(root);
   console.log(`demo: fcpd listening on 127.0.0.1:${port}, root ${root}`);
-  let ok = false;
   try {
     console.log(`$ fcp push ${src}/ 127.0.0.1:${port}:incoming`);
     if ((await run(FCP, ['push', `${src}/`, `127.0.0.1:${port}:incoming`])) !== 0)
@@ -123,7 +122,6 @@ async function main(): Promise<void> {
     const pulled = describe(back).join('\n');
     if (pushed !== want) throw new Error('the pushed tree differs from the source');
     if (pulled !== want) throw new Error('the pulled tree differs from the source');
-    ok = true;
     console.log(
       `demo: verified ${entries} entries on both copies (content, modes, mtimes, link targets): OK`,
     );
@@ -131,10 +129,12 @@ async function main(): Promise<void> {
     child.kill('SIGTERM');
     rmSync(work, { recursive: true, force: true });
   }
-  process.exit(ok ? 0 : 1);
 }
 
-main().catch((err: Error) => {
-  console.error(`demo: ${err.message}`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`demo: ${err.message}`);
+    process.exit(1);
+  },
+);

@@ -13,7 +13,9 @@ if (!existsSync('dist/test')) {
 }
 const filter = process.argv[2] ?? '';
 const pattern = filter === '' ? '\\.test\\.js$' : `${filter.replace(/[.]/g, '\\.')}.*\\.test\\.js$`;
-const child = spawn(process.execPath, [uvuBin, 'dist/test', pattern], { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, [uvuBin, 'dist/test', pattern], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 let out = '';
 child.stdout.on('data', (chunk) => {
   out += chunk;

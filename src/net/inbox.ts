@@ -11,8 +11,7 @@ export class Inbox implements ConnHandler {
   #queue: Message[] = [];
   #closed: FcpError | undefined;
   #waiter:
-    | { resolve: (m: Message) => void; reject: (e: FcpError) => void; timer: NodeJS.Timeout }
-    | undefined;
+    { resolve: (m: Message) => void; reject: (e: FcpError) => void; timer: NodeJS.Timeout } | undefined;
   #handedOver = false;
 
   constructor(conn: FramedConn) {

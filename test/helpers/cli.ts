@@ -196,6 +196,7 @@ function checkCanRun(user: Identity): void {
     throw new Error(
       `user ${TEST_USER} cannot run ${FCP_BIN}; the checkout and its parent directories must be ` +
         `readable by other users (o+rx):\n${detail}`,
+      { cause: err },
     );
   }
 }

@@ -49,6 +49,7 @@ export class RecordingProxy {
     }
     // The tap needs the recorder and the recorder needs the proxy; no connection can arrive before the
     // port is returned, so the tap never runs while `recorder` is unset.
+    // eslint-disable-next-line prefer-const -- assigned after the proxy exists; the closure reads it later
     let recorder: RecordingProxy | undefined;
     const proxy = await startFaultProxy({
       target: options.target,

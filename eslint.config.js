@@ -1,0 +1,25 @@
+// Lint rules for src/, test/ and bench/ (npm run lint). Formatting is prettier's job, not eslint's.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.bench-data/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  // Wire and terminal code matches control characters on purpose (NUL checks, ANSI escapes).
+  { rules: { 'no-control-regex': 'off' } },
+  {
+    files: ['**/*.ts'],
+    rules: {
+      // Unused function arguments are sometimes part of an interface; prefix them with _.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      eqeqeq: ['error', 'always'],
+      'no-var': 'error',
+      'prefer-const': 'error',
+    },
+  },
+  {
+    files: ['**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+);
