@@ -1,0 +1,136 @@
+/**
+ * The client's pins of daemon host keys (spec/SECURITY.md §4.2): one line per daemon, `host:port SHA256:...`,
+ * in `$XDG_CONFIG_HOME/fcp/known_hosts` (default `~/.config/fcp/known_hosts`). The first connection pins the
+ * key; a different key later stops the client, as ssh does, until the user accepts the new key explicitly.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
+import { authError } from './auth-errors.js';
+
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+/** `$FCP_KNOWN_HOSTS`, else `$XDG_CONFIG_HOME/fcp/known_hosts`, else `~/.config/fcp/known_hosts`. */
+export function defaultKnownHostsPath(
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = homedir(),
+): string {
+  const explicit = env['FCP_KNOWN_HOSTS'];
+  if (explicit !== undefined && explicit !== '') return explicit;
+  const xdg = env['XDG_CONFIG_HOME'];
+  if (xdg !== undefined && isAbsolute(xdg)) return join(xdg, 'fcp', 'known_hosts');
+  return join(home, '.config', 'fcp', 'known_hosts');
+}
+
+/**
+ * The key a daemon is pinned under: the host name the client connects to (after ssh-config HostName
+ * resolution), lower-cased, and the port; IPv6 literals in brackets.
+ */
+export function knownHostName(host: string, port: number): string {
+  const h = host.toLowerCase();
+  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
+}
+
+export function isFingerprint(text: string): boolean {
+  return FINGERPRINT_RE.test(text);
+}
+
+export interface KnownHostLine {
+  readonly name: string;
+  readonly fingerprint: string;
+  /** 1-based. */
+  readonly line: number;
+}
+
+/** Parses the file's text; comments, blank and unreadable lines are ignored (and kept when rewriting). */
+export function parseKnownHosts(text: string): KnownHostLine[] {
+  const out: KnownHostLine[] = [];
+  for (const [i, raw] of text.split('\n').entries()) {
+    const fields = raw.trim().split(/\s+/);
+    if (fields.length < 2 || fields[0]!.startsWith('#') || !isFingerprint(fields[1]!)) continue;
+    out.push({ name: fields[0]!, fingerprint: fields[1]!, line: i + 1 });
+  }
+  return out;
+}
+
+export type HostKeyStatus = 'known' | 'pinned';
+
+/**
+ * Checks `fingerprint` for `name`: 'known' when pinned already, 'pinned' when the host was new and is now
+ * pinned (trust on first use). A different pinned key throws FCP_ERR_AUTH_HOST_KEY_CHANGED with ssh's warning.
+ */
+export async function verifyHostKey(file: string, name: string, fingerprint: string): Promise<HostKeyStatus> {
+  const text = await readKnownHosts(file);
+  const pins = parseKnownHosts(text).filter((l) => l.name === name);
+  if (pins.some((l) => l.fingerprint === fingerprint)) return 'known';
+  if (pins.length > 0) throw hostKeyChanged(file, name, fingerprint, pins[0]!);
+  await writeKnownHosts(file, appendLine(text, `${name} ${fingerprint}`));
+  return 'pinned';
+}
+
+/** Replaces every pin of `name` by `fingerprint` (the documented way to accept a changed host key). */
+export async function replaceHostKey(file: string, name: string, fingerprint: string): Promise<void> {
+  if (!isFingerprint(fingerprint))
+    throw authError('FCP_ERR_AUTH_MALFORMED', `not a fingerprint: ${fingerprint}`);
+  const text = await readKnownHosts(file);
+  const kept = text
+    .split('\n')
+    .filter((raw) => raw.trim().split(/\s+/)[0] !== name || raw.trim().startsWith('#'));
+  await writeKnownHosts(file, appendLine(kept.join('\n'), `${name} ${fingerprint}`));
+}
+
+function hostKeyChanged(file: string, name: string, presented: string, pin: KnownHostLine): Error {
+  const bar = '@'.repeat(59);
+  return authError(
+    'FCP_ERR_AUTH_HOST_KEY_CHANGED',
+    [
+      'refusing to connect',
+      bar,
+      '@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @',
+      bar,
+      'IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!',
+      'Someone could be eavesdropping on you right now (man-in-the-middle attack)!',
+      'It is also possible that the daemon host key has just been changed.',
+      `The fingerprint for the fcpd at ${name} sent by the remote host is`,
+      `${presented}.`,
+      `The pinned fingerprint is ${pin.fingerprint} (${file}:${pin.line}).`,
+      'Ask the daemon administrator for the output of `fcpd --fingerprint`; if it matches, run again with',
+      `--accept-host-key ${presented}, or delete line ${pin.line} of ${file}.`,
+    ].join('\n'),
+    { path: file },
+  );
+}
+
+function appendLine(text: string, line: string): string {
+  const base = text === '' || text.endsWith('\n') ? text : `${text}\n`;
+  return `${base}${line}\n`;
+}
+
+async function readKnownHosts(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
+}
+
+/** Temp file + rename: a crash never leaves a truncated known_hosts. */
+async function writeKnownHosts(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true, mode: DIR_MODE });
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx', FILE_MODE);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+    await handle.close();
+    await rename(temp, file);
+  } catch (err) {
+    await handle.close().catch(() => {});
+    await unlink(temp).catch(() => {});
+    throw err;
+  }
+}
