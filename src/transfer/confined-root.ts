@@ -56,6 +56,14 @@ export class ConfinedRoot {
     return new ConfinedRoot(real, openedAs);
   }
 
+  /**
+   * The same root with nothing remembered. A daemon serves one root for its whole life; each session must
+   * look at the disk afresh (a directory verified an hour ago may since be gone, or be a link now).
+   */
+  fresh(): ConfinedRoot {
+    return new ConfinedRoot(this.path, this.openedAs);
+  }
+
   /** Checks `rel` and returns its absolute path under the root; '.' is the root itself. */
   resolve(rel: string): string {
     checkWirePath(rel);

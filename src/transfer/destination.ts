@@ -47,10 +47,12 @@ export function servedRelative(served: ConfinedRoot, spec: string): string {
 
 /** The daemon's side of a push: every level is checked under the served root, symlinks refused. */
 export async function resolveServedDestination(
-  served: ConfinedRoot,
+  servedRoot: ConfinedRoot,
   spec: string,
   singleFile: boolean,
 ): Promise<Destination> {
+  // Nothing a previous session verified is trusted: the tree may have changed since.
+  const served = servedRoot.fresh();
   const rel = servedRelative(served, spec);
   const trailing = spec.endsWith('/') || spec === '' || spec.endsWith('/.');
   const st = await fatalOnError(served.inspect(rel), spec);

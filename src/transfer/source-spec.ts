@@ -62,10 +62,12 @@ function namesContents(spec: string): boolean {
  * is FCP_ERR_LIMIT_EXCEEDED. `onWarning` hears about directories that could not be read during matching.
  */
 export async function expandRemoteSources(
-  root: ConfinedRoot,
+  servedRoot: ConfinedRoot,
   spec: string,
   onWarning: (err: FcpError) => void = () => {},
 ): Promise<SourceRoot[]> {
+  // Nothing a previous session verified is trusted: the tree may have changed since.
+  const root = servedRoot.fresh();
   if (spec.includes('\0')) {
     throw new FcpError('FCP_ERR_PATH_UNSAFE', 'unsafe path: contains a NUL byte', {
       path: spec,

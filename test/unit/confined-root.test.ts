@@ -407,4 +407,16 @@ test('tempNameFor refuses the root and unsafe paths', () => {
   assert.throws(() => tempNameFor(''), isUnsafe);
 });
 
+test('fresh() forgets what an earlier session verified (regression: push after the tree was changed)', async () => {
+  const dir = tempDir();
+  const served = await ConfinedRoot.open(dir);
+  await served.ensureDir('dst/b');
+  fs.rmSync(path.join(dir, 'dst/b'), { recursive: true });
+  // The long-lived instance still believes in dst/b; a fresh one looks at the disk again.
+  const session = served.fresh();
+  assert.is(await session.inspect('dst/b'), undefined);
+  await session.ensureDir('dst/b');
+  assert.ok(fs.lstatSync(path.join(dir, 'dst/b')).isDirectory());
+  assert.is(session.path, served.path);
+});
 test.run();
