@@ -1,0 +1,75 @@
+/** The bench's markdown: a header with the machine and settings, then one table per scenario. */
+import type { Direction } from './tools.js';
+
+export interface CellResult {
+  toolId: string;
+  label: string;
+  direction: Direction;
+  status: 'ok' | 'skipped' | 'failed' | 'timeout';
+  /** Why skipped or failed. */
+  reason?: string;
+  /** Seconds of each timed run that completed and verified. */
+  seconds: number[];
+  medianS?: number;
+  mbps?: number;
+  filesPerS?: number;
+  /** This tool's speed over the baseline's (fcp in the same direction), from the same scenario run. */
+  ratio?: number;
+  ratioTo?: string;
+  clientRssKb?: number;
+  daemonRssKb?: number;
+  warnings: string[];
+}
+
+export interface ScenarioResult {
+  id: string;
+  title: string;
+  smallFiles: boolean;
+  cells: CellResult[];
+  notes: string[];
+}
+
+export function median(xs: number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid] : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+function mib(kb: number | undefined): string {
+  return kb === undefined ? '' : (kb / 1024).toFixed(0);
+}
+
+function statusText(c: CellResult): string {
+  if (c.status === 'ok') return c.warnings.length === 0 ? 'ok' : `ok; ${c.warnings.join('; ')}`;
+  return `${c.status === 'timeout' ? 'timeout' : c.status}${c.reason ? `: ${c.reason}` : ''}`;
+}
+
+export function scenarioTable(s: ScenarioResult): string {
+  const head = s.smallFiles
+    ? '| tool | dir | median s | MB/s | files/s | vs fcp | runs (s) | RSS client / daemon MiB | check |'
+    : '| tool | dir | median s | MB/s | vs fcp | runs (s) | RSS client / daemon MiB | check |';
+  const align = s.smallFiles
+    ? '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |'
+    : '| --- | --- | ---: | ---: | ---: | --- | ---: | --- |';
+  const lines = [`### ${s.id}: ${s.title}`, '', head, align];
+  for (const c of s.cells) {
+    const ok = c.medianS !== undefined;
+    const cols = [
+      c.label,
+      c.direction,
+      ok ? c.medianS?.toFixed(2) : '',
+      ok ? c.mbps?.toFixed(1) : '',
+      ...(s.smallFiles ? [ok ? c.filesPerS?.toFixed(0) : ''] : []),
+      c.ratio === undefined ? '' : `${c.ratio.toFixed(2)}x${c.ratioTo === 'fcp' ? '' : ` (${c.ratioTo})`}`,
+      c.seconds.map((x) => x.toFixed(2)).join(', '),
+      c.clientRssKb === undefined && c.daemonRssKb === undefined
+        ? ''
+        : `${mib(c.clientRssKb)} / ${mib(c.daemonRssKb)}`,
+      statusText(c),
+    ];
+    lines.push(`| ${cols.map((x) => (x ?? '').replace(/\|/g, '\\|')).join(' | ')} |`);
+  }
+  for (const n of s.notes) lines.push('', n);
+  return lines.join('\n');
+}

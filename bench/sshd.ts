@@ -1,0 +1,127 @@
+/**
+ * A private sshd on 127.0.0.1 for the ssh-based peers (scp, rsync, tar|ssh, rclone, lftp): its own host key,
+ * user key, sshd_config and ssh_config in a temp dir, started with `sshd -D -f` and stopped by the bench's
+ * cleanups. Nothing of the machine's own ssh setup is read or changed, apart from creating /run/sshd (the
+ * privilege-separation directory sshd insists on).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import { freePort, onCleanup, type Service, startService } from './proc.js';
+
+export const SSHD = '/usr/sbin/sshd';
+export const SSH_CIPHER = 'aes128-gcm@openssh.com';
+
+export interface PrivateSshd {
+  /** Port sshd listens on (the WAN proxy, when used, forwards here). */
+  port: number;
+  user: string;
+  keyFile: string;
+  /** ssh -F file: key, no known-hosts checks, the cipher; the port is given per command. */
+  sshConfigFile: string;
+  stop(): Promise<void>;
+}
+
+export type SshdResult = { ok: true; sshd: PrivateSshd } | { ok: false; reason: string };
+
+/** apt-get installs `packages` (the harness does so for sshd only when FCP_BENCH_INSTALL=1); root only. */
+export function aptInstall(packages: string[]): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const update = spawnSync('apt-get', ['update'], { stdio: 'ignore', timeout: 300_000 });
+  if (update.status !== 0) return false;
+  const install = spawnSync('apt-get', ['install', '-y', ...packages], {
+    stdio: 'ignore',
+    timeout: 600_000,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  return install.status === 0;
+}
+
+function keygen(file: string): void {
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'fcp-bench', '-f', file], {
+    stdio: 'ignore',
+  });
+  if (r.status !== 0) throw new Error(`ssh-keygen failed for ${file}`);
+}
+
+function sshdConfig(dir: string, port: number): string {
+  return [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${path.join(dir, 'host_ed25519')}`,
+    `PidFile ${path.join(dir, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+    'StrictModes no',
+    'UsePAM no',
+    'PermitRootLogin yes',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UseDNS no',
+    'PrintMotd no',
+    `Ciphers ${SSH_CIPHER},aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr`,
+    // rclone and lftp open several connections at once; the default 10:30:100 would drop some.
+    'MaxStartups 200',
+    'MaxSessions 64',
+    'Subsystem sftp internal-sftp',
+    'LogLevel ERROR',
+    '',
+  ].join('\n');
+}
+
+function sshConfig(dir: string, user: string): string {
+  return [
+    'Host *',
+    '  HostName 127.0.0.1',
+    `  User ${user}`,
+    `  IdentityFile ${path.join(dir, 'id_ed25519')}`,
+    '  IdentitiesOnly yes',
+    '  UserKnownHostsFile /dev/null',
+    '  StrictHostKeyChecking no',
+    '  BatchMode yes',
+    `  Ciphers ${SSH_CIPHER}`,
+    '  Compression no',
+    '  ControlMaster no',
+    '  LogLevel ERROR',
+    '',
+  ].join('\n');
+}
+
+/** Starts the private sshd, or says why it cannot. */
+export async function startPrivateSshd(): Promise<SshdResult> {
+  if (!existsSync(SSHD)) {
+    return { ok: false, reason: `${SSHD} not installed (apt-get install -y openssh-server rsync)` };
+  }
+  const user = userInfo().username;
+  const dir = mkdtempSync(path.join(tmpdir(), 'fcp-bench-ssh-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  keygen(path.join(dir, 'host_ed25519'));
+  keygen(path.join(dir, 'id_ed25519'));
+  writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(path.join(dir, 'id_ed25519.pub')));
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const port = await freePort();
+  const configFile = path.join(dir, 'sshd_config');
+  writeFileSync(configFile, sshdConfig(dir, port));
+  const sshConfigFile = path.join(dir, 'ssh_config');
+  writeFileSync(sshConfigFile, sshConfig(dir, user));
+  let service: Service;
+  try {
+    ({ service } = await startService(SSHD, ['-D', '-e', '-f', configFile], { readyPort: port }));
+  } catch (err) {
+    return { ok: false, reason: `sshd did not start: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const sshd: PrivateSshd = {
+    port,
+    user,
+    keyFile: path.join(dir, 'id_ed25519'),
+    sshConfigFile,
+    stop: () => service.stop(),
+  };
+  return { ok: true, sshd };
+}
+
+/** The ssh command line (for rsync -e, lftp's connect-program, tar pipelines) for one port. */
+export function sshCommand(sshd: PrivateSshd, port: number): string[] {
+  return ['ssh', '-F', sshd.sshConfigFile, '-p', String(port)];
+}
