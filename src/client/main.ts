@@ -6,11 +6,13 @@
 // More threadpool workers than the default 4 keep small-file I/O (open/write/close/rename) overlapping.
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
 
+import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
 import { loadHasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
+import { isFingerprint } from '../security/known-hosts.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
 import { printable } from '../transfer/printable.js';
 import { createStats } from '../transfer/stats.js';
@@ -18,7 +20,7 @@ import { resolveHost } from './host-resolve.js';
 import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
 import { parseRemoteSpec, type RemoteSpec } from './remote-spec.js';
 import { withRetries } from './retry.js';
-import { type Endpoint, pull, push } from './transfer-client.js';
+import { type Endpoint, pull, push, type SecurityOptions } from './transfer-client.js';
 
 /** Chosen from bench/ measurements (README "Performance"). */
 const DEFAULT_CONNECTIONS = 8;
@@ -35,6 +37,9 @@ interface CommonArgs {
   'ssh-config': string | undefined;
   quiet: boolean;
   verbose: boolean;
+  identity: string | undefined;
+  encryption: boolean;
+  'accept-host-key': string | undefined;
 }
 
 let verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
@@ -53,13 +58,31 @@ function usage(message: string): never {
   fail(new FcpError('FCP_ERR_USAGE', message));
 }
 
-function endpointFor(spec: RemoteSpec, args: CommonArgs): Endpoint {
+function endpointFor(
+  spec: RemoteSpec,
+  args: CommonArgs,
+): { endpoint: Endpoint; security: Partial<SecurityOptions> } {
   const opts =
     args['ssh-config'] === undefined
       ? { defaultPort: DEFAULT_PORT }
       : { defaultPort: DEFAULT_PORT, configFile: args['ssh-config'] };
   const host = resolveHost(spec, opts);
-  return { host: host.host, port: host.port };
+  const acceptHostKey = args['accept-host-key'];
+  if (acceptHostKey !== undefined && !isFingerprint(acceptHostKey)) {
+    usage(
+      `--accept-host-key wants a fingerprint as fcpd --fingerprint prints it (SHA256:...), not "${acceptHostKey}"`,
+    );
+  }
+  return {
+    endpoint: { host: host.host, port: host.port },
+    security: {
+      encryption: args.encryption,
+      acceptHostKey,
+      user: host.user ?? '',
+      identityFile: args.identity === undefined ? undefined : path.resolve(args.identity),
+      configIdentityFiles: host.identityFiles,
+    },
+  };
 }
 
 async function run(direction: 'push' | 'pull', operands: string[], args: CommonArgs): Promise<void> {
@@ -94,7 +117,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     remote = spec;
     local = [operands[1]!];
   }
-  const endpoint = endpointFor(remote, args);
+  const { endpoint, security } = endpointFor(remote, args);
   const hasher = await loadHasher();
   const startedMs = monotonicMs();
   let stats = createStats(startedMs);
@@ -102,8 +125,9 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     stream: process.stdout,
     enabled: process.stdout.isTTY === true && !args.quiet,
   });
+  // Not unref'd: it also keeps the process alive while the transfer waits on a peer. Were every socket idle
+  // and every engine timer unref'd, node would otherwise end the run with status 0, a silent "success".
   const ticker = setInterval(() => progress.update(stats), 200);
-  ticker.unref();
   const say = (line: string) => {
     progress.finish();
     // Names and messages may come from the peer: never let them forge lines or send terminal escapes.
@@ -131,6 +155,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
         stats = createStats(startedMs);
         const common = {
           endpoint,
+          security,
           connections: args.connections,
           checksum: args.checksum,
           select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
@@ -218,6 +243,20 @@ function commonOptions<T>(y: import('yargs').Argv<T>) {
       alias: 'F',
       type: 'string',
       describe: 'ssh config file for host aliases (default ~/.ssh/config)',
+    })
+    .option('identity', {
+      alias: 'i',
+      type: 'string',
+      describe: 'SSH private key to authenticate with (through ssh-agent when it holds it)',
+    })
+    .option('encryption', {
+      type: 'boolean',
+      default: true,
+      describe: 'TLS; --no-encryption sends files in clear (still authenticated: trusted networks only)',
+    })
+    .option('accept-host-key', {
+      type: 'string',
+      describe: "accept the daemon's new host key if it has this fingerprint (see fcpd --fingerprint)",
     })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress and no summary' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail in errors' });

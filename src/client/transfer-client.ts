@@ -1,20 +1,33 @@
 /**
- * The client's half of push and pull: connect, handshake, open the session, attach the extra connections,
- * and run the sending or receiving engine until the daemon confirms the end (spec/PROTOCOL.md §3–§6).
+ * The client's half of push and pull: connect (TLS unless --no-encryption), authenticate, open the session,
+ * attach the extra connections with proofs of the session secret, and run the sending or receiving engine
+ * until the daemon confirms the end (spec/PROTOCOL.md §3–§6, spec/SECURITY.md §6).
  */
 import { lstat } from 'node:fs/promises';
+import type net from 'node:net';
+import { homedir } from 'node:os';
+import type tls from 'node:tls';
 import { dial } from '../net/dial.js';
 import { FramedConn } from '../net/framed-conn.js';
 import { HANDSHAKE_TIMEOUT_MS, negotiateVersion, ourHello } from '../net/hello.js';
 import { Inbox } from '../net/inbox.js';
 import {
+  type DataMsg,
+  encodeMessage,
   FcpError,
+  type Message,
   MAX_PATTERNS,
   MsgType,
+  type PullMsg,
+  type PushMsg,
   type SessionMsg,
   TransferFlag,
   toFcpError,
 } from '../protocol/index.js';
+import { type AuthenticatedSession, ClientAuthExchange } from '../security/client-auth.js';
+import { defaultKnownHostsPath } from '../security/known-hosts.js';
+import { attachProof } from '../security/session-secret.js';
+import { channelBinding, checkSameDaemon, connectTls, peerHostKey } from '../security/tls-channel.js';
 import type { Hasher } from '../transfer/checksum.js';
 import { resolveLocalDestination } from '../transfer/destination.js';
 import type { TransferEngine } from '../transfer/engine.js';
@@ -30,8 +43,29 @@ export interface Endpoint {
   port: number;
 }
 
+/** How to secure and authenticate the connections (spec/SECURITY.md); every field has a default. */
+export interface SecurityOptions {
+  /** false for --no-encryption (plaintext; authentication and ATTACH proofs stay). Default true. */
+  encryption: boolean;
+  /** Default defaultKnownHostsPath(). */
+  knownHostsFile: string;
+  /** --accept-host-key SHA256:...: the one new host key to accept for this daemon. */
+  acceptHostKey: string | undefined;
+  /** The account asked for ('' = the daemon's own). */
+  user: string;
+  /** -i FILE. */
+  identityFile: string | undefined;
+  /** IdentityFile entries of the host's ssh config. */
+  configIdentityFiles: readonly string[];
+  /** Where ~/.ssh is; default os.homedir(). */
+  homeDir: string;
+  /** Default $SSH_AUTH_SOCK. */
+  agentSocket: string | undefined;
+}
+
 interface CommonOptions {
   endpoint: Endpoint;
+  security?: Partial<SecurityOptions>;
   connections: number;
   checksum: boolean;
   select: SelectOptions;
@@ -61,12 +95,11 @@ export async function push(opts: PushOptions): Promise<void> {
   const roots = await checkSources(opts.sources);
   const single = roots.length === 1 && roots[0]!.root.topRel !== ROOT_ENTRY && !roots[0]!.isDir;
   const selector = createSelector(opts.select);
-  const { conn, inbox } = await openConnection(opts.endpoint, opts.hasher);
   let flags = single ? TransferFlag.SingleFile : 0;
   if (opts.checksum) flags |= TransferFlag.Checksum;
-  conn.send({ type: MsgType.Push, flags, connections: opts.connections, dest: opts.dest });
-  const session = await expectSession(conn, inbox);
-  const replace = replacer(opts, session);
+  const request: PushMsg = { type: MsgType.Push, flags, connections: opts.connections, dest: opts.dest };
+  const { conn, inbox, session, link } = await openSession(opts, request);
+  const replace = replacer(opts, session, link);
   const sender = new Sender({
     hasher: opts.hasher,
     control: conn,
@@ -81,8 +114,8 @@ export async function push(opts: PushOptions): Promise<void> {
   replace.engine = sender;
   opts.onEngine?.(sender);
   sender.start();
-  attachExtra(opts, session, sender);
-  await finish(sender);
+  attachExtra(opts, session, link, sender);
+  await finish(sender, conn);
 }
 
 export async function pull(opts: PullOptions): Promise<void> {
@@ -101,18 +134,17 @@ export async function pull(opts: PullOptions): Promise<void> {
     }
   }
   const regexOnly = createSelector({ regex: opts.select.regex ?? [] });
-  const { conn, inbox } = await openConnection(opts.endpoint, opts.hasher);
   let flags = 0;
   if (opts.checksum) flags |= TransferFlag.Checksum;
-  conn.send({
+  const request: PullMsg = {
     type: MsgType.Pull,
     flags,
     connections: opts.connections,
     source: opts.source,
     include: [...(opts.select.include ?? [])],
     exclude: [...(opts.select.exclude ?? [])],
-  });
-  const session = await expectSession(conn, inbox);
+  };
+  const { conn, inbox, session, link } = await openSession(opts, request);
   let dest: Awaited<ReturnType<typeof resolveLocalDestination>>;
   try {
     dest = await resolveLocalDestination(opts.dest, (session.flags & TransferFlag.SingleFile) !== 0);
@@ -120,7 +152,7 @@ export async function pull(opts: PullOptions): Promise<void> {
     conn.abort(new FcpError('FCP_ERR_SESSION_ABORTED', 'client cannot write to its destination'));
     throw err;
   }
-  const replace = replacer(opts, session);
+  const replace = replacer(opts, session, link);
   const receiver = new Receiver({
     hasher: opts.hasher,
     control: conn,
@@ -135,8 +167,8 @@ export async function pull(opts: PullOptions): Promise<void> {
   inbox.handOver(receiver);
   replace.engine = receiver;
   opts.onEngine?.(receiver);
-  attachExtra(opts, session, receiver);
-  await finish(receiver);
+  attachExtra(opts, session, link, receiver);
+  await finish(receiver, conn);
 }
 
 interface CheckedSource {
@@ -160,34 +192,145 @@ async function checkSources(sources: readonly string[]): Promise<CheckedSource[]
   return out;
 }
 
-async function openConnection(
-  endpoint: Endpoint,
-  hasher: Hasher,
-): Promise<{ conn: FramedConn; inbox: Inbox }> {
-  const socket = await dial(endpoint.host, endpoint.port);
-  const conn = new FramedConn(socket, hasher);
-  const inbox = new Inbox(conn);
-  conn.send(ourHello());
-  try {
-    const hello = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'HELLO');
-    if (hello.type !== MsgType.Hello)
-      throw new FcpError('FCP_ERR_PROTO_NOT_FCP', 'the server did not answer HELLO');
-    negotiateVersion(hello);
-  } catch (err) {
-    conn.destroy();
-    throw err;
-  }
-  return { conn, inbox };
+/** What the extra connections of a session need from the control connection. */
+interface SessionLink {
+  readonly security: SecurityOptions;
+  readonly auth: AuthenticatedSession;
+  /** The control connection's TLS session (ticket), so ATTACH sockets resume instead of a full handshake. */
+  readonly tlsSession: Buffer | undefined;
 }
 
-async function expectSession(conn: FramedConn, inbox: Inbox): Promise<SessionMsg> {
+function securityDefaults(given: Partial<SecurityOptions> | undefined): SecurityOptions {
+  return {
+    encryption: given?.encryption ?? true,
+    knownHostsFile: given?.knownHostsFile ?? defaultKnownHostsPath(),
+    acceptHostKey: given?.acceptHostKey,
+    user: given?.user ?? '',
+    identityFile: given?.identityFile,
+    configIdentityFiles: given?.configIdentityFiles ?? [],
+    homeDir: given?.homeDir ?? homedir(),
+    agentSocket: given?.agentSocket ?? process.env['SSH_AUTH_SOCK'],
+  };
+}
+
+interface Channel {
+  conn: FramedConn;
+  inbox: Inbox;
+  tls: tls.TLSSocket | undefined;
+  /** TLS exporter, or empty in plaintext mode (spec/SECURITY.md §3.1). */
+  binding: Uint8Array;
+}
+
+/** TCP, then TLS unless --no-encryption. The caller checks who answered before it writes anything. */
+async function openChannel(
+  endpoint: Endpoint,
+  hasher: Hasher,
+  security: SecurityOptions,
+  tlsSession: Buffer | undefined,
+): Promise<Channel> {
+  const socket = await dial(endpoint.host, endpoint.port);
+  if (!security.encryption) {
+    const conn = new FramedConn(socket, hasher);
+    return { conn, inbox: new Inbox(conn), tls: undefined, binding: Buffer.alloc(0) };
+  }
+  let secure: tls.TLSSocket;
   try {
-    const msg = await inbox.next(HANDSHAKE_TIMEOUT_MS * 3, 'SESSION');
-    if (msg.type !== MsgType.Session) throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected SESSION');
-    return msg;
+    secure = await connectTls(socket, HANDSHAKE_TIMEOUT_MS, tlsSession);
+  } catch (err) {
+    throw notTls(endpoint, err);
+  }
+  // FramedConn reports errors; this keeps one that comes before it listens from being uncaught.
+  secure.on('error', () => {});
+  const conn = new FramedConn(secure, hasher);
+  return { conn, inbox: new Inbox(conn), tls: secure, binding: channelBinding(secure) };
+}
+
+/**
+ * A TLS handshake that fails means the port is not an fcpd of protocol 2 (every v2 daemon speaks TLS, even
+ * with --no-encryption): a protocol error, told in one line, not OpenSSL's. A connection closed before any
+ * answer is a busy daemon instead.
+ */
+function notTls(endpoint: Endpoint, err: unknown): FcpError {
+  const e = toFcpError(err);
+  if (e.code !== 'FCP_ERR_AUTH_CHANNEL') return e;
+  const cause = e.cause as { code?: unknown; reason?: unknown } | undefined;
+  if (cause?.code === 'ECONNRESET' || cause?.code === 'EPIPE') {
+    // Closed without a word: a daemon at its cap of connections in their handshake (spec/SECURITY.md §10)
+    // closes at accept. Worth a retry, unlike a peer that answers something other than TLS.
+    return new FcpError(
+      'FCP_ERR_NET_CLOSED',
+      `${endpoint.host}:${endpoint.port} closed the connection during the TLS handshake (is the daemon busy?)`,
+      { cause: err },
+    );
+  }
+  const why =
+    typeof cause?.reason === 'string'
+      ? cause.reason
+      : typeof cause?.code === 'string'
+        ? cause.code
+        : 'TLS failed';
+  return new FcpError(
+    'FCP_ERR_PROTO_NOT_FCP',
+    `${endpoint.host}:${endpoint.port} does not answer TLS (${why}): is it an fcpd of this version?`,
+    { cause: err },
+  );
+}
+
+/** Sends HELLO and `first` (pipelined), waits for the daemon's HELLO. */
+async function exchangeHello(ch: Channel, first: Exclude<Message, DataMsg>): Promise<void> {
+  ch.conn.send(ourHello());
+  ch.conn.send(first);
+  const hello = await ch.inbox.next(HANDSHAKE_TIMEOUT_MS, 'HELLO');
+  if (hello.type !== MsgType.Hello)
+    throw new FcpError('FCP_ERR_PROTO_NOT_FCP', 'the server did not answer HELLO');
+  negotiateVersion(hello);
+}
+
+/**
+ * The control connection: channel, AUTH_START/AUTH_CHALLENGE (the daemon proves its host key, which must be
+ * pinned or vouched for by our token), the request, then one AUTH_PROOF per credential until SESSION.
+ */
+async function openSession(
+  opts: CommonOptions,
+  request: PushMsg | PullMsg,
+): Promise<{ conn: FramedConn; inbox: Inbox; session: SessionMsg; link: SessionLink }> {
+  const security = securityDefaults(opts.security);
+  const ch = await openChannel(opts.endpoint, opts.hasher, security, undefined);
+  const { conn, inbox } = ch;
+  const exchange = new ClientAuthExchange(
+    {
+      ...security,
+      host: opts.endpoint.host,
+      port: opts.endpoint.port,
+      onNotice: (text) => opts.onNotice?.(text),
+    },
+    { tlsHostKey: ch.tls === undefined ? undefined : peerHostKey(ch.tls).spki, binding: ch.binding },
+  );
+  try {
+    await exchangeHello(ch, exchange.start);
+    const challenge = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_CHALLENGE');
+    if (challenge.type !== MsgType.AuthChallenge)
+      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected AUTH_CHALLENGE');
+    await exchange.acceptChallenge(challenge);
+    conn.send(request);
+    const binding = { type: request.type, payload: encodeMessage(request) };
+    for await (const proof of exchange.proofs(binding)) {
+      conn.send(proof);
+      // The daemon acts on the request only now (paths, globs): give it the time SESSION always had.
+      const answer = await inbox.next(HANDSHAKE_TIMEOUT_MS * 3, 'SESSION');
+      if (answer.type === MsgType.Session) {
+        const link = { security, auth: exchange.session(), tlsSession: ch.tls?.getSession() };
+        return { conn, inbox, session: answer, link };
+      }
+      if (answer.type !== MsgType.AuthRetry)
+        throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected SESSION or AUTH_RETRY');
+    }
+    throw exchange.exhausted();
   } catch (err) {
     conn.destroy();
     throw err;
+  } finally {
+    exchange.close();
   }
 }
 
@@ -195,11 +338,16 @@ async function expectSession(conn: FramedConn, inbox: Inbox): Promise<SessionMsg
  * Opens the other connections in parallel. A connection that cannot be attached is reported and the
  * transfer goes on with fewer: the control connection carries data too.
  */
-function attachExtra(opts: CommonOptions, session: SessionMsg, engine: TransferEngine): void {
+function attachExtra(
+  opts: CommonOptions,
+  session: SessionMsg,
+  link: SessionLink,
+  engine: TransferEngine,
+): void {
   const extra = Math.min(opts.connections, session.maxConnections) - 1;
   let reported = false;
   for (let i = 0; i < extra; i++) {
-    attachOne(opts.endpoint, opts.hasher, session.sessionId).then(
+    attachOne(opts.endpoint, opts.hasher, session.sessionId, link).then(
       ({ conn, inbox }) => {
         engine.addConnection(conn);
         inbox.handOver(engine);
@@ -223,7 +371,7 @@ function attachExtra(opts: CommonOptions, session: SessionMsg, engine: TransferE
  * here a replacement is attached so the transfer keeps its width. Bounded, so a link that kills every new
  * connection cannot make us reconnect forever.
  */
-function replacer(opts: CommonOptions, session: SessionMsg) {
+function replacer(opts: CommonOptions, session: SessionMsg, link: SessionLink) {
   const state = {
     engine: undefined as TransferEngine | undefined,
     budget: 2 * Math.min(opts.connections, session.maxConnections),
@@ -234,7 +382,7 @@ function replacer(opts: CommonOptions, session: SessionMsg) {
       opts.onNotice?.(
         `a connection failed (${err.message}); its pieces go over the others, attaching a replacement`,
       );
-      attachOne(opts.endpoint, opts.hasher, session.sessionId).then(
+      attachOne(opts.endpoint, opts.hasher, session.sessionId, link).then(
         ({ conn, inbox }) => {
           engine.addConnection(conn);
           inbox.handOver(engine);
@@ -246,14 +394,26 @@ function replacer(opts: CommonOptions, session: SessionMsg) {
   return state;
 }
 
+/**
+ * One extra connection: TLS resumed from the control connection (or the same host key), HELLO, ATTACH, and the
+ * proof of the session secret bound to this connection's own channel (spec/SECURITY.md §6.4).
+ */
 async function attachOne(
   endpoint: Endpoint,
   hasher: Hasher,
   sessionId: Uint8Array,
+  link: SessionLink,
 ): Promise<{ conn: FramedConn; inbox: Inbox }> {
-  const { conn, inbox } = await openConnection(endpoint, hasher);
-  conn.send({ type: MsgType.Attach, sessionId });
+  const ch = await openChannel(endpoint, hasher, link.security, link.tlsSession);
+  const { conn, inbox } = ch;
   try {
+    if (ch.tls !== undefined) checkSameDaemon(ch.tls, link.auth.hostFingerprint);
+    await exchangeHello(ch, { type: MsgType.Attach, sessionId });
+    const challenge = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH_CHALLENGE');
+    if (challenge.type !== MsgType.AttachChallenge)
+      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH_CHALLENGE');
+    const proof = attachProof(link.auth.sessionSecret, sessionId, challenge.nonce, ch.binding);
+    conn.send({ type: MsgType.AttachProof, proof });
     const msg = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH');
     if (msg.type !== MsgType.Attach) throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH');
   } catch (err) {
@@ -264,10 +424,31 @@ async function attachOne(
   return { conn, inbox };
 }
 
-async function finish(engine: TransferEngine): Promise<void> {
+/** How long the last messages get to leave before the caller may exit the process. */
+const FLUSH_TIMEOUT_MS = 2_000;
+
+async function finish(engine: TransferEngine, control: FramedConn): Promise<void> {
   try {
     await engine.done;
   } finally {
     engine.closeAll();
+    // The receiver's DONE is the last thing written: wait until it has left (TLS encrypts and writes it
+    // asynchronously), so a process.exit right after cannot cut it off.
+    await flushed(control.socket, FLUSH_TIMEOUT_MS);
   }
+}
+
+function flushed(socket: net.Socket, timeoutMs: number): Promise<void> {
+  if (socket.destroyed || socket.writableFinished) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('finish', done);
+      socket.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.once('finish', done);
+    socket.once('close', done);
+  });
 }

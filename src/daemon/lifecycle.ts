@@ -160,9 +160,12 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
 /** The detached child exited before it was ready; `exitCode` is its own (fcpd's documented codes). */
 export class ChildStartupError extends FcpError {
   readonly exitCode: number;
+  /** The one line worth showing a user (the child's own error line); `message` has the whole log tail. */
+  readonly reason: string;
 
-  constructor(message: string, exitCode: number) {
+  constructor(message: string, reason: string, exitCode: number) {
     super('FCP_ERR_INTERNAL', message);
+    this.reason = reason;
     this.exitCode = exitCode;
   }
 }
@@ -219,14 +222,12 @@ export async function detach(opts: DetachOptions): Promise<number> {
         const how = exited.signal === null ? `exit code ${exited.code}` : `signal ${exited.signal}`;
         const tail = await readLogTail(opts.logFile, logStart);
         // The child said why in its last line ("fcpd: listen EADDRINUSE ..."): pass that on, one line.
-        const last =
-          tail
-            .trim()
-            .split('\n')
-            .pop()
-            ?.replace(/^fcpd: /, '') ?? '';
-        const message = last !== '' ? last : `fcpd exited during startup (${how}); see ${opts.logFile}`;
-        throw new ChildStartupError(message, exited.code ?? 70);
+        const message = `fcpd exited during startup (${how})${tail === '' ? '' : `:\n${tail}`}`;
+        // fcpd's own last "fcpd: ..." line says why in one line (a crash adds a stack and node's version).
+        const lines = tail.trim().split('\n');
+        const own = lines.filter((line) => line.startsWith('fcpd: ')).pop() ?? lines.pop() ?? '';
+        const reason = own === '' ? `fcpd exited during startup (${how}); see ${opts.logFile}` : own.slice(6);
+        throw new ChildStartupError(message, reason, exited.code ?? 70);
       }
       if (Date.now() >= deadline) {
         // Do not leave a half-started daemon behind that the user cannot see.

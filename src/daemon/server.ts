@@ -1,15 +1,25 @@
 /**
  * fcpd's listener: accepts connections, runs each through the handshake state machine
- *   AWAIT_HELLO -> AWAIT_REQUEST -> (PUSH | PULL -> new session) | (ATTACH -> joins a session)
- * and hands it to the session's transfer engine. Every failure is confined to its connection or session;
- * the listener keeps serving (spec/PROTOCOL.md §3).
+ *   SNIFF -> TLS (unless plaintext is allowed and chosen) -> AWAIT_HELLO ->
+ *     (AUTH_START -> AUTH_CHALLENGE -> PUSH | PULL -> AUTH_PROOF... -> new session)
+ *   | (ATTACH -> ATTACH_CHALLENGE -> ATTACH_PROOF -> joins a session)
+ * and hands it to the session's transfer engine. Nothing a client asks for is acted on before it has
+ * authenticated (spec/SECURITY.md §6). Every failure is confined to its connection or session; the listener
+ * keeps serving (spec/PROTOCOL.md §3).
  */
-import { lstat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir } from 'node:fs/promises';
 import net from 'node:net';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type tls from 'node:tls';
 import { FramedConn } from '../net/framed-conn.js';
 import { HANDSHAKE_TIMEOUT_MS, negotiateVersion, ourHello } from '../net/hello.js';
 import { Inbox } from '../net/inbox.js';
 import {
+  type AttachMsg,
+  AUTH_NONCE_SIZE,
+  type AuthStartMsg,
   FcpError,
   type Message,
   MsgType,
@@ -19,6 +29,14 @@ import {
   TransferFlag,
   toFcpError,
 } from '../protocol/index.js';
+import { authError } from '../security/auth-errors.js';
+import { AuthorizedKeysFile } from '../security/authorized-keys-file.js';
+import { type DaemonAuthConfig, DaemonAuthExchange } from '../security/daemon-auth.js';
+import { type HostKey, loadOrCreateHostKey } from '../security/host-key.js';
+import type { Account } from '../security/privileges.js';
+import { verifyAttachProof } from '../security/session-secret.js';
+import { acceptTls, channelBinding, createServerContext, sniffTls } from '../security/tls-channel.js';
+import { createLocalToken, type LocalToken, removeLocalToken } from '../security/token.js';
 import { type Hasher, loadHasher } from '../transfer/checksum.js';
 import { ConfinedRoot } from '../transfer/confined-root.js';
 import { resolveServedDestination } from '../transfer/destination.js';
@@ -29,6 +47,8 @@ import { Sender } from '../transfer/sender.js';
 import { expandRemoteSources } from '../transfer/source-spec.js';
 import { createStats } from '../transfer/stats.js';
 import { ROOT_ENTRY } from '../transfer/wire-path.js';
+import { Admission } from './admission.js';
+import { defaultStateDir } from './lifecycle.js';
 import type { PartialRegistry } from './partials.js';
 import { type Session, SessionRegistry } from './session-registry.js';
 
@@ -46,27 +66,79 @@ export interface ServerOptions {
   partials?: PartialRegistry;
   /** Drop a connection that hears nothing for this long (tests shorten it). */
   idleTimeoutMs?: number;
+  /** Where the host key lives (and the token, unless tokenDir says otherwise); default defaultStateDir(). */
+  stateDir?: string;
+  /** Directory of the same-host token file; default the state dir. */
+  tokenDir?: string;
+  /** Write a same-host token (spec/SECURITY.md §5.4); default true. */
+  localToken?: boolean;
+  /** The account served; default the process's own user. */
+  account?: Account;
+  /** authorized_keys to check SSH keys against; default ~/.ssh/authorized_keys of the account. */
+  authorizedKeysFile?: string;
+  /** Accept --no-encryption clients as well as TLS ones (authentication stays mandatory). */
+  allowPlaintext?: boolean;
+  /**
+   * Runs once the port is bound and the host key loaded, before the root is opened and anything is served:
+   * fcpd drops root privileges here (spec/SECURITY.md §8).
+   */
+  afterBind?: (hostKey: HostKey) => void | Promise<void>;
+}
+
+/** From accept to SESSION or ATTACH, sniff and TLS included (spec/SECURITY.md §10). */
+export const HANDSHAKE_DEADLINE_MS = 20_000;
+
+/** Why SSH-key logins are refused by a daemon that serves as root (spec/SECURITY.md §8). */
+export const ROOT_PUBLICKEY_REFUSAL =
+  'this fcpd runs as root without --user: it accepts no SSH-key logins, only root on the same host (local ' +
+  'token); its administrator must start it with --user NAME';
+
+/** What the handshake of one connection established, passed on to its session. */
+interface Established {
+  readonly encrypted: boolean;
+  readonly binding: Uint8Array;
+  readonly address: string;
+  /** Releases the connection's handshake slot and stops its deadline: call once authenticated. */
+  readonly authenticated: () => void;
 }
 
 export class FcpServer {
   readonly #opts: ServerOptions;
   readonly #sessions: SessionRegistry;
   readonly #sockets = new Set<net.Socket>();
+  readonly #admission = new Admission();
   #server: net.Server | undefined;
   #hasher: Hasher | undefined;
   #root: ConfinedRoot | undefined;
+  #tls: tls.SecureContext | undefined;
+  #auth: DaemonAuthConfig | undefined;
+  #token: LocalToken | undefined;
+  #hostKey: HostKey | undefined;
+  #serving: Promise<void>;
+  #startServing: () => void = () => {};
   #closing = false;
 
   constructor(opts: ServerOptions) {
     this.#opts = opts;
     this.#sessions = new SessionRegistry(opts.maxSessions);
+    this.#serving = new Promise((resolve) => {
+      this.#startServing = resolve;
+    });
   }
 
-  /** Listens; resolves with the bound port (useful with port 0). */
+  /**
+   * Binds, loads the host key, runs afterBind (the privilege drop), opens the root, writes the local token,
+   * then serves. Resolves with the bound port (useful with port 0). Connections that arrive before the end
+   * of this wait for it.
+   */
   async listen(): Promise<number> {
     this.#hasher = await loadHasher();
-    this.#root = await ConfinedRoot.open(this.#opts.root);
-    const server = net.createServer({ noDelay: true }, (socket) => this.#serverOnConnection(socket));
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      this.#serving.then(
+        () => this.#serverOnConnection(socket),
+        () => socket.destroy(),
+      );
+    });
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -77,7 +149,64 @@ export class FcpServer {
     });
     server.on('error', (err) => this.#opts.log(`listener error: ${err.message}`));
     const addr = server.address();
-    return typeof addr === 'object' && addr !== null ? addr.port : this.#opts.port;
+    const port = typeof addr === 'object' && addr !== null ? addr.port : this.#opts.port;
+    try {
+      await this.#prepare(port);
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
+    }
+    this.#startServing();
+    return port;
+  }
+
+  /** The daemon's host key fingerprint (after listen()). */
+  get fingerprint(): string {
+    return this.#hostKey?.fingerprint ?? '';
+  }
+
+  /** The local token file, when one was written. */
+  get tokenPath(): string | undefined {
+    return this.#token?.path;
+  }
+
+  /** The same-host token; a directory we cannot write only costs same-host logins, so it is not fatal. */
+  async #writeToken(port: number, hostKey: HostKey, stateDir: string): Promise<LocalToken | undefined> {
+    const dir = this.#opts.tokenDir ?? stateDir;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      return await createLocalToken(dir, port, hostKey.fingerprint);
+    } catch (err) {
+      this.#opts.log(`no local token (same-host logins need an SSH key): ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  async #prepare(port: number): Promise<void> {
+    const stateDir = this.#opts.stateDir ?? defaultStateDir();
+    const hostKey = await loadOrCreateHostKey(stateDir);
+    this.#hostKey = hostKey;
+    await this.#opts.afterBind?.(hostKey);
+    this.#root = await ConfinedRoot.open(this.#opts.root);
+    this.#tls = createServerContext(hostKey);
+    const account = this.#opts.account ?? currentAccount();
+    if (this.#opts.localToken !== false) this.#token = await this.#writeToken(port, hostKey, stateDir);
+    const servingAsRoot = process.geteuid?.() === 0;
+    const log = this.#opts.log;
+    this.#auth = {
+      hostKey,
+      account: account.name,
+      token: this.#token,
+      authorizedKeys: servingAsRoot
+        ? undefined
+        : new AuthorizedKeysFile(
+            this.#opts.authorizedKeysFile ?? join(account.home, '.ssh', 'authorized_keys'),
+            account.uid,
+            log,
+          ),
+      publicKeyRefusal: servingAsRoot ? ROOT_PUBLICKEY_REFUSAL : undefined,
+      log,
+    };
   }
 
   get sessionCount(): number {
@@ -105,6 +234,7 @@ export class FcpServer {
     }
     for (const socket of this.#sockets) socket.destroy();
     await closed;
+    if (this.#token !== undefined) await removeLocalToken(this.#token.path).catch(() => {});
   }
 
   #serverOnConnection(socket: net.Socket): void {
@@ -112,47 +242,122 @@ export class FcpServer {
       socket.destroy();
       return;
     }
+    const address = socket.remoteAddress ?? '?';
+    // sshd's MaxStartups: a flood of connections that never authenticate is cut at accept (§10).
+    if (!this.#admission.admit(address)) {
+      if (this.#opts.verbose) this.#opts.log(`${address}: too many connections in their handshake; closed`);
+      socket.destroy();
+      return;
+    }
     this.#sockets.add(socket);
-    socket.on('close', () => this.#sockets.delete(socket));
     // Errors are reported through FramedConn; this keeps an early reset from becoming an uncaught error.
     socket.on('error', () => {});
-    const conn = new FramedConn(socket, this.#hasher!);
-    this.#handshake(conn).catch((err) => {
-      const e = toFcpError(err);
-      if (this.#opts.verbose || e.code !== 'FCP_ERR_NET_CLOSED')
-        this.#opts.log(`${conn.remote}: ${e.code}: ${e.message}`);
-      conn.abort(e.fatal ? e : new FcpError(e.code, e.message, { fatal: true }));
+    let pending = true;
+    const deadline = setTimeout(() => socket.destroy(), HANDSHAKE_DEADLINE_MS);
+    const authenticated = () => {
+      if (!pending) return;
+      pending = false;
+      clearTimeout(deadline);
+      this.#admission.release(address);
+    };
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      authenticated();
     });
+    void this.#handshake(socket, address, authenticated);
   }
 
-  async #handshake(conn: FramedConn): Promise<void> {
-    const inbox = new Inbox(conn);
-    const hello = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'HELLO');
-    if (hello.type !== MsgType.Hello)
-      throw new FcpError('FCP_ERR_PROTO_NOT_FCP', 'first message is not HELLO');
-    const version = negotiateVersion(hello);
-    conn.send({ ...ourHello(), versionMin: version, versionMax: version });
-    const request = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'request');
-    switch (request.type) {
-      case MsgType.Push:
-      case MsgType.Pull:
-        await this.#startSession(conn, inbox, request);
-        return;
-      case MsgType.Attach:
-        this.#attach(conn, inbox, request.sessionId);
-        return;
-      default:
-        throw unexpectedRequest(request);
+  async #handshake(socket: net.Socket, address: string, authenticated: () => void): Promise<void> {
+    let conn: FramedConn | undefined;
+    try {
+      const encrypted = await sniffTls(socket, HANDSHAKE_TIMEOUT_MS);
+      let stream: net.Socket = socket;
+      let binding: Uint8Array = Buffer.alloc(0);
+      if (encrypted) {
+        const secure = await acceptTls(socket, this.#tls!, HANDSHAKE_TIMEOUT_MS);
+        // A TLSSocket reports its own errors (a reset mid-record); FramedConn listens too, once it exists.
+        secure.on('error', () => {});
+        binding = channelBinding(secure);
+        stream = secure;
+      }
+      conn = new FramedConn(stream, this.#hasher!);
+      // sniffTls paused the plain socket; TLS reads it itself.
+      if (!encrypted) socket.resume();
+      if (!encrypted && this.#opts.allowPlaintext !== true) {
+        throw authError('FCP_ERR_AUTH_CHANNEL', 'this daemon requires encryption: drop --no-encryption');
+      }
+      const inbox = new Inbox(conn);
+      const hello = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'HELLO');
+      if (hello.type !== MsgType.Hello)
+        throw new FcpError('FCP_ERR_PROTO_NOT_FCP', 'first message is not HELLO');
+      const version = negotiateVersion(hello);
+      conn.send({ ...ourHello(), versionMin: version, versionMax: version });
+      const first = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_START or ATTACH');
+      const established: Established = { encrypted, binding, address, authenticated };
+      switch (first.type) {
+        case MsgType.AuthStart:
+          await this.#authenticate(conn, inbox, first, established);
+          return;
+        case MsgType.Attach:
+          await this.#attach(conn, inbox, first, established);
+          return;
+        default:
+          throw unexpectedRequest(first);
+      }
+    } catch (err) {
+      const e = toFcpError(err);
+      const who = conn?.remote ?? `${address}:${socket.remotePort ?? '?'}`;
+      if (this.#opts.verbose || e.code !== 'FCP_ERR_NET_CLOSED')
+        this.#opts.log(`${who}: ${e.code}: ${e.message}`);
+      if (conn === undefined) socket.destroy();
+      else conn.abort(e.fatal ? e : new FcpError(e.code, e.message, { fatal: true }));
     }
   }
 
-  async #startSession(conn: FramedConn, inbox: Inbox, request: PushMsg | PullMsg): Promise<void> {
+  /** AUTH_START -> AUTH_CHALLENGE, the request, then AUTH_PROOF until one is accepted (spec/SECURITY.md §6.1). */
+  async #authenticate(conn: FramedConn, inbox: Inbox, start: AuthStartMsg, est: Established): Promise<void> {
+    const exchange = new DaemonAuthExchange(this.#auth!, start, est.binding);
+    conn.send(exchange.challenge);
+    // Decoded, kept, and not acted on until a proof covering its exact bytes is accepted.
+    const request = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'PUSH or PULL');
+    if (request.type !== MsgType.Push && request.type !== MsgType.Pull) throw unexpectedRequest(request);
+    for (;;) {
+      const proof = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_PROOF');
+      if (proof.type !== MsgType.AuthProof) {
+        throw new FcpError(
+          'FCP_ERR_PROTO_UNEXPECTED',
+          `expected AUTH_PROOF, got type 0x${proof.type.toString(16)}`,
+        );
+      }
+      const result = await exchange.verify(request, proof, conn.remote, est.address);
+      if (result !== undefined) {
+        est.authenticated();
+        await this.#startSession(conn, inbox, request, {
+          ...est,
+          secret: result.sessionSecret,
+          who: result.who,
+        });
+        return;
+      }
+      conn.send({ type: MsgType.AuthRetry, attemptsLeft: exchange.attemptsLeft });
+    }
+  }
+
+  async #startSession(
+    conn: FramedConn,
+    inbox: Inbox,
+    request: PushMsg | PullMsg,
+    auth: Established & { secret: Buffer; who: string },
+  ): Promise<void> {
     this.#sessions.reserve();
     let registered = false;
     try {
       const connections = Math.min(Math.max(request.connections, 1), this.#opts.maxConnections);
       const stats = createStats(performance.now());
       const label = `${conn.remote} ${request.type === MsgType.Push ? 'push' : 'pull'}`;
+      this.#opts.log(
+        `${conn.remote}: authenticated by ${auth.who}${auth.encrypted ? '' : ' (no encryption)'}`,
+      );
       const onWarning = (err: FcpError) => {
         if (this.#opts.verbose) this.#opts.log(`${label}: ${err.path ?? ''}: ${err.code}: ${err.message}`);
       };
@@ -203,8 +408,12 @@ export class FcpServer {
         maxConnections: connections,
         conns: new Set([conn]),
         startedMs: stats.startedMs,
+        secret: auth.secret,
+        encrypted: auth.encrypted,
+        address: auth.address,
       });
       registered = true;
+      this.#admission.grant(auth.address, connections);
       inbox.handOver(engine);
       conn.send({
         type: MsgType.Session,
@@ -231,6 +440,7 @@ export class FcpServer {
     err: FcpError | undefined,
   ): void {
     this.#sessions.remove(session);
+    this.#admission.revoke(session.address, session.maxConnections);
     const secs = ((performance.now() - stats.startedMs) / 1000).toFixed(2);
     const what = `${stats.filesSent} sent, ${stats.filesSkipped} skipped, ${stats.filesFailed} failed, ${stats.bytesDone} bytes, ${secs} s`;
     this.#opts.log(
@@ -244,9 +454,29 @@ export class FcpServer {
     }, 5000).unref();
   }
 
-  #attach(conn: FramedConn, inbox: Inbox, sessionId: Uint8Array): void {
+  /**
+   * ATTACH -> ATTACH_CHALLENGE -> ATTACH_PROOF. Every id gets a challenge and every failure the same answer,
+   * FCP_ERR_SESSION_UNKNOWN, so nothing tells a live session from a dead one (spec/SECURITY.md §6.1).
+   */
+  async #attach(conn: FramedConn, inbox: Inbox, attach: AttachMsg, est: Established): Promise<void> {
+    const { sessionId } = attach;
+    const nonce = randomBytes(AUTH_NONCE_SIZE);
+    conn.send({ type: MsgType.AttachChallenge, nonce });
+    const answer = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH_PROOF');
+    if (answer.type !== MsgType.AttachProof) {
+      throw new FcpError(
+        'FCP_ERR_PROTO_UNEXPECTED',
+        `expected ATTACH_PROOF, got type 0x${answer.type.toString(16)}`,
+      );
+    }
     const session = this.#sessions.get(sessionId);
-    if (session === undefined || session.engine.finished) throw new FcpError('FCP_ERR_SESSION_UNKNOWN');
+    const proven =
+      session !== undefined &&
+      !session.engine.finished &&
+      session.encrypted === est.encrypted &&
+      verifyAttachProof(session.secret, sessionId, nonce, est.binding, answer.proof);
+    if (!proven) throw new FcpError('FCP_ERR_SESSION_UNKNOWN');
+    est.authenticated();
     if (session.conns.size >= session.maxConnections) {
       throw new FcpError('FCP_ERR_SESSION_SOCKETS', `session allows ${session.maxConnections} connections`);
     }
@@ -259,10 +489,20 @@ export class FcpServer {
 }
 
 function unexpectedRequest(msg: Message): FcpError {
-  return new FcpError(
-    'FCP_ERR_PROTO_UNEXPECTED',
-    `expected PUSH, PULL or ATTACH, got type 0x${msg.type.toString(16)}`,
-  );
+  return new FcpError('FCP_ERR_PROTO_UNEXPECTED', `unexpected message type 0x${msg.type.toString(16)}`);
+}
+
+/** The account this process runs as (fcpd without --user). */
+function currentAccount(): Account {
+  const uid = process.geteuid?.() ?? 0;
+  try {
+    const info = userInfo();
+    return { name: info.username, uid, gid: info.gid, home: info.homedir, shell: info.shell ?? '' };
+  } catch {
+    // userInfo() throws when the uid has no passwd entry (some containers).
+    const name = process.env['USER'] ?? process.env['LOGNAME'] ?? String(uid);
+    return { name, uid, gid: process.getegid?.() ?? 0, home: homedir(), shell: '' };
+  }
 }
 
 async function isDir(abs: string): Promise<boolean> {

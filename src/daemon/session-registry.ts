@@ -12,6 +12,12 @@ export interface Session {
   readonly maxConnections: number;
   readonly conns: Set<FramedConn>;
   readonly startedMs: number;
+  /** The session secret ATTACH proofs are checked with (spec/SECURITY.md §6.4); never sent. */
+  readonly secret: Buffer;
+  /** Whether the control connection was TLS; an ATTACH must match (spec/SECURITY.md §3.2). */
+  readonly encrypted: boolean;
+  /** The client's address, for the handshake allowance of its extra connections. */
+  readonly address: string;
 }
 
 export class SessionRegistry {

@@ -70,6 +70,14 @@ export class PayloadReader {
     }
   }
 
+  /** u16 byte length, then that many raw bytes, copied out (so the payload may be reused). */
+  bytes16(what = 'bytes', maxBytes = 0xffff): Uint8Array {
+    const len = this.u16(`${what} length`);
+    if (len > maxBytes)
+      throw new FcpError('FCP_ERR_PROTO_MALFORMED', `${what} longer than ${maxBytes} bytes`);
+    return Uint8Array.from(this.bytes(len, what));
+  }
+
   /** Everything not yet read, as a view. */
   rest(): Uint8Array {
     return this.bytes(this.remaining);
@@ -147,6 +155,11 @@ export class PayloadWriter {
     const at = this.#room(len);
     this.#buf.write(s, at, 'utf8');
     return this;
+  }
+
+  bytes16(b: Uint8Array): this {
+    if (b.byteLength > 0xffff) throw new FcpError('FCP_ERR_PROTO_OVERSIZED', 'bytes longer than 65535');
+    return this.u16(b.byteLength).bytes(b);
   }
 
   get length(): number {

@@ -1,4 +1,4 @@
-/** Wire constants of protocol version 1. spec/PROTOCOL.md is the normative text. */
+/** Wire constants of protocol version 2. spec/PROTOCOL.md is the normative text. */
 
 export const DEFAULT_PORT = 7523;
 
@@ -7,8 +7,9 @@ export const FRAME_HEADER_SIZE = 7;
 export const MAX_PAYLOAD = 0xffff;
 
 export const PROTOCOL_MAGIC = 'FCP';
-export const PROTOCOL_VERSION_MIN = 1;
-export const PROTOCOL_VERSION_MAX = 1;
+// Version 2 added the authentication handshake (spec/SECURITY.md §6); a version 1 peer cannot authenticate.
+export const PROTOCOL_VERSION_MIN = 2;
+export const PROTOCOL_VERSION_MAX = 2;
 
 /** Files are cut into pieces of this size: the unit of scheduling, acknowledgement and the file checksum. */
 export const PIECE_SIZE = 1 << 20;
@@ -22,6 +23,23 @@ export const SESSION_ID_SIZE = 16;
 /** Limits a decoder enforces on counts inside one message (each also bounded by the 64 KiB frame). */
 export const MAX_PATH_BYTES = 4095;
 export const MAX_PATTERNS = 256;
+
+/** Handshake field sizes (spec/SECURITY.md §6.1). */
+export const AUTH_NONCE_SIZE = 32;
+export const AUTH_KX_SIZE = 32;
+export const MAX_AUTH_USER_BYTES = 255;
+export const MAX_HOST_KEY_BYTES = 1024;
+export const MAX_HOST_PROOF_BYTES = 1024;
+export const MAX_AUTH_KEY_BLOB_BYTES = 4096;
+export const MAX_AUTH_PROOF_BYTES = 4096;
+export const ATTACH_PROOF_SIZE = 32;
+
+/** AUTH_PROOF.method */
+export const AuthMethodCode = {
+  PublicKey: 1,
+  Token: 2,
+} as const;
+export type AuthMethodCodeValue = (typeof AuthMethodCode)[keyof typeof AuthMethodCode];
 
 /** Message types: the frame's `flag` byte. 0x01–0x0c keep fastcopy's numbering. */
 export const MsgType = {
@@ -43,6 +61,13 @@ export const MsgType = {
   Hello: 0x10,
   Ping: 0x11,
   FileHave: 0x12,
+  // Version 2: the authentication handshake (spec/SECURITY.md §6.1).
+  AuthStart: 0x13,
+  AuthChallenge: 0x14,
+  AuthProof: 0x15,
+  AuthRetry: 0x16,
+  AttachChallenge: 0x17,
+  AttachProof: 0x18,
 } as const;
 
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];

@@ -4,9 +4,19 @@
  */
 import { PayloadReader, PayloadWriter } from './byte-io.js';
 import {
+  ATTACH_PROOF_SIZE,
+  AUTH_KX_SIZE,
+  AUTH_NONCE_SIZE,
+  AuthMethodCode,
+  type AuthMethodCodeValue,
   DATA_PREFIX_SIZE,
   FileKind,
   type FileKindValue,
+  MAX_AUTH_KEY_BLOB_BYTES,
+  MAX_AUTH_PROOF_BYTES,
+  MAX_AUTH_USER_BYTES,
+  MAX_HOST_KEY_BYTES,
+  MAX_HOST_PROOF_BYTES,
   MAX_PATH_BYTES,
   MAX_PATTERNS,
   MAX_PAYLOAD,
@@ -140,6 +150,44 @@ export interface FileHaveMsg {
   bitmap: Uint8Array;
 }
 
+/** Client -> daemon, right after HELLO on a control connection (spec/SECURITY.md §6.1). */
+export interface AuthStartMsg {
+  type: typeof MsgType.AuthStart;
+  clientNonce: Uint8Array;
+  clientKx: Uint8Array;
+  /** The account the client asks for; empty = whichever the daemon serves. */
+  user: string;
+}
+export interface AuthChallengeMsg {
+  type: typeof MsgType.AuthChallenge;
+  serverNonce: Uint8Array;
+  serverKx: Uint8Array;
+  /** DER SubjectPublicKeyInfo of the daemon's Ed25519 host key. */
+  hostKey: Uint8Array;
+  hostProof: Uint8Array;
+  /** Absolute path of the daemon's local token file, '' when it has none. */
+  tokenPath: string;
+}
+export interface AuthProofMsg {
+  type: typeof MsgType.AuthProof;
+  method: AuthMethodCodeValue;
+  /** SSH public key blob (publickey), empty for a token proof. */
+  keyBlob: Uint8Array;
+  proof: Uint8Array;
+}
+export interface AuthRetryMsg {
+  type: typeof MsgType.AuthRetry;
+  attemptsLeft: number;
+}
+export interface AttachChallengeMsg {
+  type: typeof MsgType.AttachChallenge;
+  nonce: Uint8Array;
+}
+export interface AttachProofMsg {
+  type: typeof MsgType.AttachProof;
+  proof: Uint8Array;
+}
+
 export type Message =
   | HelloMsg
   | PushMsg
@@ -157,7 +205,13 @@ export type Message =
   | FileEndMsg
   | FileDoneMsg
   | PingMsg
-  | FileHaveMsg;
+  | FileHaveMsg
+  | AuthStartMsg
+  | AuthChallengeMsg
+  | AuthProofMsg
+  | AuthRetryMsg
+  | AttachChallengeMsg
+  | AttachProofMsg;
 
 /** Entries per batched message, chosen so the largest batch stays well inside one frame. */
 export const MAX_READY_ENTRIES = Math.floor((MAX_PAYLOAD - 2) / 7);
@@ -188,6 +242,13 @@ export const MAX_PAYLOAD_BY_TYPE: Readonly<Record<number, number>> = {
   [MsgType.FileDone]: 2 + MAX_DONE_ENTRIES * 6,
   [MsgType.Ping]: 0,
   [MsgType.FileHave]: MAX_PAYLOAD,
+  [MsgType.AuthStart]: AUTH_NONCE_SIZE + AUTH_KX_SIZE + 2 + MAX_AUTH_USER_BYTES,
+  [MsgType.AuthChallenge]:
+    AUTH_NONCE_SIZE + AUTH_KX_SIZE + 2 + MAX_HOST_KEY_BYTES + 2 + MAX_HOST_PROOF_BYTES + 2 + MAX_PATH_BYTES,
+  [MsgType.AuthProof]: 1 + 2 + MAX_AUTH_KEY_BLOB_BYTES + 2 + MAX_AUTH_PROOF_BYTES,
+  [MsgType.AuthRetry]: 1,
+  [MsgType.AttachChallenge]: AUTH_NONCE_SIZE,
+  [MsgType.AttachProof]: ATTACH_PROOF_SIZE,
 };
 
 export function isKnownType(flag: number): boolean {
@@ -244,6 +305,28 @@ function readStrings(r: PayloadReader, what: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) out.push(r.str16(what, MAX_PATH_BYTES));
   return out;
+}
+
+/** The encoder refuses what the decoder would: a fixed-size field of the wrong size, a field over its cap. */
+function fixed(b: Uint8Array, size: number, what: string): Uint8Array {
+  if (b.byteLength !== size) throw new FcpError('FCP_ERR_PROTO_MALFORMED', `${what} must be ${size} bytes`);
+  return b;
+}
+
+function capped(b: Uint8Array, max: number, what: string): Uint8Array {
+  if (b.byteLength > max) throw new FcpError('FCP_ERR_PROTO_OVERSIZED', `${what} longer than ${max} bytes`);
+  return b;
+}
+
+function cappedText(s: string, max: number, what: string): string {
+  if (Buffer.byteLength(s, 'utf8') > max) {
+    throw new FcpError('FCP_ERR_PROTO_OVERSIZED', `${what} longer than ${max} bytes`);
+  }
+  return s;
+}
+
+function copied(r: PayloadReader, n: number, what: string): Uint8Array {
+  return Uint8Array.from(r.bytes(n, what));
 }
 
 function sessionIdOf(r: PayloadReader): Uint8Array {
@@ -313,6 +396,32 @@ export function encodeMessage(msg: Exclude<Message, DataMsg>): Buffer {
       if (msg.bitmap.byteLength === 0)
         throw new FcpError('FCP_ERR_PROTO_MALFORMED', 'FILE_HAVE with an empty bitmap');
       w.u32(msg.id).u32(msg.firstSeq).bytes(msg.bitmap);
+      break;
+    case MsgType.AuthStart:
+      w.bytes(fixed(msg.clientNonce, AUTH_NONCE_SIZE, 'client nonce'));
+      w.bytes(fixed(msg.clientKx, AUTH_KX_SIZE, 'client key share'));
+      w.str16(cappedText(msg.user, MAX_AUTH_USER_BYTES, 'user'));
+      break;
+    case MsgType.AuthChallenge:
+      w.bytes(fixed(msg.serverNonce, AUTH_NONCE_SIZE, 'server nonce'));
+      w.bytes(fixed(msg.serverKx, AUTH_KX_SIZE, 'server key share'));
+      w.bytes16(capped(msg.hostKey, MAX_HOST_KEY_BYTES, 'host key'));
+      w.bytes16(capped(msg.hostProof, MAX_HOST_PROOF_BYTES, 'host proof'));
+      w.str16(checkedPath(msg.tokenPath, 'token path'));
+      break;
+    case MsgType.AuthProof:
+      w.u8(msg.method);
+      w.bytes16(capped(msg.keyBlob, MAX_AUTH_KEY_BLOB_BYTES, 'key blob'));
+      w.bytes16(capped(msg.proof, MAX_AUTH_PROOF_BYTES, 'proof'));
+      break;
+    case MsgType.AuthRetry:
+      w.u8(msg.attemptsLeft);
+      break;
+    case MsgType.AttachChallenge:
+      w.bytes(fixed(msg.nonce, AUTH_NONCE_SIZE, 'attach nonce'));
+      break;
+    case MsgType.AttachProof:
+      w.bytes(fixed(msg.proof, ATTACH_PROOF_SIZE, 'attach proof'));
       break;
   }
   const payload = w.finish();
@@ -457,6 +566,40 @@ function decodeBody(type: number, r: PayloadReader): Message {
       if (r.remaining === 0) throw new FcpError('FCP_ERR_PROTO_MALFORMED', 'FILE_HAVE with an empty bitmap');
       return { type, id, firstSeq, bitmap: Uint8Array.from(r.rest()) };
     }
+    case MsgType.AuthStart:
+      return {
+        type,
+        clientNonce: copied(r, AUTH_NONCE_SIZE, 'client nonce'),
+        clientKx: copied(r, AUTH_KX_SIZE, 'client key share'),
+        user: r.str16('user', MAX_AUTH_USER_BYTES),
+      };
+    case MsgType.AuthChallenge:
+      return {
+        type,
+        serverNonce: copied(r, AUTH_NONCE_SIZE, 'server nonce'),
+        serverKx: copied(r, AUTH_KX_SIZE, 'server key share'),
+        hostKey: r.bytes16('host key', MAX_HOST_KEY_BYTES),
+        hostProof: r.bytes16('host proof', MAX_HOST_PROOF_BYTES),
+        tokenPath: r.str16('token path', MAX_PATH_BYTES),
+      };
+    case MsgType.AuthProof: {
+      const method = r.u8('method');
+      if (method !== AuthMethodCode.PublicKey && method !== AuthMethodCode.Token) {
+        throw new FcpError('FCP_ERR_PROTO_MALFORMED', `unknown authentication method ${method}`);
+      }
+      return {
+        type,
+        method,
+        keyBlob: r.bytes16('key blob', MAX_AUTH_KEY_BLOB_BYTES),
+        proof: r.bytes16('proof', MAX_AUTH_PROOF_BYTES),
+      };
+    }
+    case MsgType.AuthRetry:
+      return { type, attemptsLeft: r.u8('attempts left') };
+    case MsgType.AttachChallenge:
+      return { type, nonce: copied(r, AUTH_NONCE_SIZE, 'attach nonce') };
+    case MsgType.AttachProof:
+      return { type, proof: copied(r, ATTACH_PROOF_SIZE, 'attach proof') };
     default:
       throw new FcpError('FCP_ERR_PROTO_UNKNOWN_FLAG', `unknown message type ${typeName(type)}`);
   }

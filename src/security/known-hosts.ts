@@ -13,13 +13,18 @@ const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
-/** `$FCP_KNOWN_HOSTS`, else `$XDG_CONFIG_HOME/fcp/known_hosts`, else `~/.config/fcp/known_hosts`. */
+/**
+ * `$FCP_KNOWN_HOSTS`, else `$FCP_CONFIG_DIR/known_hosts`, else `$XDG_CONFIG_HOME/fcp/known_hosts`, else
+ * `~/.config/fcp/known_hosts`.
+ */
 export function defaultKnownHostsPath(
   env: NodeJS.ProcessEnv = process.env,
   home: string = homedir(),
 ): string {
   const explicit = env['FCP_KNOWN_HOSTS'];
   if (explicit !== undefined && explicit !== '') return explicit;
+  const configDir = env['FCP_CONFIG_DIR'];
+  if (configDir !== undefined && configDir !== '') return join(configDir, 'known_hosts');
   const xdg = env['XDG_CONFIG_HOME'];
   if (xdg !== undefined && isAbsolute(xdg)) return join(xdg, 'fcp', 'known_hosts');
   return join(home, '.config', 'fcp', 'known_hosts');

@@ -14,6 +14,24 @@ export const PRIVATE_FILE_MODE = 0o600;
  * group or other permission bits, at most `maxBytes`. Checks are made on the open descriptor (no TOCTOU).
  */
 export async function readPrivateFile(path: string, maxBytes: number): Promise<string> {
+  return (await readPrivateFileOwned(path, maxBytes, ownedByUs)).text;
+}
+
+/** True for a file owned by this process's effective user. */
+export function ownedByUs(uid: number): boolean {
+  const euid = process.geteuid?.();
+  return euid === undefined || uid === euid;
+}
+
+/**
+ * As readPrivateFile, with the owners to accept chosen by `ownerOk`; also returns the owner found (root's
+ * client accepts a same-host daemon's token whoever owns it, spec/SECURITY.md §5.4).
+ */
+export async function readPrivateFileOwned(
+  path: string,
+  maxBytes: number,
+  ownerOk: (uid: number) => boolean,
+): Promise<{ text: string; uid: number }> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
@@ -27,11 +45,10 @@ export async function readPrivateFile(path: string, maxBytes: number): Promise<s
     const st = await handle.stat();
     if (!st.isFile())
       throw authError('FCP_ERR_AUTH_INSECURE_FILE', `${path} is not a regular file`, { path });
-    const euid = process.geteuid?.();
-    if (euid !== undefined && st.uid !== euid) {
+    if (!ownerOk(st.uid)) {
       throw authError(
         'FCP_ERR_AUTH_INSECURE_FILE',
-        `${path} is owned by uid ${st.uid}, not by us (${euid})`,
+        `${path} is owned by uid ${st.uid}, not by us (${process.geteuid?.() ?? '?'})`,
         { path },
       );
     }
@@ -48,7 +65,7 @@ export async function readPrivateFile(path: string, maxBytes: number): Promise<s
     const buf = Buffer.alloc(maxBytes + 1);
     const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
     if (bytesRead > maxBytes) throw authError('FCP_ERR_AUTH_MALFORMED', `${path} is too large`, { path });
-    return buf.subarray(0, bytesRead).toString('utf8');
+    return { text: buf.subarray(0, bytesRead).toString('utf8'), uid: st.uid };
   } finally {
     await handle.close();
   }

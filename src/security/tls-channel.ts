@@ -75,6 +75,12 @@ export function acceptTls(
     ALPNProtocols: [ALPN_PROTOCOL],
     requestCert: false,
   });
+  // A server TLSSocket made by hand (not by tls.Server) never "releases control": after the handshake node
+  // reports a TLS error (a record whose MAC fails, a bad alert) only as '_tlsError' and neither emits 'error'
+  // nor closes, so the connection would hang half-dead. Do what tls.Server does: end it with that error.
+  tlsSocket.on('_tlsError', (err: Error) => {
+    if (!tlsSocket.destroyed) tlsSocket.destroy(err);
+  });
   return handshakeDone(tlsSocket, socket, 'secure', timeoutMs);
 }
 

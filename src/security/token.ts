@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import { authError } from './auth-errors.js';
-import { readPrivateFile, replacePrivateFile } from './private-file.js';
+import { ownedByUs, readPrivateFileOwned, replacePrivateFile } from './private-file.js';
 
 export const TOKEN_SIZE = 32;
 const TOKEN_NAME_RE = /^fcpd-token-[0-9]{1,5}$/;
@@ -20,6 +20,8 @@ export interface LocalToken {
   readonly token: Buffer;
   /** The host key fingerprint of the daemon that wrote the token: the only daemon it is ever used with. */
   readonly hostFingerprint: string;
+  /** Who owns the file (the daemon's account). */
+  readonly ownerUid: number;
 }
 
 /** `fcpd-token-<port>`. */
@@ -39,7 +41,7 @@ export async function createLocalToken(
   const path = join(stateDir, tokenFileName(port));
   const token = randomBytes(TOKEN_SIZE);
   await replacePrivateFile(path, `fcpd-token-v1 ${token.toString('hex')} ${hostFingerprint}\n`);
-  return { path, token, hostFingerprint };
+  return { path, token, hostFingerprint, ownerUid: process.geteuid?.() ?? 0 };
 }
 
 /** Removes the token file; a missing file is fine. */
@@ -54,7 +56,10 @@ export async function removeLocalToken(path: string): Promise<void> {
  * absolute, its name is `fcpd-token-<port>`, and it is a regular 0600 file owned by this user (not a symlink)
  * holding a well-formed token. Anything else throws; the client then goes on to its SSH keys.
  */
-export async function readLocalToken(path: string): Promise<LocalToken> {
+export async function readLocalToken(
+  path: string,
+  ownerOk: (uid: number) => boolean = ownedByUs,
+): Promise<LocalToken> {
   if (!isAbsolute(path) || !TOKEN_NAME_RE.test(basename(path))) {
     throw authError(
       'FCP_ERR_AUTH_INSECURE_FILE',
@@ -62,8 +67,8 @@ export async function readLocalToken(path: string): Promise<LocalToken> {
       { path },
     );
   }
-  const text = await readPrivateFile(path, MAX_TOKEN_FILE_BYTES);
+  const { text, uid } = await readPrivateFileOwned(path, MAX_TOKEN_FILE_BYTES, ownerOk);
   const m = TOKEN_LINE_RE.exec(text);
   if (m === null) throw authError('FCP_ERR_AUTH_MALFORMED', `${path} is not an fcpd token file`, { path });
-  return { path, token: Buffer.from(m[1]!, 'hex'), hostFingerprint: m[2]! };
+  return { path, token: Buffer.from(m[1]!, 'hex'), hostFingerprint: m[2]!, ownerUid: uid };
 }

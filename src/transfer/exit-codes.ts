@@ -11,6 +11,8 @@ export const EXIT = {
   CONNECT: 4,
   PROTOCOL: 5,
   REFUSED: 6,
+  /** Authentication failed (spec/SECURITY.md §9). */
+  AUTH: 7,
   /** sysexits.h EX_SOFTWARE: a bug or an error no other code describes. */
   INTERNAL: 70,
   /** 128 + SIGINT, what shells report for a command stopped with Ctrl-C. */
@@ -29,6 +31,7 @@ export const EXIT_DESCRIPTIONS: Readonly<Record<ExitName, string>> = {
   CONNECT: 'cannot reach the daemon (refused, unreachable, unknown host, timed out)',
   PROTOCOL: 'the connection broke or the peer violated the protocol',
   REFUSED: 'the daemon refused or ended the session (busy, limit exceeded, shutting down)',
+  AUTH: 'authentication failed: host key changed or unverifiable, no key accepted, no key to offer',
   INTERNAL: 'internal error (a bug: please report it)',
   INTERRUPTED: 'interrupted by SIGINT (Ctrl-C) or SIGTERM',
 };
@@ -87,6 +90,9 @@ export function exitCodeFor(err: unknown): number {
 /** Exit code for one error code name, or undefined when the code does not decide it (FCP_ERR_INTERNAL, unknown). */
 export function exitCodeForCode(code: string): ExitCode | undefined {
   // fcpd: the port or address it was told to listen on cannot be bound; the user must choose another.
+  // fcpd cannot drop root safely: a configuration error of the daemon, not an authentication failure.
+  if (code === 'FCP_ERR_AUTH_PRIVILEGES') return EXIT.USAGE;
+  if (code.startsWith('FCP_ERR_AUTH_')) return EXIT.AUTH;
   if (code === 'FCP_ERR_USAGE' || code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL') return EXIT.USAGE;
   if (code.startsWith('FCP_ERR_PATH_') || PATH_ERRNOS.has(code)) return EXIT.PATH;
   if (code === 'FCP_ERR_NET_CONNECT' || CONNECT_ERRNOS.has(code)) return EXIT.CONNECT;

@@ -78,7 +78,8 @@ test('fcpd -d returns, writes its pid file, serves, and fcpd stop ends it and re
   assert.ok(await waitGone(pid, 2000), `pid ${pid} still alive after fcpd stop`);
   assert.not.ok(existsSync(pidFile), 'pid file removed');
   const log = await readFile(join(state, 'fcpd.log'), 'utf8');
-  assert.match(log, new RegExp(`listening on 127\\.0\\.0\\.1:${port}`));
+  // fcpd binds 0.0.0.0 by default since every client authenticates (spec/SECURITY.md).
+  assert.match(log, new RegExp(`listening on 0\\.0\\.0\\.0:${port}`));
   assert.match(log, /stopped/);
 
   // Stopping again: nothing runs, said plainly.
@@ -168,7 +169,7 @@ test('a foreground fcpd on a fixed port writes its pid file and removes it on SI
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     for (let i = 0; i < 200 && !out.includes('listening'); i++) await sleep(50);
-    assert.match(out, new RegExp(`fcpd listening on 127\\.0\\.0\\.1:${port}`));
+    assert.match(out, new RegExp(`fcpd listening on 0\\.0\\.0\\.0:${port}`));
     assert.is(readPid(pidFile), child.pid);
   } finally {
     child.kill('SIGTERM');

@@ -1,5 +1,6 @@
 // A hostile client against a real, in-process fcpd. Every case speaks raw frames (test/helpers/raw-peer.ts)
-// and ends with the same three checks: nothing was written outside the served root (a sibling 'outside'
+// over TLS, authenticated with the daemon's same-host token where a session is needed (an authenticated
+// client is the strongest attacker the confinement rules face), and ends with the same three checks: nothing was written outside the served root (a sibling 'outside'
 // directory with a canary is compared byte for byte), and the daemon still serves a legitimate push made
 // with the real client ("the daemon survives"). spec/security.md: every path from the wire is hostile.
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,6 +26,7 @@ import { push } from '../../src/client/transfer-client.js';
 import { FcpServer } from '../../src/daemon/server.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../../src/net/hello.js';
 import {
+  AuthMethodCode,
   ERROR_CODES,
   type FcpErrorCode,
   type FileInfoMsg,
@@ -35,6 +37,7 @@ import {
   ReadyAction,
   TransferFlag,
 } from '../../src/protocol/index.js';
+import { generateKx } from '../../src/security/session-secret.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
 import { createStats } from '../../src/transfer/stats.js';
 import {
@@ -69,6 +72,7 @@ function hex(code: number | undefined): string {
 let server: FcpServer;
 let port = 0;
 let base = '';
+let stateDir = '';
 let root = '';
 let outside = '';
 let src = '';
@@ -253,7 +257,9 @@ test.before(async () => {
   await writeFile(path.join(outside, 'victim.txt'), 'victim: must never be truncated or overwritten\n');
   await symlink(outside, path.join(root, 'link-out'));
   outsideBaseline = await snapshot(outside);
+  stateDir = await mkdtemp(path.join(tmpdir(), 'fcp-hostile-client-state-'));
   server = new FcpServer({
+    stateDir,
     port: 0,
     bind: LOOPBACK,
     root,
@@ -274,6 +280,7 @@ test.after(async () => {
   for (const peer of peers) peer.destroy();
   await server?.close();
   if (base !== '') await rm(base, { recursive: true, force: true });
+  if (stateDir !== '') await rm(stateDir, { recursive: true, force: true });
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -303,7 +310,8 @@ test('HELLO with the wrong magic: ABORT FCP_ERR_PROTO_NOT_FCP', async () => {
 
 test('HELLO with no version in common: ABORT FCP_ERR_PROTO_VERSION, no HELLO back', async () => {
   for (const [versionMin, versionMax] of [
-    [2, 9],
+    [1, 1],
+    [3, 9],
     [0, 0],
     [0xffff, 0xffff],
   ] as const) {
@@ -901,14 +909,19 @@ test('huge announced sizes and counts: answered or refused (not an internal erro
   assert.equal(internal, [], 'hostile sizes were answered with FCP_ERR_INTERNAL');
 });
 
-test(`${HALF_OPEN} half-open connections (silent or a partial HELLO) do not stop a legitimate push`, async () => {
+test(`${HALF_OPEN} half-open connections (silent, a partial ClientHello or HELLO) do not stop a legitimate push`, async () => {
+  // The flood comes from another address than the legitimate client (127.0.0.2: any of 127/8 is loopback),
+  // as an attacker's would: the per-address cap on connections in their handshake closes most at accept,
+  // and the total cap keeps room for everyone else (spec/SECURITY.md §10).
   const hasher = await loadHasher();
-  const partial = messageFrame(hasher, helloMsg()).subarray(0, 5);
+  const partialHello = messageFrame(hasher, helloMsg()).subarray(0, 5);
+  const partialClientHello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]);
   const started = Date.now();
   const idle: RawPeer[] = [];
   for (let i = 0; i < HALF_OPEN; i++) {
-    const peer = await connect();
-    if (i % 2 === 1) await peer.write(partial);
+    const peer = track(await RawPeer.connectPlain(port, { localAddress: '127.0.0.2' }));
+    if (i % 3 === 1) await peer.write(partialHello);
+    if (i % 3 === 2) await peer.write(partialClientHello);
     idle.push(peer);
   }
   await afterCase();
@@ -916,6 +929,50 @@ test(`${HALF_OPEN} half-open connections (silent or a partial HELLO) do not stop
   const limit = HANDSHAKE_TIMEOUT_MS + 8_000 - (Date.now() - started);
   await Promise.all(idle.map((p) => p.waitClose(Math.max(limit, 1000))));
   assert.is(idle.filter((p) => p.closed).length, HALF_OPEN);
+  await afterCase();
+});
+
+test('an unauthenticated client gets no session: no proof, a wrong token proof, plaintext, or a v1 HELLO', async () => {
+  // TLS and HELLO, then PUSH with no AUTH_START: refused before anything is resolved.
+  let peer = await connect();
+  await exchangeHello(peer);
+  await peer.send({ type: MsgType.Push, flags: 0, connections: 1, dest: 'unauth/' });
+  assert.is(hex(await peer.expectAbortAndClose()), hex(wire('FCP_ERR_PROTO_UNEXPECTED')));
+  // AUTH_START, then PUSH and six wrong proofs: AUTH_RETRY five times, then ABORT FCP_ERR_AUTH_DENIED.
+  peer = await connect();
+  await exchangeHello(peer);
+  await peer.send({
+    type: MsgType.AuthStart,
+    clientNonce: randomBytes(32),
+    clientKx: generateKx().publicRaw,
+    user: '',
+  });
+  await peer.expect(MsgType.AuthChallenge);
+  await peer.send({ type: MsgType.Push, flags: 0, connections: 1, dest: 'unauth/' });
+  for (let i = 0; i < 6; i++) {
+    await peer.send({
+      type: MsgType.AuthProof,
+      method: AuthMethodCode.Token,
+      keyBlob: new Uint8Array(0),
+      proof: randomBytes(32),
+    });
+  }
+  assert.is(hex(await peer.expectAbortAndClose()), hex(wire('FCP_ERR_AUTH_DENIED')));
+  assert.equal(
+    peer.received
+      .filter((m) => m.type === MsgType.AuthRetry)
+      .map((m) => (m.type === MsgType.AuthRetry ? m.attemptsLeft : -1)),
+    [5, 4, 3, 2, 1],
+  );
+  assert.not.ok(peer.received.some((m) => m.type === MsgType.Session));
+  // Plaintext to a daemon that requires TLS: one plaintext ABORT, nothing else.
+  peer = track(await RawPeer.connectPlain(port));
+  await peer.send(helloMsg());
+  assert.is(hex(await peer.expectAbortAndClose()), hex(wire('FCP_ERR_AUTH_CHANNEL')));
+  assert.not.ok(
+    existsSync(path.join(root, 'unauth')),
+    'the destination was created for an unauthenticated client',
+  );
   await afterCase();
 });
 

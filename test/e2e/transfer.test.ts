@@ -1,6 +1,7 @@
 // End-to-end transfers: the built fcp client (a child process) against a real fcpd (a child process) on an
 // ephemeral loopback port, with real temporary trees compared byte for byte, mode for mode, microsecond
 // for microsecond afterwards.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { chmod, lstat, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -421,7 +422,10 @@ test('in-process push() and pull() against an in-process daemon', async () => {
 
 test('a failed replacement leaves the previous version in place (unreadable source, run unprivileged)', async () => {
   const user = unprivileged();
-  const dst = join(served, 'keep');
+  // Client and daemon both run as the unprivileged user (so it cannot read the 0000 sources), as one
+  // same-host account: the client logs in with that daemon's local token (spec/SECURITY.md §5.4).
+  const keepRoot = join(tmp, 'keep-root');
+  const dst = join(keepRoot, 'keep');
   await buildTree(dst, [
     { kind: 'file', path: 'victim.txt', size: 3000, seed: 1, mtime: timeAt(1) },
     { kind: 'file', path: 'other.txt', size: 3000, seed: 2, mtime: timeAt(2) },
@@ -437,7 +441,14 @@ test('a failed replacement leaves the previous version in place (unreadable sour
   ]);
   await chmod(join(src, 'victim.txt'), 0o000);
   await chmod(join(src, 'big-victim'), 0o000);
-  const r = await runFcp(['push', `${src}/`, remote('keep')], user);
+  if (user.uid !== undefined) execFileSync('chown', ['-R', `${user.uid}:${user.gid ?? user.uid}`, keepRoot]);
+  const own = await spawnDaemon({ root: keepRoot, ...user });
+  let r: Awaited<ReturnType<typeof runFcp>>;
+  try {
+    r = await runFcp(['push', `${src}/`, own.remote('keep')], user);
+  } finally {
+    await own.stop();
+  }
   expectExit(r, 3);
   expectSummary(r, { sent: 1, skipped: 0, failed: 2 });
   assert.match(r.stderr, /victim\.txt/);

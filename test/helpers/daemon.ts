@@ -1,8 +1,11 @@
 // A real fcpd for end-to-end tests on an ephemeral loopback port: in-process (FcpServer) or as the built
 // binary in a child process. Both stop reliably, with a bounded wait.
 import type { ChildProcess } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { FcpServer } from '../../src/daemon/server.js';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FcpServer, type ServerOptions } from '../../src/daemon/server.js';
 import { FCPD_BIN, type Identity, spawnNode } from './cli.js';
 
 export const HOST = '127.0.0.1';
@@ -17,6 +20,8 @@ export interface InProcessOptions {
   maxSessions?: number;
   maxConnections?: number;
   verbose?: boolean;
+  /** More server options (security ones: authorizedKeysFile, allowPlaintext, localToken, ...). */
+  more?: Partial<ServerOptions>;
 }
 
 /** A daemon running inside the test process. */
@@ -32,6 +37,9 @@ export interface InProcessDaemon {
 
 export async function startInProcessDaemon(opts: InProcessOptions): Promise<InProcessDaemon> {
   const logs: string[] = [];
+  // A private state dir: a host key of its own, and its token next to it (the in-process client finds it
+  // through the handshake, as a same-host client does).
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'fcp-inproc-state-'));
   const server = new FcpServer({
     port: 0,
     bind: HOST,
@@ -40,8 +48,16 @@ export async function startInProcessDaemon(opts: InProcessOptions): Promise<InPr
     maxConnections: opts.maxConnections ?? 64,
     log: (line) => logs.push(line),
     verbose: opts.verbose ?? true,
+    stateDir,
+    ...opts.more,
   });
-  const port = await server.listen();
+  let port: number;
+  try {
+    port = await server.listen();
+  } catch (err) {
+    rmSync(stateDir, { recursive: true, force: true });
+    throw err;
+  }
   let stopped: Promise<void> | undefined;
   return {
     port,
@@ -49,7 +65,7 @@ export async function startInProcessDaemon(opts: InProcessOptions): Promise<InPr
     logs,
     remote: (p) => `${HOST}:${port}:${p}`,
     stop() {
-      stopped ??= server.close(0);
+      stopped ??= server.close(0).finally(() => rmSync(stateDir, { recursive: true, force: true }));
       return stopped;
     },
   };
@@ -57,6 +73,8 @@ export async function startInProcessDaemon(opts: InProcessOptions): Promise<InPr
 
 export interface ChildDaemonOptions extends Identity {
   root: string;
+  /** A fixed port (to restart a daemon where clients know it); default 0, any free one. */
+  port?: number;
   /** More fcpd options (not --port, --bind or --root). */
   args?: readonly string[];
   env?: Record<string, string>;
@@ -81,10 +99,23 @@ export interface ChildDaemon {
   stop(signal?: NodeJS.Signals): Promise<ChildExit>;
 }
 
-/** Starts `node dist/src/daemon/main.js --port 0 --root DIR` and waits for its readiness line. */
+/**
+ * Starts `node dist/src/daemon/main.js --port 0 --root DIR` and waits for its readiness line. A daemon run as
+ * another user gets a state directory of its own (its host key and token must be that user's files).
+ */
 export async function spawnDaemon(opts: ChildDaemonOptions): Promise<ChildDaemon> {
-  const args = ['--port', '0', '--bind', HOST, '--root', opts.root, ...(opts.args ?? [])];
+  const args = ['--port', String(opts.port ?? 0), '--bind', HOST, '--root', opts.root, ...(opts.args ?? [])];
+  let privateState: string | undefined;
+  if (opts.uid !== undefined && opts.env?.['FCPD_STATE_DIR'] === undefined) {
+    privateState = mkdtempSync(path.join(tmpdir(), 'fcp-e2e-state-'));
+    chownSync(privateState, opts.uid, opts.gid ?? opts.uid);
+    opts = { ...opts, env: { ...opts.env, FCPD_STATE_DIR: privateState } };
+  }
   const child = spawnNode(FCPD_BIN, args, opts);
+  if (privateState !== undefined) {
+    const dir = privateState;
+    child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (s: string) => {

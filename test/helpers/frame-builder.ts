@@ -92,6 +92,12 @@ export const T = {
   HELLO: 0x10,
   PING: 0x11,
   FILE_HAVE: 0x12,
+  AUTH_START: 0x13,
+  AUTH_CHALLENGE: 0x14,
+  AUTH_PROOF: 0x15,
+  AUTH_RETRY: 0x16,
+  ATTACH_CHALLENGE: 0x17,
+  ATTACH_PROOF: 0x18,
 } as const;
 
 export interface FrameOverrides {
@@ -282,5 +288,47 @@ export const payload = {
   /** id u32 | first_seq u32 | bitmap (the rest, at least one byte; bit i, MSB first, is piece first_seq + i) */
   fileHave(f: { id: number; firstSeq: number; bitmap: Uint8Array }): Buffer {
     return new Bytes().u32(f.id).u32(f.firstSeq).raw(f.bitmap).build();
+  },
+
+  /** client_nonce [32] | client_kx [32] | user str16 */
+  authStart(f: { clientNonce: Uint8Array; clientKx: Uint8Array; user: Text }): Buffer {
+    return new Bytes().raw(f.clientNonce).raw(f.clientKx).str16(f.user).build();
+  },
+
+  /** server_nonce [32] | server_kx [32] | host_key bytes16 | host_proof bytes16 | token_path str16 */
+  authChallenge(f: {
+    serverNonce: Uint8Array;
+    serverKx: Uint8Array;
+    hostKey: Uint8Array;
+    hostProof: Uint8Array;
+    tokenPath: Text;
+  }): Buffer {
+    return new Bytes()
+      .raw(f.serverNonce)
+      .raw(f.serverKx)
+      .str16(f.hostKey)
+      .str16(f.hostProof)
+      .str16(f.tokenPath)
+      .build();
+  },
+
+  /** method u8 | key_blob bytes16 | proof bytes16 */
+  authProof(f: { method: number; keyBlob: Uint8Array; proof: Uint8Array }): Buffer {
+    return new Bytes().u8(f.method).str16(f.keyBlob).str16(f.proof).build();
+  },
+
+  /** attempts_left u8 */
+  authRetry(attemptsLeft: number): Buffer {
+    return new Bytes().u8(attemptsLeft).build();
+  },
+
+  /** attach_nonce [32] */
+  attachChallenge(nonce: Uint8Array): Buffer {
+    return new Bytes().raw(nonce).build();
+  },
+
+  /** proof [32] */
+  attachProof(proof: Uint8Array): Buffer {
+    return new Bytes().raw(proof).build();
   },
 };

@@ -3,9 +3,21 @@
 // frames and frames with a wrong checksum, a lying length or an unknown type, and it decodes whatever the
 // other side sends with the real FrameDecoder. Every wait is bounded; nothing here throws on a dead socket
 // (a hostile peer keeps writing into a connection the other side already dropped).
+//
+// Protocol v2 puts TLS and authentication first (spec/SECURITY.md): a raw client speaks TLS by default and
+// the session helpers (openPush, sendPushRequest, sendAttach, ...) authenticate with the daemon's same-host
+// token, so a hostile peer is an *authenticated* one and the confinement checks behind the handshake stay
+// reachable. The fake daemon has its own host key and writes a token for it, which the real client uses.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type tls from 'node:tls';
 import {
   type AbortMsg,
+  type AuthChallengeMsg,
+  AuthMethodCode,
   type DataMsg,
   type DoneEntry,
   decodeMessage,
@@ -27,6 +39,23 @@ import {
   type SessionMsg,
   typeName,
 } from '../../src/protocol/index.js';
+import { type HostKey, loadOrCreateHostKey, spkiDigest } from '../../src/security/host-key.js';
+import { makeHostProof, makeTokenProof } from '../../src/security/proofs.js';
+import {
+  attachProof,
+  deriveSessionSecret,
+  generateKx,
+  type KxKeyPair,
+  x25519Shared,
+} from '../../src/security/session-secret.js';
+import {
+  acceptTls,
+  channelBinding,
+  connectTls,
+  createServerContext,
+} from '../../src/security/tls-channel.js';
+import { createLocalToken, type LocalToken, readLocalToken } from '../../src/security/token.js';
+import type { Handshake } from '../../src/security/transcript.js';
 import { type Hasher, loadHasher } from '../../src/transfer/checksum.js';
 
 /** Default bound of every wait in this helper. */
@@ -135,6 +164,10 @@ export interface EntryAnswer {
 export class RawPeer {
   readonly socket: Socket;
   readonly hasher: Hasher;
+  /** The TLS exporter of this connection (empty for a plaintext one): what proofs bind (§3.1). */
+  binding: Uint8Array = Buffer.alloc(0);
+  /** Set by a RawListener: the fake daemon's identity, for serveSession. */
+  daemon: FakeDaemonIdentity | undefined;
   /** Every message decoded so far, in arrival order; DATA bytes are copied, so they stay valid. */
   readonly received: Message[] = [];
   /** Set when the other side sent bytes our decoder refused; decoding stops there. */
@@ -161,26 +194,28 @@ export class RawPeer {
     });
   }
 
-  /** Dials `port` on loopback. */
+  /** Dials `port` on loopback and runs TLS 1.3 (any certificate: hostile tests do not pin). */
   static async connect(port: number, host = LOOPBACK, timeoutMs = WAIT_MS): Promise<RawPeer> {
-    const hasher = await loadHasher();
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = net.connect({ host, port });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new Error(`connect to ${host}:${port} timed out`));
-      }, timeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        s.removeAllListeners('error');
-        resolve(s);
-      });
-      s.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-    return new RawPeer(socket, hasher);
+    const raw = await dialRaw(port, host, timeoutMs);
+    let secure: tls.TLSSocket;
+    try {
+      secure = await connectTls(raw, timeoutMs);
+    } catch (err) {
+      raw.destroy();
+      throw err;
+    }
+    const peer = new RawPeer(secure, await loadHasher());
+    peer.binding = channelBinding(secure);
+    return peer;
+  }
+
+  /** Dials without TLS: a --no-encryption client (or a v1 one). `localAddress` picks the source address. */
+  static async connectPlain(
+    port: number,
+    opts: { host?: string; localAddress?: string; timeoutMs?: number } = {},
+  ): Promise<RawPeer> {
+    const raw = await dialRaw(port, opts.host ?? LOOPBACK, opts.timeoutMs ?? WAIT_MS, opts.localAddress);
+    return new RawPeer(raw, await loadHasher());
   }
 
   get closed(): boolean {
@@ -370,10 +405,75 @@ export class RawPeer {
 // ---------------------------------------------------------------------------------------------------------
 // Handshakes by hand, as a client
 
+/** Dials TCP (optionally from `localAddress`), bounded. */
+function dialRaw(port: number, host: string, timeoutMs: number, localAddress?: string): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const s = net.connect({ host, port, ...(localAddress === undefined ? {} : { localAddress }) });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`connect to ${host}:${port} timed out`));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
 /** Sends HELLO and waits for the daemon's. */
 export async function exchangeHello(peer: RawPeer, hello: HelloMsg = helloMsg()): Promise<HelloMsg> {
   await peer.send(hello);
   return peer.expect(MsgType.Hello);
+}
+
+/** Session secrets of the sessions opened here, by session id (hex), for sendAttach's proofs. */
+const secrets = new Map<string, Buffer>();
+
+/** What a client handshake established, once the proof is sent. */
+export interface ClientAuth {
+  handshake: Handshake;
+  kx: KxKeyPair;
+  challenge: AuthChallengeMsg;
+  /** The session secret both ends derive (spec/SECURITY.md §6.4). */
+  secret: Buffer;
+}
+
+/**
+ * HELLO, AUTH_START, the daemon's HELLO and AUTH_CHALLENGE, then `request` and an AUTH_PROOF made with the
+ * daemon's same-host token (it must be readable by us: the in-process daemon's, or one of ours).
+ */
+export async function authenticate(peer: RawPeer, request: PushMsg | PullMsg): Promise<ClientAuth> {
+  const kx = generateKx();
+  const clientNonce = randomBytes(32);
+  await peer.send(helloMsg());
+  await peer.send({ type: MsgType.AuthStart, clientNonce, clientKx: kx.publicRaw, user: '' });
+  await peer.expect(MsgType.Hello);
+  const challenge = await peer.expect(MsgType.AuthChallenge);
+  const handshake: Handshake = {
+    clientNonce,
+    serverNonce: challenge.serverNonce,
+    channelBinding: peer.binding,
+    hostKeyFingerprint: spkiDigest(challenge.hostKey),
+    clientKx: kx.publicRaw,
+    serverKx: challenge.serverKx,
+    user: '',
+  };
+  const token = await readLocalToken(challenge.tokenPath);
+  await peer.send(request);
+  const binding = { type: request.type, payload: encodeMessage(request) };
+  await peer.send({
+    type: MsgType.AuthProof,
+    method: AuthMethodCode.Token,
+    keyBlob: new Uint8Array(0),
+    proof: makeTokenProof(token.token, handshake, binding),
+  });
+  const secret = deriveSessionSecret(x25519Shared(kx.privateKey, challenge.serverKx), handshake);
+  return { handshake, kx, challenge, secret };
 }
 
 export interface OpenOptions {
@@ -381,40 +481,43 @@ export interface OpenOptions {
   connections?: number;
 }
 
-/** HELLO, then PUSH `dest`; resolves with the peer and its SESSION (rejects on ABORT). */
+function pushMsg(dest: string, opts: OpenOptions): PushMsg {
+  return { type: MsgType.Push, flags: opts.flags ?? 0, connections: opts.connections ?? 1, dest };
+}
+
+/** TLS, authentication, PUSH `dest`; resolves with the peer and its SESSION (rejects on ABORT). */
 export async function openPush(
   port: number,
   dest: string,
   opts: OpenOptions = {},
-): Promise<{ peer: RawPeer; session: SessionMsg }> {
+): Promise<{ peer: RawPeer; session: SessionMsg; secret: Buffer }> {
   const peer = await RawPeer.connect(port);
   try {
-    await exchangeHello(peer);
-    await peer.send({ type: MsgType.Push, flags: opts.flags ?? 0, connections: opts.connections ?? 1, dest });
-    return { peer, session: await peer.expect(MsgType.Session) };
+    const auth = await authenticate(peer, pushMsg(dest, opts));
+    const session = await peer.expect(MsgType.Session);
+    secrets.set(Buffer.from(session.sessionId).toString('hex'), auth.secret);
+    return { peer, session, secret: auth.secret };
   } catch (err) {
     peer.destroy();
     throw err;
   }
 }
 
-/** HELLO, then PUSH `dest`, without waiting for the answer: for requests the daemon must refuse. */
+/** TLS, authentication and PUSH `dest`, without waiting for the answer: for requests the daemon must refuse. */
 export async function sendPushRequest(port: number, dest: string, opts: OpenOptions = {}): Promise<RawPeer> {
   const peer = await RawPeer.connect(port);
-  await exchangeHello(peer);
-  await peer.send({ type: MsgType.Push, flags: opts.flags ?? 0, connections: opts.connections ?? 1, dest });
+  await authenticate(peer, pushMsg(dest, opts));
   return peer;
 }
 
-/** HELLO, then PULL `source` (no patterns), without waiting for the answer. */
+/** TLS, authentication and PULL `source` (no patterns), without waiting for the answer. */
 export async function sendPullRequest(
   port: number,
   source: string,
   opts: OpenOptions = {},
 ): Promise<RawPeer> {
   const peer = await RawPeer.connect(port);
-  await exchangeHello(peer);
-  await peer.send({
+  await authenticate(peer, {
     type: MsgType.Pull,
     flags: opts.flags ?? 0,
     connections: opts.connections ?? 1,
@@ -425,38 +528,79 @@ export async function sendPullRequest(
   return peer;
 }
 
-/** HELLO, then ATTACH `sessionId`, without waiting for the answer (an echoed ATTACH or an ABORT). */
-export async function sendAttach(port: number, sessionId: Uint8Array): Promise<RawPeer> {
-  const peer = await RawPeer.connect(port);
+/**
+ * TLS, HELLO, ATTACH `sessionId`, the daemon's ATTACH_CHALLENGE, and ATTACH_PROOF made with `secret` (by
+ * default the secret of a session openPush opened, else random bytes), without waiting for the answer (an
+ * echoed ATTACH or an ABORT).
+ */
+export async function sendAttach(
+  port: number,
+  sessionId: Uint8Array,
+  secret?: Uint8Array,
+  opts: { plain?: boolean } = {},
+): Promise<RawPeer> {
+  const peer = opts.plain === true ? await RawPeer.connectPlain(port) : await RawPeer.connect(port);
   await exchangeHello(peer);
   await peer.send({ type: MsgType.Attach, sessionId });
+  const challenge = await peer.expect(MsgType.AttachChallenge);
+  const key = secret ?? secrets.get(Buffer.from(sessionId).toString('hex')) ?? randomBytes(32);
+  await peer.send({
+    type: MsgType.AttachProof,
+    proof: attachProof(key, sessionId, challenge.nonce, peer.binding),
+  });
   return peer;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // A fake daemon
 
-/** Listens on an ephemeral loopback port and hands out each accepted connection as a RawPeer. */
+/** The fake daemon's host key and the same-host token it wrote for it (so the real client logs in). */
+export interface FakeDaemonIdentity {
+  hostKey: HostKey;
+  token: LocalToken;
+}
+
+/**
+ * Listens on an ephemeral loopback port, runs the server side of TLS with its own host key, and hands out
+ * each accepted connection as a RawPeer. It writes a same-host token for its key in a private directory, so
+ * a client running as us authenticates (and takes the key as vouched for, touching no known_hosts).
+ */
 export class RawListener {
   readonly #server: net.Server;
   readonly #hasher: Hasher;
+  readonly #identity: FakeDaemonIdentity;
+  readonly #dir: string;
   readonly #accepted: RawPeer[] = [];
   readonly #all = new Set<RawPeer>();
   #waiter: (() => void) | undefined;
 
-  private constructor(server: net.Server, hasher: Hasher) {
+  private constructor(server: net.Server, hasher: Hasher, identity: FakeDaemonIdentity, dir: string) {
     this.#server = server;
     this.#hasher = hasher;
+    this.#identity = identity;
+    this.#dir = dir;
+    const context = createServerContext(identity.hostKey);
     server.on('connection', (socket) => {
-      const peer = new RawPeer(socket, this.#hasher);
-      this.#all.add(peer);
-      this.#accepted.push(peer);
-      this.#waiter?.();
+      socket.on('error', () => {});
+      acceptTls(socket, context, WAIT_MS).then(
+        (secure) => {
+          secure.on('error', () => {});
+          const peer = new RawPeer(secure, this.#hasher);
+          peer.binding = channelBinding(secure);
+          peer.daemon = this.#identity;
+          this.#all.add(peer);
+          this.#accepted.push(peer);
+          this.#waiter?.();
+        },
+        () => socket.destroy(),
+      );
     });
   }
 
   static async listen(): Promise<RawListener> {
     const hasher = await loadHasher();
+    const dir = await mkdtemp(path.join(tmpdir(), 'fcp-fake-daemon-'));
+    const hostKey = await loadOrCreateHostKey(path.join(dir, 'state'));
     const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -465,11 +609,17 @@ export class RawListener {
         resolve();
       });
     });
-    return new RawListener(server, hasher);
+    const port = (server.address() as AddressInfo).port;
+    const token = await createLocalToken(path.join(dir, 'state'), port, hostKey.fingerprint);
+    return new RawListener(server, hasher, { hostKey, token }, dir);
   }
 
   get port(): number {
     return (this.#server.address() as AddressInfo).port;
+  }
+
+  get identity(): FakeDaemonIdentity {
+    return this.#identity;
   }
 
   /** The next accepted connection, oldest first. */
@@ -491,10 +641,11 @@ export class RawListener {
     }
   }
 
-  /** Stops listening and destroys every connection it accepted. */
+  /** Stops listening, destroys every connection it accepted, removes its key and token. */
   async close(): Promise<void> {
     for (const peer of this.#all) peer.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await rm(this.#dir, { recursive: true, force: true });
   }
 }
 
@@ -504,14 +655,40 @@ export interface ServeOptions {
   sessionId?: Uint8Array;
 }
 
-/** The daemon's side of the handshake: HELLO <-> HELLO, the request, then SESSION. Returns the request. */
+/**
+ * The daemon's side of the handshake: HELLO <-> HELLO, AUTH_START -> AUTH_CHALLENGE (signed with the fake
+ * daemon's key, naming its token), the request, any AUTH_PROOF (accepted unchecked: a hostile daemon lets
+ * anyone in), then SESSION. Returns the request.
+ */
 export async function serveSession(peer: RawPeer, opts: ServeOptions = {}): Promise<PushMsg | PullMsg> {
+  const identity = peer.daemon;
+  if (identity === undefined) throw new Error('serveSession needs a peer accepted by a RawListener');
   await peer.expect(MsgType.Hello);
   await peer.send(helloMsg({ agent: 'fcp-hostile-daemon' }));
+  const start = await peer.expect(MsgType.AuthStart);
+  const kx = generateKx();
+  const handshake: Handshake = {
+    clientNonce: start.clientNonce,
+    serverNonce: randomBytes(32),
+    channelBinding: peer.binding,
+    hostKeyFingerprint: identity.hostKey.fingerprintBytes,
+    clientKx: start.clientKx,
+    serverKx: kx.publicRaw,
+    user: start.user,
+  };
+  await peer.send({
+    type: MsgType.AuthChallenge,
+    serverNonce: handshake.serverNonce,
+    serverKx: kx.publicRaw,
+    hostKey: identity.hostKey.spki,
+    hostProof: makeHostProof(identity.hostKey, handshake),
+    tokenPath: identity.token.path,
+  });
   const request = await peer.next();
   if (request.type !== MsgType.Push && request.type !== MsgType.Pull) {
     throw new Error(`expected PUSH or PULL, got ${typeName(request.type)}`);
   }
+  await peer.expect(MsgType.AuthProof);
   await peer.send({
     type: MsgType.Session,
     sessionId: opts.sessionId ?? Buffer.alloc(16, 0xab),

@@ -119,6 +119,7 @@ test('wire numbers are unique, non-zero u16s, and area-prefixed', () => {
     FILE: 0x05,
     LIMIT: 0x06,
     USAGE: 0x07,
+    AUTH: 0x09,
     INTERNAL: 0x0f,
   };
   for (const [code, info] of Object.entries(ERROR_CODES)) {

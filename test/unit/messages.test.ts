@@ -57,6 +57,11 @@ function ascii(n: number, ch = 'a'): string {
   return ch.repeat(n);
 }
 
+/** `n` bytes counting up from `seed`, a fresh Uint8Array (what the decoder copies binary fields into). */
+function bytes(n: number, seed: number): Uint8Array {
+  return Uint8Array.from({ length: n }, (_, i) => (seed + i) & 0xff);
+}
+
 /** Exactly `n` bytes of UTF-8 made mostly of 2-byte characters. */
 function utf8Bytes(n: number): string {
   return 'é'.repeat(Math.floor(n / 2)) + (n % 2 === 1 ? 'z' : '');
@@ -383,6 +388,73 @@ const CASES: Case[] = [
     name: 'FILE_HAVE one bitmap byte',
     msg: { type: MsgType.FileHave, id: 4, firstSeq: 0, bitmap: Uint8Array.from([0b1010_0000]) },
     wire: payload.fileHave({ id: 4, firstSeq: 0, bitmap: Uint8Array.from([0b1010_0000]) }),
+  },
+  {
+    name: 'AUTH_START empty user',
+    msg: { type: MsgType.AuthStart, clientNonce: bytes(32, 1), clientKx: bytes(32, 2), user: '' },
+    wire: payload.authStart({ clientNonce: bytes(32, 1), clientKx: bytes(32, 2), user: '' }),
+  },
+  {
+    name: 'AUTH_START user of 255 bytes',
+    msg: { type: MsgType.AuthStart, clientNonce: bytes(32, 3), clientKx: bytes(32, 4), user: utf8Bytes(255) },
+    wire: payload.authStart({ clientNonce: bytes(32, 3), clientKx: bytes(32, 4), user: utf8Bytes(255) }),
+  },
+  {
+    name: 'AUTH_CHALLENGE every field at its maximum',
+    msg: {
+      type: MsgType.AuthChallenge,
+      serverNonce: bytes(32, 5),
+      serverKx: bytes(32, 6),
+      hostKey: bytes(1024, 7),
+      hostProof: bytes(1024, 8),
+      tokenPath: ascii(4095),
+    },
+    wire: payload.authChallenge({
+      serverNonce: bytes(32, 5),
+      serverKx: bytes(32, 6),
+      hostKey: bytes(1024, 7),
+      hostProof: bytes(1024, 8),
+      tokenPath: ascii(4095),
+    }),
+  },
+  {
+    name: 'AUTH_CHALLENGE without a token',
+    msg: {
+      type: MsgType.AuthChallenge,
+      serverNonce: bytes(32, 9),
+      serverKx: bytes(32, 10),
+      hostKey: bytes(44, 11),
+      hostProof: bytes(64, 12),
+      tokenPath: '',
+    },
+    wire: payload.authChallenge({
+      serverNonce: bytes(32, 9),
+      serverKx: bytes(32, 10),
+      hostKey: bytes(44, 11),
+      hostProof: bytes(64, 12),
+      tokenPath: '',
+    }),
+  },
+  {
+    name: 'AUTH_PROOF publickey, largest blob and signature',
+    msg: { type: MsgType.AuthProof, method: 1, keyBlob: bytes(4096, 13), proof: bytes(4096, 14) },
+    wire: payload.authProof({ method: 1, keyBlob: bytes(4096, 13), proof: bytes(4096, 14) }),
+  },
+  {
+    name: 'AUTH_PROOF token',
+    msg: { type: MsgType.AuthProof, method: 2, keyBlob: new Uint8Array(0), proof: bytes(32, 15) },
+    wire: payload.authProof({ method: 2, keyBlob: new Uint8Array(0), proof: bytes(32, 15) }),
+  },
+  { name: 'AUTH_RETRY', msg: { type: MsgType.AuthRetry, attemptsLeft: 5 }, wire: payload.authRetry(5) },
+  {
+    name: 'ATTACH_CHALLENGE',
+    msg: { type: MsgType.AttachChallenge, nonce: bytes(32, 16) },
+    wire: payload.attachChallenge(bytes(32, 16)),
+  },
+  {
+    name: 'ATTACH_PROOF',
+    msg: { type: MsgType.AttachProof, proof: bytes(32, 17) },
+    wire: payload.attachProof(bytes(32, 17)),
   },
   {
     name: 'FILE_HAVE MAX_HAVE_BYTES bitmap, edge values',
