@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * fcpd: the daemon's command line. `fcpd` serves in the foreground (logs on stderr), `fcpd -d` detaches
- * (logs to the state directory's fcpd.log), `fcpd stop` stops the daemon named by the pid file.
+ * (logs to the state directory's fcpd.log), `fcpd stop` stops the daemon named by the pid file,
+ * `fcpd --fingerprint` prints the host key fingerprint. Started as root, `--user NAME` drops to that account
+ * right after binding (spec/SECURITY.md §8).
  */
 // More threadpool workers than the default 4 keep small-file I/O (open/write/close/rename) overlapping.
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
@@ -11,6 +13,8 @@ import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
+import { loadOrCreateHostKey } from '../security/host-key.js';
+import { type Account, dropPrivileges, isRoot, lookupAccount } from '../security/privileges.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
 import { printable } from '../transfer/printable.js';
 import {
@@ -47,13 +51,23 @@ interface ServeArgs {
   'log-file': string | undefined;
   'partial-max-age': number;
   verbose: boolean;
+  user: string | undefined;
+  'authorized-keys': string | undefined;
+  encryption: boolean;
+  'local-token': boolean;
+  fingerprint: boolean;
 }
 
 function fail(err: unknown): never {
+  if (err instanceof ChildStartupError) {
+    // The detached child already said why in its log; repeat its one line, with its own exit code.
+    process.stderr.write(`fcpd: ${printable(err.reason)}\n`);
+    process.exit(err.exitCode);
+  }
   const e = toFcpError(err);
   const where = e.path !== undefined && !e.message.includes(e.path) ? `${e.path}: ` : '';
-  process.stderr.write(`fcpd: ${where}${e.message}\n`);
-  process.exit(err instanceof ChildStartupError ? err.exitCode : exitCodeFor(e));
+  process.stderr.write(`fcpd: ${printable(`${where}${e.message}`)}\n`);
+  process.exit(exitCodeFor(e));
 }
 
 function checkPort(port: number): void {
@@ -69,6 +83,14 @@ async function serve(args: ServeArgs): Promise<void> {
       throw new FcpError('FCP_ERR_USAGE', `--${key} must be a positive integer`);
   }
   const stateDir = defaultStateDir();
+  if (args.fingerprint) {
+    const hostKey = await loadOrCreateHostKey(stateDir);
+    process.stdout.write(`${hostKey.fingerprint}\n`);
+    process.exit(EXIT.OK);
+  }
+  const account = servedAccount(args.user);
+  // After the drop the account keeps its own state (token, partials): root's state dir is not its to write.
+  const runDir = account === undefined ? stateDir : defaultStateDir({}, account.home);
   const pidFile = args['pid-file'] ?? (args.port === 0 ? undefined : defaultPidFile(stateDir, args.port));
   const logFile = args['log-file'] ?? defaultLogFile(stateDir);
   if (args.detach) {
@@ -97,8 +119,7 @@ async function serve(args: ServeArgs): Promise<void> {
   const write = (line: string) =>
     out.write(`${new Date().toISOString()} fcpd[${process.pid}] ${printable(line)}\n`);
 
-  const partials = new PartialRegistry(stateDir, args['partial-max-age'] * 3600_000, write);
-  partials.start();
+  const partials = new PartialRegistry(runDir, args['partial-max-age'] * 3600_000, write);
   const server = new FcpServer({
     partials,
     port: args.port,
@@ -108,10 +129,28 @@ async function serve(args: ServeArgs): Promise<void> {
     maxConnections: args['max-connections'],
     log: write,
     verbose: args.verbose,
+    stateDir,
+    tokenDir: runDir,
+    localToken: args['local-token'],
+    allowPlaintext: !args.encryption,
+    ...(account === undefined ? {} : { account }),
+    ...(args['authorized-keys'] === undefined
+      ? {}
+      : { authorizedKeysFile: path.resolve(args['authorized-keys']) }),
+    afterBind: async () => {
+      // The pid file goes into root's state dir, so it is written before the drop (spec/SECURITY.md §8).
+      if (pidFile !== undefined) await writePidFile(pidFile);
+      if (account !== undefined && isRoot()) dropPrivileges(account);
+    },
   });
   const port = await server.listen();
-  if (pidFile !== undefined) await writePidFile(pidFile);
-  write(`listening on ${args.bind}:${port}, serving ${server.rootPath}`);
+  partials.start();
+  write(`listening on ${args.bind}:${port}, serving ${server.rootPath}, host key ${server.fingerprint}`);
+  if (account !== undefined) write(`serving as ${account.name} (uid ${account.uid})`);
+  else if (isRoot()) {
+    write('serving as root without --user: only root on this host (local token) can log in; no SSH keys');
+  }
+  if (!args.encryption) write('--no-encryption: plaintext clients accepted (they still authenticate)');
   // Machine-readable readiness line for scripts and tests that start fcpd with --port 0.
   if (log === undefined) process.stdout.write(`fcpd listening on ${args.bind}:${port}\n`);
 
@@ -125,7 +164,8 @@ async function serve(args: ServeArgs): Promise<void> {
     server
       .close(SHUTDOWN_GRACE_MS)
       .then(async () => {
-        if (pidFile !== undefined) await removePidFile(pidFile);
+        // After a privilege drop the pid file in root's state dir may not be ours to remove any more.
+        if (pidFile !== undefined) await removePidFile(pidFile).catch(() => {});
         write('stopped');
         process.exit(EXIT.OK);
       })
@@ -137,6 +177,23 @@ async function serve(args: ServeArgs): Promise<void> {
     log?.reopen();
     write('SIGHUP: log reopened');
   });
+}
+
+/**
+ * The account named by --user, when it means a privilege drop; undefined to serve as this process's user.
+ * Without root, --user may only name ourselves (nothing to drop).
+ */
+function servedAccount(user: string | undefined): Account | undefined {
+  if (user === undefined) return undefined;
+  const account = lookupAccount(user);
+  if (account.uid === 0) {
+    throw new FcpError('FCP_ERR_AUTH_PRIVILEGES', `--user ${user} is root: nothing would be dropped`);
+  }
+  if (!isRoot()) {
+    if (account.uid === process.geteuid?.()) return undefined;
+    throw new FcpError('FCP_ERR_USAGE', `--user ${user} needs fcpd to be started as root`);
+  }
+  return account;
 }
 
 async function stop(args: { port: number; 'pid-file': string | undefined }): Promise<void> {
@@ -163,7 +220,11 @@ async function main(): Promise<void> {
             default: DEFAULT_PORT,
             describe: 'TCP port (0 picks a free one)',
           })
-          .option('bind', { type: 'string', default: '127.0.0.1', describe: 'address to listen on' })
+          .option('bind', {
+            type: 'string',
+            default: '0.0.0.0',
+            describe: 'address to listen on (every client must authenticate: spec/SECURITY.md)',
+          })
           .option('root', {
             type: 'string',
             default: homedir(),
@@ -196,6 +257,29 @@ async function main(): Promise<void> {
             type: 'boolean',
             default: false,
             describe: 'log every per-file problem',
+          })
+          .option('user', {
+            type: 'string',
+            describe: 'started as root: become this account right after binding, and serve it',
+          })
+          .option('authorized-keys', {
+            type: 'string',
+            describe: 'SSH keys allowed to log in (default ~/.ssh/authorized_keys of the served account)',
+          })
+          .option('encryption', {
+            type: 'boolean',
+            default: true,
+            describe: 'require TLS; --no-encryption also accepts plaintext clients (still authenticated)',
+          })
+          .option('local-token', {
+            type: 'boolean',
+            default: true,
+            describe: 'write a same-host login token to the state dir (--no-local-token: SSH keys only)',
+          })
+          .option('fingerprint', {
+            type: 'boolean',
+            default: false,
+            describe: 'print the host key fingerprint (creating the key if needed) and exit',
           }),
       (argv) => serve({ ...(argv as unknown as ServeArgs), root: path.resolve(String(argv.root)) }),
     )
