@@ -87,6 +87,9 @@ function endpointFor(
 
 async function run(direction: 'push' | 'pull', operands: string[], args: CommonArgs): Promise<void> {
   verbose = args.verbose;
+  // Every normal end calls process.exit with its code. If the event loop ever empties without one (a
+  // transfer that neither finished nor failed), that is a bug, and it must not look like success.
+  process.exitCode = EXIT.INTERNAL;
   if (!Number.isInteger(args.connections) || args.connections < 1 || args.connections > MAX_CONNECTIONS) {
     usage(`--connections must be an integer from 1 to ${MAX_CONNECTIONS}`);
   }

@@ -104,6 +104,7 @@ interface RecvFile {
   piecesWritten: number;
   /** Pieces kept from an interrupted run (verified); resuming opens the temp without truncating. */
   resumedPieces: number;
+  resumedBytes: number;
   handle: Promise<FileHandle> | undefined;
   /** The temporary file's descriptor on the synchronous small-file path (one piece or none). */
   fd: number | undefined;
@@ -314,6 +315,7 @@ export class Receiver extends TransferEngine {
         hashes: new BigUint64Array(pieces),
         piecesWritten: 0,
         resumedPieces: 0,
+        resumedBytes: 0,
         handle: undefined,
         fd: undefined,
         index: undefined,
@@ -367,6 +369,7 @@ export class Receiver extends TransferEngine {
         file.hashes[seq] = hash;
         file.piecesWritten++;
         file.resumedPieces++;
+        file.resumedBytes += view.byteLength;
       }
     } finally {
       this.#pool.give(buf);
@@ -645,12 +648,14 @@ export class Receiver extends TransferEngine {
     await fh.utimes(Date.now() / 1000, t);
     file.handle = undefined;
     await fh.close();
+    // The index goes first: a crash between the two leaves a partial without index (started over next
+    // time), never a finished file with a stray .fcp-meta beside it.
+    await this.#removeIndex(file);
     await rename(this.#root.resolve(file.tempRel), this.#root.resolve(file.rel));
     this.#files.delete(file.id);
     this.#release(file);
-    await this.#removeIndex(file);
     this.stats.filesSent++;
-    this.stats.bytesResumed += resumedBytes(file);
+    this.stats.bytesResumed += file.resumedBytes;
     this.#queueDone(file.id, 0);
   }
 
@@ -731,7 +736,10 @@ export class Receiver extends TransferEngine {
    * temporary file and piece index; anything else is removed.
    */
   #keepOrDiscard(file: RecvFile): void {
-    if (file.piecesWritten === 0 || file.index === undefined) {
+    // A file being committed finishes on its own (its rename and index removal are under way).
+    if (file.settled) return;
+    // A resumed file keeps its verified pieces even if this session wrote nothing new before dying.
+    if (file.piecesWritten === 0 || (file.index === undefined && file.resumedPieces === 0)) {
       this.#discard(file);
       return;
     }
@@ -740,7 +748,7 @@ export class Receiver extends TransferEngine {
     file.handle = undefined;
     file.index = undefined;
     void handle?.then((fh) => fh.close()).catch(() => {});
-    void index.then((ix) => ix.close()).catch(() => {});
+    void index?.then((ix) => ix.close()).catch(() => {});
     this.#onPartialKept?.(this.#root.resolve(file.tempRel), this.#root.resolve(file.sidecarRel));
   }
 
@@ -864,14 +872,6 @@ class EarlySpaceError extends FcpError {
   constructor(detail: string, path: string) {
     super('ENOSPC', `not enough space: ${detail}`, { path, fatal: false });
   }
-}
-
-function resumedBytes(file: RecvFile): number {
-  if (file.resumedPieces === 0) return 0;
-  // Every resumed piece is a full piece except, possibly, the last one.
-  const last = file.pieces - 1;
-  const lastHeld = file.resumedPieces > 0 && file.state[last] === PieceState.Written;
-  return file.resumedPieces * PIECE_SIZE - (lastHeld ? PIECE_SIZE - pieceLength(file.size, last) : 0);
 }
 
 function depth(rel: string): number {
