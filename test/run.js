@@ -16,12 +16,32 @@ const pattern = filter === '' ? '\\.test\\.js$' : `${filter.replace(/[.]/g, '\\.
 const child = spawn(process.execPath, [uvuBin, 'dist/test', pattern], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
+// uvu exits when its last test file is done and nothing is left on the event loop. A handle some test
+// forgot (a socket that never reports 'close') would keep it alive and CI would hang: once uvu has
+// printed its summary, it gets EXIT_GRACE_MS to exit on its own; the whole run gets RUN_LIMIT_MS.
+const EXIT_GRACE_MS = 15_000;
+const RUN_LIMIT_MS = 30 * 60_000;
 let out = '';
+let lingered = false;
+const limit = setTimeout(() => {
+  console.error(`\ntest/run.js: the suite ran past ${RUN_LIMIT_MS / 60_000} minutes; stopping it`);
+  child.kill('SIGKILL');
+}, RUN_LIMIT_MS);
 child.stdout.on('data', (chunk) => {
   out += chunk;
   process.stdout.write(chunk);
+  if (/Duration:/.test(out) && !lingered) {
+    lingered = true;
+    setTimeout(() => {
+      console.error('\ntest/run.js: uvu printed its summary but did not exit (a test left a handle open)');
+      child.kill('SIGKILL');
+    }, EXIT_GRACE_MS).unref();
+  }
 });
-child.on('close', (code) => {
+child.on('close', (code, signal) => {
+  clearTimeout(limit);
+  // Killed only for lingering after a complete summary: judge by the summary.
+  if (signal === 'SIGKILL' && lingered) code = 0;
   const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
   const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
   const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);

@@ -90,6 +90,8 @@ export interface FaultProxyEvents {
 
 /** How long the wait helpers wait before rejecting, unless told otherwise. */
 export const DEFAULT_WAIT_MS = 10_000;
+/** How long close() waits for sockets to report closed before it gives up on them. */
+const CLOSE_WAIT_MS = 2_000;
 
 interface Scoped {
   connection: number | undefined;
@@ -604,7 +606,18 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
       waiter.reject(new Error('fault proxy closed while waiting'));
     }
     this.#waiters.clear();
-    await Promise.all([listening, ...this.#connections.map((connection) => connection.closed)]);
+    // cutAll() lets a cut flush its prefix to a slow reader; closing does not wait for that. A socket
+    // destroyed while still connecting has been seen to never report 'close', so the wait is bounded
+    // too: a test's cleanup must not keep the runner alive.
+    for (const connection of this.#connections) connection.destroy();
+    const settled = Promise.all([listening, ...this.#connections.map((connection) => connection.closed)]);
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      timer.unref();
+    });
+    await Promise.race([settled, bounded]);
+    clearTimeout(timer);
   }
 
   #accept(socket: Socket, target: ProxyTarget, tap: ForwardTap | undefined): void {
