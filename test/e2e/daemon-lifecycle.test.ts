@@ -1,7 +1,15 @@
 // fcpd's life as an operator sees it: -d returns once the daemon listens and has written its pid file,
 // `fcpd stop` ends it and the pid file goes, a second daemon on the same port is refused clearly, a bad
 // --root fails with exit 2, and SIGTERM/SIGINT end a foreground daemon with exit 0.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +45,15 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
     await sleep(50);
   }
   return !isAlive(pid);
+}
+
+/** Polls `check` until it holds; fails the test after `ms`. */
+async function eventually(ms: number, what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let waited = 0; waited < ms; waited += 50) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  assert.unreachable(`timed out after ${ms} ms waiting for ${what}`);
 }
 
 function readPid(file: string): number | undefined {
@@ -86,6 +103,36 @@ test('fcpd -d returns, writes its pid file, serves, and fcpd stop ends it and re
   const again = await runFcpd(['stop', '--port', String(port)], { env });
   assert.is(again.code, EXIT.PATH, describeRun(again));
   assert.match(again.stdout, /not running/);
+});
+
+test('SIGHUP makes a detached fcpd reopen its log file (log rotation)', async () => {
+  const state = join(tmp, 'state-hup');
+  const env = { FCPD_STATE_DIR: state };
+  const port = await freePort();
+  const started = await runFcpd(['-d', '--port', String(port), '--root', root], { env, timeoutMs: 20_000 });
+  const pid = readPid(join(state, `fcpd-${port}.pid`));
+  if (pid !== undefined) detachedPids.add(pid);
+  assert.is(started.code, 0, describeRun(started));
+  assert.ok(pid !== undefined);
+  try {
+    const log = join(state, 'fcpd.log');
+    const rotated = join(state, 'fcpd.log.1');
+    renameSync(log, rotated); // what logrotate does before it signals the daemon
+    process.kill(pid, 'SIGHUP');
+    await eventually(10_000, 'the log to be reopened', async () => existsSync(log));
+    await eventually(10_000, 'the reopen line', async () =>
+      (await readFile(log, 'utf8')).includes('log reopened'),
+    );
+    const pushed = await runFcp(['push', payload, `${HOST}:${port}:hup.txt`]);
+    assert.is(pushed.code, 0, describeRun(pushed));
+    await eventually(10_000, 'the session line in the new log', async () =>
+      (await readFile(log, 'utf8')).includes('session done'),
+    );
+    assert.not.match(await readFile(rotated, 'utf8'), /session done/);
+  } finally {
+    process.kill(pid, 'SIGTERM');
+    await waitGone(pid, 15_000);
+  }
 });
 
 test('a second fcpd on the same port fails with a clear message and leaves the first running', async () => {
