@@ -3,7 +3,7 @@
  * root, generates a small tree, pushes it, pulls it back, verifies both copies byte for byte (content, mode,
  * mtime, link targets), prints fcp's own summaries and removes everything.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   lstatSync,
@@ -20,10 +20,10 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startLocalDaemon } from './local-daemon.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FCP = path.join(here, '../src/client/main.js');
-const FCPD = path.join(here, '../src/daemon/main.js');
 
 function makeTree(dir: string): number {
   let seed = 12345;
@@ -78,25 +78,6 @@ function run(cmd: string, args: string[]): Promise<number> {
   });
 }
 
-function startDaemon(root: string): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FCPD, '--port', '0', '--root', root], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('fcpd did not start within 10 s')), 10_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on [^\s]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`fcpd exited with ${code}`)));
-  });
-}
-
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'fcp-demo-'));
   const src = path.join(work, 'data');
@@ -106,7 +87,7 @@ async function main(): Promise<void> {
   mkdirSync(root);
   const entries = makeTree(src);
   console.log(`demo: generated ${entries} entries in ${src}`);
-  const { child, port } = await startDaemon(root);
+  const { child, port } = await startLocalDaemon(root);
   console.log(`demo: fcpd listening on 127.0.0.1:${port}, root ${root}`);
   try {
     console.log(`$ fcp push ${src}/ 127.0.0.1:${port}:incoming`);

@@ -3,17 +3,14 @@
  * against one fcpd child and reports its open descriptors and RSS before, during and after — the check
  * that a long-running daemon gives back what each session took (no leaked sockets, files or buffers).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { push } from '../src/client/transfer-client.js';
+import { startLocalDaemon } from './local-daemon.js';
 import { loadHasher } from '../src/transfer/checksum.js';
 import { createStats } from '../src/transfer/stats.js';
-
-const here = path.dirname(new URL(import.meta.url).pathname);
-const FCPD = path.join(here, '../src/daemon/main.js');
 
 function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
@@ -22,26 +19,6 @@ function fdCount(pid: number): number {
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-function startDaemon(root: string, stateDir: string): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FCPD, '--port', '0', '--bind', '127.0.0.1', '--root', root], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-      env: { ...process.env, FCPD_STATE_DIR: stateDir },
-    });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('fcpd did not start within 10 s')), 10_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on [^\s]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`fcpd exited with ${code}`)));
-  });
 }
 
 async function main(): Promise<void> {
@@ -57,7 +34,10 @@ async function main(): Promise<void> {
   mkdirSync(root);
   for (let i = 0; i < 5; i++) writeFileSync(path.join(src, `f${i}`), Buffer.alloc(3000 + i * 70_000, i));
   process.env['FCP_CONFIG_DIR'] = path.join(work, 'client-config');
-  const { child, port } = await startDaemon(root, path.join(work, 'state'));
+  const { child, port } = await startLocalDaemon(root, {
+    ...process.env,
+    FCPD_STATE_DIR: path.join(work, 'state'),
+  });
   const pid = child.pid!;
   const hasher = await loadHasher();
   try {
