@@ -59,7 +59,7 @@ class Keystream {
 }
 
 /** mulberry32: a small seeded PRNG for sizes, names and modes. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { prng } from './datasets.js';
 
 const FCP = fileURLToPath(new URL('../src/client/main.js', import.meta.url));
 const FCPD = fileURLToPath(new URL('../src/daemon/main.js', import.meta.url));
@@ -61,18 +62,6 @@ function options(): Options {
     throw new Error('--sessions and --seconds must be positive, --kill-rate between 0 and 1');
   }
   return o;
-}
-
-/** mulberry32: a small seeded generator, so a run can be repeated with --seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---- data sets ----------------------------------------------------------------------------------------
