@@ -96,14 +96,17 @@ interface Settings {
   budgetMs: number;
   model: WanModel;
   scenarios: Scenario[];
+  /** Tool-id prefixes to run; empty runs every tool. */
+  tools: string[];
   cacheDir: string;
   install: boolean;
   outFile: string;
   checkSeconds: number;
 }
 
-const USAGE = `usage: npm run bench -- [--only ID[,ID...]] [--quick] [--runs N] [--scale X] [--conns N] [--list]
+const USAGE = `usage: npm run bench -- [--only ID[,ID...]] [--tools T[,T...]] [--quick] [--runs N] [--scale X] [--conns N] [--list]
   --only     scenario ids, or a word that selects every id containing it (e.g. "small", "wan")
+  --tools    only these rows: tool ids or prefixes (fcp, fcp-pull, scp, rsync, tar-ssh, rclone, lftp, cp, raw)
   --quick    scale 0.02, 1 run, short timeouts (FCP_BENCH_SCALE still wins)
   env: FCP_BENCH_DATA (cache dir, default .bench-data), FCP_BENCH_SCALE (1), FCP_BENCH_RUNS (3),
        FCP_BENCH_CONNS (8), FCP_BENCH_TIMEOUT (s per run, 300), FCP_BENCH_BUDGET (minutes, 240),
@@ -132,6 +135,7 @@ function parseSettings(argv: string[]): Settings | undefined {
     args: argv,
     options: {
       only: { type: 'string' },
+      tools: { type: 'string' },
       quick: { type: 'boolean', default: false },
       runs: { type: 'string' },
       scale: { type: 'string' },
@@ -162,6 +166,10 @@ function parseSettings(argv: string[]): Settings | undefined {
       linkRateBps: parseRate(process.env['FCP_BENCH_LINK'] ?? '2Gbit'),
     },
     scenarios: selectScenarios(values.only),
+    tools: (values.tools ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== ''),
     cacheDir: defaultCacheDir(),
     install: process.env['FCP_BENCH_INSTALL'] === '1',
     outFile: values.out ?? fileURLToPath(new URL('../../bench/results/latest.md', import.meta.url)),
@@ -291,6 +299,8 @@ class Rig {
   }
 }
 
+const SSH_TOOL_IDS = ['scp', 'rsync', 'tar-ssh', 'rclone', 'lftp'];
+
 function toolsFor(s: Scenario, rig: Rig, conns: number): Tool[] {
   const push = fcpPushTool(() => rig.daemon('push'));
   const pull = fcpPullTool(() => rig.daemon('pull'));
@@ -419,8 +429,11 @@ class Harness {
     await warm(dataset.dir);
     const conns = this.settings.conns;
     const cells: CellResult[] = [];
-    for (const tool of toolsFor(s, this.rig, conns))
-      cells.push(await this.runCell(s, tool, dataset, net, conns));
+    const wanted = this.settings.tools;
+    const tools = toolsFor(s, this.rig, conns).filter(
+      (t) => wanted.length === 0 || wanted.some((w) => t.id === w || t.id.startsWith(`${w}-`)),
+    );
+    for (const tool of tools) cells.push(await this.runCell(s, tool, dataset, net, conns));
     addRatios(s, cells);
     const where = s.wan ? `through the WAN emulator (${modelText(this.settings.model)})` : 'over loopback';
     return {
@@ -512,7 +525,9 @@ async function main(): Promise<number> {
   const copyScenarios = settings.scenarios.filter((s) => s.kind !== 'wan-check');
   const rig = new Rig(settings, mount.dir);
   await rig.start({
-    peers: copyScenarios.some((s) => s.kind !== 'conns'),
+    peers:
+      copyScenarios.some((s) => s.kind !== 'conns') &&
+      (settings.tools.length === 0 || settings.tools.some((t) => SSH_TOOL_IDS.includes(t))),
     fcp: copyScenarios.length > 0,
     sink: copyScenarios.some((s) => s.kind !== 'nochange'),
   });
