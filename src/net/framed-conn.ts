@@ -11,7 +11,6 @@ import {
   type DataMsg,
   decodeMessage,
   encodeFrame,
-  encodeFrameHeader,
   encodeMessage,
   FcpError,
   FRAME_HEADER_SIZE,
@@ -19,6 +18,7 @@ import {
   type Message,
   MsgType,
   toFcpError,
+  writeFrameHeader,
 } from '../protocol/index.js';
 import type { Hasher } from '../transfer/checksum.js';
 
@@ -31,6 +31,19 @@ export interface ConnHandler {
    * closes; an engine overrides it to drop just a data connection and re-send what it carried.
    */
   onFrameError?(err: FcpError, conn: FramedConn): void;
+  /**
+   * Optional in-place receipt of DATA (see DataSink in protocol/frame.ts): the buffer a DATA frame's data is
+   * to be copied into, or undefined to get it as a DataMsg through onMessage.
+   */
+  dataTarget?(
+    conn: FramedConn,
+    id: number,
+    seq: number,
+    offset: number,
+    length: number,
+  ): Uint8Array | undefined;
+  /** The data asked for by dataTarget() arrived and its frame checksum matched. */
+  dataLanded?(conn: FramedConn, id: number, seq: number, offset: number, data: Uint8Array): void;
 }
 
 let nextConnId = 1;
@@ -55,6 +68,13 @@ export class FramedConn {
     this.#hasher = hasher;
     this.#handler = handler;
     this.#decoder = new FrameDecoder(hasher.h32, (type, payload) => this.#deliver(type, payload));
+    this.#decoder.setDataSink(
+      {
+        target: (id, seq, offset, length) => this.#handler?.dataTarget?.(this, id, seq, offset, length),
+        landed: (id, seq, offset, data) => this.#handler?.dataLanded?.(this, id, seq, offset, data),
+      },
+      (a, b) => hasher.h32Parts(a, b),
+    );
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#socketOnData(chunk));
     socket.on('end', () => this.#socketOnEnd());
@@ -105,7 +125,7 @@ export class FramedConn {
     prefix.writeUInt32BE(seq, 4);
     prefix.writeUInt32BE(offset, 8);
     const sum = this.#hasher.h32Parts(prefix, data);
-    encodeFrameHeader(MsgType.Data, sum, DATA_PREFIX_SIZE + data.byteLength).copy(head, 0);
+    writeFrameHeader(head, MsgType.Data, sum, DATA_PREFIX_SIZE + data.byteLength);
     this.lastSentMs = performance.now();
     this.socket.cork();
     this.socket.write(head);

@@ -94,11 +94,18 @@ export class PieceIndex {
   }
 
   /** Records that piece `seq` is written with this hash. */
-  async record(seq: number, hash: bigint): Promise<void> {
-    const rec = Buffer.alloc(RECORD_SIZE);
-    rec.writeBigUInt64BE(hash, 0);
-    rec[8] = 1;
-    await this.#fh.write(rec, 0, RECORD_SIZE, HEADER_SIZE + seq * RECORD_SIZE);
+  record(seq: number, hash: bigint): Promise<void> {
+    return this.recordRun(seq, [hash]);
+  }
+
+  /** Records that pieces `first`, `first + 1`, ... are written with these hashes: one write for the run. */
+  async recordRun(first: number, hashes: bigint[]): Promise<void> {
+    const recs = Buffer.alloc(RECORD_SIZE * hashes.length);
+    for (let i = 0; i < hashes.length; i++) {
+      recs.writeBigUInt64BE(hashes[i]!, i * RECORD_SIZE);
+      recs[i * RECORD_SIZE + 8] = 1;
+    }
+    await this.#fh.write(recs, 0, recs.length, HEADER_SIZE + first * RECORD_SIZE);
   }
 
   async close(): Promise<void> {

@@ -53,6 +53,7 @@ import { pieceCount, pieceLength, readFully } from './checksum.js';
 import { type ConfinedRoot, sidecarNameFor, tempNameFor } from './confined-root.js';
 import { type EngineOptions, Limiter, TransferEngine, unexpected } from './engine.js';
 import { PieceIndex } from './piece-index.js';
+import { PieceWriter } from './piece-writer.js';
 import { checkWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
 
 /** Pieces written but not yet on disk, per connection, before that connection stops being read. */
@@ -109,6 +110,8 @@ interface RecvFile {
   /** The temporary file's descriptor on the synchronous small-file path (one piece or none). */
   fd: number | undefined;
   index: Promise<PieceIndex> | undefined;
+  /** Multi-piece files: serializes and coalesces the writes to the temporary file. */
+  writer: PieceWriter | undefined;
   end: FileEndMsg | undefined;
   settled: boolean;
 }
@@ -319,6 +322,7 @@ export class Receiver extends TransferEngine {
         handle: undefined,
         fd: undefined,
         index: undefined,
+        writer: undefined,
         end: undefined,
         settled: false,
       };
@@ -465,6 +469,44 @@ export class Receiver extends TransferEngine {
     this.#queueDone(info.id, 0);
   }
 
+  /**
+   * DATA arrives in place (ConnHandler.dataTarget): the frame's data is copied by the decoder straight into
+   * the piece being assembled. Undefined sends the frame the ordinary way (#onData), which handles the odd
+   * cases: a file given up on, a finished session.
+   */
+  dataTarget(
+    conn: FramedConn,
+    id: number,
+    seq: number,
+    offset: number,
+    length: number,
+  ): Uint8Array | undefined {
+    if (this.finished) return undefined;
+    const cs = this.#connState.get(conn);
+    const file = this.#files.get(id);
+    if (cs === undefined || file === undefined) return undefined;
+    const cur = this.#assembly(cs, file, seq, offset, length);
+    return cur.data.subarray(offset, offset + length);
+  }
+
+  dataLanded(conn: FramedConn, id: number, seq: number, offset: number, data: Uint8Array): void {
+    if (this.finished) return;
+    const cs = this.#connState.get(conn);
+    const cur = cs?.current;
+    if (cs === undefined || cur === undefined) return;
+    if (cur.file.id !== id || cur.seq !== seq || cur.filled !== offset) {
+      throw new FcpError('FCP_ERR_INTERNAL', `landed DATA ${id}/${seq}@${offset} is not the piece assembled`);
+    }
+    if (this.#dropped.has(id)) {
+      // Given up on while this frame arrived: only now that the decoder is done with the buffer may it go back.
+      this.#pool.give(cur.data);
+      cs.current = undefined;
+      return;
+    }
+    this.#advance(conn, cs, cur, data.byteLength);
+  }
+
+  /** DATA delivered as a message: for files no longer wanted, or when the session is over. */
   #onData(msg: DataMsg, conn: FramedConn): void {
     const cs = this.#connState.get(conn);
     if (cs === undefined) return;
@@ -479,25 +521,32 @@ export class Receiver extends TransferEngine {
       }
       return;
     }
+    const n = msg.data.byteLength;
+    const cur = this.#assembly(cs, file, msg.seq, msg.offset, n);
+    cur.data.set(msg.data, cur.filled);
+    this.#advance(conn, cs, cur, n);
+  }
+
+  /** The piece this DATA continues (or starts), after checking it fits: pieces travel whole, in order. */
+  #assembly(cs: ConnState, file: RecvFile, seq: number, offset: number, n: number): Assembly {
     let cur = cs.current;
     if (cur === undefined) {
       // A piece starts: pieces travel whole and in order on one connection (spec §5.3).
-      if (msg.offset !== 0 || msg.seq >= file.pieces) {
-        throw new FcpError('FCP_ERR_FILE_RANGE', `DATA piece ${msg.seq} at ${msg.offset} for id ${msg.id}`);
+      if (offset !== 0 || seq >= file.pieces) {
+        throw new FcpError('FCP_ERR_FILE_RANGE', `DATA piece ${seq} at ${offset} for id ${file.id}`);
       }
-      cur = { file, seq: msg.seq, data: this.#pool.take(pieceLength(file.size, msg.seq)), filled: 0 };
+      cur = { file, seq, data: this.#pool.take(pieceLength(file.size, seq)), filled: 0 };
       cs.current = cur;
-    } else if (cur.file !== file || cur.seq !== msg.seq) {
+    } else if (cur.file !== file || cur.seq !== seq) {
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'pieces interleaved on one connection');
     }
-    const n = msg.data.byteLength;
-    if (msg.offset !== cur.filled || cur.filled + n > cur.data.length) {
-      throw new FcpError(
-        'FCP_ERR_FILE_RANGE',
-        `DATA offset ${msg.offset} does not continue piece ${msg.seq}`,
-      );
+    if (offset !== cur.filled || cur.filled + n > cur.data.length) {
+      throw new FcpError('FCP_ERR_FILE_RANGE', `DATA offset ${offset} does not continue piece ${seq}`);
     }
-    cur.data.set(msg.data, cur.filled);
+    return cur;
+  }
+
+  #advance(conn: FramedConn, cs: ConnState, cur: Assembly, n: number): void {
     cur.filled += n;
     this.stats.bytesDone += n;
     if (cur.filled === cur.data.length) {
@@ -567,15 +616,14 @@ export class Receiver extends TransferEngine {
     }
   }
 
-  async #writePiece(file: RecvFile, seq: number, data: Buffer, hash: bigint): Promise<void> {
-    const fh = await this.#openTemp(file);
-    const position = seq * PIECE_SIZE;
-    let written = 0;
-    while (written < data.length) {
-      const r = await fh.write(data, written, data.length - written, position + written);
-      written += r.bytesWritten;
-    }
-    if (file.index !== undefined) await (await file.index).record(seq, hash);
+  #writePiece(file: RecvFile, seq: number, data: Buffer, hash: bigint): Promise<void> {
+    file.writer ??= new PieceWriter({
+      // Never (re)open once the session is over: that would truncate a partial kept for resume.
+      open: () =>
+        this.finished ? Promise.reject(new FcpError('FCP_ERR_SESSION_ABORTED')) : this.#openTemp(file),
+      index: () => file.index,
+    });
+    return file.writer.write(seq, data, hash);
   }
 
   /** The temporary file, created on the first piece (truncated unless pieces were kept for a resume). */
@@ -688,7 +736,9 @@ export class Receiver extends TransferEngine {
   }
 
   #fileFailed(file: RecvFile, err: unknown): void {
-    if (file.settled) return;
+    // After the session ended, a write still under way may fail (its descriptor was closed): the partial was
+    // already kept or discarded by cleanup(), and must not be discarded now.
+    if (file.settled || this.finished) return;
     const e = toFcpError(err, file.info.path);
     if (SESSION_FATAL_ERRNO.has(e.code)) {
       this.fail(
@@ -712,6 +762,7 @@ export class Receiver extends TransferEngine {
   }
 
   #discard(file: RecvFile): void {
+    file.writer?.stop(new FcpError('FCP_ERR_SESSION_ABORTED', 'file closed'));
     const handle = file.handle;
     const index = file.index;
     const hadFd = file.fd !== undefined;
@@ -743,6 +794,7 @@ export class Receiver extends TransferEngine {
       this.#discard(file);
       return;
     }
+    file.writer?.stop(new FcpError('FCP_ERR_SESSION_ABORTED', 'session ended'));
     const handle = file.handle;
     const index = file.index;
     file.handle = undefined;

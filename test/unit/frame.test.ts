@@ -4,6 +4,7 @@ import { MsgType } from '../../src/protocol/constants.js';
 import { FcpError } from '../../src/protocol/errors.js';
 import { encodeFrame, encodeFrameHeader, FrameDecoder } from '../../src/protocol/frame.js';
 import { MAX_PAYLOAD_BY_TYPE } from '../../src/protocol/messages.js';
+import { loadHasher } from '../../src/transfer/checksum.js';
 import { Bytes, concat, loadFrameBuilder, payload, T } from '../helpers/frame-builder.js';
 
 // Framing (src/protocol/frame.ts): flag u8 | chksum u32 = xxh32(payload, 0) | length u16 | payload.
@@ -400,6 +401,120 @@ test('bufferedBytes counts a partial header and is 0 once the frame is delivered
   assert.is(decoder.bufferedBytes, 0);
   decoder.push(Buffer.alloc(0));
   assert.ok(decoder.atBoundary);
+});
+
+// ---- The DataSink route: DATA frames' data copied straight into buffers the sink names.
+
+const hasher = await loadHasher();
+
+/** A decoder with a sink that takes the DATA frames whose id is in `accept`, each into a fresh target. */
+function sinkRecorder(accept: (id: number) => boolean) {
+  const frames: Frame[] = [];
+  const landed: Array<{ id: number; seq: number; offset: number; data: Buffer; target: Uint8Array }> = [];
+  const targets: Uint8Array[] = [];
+  const decoder = new FrameDecoder(fb.h32, (type, p) => {
+    frames.push([type, Buffer.from(p)]);
+  });
+  decoder.setDataSink(
+    {
+      target(id, _seq, _offset, length) {
+        if (!accept(id)) return undefined;
+        const t = new Uint8Array(length);
+        targets.push(t);
+        return t;
+      },
+      landed(id, seq, offset, data) {
+        landed.push({ id, seq, offset, data: Buffer.from(data), target: data });
+      },
+    },
+    (a, b) => hasher.h32Parts(a, b),
+  );
+  return { frames, landed, targets, decoder };
+}
+
+const DATA_A = filled(65_522, 5); // nearly a full-size frame of data
+const SINK_MIXED: Frame[] = [
+  [T.HELLO, payload.hello({ versionMin: 1, versionMax: 1, capabilities: 0, agent: 'fcp/test' })],
+  [T.DATA, payload.data({ id: 7, seq: 2, offset: 0, data: DATA_A })],
+  [T.PING, Buffer.alloc(0)],
+  [T.DATA, payload.data({ id: 8, seq: 0, offset: 0, data: filled(100, 9) })],
+  [T.DATA, payload.data({ id: 7, seq: 2, offset: DATA_A.length, data: filled(3, 4) })],
+  [T.DATA, payload.data({ id: 7, seq: 3, offset: 0, data: Buffer.alloc(0) })],
+  [T.PIECE_ACK, payload.pieceAck([{ id: 3, seq: 0 }])],
+];
+const SINK_STREAM = fb.stream(SINK_MIXED);
+
+function checkSinkResult(r: ReturnType<typeof sinkRecorder>, label: string): void {
+  // Id 8 is declined: delivered whole through onFrame, like every non-DATA frame.
+  assertFrames(
+    r.frames,
+    SINK_MIXED.filter(([type, p]) => type !== T.DATA || p.readUInt32BE(0) === 8),
+    label,
+  );
+  const expected = SINK_MIXED.filter(([type, p]) => type === T.DATA && p.readUInt32BE(0) === 7);
+  assert.is(r.landed.length, expected.length, `${label}: landed count`);
+  for (let i = 0; i < expected.length; i++) {
+    const p = expected[i]![1];
+    const l = r.landed[i]!;
+    assert.equal([l.id, l.seq, l.offset], [p.readUInt32BE(0), p.readUInt32BE(4), p.readUInt32BE(8)], label);
+    assert.ok(l.data.equals(p.subarray(12)), `${label}: data of landed frame ${i}`);
+    assert.is(l.target, r.targets[i], `${label}: landed in the target the sink gave`);
+  }
+}
+
+test('sink: DATA lands in the sink target, split at every byte offset; others go through onFrame', () => {
+  for (let i = 0; i <= SINK_STREAM.length; i += i < 200 || i > SINK_STREAM.length - 400 ? 1 : 97) {
+    const r = sinkRecorder((id) => id === 7);
+    r.decoder.push(SINK_STREAM.subarray(0, i));
+    r.decoder.push(SINK_STREAM.subarray(i));
+    checkSinkResult(r, `split at ${i}`);
+    assert.ok(r.decoder.atBoundary);
+    r.decoder.end();
+  }
+});
+
+test('sink: the same stream in 16 KiB chunks (as TLS delivers it) and byte by byte', () => {
+  for (const size of [16_384, 1000, 1]) {
+    const r = sinkRecorder((id) => id === 7);
+    for (let at = 0; at < SINK_STREAM.length; at += size) r.decoder.push(SINK_STREAM.subarray(at, at + size));
+    checkSinkResult(r, `chunks of ${size}`);
+    r.decoder.end();
+  }
+});
+
+test('sink: a bad checksum on a DATA frame is FCP_ERR_PROTO_BAD_CHECKSUM and nothing lands', () => {
+  for (const accept of [true, false]) {
+    const p = payload.data({ id: 7, seq: 0, offset: 0, data: filled(5000, 3) });
+    const r = sinkRecorder(() => accept);
+    const bad = fb.frame(T.DATA, p, { checksum: (fb.h32(p) ^ 1) >>> 0 });
+    r.decoder.push(bad.subarray(0, 100));
+    assertCode(() => r.decoder.push(bad.subarray(100)), 'FCP_ERR_PROTO_BAD_CHECKSUM');
+    assert.is(r.landed.length, 0);
+    assert.is(r.frames.length, 0);
+    assertCode(() => r.decoder.push(fb.frame(T.PING)), 'FCP_ERR_PROTO_UNEXPECTED', 'stays failed');
+  }
+});
+
+test('sink: an error thrown by target() fails the decoder before any data is taken', () => {
+  const decoder = new FrameDecoder(fb.h32, () => assert.unreachable('no frame expected'));
+  decoder.setDataSink(
+    {
+      target() {
+        throw new FcpError('FCP_ERR_FILE_RANGE', 'out of range');
+      },
+      landed: () => assert.unreachable('nothing lands'),
+    },
+    (a, b) => hasher.h32Parts(a, b),
+  );
+  const f = fb.frame(T.DATA, payload.data({ id: 1, seq: 0, offset: 0, data: filled(10, 1) }));
+  assertCode(() => decoder.push(f), 'FCP_ERR_FILE_RANGE');
+});
+
+test('sink: a DATA payload shorter than its 12-byte prefix goes through onFrame (to be refused there)', () => {
+  const r = sinkRecorder(() => true);
+  r.decoder.push(fb.frame(T.DATA, Buffer.from([1, 2, 3])));
+  assertFrames(r.frames, [[T.DATA, Buffer.from([1, 2, 3])]], 'short DATA');
+  assert.is(r.landed.length, 0);
 });
 
 test.run();
