@@ -61,6 +61,8 @@ export interface RunOptions {
   timeoutMs: number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Told the child's pid once it is spawned (to sample its /proc entries while it runs). */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface RunResult {
@@ -101,6 +103,7 @@ export function runTimed(cmd: string, args: string[], opts: RunOptions): Promise
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     live.add(child);
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     let timedOut = false;

@@ -4,8 +4,7 @@
  * in front of them, times every tool in every selected scenario, verifies each destination tree, and prints
  * markdown that is also written to bench/results/latest.md. See bench/README.md.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { open, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,9 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Dataset, type DatasetName, defaultCacheDir, ensureDataset } from './datasets.js';
 import { type FcpDaemon, fcpMissing, startFcpDaemon } from './fcp.js';
-import { installSignalCleanup, onCleanup, runCleanups, startService } from './proc.js';
+import { installSignalCleanup, runCleanups, startService } from './proc.js';
 import { type CellResult, median, type ScenarioResult, scenarioTable } from './report.js';
 import { aptInstall, type PrivateSshd, SSHD, startPrivateSshd } from './sshd.js';
+import { mountTmpfs } from './tmpfs.js';
 import {
   cpTool,
   type Endpoints,
@@ -179,28 +179,6 @@ function parseSettings(argv: string[]): Settings | undefined {
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
-}
-
-/** Mounts a tmpfs for destinations; falls back to a disk directory (and says so) when it cannot. */
-function mountDestination(sizeBytes: number): { dir: string; note: string } {
-  const base = mkdtempSync(path.join(os.tmpdir(), 'fcp-bench-'));
-  const dir = path.join(base, 'mnt');
-  mkdirSync(dir);
-  onCleanup(() => rmSync(base, { recursive: true, force: true }));
-  const size = `${Math.ceil(sizeBytes / 1024 ** 2)}m`;
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'fcp-bench', dir], {
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) {
-    return { dir, note: `destinations on disk at ${dir}: tmpfs mount failed (${(r.stderr ?? '').trim()})` };
-  }
-  onCleanup(() => {
-    spawnSync('umount', [dir]);
-  });
-  return {
-    dir,
-    note: `destinations on a tmpfs the harness mounted (mount -t tmpfs -o size=${size}) at ${dir}`,
-  };
 }
 
 /** Reads every file once so sources come from the page cache, not the disk, in every run. */
@@ -520,7 +498,7 @@ async function main(): Promise<number> {
     log(`  ${describeDataset(d)} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
   }
   const biggest = Math.max(0, ...[...datasets.values()].map((d) => d.bytes));
-  const mount = mountDestination(Math.min(biggest * 1.5 + 1024 ** 3, os.totalmem() * 0.5));
+  const mount = mountTmpfs({ sizeBytes: Math.min(biggest * 1.5 + 1024 ** 3, os.totalmem() * 0.5) });
   log(mount.note);
   const copyScenarios = settings.scenarios.filter((s) => s.kind !== 'wan-check');
   const rig = new Rig(settings, mount.dir);

@@ -78,17 +78,27 @@ function notInstalled(...cmds: string[]): string | undefined {
   return absent.length === 0 ? undefined : `skipped (not installed: ${absent.join(', ')})`;
 }
 
-/** Runs a node entry point under GNU time -v (when present) to learn the client's peak RSS. */
-async function runNodeMeasured(
+/**
+ * Runs a node entry point under GNU time -v (when present) to learn the client's peak RSS. `onSpawn` gets
+ * the pid of the process started, which is GNU time's when it is present (node is its only child).
+ */
+export async function runNodeMeasured(
   args: string[],
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
+  onSpawn?: (pid: number) => void,
 ): Promise<{ result: RunResult; rssKb?: number }> {
-  if (!haveGnuTime()) return { result: await runTimed(process.execPath, args, { timeoutMs, env }) };
+  if (!haveGnuTime()) {
+    return { result: await runTimed(process.execPath, args, { timeoutMs, env, onSpawn }) };
+  }
   const dir = mkdtempSync(path.join(tmpdir(), 'fcp-bench-time-'));
   try {
     const out = path.join(dir, 'time.txt');
-    const result = await runTimed(GNU_TIME, ['-v', '-o', out, process.execPath, ...args], { timeoutMs, env });
+    const result = await runTimed(GNU_TIME, ['-v', '-o', out, process.execPath, ...args], {
+      timeoutMs,
+      env,
+      onSpawn,
+    });
     const rssKb = existsSync(out) ? parseGnuTimeRss(readFileSync(out, 'utf8')) : undefined;
     return { result, rssKb };
   } finally {
