@@ -57,7 +57,7 @@ import { PieceWriter } from './piece-writer.js';
 import { checkWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
 
 /** Pieces written but not yet on disk, per connection, before that connection stops being read. */
-const MAX_PENDING_WRITES = 4;
+const MAX_PENDING_WRITES = 2;
 /** Entries checked against the disk at once. */
 const DECISION_CONCURRENCY = 32;
 /** Stop reading the control connection while this much of our answers is queued unsent. */
