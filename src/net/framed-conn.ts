@@ -18,6 +18,7 @@ import {
   type Message,
   MsgType,
   toFcpError,
+  writeDataPrefix,
   writeFrameHeader,
 } from '../protocol/index.js';
 import type { Hasher } from '../transfer/checksum.js';
@@ -47,6 +48,9 @@ export interface ConnHandler {
 }
 
 let nextConnId = 1;
+
+/** DATA of at most this many bytes is copied into its frame (see sendData). */
+const SMALL_DATA_BYTES = 16 * 1024;
 
 export class FramedConn {
   readonly socket: Socket;
@@ -108,8 +112,8 @@ export class FramedConn {
   }
 
   /**
-   * Sends one DATA frame. `data` is written by reference, never copied: the caller keeps the buffer
-   * untouched until `onWritten` runs (or the connection closes).
+   * Sends one DATA frame. `data` is written by reference, never copied (but for a few KiB): the caller
+   * keeps the buffer untouched until `onWritten` runs (or the connection closes).
    */
   sendData(
     id: number,
@@ -119,14 +123,24 @@ export class FramedConn {
     onWritten?: (err?: Error | null) => void,
   ): boolean {
     if (this.#closed || this.socket.destroyed) return false;
+    this.lastSentMs = performance.now();
+    if (data.byteLength <= SMALL_DATA_BYTES) {
+      // A small file's piece: copying it beside its header costs less than a second write and a streaming
+      // hash; the buffer is the caller's to reuse at once, so onWritten can run now.
+      const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + DATA_PREFIX_SIZE + data.byteLength);
+      writeDataPrefix(frame.subarray(FRAME_HEADER_SIZE), id, seq, offset);
+      frame.set(data, FRAME_HEADER_SIZE + DATA_PREFIX_SIZE);
+      const payload = frame.subarray(FRAME_HEADER_SIZE);
+      writeFrameHeader(frame, MsgType.Data, this.#hasher.h32(payload), payload.byteLength);
+      const ok = this.socket.write(frame);
+      onWritten?.();
+      return ok;
+    }
     const head = Buffer.allocUnsafe(FRAME_HEADER_SIZE + DATA_PREFIX_SIZE);
     const prefix = head.subarray(FRAME_HEADER_SIZE);
-    prefix.writeUInt32BE(id, 0);
-    prefix.writeUInt32BE(seq, 4);
-    prefix.writeUInt32BE(offset, 8);
+    writeDataPrefix(prefix, id, seq, offset);
     const sum = this.#hasher.h32Parts(prefix, data);
     writeFrameHeader(head, MsgType.Data, sum, DATA_PREFIX_SIZE + data.byteLength);
-    this.lastSentMs = performance.now();
     this.socket.cork();
     this.socket.write(head);
     const ok = this.socket.write(data, onWritten);
@@ -205,8 +219,9 @@ export class FramedConn {
     } catch (err) {
       this.#closeError ??= toFcpError(err);
     }
-    // We never half-close on purpose; end our side too once queued writes flush.
-    this.socket.end();
+    // We never half-close on purpose; end our side too once queued writes flush (unless already ended:
+    // a second end() builds an ERR_STREAM_ALREADY_FINISHED error for nothing).
+    if (!this.socket.writableEnded) this.socket.end();
   }
 
   #socketOnError(err: Error): void {

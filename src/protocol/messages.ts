@@ -435,10 +435,15 @@ export function encodeMessage(msg: Exclude<Message, DataMsg>): Buffer {
 /** The 12 bytes that precede a DATA frame's file bytes. */
 export function encodeDataPrefix(id: number, seq: number, offset: number): Buffer {
   const b = Buffer.allocUnsafe(DATA_PREFIX_SIZE);
-  b.writeUInt32BE(id, 0);
-  b.writeUInt32BE(seq, 4);
-  b.writeUInt32BE(offset, 8);
+  writeDataPrefix(b, id, seq, offset);
   return b;
+}
+
+/** Writes the DATA prefix at the start of `out`. */
+export function writeDataPrefix(out: Buffer, id: number, seq: number, offset: number): void {
+  out.writeUInt32BE(id, 0);
+  out.writeUInt32BE(seq, 4);
+  out.writeUInt32BE(offset, 8);
 }
 
 /** Decodes one payload. Throws FcpError FCP_ERR_PROTO_* on anything that is not exactly a valid message. */

@@ -43,6 +43,8 @@ const READ_AHEAD_BYTES = 24 * PIECE_SIZE;
 const READ_RUN_PIECES = 4;
 /** Bytes sent on one connection but not yet acknowledged as written by the receiver. */
 const WINDOW_BYTES = 64 * PIECE_SIZE;
+/** A pump queues what is ready under one cork up to this many bytes (see #pump). */
+const CORK_BYTES = 256 * 1024;
 /** A file that arrives damaged or changes while it is read is sent again, up to this many times in all. */
 const MAX_FILE_ATTEMPTS = 3;
 const RETRYABLE_FILE_CODES = new Set([
@@ -533,12 +535,16 @@ export class Sender extends TransferEngine {
   /**
    * A file of one piece, read with synchronous calls: open, fstat, read, fstat, close take a few
    * microseconds each on cached data, and the thread-pool round trip of each async call would cost ten
-   * times that — which is what limits a tree of small files. Checks the file is unchanged before and after.
+   * times that — which is what limits a tree of small files. One fstat after the read compares the file with
+   * its listing: a file changed (or replaced) since, before or during the read, fails there.
    */
   #readSmallSync(file: SendFile, data: Buffer): void {
-    const fd = openSync(file.entry.abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO swapped in since the listing must not block this (synchronous) open.
+    const fd = openSync(
+      file.entry.abs,
+      fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK,
+    );
     try {
-      this.#checkUnchanged(file, fstatSync(fd, { bigint: true }));
       let filled = 0;
       while (filled < data.length) {
         const n = readSync(fd, data, filled, data.length - filled, filled);
@@ -559,7 +565,10 @@ export class Sender extends TransferEngine {
 
   /** Opens without following a link, and refuses a file that changed since it was listed. */
   async #openChecked(file: SendFile): Promise<FileHandle> {
-    const fh = await open(file.entry.abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    const fh = await open(
+      file.entry.abs,
+      fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK,
+    );
     try {
       this.#checkUnchanged(file, await fh.stat({ bigint: true }));
     } catch (err) {
@@ -625,23 +634,34 @@ export class Sender extends TransferEngine {
   async #nextReadyPiece(): Promise<ReadPiece | undefined> {
     for (;;) {
       if (this.finished) return undefined;
-      const piece = this.#ready.shift();
-      if (piece !== undefined) {
-        this.#bytesAhead -= piece.data.length;
-        this.#fillReadAhead();
-        return piece;
-      }
+      const piece = this.#takeReadyPiece();
+      if (piece !== undefined) return piece;
       if (this.#doneSent) return undefined;
       this.#fillReadAhead();
       await this.#pieceReady.wait();
     }
   }
 
+  /** A piece already read, if there is one, without waiting. */
+  #takeReadyPiece(): ReadPiece | undefined {
+    const piece = this.#ready.shift();
+    if (piece === undefined) return undefined;
+    this.#bytesAhead -= piece.data.length;
+    this.#fillReadAhead();
+    return piece;
+  }
+
+  /**
+   * One per connection: takes read pieces and queues them on the socket. Whatever is ready at once goes
+   * under one cork, up to CORK_BYTES: a big piece's 17 frames leave in one writev, and so do dozens of
+   * small files (one syscall and, with TLS, full records instead of one of each per file). The socket may
+   * hold up to one batch beyond its high-water mark; the pump waits for 'drain' after the batch.
+   */
   async #pump(conn: FramedConn): Promise<void> {
     const cs = this.#connState.get(conn);
     if (cs === undefined) return;
     for (;;) {
-      const piece = await this.#nextReadyPiece();
+      let piece = await this.#nextReadyPiece();
       if (piece === undefined) return;
       if (conn.closed) {
         // Died while we waited: put the piece back for another connection.
@@ -650,26 +670,37 @@ export class Sender extends TransferEngine {
         this.#pieceReady.wake();
         return;
       }
-      const key = `${piece.file.id}:${piece.seq}`;
-      cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.data.length });
-      cs.unackedBytes += piece.data.length;
-      // Past this point a dying connection hands the piece to connectionLost(), which re-sends it.
-      await this.#writePiece(conn, piece);
+      let ok = true;
+      let batched = 0;
+      conn.socket.cork();
+      try {
+        for (;;) {
+          const key = `${piece.file.id}:${piece.seq}`;
+          cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.data.length });
+          cs.unackedBytes += piece.data.length;
+          // Past this point a dying connection hands the piece to connectionLost(), which re-sends it.
+          ok = this.#queuePiece(conn, piece) && ok;
+          batched += piece.data.length;
+          if (conn.closed || batched >= CORK_BYTES || cs.unackedBytes >= WINDOW_BYTES) break;
+          const next = this.#takeReadyPiece();
+          if (next === undefined) break;
+          piece = next;
+        }
+      } finally {
+        conn.socket.uncork();
+      }
+      // The connection may die while we wait; connectionLost() then re-sends its pieces elsewhere.
+      if (!ok && !conn.closed) await conn.drained().catch(() => {});
       while (cs.unackedBytes >= WINDOW_BYTES && !conn.closed && !this.finished) await cs.acked.wait();
       if (conn.closed) return;
     }
   }
 
-  /**
-   * Queues a whole piece on the socket under one cork: its 17 frames leave in one writev (one syscall, and
-   * with TLS one pass that fills whole records) instead of one each. The socket may then hold up to a piece
-   * beyond its high-water mark; the pump waits for 'drain' before the next one.
-   */
-  async #writePiece(conn: FramedConn, piece: ReadPiece): Promise<void> {
+  /** Queues a piece's DATA frames (by reference); its buffer returns to the pool once the socket wrote it. */
+  #queuePiece(conn: FramedConn, piece: ReadPiece): boolean {
     const { data } = piece;
     let release: (() => void) | undefined = () => this.#pool.give(data);
     let ok = true;
-    conn.socket.cork();
     try {
       for (let offset = 0; offset < data.length; offset += MAX_DATA_BYTES) {
         const end = Math.min(offset + MAX_DATA_BYTES, data.length);
@@ -680,13 +711,9 @@ export class Sender extends TransferEngine {
         if (conn.closed) break;
       }
     } finally {
-      conn.socket.uncork();
       // Never handed to the socket (it died first): nothing references the buffer any more.
       if (release !== undefined && conn.closed) release();
     }
-    if (!ok && !conn.closed) {
-      // The connection may die while we wait; connectionLost() then re-sends the piece elsewhere.
-      await conn.drained().catch(() => {});
-    }
+    return ok;
   }
 }
