@@ -265,6 +265,10 @@ function commonOptions<T>(y: import('yargs').Argv<T>) {
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail in errors' });
 }
 
+function wantsHelp(): boolean {
+  return process.argv.some((a) => a === '--help' || a === '-h' || a === 'help');
+}
+
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('fcp')
@@ -291,7 +295,9 @@ async function main(): Promise<void> {
     .help()
     .alias('h', 'help')
     .version('0.1.0')
-    .wrap(Math.min(110, process.stdout.columns ?? 80))
+    // Laying out the help text costs ~80 ms (string widths of every line), and yargs does it on every run to
+    // cache it: only when help is asked for.
+    .wrap(wantsHelp() ? Math.min(110, process.stdout.columns ?? 80) : null)
     .fail((msg, err) => {
       if (err) fail(err);
       usage(msg);

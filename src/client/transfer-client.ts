@@ -353,7 +353,9 @@ function attachExtra(
         inbox.handOver(engine);
       },
       (err) => {
-        if (engine.finished || reported) return;
+        // SESSION_UNKNOWN: a small transfer finished on the daemon before this connection arrived; had the
+        // session died, the control connection says so.
+        if (engine.finished || reported || toFcpError(err).code === 'FCP_ERR_SESSION_UNKNOWN') return;
         reported = true;
         opts.onWarning(
           new FcpError(
