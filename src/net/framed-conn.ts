@@ -112,8 +112,8 @@ export class FramedConn {
   }
 
   /**
-   * Sends one DATA frame. `data` is written by reference, never copied (but for a few KiB): the caller
-   * keeps the buffer untouched until `onWritten` runs (or the connection closes).
+   * Sends one DATA frame. `data` is written by reference (a few KiB are copied): the caller keeps the
+   * buffer untouched until `onWritten` runs (or the connection closes).
    */
   sendData(
     id: number,
@@ -125,16 +125,15 @@ export class FramedConn {
     if (this.#closed || this.socket.destroyed) return false;
     this.lastSentMs = performance.now();
     if (data.byteLength <= SMALL_DATA_BYTES) {
-      // A small file's piece: copying it beside its header costs less than a second write and a streaming
-      // hash; the buffer is the caller's to reuse at once, so onWritten can run now.
+      // A small file's piece (or a piece's short last frame): copying it beside its header costs less than a
+      // second write and a streaming hash. onWritten still waits for the socket: it means the caller may
+      // reuse the buffer, and this piece's earlier frames may still be queued by reference.
       const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + DATA_PREFIX_SIZE + data.byteLength);
       writeDataPrefix(frame.subarray(FRAME_HEADER_SIZE), id, seq, offset);
       frame.set(data, FRAME_HEADER_SIZE + DATA_PREFIX_SIZE);
       const payload = frame.subarray(FRAME_HEADER_SIZE);
       writeFrameHeader(frame, MsgType.Data, this.#hasher.h32(payload), payload.byteLength);
-      const ok = this.socket.write(frame);
-      onWritten?.();
-      return ok;
+      return this.socket.write(frame, onWritten);
     }
     const head = Buffer.allocUnsafe(FRAME_HEADER_SIZE + DATA_PREFIX_SIZE);
     const prefix = head.subarray(FRAME_HEADER_SIZE);
