@@ -191,7 +191,8 @@ export async function detach(opts: DetachOptions): Promise<number> {
   const fd = openSync(opts.logFile, 'a', LOG_FILE_MODE);
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(process.execPath, opts.argv, {
+    // execArgv: the V8 settings this process was started with (the shebang's) carry over to the daemon.
+    child = spawn(process.execPath, [...process.execArgv, ...opts.argv], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: opts.env ?? process.env,
