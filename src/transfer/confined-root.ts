@@ -14,11 +14,29 @@
  */
 
 import { createHash } from 'node:crypto';
-import { type BigIntStats, constants, lstatSync, mkdirSync, openSync } from 'node:fs';
+import {
+  type BigIntStats,
+  closeSync,
+  constants,
+  fchmodSync,
+  futimesSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+} from 'node:fs';
 import { type FileHandle, open, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FcpError, toFcpError } from '../protocol/errors.js';
-import { baseName, checkWirePath, joinWirePath, MAX_NAME_BYTES, parentOf, ROOT_ENTRY } from './wire-path.js';
+import {
+  baseName,
+  checkWirePath,
+  joinWirePath,
+  MAX_NAME_BYTES,
+  MAX_PATH_BYTES,
+  parentOf,
+  ROOT_ENTRY,
+  type SafePath,
+} from './wire-path.js';
 
 const RESOLVED = Promise.resolve();
 
@@ -31,6 +49,8 @@ export class ConfinedRoot {
   readonly #prefix: string;
   /** rel -> promise settled when that level is known to be a real directory. Failed levels are removed. */
   readonly #verified = new Map<string, Promise<void>>();
+  /** The levels of #verified whose promise has resolved: what the synchronous calls may rely on. */
+  readonly #ready = new Set<string>();
 
   private constructor(real: string, openedAs: string) {
     this.path = real;
@@ -66,20 +86,49 @@ export class ConfinedRoot {
 
   /** Checks `rel` and returns its absolute path under the root; '.' is the root itself. */
   resolve(rel: string): string {
-    checkWirePath(rel);
+    return this.#join(checkWirePath(rel));
+  }
+
+  /** resolve() for a path checked already (the receiver checks each wire path once, when it arrives). */
+  resolveChecked(rel: SafePath): string {
     return this.#join(rel);
   }
 
   /** Makes every level of `rel` exist as a real directory, creating missing ones one level at a time. */
   async ensureDir(rel: string): Promise<void> {
-    checkWirePath(rel);
+    return this.#ensureLevel(checkWirePath(rel));
+  }
+
+  /** ensureDir() for a path checked already. */
+  ensureDirChecked(rel: SafePath): Promise<void> {
     return this.#ensureLevel(rel);
   }
 
   /** Makes the directory that holds `rel` exist (see ensureDir). */
   async ensureParent(rel: string): Promise<void> {
-    checkWirePath(rel);
-    return this.#ensureLevel(parentOf(rel));
+    return this.#ensureLevel(parentOf(checkWirePath(rel)));
+  }
+
+  /**
+   * ensureDir() done at once when the parent isReadyDir(): true when `rel` is now a real directory (made or
+   * verified), false when it must be awaited through ensureDirChecked() (a level above it, or it, is under
+   * way). Throws as ensureDir() rejects.
+   */
+  ensureDirNow(rel: SafePath): boolean {
+    if (this.isReadyDir(rel)) return true;
+    if (this.#verified.has(rel) || !this.isReadyDir(parentOf(rel))) return false;
+    this.#makeLevel(rel);
+    this.#verified.set(rel, RESOLVED);
+    this.#ready.add(rel);
+    return true;
+  }
+
+  /**
+   * True when this instance already knows `dir` and every level above it to be real directories (made or
+   * verified, not merely under way): the synchronous calls below may then be used under it.
+   */
+  isReadyDir(dir: SafePath): boolean {
+    return dir === ROOT_ENTRY || this.#ready.has(dir);
   }
 
   /**
@@ -87,39 +136,49 @@ export class ConfinedRoot {
    * Undefined when `rel` or one of its parents does not exist. Never follows a symlink.
    */
   async inspect(rel: string): Promise<BigIntStats | undefined> {
-    checkWirePath(rel);
+    return this.inspectChecked(checkWirePath(rel));
+  }
+
+  /** inspect() for a path checked already. */
+  async inspectChecked(rel: SafePath): Promise<BigIntStats | undefined> {
     if (rel !== ROOT_ENTRY && !(await this.#parentsExist(parentOf(rel)))) return undefined;
-    try {
-      // Metadata calls here are synchronous: microseconds each, against a thread-pool round trip ten times
-      // that, on the path every small file takes.
-      return lstatSync(this.#join(rel), { bigint: true });
-    } catch (err) {
-      if (isMissing(err)) return undefined;
-      throw toFcpError(err, rel);
+    return lstatBig(this.#join(rel), rel);
+  }
+
+  /**
+   * inspect() without waiting, for a path whose parent isReadyDir() (else FCP_ERR_INTERNAL): the small-file
+   * fast path, where a thread-pool round trip would cost ten times the lstat itself.
+   */
+  inspectInReadyDir(rel: SafePath): BigIntStats | undefined {
+    if (!this.isReadyDir(parentOf(rel))) {
+      throw new FcpError('FCP_ERR_INTERNAL', 'inspectInReadyDir outside a verified directory', { path: rel });
     }
+    return lstatBig(this.#join(rel), rel);
   }
 
   /** Drops what is known about `rel` and everything under it, after the owner replaced it with a non-directory. */
   forget(rel: string): void {
     if (rel === ROOT_ENTRY) {
       this.#verified.clear();
+      this.#ready.clear();
       return;
     }
     const under = `${rel}/`;
     for (const key of this.#verified.keys()) {
       if (key === rel || key.startsWith(under)) this.#verified.delete(key);
     }
+    for (const key of this.#ready) {
+      if (key === rel || key.startsWith(under)) this.#ready.delete(key);
+    }
   }
 
   /**
-   * openFile() for the small-file fast path: synchronous, and only for a path whose parent this instance
-   * has already verified (ensureParent was awaited), else ENOENT.
+   * openFile() for the small-file fast path: synchronous, and only for a checked path whose parent
+   * isReadyDir(), else ENOENT.
    */
-  openFileSync(rel: string, flags: number, mode?: number): number {
-    const abs = this.resolve(rel);
-    const parent = parentOf(rel);
-    if (parent !== ROOT_ENTRY && !this.#verified.has(parent))
-      throw new FcpError('ENOENT', undefined, { path: rel });
+  openFileSync(rel: SafePath, flags: number, mode?: number): number {
+    const abs = this.#join(rel);
+    if (!this.isReadyDir(parentOf(rel))) throw new FcpError('ENOENT', undefined, { path: rel });
     try {
       return openSync(abs, flags | constants.O_NOFOLLOW, mode);
     } catch (err) {
@@ -128,19 +187,55 @@ export class ConfinedRoot {
   }
 
   /**
+   * Sets a directory's mode and times, synchronously, through a descriptor opened with O_DIRECTORY |
+   * O_NOFOLLOW after every level above it was found a real directory (spec/PROTOCOL.md §6.2). Returns false,
+   * touching nothing, when the directory already has exactly this mode and the mtime `storedNs` that
+   * futimes() would store (read now, after every write into it: applying would change nothing).
+   */
+  setDirMetaSync(rel: SafePath, mode: number, timeSec: number, storedNs: bigint | undefined): boolean {
+    if (!this.#parentsExistSync(parentOf(rel))) throw new FcpError('ENOENT', undefined, { path: rel });
+    const abs = this.#join(rel);
+    // Only an answer that makes the write a no-op is used: a link or anything odd goes on to the open,
+    // which refuses it as before.
+    const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+    if (
+      storedNs !== undefined &&
+      st?.isDirectory() === true &&
+      Number(st.mode & 0o7777n) === mode &&
+      st.mtimeNs === storedNs
+    ) {
+      return false;
+    }
+    let fd: number;
+    try {
+      fd = openSync(abs, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    } catch (err) {
+      throw openError(err, rel);
+    }
+    try {
+      fchmodSync(fd, mode);
+      futimesSync(fd, timeSec, timeSec);
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  }
+
+  /**
    * Opens `rel` under the root with O_NOFOLLOW added to `flags`, after checking (not creating) that every
    * parent level is a real directory; call ensureParent first to create them.
    */
   async openFile(rel: string, flags: number, mode?: number): Promise<FileHandle> {
-    const abs = this.resolve(rel);
-    if (!(await this.#parentsExist(parentOf(rel)))) {
+    const checked = checkWirePath(rel);
+    const abs = this.#join(checked);
+    if (!(await this.#parentsExist(parentOf(checked)))) {
       throw new FcpError('ENOENT', undefined, { path: rel });
     }
     return openNoFollowAs(abs, flags, mode, rel);
   }
 
   /** Joins an already checked wire path under the root, re-checking the prefix (defence in depth). */
-  #join(rel: string): string {
+  #join(rel: SafePath): string {
     if (rel === ROOT_ENTRY) return this.path;
     const abs = path.resolve(this.#prefix, rel);
     if (!abs.startsWith(this.#prefix)) {
@@ -149,19 +244,25 @@ export class ConfinedRoot {
     return abs;
   }
 
-  #ensureLevel(rel: string): Promise<void> {
+  #ensureLevel(rel: SafePath): Promise<void> {
     if (rel === ROOT_ENTRY) return RESOLVED;
     const known = this.#verified.get(rel);
     if (known !== undefined) return known;
     const level = this.#ensureLevel(parentOf(rel)).then(() => this.#makeLevel(rel));
     this.#verified.set(rel, level);
-    level.catch(() => {
-      if (this.#verified.get(rel) === level) this.#verified.delete(rel);
-    });
+    level.then(
+      () => {
+        // Not if forget() dropped it meanwhile: what was made may since have been replaced.
+        if (this.#verified.get(rel) === level) this.#ready.add(rel);
+      },
+      () => {
+        if (this.#verified.get(rel) === level) this.#verified.delete(rel);
+      },
+    );
     return level;
   }
 
-  async #makeLevel(rel: string): Promise<void> {
+  #makeLevel(rel: SafePath): void {
     const abs = this.#join(rel);
     let st = lstatOrUndefined(abs, rel);
     if (st === undefined) {
@@ -180,7 +281,7 @@ export class ConfinedRoot {
   }
 
   /** True when every level of `dir` is a real directory; false when one is missing. Creates nothing. */
-  async #parentsExist(dir: string): Promise<boolean> {
+  async #parentsExist(dir: SafePath): Promise<boolean> {
     if (dir === ROOT_ENTRY) return true;
     const known = this.#verified.get(dir);
     if (known !== undefined) {
@@ -188,10 +289,24 @@ export class ConfinedRoot {
       return true;
     }
     if (!(await this.#parentsExist(parentOf(dir)))) return false;
+    return this.#verifyLevel(dir);
+  }
+
+  /** #parentsExist without waiting: a level not yet known ready (even one under way) is lstat'ed afresh. */
+  #parentsExistSync(dir: SafePath): boolean {
+    if (this.isReadyDir(dir)) return true;
+    if (!this.#parentsExistSync(parentOf(dir))) return false;
+    return this.#verifyLevel(dir);
+  }
+
+  #verifyLevel(dir: SafePath): boolean {
     const st = lstatOrUndefined(this.#join(dir), dir);
     if (st === undefined) return false;
     checkIsRealDir(st, dir);
-    if (!this.#verified.has(dir)) this.#verified.set(dir, RESOLVED);
+    if (!this.#verified.has(dir)) {
+      this.#verified.set(dir, RESOLVED);
+      this.#ready.add(dir);
+    }
     return true;
   }
 }
@@ -207,9 +322,20 @@ function checkIsRealDir(st: { isSymbolicLink(): boolean; isDirectory(): boolean 
   }
 }
 
+// A missing path is an expected answer here, not an error: throwIfNoEntry: false spares building an Error
+// (three times the cost of the lstat itself). ENOTDIR still throws.
 function lstatOrUndefined(abs: string, rel: string) {
   try {
-    return lstatSync(abs);
+    return lstatSync(abs, { throwIfNoEntry: false });
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw toFcpError(err, rel);
+  }
+}
+
+function lstatBig(abs: string, rel: string): BigIntStats | undefined {
+  try {
+    return lstatSync(abs, { bigint: true, throwIfNoEntry: false });
   } catch (err) {
     if (isMissing(err)) return undefined;
     throw toFcpError(err, rel);
@@ -263,7 +389,7 @@ const SIDECAR_SUFFIX = '.fcp-meta';
  * (so the rename stays on one filesystem), named `.<base>.fcp-part`, or `.fcp-<16 hex>.fcp-part` when
  * that would exceed NAME_MAX.
  */
-export function tempNameFor(rel: string): string {
+export function tempNameFor(rel: SafePath): SafePath {
   return siblingName(rel, TEMP_SUFFIX);
 }
 
@@ -271,12 +397,16 @@ export function tempNameFor(rel: string): string {
  * The wire path of the piece index kept beside a partial temporary file (`.<base>.fcp-meta`), so an
  * interrupted transfer resumes with only its missing pieces (spec/PROTOCOL.md §7).
  */
-export function sidecarNameFor(rel: string): string {
+export function sidecarNameFor(rel: SafePath): SafePath {
   return siblingName(rel, SIDECAR_SUFFIX);
 }
 
-function siblingName(rel: string, suffix: string): string {
-  checkWirePath(rel);
+/**
+ * A sibling of a checked path is built without checking it again: the new last segment is '.' + a checked
+ * segment (never '.' or '..', no '/' or NUL) + suffix, kept within NAME_MAX by the hash; only the whole
+ * path's length needs a look.
+ */
+function siblingName(rel: SafePath, suffix: string): SafePath {
   if (rel === ROOT_ENTRY) {
     throw new FcpError('FCP_ERR_PATH_UNSAFE', 'the root has no temporary name', { path: rel });
   }
@@ -286,5 +416,15 @@ function siblingName(rel: string, suffix: string): string {
     const digest = createHash('sha256').update(base, 'utf8').digest('hex').slice(0, 16);
     name = `.fcp-${digest}${suffix}`;
   }
-  return joinWirePath(parentOf(rel), name);
+  const sibling = joinWirePath(parentOf(rel), name);
+  if (sibling.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(sibling, 'utf8') > MAX_PATH_BYTES) {
+    throw new FcpError(
+      'FCP_ERR_PATH_UNSAFE',
+      `unsafe path: temporary name longer than ${MAX_PATH_BYTES} bytes`,
+      {
+        path: rel,
+      },
+    );
+  }
+  return sibling as SafePath;
 }

@@ -12,6 +12,7 @@
  * resumes them (spec/PROTOCOL.md §6–§7).
  */
 import {
+  type BigIntStats,
   closeSync,
   fchmodSync,
   constants as fsConstants,
@@ -54,12 +55,14 @@ import { type ConfinedRoot, sidecarNameFor, tempNameFor } from './confined-root.
 import { type EngineOptions, Limiter, TransferEngine, unexpected } from './engine.js';
 import { PieceIndex } from './piece-index.js';
 import { PieceWriter } from './piece-writer.js';
-import { checkWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
+import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from './wire-path.js';
 
 /** Pieces written but not yet on disk, per connection, before that connection stops being read. */
 const MAX_PENDING_WRITES = 2;
-/** Entries checked against the disk at once. */
+/** Entries checked against the disk at once (those that must wait for a directory or a read). */
 const DECISION_CONCURRENCY = 32;
+/** Directory metadata calls made before letting the event loop turn (they are synchronous). */
+const DIR_META_SLICE = 1024;
 /** Stop reading the control connection while this much of our answers is queued unsent. */
 const CONTROL_BACKLOG = 1 << 20;
 /** Two mtimes within this many nanoseconds are equal: futimes() takes microseconds. */
@@ -76,6 +79,8 @@ const MODE_MASK = 0o1777;
 const MAX_FILE_SIZE = BigInt(Number.MAX_SAFE_INTEGER);
 /** Files from this size up are checked against the free space of their file system before they start. */
 const SPACE_CHECK_MIN = 16 * PIECE_SIZE;
+/** Larger files may have a partial to resume (§7.1), which takes reading: never decided on the spot. */
+const ONE_PIECE = BigInt(PIECE_SIZE);
 
 const PieceState = { Absent: 0, Writing: 1, Written: 2 } as const;
 
@@ -94,9 +99,10 @@ export interface ReceiverOptions extends EngineOptions {
 
 interface RecvFile {
   id: number;
-  rel: string;
-  tempRel: string;
-  sidecarRel: string;
+  rel: SafePath;
+  tempRel: SafePath;
+  /** The piece index's name: files of more than one piece only (§7.1). */
+  sidecarRel: SafePath | undefined;
   info: FileInfoMsg;
   size: number;
   pieces: number;
@@ -131,7 +137,7 @@ interface ConnState {
 }
 
 interface DirMeta {
-  rel: string;
+  rel: SafePath;
   mode: number;
   mtimeNs: bigint;
 }
@@ -192,11 +198,11 @@ export class Receiver extends TransferEngine {
         return;
       case MsgType.DirInfo:
         this.#admit(msg.id, conn);
-        this.#decide(() => this.#decideDir(msg));
+        this.#onDirInfo(msg);
         return;
       case MsgType.FileInfo:
         this.#admit(msg.id, conn);
-        this.#decide(() => this.#decideFile(msg));
+        this.#onFileInfo(msg);
         return;
       case MsgType.FileEnd:
         this.#onFileEnd(msg);
@@ -237,109 +243,210 @@ export class Receiver extends TransferEngine {
       });
   }
 
-  /** Maps a checked wire path onto the destination (the single-file rename). */
-  #destRel(path: string): string {
-    checkWirePath(path);
-    if (this.#singleName !== undefined && !path.includes('/') && path !== ROOT_ENTRY) return this.#singleName;
-    return path;
+  /**
+   * Checks a wire path (the one check it gets: every name derived from it is built safe) and maps it onto
+   * the destination (the single-file rename).
+   */
+  #destRel(path: string): SafePath {
+    const rel = checkWirePath(path);
+    if (this.#singleName !== undefined && !path.includes('/') && path !== ROOT_ENTRY) {
+      return checkWirePath(this.#singleName);
+    }
+    return rel;
   }
 
-  async #decideDir(msg: DirInfoMsg): Promise<void> {
-    let rel: string;
+  /**
+   * DIR_INFO: a directory whose parent is known is made or verified at once, so the files that follow it in
+   * the same read find it ready (#onFileInfo); otherwise it waits for the levels above it.
+   */
+  #onDirInfo(msg: DirInfoMsg): void {
+    let rel: SafePath;
     try {
       rel = this.#destRel(msg.path);
-      await this.#root.ensureDir(rel);
+      if (!this.#root.ensureDirNow(rel)) {
+        this.#decide(() => this.#decideDir(msg, rel));
+        return;
+      }
     } catch (err) {
       this.#answerFail(msg.id, err, msg.path);
       return;
     }
+    this.#dirPlaced(msg, rel);
+  }
+
+  async #decideDir(msg: DirInfoMsg, rel: SafePath): Promise<void> {
+    try {
+      await this.#root.ensureDirChecked(rel);
+    } catch (err) {
+      this.#answerFail(msg.id, err, msg.path);
+      return;
+    }
+    this.#dirPlaced(msg, rel);
+  }
+
+  #dirPlaced(msg: DirInfoMsg, rel: SafePath): void {
     this.#dirs.push({ rel, mode: msg.mode & MODE_MASK, mtimeNs: msg.mtimeNs });
     this.stats.dirs++;
     this.#answer(msg.id, ReadyAction.Skip);
   }
 
-  async #decideFile(info: FileInfoMsg): Promise<void> {
+  /**
+   * FILE_INFO: decided on the spot when its directory is known and nothing has to be read or waited for
+   * (the common small file); otherwise through the limiter. Answers may so overtake earlier ones: FILE_READY
+   * is matched by id (§5.2).
+   */
+  #onFileInfo(info: FileInfoMsg): void {
     if (this.#wantsFile !== undefined && !this.#wantsFile(info.path)) {
       this.stats.filesTotal--;
       this.#answer(info.id, ReadyAction.Skip);
       return;
     }
-    let rel: string;
-    let paths: string[];
+    const rel = this.#claim(info);
+    if (rel === undefined) return;
+    if (this.#root.isReadyDir(parentOf(rel)) && this.#decideFileNow(info, rel)) return;
+    this.#decide(() => this.#decideFile(info, rel));
+  }
+
+  /**
+   * Checks the entry's path and reserves it, in arrival order, so that of two entries naming one path the
+   * second is refused; undefined after answering FAIL.
+   */
+  #claim(info: FileInfoMsg): SafePath | undefined {
     try {
-      rel = this.#destRel(info.path);
+      const rel = this.#destRel(info.path);
       if (rel === ROOT_ENTRY)
         throw new FcpError('FCP_ERR_PATH_TYPE', 'a file cannot replace the destination root');
-      paths = [rel, tempNameFor(rel), sidecarNameFor(rel)];
-      if (paths.some((p) => this.#reserved.has(p))) {
-        throw new FcpError('FCP_ERR_PATH_DUPLICATE', undefined, { path: info.path });
-      }
+      this.#reserve([rel], info.path);
+      return rel;
     } catch (err) {
       this.#answerFail(info.id, err, info.path);
-      return;
+      return undefined;
+    }
+  }
+
+  /** Reserves every path of `paths` or, if one is taken, none (FCP_ERR_PATH_DUPLICATE). */
+  #reserve(paths: readonly string[], wirePath: string): void {
+    if (paths.some((p) => this.#reserved.has(p))) {
+      throw new FcpError('FCP_ERR_PATH_DUPLICATE', undefined, { path: wirePath });
     }
     for (const p of paths) this.#reserved.add(p);
-    let keepReservation = false;
+  }
+
+  /** The decision with nothing to wait for; false, having done nothing, when it must go the async way. */
+  #decideFileNow(info: FileInfoMsg, rel: SafePath): boolean {
     try {
-      await this.#root.ensureParent(rel);
-      const existing = await this.#root.inspect(rel);
-      if (existing?.isDirectory()) throw new FcpError('FCP_ERR_PATH_TYPE', 'destination is a directory');
-      if (info.kind === FileKind.Symlink) {
-        await this.#placeSymlink(info, rel, paths[1]!, existing?.isSymbolicLink() === true);
-        return;
-      }
-      if (
-        existing?.isFile() &&
-        existing.size === info.size &&
-        (await this.#sameContent(info, rel, existing.mtimeNs))
-      ) {
-        this.stats.filesSkipped++;
-        this.#answer(info.id, ReadyAction.Skip);
-        return;
-      }
-      if (info.size > MAX_FILE_SIZE) {
-        throw new FcpError('FCP_ERR_LIMIT_EXCEEDED', `announced size ${info.size} is not a real file size`, {
-          path: info.path,
-          fatal: false,
-        });
-      }
-      const size = Number(info.size);
-      if (size >= SPACE_CHECK_MIN) this.#checkSpace(rel, size, info.path);
-      const pieces = pieceCount(size);
-      const file: RecvFile = {
-        id: info.id,
-        rel,
-        tempRel: paths[1]!,
-        sidecarRel: paths[2]!,
-        info,
-        size,
-        pieces,
-        state: new Uint8Array(pieces),
-        hashes: new BigUint64Array(pieces),
-        piecesWritten: 0,
-        resumedPieces: 0,
-        resumedBytes: 0,
-        handle: undefined,
-        fd: undefined,
-        index: undefined,
-        writer: undefined,
-        end: undefined,
-        settled: false,
-      };
-      await this.#loadPartial(file);
-      this.#files.set(info.id, file);
-      keepReservation = true;
-      this.stats.bytesTotal += size;
-      if (file.resumedPieces > 0) {
-        this.#sendHave(file);
-        this.#answer(info.id, ReadyAction.Resume);
-      } else {
-        this.#answer(info.id, ReadyAction.Need);
-      }
+      return this.#decideKnown(info, rel, this.#root.inspectInReadyDir(rel));
     } catch (err) {
+      this.#reserved.delete(rel);
       this.#answerFail(info.id, err, info.path);
-    } finally {
-      if (!keepReservation) for (const p of paths) this.#reserved.delete(p);
+      return true;
+    }
+  }
+
+  async #decideFile(info: FileInfoMsg, rel: SafePath): Promise<void> {
+    let file: RecvFile | undefined;
+    try {
+      await this.#root.ensureDirChecked(parentOf(rel));
+      const existing = await this.#root.inspectChecked(rel);
+      if (this.#decideKnown(info, rel, existing)) return;
+      if (
+        this.#checksum &&
+        existing?.isFile() === true &&
+        existing.size === info.size &&
+        (await this.#sameHash(info, rel))
+      ) {
+        this.#skipFile(info.id, rel);
+        return;
+      }
+      file = this.#newFile(info, rel);
+      await this.#loadPartial(file);
+      this.#start(file);
+    } catch (err) {
+      if (file !== undefined) this.#release(file);
+      else this.#reserved.delete(rel);
+      this.#answerFail(info.id, err, info.path);
+    }
+  }
+
+  /**
+   * Decides what needs no waiting, once the parent directory exists and `existing` is what lstat found:
+   * true when answered; false, having done nothing, when the content must be hashed (--checksum) or a
+   * partial may be resumed (more than one piece). Throws for the caller to answer FAIL.
+   */
+  #decideKnown(info: FileInfoMsg, rel: SafePath, existing: BigIntStats | undefined): boolean {
+    if (existing?.isDirectory()) throw new FcpError('FCP_ERR_PATH_TYPE', 'destination is a directory');
+    if (info.kind === FileKind.Symlink) {
+      this.#placeSymlink(info, rel, existing?.isSymbolicLink() === true);
+      return true;
+    }
+    if (existing?.isFile() === true && existing.size === info.size) {
+      if (this.#checksum) return false;
+      // rsync's quick check: same size, mtime within what futimes() can set.
+      const delta = existing.mtimeNs - info.mtimeNs;
+      if (delta <= MTIME_TOLERANCE_NS && delta >= -MTIME_TOLERANCE_NS) {
+        this.#skipFile(info.id, rel);
+        return true;
+      }
+    }
+    if (info.size > ONE_PIECE) return false;
+    this.#start(this.#newFile(info, rel));
+    return true;
+  }
+
+  #skipFile(id: number, rel: SafePath): void {
+    this.#reserved.delete(rel);
+    this.stats.filesSkipped++;
+    this.#answer(id, ReadyAction.Skip);
+  }
+
+  /**
+   * The bookkeeping of a file to be received, its temporary (and for more than one piece, piece index)
+   * names reserved beside `rel`, which the caller reserved.
+   */
+  #newFile(info: FileInfoMsg, rel: SafePath): RecvFile {
+    if (info.size > MAX_FILE_SIZE) {
+      throw new FcpError('FCP_ERR_LIMIT_EXCEEDED', `announced size ${info.size} is not a real file size`, {
+        path: info.path,
+        fatal: false,
+      });
+    }
+    const size = Number(info.size);
+    if (size >= SPACE_CHECK_MIN) this.#checkSpace(rel, size, info.path);
+    const pieces = pieceCount(size);
+    const tempRel = tempNameFor(rel);
+    const sidecarRel = pieces > 1 ? sidecarNameFor(rel) : undefined;
+    this.#reserve(sidecarRel === undefined ? [tempRel] : [tempRel, sidecarRel], info.path);
+    return {
+      id: info.id,
+      rel,
+      tempRel,
+      sidecarRel,
+      info,
+      size,
+      pieces,
+      state: new Uint8Array(pieces),
+      hashes: new BigUint64Array(pieces),
+      piecesWritten: 0,
+      resumedPieces: 0,
+      resumedBytes: 0,
+      handle: undefined,
+      fd: undefined,
+      index: undefined,
+      writer: undefined,
+      end: undefined,
+      settled: false,
+    };
+  }
+
+  /** The file is expected: NEED, or RESUME after naming the pieces kept from an earlier run. */
+  #start(file: RecvFile): void {
+    this.#files.set(file.id, file);
+    this.stats.bytesTotal += file.size;
+    if (file.resumedPieces > 0) {
+      this.#sendHave(file);
+      this.#answer(file.id, ReadyAction.Resume);
+    } else {
+      this.#answer(file.id, ReadyAction.Need);
     }
   }
 
@@ -349,7 +456,7 @@ export class Receiver extends TransferEngine {
    * still match are kept; a torn or tampered piece is simply sent again.
    */
   async #loadPartial(file: RecvFile): Promise<void> {
-    if (file.pieces < 2) return;
+    if (file.sidecarRel === undefined) return;
     const id = { size: file.info.size, mtimeNs: file.info.mtimeNs, pieces: file.pieces };
     const recorded = await PieceIndex.load(this.#root, file.sidecarRel, id).catch(() => undefined);
     if (recorded === undefined || recorded.size === 0) return;
@@ -405,10 +512,10 @@ export class Receiver extends TransferEngine {
    * progress): a clear early error instead of ENOSPC halfway through, and no bookkeeping sized by a
    * hostile peer's invented size.
    */
-  #checkSpace(rel: string, size: number, path: string): void {
+  #checkSpace(rel: SafePath, size: number, path: string): void {
     let free: number;
     try {
-      const st = statfsSync(this.#root.resolve(parentOf(rel)));
+      const st = statfsSync(this.#root.resolveChecked(parentOf(rel)));
       free = st.bavail * st.bsize;
     } catch {
       return; // no statfs here: the write itself will report ENOSPC
@@ -420,12 +527,8 @@ export class Receiver extends TransferEngine {
     }
   }
 
-  /** rsync's quick check (size and mtime), or with --checksum a hash of the local copy. */
-  async #sameContent(info: FileInfoMsg, rel: string, mtimeNs: bigint): Promise<boolean> {
-    if (!this.#checksum) {
-      const delta = mtimeNs - info.mtimeNs;
-      return delta <= MTIME_TOLERANCE_NS && delta >= -MTIME_TOLERANCE_NS;
-    }
+  /** --checksum: whether the local copy (of the announced size) hashes as the sender's file does. */
+  async #sameHash(info: FileInfoMsg, rel: SafePath): Promise<boolean> {
     if (info.checksum === undefined)
       throw new FcpError('FCP_ERR_PROTO_MALFORMED', 'FILE_INFO without checksum');
     const fh = await this.#root.openFile(rel, fsConstants.O_RDONLY);
@@ -436,37 +539,45 @@ export class Receiver extends TransferEngine {
     }
   }
 
-  /** Links are recreated with their target text unchanged, never followed (spec/SECURITY.md). */
-  async #placeSymlink(
-    info: FileInfoMsg,
-    rel: string,
-    tempRel: string,
-    existingIsLink: boolean,
-  ): Promise<void> {
+  /**
+   * Links are recreated with their target text unchanged, never followed (spec/SECURITY.md). Synchronous:
+   * `rel` (reserved by the caller) and its temporary name are released when it returns or throws.
+   */
+  #placeSymlink(info: FileInfoMsg, rel: SafePath, existingIsLink: boolean): void {
     const target = info.linkTarget;
     if (target === '' || target.includes('\0')) {
+      this.#reserved.delete(rel);
       throw new FcpError('FCP_ERR_PATH_UNSAFE', 'empty link target or NUL in it', { path: info.path });
     }
-    const abs = this.#root.resolve(rel);
+    const abs = this.#root.resolveChecked(rel);
     if (existingIsLink && readlinkSync(abs) === target) {
-      this.stats.filesSkipped++;
-      this.#answer(info.id, ReadyAction.Skip);
+      this.#skipFile(info.id, rel);
       return;
     }
-    const tempAbs = this.#root.resolve(tempRel);
+    const tempRel = tempNameFor(rel);
+    this.#reserve([tempRel], info.path);
+    try {
+      this.#replaceWithLink(target, this.#root.resolveChecked(tempRel), abs, info.mtimeNs);
+    } finally {
+      this.#reserved.delete(tempRel);
+      this.#reserved.delete(rel);
+    }
+    this.#root.forget(rel);
+    this.stats.filesSent++;
+    this.#queueDone(info.id, 0);
+  }
+
+  #replaceWithLink(target: string, tempAbs: string, abs: string, mtimeNs: bigint): void {
     unlinkQuietSync(tempAbs);
     symlinkSync(target, tempAbs);
     try {
-      const t = nsToSeconds(info.mtimeNs);
+      const t = nsToSeconds(mtimeNs);
       lutimesSync(tempAbs, t, t);
       renameSync(tempAbs, abs);
     } catch (err) {
       unlinkQuietSync(tempAbs);
       throw err;
     }
-    this.#root.forget(rel);
-    this.stats.filesSent++;
-    this.#queueDone(info.id, 0);
   }
 
   /**
@@ -632,7 +743,7 @@ export class Receiver extends TransferEngine {
     const resume = file.resumedPieces > 0;
     const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | (resume ? 0 : fsConstants.O_TRUNC);
     file.handle = this.#root.openFile(file.tempRel, flags, 0o600);
-    if (file.pieces > 1) {
+    if (file.sidecarRel !== undefined) {
       const id = { size: file.info.size, mtimeNs: file.info.mtimeNs, pieces: file.pieces };
       file.index = resume
         ? PieceIndex.reopen(this.#root, file.sidecarRel)
@@ -699,7 +810,7 @@ export class Receiver extends TransferEngine {
     // The index goes first: a crash between the two leaves a partial without index (started over next
     // time), never a finished file with a stray .fcp-meta beside it.
     await this.#removeIndex(file);
-    await rename(this.#root.resolve(file.tempRel), this.#root.resolve(file.rel));
+    await rename(this.#root.resolveChecked(file.tempRel), this.#root.resolveChecked(file.rel));
     this.#files.delete(file.id);
     this.#release(file);
     this.stats.filesSent++;
@@ -723,7 +834,7 @@ export class Receiver extends TransferEngine {
       const fd = file.fd;
       file.fd = undefined;
       closeSync(fd);
-      renameSync(this.#root.resolve(file.tempRel), this.#root.resolve(file.rel));
+      renameSync(this.#root.resolveChecked(file.tempRel), this.#root.resolveChecked(file.rel));
     } catch (err) {
       this.#fileFailed(file, err);
       return;
@@ -772,13 +883,15 @@ export class Receiver extends TransferEngine {
       closeSync(file.fd);
       file.fd = undefined;
     }
-    const tempAbs = this.#root.resolve(file.tempRel);
-    const sidecarAbs = this.#root.resolve(file.sidecarRel);
+    const tempAbs = this.#root.resolveChecked(file.tempRel);
+    const sidecarAbs = file.sidecarRel === undefined ? undefined : this.#root.resolveChecked(file.sidecarRel);
     void (async () => {
       await handle?.then((fh) => fh.close()).catch(() => {});
       await index?.then((ix) => ix.close()).catch(() => {});
       if (handle !== undefined || hadFd || file.resumedPieces > 0) await unlinkQuiet(tempAbs).catch(() => {});
-      if (index !== undefined || file.resumedPieces > 0) await unlinkQuiet(sidecarAbs).catch(() => {});
+      if (sidecarAbs !== undefined && (index !== undefined || file.resumedPieces > 0)) {
+        await unlinkQuiet(sidecarAbs).catch(() => {});
+      }
     })();
   }
 
@@ -790,7 +903,11 @@ export class Receiver extends TransferEngine {
     // A file being committed finishes on its own (its rename and index removal are under way).
     if (file.settled) return;
     // A resumed file keeps its verified pieces even if this session wrote nothing new before dying.
-    if (file.piecesWritten === 0 || (file.index === undefined && file.resumedPieces === 0)) {
+    if (
+      file.sidecarRel === undefined ||
+      file.piecesWritten === 0 ||
+      (file.index === undefined && file.resumedPieces === 0)
+    ) {
       this.#discard(file);
       return;
     }
@@ -801,32 +918,35 @@ export class Receiver extends TransferEngine {
     file.index = undefined;
     void handle?.then((fh) => fh.close()).catch(() => {});
     void index?.then((ix) => ix.close()).catch(() => {});
-    this.#onPartialKept?.(this.#root.resolve(file.tempRel), this.#root.resolve(file.sidecarRel));
+    this.#onPartialKept?.(
+      this.#root.resolveChecked(file.tempRel),
+      this.#root.resolveChecked(file.sidecarRel),
+    );
   }
 
   async #removeIndex(file: RecvFile): Promise<void> {
     const index = file.index;
     file.index = undefined;
-    if (index === undefined && file.resumedPieces === 0) return;
+    if (file.sidecarRel === undefined || (index === undefined && file.resumedPieces === 0)) return;
     await index?.then((ix) => ix.close()).catch(() => {});
-    await unlinkQuiet(this.#root.resolve(file.sidecarRel)).catch(() => {});
+    await unlinkQuiet(this.#root.resolveChecked(file.sidecarRel)).catch(() => {});
   }
 
   #release(file: RecvFile): void {
     this.#reserved.delete(file.rel);
     this.#reserved.delete(file.tempRel);
-    this.#reserved.delete(file.sidecarRel);
+    if (file.sidecarRel !== undefined) this.#reserved.delete(file.sidecarRel);
   }
 
   async #finish(): Promise<void> {
     // Deepest first, so setting a parent's mtime comes after every change inside it.
     const dirs = this.#dirs.sort((a, b) => depth(b.rel) - depth(a.rel));
-    for (const dir of dirs) {
-      try {
-        await this.#applyDirMeta(dir);
-      } catch (err) {
-        this.warn(toFcpError(err, dir.rel));
-      }
+    for (let i = 0; i < dirs.length; i++) {
+      // Synchronous calls, microseconds each where a thread-pool round trip per call cost the session's
+      // last tens of milliseconds; a huge tree still lets the event loop (pings, aborts) turn now and then.
+      if (i > 0 && i % DIR_META_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.finished) return;
+      this.#applyDirMeta(dirs[i]!);
     }
     this.control.send({
       type: MsgType.Done,
@@ -838,14 +958,12 @@ export class Receiver extends TransferEngine {
     this.succeed();
   }
 
-  async #applyDirMeta(dir: DirMeta): Promise<void> {
-    const fh = await this.#root.openFile(dir.rel, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  #applyDirMeta(dir: DirMeta): void {
     try {
-      await fh.chmod(dir.mode);
       const t = nsToSeconds(dir.mtimeNs);
-      await fh.utimes(t, t);
-    } finally {
-      await fh.close();
+      this.#root.setDirMetaSync(dir.rel, dir.mode, t, storedTimeNs(t));
+    } catch (err) {
+      this.warn(toFcpError(err, dir.rel));
     }
   }
 
@@ -931,6 +1049,17 @@ function depth(rel: string): number {
   let n = 1;
   for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) n++;
   return n;
+}
+
+/**
+ * The time futimes() stores for `sec` (libuv truncates to whole microseconds; Node turns a negative time
+ * into now): what a directory's mtime is after its metadata was applied. Undefined when not predictable.
+ */
+function storedTimeNs(sec: number): bigint | undefined {
+  if (!(sec >= 0) || !Number.isSafeInteger(Math.trunc(sec))) return undefined;
+  const whole = Math.trunc(sec);
+  const nanos = Math.trunc((sec - whole) * 1e9);
+  return BigInt(whole) * 1_000_000_000n + BigInt(nanos - (nanos % 1000));
 }
 
 /**

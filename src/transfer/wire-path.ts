@@ -18,12 +18,21 @@ export const MAX_NAME_BYTES = 255;
 // does not match.
 const LONE_SURROGATE = /\p{Cs}/u;
 
+declare const checked: unique symbol;
+
+/**
+ * A wire path that checkWirePath has passed, or a name derived from one by a join that keeps every rule
+ * (parentOf, a safe sibling name): it can be resolved under a root without being checked again. Only this
+ * module and confined-root.ts make one.
+ */
+export type SafePath = string & { readonly [checked]: true };
+
 /** Returns `p` if it is a safe relative wire path, else throws FCP_ERR_PATH_UNSAFE naming the reason. */
-export function checkWirePath(p: string): string {
-  if (p === ROOT_ENTRY) return p;
+export function checkWirePath(p: string): SafePath {
+  if (p === ROOT_ENTRY) return p as SafePath;
   const reason = unsafeReason(p);
   if (reason !== undefined) throw new FcpError('FCP_ERR_PATH_UNSAFE', `unsafe path: ${reason}`, { path: p });
-  return p;
+  return p as SafePath;
 }
 
 function unsafeReason(p: string): string | undefined {
@@ -45,7 +54,9 @@ function unsafeReason(p: string): string | undefined {
   return undefined;
 }
 
-/** The directory holding `rel`: 'a/b/c' -> 'a/b', 'a' -> '.', '.' -> '.'. */
+/** The directory holding `rel`: 'a/b/c' -> 'a/b', 'a' -> '.', '.' -> '.'. A safe path's parent is safe. */
+export function parentOf(rel: SafePath): SafePath;
+export function parentOf(rel: string): string;
 export function parentOf(rel: string): string {
   const slash = rel.lastIndexOf('/');
   return slash === -1 ? ROOT_ENTRY : rel.slice(0, slash);

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
-import { ConfinedRoot, openNoFollow, tempNameFor } from '../../src/transfer/confined-root.js';
+import { ConfinedRoot, openNoFollow, sidecarNameFor, tempNameFor } from '../../src/transfer/confined-root.js';
+import { checkWirePath } from '../../src/transfer/wire-path.js';
 
 const made: string[] = [];
 
@@ -381,30 +382,133 @@ test('openFile opens under the root by wire path, without following links', asyn
   assert.equal(fs.readdirSync(outside), []);
 });
 
+/** tempNameFor takes a checked path: the receiver checks each wire path once, when it arrives. */
+function tempOf(rel: string): string {
+  return tempNameFor(checkWirePath(rel));
+}
+
 test('tempNameFor keeps the directory and hides the name', () => {
-  assert.is(tempNameFor('file.txt'), '.file.txt.fcp-part');
-  assert.is(tempNameFor('a/b/file.txt'), 'a/b/.file.txt.fcp-part');
-  assert.is(tempNameFor('a/.hidden'), 'a/..hidden.fcp-part');
-  assert.is(tempNameFor('a/ü space'), 'a/.ü space.fcp-part');
+  assert.is(tempOf('file.txt'), '.file.txt.fcp-part');
+  assert.is(tempOf('a/b/file.txt'), 'a/b/.file.txt.fcp-part');
+  assert.is(tempOf('a/.hidden'), 'a/..hidden.fcp-part');
+  assert.is(tempOf('a/ü space'), 'a/.ü space.fcp-part');
+  assert.is(sidecarNameFor(checkWirePath('a/b/file.txt')), 'a/b/.file.txt.fcp-meta');
 });
 
 test('tempNameFor hashes names that would pass 255 bytes', () => {
   // '.' + base + '.fcp-part' is 10 bytes more than base.
   const fits = 'x'.repeat(245);
-  assert.is(tempNameFor(`d/${fits}`), `d/.${fits}.fcp-part`);
-  const long = tempNameFor(`d/${'x'.repeat(246)}`);
+  assert.is(tempOf(`d/${fits}`), `d/.${fits}.fcp-part`);
+  const long = tempOf(`d/${'x'.repeat(246)}`);
   assert.match(long, /^d\/\.fcp-[0-9a-f]{16}\.fcp-part$/);
-  assert.is(tempNameFor(`d/${'x'.repeat(246)}`), long);
-  assert.is.not(tempNameFor(`d/${'x'.repeat(245)}y`), long);
-  const wide = tempNameFor('あ'.repeat(85));
+  assert.is(tempOf(`d/${'x'.repeat(246)}`), long);
+  assert.is.not(tempOf(`d/${'x'.repeat(245)}y`), long);
+  const wide = tempOf('あ'.repeat(85));
   assert.match(wide, /^\.fcp-[0-9a-f]{16}\.fcp-part$/);
 });
 
-test('tempNameFor refuses the root and unsafe paths', () => {
+test('tempNameFor refuses the root, and a name that would pass 4095 bytes; unsafe paths never get there', () => {
   const isUnsafe = (err: unknown) => err instanceof FcpError && err.code === 'FCP_ERR_PATH_UNSAFE';
-  assert.throws(() => tempNameFor('.'), isUnsafe);
-  assert.throws(() => tempNameFor('../x'), isUnsafe);
-  assert.throws(() => tempNameFor(''), isUnsafe);
+  assert.throws(() => tempOf('.'), isUnsafe);
+  assert.throws(() => tempOf('../x'), isUnsafe);
+  assert.throws(() => tempOf(''), isUnsafe);
+  // A path that fits leaves no room for the 10 bytes the temporary name adds.
+  const deep = `${'d'.repeat(200)}/`.repeat(20) + 'f'.repeat(4095 - 201 * 20);
+  assert.is(Buffer.byteLength(deep), 4095);
+  assert.throws(() => tempOf(deep), isUnsafe);
+  assert.throws(() => sidecarNameFor(checkWirePath(deep)), isUnsafe);
+  assert.is(tempOf(deep.slice(0, -10)).length, 4095);
+});
+
+test('ensureDirNow makes a level at once only under a ready parent', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  const root = await ConfinedRoot.open(dir);
+  assert.ok(root.isReadyDir(checkWirePath('.')));
+  assert.not.ok(root.isReadyDir(checkWirePath('a')));
+  // The parent is unknown: nothing is done, the caller must await ensureDirChecked.
+  assert.not.ok(root.ensureDirNow(checkWirePath('a/b')));
+  assert.not.ok(fs.existsSync(path.join(dir, 'a')));
+  assert.ok(root.ensureDirNow(checkWirePath('a')));
+  assert.ok(root.isReadyDir(checkWirePath('a')));
+  assert.ok(root.ensureDirNow(checkWirePath('a/b')));
+  assert.ok(fs.lstatSync(path.join(dir, 'a/b')).isDirectory());
+  // A level under way is not ready until its promise settles.
+  const pending = root.ensureDirChecked(checkWirePath('c/d'));
+  assert.not.ok(root.isReadyDir(checkWirePath('c')));
+  assert.not.ok(root.ensureDirNow(checkWirePath('c')));
+  await pending;
+  assert.ok(root.isReadyDir(checkWirePath('c/d')));
+  // Links and non-directories are refused as ensureDir refuses them.
+  fs.symlinkSync(outside, path.join(dir, 'link'));
+  fs.writeFileSync(path.join(dir, 'file'), 'x');
+  assert.throws(
+    () => root.ensureDirNow(checkWirePath('link')),
+    (err: unknown) => err instanceof FcpError && err.code === 'FCP_ERR_PATH_SYMLINK',
+  );
+  assert.throws(
+    () => root.ensureDirNow(checkWirePath('file')),
+    (err: unknown) => err instanceof FcpError && err.code === 'FCP_ERR_PATH_TYPE',
+  );
+  assert.not.ok(root.isReadyDir(checkWirePath('link')));
+  // forget() makes a level unready again.
+  root.forget('a');
+  assert.not.ok(root.isReadyDir(checkWirePath('a/b')));
+  assert.equal(fs.readdirSync(outside), []);
+});
+
+test('inspectInReadyDir: a missing name is undefined, and only under a ready directory', async () => {
+  const dir = tempDir();
+  const root = await ConfinedRoot.open(dir);
+  fs.mkdirSync(path.join(dir, 'a'));
+  fs.writeFileSync(path.join(dir, 'a/f'), 'abc');
+  assert.throws(
+    () => root.inspectInReadyDir(checkWirePath('a/f')),
+    (err: unknown) => err instanceof FcpError && err.code === 'FCP_ERR_INTERNAL',
+  );
+  await root.ensureDirChecked(checkWirePath('a'));
+  assert.is(root.inspectInReadyDir(checkWirePath('a/f'))?.size, 3n);
+  assert.is(root.inspectInReadyDir(checkWirePath('a/missing')), undefined);
+  assert.is(root.inspectInReadyDir(checkWirePath('missing')), undefined);
+});
+
+test('setDirMetaSync applies mode and mtime without following links, and skips a directory already so', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  const root = await ConfinedRoot.open(dir);
+  fs.mkdirSync(path.join(dir, 'a/b'), { recursive: true });
+  const t = 1_600_000_000.1234565; // the middle of a microsecond, as the receiver aims
+  const stored = 1_600_000_000_123_456_000n;
+  assert.ok(root.setDirMetaSync(checkWirePath('a/b'), 0o750, t, stored));
+  const st = fs.lstatSync(path.join(dir, 'a/b'), { bigint: true });
+  assert.is(Number(st.mode & 0o7777n), 0o750);
+  assert.is(st.mtimeNs, stored);
+  // Already so: nothing is done (the ctime stays).
+  assert.not.ok(root.setDirMetaSync(checkWirePath('a/b'), 0o750, t, stored));
+  assert.is(fs.lstatSync(path.join(dir, 'a/b'), { bigint: true }).ctimeNs, st.ctimeNs);
+  // Something written into it since: applied again.
+  fs.writeFileSync(path.join(dir, 'a/b/new'), 'x');
+  assert.ok(root.setDirMetaSync(checkWirePath('a/b'), 0o750, t, stored));
+  assert.is(fs.lstatSync(path.join(dir, 'a/b'), { bigint: true }).mtimeNs, stored);
+  // An unpredictable time never skips.
+  assert.ok(root.setDirMetaSync(checkWirePath('a/b'), 0o750, t, undefined));
+  // A link in the place of the directory, or above it, is refused and its target untouched.
+  fs.chmodSync(outside, 0o700);
+  fs.symlinkSync(outside, path.join(dir, 'link'));
+  // O_DIRECTORY | O_NOFOLLOW on a link: Linux says ENOTDIR, others ELOOP (FCP_ERR_PATH_SYMLINK).
+  assert.throws(
+    () => root.setDirMetaSync(checkWirePath('link'), 0o777, t, stored),
+    (err: unknown) =>
+      err instanceof FcpError && (err.code === 'FCP_ERR_PATH_SYMLINK' || err.code === 'ENOTDIR'),
+  );
+  fs.mkdirSync(path.join(outside, 'x'));
+  assert.throws(
+    () => root.setDirMetaSync(checkWirePath('link/x'), 0o777, t, stored),
+    (err: unknown) => err instanceof FcpError && err.code === 'FCP_ERR_PATH_SYMLINK',
+  );
+  assert.is(fs.statSync(outside).mode & 0o7777, 0o700);
+  assert.throws(
+    () => root.setDirMetaSync(checkWirePath('missing/x'), 0o777, t, stored),
+    (err: unknown) => err instanceof FcpError && err.code === 'ENOENT',
+  );
 });
 
 test('fresh() forgets what an earlier session verified (regression: push after the tree was changed)', async () => {
