@@ -59,6 +59,8 @@ export async function startFcpDaemon(root: string): Promise<FcpDaemon> {
     '127.0.0.1',
     '--root',
     root,
+    // Also accepts plaintext, for the `fcp --no-encryption` rows; TLS clients still get TLS.
+    '--no-encryption',
     '--max-sessions',
     '64',
   ];
@@ -79,8 +81,25 @@ export function fcpClientEnv(daemon: FcpDaemon): NodeJS.ProcessEnv {
  * Arguments (after `node`) to push `src` to `dst` through `port` (the daemon's, or a WAN proxy's).
  * `dst` is an absolute path inside the daemon's root; a trailing slash on `src` copies its contents.
  */
-export function fcpPushArgs(conns: number, src: string, port: number, dst: string): string[] {
-  return [...CLIENT_FLAGS, FCP_CLIENT_JS, 'push', '-q', '-n', String(conns), src, `127.0.0.1:${port}:${dst}`];
+export function fcpPushArgs(
+  conns: number,
+  src: string,
+  port: number,
+  dst: string,
+  opts: { plaintext?: boolean } = {},
+): string[] {
+  const enc = opts.plaintext === true ? ['--no-encryption'] : [];
+  return [
+    ...CLIENT_FLAGS,
+    FCP_CLIENT_JS,
+    'push',
+    '-q',
+    ...enc,
+    '-n',
+    String(conns),
+    src,
+    `127.0.0.1:${port}:${dst}`,
+  ];
 }
 
 /** Arguments (after `node`) to pull `src` (absolute, inside the daemon's root) into local `dst`. */

@@ -288,8 +288,11 @@ function toolsFor(s: Scenario, rig: Rig, conns: number): Tool[] {
   }
   const local = s.wan ? [] : [cpTool];
   if (s.kind === 'nochange') return [push, pull, ...peers, ...local];
+  // Encryption on and off, side by side, where bytes dominate.
+  const plain =
+    s.dataset === 'small' ? [] : [fcpPushTool(() => rig.daemon('push'), undefined, { plaintext: true })];
   const raw = conns === 1 ? [rawTool(1)] : [rawTool(1), rawTool(conns)];
-  return [push, pull, ...peers, ...local, ...raw];
+  return [push, ...plain, pull, ...peers, ...local, ...raw];
 }
 
 function lastLine(text: string): string {

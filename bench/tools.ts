@@ -113,11 +113,16 @@ function withDaemonLog(result: RunResult, d: FcpDaemon, logLengthBefore: number)
   return log === '' ? result : { ...result, stderr: `${result.stderr}\nfcpd log:\n${log}` };
 }
 
-/** fcp push (`-n conns`) into the push daemon, whose root holds ctx.dst. */
-export function fcpPushTool(daemon: () => FcpDaemon | string, conns?: number): Tool {
+/** fcp push (`-n conns`) into the push daemon, whose root holds ctx.dst; `plaintext` adds --no-encryption. */
+export function fcpPushTool(
+  daemon: () => FcpDaemon | string,
+  conns?: number,
+  opts: { plaintext?: boolean } = {},
+): Tool {
+  const plaintext = opts.plaintext === true;
   return {
-    id: conns === undefined ? 'fcp' : `fcp-n${conns}`,
-    label: conns === undefined ? 'fcp' : `fcp -n ${conns}`,
+    id: conns === undefined ? (plaintext ? 'fcp-plain' : 'fcp') : `fcp-n${conns}`,
+    label: conns === undefined ? (plaintext ? 'fcp --no-encryption' : 'fcp') : `fcp -n ${conns}`,
     direction: 'push',
     writesTree: true,
     missing: (net) => {
@@ -128,7 +133,9 @@ export function fcpPushTool(daemon: () => FcpDaemon | string, conns?: number): T
     run: async (ctx) => {
       const d = daemon() as FcpDaemon;
       resetPeakRss(d.service.pid);
-      const args = fcpPushArgs(conns ?? ctx.conns, `${ctx.src}/`, ctx.net.fcpPushPort ?? 0, ctx.dst);
+      const args = fcpPushArgs(conns ?? ctx.conns, `${ctx.src}/`, ctx.net.fcpPushPort ?? 0, ctx.dst, {
+        plaintext,
+      });
       const logLength = d.service.stderrTail().length;
       const { result, rssKb } = await runNodeMeasured(args, fcpClientEnv(d), ctx.timeoutMs);
       return {
