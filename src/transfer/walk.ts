@@ -129,7 +129,9 @@ async function openDir(
 function childWirePath(dirRel: string, name: Buffer, onWarning: (err: FcpError) => void): string | undefined {
   const text = name.toString('utf8');
   const rel = joinWirePath(dirRel, text);
-  if (!Buffer.from(text, 'utf8').equals(name)) {
+  // Only a name that decoded with a replacement character can be invalid UTF-8 (valid UTF-8 has one
+  // encoding), so the round-trip check, an allocation per entry, runs just for those.
+  if (text.includes('\uFFFD') && !Buffer.from(text, 'utf8').equals(name)) {
     onWarning(new FcpError('FCP_ERR_PATH_ENCODING', `file name is not valid UTF-8: ${rel}`, { path: rel }));
     return undefined;
   }

@@ -148,6 +148,14 @@ test('a name that is not UTF-8 is reported and skipped', async () => {
   assert.ok(rels(walked).includes('tree/b.txt'));
 });
 
+test('a name holding U+FFFD itself (valid UTF-8: EF BF BD) is walked like any other', async () => {
+  const { tree } = buildTree();
+  fs.writeFileSync(`${tree}/odd-\ufffd.txt`, 'x');
+  const walked = await collect(tree, 'tree');
+  assert.is(walked.warnings.length, 0);
+  assert.ok(rels(walked).includes('tree/odd-\ufffd.txt'));
+});
+
 test('a link whose target is not UTF-8 is reported and skipped', async () => {
   const tree = tempDir();
   fs.symlinkSync(Buffer.from([0x2e, 0x2f, 0xff]), path.join(tree, 'odd-link'));
