@@ -23,3 +23,10 @@ export class BufferPool {
     this.#free.push(buf);
   }
 }
+
+/**
+ * The process's pool, shared by every session: a daemon serving session after session reuses the same
+ * piece buffers instead of leaving each finished session's pool for the GC while the next one allocates
+ * its own (a long-running fcpd's peak RSS ratcheted up that way).
+ */
+export const sharedPool = new BufferPool();

@@ -49,7 +49,7 @@ import {
   type ReadyEntry,
   toFcpError,
 } from '../protocol/index.js';
-import { BufferPool } from './buffer-pool.js';
+import { sharedPool } from './buffer-pool.js';
 import { pieceCount, pieceLength, readFully } from './checksum.js';
 import { type ConfinedRoot, sidecarNameFor, tempNameFor } from './confined-root.js';
 import { type EngineOptions, Limiter, TransferEngine, unexpected } from './engine.js';
@@ -156,7 +156,7 @@ export class Receiver extends TransferEngine {
   readonly #dirs: DirMeta[] = [];
   readonly #connState = new Map<FramedConn, ConnState>();
   readonly #decisions = new Limiter(DECISION_CONCURRENCY);
-  readonly #pool = new BufferPool();
+  readonly #pool = sharedPool;
   #readyBatch: ReadyEntry[] = [];
   #doneBatch: DoneEntry[] = [];
   #flushScheduled = false;

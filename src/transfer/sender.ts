@@ -26,7 +26,7 @@ import {
   toFcpError,
   wireCodeOf,
 } from '../protocol/index.js';
-import { BufferPool } from './buffer-pool.js';
+import { sharedPool } from './buffer-pool.js';
 import { pieceCount, pieceLength } from './checksum.js';
 import { type EngineOptions, Signal, TransferEngine, unexpected } from './engine.js';
 import type { Selector } from './select.js';
@@ -113,7 +113,7 @@ export class Sender extends TransferEngine {
   readonly #resend: Array<{ file: SendFile; seq: number }> = [];
   readonly #ready: ReadPiece[] = [];
   readonly #connState = new Map<FramedConn, ConnState>();
-  readonly #pool = new BufferPool();
+  readonly #pool = sharedPool;
   readonly #pieceReady = new Signal();
   readonly #resolved = new Signal();
   #readsInFlight = 0;
