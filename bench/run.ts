@@ -334,8 +334,8 @@ class Harness {
     };
     const missing = tool.missing(net);
     if (missing !== undefined) return { ...cell, status: 'skipped', reason: missing };
-    // A new destination path for every run: fcpd (as of this writing) fails with ENOENT when pushed again to
-    // a path it wrote earlier in its life that was deleted in between, and the bench deletes each run's output.
+    // A new destination path for every run, so that no run can meet (and skip) what an earlier one left.
+    // (fcpd once failed with ENOENT on a path it wrote earlier that was deleted since; it no longer does.)
     const parent = path.join(this.destRoot, `dst-${++this.#cellSeq}`);
     const ctx: RunContext = {
       dataset,
