@@ -113,31 +113,30 @@ function withDaemonLog(result: RunResult, d: FcpDaemon, logLengthBefore: number)
   return log === '' ? result : { ...result, stderr: `${result.stderr}\nfcpd log:\n${log}` };
 }
 
-/** fcp push (`-n conns`) into the push daemon, whose root holds ctx.dst; `plaintext` adds --no-encryption. */
-export function fcpPushTool(
+/** An fcp row: the client run under GNU time against `daemon`, with both peak RSS figures and, on failure, its log. */
+function fcpTool(
+  meta: Pick<Tool, 'id' | 'label' | 'direction'>,
   daemon: () => FcpDaemon | string,
-  conns?: number,
-  opts: { plaintext?: boolean } = {},
+  port: (net: Endpoints) => number | undefined,
+  args: (ctx: RunContext, port: number) => string[],
 ): Tool {
-  const plaintext = opts.plaintext === true;
   return {
-    id: conns === undefined ? (plaintext ? 'fcp-plain' : 'fcp') : `fcp-n${conns}`,
-    label: conns === undefined ? (plaintext ? 'fcp --no-encryption' : 'fcp') : `fcp -n ${conns}`,
-    direction: 'push',
+    ...meta,
     writesTree: true,
     missing: (net) => {
       const d = daemon();
       if (typeof d === 'string') return d;
-      return net.fcpPushPort === undefined ? 'no route to fcpd' : undefined;
+      return port(net) === undefined ? 'no route to fcpd' : undefined;
     },
     run: async (ctx) => {
       const d = daemon() as FcpDaemon;
       resetPeakRss(d.service.pid);
-      const args = fcpPushArgs(conns ?? ctx.conns, `${ctx.src}/`, ctx.net.fcpPushPort ?? 0, ctx.dst, {
-        plaintext,
-      });
       const logLength = d.service.stderrTail().length;
-      const { result, rssKb } = await runNodeMeasured(args, fcpClientEnv(d), ctx.timeoutMs);
+      const { result, rssKb } = await runNodeMeasured(
+        args(ctx, port(ctx.net) ?? 0),
+        fcpClientEnv(d),
+        ctx.timeoutMs,
+      );
       return {
         result: withDaemonLog(result, d, logLength),
         clientRssKb: rssKb,
@@ -147,31 +146,33 @@ export function fcpPushTool(
   };
 }
 
+/** fcp push (`-n conns`) into the push daemon, whose root holds ctx.dst; `plaintext` adds --no-encryption. */
+export function fcpPushTool(
+  daemon: () => FcpDaemon | string,
+  conns?: number,
+  opts: { plaintext?: boolean } = {},
+): Tool {
+  const plaintext = opts.plaintext === true;
+  return fcpTool(
+    {
+      id: conns === undefined ? (plaintext ? 'fcp-plain' : 'fcp') : `fcp-n${conns}`,
+      label: conns === undefined ? (plaintext ? 'fcp --no-encryption' : 'fcp') : `fcp -n ${conns}`,
+      direction: 'push',
+    },
+    daemon,
+    (net) => net.fcpPushPort,
+    (ctx, port) => fcpPushArgs(conns ?? ctx.conns, `${ctx.src}/`, port, ctx.dst, { plaintext }),
+  );
+}
+
 /** fcp pull from the pull daemon, whose root is the data cache. */
 export function fcpPullTool(daemon: () => FcpDaemon | string): Tool {
-  return {
-    id: 'fcp-pull',
-    label: 'fcp pull',
-    direction: 'pull',
-    writesTree: true,
-    missing: (net) => {
-      const d = daemon();
-      if (typeof d === 'string') return d;
-      return net.fcpPullPort === undefined ? 'no route to fcpd' : undefined;
-    },
-    run: async (ctx) => {
-      const d = daemon() as FcpDaemon;
-      resetPeakRss(d.service.pid);
-      const args = fcpPullArgs(ctx.conns, ctx.net.fcpPullPort ?? 0, `${ctx.src}/`, ctx.dst);
-      const logLength = d.service.stderrTail().length;
-      const { result, rssKb } = await runNodeMeasured(args, fcpClientEnv(d), ctx.timeoutMs);
-      return {
-        result: withDaemonLog(result, d, logLength),
-        clientRssKb: rssKb,
-        daemonRssKb: peakRssKb(d.service.pid),
-      };
-    },
-  };
+  return fcpTool(
+    { id: 'fcp-pull', label: 'fcp pull', direction: 'pull' },
+    daemon,
+    (net) => net.fcpPullPort,
+    (ctx, port) => fcpPullArgs(ctx.conns, port, `${ctx.src}/`, ctx.dst),
+  );
 }
 
 function sshMissing(sshd: PrivateSshd | string, net: Endpoints, ...cmds: string[]): string | undefined {
