@@ -65,6 +65,9 @@ export class FrameDecoder {
   #checksumParts: Checksum32Parts | undefined;
   /** The current DATA frame on the sink route: its prefix, where its data goes, how much has arrived. */
   readonly #prefix = Buffer.alloc(DATA_PREFIX_SIZE);
+  #dataId = 0;
+  #dataSeq = 0;
+  #dataOffset = 0;
   #target: Uint8Array = EMPTY;
   #filled = 0;
   /** Set when the sink declined the frame: the whole payload (prefix included) to hand to onFrame. */
@@ -153,11 +156,11 @@ export class FrameDecoder {
 
   #openData(): void {
     const p = this.#prefix;
-    const id = p.readUInt32BE(0);
-    const seq = p.readUInt32BE(4);
-    const offset = p.readUInt32BE(8);
+    this.#dataId = p.readUInt32BE(0);
+    this.#dataSeq = p.readUInt32BE(4);
+    this.#dataOffset = p.readUInt32BE(8);
     const length = this.#length - DATA_PREFIX_SIZE;
-    const target = this.#sink!.target(id, seq, offset, length);
+    const target = this.#sink!.target(this.#dataId, this.#dataSeq, this.#dataOffset, length);
     if (target === undefined) {
       this.#whole = Buffer.allocUnsafe(this.#length);
       this.#whole.set(p, 0);
@@ -182,8 +185,7 @@ export class FrameDecoder {
       this.#onFrame(this.#type, whole);
       return;
     }
-    const p = this.#prefix;
-    this.#sink!.landed(p.readUInt32BE(0), p.readUInt32BE(4), p.readUInt32BE(8), data);
+    this.#sink!.landed(this.#dataId, this.#dataSeq, this.#dataOffset, data);
   }
 
   #badChecksum(): FcpError {

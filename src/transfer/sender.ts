@@ -495,8 +495,8 @@ export class Sender extends TransferEngine {
     count: number,
     resend: boolean,
   ): Promise<Array<Buffer | undefined>> {
-    const none = new Array<undefined>(count).fill(undefined);
-    if (file.failure !== undefined) return none;
+    const none = (): undefined[] => new Array<undefined>(count).fill(undefined);
+    if (file.failure !== undefined) return none();
     const buffers: Buffer[] = [];
     for (let i = 0; i < count; i++) buffers.push(this.#pool.take(pieceLength(file.size, first + i)));
     try {
@@ -528,12 +528,12 @@ export class Sender extends TransferEngine {
     } catch (err) {
       for (const b of buffers) this.#pool.give(b);
       file.failure ??= toFcpError(err, file.entry.rel);
-      return none;
+      return none();
     }
   }
 
   /**
-   * A file of one piece, read with synchronous calls: open, fstat, read, fstat, close take a few
+   * A file of one piece, read with synchronous calls: open, read, fstat, close take a few
    * microseconds each on cached data, and the thread-pool round trip of each async call would cost ten
    * times that — which is what limits a tree of small files. One fstat after the read compares the file with
    * its listing: a file changed (or replaced) since, before or during the read, fails there.
