@@ -2,7 +2,7 @@
 // a failing test cannot leave one behind. Also: the unprivileged user some tests run as, and the summary
 // line parser.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -187,10 +187,22 @@ export function unprivileged(): Identity {
   return identity;
 }
 
-/** Fails early, and plainly, when the user cannot even load the built client (an unreadable checkout). */
+/**
+ * Fails early, and plainly, when the user cannot even load the built client (an unreadable checkout). A
+ * checkout inside a private directory (`mktemp -d` makes them 0700) is first made traversable: o+x, search
+ * only, on each directory above it that lacks it, so the user can reach the files but list nothing new.
+ */
 function checkCanRun(user: Identity): void {
-  try {
+  const run = () =>
     execFileSync(process.execPath, [FCP_BIN, '--version'], { ...user, stdio: 'pipe', env: hermeticEnv() });
+  try {
+    run();
+    return;
+  } catch {
+    grantSearchAbove(FCP_BIN);
+  }
+  try {
+    run();
   } catch (err) {
     const detail = (err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err);
     throw new Error(
@@ -198,6 +210,15 @@ function checkCanRun(user: Identity): void {
         `readable by other users (o+rx):\n${detail}`,
       { cause: err },
     );
+  }
+}
+
+/** Adds o+x to every directory from `file`'s up to the file system root that lacks it. */
+function grantSearchAbove(file: string): void {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+    if (path.dirname(dir) === dir) return;
   }
 }
 
