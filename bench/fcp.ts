@@ -8,8 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, onCleanup, type Service, startService } from './proc.js';
 
-export const FCP_CLIENT_JS = fileURLToPath(new URL('../src/client/main.js', import.meta.url));
-export const FCP_DAEMON_JS = fileURLToPath(new URL('../src/daemon/main.js', import.meta.url));
+export const FCP_CLIENT_JS = fileURLToPath(new URL('../bin/fcp.js', import.meta.url));
+export const FCP_DAEMON_JS = fileURLToPath(new URL('../bin/fcpd.js', import.meta.url));
 
 /**
  * The node options in an entry point's shebang (`#!/usr/bin/env -S node --max-semi-space-size=2`): the bench
@@ -32,8 +32,8 @@ const DAEMON_FLAGS = shebangNodeFlags(FCP_DAEMON_JS);
 
 /** Undefined when both entry points are compiled, else the reason fcp rows are skipped. */
 export function fcpMissing(): string | undefined {
-  if (!existsSync(FCP_CLIENT_JS)) return 'fcp not built (dist/src/client/main.js missing)';
-  if (!existsSync(FCP_DAEMON_JS)) return 'fcp not built (dist/src/daemon/main.js missing)';
+  if (!existsSync(FCP_CLIENT_JS)) return 'fcp not built (dist/bin/fcp.js missing)';
+  if (!existsSync(FCP_DAEMON_JS)) return 'fcp not built (dist/bin/fcpd.js missing)';
   return undefined;
 }
 

@@ -9,7 +9,6 @@ import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -21,6 +20,7 @@ import {
   ReadyAction,
 } from '../../src/protocol/index.js';
 import { EXIT } from '../../src/transfer/exit-codes.js';
+import { FCP_BIN } from '../helpers/cli.js';
 import {
   type EntryAnswer,
   fileChecksum,
@@ -30,7 +30,6 @@ import {
   serveSession,
 } from '../helpers/raw-peer.js';
 
-const CLI = fileURLToPath(new URL('../../src/client/main.js', import.meta.url));
 /** Kill timeout of one CLI run: generous, a correct client exits in well under a second here. */
 const RUN_LIMIT_MS = 15_000;
 /** How long the stalling daemon stays silent before we interrupt the client (see the stall test). */
@@ -87,7 +86,7 @@ async function runPull(
   const listener = await RawListener.listen();
   // One attempt: each retry would reconnect to a fake daemon that serves one session only (retries are for
   // lost connections, and every attempt would meet the same hostile input anyway).
-  const args = [CLI, 'pull', '-n', '1', '--retries', '0', `${LOOPBACK}:${listener.port}:/x`, c.dest];
+  const args = [FCP_BIN, 'pull', '-n', '1', '--retries', '0', `${LOOPBACK}:${listener.port}:/x`, c.dest];
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '0' },

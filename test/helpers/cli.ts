@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The compiled entry points (this file runs as dist/test/helpers/cli.js). */
-export const FCP_BIN = fileURLToPath(new URL('../../src/client/main.js', import.meta.url));
-export const FCPD_BIN = fileURLToPath(new URL('../../src/daemon/main.js', import.meta.url));
+/** fcp and fcpd as installed: the single-file bundles `npm run build` writes (this file is dist/test/helpers/cli.js). */
+export const FCP_BIN = fileURLToPath(new URL('../../bin/fcp.js', import.meta.url));
+export const FCPD_BIN = fileURLToPath(new URL('../../bin/fcpd.js', import.meta.url));
 
 export const DEFAULT_RUN_TIMEOUT_MS = 30_000;
 

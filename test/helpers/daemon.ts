@@ -100,7 +100,7 @@ export interface ChildDaemon {
 }
 
 /**
- * Starts `node dist/src/daemon/main.js --port 0 --root DIR` and waits for its readiness line. A daemon run as
+ * Starts `node dist/bin/fcpd.js --port 0 --root DIR` and waits for its readiness line. A daemon run as
  * another user gets a state directory of its own (its host key and token must be that user's files).
  */
 export async function spawnDaemon(opts: ChildDaemonOptions): Promise<ChildDaemon> {
