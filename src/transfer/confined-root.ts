@@ -51,6 +51,8 @@ export class ConfinedRoot {
   readonly #verified = new Map<string, Promise<void>>();
   /** The levels of #verified whose promise has resolved: what the synchronous calls may rely on. */
   readonly #ready = new Set<string>();
+  /** The levels of #ready that this instance created itself with mkdir: empty when made (see madeEmpty). */
+  readonly #madeHere = new Set<string>();
 
   private constructor(real: string, openedAs: string) {
     this.path = real;
@@ -132,6 +134,14 @@ export class ConfinedRoot {
   }
 
   /**
+   * True when `dir` is ready and was created by this instance's own mkdir, so it was empty then: whatever is
+   * in it now was put there by its owner (the receiver, which writes each path once) or by another process.
+   */
+  madeEmpty(dir: SafePath): boolean {
+    return this.#madeHere.has(dir) && this.#ready.has(dir);
+  }
+
+  /**
    * lstat of `rel` after checking, without creating anything, that every parent level is a real directory.
    * Undefined when `rel` or one of its parents does not exist. Never follows a symlink.
    */
@@ -161,14 +171,17 @@ export class ConfinedRoot {
     if (rel === ROOT_ENTRY) {
       this.#verified.clear();
       this.#ready.clear();
+      this.#madeHere.clear();
       return;
     }
     const under = `${rel}/`;
     for (const key of this.#verified.keys()) {
       if (key === rel || key.startsWith(under)) this.#verified.delete(key);
     }
-    for (const key of this.#ready) {
-      if (key === rel || key.startsWith(under)) this.#ready.delete(key);
+    for (const set of [this.#ready, this.#madeHere]) {
+      for (const key of set) {
+        if (key === rel || key.startsWith(under)) set.delete(key);
+      }
     }
   }
 
@@ -268,6 +281,7 @@ export class ConfinedRoot {
     if (st === undefined) {
       try {
         mkdirSync(abs);
+        this.#madeHere.add(rel);
         return;
       } catch (err) {
         // Someone (another transfer, a local process) made it between our lstat and mkdir: look again.

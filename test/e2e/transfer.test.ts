@@ -125,6 +125,49 @@ test('push then pull back a mixed tree (65 MiB file, 1,000 small files, links, m
   await expectSame(src, join(served, 'mixed', 'src'));
 });
 
+test('modes come out exact whatever the umask, also over a stale temporary file (pull under umask 027)', async () => {
+  const base = join(tmp, 'umask');
+  const src = join(base, 'src');
+  const modes = [0o644, 0o640, 0o600, 0o666, 0o755, 0o750, 0o700, 0o444, 0o1755];
+  const specs: EntrySpec[] = modes.map((mode, i) => ({
+    kind: 'file',
+    path: `sub/m${mode.toString(8)}.dat`,
+    size: 100 + i,
+    mode,
+    mtime: timeAt(900 + i),
+  }));
+  const counts = await buildTree(src, specs);
+  expectExit(await runFcp(['push', src, remote('umask')]), 0);
+  await expectSame(src, join(served, 'umask', 'src'));
+
+  // Temporaries left by an earlier run, where the files go: a new file keeps its own mode, so these must
+  // be truncated and given the right mode, not trusted.
+  const back = join(base, 'back');
+  mkdirSync(join(back, 'src', 'sub'), { recursive: true });
+  for (const name of ['m640.dat', 'm644.dat', 'm1755.dat']) {
+    await writeFile(join(back, 'src', 'sub', `.${name}.fcp-part`), 'stale bytes, longer than the file', {
+      mode: 0o600,
+    });
+  }
+  // The child inherits the umask: 027 narrows 0644 and 0666 (fchmod) and leaves 0640, 0750 whole (open).
+  const before = process.umask(0o027);
+  let pulling: Promise<RunResult>;
+  try {
+    pulling = runFcp(['pull', remote('umask/src'), back]);
+  } finally {
+    process.umask(before);
+  }
+  const r = await pulling;
+  expectExit(r, 0);
+  expectSummary(r, { sent: counts.files, skipped: 0, failed: 0 });
+  await expectSame(src, join(back, 'src'));
+  assert.equal(
+    (await readdir(join(back, 'src', 'sub'))).filter((n) => n.endsWith('.fcp-part')),
+    [],
+    'no temporary left behind',
+  );
+});
+
 /** Overwrites bytes in the middle of a file in place: same size, and the old mtime put back. */
 async function tamperKeepingSizeAndMtime(abs: string): Promise<void> {
   const before = await lstat(abs, { bigint: true });

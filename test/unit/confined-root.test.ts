@@ -420,6 +420,26 @@ test('tempNameFor refuses the root, and a name that would pass 4095 bytes; unsaf
   assert.is(tempOf(deep.slice(0, -10)).length, 4095);
 });
 
+test('madeEmpty: only levels this instance created itself, and not after forget', async () => {
+  const { root: dir } = rootAndOutside();
+  fs.mkdirSync(path.join(dir, 'old'));
+  const root = await ConfinedRoot.open(dir);
+  assert.not.ok(root.madeEmpty(checkWirePath('.')), 'the root existed before');
+  assert.ok(root.ensureDirNow(checkWirePath('old')));
+  assert.not.ok(root.madeEmpty(checkWirePath('old')), 'found, not made');
+  assert.ok(root.ensureDirNow(checkWirePath('new')));
+  assert.ok(root.madeEmpty(checkWirePath('new')));
+  await root.ensureDirChecked(checkWirePath('new/deeper'));
+  assert.ok(root.madeEmpty(checkWirePath('new/deeper')));
+  // Another instance (the next session) finds them: they are no longer known to be empty.
+  const next = root.fresh();
+  await next.ensureDirChecked(checkWirePath('new/deeper'));
+  assert.not.ok(next.madeEmpty(checkWirePath('new/deeper')));
+  root.forget('new');
+  assert.not.ok(root.madeEmpty(checkWirePath('new')));
+  assert.not.ok(root.madeEmpty(checkWirePath('new/deeper')));
+});
+
 test('ensureDirNow makes a level at once only under a ready parent', async () => {
   const { root: dir, outside } = rootAndOutside();
   const root = await ConfinedRoot.open(dir);
