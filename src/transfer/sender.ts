@@ -32,7 +32,7 @@ import { type EngineOptions, Signal, TransferEngine, unexpected } from './engine
 import type { Selector } from './select.js';
 import type { SourceRoot } from './source-spec.js';
 import { readvFully } from './vector-io.js';
-import { type WalkEntry, walk } from './walk.js';
+import { type WalkEntry, walkBatches } from './walk.js';
 
 /** Entries announced but not yet answered; bounds memory on huge trees (the list streams). */
 const MAX_UNRESOLVED = 8192;
@@ -190,17 +190,37 @@ export class Sender extends TransferEngine {
     let entries = 0;
     let bytes = 0n;
     for (const source of this.#sources) {
-      for await (const entry of walk(source.abs, source.topRel, this.#selector, this.warn)) {
-        if (this.finished) return;
-        if (entry.kind === 'other') {
-          this.warn(new FcpError('FCP_ERR_PATH_UNSUPPORTED', undefined, { path: entry.rel }));
-          continue;
+      for await (const batch of walkBatches(source.abs, source.topRel, this.#selector, this.warn)) {
+        let next = 0;
+        while (next < batch.length) {
+          while (this.#unresolved.size >= MAX_UNRESOLVED && !this.finished) await this.#resolved.wait();
+          if (this.finished) return;
+          if (this.#checksum) {
+            // Hashing each file first is asynchronous: one at a time.
+            const entry = batch[next++]!;
+            if (!this.#listable(entry)) continue;
+            await this.#announce(entry, 1);
+            entries++;
+            if (entry.kind === 'file') bytes += entry.size;
+            continue;
+          }
+          // A run of announcements under one cork: one write (and with TLS, full records) for many
+          // entries. Never held across an await: a corked socket would not drain.
+          let ok = true;
+          this.control.socket.cork();
+          try {
+            while (ok && next < batch.length && this.#unresolved.size < MAX_UNRESOLVED) {
+              const entry = batch[next++]!;
+              if (!this.#listable(entry)) continue;
+              ok = this.#announceNow(entry, 1, undefined);
+              entries++;
+              if (entry.kind === 'file') bytes += entry.size;
+            }
+          } finally {
+            this.control.socket.uncork();
+          }
+          if (!ok) await this.control.drained();
         }
-        while (this.#unresolved.size >= MAX_UNRESOLVED && !this.finished) await this.#resolved.wait();
-        if (this.finished) return;
-        await this.#announce(entry, 1);
-        entries++;
-        if (entry.kind === 'file') bytes += entry.size;
       }
     }
     if (this.finished) return;
@@ -210,7 +230,31 @@ export class Sender extends TransferEngine {
     this.#maybeDone();
   }
 
+  /** False (after a warning) for what cannot be sent: FIFOs, sockets, devices. */
+  #listable(entry: WalkEntry): boolean {
+    if (entry.kind !== 'other') return true;
+    this.warn(new FcpError('FCP_ERR_PATH_UNSUPPORTED', undefined, { path: entry.rel }));
+    return false;
+  }
+
+  /** Announces an entry, with its content hash under --checksum; waits while the socket is full. */
   async #announce(entry: WalkEntry, attempt: number): Promise<void> {
+    let checksum: bigint | undefined;
+    if (this.#checksum && entry.kind === 'file') {
+      try {
+        checksum = await this.#hashWhole(entry.abs, Number(entry.size));
+      } catch (err) {
+        this.warn(toFcpError(err, entry.rel));
+        this.stats.filesFailed++;
+        return;
+      }
+    }
+    if (this.finished) return;
+    if (!this.#announceNow(entry, attempt, checksum)) await this.control.drained();
+  }
+
+  /** Sends DIR_INFO or FILE_INFO for a new id; false when the caller should wait for drained(). */
+  #announceNow(entry: WalkEntry, attempt: number, checksum: bigint | undefined): boolean {
     const id = this.#nextId++;
     const size = Number(entry.size);
     const pieces = entry.kind === 'file' ? pieceCount(size) : 0;
@@ -232,39 +276,27 @@ export class Sender extends TransferEngine {
       endSent: false,
       failureSent: false,
     };
-    let checksum: bigint | undefined;
-    if (this.#checksum && entry.kind === 'file') {
-      try {
-        checksum = await this.#hashWhole(entry.abs, size);
-      } catch (err) {
-        this.warn(toFcpError(err, entry.rel));
-        this.stats.filesFailed++;
-        return;
-      }
-    }
     this.#unresolved.set(id, file);
     if (attempt === 1) this.stats.filesTotal++;
-    const ok =
-      entry.kind === 'dir'
-        ? this.control.send({
-            type: MsgType.DirInfo,
-            id,
-            mode: entry.mode,
-            mtimeNs: entry.mtimeNs,
-            path: entry.rel,
-          })
-        : this.control.send({
-            type: MsgType.FileInfo,
-            id,
-            kind: entry.kind === 'symlink' ? FileKind.Symlink : FileKind.File,
-            mode: entry.mode,
-            size: entry.kind === 'file' ? entry.size : 0n,
-            mtimeNs: entry.mtimeNs,
-            checksum,
-            path: entry.rel,
-            linkTarget: entry.linkTarget ?? '',
-          });
-    if (!ok) await this.control.drained();
+    return entry.kind === 'dir'
+      ? this.control.send({
+          type: MsgType.DirInfo,
+          id,
+          mode: entry.mode,
+          mtimeNs: entry.mtimeNs,
+          path: entry.rel,
+        })
+      : this.control.send({
+          type: MsgType.FileInfo,
+          id,
+          kind: entry.kind === 'symlink' ? FileKind.Symlink : FileKind.File,
+          mode: entry.mode,
+          size: entry.kind === 'file' ? entry.size : 0n,
+          mtimeNs: entry.mtimeNs,
+          checksum,
+          path: entry.rel,
+          linkTarget: entry.linkTarget ?? '',
+        });
   }
 
   /** Announces a file again under a new id, from a fresh lstat (it may have changed). */

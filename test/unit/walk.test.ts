@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import { createSelector, type Selector } from '../../src/transfer/select.js';
-import { type WalkEntry, walk } from '../../src/transfer/walk.js';
+import { type WalkEntry, walk, walkBatches } from '../../src/transfer/walk.js';
 
 const made: string[] = [];
 
@@ -359,6 +359,33 @@ test('an unsafe topRel is refused', async () => {
   } catch (err) {
     assert.is((err as FcpError).code, 'FCP_ERR_PATH_UNSAFE');
   }
+});
+
+test('walkBatches: the same entries as walk, at most 512 a batch, each batch ending before a directory is read', async () => {
+  const base = tempDir();
+  const tree = path.join(base, 'tree');
+  fs.mkdirSync(path.join(tree, 'a', 'deep'), { recursive: true });
+  fs.mkdirSync(path.join(tree, 'wide'));
+  for (let i = 0; i < 1200; i++)
+    fs.writeFileSync(path.join(tree, 'wide', `f${String(i).padStart(4, '0')}`), '');
+  fs.writeFileSync(path.join(tree, 'a', 'one'), '');
+  fs.writeFileSync(path.join(tree, 'a', 'deep', 'two'), '');
+  fs.writeFileSync(path.join(tree, 'z'), '');
+
+  const batches: WalkEntry[][] = [];
+  for await (const batch of walkBatches(tree, 'tree', createSelector(), () => {})) batches.push(batch);
+  const flat = batches.flat().map((e) => e.rel);
+  assert.equal(flat, rels(await collect(tree, 'tree')));
+  assert.is(flat.length, 1 + 2 + 1 + 1 + 1 + 1200 + 1);
+  for (const batch of batches) {
+    assert.ok(batch.length > 0 && batch.length <= 512, `batch of ${batch.length}`);
+    // A directory entry is always last in its batch: its contents are read only after the caller took it.
+    batch.slice(0, -1).forEach((e) => assert.is.not(e.kind, 'dir', e.rel));
+  }
+  // The 1,200 files of one directory come in three batches (512, 512, 176), then 'z' after it.
+  const sizes = batches.map((b) => b.length);
+  assert.ok(sizes.includes(512), sizes.join(','));
+  assert.is(batches.at(-1)!.at(-1)!.rel, 'tree/z');
 });
 
 test('the walk streams: the first entry arrives before deep directories are read', async () => {
