@@ -431,14 +431,19 @@ export async function startWanProxy(opts: WanProxyOptions): Promise<WanProxy> {
   };
 }
 
-function resetSocket(socket: net.Socket): void {
+/**
+ * Ends a connection with a TCP RST where one can be sent, so the peer sees ECONNRESET rather than an
+ * orderly end; otherwise destroys it. resetAndDestroy needs a connected handle (before connect a plain
+ * destroy is all there is), and libuv refuses to reset a socket whose end() is still being flushed
+ * (uv_tcp_close_reset: EINVAL, libuv/libuv#3661), after which node emits 'error' but never 'close'.
+ */
+export function resetSocket(socket: net.Socket): void {
   if (socket.destroyed) return;
-  // resetAndDestroy needs a connected handle; before connect a plain destroy is all there is.
-  if (socket.readyState === 'open' || socket.readyState === 'readOnly' || socket.readyState === 'writeOnly') {
-    socket.resetAndDestroy();
-  } else {
-    socket.destroy();
-  }
+  const connected =
+    socket.readyState === 'open' || socket.readyState === 'readOnly' || socket.readyState === 'writeOnly';
+  const flushingEnd = socket.writableEnded && !socket.writableFinished;
+  if (connected && !flushingEnd) socket.resetAndDestroy();
+  else socket.destroy();
 }
 
 function parseTarget(text: string): { host: string; port: number } {

@@ -217,8 +217,8 @@ test('plaintext: a byte flipped inside a DATA frame of a data socket is caught b
   const where = spy.frameAt(1, 'up');
   assert.is(where.type, MsgType.Data, 'the flipped byte was inside a DATA frame');
   assert.ok(where.inPayload, 'the flipped byte was in the payload the checksum covers');
-  // The daemon dropped that socket instead of accepting the frame; a replacement was attached. The proxy may
-  // see the close only after the client has exited (the daemon lingers 2 s after its ABORT), so wait for it.
+  // The daemon dropped that socket instead of accepting the frame; a replacement was attached. The proxy
+  // handles that close in this process, possibly after the client has exited: wait for it.
   const flipped = proxy.connections[1]!;
   await bounded(flipped.closed, 10_000, 'the damaged socket closing');
   assert.ok(flipped.bytesUp < SIZE, 'the damaged socket did not carry the whole file');

@@ -4,6 +4,7 @@
 // accepted one (0-based, counting only connections that were not refused).
 import { EventEmitter } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { resetSocket } from '../../bench/wan-proxy.js';
 
 /** One direction of a proxied connection: 'up' is client -> target, 'down' is target -> client. */
 export type Direction = 'up' | 'down';
@@ -355,8 +356,8 @@ class FaultConnection implements ProxyConnection, PumpOwner {
   /** Destroys both sockets with a TCP RST, so each peer sees ECONNRESET rather than an orderly end. */
   reset(): void {
     this.#stopPumps();
-    this.#client.resetAndDestroy();
-    this.#upstream.resetAndDestroy();
+    resetSocket(this.#client);
+    resetSocket(this.#upstream);
   }
 
   kick(): void {
@@ -395,7 +396,7 @@ class FaultConnection implements ProxyConnection, PumpOwner {
     if (this.#cutting) return;
     // Pass the failure on as a reset, the closest a proxy can get to forwarding an error.
     this.#stopPumps();
-    other.resetAndDestroy();
+    resetSocket(other);
   }
 
   #socketOnClose(socket: Socket, other: Socket): void {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startWanProxy, type WanProxyOptions } from '../../bench/wan-proxy.js';
+import { resetSocket, startWanProxy, type WanProxyOptions } from '../../bench/wan-proxy.js';
 
 // Timing assertions are lower bounds only: a loaded machine can always be slower, never faster than the model.
 
@@ -180,6 +180,32 @@ test('a reset on the target side closes the client', async () => {
   await closed;
   await proxy.close();
   await closeTarget(target);
+});
+
+test("resetSocket closes a socket whose end() is still being flushed (regression: no 'close' after EINVAL)", async () => {
+  // The peer keeps its half open and never answers the FIN, so our shutdown is still pending when we reset.
+  const closed = new Promise<string>((resolve) => {
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        server.close();
+        resolve('closed');
+      });
+      socket.end();
+      assert.not.ok(socket.writableFinished, 'the shutdown is still pending');
+      resetSocket(socket);
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      const peer = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      peer.on('error', () => {});
+      peer.on('close', () => {});
+      peer.resume();
+      setTimeout(() => peer.destroy(), 3_000).unref();
+    });
+  });
+  const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('no close'), 2_000).unref());
+  assert.is(await Promise.race([closed, timeout]), 'closed');
 });
 
 test('a refused target closes the client', async () => {
