@@ -88,23 +88,15 @@ export async function replaceHostKey(file: string, name: string, fingerprint: st
 }
 
 function hostKeyChanged(file: string, name: string, presented: string, pin: KnownHostLine): Error {
-  const bar = '@'.repeat(59);
+  // One line, like every fcp error (the CLI escapes newlines, which turned ssh's multi-line banner into a
+  // wall of "\n"), and it keeps ssh's words so nobody skims past it.
   return authError(
     'FCP_ERR_AUTH_HOST_KEY_CHANGED',
-    [
+    `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for ${name}: it presented ${presented}, ` +
+      `but ${file}:${pin.line} pins ${pin.fingerprint}. Someone may be eavesdropping (man-in-the-middle), ` +
+      'or the daemon got a new host key: if `fcpd --fingerprint` on the server prints ' +
+      `${presented}, run again with --accept-host-key ${presented} or delete line ${pin.line} of ${file}; ` +
       'refusing to connect',
-      bar,
-      '@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @',
-      bar,
-      'IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!',
-      'Someone could be eavesdropping on you right now (man-in-the-middle attack)!',
-      'It is also possible that the daemon host key has just been changed.',
-      `The fingerprint for the fcpd at ${name} sent by the remote host is`,
-      `${presented}.`,
-      `The pinned fingerprint is ${pin.fingerprint} (${file}:${pin.line}).`,
-      'Ask the daemon administrator for the output of `fcpd --fingerprint`; if it matches, run again with',
-      `--accept-host-key ${presented}, or delete line ${pin.line} of ${file}.`,
-    ].join('\n'),
     { path: file },
   );
 }

@@ -258,6 +258,9 @@ test('a changed host key stops the client (exit 7, ssh-style warning); --accept-
   const refused = await fcp(['push', '-i', keys.a.path, payload, second.remote('two.txt')]);
   expectExit(refused, EXIT.AUTH, 'push to the re-keyed daemon');
   assert.match(refused.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED/);
+  // One readable line (regression: the multi-line banner came out as one line of escaped "\n").
+  assert.is(refused.stderr.trim().split('\n').length, 1, describeRun(refused));
+  assert.not.match(refused.stderr, /\\n/, describeRun(refused));
   assert.ok(refused.stderr.includes(newFp) && refused.stderr.includes(oldFp), describeRun(refused));
   assert.match(refused.stderr, /--accept-host-key/);
   assert.not.ok(
