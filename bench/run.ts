@@ -16,7 +16,7 @@ import { type FcpDaemon, fcpMissing, startFcpDaemon } from './fcp.js';
 import { installSignalCleanup, runCleanups, startService } from './proc.js';
 import { type CellResult, median, type ScenarioResult, scenarioTable } from './report.js';
 import { aptInstall, type PrivateSshd, SSHD, startPrivateSshd } from './sshd.js';
-import { mountTmpfs } from './tmpfs.js';
+import { mountTmpfs, prefault } from './tmpfs.js';
 import {
   cpTool,
   type Endpoints,
@@ -87,6 +87,8 @@ const SCENARIOS: Scenario[] = [
 ];
 
 const CONN_STEPS = [1, 2, 4, 8, 16];
+/** Destinations of data sets from this size up are pre-faulted before every run (see prefault()). */
+const PREFAULT_MIN_BYTES = 64 * 1024 * 1024;
 
 interface Settings {
   scale: number;
@@ -350,6 +352,7 @@ class Harness {
       await rm(path.dirname(ctx.dst), { recursive: true, force: true });
       ctx.dst = path.join(parent, `run-${++runSeq}`, path.basename(dataset.dir));
       mkdirSync(path.dirname(ctx.dst), { recursive: true });
+      if (tool.writesTree && dataset.bytes >= PREFAULT_MIN_BYTES) prefault(this.destRoot, dataset.bytes);
     };
     const warnings = new Set<string>();
     await fresh();
