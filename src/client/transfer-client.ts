@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import type tls from 'node:tls';
 import { dial } from '../net/dial.js';
 import { FramedConn } from '../net/framed-conn.js';
-import { HANDSHAKE_TIMEOUT_MS, negotiateVersion, ourHello } from '../net/hello.js';
+import { applyCapabilities, HANDSHAKE_TIMEOUT_MS, negotiateVersion, ourHello } from '../net/hello.js';
 import { Inbox } from '../net/inbox.js';
 import {
   type DataMsg,
@@ -284,6 +284,7 @@ async function exchangeHello(ch: Channel, first: Exclude<Message, DataMsg>): Pro
   if (hello.type !== MsgType.Hello)
     throw new FcpError('FCP_ERR_PROTO_NOT_FCP', 'the server did not answer HELLO');
   negotiateVersion(hello);
+  applyCapabilities(ch.conn, hello);
 }
 
 /**

@@ -14,7 +14,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type tls from 'node:tls';
 import { FramedConn } from '../net/framed-conn.js';
-import { HANDSHAKE_TIMEOUT_MS, negotiateVersion, ourHello } from '../net/hello.js';
+import { applyCapabilities, HANDSHAKE_TIMEOUT_MS, negotiateVersion, ourHello } from '../net/hello.js';
 import { Inbox } from '../net/inbox.js';
 import {
   type AttachMsg,
@@ -292,6 +292,7 @@ export class FcpServer {
         throw new FcpError('FCP_ERR_PROTO_NOT_FCP', 'first message is not HELLO');
       const version = negotiateVersion(hello);
       conn.send({ ...ourHello(), versionMin: version, versionMax: version });
+      applyCapabilities(conn, hello);
       const first = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_START or ATTACH');
       const established: Established = { encrypted, binding, address, authenticated };
       switch (first.type) {

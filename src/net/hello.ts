@@ -1,11 +1,13 @@
 /** The version/capability exchange that opens every connection (spec/PROTOCOL.md §3.1). */
 import {
+  Capability,
   FcpError,
   type HelloMsg,
   MsgType,
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
 } from '../protocol/index.js';
+import type { FramedConn } from './framed-conn.js';
 
 /** Handshake steps must finish within this, or the connection is dropped (a silent peer holds nothing). */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -17,9 +19,17 @@ export function ourHello(): HelloMsg {
     type: MsgType.Hello,
     versionMin: PROTOCOL_VERSION_MIN,
     versionMax: PROTOCOL_VERSION_MAX,
-    capabilities: 0,
+    capabilities: Capability.TlsDataUnsummed,
     agent: AGENT,
   };
+}
+
+/**
+ * Applies what both HELLOs of `conn`'s connection agreed on (we always offer every capability we know, so
+ * the peer's bits decide).
+ */
+export function applyCapabilities(conn: FramedConn, theirs: HelloMsg): void {
+  if ((theirs.capabilities & Capability.TlsDataUnsummed) !== 0) conn.omitDataChecksumsOverTls();
 }
 
 /** The highest version both ends speak, or FCP_ERR_PROTO_VERSION naming both ranges. */

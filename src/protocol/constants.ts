@@ -11,6 +11,12 @@ export const PROTOCOL_MAGIC = 'FCP';
 export const PROTOCOL_VERSION_MIN = 2;
 export const PROTOCOL_VERSION_MAX = 2;
 
+/** HELLO capability bits (spec/PROTOCOL.md §3.1): a feature is used when both HELLOs of a connection set it. */
+export const Capability = {
+  /** On a TLS connection, DATA frames carry chksum 0 and their receiver does not check it (§2). */
+  TlsDataUnsummed: 0x0001,
+} as const;
+
 /** Files are cut into pieces of this size: the unit of scheduling, acknowledgement and the file checksum. */
 export const PIECE_SIZE = 1 << 20;
 

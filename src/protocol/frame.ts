@@ -1,5 +1,6 @@
 /**
- * Framing: `flag` u8 | `chksum` u32 | `length` u16 | `payload`, big-endian; chksum is xxh32(payload, seed 0).
+ * Framing: `flag` u8 | `chksum` u32 | `length` u16 | `payload`, big-endian; chksum is xxh32(payload, seed 0),
+ * except for DATA on a TLS connection whose peers agreed to leave it 0 (skipDataChecksums).
  *
  * FrameDecoder is a push-driven state machine (no I/O, no timers): feed it whatever the socket delivered and
  * it calls onFrame once per complete, verified frame. It validates the type and the length as soon as the
@@ -72,6 +73,8 @@ export class FrameDecoder {
   #filled = 0;
   /** Set when the sink declined the frame: the whole payload (prefix included) to hand to onFrame. */
   #whole: Buffer | undefined;
+  /** False once the connection's TLS vouches for DATA frames (see skipDataChecksums). */
+  #checkData = true;
 
   constructor(checksum: Checksum32, onFrame: FrameHandler) {
     this.#checksum = checksum;
@@ -82,6 +85,14 @@ export class FrameDecoder {
   setDataSink(sink: DataSink, checksumParts: Checksum32Parts): void {
     this.#sink = sink;
     this.#checksumParts = checksumParts;
+  }
+
+  /**
+   * Stops checking DATA frames' chksum, which the peer sends as 0 on a TLS connection where both HELLOs
+   * offered it (spec/PROTOCOL.md §2): TLS already authenticates every byte. Other frames are still checked.
+   */
+  skipDataChecksums(): void {
+    this.#checkData = false;
   }
 
   /** Bytes received but not yet part of a delivered frame. */
@@ -133,7 +144,8 @@ export class FrameDecoder {
           if (this.#buffered < this.#length) return;
           const payload = this.#consume(this.#length);
           this.#state = State.Header;
-          if (this.#checksum(payload) !== this.#sum) throw this.#badChecksum();
+          const checked = this.#checkData || this.#type !== MsgType.Data;
+          if (checked && this.#checksum(payload) !== this.#sum) throw this.#badChecksum();
           this.#onFrame(this.#type, payload);
           break;
         }
@@ -179,8 +191,10 @@ export class FrameDecoder {
     const whole = this.#whole;
     this.#target = EMPTY;
     this.#whole = undefined;
-    const sum = whole === undefined ? this.#checksumParts!(this.#prefix, data) : this.#checksum(whole);
-    if (sum !== this.#sum) throw this.#badChecksum();
+    if (this.#checkData) {
+      const sum = whole === undefined ? this.#checksumParts!(this.#prefix, data) : this.#checksum(whole);
+      if (sum !== this.#sum) throw this.#badChecksum();
+    }
     if (whole !== undefined) {
       this.#onFrame(this.#type, whole);
       return;

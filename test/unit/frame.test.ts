@@ -495,6 +495,32 @@ test('sink: a bad checksum on a DATA frame is FCP_ERR_PROTO_BAD_CHECKSUM and not
   }
 });
 
+test('skipDataChecksums: DATA with chksum 0 lands (sink or not, any split); other frames are still checked', () => {
+  const unsummed = Buffer.concat(
+    SINK_MIXED.map(([type, p]) => (type === T.DATA ? fb.frame(type, p, { checksum: 0 }) : fb.frame(type, p))),
+  );
+  for (const size of [16_384, 1000, 7]) {
+    const r = sinkRecorder((id) => id === 7);
+    r.decoder.skipDataChecksums();
+    for (let at = 0; at < unsummed.length; at += size) r.decoder.push(unsummed.subarray(at, at + size));
+    checkSinkResult(r, `unsummed, chunks of ${size}`);
+    r.decoder.end();
+  }
+  // Without a sink, DATA goes through onFrame, equally unchecked.
+  const frames: Frame[] = [];
+  const plain = new FrameDecoder(fb.h32, (type, p) => frames.push([type, Buffer.from(p)]));
+  plain.skipDataChecksums();
+  const p = payload.data({ id: 1, seq: 0, offset: 0, data: filled(3000, 9) });
+  plain.push(fb.frame(T.DATA, p, { checksum: 0 }));
+  assertFrames(frames, [[T.DATA, p]], 'no sink');
+  // A control frame with a wrong checksum is refused as ever.
+  const info = payload.ping();
+  assertCode(() => plain.push(fb.frame(T.PING, info, { checksum: 1 })), 'FCP_ERR_PROTO_BAD_CHECKSUM');
+  // And without skipDataChecksums, chksum 0 on DATA is refused.
+  const strict = sinkRecorder(() => true);
+  assertCode(() => strict.decoder.push(fb.frame(T.DATA, p, { checksum: 0 })), 'FCP_ERR_PROTO_BAD_CHECKSUM');
+});
+
 test('sink: an error thrown by target() fails the decoder before any data is taken', () => {
   const decoder = new FrameDecoder(fb.h32, () => assert.unreachable('no frame expected'));
   decoder.setDataSink(

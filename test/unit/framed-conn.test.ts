@@ -1,10 +1,14 @@
 import { once } from 'node:events';
 import net from 'node:net';
+import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FramedConn } from '../../src/net/framed-conn.js';
-import { MAX_DATA_BYTES, type Message, MsgType } from '../../src/protocol/index.js';
+import { FRAME_HEADER_SIZE, MAX_DATA_BYTES, type Message, MsgType } from '../../src/protocol/index.js';
+import { loadOrCreateHostKey } from '../../src/security/host-key.js';
+import { acceptTls, connectTls, createServerContext } from '../../src/security/tls-channel.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
+import { removeDir, tempDir } from '../helpers/ssh-keys.js';
 
 // FramedConn (src/net/framed-conn.ts) over a real loopback socket: DATA sent by reference (big frames) or
 // copied (small ones), received in place through dataTarget/dataLanded or as messages.
@@ -75,6 +79,90 @@ test('a piece sent as frames lands in place; onWritten waits for the socket even
   if (msg.type === MsgType.Data) {
     assert.equal([msg.id, msg.seq, msg.offset], [9, 2, 0]);
     assert.ok(Buffer.from(msg.data).equals(small));
+  }
+  a.destroy();
+  b.destroy();
+});
+
+/** A TLS 1.3 pair over loopback, with a throwaway host key. */
+async function tlsPair(): Promise<[net.Socket, net.Socket]> {
+  const dir = await tempDir('framed-conn-tls');
+  try {
+    const context = createServerContext(await loadOrCreateHostKey(path.join(dir, 'state')));
+    const [rawClient, rawServer] = await socketPair();
+    const [client, server] = await Promise.all([
+      connectTls(rawClient, 5000),
+      acceptTls(rawServer, context, 5000),
+    ]);
+    return [client, server];
+  } finally {
+    await removeDir(dir);
+  }
+}
+
+/** The chksum field of every DATA frame in a stream of whole frames, as the receiving socket saw it. */
+function dataChecksums(stream: Buffer): number[] {
+  const sums: number[] = [];
+  for (let at = 0; at + FRAME_HEADER_SIZE <= stream.length;) {
+    const length = stream.readUInt16BE(at + 5);
+    if (stream[at] === MsgType.Data) sums.push(stream.readUInt32BE(at + 1));
+    at += FRAME_HEADER_SIZE + length;
+  }
+  return sums;
+}
+
+/** Sends a 1 MiB piece from a to b after both agreed to omit DATA checksums; returns what b's socket read. */
+async function sendPieceUnsummed(a: net.Socket, b: net.Socket): Promise<{ wire: Buffer; received: Buffer }> {
+  const piece = pattern(1 << 20, 3);
+  const received = Buffer.alloc(piece.length);
+  const seen: Buffer[] = [];
+  b.on('data', (chunk: Buffer) => seen.push(Buffer.from(chunk)));
+  let landedBytes = 0;
+  const done = new Promise<void>((resolve) => {
+    const rx = new FramedConn(b, hasher, {
+      onMessage: () => {},
+      onClose: () => {},
+      dataTarget: (_conn, _id, _seq, offset, length) => received.subarray(offset, offset + length),
+      dataLanded: (_conn, _id, _seq, _offset, data) => {
+        landedBytes += data.byteLength;
+        if (landedBytes === piece.length) resolve();
+      },
+    });
+    rx.omitDataChecksumsOverTls();
+  });
+  const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
+  tx.omitDataChecksumsOverTls();
+  for (let offset = 0; offset < piece.length; offset += MAX_DATA_BYTES) {
+    tx.sendData(1, 0, offset, piece.subarray(offset, Math.min(offset + MAX_DATA_BYTES, piece.length)));
+  }
+  await done;
+  assert.ok(received.equals(piece), 'the piece arrived intact');
+  return { wire: Buffer.concat(seen), received };
+}
+
+test('over TLS, omitDataChecksumsOverTls sends DATA with chksum 0 and the receiver takes it', async () => {
+  const [a, b] = await tlsPair();
+  const { wire } = await sendPieceUnsummed(a, b);
+  const sums = dataChecksums(wire);
+  assert.is(sums.length, 17, '16 full frames and a short last one');
+  assert.ok(
+    sums.every((sum) => sum === 0),
+    sums.join(','),
+  );
+  a.destroy();
+  b.destroy();
+});
+
+test('over plain TCP, omitDataChecksumsOverTls changes nothing: every DATA frame carries its xxh32', async () => {
+  const [a, b] = await socketPair();
+  const { wire } = await sendPieceUnsummed(a, b);
+  const sums = dataChecksums(wire);
+  assert.is(sums.length, 17);
+  let at = 0;
+  for (const sum of sums) {
+    const length = wire.readUInt16BE(at + 5);
+    assert.is(sum, hasher.h32(wire.subarray(at + FRAME_HEADER_SIZE, at + FRAME_HEADER_SIZE + length)));
+    at += FRAME_HEADER_SIZE + length;
   }
   a.destroy();
   b.destroy();
