@@ -191,36 +191,13 @@ export class Sender extends TransferEngine {
     let bytes = 0n;
     for (const source of this.#sources) {
       for await (const batch of walkBatches(source.abs, source.topRel, this.#selector, this.warn)) {
-        let next = 0;
-        while (next < batch.length) {
-          while (this.#unresolved.size >= MAX_UNRESOLVED && !this.finished) await this.#resolved.wait();
-          if (this.finished) return;
-          if (this.#checksum) {
-            // Hashing each file first is asynchronous: one at a time.
-            const entry = batch[next++]!;
-            if (!this.#listable(entry)) continue;
-            await this.#announce(entry, 1);
-            entries++;
-            if (entry.kind === 'file') bytes += entry.size;
-            continue;
-          }
-          // A run of announcements under one cork: one write (and with TLS, full records) for many
-          // entries. Never held across an await: a corked socket would not drain.
-          let ok = true;
-          this.control.socket.cork();
-          try {
-            while (ok && next < batch.length && this.#unresolved.size < MAX_UNRESOLVED) {
-              const entry = batch[next++]!;
-              if (!this.#listable(entry)) continue;
-              ok = this.#announceNow(entry, 1, undefined);
-              entries++;
-              if (entry.kind === 'file') bytes += entry.size;
-            }
-          } finally {
-            this.control.socket.uncork();
-          }
-          if (!ok) await this.control.drained();
+        const listable = batch.filter((entry) => this.#listable(entry));
+        for (const entry of listable) {
+          entries++;
+          if (entry.kind === 'file') bytes += entry.size;
         }
+        await this.#announceAll(listable);
+        if (this.finished) return;
       }
     }
     if (this.finished) return;
@@ -228,6 +205,34 @@ export class Sender extends TransferEngine {
     this.#listDone = true;
     this.stats.listComplete = true;
     this.#maybeDone();
+  }
+
+  /**
+   * Announces `entries` in order, waiting only while the unanswered window or the socket is full. Without
+   * --checksum a run of them goes under one cork: one write (and with TLS, full records) for many entries,
+   * never held across an await (a corked socket would not drain). With it, each file is hashed first, one
+   * at a time.
+   */
+  async #announceAll(entries: readonly WalkEntry[]): Promise<void> {
+    let next = 0;
+    while (next < entries.length) {
+      while (this.#unresolved.size >= MAX_UNRESOLVED && !this.finished) await this.#resolved.wait();
+      if (this.finished) return;
+      if (this.#checksum) {
+        await this.#announce(entries[next++]!, 1);
+        continue;
+      }
+      let ok = true;
+      this.control.socket.cork();
+      try {
+        while (ok && next < entries.length && this.#unresolved.size < MAX_UNRESOLVED) {
+          ok = this.#announceNow(entries[next++]!, 1, undefined);
+        }
+      } finally {
+        this.control.socket.uncork();
+      }
+      if (!ok) await this.control.drained();
+    }
   }
 
   /** False (after a warning) for what cannot be sent: FIFOs, sockets, devices. */

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -8,25 +7,13 @@ import { FRAME_HEADER_SIZE, MAX_DATA_BYTES, type Message, MsgType } from '../../
 import { loadOrCreateHostKey } from '../../src/security/host-key.js';
 import { acceptTls, connectTls, createServerContext } from '../../src/security/tls-channel.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
+import { socketPair } from '../helpers/socket-pair.js';
 import { removeDir, tempDir } from '../helpers/ssh-keys.js';
 
 // FramedConn (src/net/framed-conn.ts) over a real loopback socket: DATA sent by reference (big frames) or
 // copied (small ones), received in place through dataTarget/dataLanded or as messages.
 
 const hasher = await loadHasher();
-
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection');
-  const client = net.connect(port, '127.0.0.1');
-  await once(client, 'connect');
-  const [peer] = (await accepted) as [net.Socket];
-  server.close();
-  return [client, peer];
-}
 
 function pattern(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n);

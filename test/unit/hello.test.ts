@@ -1,11 +1,11 @@
 import { once } from 'node:events';
-import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FramedConn } from '../../src/net/framed-conn.js';
 import { applyCapabilities, negotiateVersion, ourHello } from '../../src/net/hello.js';
 import { Capability, FcpError, type HelloMsg, MsgType } from '../../src/protocol/index.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
+import { socketPair } from '../helpers/socket-pair.js';
 
 // The HELLO exchange (src/net/hello.ts): version negotiation and the capability bits (spec/PROTOCOL.md §3.1).
 
@@ -17,12 +17,7 @@ function hello(versionMin: number, versionMax: number, capabilities = 0): HelloM
 
 /** A FramedConn over a plain loopback socket, and what it writes for one DATA frame. */
 async function dataChecksumAfter(theirs: HelloMsg): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  const [peer] = (await once(server, 'connection')) as [net.Socket];
-  server.close();
+  const [client, peer] = await socketPair();
   const conn = new FramedConn(client, hasher, { onMessage: () => {}, onClose: () => {} });
   applyCapabilities(conn, theirs);
   conn.sendData(1, 0, 0, Buffer.from('some data'));

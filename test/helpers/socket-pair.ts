@@ -1,0 +1,17 @@
+// Two ends of one loopback TCP connection, for tests of code that sits on a socket.
+import { once } from 'node:events';
+import net from 'node:net';
+
+/** [client, server] of a fresh connection on 127.0.0.1 (ephemeral port; the listener is closed). */
+export async function socketPair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = once(server, 'connection');
+  const client = net.connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  const [peer] = (await accepted) as [net.Socket];
+  server.close();
+  return [client, peer];
+}
