@@ -16,6 +16,7 @@ import { isFingerprint } from '../security/known-hosts.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
 import { printable } from '../transfer/printable.js';
 import { createStats } from '../transfer/stats.js';
+import { pinYoungGeneration } from '../transfer/young-generation.js';
 import { resolveHost } from './host-resolve.js';
 import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
 import { parseRemoteSpec, type RemoteSpec } from './remote-spec.js';
@@ -270,6 +271,7 @@ function wantsHelp(): boolean {
 }
 
 async function main(): Promise<void> {
+  pinYoungGeneration();
   await yargs(hideBin(process.argv))
     .scriptName('fcp')
     .usage('fcp push SRC... [user@]host[:port]:DST\nfcp pull [user@]host[:port]:SRC DST')

@@ -17,6 +17,7 @@ import { loadOrCreateHostKey } from '../security/host-key.js';
 import { type Account, dropPrivileges, isRoot, lookupAccount } from '../security/privileges.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
 import { printable } from '../transfer/printable.js';
+import { pinYoungGeneration } from '../transfer/young-generation.js';
 import {
   ChildStartupError,
   defaultLogFile,
@@ -207,6 +208,7 @@ async function stop(args: { port: number; 'pid-file': string | undefined }): Pro
 }
 
 async function main(): Promise<void> {
+  pinYoungGeneration();
   await yargs(hideBin(process.argv))
     .scriptName('fcpd')
     .command(
