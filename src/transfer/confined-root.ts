@@ -39,6 +39,8 @@ import {
 } from './wire-path.js';
 
 const RESOLVED = Promise.resolve();
+/** An empty, '.' or '..' segment, which includes a leading, trailing or doubled '/'. */
+const NOT_NORMAL_FORM = /(?:^|\/)\.{0,2}(?:\/|$)/;
 
 /** A directory that wire paths are resolved under and never escape. */
 export class ConfinedRoot {
@@ -250,6 +252,10 @@ export class ConfinedRoot {
   /** Joins an already checked wire path under the root, re-checking the prefix (defence in depth). */
   #join(rel: SafePath): string {
     if (rel === ROOT_ENTRY) return this.path;
+    // A checked path is in normal form already, so appending it is what path.resolve would return, without
+    // its garbage: on a daemon receiving small files, path.resolve was a quarter of all bytes allocated.
+    // Anything else (a caller that skipped checkWirePath) goes the long way and meets the prefix check.
+    if (!NOT_NORMAL_FORM.test(rel)) return this.#prefix + rel;
     const abs = path.resolve(this.#prefix, rel);
     if (!abs.startsWith(this.#prefix)) {
       throw new FcpError('FCP_ERR_PATH_OUTSIDE_ROOT', 'path resolves outside the root', { path: rel });

@@ -6,7 +6,6 @@
 
 import { type BigIntStats, lstatSync, readlinkSync } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
 import { FcpError, toFcpError } from '../protocol/errors.js';
 import type { Selector } from './select.js';
 import { baseName, checkWirePath, joinWirePath, ROOT_ENTRY } from './wire-path.js';
@@ -93,7 +92,7 @@ export async function* walkBatches(
     }
     const childRel = childWirePath(dir.rel, name, onWarning);
     if (childRel === undefined) continue;
-    const childAbs = path.join(dir.abs, baseName(childRel));
+    const childAbs = childPath(dir.abs, baseName(childRel));
     let st: BigIntStats;
     try {
       // Synchronous on purpose: a cached lstat takes microseconds, its promise round trip through the
@@ -148,6 +147,15 @@ async function openDir(
   }
   names.sort(Buffer.compare);
   return { rel, abs, names, next: 0 };
+}
+
+/**
+ * `dir/name` for a name from readdir (one segment, never '.' or '..') under a directory path in normal
+ * form: what path.join returns, without the garbage of its normalising pass, which on a tree of small
+ * files was 14 % of the client's allocation.
+ */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
 /** The child's wire path, or undefined (after a warning) when its name cannot cross the wire. */

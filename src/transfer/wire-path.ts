@@ -42,14 +42,20 @@ function unsafeReason(p: string): string | undefined {
   if (p.endsWith('/')) return 'trailing slash';
   if (LONE_SURROGATE.test(p)) return 'not valid unicode';
   if (Buffer.byteLength(p, 'utf8') > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
-  for (const segment of p.split('/')) {
-    if (segment === '') return 'empty segment';
-    if (segment === '.') return '"." segment';
-    if (segment === '..') return '".." segment';
+  // Segment by segment without split(): every path of every list entry passes here, on both ends.
+  for (let start = 0; start <= p.length;) {
+    let end = p.indexOf('/', start);
+    if (end === -1) end = p.length;
+    const len = end - start;
+    if (len === 0) return 'empty segment';
+    if (len <= 2 && p.startsWith(len === 1 ? '.' : '..', start)) {
+      return len === 1 ? '"." segment' : '".." segment';
+    }
     // A UTF-8 character is at most 3 bytes per UTF-16 unit, so short names skip the byte count.
-    if (segment.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(segment, 'utf8') > MAX_NAME_BYTES) {
+    if (len * 3 > MAX_NAME_BYTES && Buffer.byteLength(p.slice(start, end), 'utf8') > MAX_NAME_BYTES) {
       return `name longer than ${MAX_NAME_BYTES} bytes`;
     }
+    start = end + 1;
   }
   return undefined;
 }

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import { ConfinedRoot, openNoFollow, sidecarNameFor, tempNameFor } from '../../src/transfer/confined-root.js';
-import { checkWirePath } from '../../src/transfer/wire-path.js';
+import { checkWirePath, type SafePath } from '../../src/transfer/wire-path.js';
 
 const made: string[] = [];
 
@@ -94,6 +94,23 @@ test('resolve joins checked paths under the root and refuses the rest', async ()
       JSON.stringify(bad),
     );
   }
+});
+
+test('resolveChecked appends a checked path as path.resolve would, and an unchecked one still cannot escape', async () => {
+  const root = await ConfinedRoot.open(tempDir());
+  const names = ['a', '...', '..a', 'a..', '.hidden', 'a/.b/.c', '.a.fcp-part', 'x/..y/z.', ' s p /~/C:'];
+  for (const rel of names) {
+    assert.is(root.resolveChecked(checkWirePath(rel)), path.resolve(root.path, rel), JSON.stringify(rel));
+  }
+  // A caller that cast instead of checking: the long route normalises, and the prefix check refuses.
+  for (const bad of ['../x', 'a/../../x', '/etc/passwd', '..']) {
+    assert.throws(
+      () => root.resolveChecked(bad as SafePath),
+      (err: unknown) => err instanceof FcpError && err.code === 'FCP_ERR_PATH_OUTSIDE_ROOT',
+      JSON.stringify(bad),
+    );
+  }
+  assert.is(root.resolveChecked('a//b/./c/' as SafePath), `${root.path}/a/b/c`);
 });
 
 test('ensureDir creates every level with the default mode', async () => {
