@@ -47,6 +47,9 @@ const WINDOW_BYTES = 64 * PIECE_SIZE;
 const CORK_BYTES = 256 * 1024;
 /** A file that arrives damaged or changes while it is read is sent again, up to this many times in all. */
 const MAX_FILE_ATTEMPTS = 3;
+/** What a file's piece hashes are until the receiver asks for its data (see #onFileReady). */
+const NO_PIECES_HASHED = new Uint8Array(0);
+const NO_PIECE_HASHES = new BigUint64Array(0);
 const RETRYABLE_FILE_CODES = new Set([
   wireCodeOf('FCP_ERR_FILE_CHECKSUM'),
   wireCodeOf('FCP_ERR_FILE_CHANGED'),
@@ -70,6 +73,7 @@ interface SendFile {
   nextSeq: number;
   /** Pieces whose hash is known (read at least once). */
   hashedCount: number;
+  /** Per piece, 1 once hashed; allocated when the receiver asks for the data (empty until then). */
   hashed: Uint8Array;
   hashes: BigUint64Array;
   /** Pieces the receiver already holds from an interrupted run (FILE_HAVE): read for the hash, not sent. */
@@ -271,8 +275,8 @@ export class Sender extends TransferEngine {
       attempt,
       nextSeq: 0,
       hashedCount: 0,
-      hashed: new Uint8Array(pieces),
-      hashes: new BigUint64Array(pieces),
+      hashed: NO_PIECES_HASHED,
+      hashes: NO_PIECE_HASHES,
       have: undefined,
       resumed: false,
       readsInFlight: 0,
@@ -361,6 +365,10 @@ export class Sender extends TransferEngine {
         if (file.entry.kind !== 'file') continue; // a link or directory is settled by FILE_DONE alone
         if (e.action === ReadyAction.Need) file.have = undefined;
         file.resumed = file.have !== undefined;
+        // Only now: on a re-run most entries are skipped, and two typed arrays per entry were a third of
+        // what announcing one allocated.
+        file.hashed = new Uint8Array(file.pieces);
+        file.hashes = new BigUint64Array(file.pieces);
         this.stats.bytesTotal += file.size - this.#heldBytes(file);
         if (file.pieces === 0) this.#sendFileEnd(file);
         else this.#queue.push(file);

@@ -204,6 +204,13 @@ test('writer: extreme values', () => {
   assert.ok(out.equals(expected));
 });
 
+test('writer: a 64-bit value out of range throws instead of wrapping', () => {
+  assert.throws(() => new PayloadWriter().u64(-1n), RangeError);
+  assert.throws(() => new PayloadWriter().u64(0x1_0000_0000_0000_0000n), RangeError);
+  assert.throws(() => new PayloadWriter().i64(-0x8000_0000_0000_0001n), RangeError);
+  assert.throws(() => new PayloadWriter().i64(0x8000_0000_0000_0000n), RangeError);
+});
+
 test('writer: str16 writes the UTF-8 byte length, not the character count', () => {
   const out = new PayloadWriter().str16('').str16('é😀').finish();
   assert.equal(bytesOf(out), [0, 0, 0, 6, 0xc3, 0xa9, 0xf0, 0x9f, 0x98, 0x80]);
