@@ -58,7 +58,10 @@ export class FrameDecoder {
   readonly #onFrame: FrameHandler;
   #state: StateValue = State.Header;
   #chunks: Buffer[] = [];
+  /** Bytes of #chunks[0] already consumed: kept as an offset, not re-sliced (a view per frame is garbage). */
+  #offset = 0;
   #buffered = 0;
+  readonly #header = new Uint8Array(FRAME_HEADER_SIZE);
   #type = 0;
   #sum = 0;
   #length = 0;
@@ -117,6 +120,7 @@ export class FrameDecoder {
     } catch (err) {
       this.#state = State.Failed;
       this.#chunks = [];
+      this.#offset = 0;
       this.#buffered = 0;
       this.#target = EMPTY;
       this.#whole = undefined;
@@ -138,7 +142,8 @@ export class FrameDecoder {
       switch (this.#state) {
         case State.Header:
           if (this.#buffered < FRAME_HEADER_SIZE) return;
-          this.#readHeader(this.#consume(FRAME_HEADER_SIZE));
+          this.#consumeSmall(this.#header);
+          this.#readHeader(this.#header);
           break;
         case State.Payload: {
           if (this.#buffered < this.#length) return;
@@ -151,7 +156,7 @@ export class FrameDecoder {
         }
         case State.DataPrefix:
           if (this.#buffered < DATA_PREFIX_SIZE) return;
-          this.#prefix.set(this.#consume(DATA_PREFIX_SIZE));
+          this.#consumeSmall(this.#prefix);
           this.#openData();
           break;
         case State.DataBody:
@@ -234,14 +239,25 @@ export class FrameDecoder {
     let copied = 0;
     while (copied < want) {
       const head = this.#chunks[0]!;
-      const take = Math.min(head.length, want - copied);
-      target.set(take === head.length ? head : head.subarray(0, take), at + copied);
+      const take = Math.min(head.length - this.#offset, want - copied);
+      target.set(this.#offset === 0 && take === head.length ? head : this.#view(head, take), at + copied);
       copied += take;
-      if (take === head.length) this.#chunks.shift();
-      else this.#chunks[0] = head.subarray(take);
+      this.#advance(head, take);
     }
     this.#buffered -= copied;
     return copied;
+  }
+
+  /** Fills a small target (a header or DATA prefix) byte by byte: no view allocated. Enough is buffered. */
+  #consumeSmall(target: Uint8Array): void {
+    for (let i = 0; i < target.length;) {
+      const head = this.#chunks[0]!;
+      const take = Math.min(head.length - this.#offset, target.length - i);
+      for (let j = 0; j < take; j++) target[i + j] = head[this.#offset + j]!;
+      i += take;
+      this.#advance(head, take);
+    }
+    this.#buffered -= target.length;
   }
 
   /** Takes n buffered bytes: a view when they sit in the first chunk, a copy only across chunk boundaries. */
@@ -250,25 +266,35 @@ export class FrameDecoder {
     if (n === 0) return EMPTY;
     this.#buffered -= n;
     const first = this.#chunks[0]!;
-    if (n === first.length) {
-      this.#chunks.shift();
-      return first;
-    }
-    if (n < first.length) {
-      this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+    if (n <= first.length - this.#offset) {
+      const out = this.#offset === 0 && n === first.length ? first : this.#view(first, n);
+      this.#advance(first, n);
+      return out;
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
       const head = this.#chunks[0]!;
-      const take = Math.min(head.length, n - filled);
-      head.copy(out, filled, 0, take);
+      const take = Math.min(head.length - this.#offset, n - filled);
+      out.set(this.#view(head, take), filled);
       filled += take;
-      if (take === head.length) this.#chunks.shift();
-      else this.#chunks[0] = head.subarray(take);
+      this.#advance(head, take);
     }
     return out;
+  }
+
+  /** The next `n` unconsumed bytes of `head` (the first chunk), as a view. */
+  #view(head: Buffer, n: number): Buffer {
+    return head.subarray(this.#offset, this.#offset + n);
+  }
+
+  /** Marks `n` bytes of the first chunk consumed, dropping the chunk once it is used up. */
+  #advance(head: Buffer, n: number): void {
+    this.#offset += n;
+    if (this.#offset === head.length) {
+      this.#chunks.shift();
+      this.#offset = 0;
+    }
   }
 }
 
@@ -290,7 +316,7 @@ export function writeFrameHeader(out: Buffer, type: number, sum: number, length:
 /** A whole frame in one buffer; for control messages, where one small copy beats two writes. */
 export function encodeFrame(type: number, payload: Uint8Array, checksum: Checksum32): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.byteLength);
-  encodeFrameHeader(type, checksum(payload), payload.byteLength).copy(out, 0);
+  writeFrameHeader(out, type, checksum(payload), payload.byteLength);
   out.set(payload, FRAME_HEADER_SIZE);
   return out;
 }
