@@ -25,6 +25,8 @@ export interface EngineOptions {
   idleTimeoutMs?: number;
   /** A data connection was lost and the session goes on without it (the client may attach a replacement). */
   onConnectionLost?: (err: FcpError) => void;
+  /** The list grew: `bytes` of regular files listed so far (the client attaches its extra connections by it). */
+  onListed?: (bytes: number) => void;
 }
 
 export abstract class TransferEngine implements ConnHandler {
@@ -35,6 +37,8 @@ export abstract class TransferEngine implements ConnHandler {
   protected readonly conns = new Set<FramedConn>();
   readonly #idleTimeoutMs: number;
   readonly #onConnectionLost: ((err: FcpError) => void) | undefined;
+  readonly #onListed: ((bytes: number) => void) | undefined;
+  #listedBytes = 0;
   readonly #monitor: NodeJS.Timeout;
   #finished = false;
   #failure: FcpError | undefined;
@@ -49,6 +53,7 @@ export abstract class TransferEngine implements ConnHandler {
     this.warn = opts.onWarning;
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#onConnectionLost = opts.onConnectionLost;
+    this.#onListed = opts.onListed;
     this.done = new Promise<void>((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
@@ -106,6 +111,12 @@ export abstract class TransferEngine implements ConnHandler {
       return;
     }
     this.#onConnectionLost?.(e);
+  }
+
+  /** A regular file of `size` bytes was announced (sent by a Sender, received by a Receiver). */
+  protected listed(size: number): void {
+    this.#listedBytes += size;
+    this.#onListed?.(this.#listedBytes);
   }
 
   /** After success: closes every connection once what is queued on it has been written. */

@@ -310,6 +310,7 @@ export class Receiver extends TransferEngine {
     }
     const rel = this.#claim(info);
     if (rel === undefined) return;
+    if (info.kind === FileKind.File) this.listed(Number(info.size));
     if (this.#root.isReadyDir(parentOf(rel)) && this.#decideFileNow(info, rel)) return;
     this.#decide(() => this.#decideFile(info, rel));
   }

@@ -286,7 +286,10 @@ export class Sender extends TransferEngine {
       failureSent: false,
     };
     this.#unresolved.set(id, file);
-    if (attempt === 1) this.stats.filesTotal++;
+    if (attempt === 1) {
+      this.stats.filesTotal++;
+      if (entry.kind === 'file') this.listed(size);
+    }
     return entry.kind === 'dir'
       ? this.control.send({
           type: MsgType.DirInfo,

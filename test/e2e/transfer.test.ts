@@ -17,6 +17,7 @@ import { loadHasher } from '../../src/transfer/checksum.js';
 import { createStats } from '../../src/transfer/stats.js';
 import { describeRun, parseSummary, type RunResult, runFcp, unprivileged } from '../helpers/cli.js';
 import { type ChildDaemon, HOST, spawnDaemon, startInProcessDaemon } from '../helpers/daemon.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import {
   buildTree,
   compareTrees,
@@ -459,6 +460,55 @@ test('in-process push() and pull() against an in-process daemon', async () => {
     await expectSame(src, join(tmp, 'inproc-back'));
     assert.equal(warnings, []);
   } finally {
+    await d.stop();
+  }
+});
+
+test('extra connections open only once the list holds more than one piece of data (push and pull)', async () => {
+  const root = join(tmp, 'extras-root');
+  mkdirSync(root);
+  const d = await startInProcessDaemon({ root });
+  const proxy = await startFaultProxy({ target: { host: HOST, port: d.port } });
+  try {
+    const tiny = join(tmp, 'extras-tiny');
+    const big = join(tmp, 'extras-big');
+    // Exactly one piece of file data in all: nothing a second connection could carry in parallel.
+    await buildTree(tiny, [
+      ...smallTree(5, 51),
+      { kind: 'file', path: 'one-piece', size: MiB - 5 * 16 * 1024 },
+    ]);
+    await buildTree(big, [{ kind: 'file', path: 'nine-pieces', size: 8 * MiB + 1 }]);
+    const hasher = await loadHasher();
+    const common = {
+      endpoint: { host: HOST, port: proxy.port },
+      connections: 4,
+      checksum: false,
+      select: {},
+      hasher,
+      onWarning: (e: FcpError) => assert.unreachable(e.message),
+    };
+    const opened = async (run: () => Promise<void>): Promise<number> => {
+      const before = proxy.connections.length;
+      await run();
+      return proxy.connections.length - before;
+    };
+    const stats = () => createStats(performance.now());
+    const tinyPush = await opened(() => push({ ...common, stats: stats(), sources: [tiny], dest: 'tiny' }));
+    const tinyPull = await opened(() =>
+      pull({ ...common, stats: stats(), source: 'tiny/extras-tiny/', dest: join(tmp, 'extras-tiny-back') }),
+    );
+    assert.is(tinyPush, 1, 'a push of one piece of data uses the control connection alone');
+    assert.is(tinyPull, 1, 'a pull of one piece of data uses the control connection alone');
+    const bigPush = await opened(() => push({ ...common, stats: stats(), sources: [big], dest: 'big' }));
+    const bigPull = await opened(() =>
+      pull({ ...common, stats: stats(), source: 'big/extras-big/', dest: join(tmp, 'extras-big-back') }),
+    );
+    assert.is(bigPush, 4, 'a push of nine pieces opens all four connections');
+    assert.is(bigPull, 4, 'a pull of nine pieces opens all four connections');
+    await expectSame(tiny, join(tmp, 'extras-tiny-back'));
+    await expectSame(big, join(tmp, 'extras-big-back'));
+  } finally {
+    await proxy.close();
     await d.stop();
   }
 });
