@@ -9,15 +9,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pull, push } from '../../src/client/transfer-client.js';
 import type { FcpError } from '../../src/protocol/errors.js';
-import { loadHasher } from '../../src/transfer/checksum.js';
 import { createStats } from '../../src/transfer/stats.js';
 import { describeRun } from '../helpers/cli.js';
-import { freePort } from '../helpers/daemon.js';
+import { clientOptions, freePort } from '../helpers/daemon.js';
 import {
   bounded,
   type Fcpd,
   fdCount,
-  HOST,
   leftoverTemporaries,
   MiB,
   partialOf,
@@ -155,16 +153,8 @@ test(`after ${SEQUENTIAL_SESSIONS} sequential sessions the daemon's descriptors 
   const d = await startFcpd({ root, stateDir: state });
   children.push(d);
   try {
-    const hasher = await loadHasher();
     const warnings: FcpError[] = [];
-    const common = {
-      endpoint: { host: HOST, port: d.port },
-      connections: 2,
-      checksum: false,
-      select: {},
-      hasher,
-      onWarning: (e: FcpError) => warnings.push(e),
-    };
+    const common = await clientOptions(d.port, 2, (e) => warnings.push(e));
     const session = async (i: number) => {
       // Mostly pushes to a new directory (every file written), every fourth a pull of one already there.
       if (i % 4 === 3) {

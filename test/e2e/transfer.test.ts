@@ -13,10 +13,15 @@ import * as assert from 'uvu/assert';
 import { formatBytes } from '../../src/client/progress.js';
 import { pull, push } from '../../src/client/transfer-client.js';
 import type { FcpError } from '../../src/protocol/errors.js';
-import { loadHasher } from '../../src/transfer/checksum.js';
 import { createStats } from '../../src/transfer/stats.js';
 import { describeRun, parseSummary, type RunResult, runFcp, unprivileged } from '../helpers/cli.js';
-import { type ChildDaemon, HOST, spawnDaemon, startInProcessDaemon } from '../helpers/daemon.js';
+import {
+  type ChildDaemon,
+  clientOptions,
+  HOST,
+  spawnDaemon,
+  startInProcessDaemon,
+} from '../helpers/daemon.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import {
   buildTree,
@@ -440,16 +445,8 @@ test('in-process push() and pull() against an in-process daemon', async () => {
   try {
     const src = join(tmp, 'inproc-src');
     await buildTree(src, [...smallTree(30, 41), { kind: 'file', path: 'two-pieces', size: MiB + 1 }]);
-    const hasher = await loadHasher();
     const warnings: FcpError[] = [];
-    const common = {
-      endpoint: { host: HOST, port: d.port },
-      connections: 3,
-      checksum: false,
-      select: {},
-      hasher,
-      onWarning: (e: FcpError) => warnings.push(e),
-    };
+    const common = await clientOptions(d.port, 3, (e) => warnings.push(e));
     const pushStats = createStats(performance.now());
     await push({ ...common, stats: pushStats, sources: [src], dest: 'got' });
     assert.is(pushStats.filesSent, 31);
@@ -478,15 +475,7 @@ test('extra connections open only once the list holds more than one piece of dat
       { kind: 'file', path: 'one-piece', size: MiB - 5 * 16 * 1024 },
     ]);
     await buildTree(big, [{ kind: 'file', path: 'nine-pieces', size: 8 * MiB + 1 }]);
-    const hasher = await loadHasher();
-    const common = {
-      endpoint: { host: HOST, port: proxy.port },
-      connections: 4,
-      checksum: false,
-      select: {},
-      hasher,
-      onWarning: (e: FcpError) => assert.unreachable(e.message),
-    };
+    const common = await clientOptions(proxy.port, 4, (e) => assert.unreachable(e.message));
     const opened = async (run: () => Promise<void>): Promise<number> => {
       const before = proxy.connections.length;
       await run();

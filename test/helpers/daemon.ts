@@ -6,9 +6,30 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FcpServer, type ServerOptions } from '../../src/daemon/server.js';
+import type { FcpError } from '../../src/protocol/errors.js';
+import { type Hasher, loadHasher } from '../../src/transfer/checksum.js';
 import { FCPD_BIN, type Identity, spawnNode } from './cli.js';
 
 export const HOST = '127.0.0.1';
+
+/** What in-process push() and pull() share, for a daemon (or a proxy) on HOST:port. */
+export interface ClientCommon {
+  endpoint: { host: string; port: number };
+  connections: number;
+  checksum: false;
+  select: Record<string, never>;
+  hasher: Hasher;
+  onWarning: (e: FcpError) => void;
+}
+
+export async function clientOptions(
+  port: number,
+  connections: number,
+  onWarning: (e: FcpError) => void,
+): Promise<ClientCommon> {
+  const hasher = await loadHasher();
+  return { endpoint: { host: HOST, port }, connections, checksum: false, select: {}, hasher, onWarning };
+}
 const READY_TIMEOUT_MS = 10_000;
 /** fcpd gives running sessions 10 s on SIGTERM; allow that, then SIGKILL. */
 const STOP_TIMEOUT_MS = 15_000;
