@@ -2,7 +2,7 @@
  * How the bench starts fcpd and runs the fcp client. The command lines live here and only here, so a change
  * to fcp's CLI (or the authentication step still to come) is a change to this file.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,25 +10,6 @@ import { freePort, onCleanup, type Service, startService } from './proc.js';
 
 export const FCP_CLIENT_JS = fileURLToPath(new URL('../bin/fcp.js', import.meta.url));
 export const FCP_DAEMON_JS = fileURLToPath(new URL('../bin/fcpd.js', import.meta.url));
-
-/**
- * The node options in an entry point's shebang (`#!/usr/bin/env -S node --max-semi-space-size=2`): the bench
- * runs `node FLAGS script` so that it measures fcp as `fcp`/`fcpd` run when started by name.
- */
-export function shebangNodeFlags(script: string): string[] {
-  if (!existsSync(script)) return [];
-  const first = readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\S*env\s+(?:-S\s+)?node((?:\s+--\S+)*)\s*$/.exec(first);
-  return (
-    m?.[1]
-      ?.trim()
-      .split(/\s+/)
-      .filter((f) => f !== '') ?? []
-  );
-}
-
-const CLIENT_FLAGS = shebangNodeFlags(FCP_CLIENT_JS);
-const DAEMON_FLAGS = shebangNodeFlags(FCP_DAEMON_JS);
 
 /** Undefined when both entry points are compiled, else the reason fcp rows are skipped. */
 export function fcpMissing(): string | undefined {
@@ -51,7 +32,6 @@ export async function startFcpDaemon(root: string): Promise<FcpDaemon> {
   onCleanup(() => rmSync(stateDir, { recursive: true, force: true }));
   const port = await freePort();
   const args = [
-    ...DAEMON_FLAGS,
     FCP_DAEMON_JS,
     '--port',
     String(port),
@@ -89,20 +69,10 @@ export function fcpPushArgs(
   opts: { plaintext?: boolean } = {},
 ): string[] {
   const enc = opts.plaintext === true ? ['--no-encryption'] : [];
-  return [
-    ...CLIENT_FLAGS,
-    FCP_CLIENT_JS,
-    'push',
-    '-q',
-    ...enc,
-    '-n',
-    String(conns),
-    src,
-    `127.0.0.1:${port}:${dst}`,
-  ];
+  return [FCP_CLIENT_JS, 'push', '-q', ...enc, '-n', String(conns), src, `127.0.0.1:${port}:${dst}`];
 }
 
 /** Arguments (after `node`) to pull `src` (absolute, inside the daemon's root) into local `dst`. */
 export function fcpPullArgs(conns: number, port: number, src: string, dst: string): string[] {
-  return [...CLIENT_FLAGS, FCP_CLIENT_JS, 'pull', '-q', '-n', String(conns), `127.0.0.1:${port}:${src}`, dst];
+  return [FCP_CLIENT_JS, 'pull', '-q', '-n', String(conns), `127.0.0.1:${port}:${src}`, dst];
 }

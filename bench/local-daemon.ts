@@ -1,7 +1,7 @@
 /** A throwaway fcpd child on 127.0.0.1 and a free port, for the demo and the bench scripts. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { FCP_DAEMON_JS, shebangNodeFlags } from './fcp.js';
+import { FCP_DAEMON_JS } from './fcp.js';
 
 export interface LocalDaemon {
   child: ChildProcess;
@@ -13,16 +13,7 @@ export function startLocalDaemon(root: string, env: NodeJS.ProcessEnv = process.
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [
-        ...shebangNodeFlags(FCP_DAEMON_JS),
-        FCP_DAEMON_JS,
-        '--port',
-        '0',
-        '--bind',
-        '127.0.0.1',
-        '--root',
-        path.resolve(root),
-      ],
+      [FCP_DAEMON_JS, '--port', '0', '--bind', '127.0.0.1', '--root', path.resolve(root)],
       {
         stdio: ['ignore', 'pipe', 'ignore'],
         env,

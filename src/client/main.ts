@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env node
 /**
  * fcp: the command line. Parses argv, prints for the user, and owns the exit code; everything else lives in
  * transfer-client.ts and below (STYLE: only main.ts files parse argv and call process.exit).

@@ -191,7 +191,7 @@ export async function detach(opts: DetachOptions): Promise<number> {
   const fd = openSync(opts.logFile, 'a', LOG_FILE_MODE);
   let child: ReturnType<typeof spawn>;
   try {
-    // execArgv: the V8 settings this process was started with (the shebang's) carry over to the daemon.
+    // execArgv: the node options this process was started with carry over to the daemon.
     child = spawn(process.execPath, [...process.execArgv, ...opts.argv], {
       detached: true,
       stdio: ['ignore', fd, fd],

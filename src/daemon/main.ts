@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env node
 /**
  * fcpd: the daemon's command line. `fcpd` serves in the foreground (logs on stderr), `fcpd -d` detaches
  * (logs to the state directory's fcpd.log), `fcpd stop` stops the daemon named by the pid file,
