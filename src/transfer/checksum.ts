@@ -4,10 +4,13 @@
  * file out of order while each side still hashes every byte exactly once, as it passes.
  */
 import type { FileHandle } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import xxhash from 'xxhash-wasm';
 import { FcpError, PIECE_SIZE } from '../protocol/index.js';
 
 type XXHashApi = Awaited<ReturnType<typeof xxhash>>;
+
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 let loading: Promise<Hasher> | undefined;
 
@@ -39,8 +42,10 @@ export class Hasher {
 
   /** The file checksum: xxh64 over the big-endian piece hashes, in piece order. */
   fileHash(pieceHashes: BigUint64Array): bigint {
-    const bytes = Buffer.allocUnsafe(pieceHashes.length * 8);
-    for (let i = 0; i < pieceHashes.length; i++) bytes.writeBigUInt64BE(pieceHashes[i]!, i * 8);
+    // A copy in host order, swapped to big-endian where the host is little-endian: writeBigUInt64BE per
+    // hash split each value with BigInt arithmetic, once per file of every small-file copy.
+    const bytes = Buffer.from(pieceHashes.slice().buffer);
+    if (LITTLE_ENDIAN) bytes.swap64();
     return this.#api.h64Raw(bytes, 0n);
   }
 
