@@ -183,6 +183,7 @@ export class Sender extends TransferEngine {
         return;
       case MsgType.Done:
         if (!this.#doneSent) throw unexpected(msg, 'sender before its DONE');
+        this.#creditUnacked();
         this.succeed();
         return;
       default:
@@ -409,6 +410,19 @@ export class Sender extends TransferEngine {
       return;
     }
     this.#failed(file, code);
+  }
+
+  /**
+   * The receiver answers DONE only once every file is settled, so pieces still unacknowledged were written:
+   * their PIECE_ACKs wait a few ms to share a frame, on connections DONE may overtake. Counted here, the
+   * summary's bytes are exact.
+   */
+  #creditUnacked(): void {
+    for (const cs of this.#connState.values()) {
+      this.stats.bytesDone += cs.unackedBytes;
+      cs.unacked.clear();
+      cs.unackedBytes = 0;
+    }
   }
 
   #onPieceAck(pieces: readonly { id: number; seq: number }[], conn: FramedConn): void {
