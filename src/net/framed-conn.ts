@@ -63,6 +63,8 @@ export class FramedConn {
   #closeError: FcpError | undefined;
   #closed = false;
   #paused = false;
+  /** sendCorked() has corked the socket until the end of this tick. */
+  #corkedTick = false;
   /** DATA frames carry and check xxh32 (true unless omitDataChecksumsOverTls() turned it off). */
   #dataSums = true;
   #drainWaiters: Array<{ resolve: () => void; reject: (err: FcpError) => void }> = [];
@@ -125,6 +127,22 @@ export class FramedConn {
     if (this.#closed || this.socket.destroyed) return false;
     this.lastSentMs = performance.now();
     return this.socket.write(encodeFrame(msg.type, encodeMessage(msg), this.#hasher.h32));
+  }
+
+  /**
+   * Sends one control message corked with the others sent before the current tick ends: a burst goes out
+   * as one write (and one TLS record) instead of one each. Returns as send() does.
+   */
+  sendCorked(msg: Exclude<Message, DataMsg>): boolean {
+    if (!this.#corkedTick) {
+      this.#corkedTick = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.#corkedTick = false;
+        this.socket.uncork();
+      });
+    }
+    return this.send(msg);
   }
 
   /**

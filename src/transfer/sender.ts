@@ -683,7 +683,9 @@ export class Sender extends TransferEngine {
     if (this.#isIdle(file)) this.#closeFile(file);
     const code = file.failure === undefined ? 0 : file.failure.wireCode;
     const checksum = file.failure === undefined ? this.hasher.fileHash(file.hashes) : 0n;
-    this.control.send({ type: MsgType.FileEnd, id: file.id, code, checksum });
+    // Small files end one per read: corked, a burst of FILE_ENDs is one write instead of a syscall and a TLS
+    // record each.
+    this.control.sendCorked({ type: MsgType.FileEnd, id: file.id, code, checksum });
   }
 
   #closeFile(file: SendFile): void {

@@ -155,4 +155,30 @@ test('over plain TCP, omitDataChecksumsOverTls changes nothing: every DATA frame
   b.destroy();
 });
 
+test('sendCorked holds the control messages of one tick under one cork and releases them in order', async () => {
+  const [a, b] = await socketPair();
+  const got: Message[] = [];
+  const all = new Promise<void>((resolve) => {
+    const rx = new FramedConn(b, hasher, {
+      onMessage: (msg) => {
+        got.push(msg);
+        if (got.length === 3) resolve();
+      },
+      onClose: () => {},
+    });
+    void rx;
+  });
+  const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
+  const ends = [1, 2, 3].map((id) => ({ type: MsgType.FileEnd, id, code: 0, checksum: BigInt(id) }) as const);
+  for (const end of ends) tx.sendCorked(end);
+  assert.is(tx.socket.writableCorked, 1, 'one cork for the whole tick, however many messages');
+  assert.is(tx.socket.writableLength > 0, true, 'the messages wait in the socket');
+  await new Promise<void>((resolve) => process.nextTick(resolve));
+  assert.is(tx.socket.writableCorked, 0, 'uncorked once the tick is over');
+  await all;
+  assert.equal(got, ends);
+  a.destroy();
+  b.destroy();
+});
+
 test.run();
