@@ -6,6 +6,14 @@
 import { codeFromWire, FcpError, type Message, MsgType } from '../protocol/index.js';
 import type { ConnHandler, FramedConn } from './framed-conn.js';
 
+/**
+ * Messages held before someone asks for them. Past this the socket is paused, so a peer that writes faster
+ * than the handshake reads (before authentication it may be anyone) fills its own send buffer, not our
+ * memory; a paused socket still delivers the frames of the chunk already read, so the queue stays within
+ * one chunk of this.
+ */
+export const MAX_QUEUED_MESSAGES = 1024;
+
 export class Inbox implements ConnHandler {
   readonly #conn: FramedConn;
   #queue: Message[] = [];
@@ -13,6 +21,8 @@ export class Inbox implements ConnHandler {
   #waiter:
     { resolve: (m: Message) => void; reject: (e: FcpError) => void; timer: NodeJS.Timeout } | undefined;
   #handedOver = false;
+  /** The socket is paused because the queue is full (and only then: the engine owns pausing afterwards). */
+  #pausedFull = false;
 
   constructor(conn: FramedConn) {
     this.#conn = conn;
@@ -28,6 +38,15 @@ export class Inbox implements ConnHandler {
       return;
     }
     this.#queue.push(msg);
+    if (this.#queue.length >= MAX_QUEUED_MESSAGES && !this.#handedOver && !this.#pausedFull) {
+      this.#pausedFull = true;
+      this.#conn.pause();
+    }
+  }
+
+  /** Messages received and not yet taken: at most MAX_QUEUED_MESSAGES plus one socket chunk's worth. */
+  get queued(): number {
+    return this.#queue.length;
   }
 
   onClose(err: FcpError | undefined): void {
@@ -51,6 +70,7 @@ export class Inbox implements ConnHandler {
 
   #nextRaw(timeoutMs: number, what: string): Promise<Message> {
     const queued = this.#queue.shift();
+    if (this.#pausedFull && this.#queue.length < MAX_QUEUED_MESSAGES / 2) this.#resumeReading();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     return new Promise((resolve, reject) => {
@@ -67,11 +87,18 @@ export class Inbox implements ConnHandler {
     });
   }
 
+  #resumeReading(): void {
+    this.#pausedFull = false;
+    this.#conn.resume();
+  }
+
   /** Passes the connection, and whatever arrived early, to the handler that owns it from now on. */
   handOver(handler: ConnHandler): void {
     if (this.#handedOver) throw new Error('Inbox.handOver called twice');
     this.#handedOver = true;
     this.#conn.setHandler(handler);
+    // The engine starts with a reading socket; it pauses again itself if what arrived early is too much.
+    if (this.#pausedFull) this.#resumeReading();
     const early = this.#queue;
     this.#queue = [];
     for (const msg of early) {

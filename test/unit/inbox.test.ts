@@ -1,0 +1,84 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FramedConn } from '../../src/net/framed-conn.js';
+import { Inbox, MAX_QUEUED_MESSAGES } from '../../src/net/inbox.js';
+import { type Message, MsgType } from '../../src/protocol/index.js';
+import { loadHasher } from '../../src/transfer/checksum.js';
+import { socketPair } from '../helpers/socket-pair.js';
+
+// The handshake-phase queue (src/net/inbox.ts) over a real loopback socket: a peer that writes faster than
+// the handshake reads must meet backpressure, not grow our memory, and nothing it sent may be lost.
+
+const hasher = await loadHasher();
+/** Far more than the queue holds: 200,000 frames of 19 bytes, ~3.8 MB, more than the socket buffers take. */
+const FLOOD = 200_000;
+/** A socket chunk is at most 64 KiB: that many FILE_COUNT frames can arrive after the pause. */
+const ONE_CHUNK_OF_FRAMES = Math.ceil(65536 / 19);
+
+async function flooded(): Promise<{ inbox: Inbox; rx: FramedConn; tx: FramedConn; close: () => void }> {
+  const [a, b] = await socketPair();
+  const rx = new FramedConn(b, hasher);
+  const inbox = new Inbox(rx);
+  const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
+  for (let i = 0; i < FLOOD; i++) tx.send({ type: MsgType.FileCount, entries: i, bytes: 0n });
+  // Let it arrive until the queue stops growing (bounded: 5 s).
+  let last = -1;
+  for (let waited = 0; waited < 5000 && inbox.queued !== last; waited += 50) {
+    last = inbox.queued;
+    await sleep(50);
+  }
+  return {
+    inbox,
+    rx,
+    tx,
+    close: () => {
+      a.destroy();
+      b.destroy();
+    },
+  };
+}
+
+function entriesOf(msg: Message): number {
+  if (msg.type !== MsgType.FileCount) throw new Error(`unexpected message type ${msg.type}`);
+  return msg.entries;
+}
+
+test('a flood before anyone reads pauses the socket once the queue is full; next() drains it all, in order', async () => {
+  const { inbox, rx, close } = await flooded();
+  try {
+    assert.ok(rx.paused, 'the receiving socket is paused');
+    assert.ok(inbox.queued >= MAX_QUEUED_MESSAGES, `queued ${inbox.queued}`);
+    assert.ok(inbox.queued <= MAX_QUEUED_MESSAGES + ONE_CHUNK_OF_FRAMES, `queued ${inbox.queued}`);
+    // The rest waits in the kernel's socket buffers or the peer's own, not in our heap.
+    assert.ok(inbox.queued < FLOOD / 10, `queued ${inbox.queued} of ${FLOOD}`);
+    for (let i = 0; i < FLOOD; i++) assert.is(entriesOf(await inbox.next(5000, 'FILE_COUNT')), i);
+    assert.not.ok(rx.paused, 'reading again once drained');
+  } finally {
+    close();
+  }
+});
+
+test('handOver resumes a socket the queue paused and the new handler gets every message, in order', async () => {
+  const { inbox, rx, close } = await flooded();
+  try {
+    assert.ok(rx.paused);
+    let next = 0;
+    const all = new Promise<void>((resolve, reject) => {
+      inbox.handOver({
+        onMessage: (msg) => {
+          if (entriesOf(msg) !== next) reject(new Error(`got ${entriesOf(msg)}, expected ${next}`));
+          next++;
+          if (next === FLOOD) resolve();
+        },
+        onClose: () => {},
+      });
+    });
+    await all;
+    assert.is(next, FLOOD);
+  } finally {
+    close();
+  }
+});
+
+test.run();
