@@ -264,22 +264,15 @@ export class FrameDecoder {
   #consume(n: number): Uint8Array {
     // A zero-length payload (PING) may follow a header that used up the last chunk: there is no chunk to view.
     if (n === 0) return EMPTY;
-    this.#buffered -= n;
     const first = this.#chunks[0]!;
     if (n <= first.length - this.#offset) {
       const out = this.#offset === 0 && n === first.length ? first : this.#view(first, n);
       this.#advance(first, n);
+      this.#buffered -= n;
       return out;
     }
     const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const head = this.#chunks[0]!;
-      const take = Math.min(head.length - this.#offset, n - filled);
-      out.set(this.#view(head, take), filled);
-      filled += take;
-      this.#advance(head, take);
-    }
+    this.#consumeInto(out, 0);
     return out;
   }
 
