@@ -9,13 +9,21 @@ import { homedir } from 'node:os';
 import type tls from 'node:tls';
 import { dial } from '../net/dial.js';
 import { FramedConn } from '../net/framed-conn.js';
-import { applyCapabilities, HANDSHAKE_TIMEOUT_MS, negotiateVersion, ourHello } from '../net/hello.js';
+import {
+  applyCapabilities,
+  HANDSHAKE_TIMEOUT_MS,
+  listsBeforeSession,
+  negotiateVersion,
+  ourHello,
+} from '../net/hello.js';
 import { Inbox } from '../net/inbox.js';
 import {
   type DataMsg,
   encodeMessage,
   FcpError,
+  type HelloMsg,
   type Message,
+  MAX_LIST_BEFORE_SESSION,
   MAX_PATTERNS,
   MsgType,
   type PullMsg,
@@ -98,24 +106,45 @@ export async function push(opts: PushOptions): Promise<void> {
   let flags = single ? TransferFlag.SingleFile : 0;
   if (opts.checksum) flags |= TransferFlag.Checksum;
   const request: PushMsg = { type: MsgType.Push, flags, connections: opts.connections, dest: opts.dest };
-  const { conn, inbox, session, link } = await openSession(opts, request);
-  const replace = replacer(opts, session, link);
-  const sender: Sender = new Sender({
-    hasher: opts.hasher,
-    control: conn,
-    stats: opts.stats,
-    onWarning: opts.onWarning,
-    onConnectionLost: replace.lost,
-    onListed: attachOnceListed(opts, session, link, () => sender),
-    sources: roots.map((r) => r.root),
-    selector,
-    checksum: opts.checksum,
-  });
-  inbox.handOver(sender);
-  replace.engine = sender;
-  opts.onEngine?.(sender);
-  sender.start();
-  await finish(sender, conn);
+  const extra = new ExtraConnections(opts);
+  let sender: Sender | undefined;
+  // The list starts right behind the first proof (when the daemon allows it), so its first answers come
+  // back with SESSION instead of a round trip after it.
+  const startList = (control: FramedConn, early: boolean): void => {
+    sender = new Sender({
+      hasher: opts.hasher,
+      control,
+      stats: opts.stats,
+      onWarning: opts.onWarning,
+      onConnectionLost: extra.lost,
+      onListed: extra.listed,
+      sources: roots.map((r) => r.root),
+      selector,
+      checksum: opts.checksum,
+      listBeforeSession: early ? MAX_LIST_BEFORE_SESSION : 0,
+    });
+    sender.start();
+  };
+  let opened: Awaited<ReturnType<typeof openSession>>;
+  try {
+    opened = await openSession(opts, request, startList);
+  } catch (err) {
+    // A list that failed on its own (an unreadable source root) ended the handshake: that is the error.
+    const own = sender?.finished
+      ? await sender.done.then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+      : undefined;
+    sender?.fail(err, false);
+    throw own ?? err;
+  }
+  const { conn, inbox, session, link } = opened;
+  extra.granted(session, link, sender!);
+  inbox.handOver(sender!);
+  sender!.sessionGranted();
+  opts.onEngine?.(sender!);
+  await finish(sender!, conn);
 }
 
 export async function pull(opts: PullOptions): Promise<void> {
@@ -152,21 +181,21 @@ export async function pull(opts: PullOptions): Promise<void> {
     conn.abort(new FcpError('FCP_ERR_SESSION_ABORTED', 'client cannot write to its destination'));
     throw err;
   }
-  const replace = replacer(opts, session, link);
+  const extra = new ExtraConnections(opts);
   const receiver: Receiver = new Receiver({
     hasher: opts.hasher,
     control: conn,
     stats: opts.stats,
     onWarning: opts.onWarning,
-    onConnectionLost: replace.lost,
-    onListed: attachOnceListed(opts, session, link, () => receiver),
+    onConnectionLost: extra.lost,
+    onListed: extra.listed,
     root: dest.root,
     singleName: dest.singleName,
     checksum: opts.checksum,
     wantsFile: (path) => regexOnly.wantsFile(path),
   });
+  extra.granted(session, link, receiver);
   inbox.handOver(receiver);
-  replace.engine = receiver;
   opts.onEngine?.(receiver);
   await finish(receiver, conn);
 }
@@ -276,8 +305,8 @@ function notTls(endpoint: Endpoint, err: unknown): FcpError {
   );
 }
 
-/** Sends HELLO and `first` (pipelined), waits for the daemon's HELLO. */
-async function exchangeHello(ch: Channel, first: Exclude<Message, DataMsg>): Promise<void> {
+/** Sends HELLO and `first` (pipelined), waits for the daemon's HELLO and returns it. */
+async function exchangeHello(ch: Channel, first: Exclude<Message, DataMsg>): Promise<HelloMsg> {
   ch.conn.send(ourHello());
   ch.conn.send(first);
   const hello = await ch.inbox.next(HANDSHAKE_TIMEOUT_MS, 'HELLO');
@@ -285,15 +314,20 @@ async function exchangeHello(ch: Channel, first: Exclude<Message, DataMsg>): Pro
     throw new FcpError('FCP_ERR_PROTO_NOT_FCP', 'the server did not answer HELLO');
   negotiateVersion(hello);
   applyCapabilities(ch.conn, hello);
+  return hello;
 }
 
 /**
  * The control connection: channel, AUTH_START/AUTH_CHALLENGE (the daemon proves its host key, which must be
  * pinned or vouched for by our token), the request, then one AUTH_PROOF per credential until SESSION.
+ * `afterFirstProof` runs once the first proof is sent, told whether the daemon takes a push list before
+ * SESSION (ListBeforeSession); whatever it sends follows that proof, and the daemon keeps it across an
+ * AUTH_RETRY. Messages for it wait in the returned Inbox.
  */
 async function openSession(
   opts: CommonOptions,
   request: PushMsg | PullMsg,
+  afterFirstProof?: (conn: FramedConn, listBeforeSession: boolean) => void,
 ): Promise<{ conn: FramedConn; inbox: Inbox; session: SessionMsg; link: SessionLink }> {
   const security = securityDefaults(opts.security);
   const ch = await openChannel(opts.endpoint, opts.hasher, security, undefined);
@@ -308,15 +342,18 @@ async function openSession(
     { tlsHostKey: ch.tls === undefined ? undefined : peerHostKey(ch.tls).spki, binding: ch.binding },
   );
   try {
-    await exchangeHello(ch, exchange.start);
+    const hello = await exchangeHello(ch, exchange.start);
     const challenge = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_CHALLENGE');
     if (challenge.type !== MsgType.AuthChallenge)
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected AUTH_CHALLENGE');
     await exchange.acceptChallenge(challenge);
     conn.send(request);
     const binding = { type: request.type, payload: encodeMessage(request) };
+    let first = true;
     for await (const proof of exchange.proofs(binding)) {
       conn.send(proof);
+      if (first) afterFirstProof?.(conn, listsBeforeSession(hello));
+      first = false;
       // The daemon acts on the request only now (paths, globs): give it the time SESSION always had.
       const answer = await inbox.next(HANDSHAKE_TIMEOUT_MS * 3, 'SESSION');
       if (answer.type === MsgType.Session) {
@@ -336,85 +373,84 @@ async function openSession(
 }
 
 /**
- * The extra connections are opened the first time the list holds more than one piece of file data. Until
- * then there is nothing for a second connection to carry in parallel (a piece travels whole on one
- * connection), and each costs a TLS handshake on both ends: a one-file copy of a few KiB took 193 ms with
- * its 7 extra connections and 183 ms without. See README "Connections".
- */
-function attachOnceListed(
-  opts: CommonOptions,
-  session: SessionMsg,
-  link: SessionLink,
-  engine: () => TransferEngine,
-): (listedBytes: number) => void {
-  let attached = false;
-  return (listedBytes) => {
-    if (attached || listedBytes <= session.pieceSize) return;
-    attached = true;
-    attachExtra(opts, session, link, engine());
-  };
-}
-
-/**
- * Opens the other connections in parallel. A connection that cannot be attached is reported and the
- * transfer goes on with fewer: the control connection carries data too.
- */
-function attachExtra(
-  opts: CommonOptions,
-  session: SessionMsg,
-  link: SessionLink,
-  engine: TransferEngine,
-): void {
-  const extra = Math.min(opts.connections, session.maxConnections) - 1;
-  let reported = false;
-  for (let i = 0; i < extra; i++) {
-    attachOne(opts.endpoint, opts.hasher, session.sessionId, link).then(
-      ({ conn, inbox }) => {
-        engine.addConnection(conn);
-        inbox.handOver(engine);
-      },
-      (err) => {
-        // SESSION_UNKNOWN: a small transfer finished on the daemon before this connection arrived; had the
-        // session died, the control connection says so.
-        if (engine.finished || reported || toFcpError(err).code === 'FCP_ERR_SESSION_UNKNOWN') return;
-        reported = true;
-        opts.onWarning(
-          new FcpError(
-            toFcpError(err).code,
-            `could not open an extra connection: ${toFcpError(err).message}`,
-          ),
-        );
-      },
-    );
-  }
-}
-
-/**
- * When a data connection dies mid-session its pieces are re-sent over the others (the engine does that);
- * here a replacement is attached so the transfer keeps its width. Bounded, so a link that kills every new
+ * The session's connections besides the control one, for one engine.
+ *
+ * They are opened the first time the list holds more than one piece of file data. Until then there is
+ * nothing for a second connection to carry in parallel (a piece travels whole on one connection), and each
+ * costs a TLS handshake on both ends: a one-file copy of a few KiB took 193 ms with its 7 extra connections
+ * and 183 ms without (README "Connections"). A push lists before SESSION, so they also wait for granted().
+ *
+ * When one dies mid-session its pieces are re-sent over the others (the engine does that); here a
+ * replacement is attached so the transfer keeps its width. Bounded, so a link that kills every new
  * connection cannot make us reconnect forever.
  */
-function replacer(opts: CommonOptions, session: SessionMsg, link: SessionLink) {
-  const state = {
-    engine: undefined as TransferEngine | undefined,
-    budget: 2 * Math.min(opts.connections, session.maxConnections),
-    lost: (err: FcpError) => {
-      const engine = state.engine;
-      if (engine === undefined || engine.finished || state.budget <= 0) return;
-      state.budget--;
-      opts.onNotice?.(
-        `a connection failed (${err.message}); its pieces go over the others, attaching a replacement`,
-      );
-      attachOne(opts.endpoint, opts.hasher, session.sessionId, link).then(
-        ({ conn, inbox }) => {
-          engine.addConnection(conn);
-          inbox.handOver(engine);
-        },
-        () => {},
-      );
-    },
+class ExtraConnections {
+  readonly #opts: CommonOptions;
+  #granted: { session: SessionMsg; link: SessionLink; engine: TransferEngine } | undefined;
+  #listedBytes = 0;
+  #attached = false;
+  #replacements = 0;
+
+  constructor(opts: CommonOptions) {
+    this.#opts = opts;
+  }
+
+  /** SESSION arrived and `engine` runs it. */
+  granted(session: SessionMsg, link: SessionLink, engine: TransferEngine): void {
+    this.#granted = { session, link, engine };
+    this.#replacements = 2 * this.#wanted(session);
+    this.#maybeAttach();
+  }
+
+  /** EngineOptions.onListed. */
+  readonly listed = (bytes: number): void => {
+    this.#listedBytes = bytes;
+    this.#maybeAttach();
   };
-  return state;
+
+  /** EngineOptions.onConnectionLost: a data connection died and the session goes on without it. */
+  readonly lost = (err: FcpError): void => {
+    const g = this.#granted;
+    if (g === undefined || g.engine.finished || this.#replacements <= 0) return;
+    this.#replacements--;
+    this.#opts.onNotice?.(
+      `a connection failed (${err.message}); its pieces go over the others, attaching a replacement`,
+    );
+    this.#attachOne(g).catch(() => {});
+  };
+
+  #wanted(session: SessionMsg): number {
+    return Math.min(this.#opts.connections, session.maxConnections);
+  }
+
+  /** Opens the others in parallel; one that cannot be attached is reported and the transfer goes on. */
+  #maybeAttach(): void {
+    const g = this.#granted;
+    if (this.#attached || g === undefined || this.#listedBytes <= g.session.pieceSize) return;
+    this.#attached = true;
+    let reported = false;
+    for (let i = 1; i < this.#wanted(g.session); i++) {
+      this.#attachOne(g).catch((err: unknown) => {
+        // SESSION_UNKNOWN: a small transfer finished on the daemon before this connection arrived; had the
+        // session died, the control connection says so.
+        const e = toFcpError(err);
+        if (g.engine.finished || reported || e.code === 'FCP_ERR_SESSION_UNKNOWN') return;
+        reported = true;
+        this.#opts.onWarning(new FcpError(e.code, `could not open an extra connection: ${e.message}`));
+      });
+    }
+  }
+
+  async #attachOne(g: { session: SessionMsg; link: SessionLink; engine: TransferEngine }): Promise<void> {
+    const { conn, inbox } = await attachOne(
+      this.#opts.endpoint,
+      this.#opts.hasher,
+      g.session.sessionId,
+      g.link,
+    );
+    g.engine.addConnection(conn);
+    inbox.handOver(g.engine);
+  }
 }
 
 /**

@@ -14,13 +14,20 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type tls from 'node:tls';
 import { FramedConn } from '../net/framed-conn.js';
-import { applyCapabilities, HANDSHAKE_TIMEOUT_MS, negotiateVersion, ourHello } from '../net/hello.js';
+import {
+  applyCapabilities,
+  HANDSHAKE_TIMEOUT_MS,
+  listsBeforeSession,
+  negotiateVersion,
+  ourHello,
+} from '../net/hello.js';
 import { Inbox } from '../net/inbox.js';
 import {
   type AttachMsg,
   AUTH_NONCE_SIZE,
   type AuthStartMsg,
   FcpError,
+  MAX_LIST_BEFORE_SESSION,
   type Message,
   MsgType,
   PIECE_SIZE,
@@ -98,6 +105,8 @@ interface Established {
   readonly encrypted: boolean;
   readonly binding: Uint8Array;
   readonly address: string;
+  /** The client's HELLO offered ListBeforeSession: a push list may come between its proofs. */
+  readonly listBeforeSession: boolean;
   /** Releases the connection's handshake slot and stops its deadline: call once authenticated. */
   readonly authenticated: () => void;
 }
@@ -294,7 +303,13 @@ export class FcpServer {
       conn.send({ ...ourHello(), versionMin: version, versionMax: version });
       applyCapabilities(conn, hello);
       const first = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_START or ATTACH');
-      const established: Established = { encrypted, binding, address, authenticated };
+      const established: Established = {
+        encrypted,
+        binding,
+        address,
+        listBeforeSession: listsBeforeSession(hello),
+        authenticated,
+      };
       switch (first.type) {
         case MsgType.AuthStart:
           await this.#authenticate(conn, inbox, first, established);
@@ -315,15 +330,35 @@ export class FcpServer {
     }
   }
 
-  /** AUTH_START -> AUTH_CHALLENGE, the request, then AUTH_PROOF until one is accepted (spec/SECURITY.md §6.1). */
+  /**
+   * AUTH_START -> AUTH_CHALLENGE, the request, then AUTH_PROOF until one is accepted (spec/SECURITY.md §6.1).
+   * A pushing client that offered ListBeforeSession sends the head of its list right behind its proof; when
+   * that proof is refused, the list entries met while waiting for the next proof are kept, unread, and go
+   * back in front of the queue for the session (nothing in them is acted on before a proof is accepted).
+   */
   async #authenticate(conn: FramedConn, inbox: Inbox, start: AuthStartMsg, est: Established): Promise<void> {
     const exchange = new DaemonAuthExchange(this.#auth!, start, est.binding);
     conn.send(exchange.challenge);
     // Decoded, kept, and not acted on until a proof covering its exact bytes is accepted.
     const request = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'PUSH or PULL');
     if (request.type !== MsgType.Push && request.type !== MsgType.Pull) throw unexpectedRequest(request);
+    const kept: Message[] = [];
+    let entries = 0;
+    let counts = 0;
+    let retried = false;
     for (;;) {
       const proof = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_PROOF');
+      if (retried && est.listBeforeSession && request.type === MsgType.Push && isListMessage(proof)) {
+        // The entries and one FILE_COUNT: a peer not yet authenticated gets no more of our memory than that.
+        if (proof.type === MsgType.FileCount ? ++counts > 1 : ++entries > MAX_LIST_BEFORE_SESSION) {
+          throw new FcpError(
+            'FCP_ERR_PROTO_UNEXPECTED',
+            `more than ${MAX_LIST_BEFORE_SESSION} list entries and one FILE_COUNT before SESSION`,
+          );
+        }
+        kept.push(proof);
+        continue;
+      }
       if (proof.type !== MsgType.AuthProof) {
         throw new FcpError(
           'FCP_ERR_PROTO_UNEXPECTED',
@@ -333,6 +368,7 @@ export class FcpServer {
       const result = await exchange.verify(request, proof, conn.remote, est.address);
       if (result !== undefined) {
         est.authenticated();
+        inbox.putBack(kept);
         await this.#startSession(conn, inbox, request, {
           ...est,
           secret: result.sessionSecret,
@@ -340,6 +376,7 @@ export class FcpServer {
         });
         return;
       }
+      retried = true;
       conn.send({ type: MsgType.AuthRetry, attemptsLeft: exchange.attemptsLeft });
     }
   }
@@ -487,6 +524,11 @@ export class FcpServer {
     session.engine.addConnection(conn);
     inbox.handOver(session.engine);
   }
+}
+
+/** What a pushing client may send before SESSION besides its proofs (ListBeforeSession). */
+function isListMessage(msg: Message): boolean {
+  return msg.type === MsgType.DirInfo || msg.type === MsgType.FileInfo || msg.type === MsgType.FileCount;
 }
 
 function unexpectedRequest(msg: Message): FcpError {

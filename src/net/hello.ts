@@ -19,7 +19,7 @@ export function ourHello(): HelloMsg {
     type: MsgType.Hello,
     versionMin: PROTOCOL_VERSION_MIN,
     versionMax: PROTOCOL_VERSION_MAX,
-    capabilities: Capability.TlsDataUnsummed,
+    capabilities: Capability.TlsDataUnsummed | Capability.ListBeforeSession,
     agent: AGENT,
   };
 }
@@ -30,6 +30,11 @@ export function ourHello(): HelloMsg {
  */
 export function applyCapabilities(conn: FramedConn, theirs: HelloMsg): void {
   if ((theirs.capabilities & Capability.TlsDataUnsummed) !== 0) conn.omitDataChecksumsOverTls();
+}
+
+/** Whether `hello` offers ListBeforeSession (ours always does): the push list may start before SESSION. */
+export function listsBeforeSession(hello: HelloMsg): boolean {
+  return (hello.capabilities & Capability.ListBeforeSession) !== 0;
 }
 
 /** The highest version both ends speak, or FCP_ERR_PROTO_VERSION naming both ranges. */

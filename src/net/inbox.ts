@@ -92,6 +92,11 @@ export class Inbox implements ConnHandler {
     this.#conn.resume();
   }
 
+  /** Puts messages taken with next() back in front of the queue, in their order (handOver replays them). */
+  putBack(messages: readonly Message[]): void {
+    if (messages.length > 0) this.#queue.unshift(...messages);
+  }
+
   /** Passes the connection, and whatever arrived early, to the handler that owns it from now on. */
   handOver(handler: ConnHandler): void {
     if (this.#handedOver) throw new Error('Inbox.handOver called twice');

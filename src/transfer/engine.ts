@@ -73,7 +73,9 @@ export abstract class TransferEngine implements ConnHandler {
 
   /**
    * Adds a connection: the control one (each subclass does that as the last step of its constructor, once
-   * its own fields exist) or an ATTACHed one.
+   * its own fields exist) or an ATTACHed one. Its messages reach the engine once the connection's Inbox
+   * hands it over (Inbox.handOver): until then they wait there, so a client may start its list while its
+   * handshake still waits for SESSION.
    */
   addConnection(conn: FramedConn): void {
     if (this.finished) {
@@ -81,7 +83,6 @@ export abstract class TransferEngine implements ConnHandler {
       return;
     }
     this.conns.add(conn);
-    conn.setHandler(this);
     this.connectionAdded(conn);
   }
 

@@ -60,6 +60,11 @@ export interface SenderOptions extends EngineOptions {
   selector: Selector;
   /** Announce content hashes so the receiver compares by checksum (--checksum). */
   checksum: boolean;
+  /**
+   * Set on a push started before its SESSION: at most this many entries (and FILE_COUNT, if they are all)
+   * go out until sessionGranted(); 0 holds the whole list back (a daemon without ListBeforeSession).
+   */
+  listBeforeSession?: number;
 }
 
 interface SendFile {
@@ -126,18 +131,31 @@ export class Sender extends TransferEngine {
   #announcing = 0;
   #listDone = false;
   #doneSent = false;
+  /** Entries that may wait unanswered: MAX_UNRESOLVED once the session is granted. */
+  #window: number;
+  #granted: boolean;
 
   constructor(opts: SenderOptions) {
     super(opts);
     this.#sources = opts.sources;
     this.#selector = opts.selector;
     this.#checksum = opts.checksum;
+    this.#granted = opts.listBeforeSession === undefined;
+    this.#window = opts.listBeforeSession ?? MAX_UNRESOLVED;
     this.addConnection(opts.control);
   }
 
   /** Starts the list loop; `done` settles when the receiver has confirmed everything. */
   start(): void {
     this.#listLoop().catch((err) => this.fail(err));
+  }
+
+  /** SESSION arrived (listBeforeSession): the list may run the whole window ahead now. */
+  sessionGranted(): void {
+    this.#granted = true;
+    this.#window = MAX_UNRESOLVED;
+    this.#resolved.wake();
+    this.#maybeDone();
   }
 
   protected connectionAdded(conn: FramedConn): void {
@@ -205,6 +223,8 @@ export class Sender extends TransferEngine {
         if (this.finished) return;
       }
     }
+    // An empty window before SESSION holds back FILE_COUNT too: the daemon expects no list at all then.
+    while (!this.#granted && this.#window === 0 && !this.finished) await this.#resolved.wait();
     if (this.finished) return;
     this.control.send({ type: MsgType.FileCount, entries, bytes });
     this.#listDone = true;
@@ -221,7 +241,7 @@ export class Sender extends TransferEngine {
   async #announceAll(entries: readonly WalkEntry[]): Promise<void> {
     let next = 0;
     while (next < entries.length) {
-      while (this.#unresolved.size >= MAX_UNRESOLVED && !this.finished) await this.#resolved.wait();
+      while (this.#unresolved.size >= this.#window && !this.finished) await this.#resolved.wait();
       if (this.finished) return;
       if (this.#checksum) {
         await this.#announce(entries[next++]!, 1);
@@ -230,7 +250,7 @@ export class Sender extends TransferEngine {
       let ok = true;
       this.control.socket.cork();
       try {
-        while (ok && next < entries.length && this.#unresolved.size < MAX_UNRESOLVED) {
+        while (ok && next < entries.length && this.#unresolved.size < this.#window) {
           ok = this.#announceNow(entries[next++]!, 1, undefined);
         }
       } finally {
@@ -457,6 +477,7 @@ export class Sender extends TransferEngine {
 
   #maybeDone(): void {
     if (
+      !this.#granted ||
       !this.#listDone ||
       this.#unresolved.size > 0 ||
       this.#announcing > 0 ||

@@ -27,11 +27,13 @@ import { FcpServer } from '../../src/daemon/server.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../../src/net/hello.js';
 import {
   AuthMethodCode,
+  Capability,
   ERROR_CODES,
   type FcpErrorCode,
   type FileInfoMsg,
   FileKind,
   type FileReadyMsg,
+  MAX_LIST_BEFORE_SESSION,
   MsgType,
   PIECE_SIZE,
   ReadyAction,
@@ -41,6 +43,7 @@ import { generateKx } from '../../src/security/session-secret.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
 import { createStats } from '../../src/transfer/stats.js';
 import {
+  authenticate,
   dataFrame,
   exchangeHello,
   fileChecksum,
@@ -973,6 +976,48 @@ test('an unauthenticated client gets no session: no proof, a wrong token proof, 
     existsSync(path.join(root, 'unauth')),
     'the destination was created for an unauthenticated client',
   );
+  await afterCase();
+});
+
+test('a push list sent between a refused and an accepted proof waits for the session; an overlong one, or one without ListBeforeSession, is refused', async () => {
+  const withCap = helloMsg({ capabilities: Capability.ListBeforeSession });
+  const request = { type: MsgType.Push, flags: 0, connections: 1, dest: 'early/' } as const;
+  const contents = [Buffer.from('first early file\n'), Buffer.from('second\n')];
+  const list = [
+    fileInfo(1, 'one.txt', contents[0]!.length),
+    fileInfo(2, 'two.txt', contents[1]!.length),
+    { type: MsgType.FileCount, entries: 2, bytes: BigInt(contents[0]!.length + contents[1]!.length) },
+  ] as const;
+  // Kept across two AUTH_RETRYs (the list split between them), answered once the session starts.
+  let peer = await connect();
+  await authenticate(peer, request, { hello: withCap, refusedFirst: [list.slice(0, 1), list.slice(1)] });
+  await peer.expect(MsgType.AuthRetry);
+  await peer.expect(MsgType.AuthRetry);
+  await peer.expect(MsgType.Session);
+  for (const id of [1, 2]) {
+    assert.is((await peer.waitAnswer(id)).ready?.action, ReadyAction.Need, `entry ${id}`);
+    await peer.sendFile(id, contents[id - 1]!);
+    assert.is((await peer.waitFileDone(id)).code, 0, `FILE_DONE ${id}`);
+  }
+  await peer.send({ type: MsgType.Done, filesSent: 2, filesSkipped: 0, filesFailed: 0, bytes: 0n });
+  await peer.expect(MsgType.Done);
+  assert.ok((await readFile(path.join(root, 'early', 'one.txt'))).equals(contents[0]!));
+  assert.ok((await readFile(path.join(root, 'early', 'two.txt'))).equals(contents[1]!));
+  peer.destroy();
+  // More entries before SESSION than the protocol allows: refused before the good proof is even read.
+  const overlong = Array.from({ length: MAX_LIST_BEFORE_SESSION + 1 }, (_, i) =>
+    fileInfo(i + 1, `over/${i}`, 1),
+  );
+  peer = await connect();
+  await authenticate(peer, { ...request, dest: 'overlong/' }, { hello: withCap, refusedFirst: [overlong] });
+  assert.is(hex(await peer.expectAbortAndClose()), hex(wire('FCP_ERR_PROTO_UNEXPECTED')));
+  assert.not.ok(peer.received.some((m) => m.type === MsgType.Session));
+  // A client whose HELLO did not offer the capability may not send a list before SESSION at all.
+  peer = await connect();
+  await authenticate(peer, { ...request, dest: 'nocap/' }, { refusedFirst: [list] });
+  assert.is(hex(await peer.expectAbortAndClose()), hex(wire('FCP_ERR_PROTO_UNEXPECTED')));
+  assert.not.ok(existsSync(path.join(root, 'overlong')));
+  assert.not.ok(existsSync(path.join(root, 'nocap')));
   await afterCase();
 });
 

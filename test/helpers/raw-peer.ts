@@ -443,14 +443,25 @@ export interface ClientAuth {
   secret: Buffer;
 }
 
+/** What authenticate() sends besides the usual. */
+export interface AuthenticateOptions {
+  hello?: HelloMsg;
+  /** Before the good proof: one refused token proof per element, each followed by that element's messages. */
+  refusedFirst?: ReadonlyArray<ReadonlyArray<Exclude<Message, DataMsg>>>;
+}
+
 /**
  * HELLO, AUTH_START, the daemon's HELLO and AUTH_CHALLENGE, then `request` and an AUTH_PROOF made with the
  * daemon's same-host token (it must be readable by us: the in-process daemon's, or one of ours).
  */
-export async function authenticate(peer: RawPeer, request: PushMsg | PullMsg): Promise<ClientAuth> {
+export async function authenticate(
+  peer: RawPeer,
+  request: PushMsg | PullMsg,
+  opts: AuthenticateOptions = {},
+): Promise<ClientAuth> {
   const kx = generateKx();
   const clientNonce = randomBytes(32);
-  await peer.send(helloMsg());
+  await peer.send(opts.hello ?? helloMsg());
   await peer.send({ type: MsgType.AuthStart, clientNonce, clientKx: kx.publicRaw, user: '' });
   await peer.expect(MsgType.Hello);
   const challenge = await peer.expect(MsgType.AuthChallenge);
@@ -466,6 +477,16 @@ export async function authenticate(peer: RawPeer, request: PushMsg | PullMsg): P
   const token = await readLocalToken(challenge.tokenPath);
   await peer.send(request);
   const binding = { type: request.type, payload: encodeMessage(request) };
+  for (const after of opts.refusedFirst ?? []) {
+    const wrong = { ...handshake, serverNonce: randomBytes(32) };
+    await peer.send({
+      type: MsgType.AuthProof,
+      method: AuthMethodCode.Token,
+      keyBlob: new Uint8Array(0),
+      proof: makeTokenProof(token.token, wrong, binding),
+    });
+    for (const msg of after) await peer.send(msg);
+  }
   await peer.send({
     type: MsgType.AuthProof,
     method: AuthMethodCode.Token,

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FramedConn } from '../../src/net/framed-conn.js';
-import { applyCapabilities, negotiateVersion, ourHello } from '../../src/net/hello.js';
+import { applyCapabilities, listsBeforeSession, negotiateVersion, ourHello } from '../../src/net/hello.js';
 import { Capability, FcpError, type HelloMsg, MsgType } from '../../src/protocol/index.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
 import { socketPair } from '../helpers/socket-pair.js';
@@ -29,7 +29,9 @@ async function dataChecksumAfter(theirs: HelloMsg): Promise<number> {
 
 test('our HELLO offers every capability we know and speaks version 2 only', () => {
   const ours = ourHello();
-  assert.is(ours.capabilities, Capability.TlsDataUnsummed);
+  assert.is(ours.capabilities, Capability.TlsDataUnsummed | Capability.ListBeforeSession);
+  assert.ok(listsBeforeSession(ours));
+  assert.not.ok(listsBeforeSession({ ...ours, capabilities: Capability.TlsDataUnsummed }));
   assert.equal([ours.versionMin, ours.versionMax], [2, 2]);
   assert.is(negotiateVersion(hello(1, 5)), 2);
   assert.throws(
