@@ -674,6 +674,10 @@ export interface ServeOptions {
   flags?: number;
   maxConnections?: number;
   sessionId?: Uint8Array;
+  /** HELLO capability bits of the fake daemon (default none). */
+  capabilities?: number;
+  /** Runs between the client's AUTH_PROOF and our SESSION. */
+  beforeSession?: (peer: RawPeer) => Promise<void>;
 }
 
 /**
@@ -685,7 +689,7 @@ export async function serveSession(peer: RawPeer, opts: ServeOptions = {}): Prom
   const identity = peer.daemon;
   if (identity === undefined) throw new Error('serveSession needs a peer accepted by a RawListener');
   await peer.expect(MsgType.Hello);
-  await peer.send(helloMsg({ agent: 'fcp-hostile-daemon' }));
+  await peer.send(helloMsg({ agent: 'fcp-hostile-daemon', capabilities: opts.capabilities ?? 0 }));
   const start = await peer.expect(MsgType.AuthStart);
   const kx = generateKx();
   const handshake: Handshake = {
@@ -710,6 +714,7 @@ export async function serveSession(peer: RawPeer, opts: ServeOptions = {}): Prom
     throw new Error(`expected PUSH or PULL, got ${typeName(request.type)}`);
   }
   await peer.expect(MsgType.AuthProof);
+  await opts.beforeSession?.(peer);
   await peer.send({
     type: MsgType.Session,
     sessionId: opts.sessionId ?? Buffer.alloc(16, 0xab),

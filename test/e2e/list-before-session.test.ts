@@ -1,0 +1,123 @@
+// The push list before SESSION (spec/PROTOCOL.md §3.2), seen from the daemon's end of the wire: a fake
+// daemon (RawListener) serves the real client's handshake and records what arrives between the client's
+// AUTH_PROOF and our SESSION. With LIST_BEFORE_SESSION in the daemon's HELLO the list comes right behind the
+// proof; without it (an older daemon) nothing comes until SESSION.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { push } from '../../src/client/transfer-client.js';
+import { Capability, ERROR_CODES, type Message, MsgType } from '../../src/protocol/index.js';
+import { loadHasher } from '../../src/transfer/checksum.js';
+import { createStats } from '../../src/transfer/stats.js';
+import { LOOPBACK, RawListener, type RawPeer, serveSession } from '../helpers/raw-peer.js';
+
+const FILES = ['a.txt', 'b.txt', 'c.txt'];
+const LIST_TYPES = new Set<number>([MsgType.DirInfo, MsgType.FileInfo, MsgType.FileCount]);
+/** How long the daemon without the capability waits for anything the client should not send. */
+const QUIET_MS = 300;
+
+let base = '';
+let src = '';
+
+test.before(async () => {
+  base = await mkdtemp(path.join(tmpdir(), 'fcp-list-early-'));
+  src = path.join(base, 'src');
+  await mkdir(src);
+  for (const name of FILES) await writeFile(path.join(src, name), `${name}\n`);
+});
+
+test.after(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+/** Messages the client sent after its AUTH_PROOF so far. */
+function afterProof(peer: RawPeer): Message[] {
+  const at = peer.received.findIndex((m) => m.type === MsgType.AuthProof);
+  return at === -1 ? [] : peer.received.slice(at + 1);
+}
+
+/**
+ * Runs a real push of `src` against a fake daemon offering `capabilities`; `beforeSession` runs between the
+ * proof and SESSION, `afterSession` after it. The fake daemon then aborts the session (it has no receiver).
+ */
+async function pushAgainstFake(
+  capabilities: number,
+  beforeSession: (peer: RawPeer) => Promise<void>,
+  afterSession: (peer: RawPeer) => Promise<void>,
+): Promise<void> {
+  const listener = await RawListener.listen();
+  try {
+    const pushing = push({
+      endpoint: { host: LOOPBACK, port: listener.port },
+      security: { knownHostsFile: path.join(base, 'known_hosts') },
+      connections: 1,
+      checksum: false,
+      select: {},
+      hasher: await loadHasher(),
+      stats: createStats(performance.now()),
+      onWarning: () => {},
+      sources: [src],
+      dest: 'dst/',
+    }).then(
+      () => new Error('the push succeeded against a daemon that never received anything'),
+      (err: unknown) => err,
+    );
+    const peer = await listener.accept();
+    await serveSession(peer, { capabilities, beforeSession });
+    await afterSession(peer);
+    await peer.send({
+      type: MsgType.Abort,
+      code: ERROR_CODES.FCP_ERR_SESSION_ABORTED.wire,
+      text: 'test over',
+    });
+    const err = await pushing;
+    assert.is((err as { code?: string }).code, 'FCP_ERR_SESSION_ABORTED', String(err));
+  } finally {
+    await listener.close();
+  }
+}
+
+test('with LIST_BEFORE_SESSION the whole small list and FILE_COUNT come before SESSION', async () => {
+  await pushAgainstFake(
+    Capability.ListBeforeSession,
+    async (peer) => {
+      await peer.expect(MsgType.FileCount);
+      const early = afterProof(peer);
+      const names = early.flatMap((m) => (m.type === MsgType.FileInfo ? [m.path] : []));
+      assert.equal(names.sort(), FILES.map((f) => `src/${f}`).sort());
+      assert.ok(
+        early.some((m) => m.type === MsgType.DirInfo),
+        'the directory entry',
+      );
+      assert.ok(
+        early.every((m) => LIST_TYPES.has(m.type)),
+        `only list messages before SESSION: ${early.map((m) => m.type).join(',')}`,
+      );
+    },
+    async () => {},
+  );
+});
+
+test('without it nothing follows the proof until SESSION, then the list does', async () => {
+  await pushAgainstFake(
+    0,
+    async (peer) => {
+      await delay(QUIET_MS);
+      assert.equal(
+        afterProof(peer).map((m) => m.type),
+        [],
+        'the client sent something before SESSION to a daemon without LIST_BEFORE_SESSION',
+      );
+    },
+    async (peer) => {
+      await peer.expect(MsgType.FileCount);
+      const names = afterProof(peer).flatMap((m) => (m.type === MsgType.FileInfo ? [m.path] : []));
+      assert.equal(names.sort(), FILES.map((f) => `src/${f}`).sort());
+    },
+  );
+});
+
+test.run();
