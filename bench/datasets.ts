@@ -2,7 +2,8 @@
  * Deterministic bench data sets, generated once into a cache directory and reused:
  *   big    one 2 GiB file;
  *   medium 64 files of 32 MiB;
- *   small  20,000 files of 1-16 KiB in nested directories, 1 % symlinks, modes 0600/0644/0755.
+ *   small  20,000 files of 1-16 KiB in nested directories, 1 % symlinks, modes 0600/0644/0755;
+ *   one    one file of 16 KiB (not scaled): what a single small copy costs in start-up and round trips.
  * Content is an AES-128-CTR keystream keyed by the set's name and scale (a seeded PRNG that runs at
  * memory speed), so nothing compresses and every rerun produces the same bytes. FCP_BENCH_SCALE shrinks
  * file sizes (big, medium) and the file count (small).
@@ -12,9 +13,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, open, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-export type DatasetName = 'big' | 'medium' | 'small';
+export type DatasetName = 'big' | 'medium' | 'small' | 'one';
 
-export const DATASET_NAMES: readonly DatasetName[] = ['big', 'medium', 'small'];
+export const DATASET_NAMES: readonly DatasetName[] = ['big', 'medium', 'small', 'one'];
 
 export interface Dataset {
   name: DatasetName;
@@ -145,10 +146,17 @@ async function generateSmall(dir: string, scale: number, ks: Keystream): Promise
   return counts;
 }
 
+async function generateOne(dir: string, _scale: number, ks: Keystream): Promise<Counts> {
+  const size = 16 * 1024;
+  await writeFile(path.join(dir, 'one.dat'), ks.next(size));
+  return { files: 1, symlinks: 0, dirs: 0, bytes: size };
+}
+
 const GENERATORS: Record<DatasetName, (dir: string, scale: number, ks: Keystream) => Promise<Counts>> = {
   big: generateBig,
   medium: generateMedium,
   small: generateSmall,
+  one: generateOne,
 };
 
 function describe(name: DatasetName, scale: number): string {

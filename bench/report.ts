@@ -36,6 +36,11 @@ export function median(xs: number[]): number | undefined {
   return s.length % 2 === 1 ? s[mid] : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 }
 
+/** One decimal; two significant digits below 1 MB/s (the one-file scenario's 0.048). */
+function formatMbps(mbps: number): string {
+  return mbps < 1 ? mbps.toPrecision(2) : mbps.toFixed(1);
+}
+
 function mib(kb: number | undefined): string {
   return kb === undefined ? '' : (kb / 1024).toFixed(0);
 }
@@ -59,7 +64,7 @@ export function scenarioTable(s: ScenarioResult): string {
       c.label,
       c.direction,
       ok ? c.medianS?.toFixed(2) : '',
-      ok ? c.mbps?.toFixed(1) : '',
+      ok && c.mbps !== undefined ? formatMbps(c.mbps) : '',
       ...(s.smallFiles ? [ok ? c.filesPerS?.toFixed(0) : ''] : []),
       c.ratio === undefined ? '' : `${c.ratio.toFixed(2)}x${c.ratioTo === 'fcp' ? '' : ` (${c.ratioTo})`}`,
       c.seconds.map((x) => x.toFixed(2)).join(', '),

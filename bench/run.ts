@@ -63,6 +63,13 @@ const SCENARIOS: Scenario[] = [
     title: 'many small files through the WAN emulator',
   },
   {
+    id: 'wan-one',
+    kind: 'copy',
+    wan: true,
+    dataset: 'one',
+    title: 'one 16 KiB file through the WAN emulator: start-up and round trips',
+  },
+  {
     id: 'loop-nochange-small',
     kind: 'nochange',
     wan: false,
@@ -289,7 +296,8 @@ function toolsFor(s: Scenario, rig: Rig, conns: number): Tool[] {
     return CONN_STEPS.flatMap((n) => [fcpPushTool(() => rig.daemon('push'), n), rawTool(n)]);
   }
   const local = s.wan ? [] : [cpTool];
-  if (s.kind === 'nochange') return [push, pull, ...peers, ...local];
+  // One small file: latency, where encryption and raw streams say nothing.
+  if (s.kind === 'nochange' || s.dataset === 'one') return [push, pull, ...peers, ...local];
   // Encryption on and off, side by side, where bytes dominate.
   const plain =
     s.dataset === 'small' ? [] : [fcpPushTool(() => rig.daemon('push'), undefined, { plaintext: true })];
@@ -376,7 +384,7 @@ class Harness {
         }
         if (tool.writesTree) {
           const check =
-            dataset.name === 'small'
+            dataset.name === 'small' || dataset.name === 'one'
               ? await checkTreeFull(ctx.src, ctx.dst)
               : await checkTreeSampled(ctx.src, ctx.dst);
           if (check.errors.length > 0) {
