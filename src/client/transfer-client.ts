@@ -107,11 +107,11 @@ export async function push(opts: PushOptions): Promise<void> {
   if (opts.checksum) flags |= TransferFlag.Checksum;
   const request: PushMsg = { type: MsgType.Push, flags, connections: opts.connections, dest: opts.dest };
   const extra = new ExtraConnections(opts);
-  let sender: Sender | undefined;
+  let started: Sender | undefined;
   // The list starts right behind the first proof (when the daemon allows it), so its first answers come
   // back with SESSION instead of a round trip after it.
-  const startList = (control: FramedConn, early: boolean): void => {
-    sender = new Sender({
+  const startList = (control: FramedConn, preSessionEntries: number): void => {
+    started = new Sender({
       hasher: opts.hasher,
       control,
       stats: opts.stats,
@@ -121,30 +121,40 @@ export async function push(opts: PushOptions): Promise<void> {
       sources: roots.map((r) => r.root),
       selector,
       checksum: opts.checksum,
-      listBeforeSession: early ? MAX_LIST_BEFORE_SESSION : 0,
+      preSessionEntries,
     });
-    sender.start();
+    started.start();
   };
   let opened: Awaited<ReturnType<typeof openSession>>;
   try {
     opened = await openSession(opts, request, startList);
   } catch (err) {
-    // A list that failed on its own (an unreadable source root) ended the handshake: that is the error.
-    const own = sender?.finished
-      ? await sender.done.then(
-          () => undefined,
-          (e: unknown) => e,
-        )
-      : undefined;
-    sender?.fail(err, false);
-    throw own ?? err;
+    throw await handshakeFailed(started, err);
   }
+  const sender = started!;
   const { conn, inbox, session, link } = opened;
-  extra.granted(session, link, sender!);
-  inbox.handOver(sender!);
-  sender!.sessionGranted();
-  opts.onEngine?.(sender!);
-  await finish(sender!, conn);
+  extra.granted(session, link, sender);
+  inbox.handOver(sender);
+  sender.sessionGranted();
+  opts.onEngine?.(sender);
+  await finish(sender, conn);
+}
+
+/**
+ * The error to report when the handshake failed after the list had started. Usually the handshake's own
+ * (a refused key, the daemon's ABORT), which also cut the Sender off (FCP_ERR_NET_*); but a Sender that
+ * failed by itself (an unreadable source) closed the connection, and then its error is the real one.
+ */
+async function handshakeFailed(sender: Sender | undefined, err: unknown): Promise<unknown> {
+  if (sender === undefined) return err;
+  const own = sender.finished
+    ? await sender.done.then(
+        () => undefined,
+        (e: unknown) => toFcpError(e),
+      )
+    : undefined;
+  sender.fail(err, false);
+  return own !== undefined && !own.code.startsWith('FCP_ERR_NET_') ? own : err;
 }
 
 export async function pull(opts: PullOptions): Promise<void> {
@@ -320,14 +330,14 @@ async function exchangeHello(ch: Channel, first: Exclude<Message, DataMsg>): Pro
 /**
  * The control connection: channel, AUTH_START/AUTH_CHALLENGE (the daemon proves its host key, which must be
  * pinned or vouched for by our token), the request, then one AUTH_PROOF per credential until SESSION.
- * `afterFirstProof` runs once the first proof is sent, told whether the daemon takes a push list before
- * SESSION (ListBeforeSession); whatever it sends follows that proof, and the daemon keeps it across an
- * AUTH_RETRY. Messages for it wait in the returned Inbox.
+ * `afterFirstProof` runs once the first proof is sent, told how many list entries the daemon takes before
+ * SESSION (MAX_LIST_BEFORE_SESSION with ListBeforeSession, else 0); whatever it sends follows that proof,
+ * and the daemon keeps it across an AUTH_RETRY. Messages for it wait in the returned Inbox.
  */
 async function openSession(
   opts: CommonOptions,
   request: PushMsg | PullMsg,
-  afterFirstProof?: (conn: FramedConn, listBeforeSession: boolean) => void,
+  afterFirstProof?: (conn: FramedConn, preSessionEntries: number) => void,
 ): Promise<{ conn: FramedConn; inbox: Inbox; session: SessionMsg; link: SessionLink }> {
   const security = securityDefaults(opts.security);
   const ch = await openChannel(opts.endpoint, opts.hasher, security, undefined);
@@ -352,7 +362,7 @@ async function openSession(
     let first = true;
     for await (const proof of exchange.proofs(binding)) {
       conn.send(proof);
-      if (first) afterFirstProof?.(conn, listsBeforeSession(hello));
+      if (first) afterFirstProof?.(conn, listsBeforeSession(hello) ? MAX_LIST_BEFORE_SESSION : 0);
       first = false;
       // The daemon acts on the request only now (paths, globs): give it the time SESSION always had.
       const answer = await inbox.next(HANDSHAKE_TIMEOUT_MS * 3, 'SESSION');
@@ -427,6 +437,7 @@ class ExtraConnections {
   #maybeAttach(): void {
     const g = this.#granted;
     if (this.#attached || g === undefined || this.#listedBytes <= g.session.pieceSize) return;
+    if (g.engine.finished) return;
     this.#attached = true;
     let reported = false;
     for (let i = 1; i < this.#wanted(g.session); i++) {

@@ -26,8 +26,12 @@ import {
   type AttachMsg,
   AUTH_NONCE_SIZE,
   type AuthStartMsg,
+  encodeMessage,
   FcpError,
+  FRAME_HEADER_SIZE,
   MAX_LIST_BEFORE_SESSION,
+  MAX_LIST_BYTES_BEFORE_SESSION,
+  MAX_PAYLOAD_BY_TYPE,
   type Message,
   MsgType,
   PIECE_SIZE,
@@ -333,8 +337,9 @@ export class FcpServer {
   /**
    * AUTH_START -> AUTH_CHALLENGE, the request, then AUTH_PROOF until one is accepted (spec/SECURITY.md §6.1).
    * A pushing client that offered ListBeforeSession sends the head of its list right behind its proof; when
-   * that proof is refused, the list entries met while waiting for the next proof are kept, unread, and go
-   * back in front of the queue for the session (nothing in them is acted on before a proof is accepted).
+   * that proof is refused, the list entries met while waiting for the next proof are set aside, unread
+   * (bounded by count and bytes), and go back in front of the queue for the session: nothing in them is
+   * acted on before a proof is accepted (PROTOCOL.md §3.2).
    */
   async #authenticate(conn: FramedConn, inbox: Inbox, start: AuthStartMsg, est: Established): Promise<void> {
     const exchange = new DaemonAuthExchange(this.#auth!, start, est.binding);
@@ -342,33 +347,22 @@ export class FcpServer {
     // Decoded, kept, and not acted on until a proof covering its exact bytes is accepted.
     const request = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'PUSH or PULL');
     if (request.type !== MsgType.Push && request.type !== MsgType.Pull) throw unexpectedRequest(request);
-    const kept: Message[] = [];
-    let entries = 0;
-    let counts = 0;
-    let retried = false;
+    const setAside = new SetAsideList(est.listBeforeSession && request.type === MsgType.Push);
+    // A list may only follow a proof: before the first one, any list message is out of place.
+    let refused = false;
     for (;;) {
-      const proof = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_PROOF');
-      if (retried && est.listBeforeSession && request.type === MsgType.Push && isListMessage(proof)) {
-        // The entries and one FILE_COUNT: a peer not yet authenticated gets no more of our memory than that.
-        if (proof.type === MsgType.FileCount ? ++counts > 1 : ++entries > MAX_LIST_BEFORE_SESSION) {
-          throw new FcpError(
-            'FCP_ERR_PROTO_UNEXPECTED',
-            `more than ${MAX_LIST_BEFORE_SESSION} list entries and one FILE_COUNT before SESSION`,
-          );
-        }
-        kept.push(proof);
-        continue;
-      }
-      if (proof.type !== MsgType.AuthProof) {
+      const msg = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_PROOF');
+      if (refused && setAside.take(msg)) continue;
+      if (msg.type !== MsgType.AuthProof) {
         throw new FcpError(
           'FCP_ERR_PROTO_UNEXPECTED',
-          `expected AUTH_PROOF, got type 0x${proof.type.toString(16)}`,
+          `expected AUTH_PROOF, got type 0x${msg.type.toString(16)}`,
         );
       }
-      const result = await exchange.verify(request, proof, conn.remote, est.address);
+      const result = await exchange.verify(request, msg, conn.remote, est.address);
       if (result !== undefined) {
         est.authenticated();
-        inbox.putBack(kept);
+        inbox.putBack(setAside.messages);
         await this.#startSession(conn, inbox, request, {
           ...est,
           secret: result.sessionSecret,
@@ -376,7 +370,7 @@ export class FcpServer {
         });
         return;
       }
-      retried = true;
+      refused = true;
       conn.send({ type: MsgType.AuthRetry, attemptsLeft: exchange.attemptsLeft });
     }
   }
@@ -452,7 +446,8 @@ export class FcpServer {
       });
       registered = true;
       this.#admission.grant(auth.address, connections);
-      inbox.handOver(engine);
+      // SESSION first: a push list that came early is replayed by handOver, and whatever the receiver
+      // answers to it (an ABORT included) must follow SESSION on the wire.
       conn.send({
         type: MsgType.Session,
         sessionId: id,
@@ -460,6 +455,7 @@ export class FcpServer {
         maxConnections: connections,
         pieceSize: PIECE_SIZE,
       });
+      inbox.handOver(engine);
       startSender?.();
       this.#opts.log(`${label}: session started (${connections} connections allowed)`);
       engine.done.then(
@@ -526,9 +522,47 @@ export class FcpServer {
   }
 }
 
-/** What a pushing client may send before SESSION besides its proofs (ListBeforeSession). */
-function isListMessage(msg: Message): boolean {
-  return msg.type === MsgType.DirInfo || msg.type === MsgType.FileInfo || msg.type === MsgType.FileCount;
+/** Entries the client may send past MAX_LIST_BYTES_BEFORE_SESSION: the one that crossed it. */
+const MAX_SET_ASIDE_ENTRY_BYTES =
+  MAX_LIST_BYTES_BEFORE_SESSION + FRAME_HEADER_SIZE + MAX_PAYLOAD_BY_TYPE[MsgType.FileInfo]!;
+
+/**
+ * The push list a client sent between a refused proof and its next one (ListBeforeSession), kept for the
+ * session: at most MAX_LIST_BEFORE_SESSION entries of MAX_SET_ASIDE_ENTRY_BYTES and one FILE_COUNT, which is
+ * what an honest client sends before SESSION (PROTOCOL.md §3.2). Anything past that is a protocol error.
+ */
+class SetAsideList {
+  readonly messages: Message[] = [];
+  readonly #allowed: boolean;
+  #entries = 0;
+  #entryBytes = 0;
+  #counts = 0;
+
+  constructor(allowed: boolean) {
+    this.#allowed = allowed;
+  }
+
+  /** False for anything but a list message (the caller decides what it is); throws past the bounds. */
+  take(msg: Message): boolean {
+    if (!this.#allowed) return false;
+    if (msg.type === MsgType.FileCount) {
+      if (++this.#counts > 1) throw tooMuchList('a second FILE_COUNT');
+    } else if (msg.type === MsgType.DirInfo || msg.type === MsgType.FileInfo) {
+      this.#entryBytes += FRAME_HEADER_SIZE + encodeMessage(msg).length;
+      if (++this.#entries > MAX_LIST_BEFORE_SESSION) {
+        throw tooMuchList(`more than ${MAX_LIST_BEFORE_SESSION} entries`);
+      }
+      if (this.#entryBytes > MAX_SET_ASIDE_ENTRY_BYTES) throw tooMuchList('more list bytes than allowed');
+    } else {
+      return false;
+    }
+    this.messages.push(msg);
+    return true;
+  }
+}
+
+function tooMuchList(what: string): FcpError {
+  return new FcpError('FCP_ERR_PROTO_UNEXPECTED', `${what} before SESSION`);
 }
 
 function unexpectedRequest(msg: Message): FcpError {

@@ -25,7 +25,8 @@ import {
 import type { Hasher } from '../transfer/checksum.js';
 
 export interface ConnHandler {
-  onMessage(msg: Message, conn: FramedConn): void;
+  /** `frameBytes`: the frame's size on the wire (what an Inbox bounds before authentication). */
+  onMessage(msg: Message, conn: FramedConn, frameBytes: number): void;
   /** Called once. `err` is undefined for a clean close at a frame boundary. */
   onClose(err: FcpError | undefined, conn: FramedConn): void;
   /**
@@ -67,6 +68,7 @@ export class FramedConn {
   #corkedTick = false;
   /** DATA frames carry and check xxh32 (true unless omitDataChecksumsOverTls() turned it off). */
   #dataSums = true;
+  #messageBytesSent = 0;
   #drainWaiters: Array<{ resolve: () => void; reject: (err: FcpError) => void }> = [];
   /** performance.now() of the last byte received and of the last frame queued; liveness checks read them. */
   lastReceivedMs = performance.now();
@@ -126,7 +128,14 @@ export class FramedConn {
   send(msg: Exclude<Message, DataMsg>): boolean {
     if (this.#closed || this.socket.destroyed) return false;
     this.lastSentMs = performance.now();
-    return this.socket.write(encodeFrame(msg.type, encodeMessage(msg), this.#hasher.h32));
+    const frame = encodeFrame(msg.type, encodeMessage(msg), this.#hasher.h32);
+    this.#messageBytesSent += frame.length;
+    return this.socket.write(frame);
+  }
+
+  /** Frame bytes of every control message send() has queued (DATA not included). */
+  get messageBytesSent(): number {
+    return this.#messageBytesSent;
   }
 
   /**
@@ -229,7 +238,7 @@ export class FramedConn {
   #deliver(type: number, payload: Uint8Array): void {
     const msg = decodeMessage(type, payload);
     if (msg.type === MsgType.Ping) return;
-    this.#handler?.onMessage(msg, this);
+    this.#handler?.onMessage(msg, this, FRAME_HEADER_SIZE + payload.byteLength);
   }
 
   #socketOnData(chunk: Buffer): void {

@@ -17,13 +17,18 @@ export const Capability = {
   TlsDataUnsummed: 0x0001,
   /**
    * The pushing client may send the head of its list right behind its AUTH_PROOF, before SESSION; the daemon
-   * keeps it across AUTH_RETRY (§3.1, SECURITY.md §6.1). Saves the round trip to SESSION on every push.
+   * keeps it across AUTH_RETRY (§3.2, SECURITY.md §6.1). Saves the round trip to SESSION on every push.
    */
   ListBeforeSession: 0x0002,
 } as const;
 
 /** List entries (DIR_INFO, FILE_INFO) a client may send before SESSION under ListBeforeSession. */
 export const MAX_LIST_BEFORE_SESSION = 1024;
+/**
+ * Frame bytes (header and payload) of those entries: the client announces no further entry once it has
+ * sent this much, so only the entry that crossed it may end past it.
+ */
+export const MAX_LIST_BYTES_BEFORE_SESSION = 256 * 1024;
 
 /** Files are cut into pieces of this size: the unit of scheduling, acknowledgement and the file checksum. */
 export const PIECE_SIZE = 1 << 20;

@@ -19,6 +19,7 @@ import {
   FileKind,
   type FileReadyMsg,
   MAX_DATA_BYTES,
+  MAX_LIST_BYTES_BEFORE_SESSION,
   type Message,
   MsgType,
   PIECE_SIZE,
@@ -61,10 +62,11 @@ export interface SenderOptions extends EngineOptions {
   /** Announce content hashes so the receiver compares by checksum (--checksum). */
   checksum: boolean;
   /**
-   * Set on a push started before its SESSION: at most this many entries (and FILE_COUNT, if they are all)
-   * go out until sessionGranted(); 0 holds the whole list back (a daemon without ListBeforeSession).
+   * Set on a push started before its SESSION: at most this many entries, and no further one once
+   * MAX_LIST_BYTES_BEFORE_SESSION have been sent (plus FILE_COUNT, if that is the whole list), go out
+   * until sessionGranted(); 0 holds the whole list back (a daemon without ListBeforeSession).
    */
-  listBeforeSession?: number;
+  preSessionEntries?: number;
 }
 
 interface SendFile {
@@ -134,14 +136,17 @@ export class Sender extends TransferEngine {
   /** Entries that may wait unanswered: MAX_UNRESOLVED once the session is granted. */
   #window: number;
   #granted: boolean;
+  /** The control connection's messageBytesSent when the list started (bytes before SESSION are bounded). */
+  readonly #listBytesBase: number;
 
   constructor(opts: SenderOptions) {
     super(opts);
     this.#sources = opts.sources;
     this.#selector = opts.selector;
     this.#checksum = opts.checksum;
-    this.#granted = opts.listBeforeSession === undefined;
-    this.#window = opts.listBeforeSession ?? MAX_UNRESOLVED;
+    this.#granted = opts.preSessionEntries === undefined;
+    this.#window = opts.preSessionEntries ?? MAX_UNRESOLVED;
+    this.#listBytesBase = opts.control.messageBytesSent;
     this.addConnection(opts.control);
   }
 
@@ -150,7 +155,7 @@ export class Sender extends TransferEngine {
     this.#listLoop().catch((err) => this.fail(err));
   }
 
-  /** SESSION arrived (listBeforeSession): the list may run the whole window ahead now. */
+  /** SESSION arrived (preSessionEntries): the list may run the whole window ahead now. */
   sessionGranted(): void {
     this.#granted = true;
     this.#window = MAX_UNRESOLVED;
@@ -241,7 +246,7 @@ export class Sender extends TransferEngine {
   async #announceAll(entries: readonly WalkEntry[]): Promise<void> {
     let next = 0;
     while (next < entries.length) {
-      while (this.#unresolved.size >= this.#window && !this.finished) await this.#resolved.wait();
+      while (!this.#mayAnnounce() && !this.finished) await this.#resolved.wait();
       if (this.finished) return;
       if (this.#checksum) {
         await this.#announce(entries[next++]!, 1);
@@ -250,7 +255,7 @@ export class Sender extends TransferEngine {
       let ok = true;
       this.control.socket.cork();
       try {
-        while (ok && next < entries.length && this.#unresolved.size < this.#window) {
+        while (ok && next < entries.length && this.#mayAnnounce()) {
           ok = this.#announceNow(entries[next++]!, 1, undefined);
         }
       } finally {
@@ -258,6 +263,14 @@ export class Sender extends TransferEngine {
       }
       if (!ok) await this.control.drained();
     }
+  }
+
+  /** Whether one more entry may go out now: the unanswered window, and before SESSION its byte bound. */
+  #mayAnnounce(): boolean {
+    if (this.#unresolved.size >= this.#window) return false;
+    return (
+      this.#granted || this.control.messageBytesSent - this.#listBytesBase < MAX_LIST_BYTES_BEFORE_SESSION
+    );
   }
 
   /** False (after a warning) for what cannot be sent: FIFOs, sockets, devices. */

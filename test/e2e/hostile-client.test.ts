@@ -36,6 +36,8 @@ import {
   MAX_LIST_BEFORE_SESSION,
   MsgType,
   PIECE_SIZE,
+  type PullMsg,
+  type PushMsg,
   ReadyAction,
   TransferFlag,
 } from '../../src/protocol/index.js';
@@ -1012,12 +1014,44 @@ test('a push list sent between a refused and an accepted proof waits for the ses
   await authenticate(peer, { ...request, dest: 'overlong/' }, { hello: withCap, refusedFirst: [overlong] });
   assert.is(hex(await peer.expectAbortAndClose()), hex(wire('FCP_ERR_PROTO_UNEXPECTED')));
   assert.not.ok(peer.received.some((m) => m.type === MsgType.Session));
-  // A client whose HELLO did not offer the capability may not send a list before SESSION at all.
-  peer = await connect();
-  await authenticate(peer, { ...request, dest: 'nocap/' }, { refusedFirst: [list] });
-  assert.is(hex(await peer.expectAbortAndClose()), hex(wire('FCP_ERR_PROTO_UNEXPECTED')));
+  // Entries that hold more bytes than allowed (256 KiB plus one entry): 70 of ~4 KiB.
+  const heavy = Array.from({ length: 70 }, (_, i) => fileInfo(i + 1, `${i}`.padEnd(4000, 'x'), 1));
+  // Each of these is refused before the good proof is read, and nothing is created.
+  const refusedCases: Array<[string, Parameters<typeof authenticate>[2], 'push' | 'pull']> = [
+    ['heavy', { hello: withCap, refusedFirst: [heavy] }, 'push'],
+    // A client whose HELLO did not offer the capability may not send a list before SESSION at all.
+    ['nocap', { refusedFirst: [list] }, 'push'],
+    // Nor may one that did, before its first proof, or on a PULL.
+    ['beforeproof', { hello: withCap, beforeProofs: list }, 'push'],
+    ['onpull', { hello: withCap, refusedFirst: [list] }, 'pull'],
+    // Nothing but entries and one FILE_COUNT.
+    ['twocounts', { hello: withCap, refusedFirst: [[list[2], list[2]]] }, 'push'],
+    [
+      'done',
+      {
+        hello: withCap,
+        refusedFirst: [
+          [list[0], { type: MsgType.Done, filesSent: 0, filesSkipped: 0, filesFailed: 0, bytes: 0n }],
+        ],
+      },
+      'push',
+    ],
+  ];
+  for (const [name, opts, kind] of refusedCases) {
+    peer = await connect();
+    const req: PushMsg | PullMsg =
+      kind === 'push'
+        ? { ...request, dest: `${name}/` }
+        : { type: MsgType.Pull, flags: 0, connections: 1, source: `${name}/`, include: [], exclude: [] };
+    await authenticate(peer, req, opts);
+    assert.is(hex(await peer.expectAbortAndClose()), hex(wire('FCP_ERR_PROTO_UNEXPECTED')), name);
+    assert.not.ok(
+      peer.received.some((m) => m.type === MsgType.Session),
+      `${name}: SESSION`,
+    );
+    assert.not.ok(existsSync(path.join(root, name)), `${name} was created`);
+  }
   assert.not.ok(existsSync(path.join(root, 'overlong')));
-  assert.not.ok(existsSync(path.join(root, 'nocap')));
   await afterCase();
 });
 

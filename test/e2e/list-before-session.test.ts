@@ -9,7 +9,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { push } from '../../src/client/transfer-client.js';
-import { Capability, ERROR_CODES, type Message, MsgType } from '../../src/protocol/index.js';
+import {
+  Capability,
+  ERROR_CODES,
+  MAX_LIST_BEFORE_SESSION,
+  type Message,
+  MsgType,
+} from '../../src/protocol/index.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
 import { createStats } from '../../src/transfer/stats.js';
 import { LOOPBACK, RawListener, type RawPeer, serveSession } from '../helpers/raw-peer.js';
@@ -47,6 +53,7 @@ async function pushAgainstFake(
   capabilities: number,
   beforeSession: (peer: RawPeer) => Promise<void>,
   afterSession: (peer: RawPeer) => Promise<void>,
+  what: { sources: string[]; exclude?: string[] } = { sources: [src] },
 ): Promise<void> {
   const listener = await RawListener.listen();
   try {
@@ -55,11 +62,11 @@ async function pushAgainstFake(
       security: { knownHostsFile: path.join(base, 'known_hosts') },
       connections: 1,
       checksum: false,
-      select: {},
+      select: { exclude: what.exclude },
       hasher: await loadHasher(),
       stats: createStats(performance.now()),
       onWarning: () => {},
-      sources: [src],
+      sources: what.sources,
       dest: 'dst/',
     }).then(
       () => new Error('the push succeeded against a daemon that never received anything'),
@@ -117,6 +124,49 @@ test('without it nothing follows the proof until SESSION, then the list does', a
       const names = afterProof(peer).flatMap((m) => (m.type === MsgType.FileInfo ? [m.path] : []));
       assert.equal(names.sort(), FILES.map((f) => `src/${f}`).sort());
     },
+  );
+});
+
+test('without it an empty list holds back its FILE_COUNT too', async () => {
+  await pushAgainstFake(
+    0,
+    async (peer) => {
+      await delay(QUIET_MS);
+      assert.equal(afterProof(peer).length, 0, 'FILE_COUNT before SESSION');
+    },
+    async (peer) => {
+      const count = await peer.expect(MsgType.FileCount);
+      assert.is(count.entries, 0);
+    },
+    { sources: [path.join(src, FILES[0]!)], exclude: [FILES[0]!] },
+  );
+});
+
+test('a list longer than the protocol allows before SESSION stops at 1024 entries, without FILE_COUNT', async () => {
+  const many = path.join(base, 'many');
+  await mkdir(many);
+  const count = MAX_LIST_BEFORE_SESSION + 76;
+  for (let i = 0; i < count; i++) await writeFile(path.join(many, `f${i}`), '');
+  const entries = (peer: RawPeer): number =>
+    afterProof(peer).filter((m) => m.type === MsgType.FileInfo || m.type === MsgType.DirInfo).length;
+  await pushAgainstFake(
+    Capability.ListBeforeSession,
+    async (peer) => {
+      await peer.until(() => entries(peer) >= MAX_LIST_BEFORE_SESSION, 5000, '1024 entries');
+      await delay(QUIET_MS);
+      assert.is(entries(peer), MAX_LIST_BEFORE_SESSION);
+      assert.not.ok(
+        afterProof(peer).some((m) => m.type === MsgType.FileCount),
+        'FILE_COUNT before SESSION',
+      );
+    },
+    async (peer) => {
+      const fileCount = await peer.expect(MsgType.FileCount);
+      // The directory and its files.
+      assert.is(fileCount.entries, count + 1);
+      assert.is(entries(peer), count + 1);
+    },
+    { sources: [many] },
   );
 });
 

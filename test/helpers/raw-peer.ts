@@ -446,6 +446,8 @@ export interface ClientAuth {
 /** What authenticate() sends besides the usual. */
 export interface AuthenticateOptions {
   hello?: HelloMsg;
+  /** Sent right after the request, before any proof. */
+  beforeProofs?: ReadonlyArray<Exclude<Message, DataMsg>>;
   /** Before the good proof: one refused token proof per element, each followed by that element's messages. */
   refusedFirst?: ReadonlyArray<ReadonlyArray<Exclude<Message, DataMsg>>>;
 }
@@ -477,6 +479,7 @@ export async function authenticate(
   const token = await readLocalToken(challenge.tokenPath);
   await peer.send(request);
   const binding = { type: request.type, payload: encodeMessage(request) };
+  for (const msg of opts.beforeProofs ?? []) await peer.send(msg);
   for (const after of opts.refusedFirst ?? []) {
     const wrong = { ...handshake, serverNonce: randomBytes(32) };
     await peer.send({

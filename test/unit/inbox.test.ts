@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FramedConn } from '../../src/net/framed-conn.js';
-import { Inbox, MAX_QUEUED_MESSAGES } from '../../src/net/inbox.js';
-import { type Message, MsgType } from '../../src/protocol/index.js';
+import { Inbox, MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES } from '../../src/net/inbox.js';
+import { type FileInfoMsg, FileKind, type Message, MsgType } from '../../src/protocol/index.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
 import { socketPair } from '../helpers/socket-pair.js';
 
@@ -78,6 +78,75 @@ test('handOver resumes a socket the queue paused and the new handler gets every 
     assert.is(next, FLOOD);
   } finally {
     close();
+  }
+});
+
+test('large frames pause the socket by bytes long before the message count is reached', async () => {
+  const [a, b] = await socketPair();
+  try {
+    const rx = new FramedConn(b, hasher);
+    const inbox = new Inbox(rx);
+    const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
+    // FILE_INFO with a 4,000-byte path: ~4 KiB a frame, 400 of them ~1.6 MiB, well under 1024 messages.
+    const big = (id: number): FileInfoMsg => ({
+      type: MsgType.FileInfo,
+      id,
+      kind: FileKind.File,
+      mode: 0o644,
+      size: 1n,
+      mtimeNs: 0n,
+      checksum: undefined,
+      path: 'p'.repeat(4000),
+      linkTarget: '',
+    });
+    const total = 400;
+    for (let i = 1; i <= total; i++) tx.send(big(i));
+    let last = -1;
+    for (let waited = 0; waited < 5000 && inbox.queued !== last; waited += 50) {
+      last = inbox.queued;
+      await sleep(50);
+    }
+    assert.ok(rx.paused, 'paused by bytes');
+    assert.ok(inbox.queuedBytes >= MAX_QUEUED_BYTES, `queued ${inbox.queuedBytes} bytes`);
+    assert.ok(inbox.queuedBytes <= MAX_QUEUED_BYTES + 65536 + 4096, `queued ${inbox.queuedBytes} bytes`);
+    assert.ok(inbox.queued < total, `queued ${inbox.queued} messages`);
+    for (let i = 1; i <= total; i++) {
+      const msg = await inbox.next(5000, 'FILE_INFO');
+      assert.is(msg.type === MsgType.FileInfo ? msg.id : -1, i);
+    }
+    assert.is(inbox.queuedBytes, 0);
+    assert.not.ok(rx.paused, 'reading again once drained');
+  } finally {
+    a.destroy();
+    b.destroy();
+  }
+});
+
+test('putBack puts taken messages back in front, in order, and only before handOver', async () => {
+  const [a, b] = await socketPair();
+  try {
+    const rx = new FramedConn(b, hasher);
+    const inbox = new Inbox(rx);
+    const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
+    for (let i = 0; i < 4; i++) tx.send({ type: MsgType.FileCount, entries: i, bytes: 0n });
+    const first = await inbox.next(5000, 'FILE_COUNT');
+    const second = await inbox.next(5000, 'FILE_COUNT');
+    inbox.putBack([first, second]);
+    const got: number[] = [];
+    await new Promise<void>((resolve) => {
+      inbox.handOver({
+        onMessage: (msg) => {
+          got.push(entriesOf(msg));
+          if (got.length === 4) resolve();
+        },
+        onClose: () => {},
+      });
+    });
+    assert.equal(got, [0, 1, 2, 3]);
+    assert.throws(() => inbox.putBack([first]), /after handOver/);
+  } finally {
+    a.destroy();
+    b.destroy();
   }
 });
 
