@@ -59,9 +59,13 @@ import { expandRemoteSources } from '../transfer/source-spec.js';
 import { createStats } from '../transfer/stats.js';
 import { ROOT_ENTRY } from '../transfer/wire-path.js';
 import { Admission } from './admission.js';
+import { releaseIdleMemory } from './idle-memory.js';
 import { defaultStateDir } from './lifecycle.js';
 import type { PartialRegistry } from './partials.js';
 import { type Session, SessionRegistry } from './session-registry.js';
+
+/** How long a daemon must have had no session before it gives the memory of its transfers back. */
+const IDLE_RELEASE_MS = 1000;
 
 export interface ServerOptions {
   port: number;
@@ -130,6 +134,7 @@ export class FcpServer {
   #serving: Promise<void>;
   #startServing: () => void = () => {};
   #closing = false;
+  #idleRelease: NodeJS.Timeout | undefined;
 
   constructor(opts: ServerOptions) {
     this.#opts = opts;
@@ -236,6 +241,7 @@ export class FcpServer {
    */
   async close(graceMs = 0): Promise<void> {
     this.#closing = true;
+    if (this.#idleRelease !== undefined) clearTimeout(this.#idleRelease);
     const server = this.#server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const deadline = Date.now() + graceMs;
@@ -475,6 +481,7 @@ export class FcpServer {
   ): void {
     this.#sessions.remove(session);
     this.#admission.revoke(session.address, session.maxConnections);
+    if (this.#sessions.size === 0) this.#scheduleIdleRelease();
     const secs = ((performance.now() - stats.startedMs) / 1000).toFixed(2);
     const what = `${stats.filesSent} sent, ${stats.filesSkipped} skipped, ${stats.filesFailed} failed, ${stats.bytesDone} bytes, ${secs} s`;
     this.#opts.log(
@@ -486,6 +493,19 @@ export class FcpServer {
     setTimeout(() => {
       for (const c of session.conns) c.destroy();
     }, 5000).unref();
+  }
+
+  /**
+   * Once no session is left for IDLE_RELEASE_MS, the memory the last ones used goes back to the system
+   * (idle-memory.ts). The delay keeps a client that runs command after command from paying for it each time.
+   */
+  #scheduleIdleRelease(): void {
+    if (this.#idleRelease !== undefined) clearTimeout(this.#idleRelease);
+    this.#idleRelease = setTimeout(() => {
+      this.#idleRelease = undefined;
+      if (this.#sessions.size === 0) releaseIdleMemory();
+    }, IDLE_RELEASE_MS);
+    this.#idleRelease.unref();
   }
 
   /**

@@ -17,6 +17,11 @@ export class BufferPool {
     return this.#free.pop() ?? Buffer.allocUnsafeSlow(PIECE_SIZE);
   }
 
+  /** Forgets the idle buffers, for the GC to free (a daemon with no session left: see idle-memory.ts). */
+  trim(): void {
+    this.#free.length = 0;
+  }
+
   /** Returns a buffer from take(); the caller must not touch it afterwards. */
   give(buf: Buffer): void {
     if (buf.length !== PIECE_SIZE || this.#free.length >= MAX_POOLED) return;
