@@ -989,6 +989,10 @@ export class Receiver extends TransferEngine {
       if (this.finished) return;
       this.#applyDirMeta(dirs[i]!);
     }
+    // DONE is our last word, and the client closes every connection right after it: acks still waiting
+    // for their timer would be lost, and a sender that sees a connection close before our DONE would drop
+    // those pieces from its count (a pull's daemon logged 4 MiB short of what it delivered).
+    for (const [conn, cs] of this.#connState) this.#flushAcks(conn, cs);
     this.control.send({
       type: MsgType.Done,
       filesSent: this.stats.filesSent,

@@ -461,6 +461,33 @@ test('in-process push() and pull() against an in-process daemon', async () => {
   }
 });
 
+test("a pull's daemon counts every byte it delivered, though the client closes right after its DONE", async () => {
+  // The receiver's PIECE_ACKs wait a few ms to share a frame; its DONE must not leave them behind, or a
+  // daemon that sees an extra connection close before DONE drops that connection's pieces from its count.
+  // Separate processes: in one, the event loop orders the two the same way every time.
+  const d = daemon!;
+  // Big enough that the extra connections are attached and carry pieces before the end.
+  const size = 20 * MiB + 12_345;
+  mkdirSync(join(served, 'count'));
+  await writeFile(join(served, 'count', 'f.bin'), Buffer.alloc(size, 7));
+  const before = d.stderr().length;
+  const runs = 10;
+  for (let i = 0; i < runs; i++) {
+    const r = await runFcp(['pull', '-n', '4', remote('count/f.bin'), join(tmp, `count-${i}.bin`)]);
+    assert.is(r.code, 0, describeRun(r));
+  }
+  // The daemon logs a session once it has read the client's DONE, which may be just after the client exits.
+  const counted = (): number[] =>
+    [
+      ...d
+        .stderr()
+        .slice(before)
+        .matchAll(/pull: session done \(.*, (\d+) bytes,/g),
+    ].map((m) => Number(m[1]));
+  for (let waited = 0; counted().length < runs && waited < 5000; waited += 20) await sleep(20);
+  assert.equal(counted(), new Array<number>(runs).fill(size));
+});
+
 test('extra connections open only once the list holds more than one piece of data (push and pull)', async () => {
   const root = join(tmp, 'extras-root');
   mkdirSync(root);
