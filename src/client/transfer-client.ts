@@ -436,8 +436,8 @@ class ExtraConnections {
   /** Opens the others in parallel; one that cannot be attached is reported and the transfer goes on. */
   #maybeAttach(): void {
     const g = this.#granted;
-    if (this.#attached || g === undefined || this.#listedBytes <= g.session.pieceSize) return;
-    if (g.engine.finished) return;
+    if (this.#attached || g === undefined || g.engine.finished) return;
+    if (this.#listedBytes <= g.session.pieceSize) return;
     this.#attached = true;
     let reported = false;
     for (let i = 1; i < this.#wanted(g.session); i++) {

@@ -133,8 +133,8 @@ export class Sender extends TransferEngine {
   #announcing = 0;
   #listDone = false;
   #doneSent = false;
-  /** Entries that may wait unanswered: MAX_UNRESOLVED once the session is granted. */
-  #window: number;
+  /** Entries that may wait unanswered before SESSION (MAX_UNRESOLVED after it). */
+  readonly #preSessionEntries: number;
   #granted: boolean;
   /** The control connection's messageBytesSent when the list started (bytes before SESSION are bounded). */
   readonly #listBytesBase: number;
@@ -145,7 +145,7 @@ export class Sender extends TransferEngine {
     this.#selector = opts.selector;
     this.#checksum = opts.checksum;
     this.#granted = opts.preSessionEntries === undefined;
-    this.#window = opts.preSessionEntries ?? MAX_UNRESOLVED;
+    this.#preSessionEntries = opts.preSessionEntries ?? MAX_UNRESOLVED;
     this.#listBytesBase = opts.control.messageBytesSent;
     this.addConnection(opts.control);
   }
@@ -158,7 +158,6 @@ export class Sender extends TransferEngine {
   /** SESSION arrived (preSessionEntries): the list may run the whole window ahead now. */
   sessionGranted(): void {
     this.#granted = true;
-    this.#window = MAX_UNRESOLVED;
     this.#resolved.wake();
     this.#maybeDone();
   }
@@ -229,7 +228,7 @@ export class Sender extends TransferEngine {
       }
     }
     // An empty window before SESSION holds back FILE_COUNT too: the daemon expects no list at all then.
-    while (!this.#granted && this.#window === 0 && !this.finished) await this.#resolved.wait();
+    while (!this.#granted && this.#preSessionEntries === 0 && !this.finished) await this.#resolved.wait();
     if (this.finished) return;
     this.control.send({ type: MsgType.FileCount, entries, bytes });
     this.#listDone = true;
@@ -267,9 +266,10 @@ export class Sender extends TransferEngine {
 
   /** Whether one more entry may go out now: the unanswered window, and before SESSION its byte bound. */
   #mayAnnounce(): boolean {
-    if (this.#unresolved.size >= this.#window) return false;
+    if (this.#granted) return this.#unresolved.size < MAX_UNRESOLVED;
     return (
-      this.#granted || this.control.messageBytesSent - this.#listBytesBase < MAX_LIST_BYTES_BEFORE_SESSION
+      this.#unresolved.size < this.#preSessionEntries &&
+      this.control.messageBytesSent - this.#listBytesBase < MAX_LIST_BYTES_BEFORE_SESSION
     );
   }
 

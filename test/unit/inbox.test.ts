@@ -16,18 +16,19 @@ const FLOOD = 200_000;
 /** A socket chunk is at most 64 KiB: that many FILE_COUNT frames can arrive after the pause. */
 const ONE_CHUNK_OF_FRAMES = Math.ceil(65536 / 19);
 
-async function flooded(): Promise<{ inbox: Inbox; rx: FramedConn; tx: FramedConn; close: () => void }> {
+interface InboxPair {
+  inbox: Inbox;
+  rx: FramedConn;
+  tx: FramedConn;
+  close: () => void;
+}
+
+/** An Inbox on one end of a loopback socket pair, a plain FramedConn to write into it on the other. */
+async function inboxPair(): Promise<InboxPair> {
   const [a, b] = await socketPair();
   const rx = new FramedConn(b, hasher);
   const inbox = new Inbox(rx);
   const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
-  for (let i = 0; i < FLOOD; i++) tx.send({ type: MsgType.FileCount, entries: i, bytes: 0n });
-  // Let it arrive until the queue stops growing (bounded: 5 s).
-  let last = -1;
-  for (let waited = 0; waited < 5000 && inbox.queued !== last; waited += 50) {
-    last = inbox.queued;
-    await sleep(50);
-  }
   return {
     inbox,
     rx,
@@ -37,6 +38,22 @@ async function flooded(): Promise<{ inbox: Inbox; rx: FramedConn; tx: FramedConn
       b.destroy();
     },
   };
+}
+
+/** Lets what was sent arrive until the queue stops growing (bounded: 5 s). */
+async function untilQueueSettles(inbox: Inbox): Promise<void> {
+  let last = -1;
+  for (let waited = 0; waited < 5000 && inbox.queued !== last; waited += 50) {
+    last = inbox.queued;
+    await sleep(50);
+  }
+}
+
+async function flooded(): Promise<InboxPair> {
+  const pair = await inboxPair();
+  for (let i = 0; i < FLOOD; i++) pair.tx.send({ type: MsgType.FileCount, entries: i, bytes: 0n });
+  await untilQueueSettles(pair.inbox);
+  return pair;
 }
 
 function entriesOf(msg: Message): number {
@@ -82,11 +99,8 @@ test('handOver resumes a socket the queue paused and the new handler gets every 
 });
 
 test('large frames pause the socket by bytes long before the message count is reached', async () => {
-  const [a, b] = await socketPair();
+  const { inbox, rx, tx, close } = await inboxPair();
   try {
-    const rx = new FramedConn(b, hasher);
-    const inbox = new Inbox(rx);
-    const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
     // FILE_INFO with a 4,000-byte path: ~4 KiB a frame, 400 of them ~1.6 MiB, well under 1024 messages.
     const big = (id: number): FileInfoMsg => ({
       type: MsgType.FileInfo,
@@ -101,11 +115,7 @@ test('large frames pause the socket by bytes long before the message count is re
     });
     const total = 400;
     for (let i = 1; i <= total; i++) tx.send(big(i));
-    let last = -1;
-    for (let waited = 0; waited < 5000 && inbox.queued !== last; waited += 50) {
-      last = inbox.queued;
-      await sleep(50);
-    }
+    await untilQueueSettles(inbox);
     assert.ok(rx.paused, 'paused by bytes');
     assert.ok(inbox.queuedBytes >= MAX_QUEUED_BYTES, `queued ${inbox.queuedBytes} bytes`);
     assert.ok(inbox.queuedBytes <= MAX_QUEUED_BYTES + 65536 + 4096, `queued ${inbox.queuedBytes} bytes`);
@@ -117,17 +127,13 @@ test('large frames pause the socket by bytes long before the message count is re
     assert.is(inbox.queuedBytes, 0);
     assert.not.ok(rx.paused, 'reading again once drained');
   } finally {
-    a.destroy();
-    b.destroy();
+    close();
   }
 });
 
 test('putBack puts taken messages back in front, in order, and only before handOver', async () => {
-  const [a, b] = await socketPair();
+  const { inbox, tx, close } = await inboxPair();
   try {
-    const rx = new FramedConn(b, hasher);
-    const inbox = new Inbox(rx);
-    const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
     for (let i = 0; i < 4; i++) tx.send({ type: MsgType.FileCount, entries: i, bytes: 0n });
     const first = await inbox.next(5000, 'FILE_COUNT');
     const second = await inbox.next(5000, 'FILE_COUNT');
@@ -145,8 +151,7 @@ test('putBack puts taken messages back in front, in order, and only before handO
     assert.equal(got, [0, 1, 2, 3]);
     assert.throws(() => inbox.putBack([first]), /after handOver/);
   } finally {
-    a.destroy();
-    b.destroy();
+    close();
   }
 });
 
