@@ -45,6 +45,7 @@ import { Sender } from '../transfer/sender.js';
 import { localSourceRoot, type SourceRoot } from '../transfer/source-spec.js';
 import type { TransferStats } from '../transfer/stats.js';
 import { ROOT_ENTRY } from '../transfer/wire-path.js';
+import { openPastBusy } from './busy-retry.js';
 
 export interface Endpoint {
   host: string;
@@ -340,7 +341,11 @@ async function openSession(
   afterFirstProof?: (conn: FramedConn, preSessionEntries: number) => void,
 ): Promise<{ conn: FramedConn; inbox: Inbox; session: SessionMsg; link: SessionLink }> {
   const security = securityDefaults(opts.security);
-  const ch = await openChannel(opts.endpoint, opts.hasher, security, undefined);
+  // Only a TLS handshake fails with FCP_ERR_NET_CLOSED here: a daemon dropping at accept (notTls).
+  const ch = await openPastBusy(
+    () => openChannel(opts.endpoint, opts.hasher, security, undefined),
+    opts.onNotice,
+  );
   const { conn, inbox } = ch;
   const exchange = new ClientAuthExchange(
     {

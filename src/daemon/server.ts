@@ -58,7 +58,7 @@ import { Sender } from '../transfer/sender.js';
 import { expandRemoteSources } from '../transfer/source-spec.js';
 import { createStats } from '../transfer/stats.js';
 import { ROOT_ENTRY } from '../transfer/wire-path.js';
-import { Admission } from './admission.js';
+import { Admission, ThrottleReport } from './admission.js';
 import { releaseIdleMemory } from './idle-memory.js';
 import { defaultStateDir } from './lifecycle.js';
 import type { PartialRegistry } from './partials.js';
@@ -124,6 +124,7 @@ export class FcpServer {
   readonly #sessions: SessionRegistry;
   readonly #sockets = new Set<net.Socket>();
   readonly #admission = new Admission();
+  readonly #throttle = new ThrottleReport();
   #server: net.Server | undefined;
   #hasher: Hasher | undefined;
   #root: ConfinedRoot | undefined;
@@ -227,6 +228,11 @@ export class FcpServer {
     };
   }
 
+  /** Connections in their handshake, outside any session's allowance (what admission.ts counts). */
+  get handshakesPending(): number {
+    return this.#admission.pending;
+  }
+
   get sessionCount(): number {
     return this.#sessions.size;
   }
@@ -262,12 +268,13 @@ export class FcpServer {
       return;
     }
     const address = socket.remoteAddress ?? '?';
-    // sshd's MaxStartups: a flood of connections that never authenticate is cut at accept (§10).
-    if (!this.#admission.admit(address)) {
-      if (this.#opts.verbose) this.#opts.log(`${address}: too many connections in their handshake; closed`);
-      socket.destroy();
+    // sshd's MaxStartups: a flood of connections that never authenticate is thinned at accept (§10).
+    const slot = this.#admission.admit(address);
+    if (slot === undefined) {
+      this.#dropAtAccept(socket, address);
       return;
     }
+    this.#logThrottle(this.#throttle.admitted(this.#admission.pending, performance.now()));
     this.#sockets.add(socket);
     // Errors are reported through FramedConn; this keeps an early reset from becoming an uncaught error.
     socket.on('error', () => {});
@@ -277,13 +284,24 @@ export class FcpServer {
       if (!pending) return;
       pending = false;
       clearTimeout(deadline);
-      this.#admission.release(address);
+      slot.release();
     };
     socket.on('close', () => {
       this.#sockets.delete(socket);
       authenticated();
     });
     void this.#handshake(socket, address, authenticated);
+  }
+
+  /** Closed before a byte is read: the client retries it after a moment (spec/SECURITY.md §10). */
+  #dropAtAccept(socket: net.Socket, address: string): void {
+    socket.destroy();
+    this.#logThrottle(this.#throttle.dropped(this.#admission.pending, performance.now()));
+    if (this.#opts.verbose) this.#opts.log(`${address}: too many connections in their handshake; dropped`);
+  }
+
+  #logThrottle(line: string | undefined): void {
+    if (line !== undefined) this.#opts.log(line);
   }
 
   async #handshake(socket: net.Socket, address: string, authenticated: () => void): Promise<void> {
