@@ -118,7 +118,7 @@ export async function push(opts: PushOptions): Promise<void> {
       stats: opts.stats,
       onWarning: opts.onWarning,
       onConnectionLost: extra.lost,
-      onListed: extra.listed,
+      onNeeded: extra.needed,
       sources: roots.map((r) => r.root),
       selector,
       checksum: opts.checksum,
@@ -138,7 +138,7 @@ export async function push(opts: PushOptions): Promise<void> {
   inbox.handOver(sender);
   sender.sessionGranted();
   opts.onEngine?.(sender);
-  await finish(sender, conn);
+  await finish(sender, conn, extra);
 }
 
 /**
@@ -199,7 +199,7 @@ export async function pull(opts: PullOptions): Promise<void> {
     stats: opts.stats,
     onWarning: opts.onWarning,
     onConnectionLost: extra.lost,
-    onListed: extra.listed,
+    onNeeded: extra.needed,
     root: dest.root,
     singleName: dest.singleName,
     checksum: opts.checksum,
@@ -208,7 +208,7 @@ export async function pull(opts: PullOptions): Promise<void> {
   extra.granted(session, link, receiver);
   inbox.handOver(receiver);
   opts.onEngine?.(receiver);
-  await finish(receiver, conn);
+  await finish(receiver, conn, extra);
 }
 
 interface CheckedSource {
@@ -267,8 +267,9 @@ async function openChannel(
   hasher: Hasher,
   security: SecurityOptions,
   tlsSession: Buffer | undefined,
+  signal?: AbortSignal,
 ): Promise<Channel> {
-  const socket = await dial(endpoint.host, endpoint.port);
+  const socket = await dial(endpoint.host, endpoint.port, undefined, signal);
   if (!security.encryption) {
     const conn = new FramedConn(socket, hasher);
     return { conn, inbox: new Inbox(conn), tls: undefined, binding: Buffer.alloc(0) };
@@ -390,21 +391,30 @@ async function openSession(
 /**
  * The session's connections besides the control one, for one engine.
  *
- * They are opened the first time the list holds more than one piece of file data. Until then there is
- * nothing for a second connection to carry in parallel (a piece travels whole on one connection), and each
- * costs a TLS handshake on both ends: a one-file copy of a few KiB took 193 ms with its 7 extra connections
- * and 183 ms without (README "Connections"). A push lists before SESSION, so they also wait for granted().
+ * They are opened the first time the files the receiver asked for (not merely listed: a re-run skips most)
+ * hold more than one piece of data. Until then there is nothing for a second connection to carry in
+ * parallel (a piece travels whole on one connection), and each costs a TLS handshake on both ends: a
+ * one-file copy of a few KiB took 193 ms with its 7 extra connections and 183 ms without (README
+ * "Connections"), and a no-change re-run of a tree opened all of them for nothing. A push lists before
+ * SESSION, so they also wait for granted().
  *
  * When one dies mid-session its pieces are re-sent over the others (the engine does that); here a
  * replacement is attached so the transfer keeps its width. Bounded, so a link that kills every new
  * connection cannot make us reconnect forever.
+ *
+ * When the session ends, none is opened any more and those still on their way are cancelled with a FIN
+ * (dial.ts), and the client waits for them to close before it exits: one cut off by the process's exit
+ * mid-handshake was a reset the daemon logged as a failed TLS handshake (README: one line per session).
  */
 class ExtraConnections {
   readonly #opts: CommonOptions;
   #granted: { session: SessionMsg; link: SessionLink; engine: TransferEngine } | undefined;
-  #listedBytes = 0;
+  #neededBytes = 0;
   #attached = false;
   #replacements = 0;
+  #closing = false;
+  /** Attaches on their way, each with what cancels it. */
+  readonly #inFlight = new Map<Promise<void>, AbortController>();
 
   constructor(opts: CommonOptions) {
     this.#opts = opts;
@@ -417,16 +427,16 @@ class ExtraConnections {
     this.#maybeAttach();
   }
 
-  /** EngineOptions.onListed. */
-  readonly listed = (bytes: number): void => {
-    this.#listedBytes = bytes;
+  /** EngineOptions.onNeeded. */
+  readonly needed = (bytes: number): void => {
+    this.#neededBytes = bytes;
     this.#maybeAttach();
   };
 
   /** EngineOptions.onConnectionLost: a data connection died and the session goes on without it. */
   readonly lost = (err: FcpError): void => {
     const g = this.#granted;
-    if (g === undefined || g.engine.finished || this.#replacements <= 0) return;
+    if (g === undefined || this.#closing || g.engine.finished || this.#replacements <= 0) return;
     this.#replacements--;
     this.#opts.onNotice?.(
       `a connection failed (${err.message}); its pieces go over the others, attaching a replacement`,
@@ -441,8 +451,8 @@ class ExtraConnections {
   /** Opens the others in parallel; one that cannot be attached is reported and the transfer goes on. */
   #maybeAttach(): void {
     const g = this.#granted;
-    if (this.#attached || g === undefined || g.engine.finished) return;
-    if (this.#listedBytes <= g.session.pieceSize) return;
+    if (this.#attached || this.#closing || g === undefined || g.engine.finished) return;
+    if (this.#neededBytes <= g.session.pieceSize) return;
     this.#attached = true;
     let reported = false;
     for (let i = 1; i < this.#wanted(g.session); i++) {
@@ -457,15 +467,38 @@ class ExtraConnections {
     }
   }
 
-  async #attachOne(g: { session: SessionMsg; link: SessionLink; engine: TransferEngine }): Promise<void> {
-    const { conn, inbox } = await attachOne(
-      this.#opts.endpoint,
-      this.#opts.hasher,
-      g.session.sessionId,
-      g.link,
-    );
-    g.engine.addConnection(conn);
-    inbox.handOver(g.engine);
+  /** The session is over: opens nothing more, cancels what is on its way, and waits (bounded) for it. */
+  async close(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    for (const cancel of this.#inFlight.values()) cancel.abort();
+    const settled = Promise.allSettled(this.#inFlight.keys());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([settled, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  #attachOne(g: { session: SessionMsg; link: SessionLink; engine: TransferEngine }): Promise<void> {
+    const cancel = new AbortController();
+    const attempt = (async () => {
+      const { conn, inbox } = await attachOne(
+        this.#opts.endpoint,
+        this.#opts.hasher,
+        g.session.sessionId,
+        g.link,
+        cancel.signal,
+      );
+      if (this.#closing || g.engine.finished) {
+        // Attached too late to carry anything: a proper close (TLS close_notify, then FIN).
+        conn.end();
+        return;
+      }
+      g.engine.addConnection(conn);
+      inbox.handOver(g.engine);
+    })();
+    this.#inFlight.set(attempt, cancel);
+    const forget = () => this.#inFlight.delete(attempt);
+    attempt.then(forget, forget);
+    return attempt;
   }
 }
 
@@ -478,8 +511,9 @@ async function attachOne(
   hasher: Hasher,
   sessionId: Uint8Array,
   link: SessionLink,
+  signal: AbortSignal,
 ): Promise<{ conn: FramedConn; inbox: Inbox }> {
-  const ch = await openChannel(endpoint, hasher, link.security, link.tlsSession);
+  const ch = await openChannel(endpoint, hasher, link.security, link.tlsSession, signal);
   const { conn, inbox } = ch;
   try {
     if (ch.tls !== undefined) checkSameDaemon(ch.tls, link.auth.hostFingerprint);
@@ -502,14 +536,15 @@ async function attachOne(
 /** How long the last messages get to leave before the caller may exit the process. */
 const FLUSH_TIMEOUT_MS = 2_000;
 
-async function finish(engine: TransferEngine, control: FramedConn): Promise<void> {
+async function finish(engine: TransferEngine, control: FramedConn, extra: ExtraConnections): Promise<void> {
   try {
     await engine.done;
   } finally {
+    const extrasClosed = extra.close(FLUSH_TIMEOUT_MS);
     engine.closeAll();
     // The receiver's DONE is the last thing written: wait until it has left (TLS encrypts and writes it
     // asynchronously), so a process.exit right after cannot cut it off.
-    await flushed(control.socket, FLUSH_TIMEOUT_MS);
+    await Promise.all([flushed(control.socket, FLUSH_TIMEOUT_MS), extrasClosed]);
   }
 }
 

@@ -399,11 +399,34 @@ export class FcpServer {
     }
   }
 
+  /**
+   * A session is one line in the log (README), written when it ends and saying who it was; -v adds a line
+   * at each step. One that cannot start gets its one line here.
+   */
   async #startSession(
     conn: FramedConn,
     inbox: Inbox,
     request: PushMsg | PullMsg,
     auth: Established & { secret: Buffer; who: string },
+  ): Promise<void> {
+    const who = `authenticated by ${auth.who}${auth.encrypted ? '' : ' (no encryption)'}`;
+    const summary = `${conn.remote} ${who}, ${request.type === MsgType.Push ? 'push' : 'pull'}`;
+    if (this.#opts.verbose) this.#opts.log(`${conn.remote}: ${who}`);
+    try {
+      await this.#runSession(conn, inbox, request, auth, summary);
+    } catch (err) {
+      const e = toFcpError(err);
+      this.#opts.log(`${summary}: session refused: ${e.code}: ${e.message}`);
+      conn.abort(e.fatal ? e : new FcpError(e.code, e.message, { fatal: true }));
+    }
+  }
+
+  async #runSession(
+    conn: FramedConn,
+    inbox: Inbox,
+    request: PushMsg | PullMsg,
+    auth: Established & { secret: Buffer },
+    summary: string,
   ): Promise<void> {
     this.#sessions.reserve();
     let registered = false;
@@ -411,9 +434,6 @@ export class FcpServer {
       const connections = Math.min(Math.max(request.connections, 1), this.#opts.maxConnections);
       const stats = createStats(performance.now());
       const label = `${conn.remote} ${request.type === MsgType.Push ? 'push' : 'pull'}`;
-      this.#opts.log(
-        `${conn.remote}: authenticated by ${auth.who}${auth.encrypted ? '' : ' (no encryption)'}`,
-      );
       const onWarning = (err: FcpError) => {
         if (this.#opts.verbose) this.#opts.log(`${label}: ${err.path ?? ''}: ${err.code}: ${err.message}`);
       };
@@ -481,10 +501,11 @@ export class FcpServer {
       });
       inbox.handOver(engine);
       startSender?.();
-      this.#opts.log(`${label}: session started (${connections} connections allowed)`);
+      if (this.#opts.verbose)
+        this.#opts.log(`${label}: session started (${connections} connections allowed)`);
       engine.done.then(
-        () => this.#endSession(session, label, stats, undefined),
-        (err: unknown) => this.#endSession(session, label, stats, toFcpError(err)),
+        () => this.#endSession(session, summary, stats, undefined),
+        (err: unknown) => this.#endSession(session, summary, stats, toFcpError(err)),
       );
     } finally {
       if (!registered) this.#sessions.unreserve();
@@ -497,7 +518,7 @@ export class FcpServer {
     stats: ReturnType<typeof createStats>,
     err: FcpError | undefined,
   ): void {
-    this.#sessions.remove(session);
+    this.#sessions.remove(session, err === undefined);
     this.#admission.revoke(session.address, session.maxConnections);
     if (this.#sessions.size === 0) this.#scheduleIdleRelease();
     const secs = ((performance.now() - stats.startedMs) / 1000).toFixed(2);
@@ -547,7 +568,19 @@ export class FcpServer {
       !session.engine.finished &&
       session.encrypted === est.encrypted &&
       verifyAttachProof(session.secret, sessionId, nonce, est.binding, answer.proof);
-    if (!proven) throw new FcpError('FCP_ERR_SESSION_UNKNOWN');
+    if (!proven) {
+      const ended = this.#sessions.endedWell(sessionId);
+      const late =
+        ended !== undefined &&
+        ended.encrypted === est.encrypted &&
+        verifyAttachProof(ended.secret, sessionId, nonce, est.binding, answer.proof);
+      if (!late) throw new FcpError('FCP_ERR_SESSION_UNKNOWN');
+      // A client's extra connection that arrived just after its session ended in good order: the same
+      // answer on the wire, but no problem worth a line without -v.
+      if (this.#opts.verbose) this.#opts.log(`${conn.remote}: ATTACH to a session that has ended; closed`);
+      conn.abort(new FcpError('FCP_ERR_SESSION_UNKNOWN', undefined, { fatal: true }));
+      return;
+    }
     est.authenticated();
     if (session.conns.size >= session.maxConnections) {
       throw new FcpError('FCP_ERR_SESSION_SOCKETS', `session allows ${session.maxConnections} connections`);

@@ -20,8 +20,24 @@ export interface Session {
   readonly address: string;
 }
 
+/**
+ * How many sessions that ended in good order are remembered, and for how long: a client may have extra
+ * connections in flight when its session ends, and their ATTACH is then no problem worth a log line
+ * (spec/SECURITY.md §10). Their secrets are kept only that long.
+ */
+const ENDED_KEPT = 64;
+const ENDED_KEPT_MS = 30_000;
+
+export interface EndedSession {
+  readonly secret: Buffer;
+  readonly encrypted: boolean;
+  readonly endedMs: number;
+}
+
 export class SessionRegistry {
   readonly #sessions = new Map<string, Session>();
+  /** Insertion order is end order: the first key is the oldest. */
+  readonly #ended = new Map<string, EndedSession>();
   readonly #maxSessions: number;
   /** Sessions being set up (handshake done, engine not yet registered) count against the limit too. */
   #reserved = 0;
@@ -66,8 +82,26 @@ export class SessionRegistry {
     return this.#sessions.get(keyOf(id));
   }
 
-  remove(session: Session): void {
+  /** `well`: the session ended in good order; its late ATTACHes are then recognised for a while. */
+  remove(session: Session, well: boolean): void {
     this.#sessions.delete(session.key);
+    if (!well) return;
+    this.#ended.set(session.key, {
+      secret: session.secret,
+      encrypted: session.encrypted,
+      endedMs: Date.now(),
+    });
+    for (const key of this.#ended.keys()) {
+      if (this.#ended.size <= ENDED_KEPT) break;
+      this.#ended.delete(key);
+    }
+  }
+
+  /** A session that ended in good order within ENDED_KEPT_MS, to check a late ATTACH against. */
+  endedWell(id: Uint8Array): EndedSession | undefined {
+    const ended = this.#ended.get(keyOf(id));
+    if (ended === undefined || Date.now() - ended.endedMs > ENDED_KEPT_MS) return undefined;
+    return ended;
   }
 }
 

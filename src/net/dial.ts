@@ -14,7 +14,20 @@ const HINTS: Readonly<Record<string, string>> = {
   ECONNRESET: 'connection reset',
 };
 
-export function dial(host: string, port: number, timeoutMs = CONNECT_TIMEOUT_MS): Promise<net.Socket> {
+/** How long a cancelled connection's peer gets to close its side before ours is destroyed. */
+const CANCEL_CLOSE_MS = 2_000;
+
+/**
+ * Connects to host:port. Aborting `signal` cancels the connection at any time until it closes: one still
+ * connecting is dropped, one connected gets a FIN (and a reset only if the peer does not close within
+ * CANCEL_CLOSE_MS), so the daemon sees a client that hung up, not one that failed mid-handshake.
+ */
+export function dial(
+  host: string,
+  port: number,
+  timeoutMs = CONNECT_TIMEOUT_MS,
+  signal?: AbortSignal,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port, noDelay: true });
     const timer = setTimeout(() => {
@@ -26,6 +39,12 @@ export function dial(host: string, port: number, timeoutMs = CONNECT_TIMEOUT_MS)
         ),
       );
     }, timeoutMs);
+    if (signal !== undefined) {
+      cancelOnAbort(socket, signal, () => {
+        clearTimeout(timer);
+        reject(cancelled(host, port));
+      });
+    }
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
@@ -39,4 +58,26 @@ export function dial(host: string, port: number, timeoutMs = CONNECT_TIMEOUT_MS)
       );
     });
   });
+}
+
+function cancelled(host: string, port: number): FcpError {
+  return new FcpError('FCP_ERR_NET_CLOSED', `connection to ${host}:${port} cancelled`);
+}
+
+function cancelOnAbort(socket: net.Socket, signal: AbortSignal, rejectDial: () => void): void {
+  const signalOnAbort = () => {
+    if (socket.connecting) {
+      socket.destroy();
+      rejectDial();
+      return;
+    }
+    socket.end();
+    setTimeout(() => socket.destroy(), CANCEL_CLOSE_MS).unref();
+  };
+  if (signal.aborted) {
+    signalOnAbort();
+    return;
+  }
+  signal.addEventListener('abort', signalOnAbort, { once: true });
+  socket.once('close', () => signal.removeEventListener('abort', signalOnAbort));
 }

@@ -81,7 +81,34 @@ export function acceptTls(
   tlsSocket.on('_tlsError', (err: Error) => {
     if (!tlsSocket.destroyed) tlsSocket.destroy(err);
   });
-  return handshakeDone(tlsSocket, socket, 'secure', timeoutMs);
+  // Nor does it notice a client that hangs up mid-handshake (a FIN): it would wait for the timeout, holding a
+  // handshake slot. A client that went away is not a TLS failure: FCP_ERR_NET_CLOSED, which the daemon logs
+  // only with -v (an fcp cancelling an extra connection it no longer needs, a port scanner).
+  const hungUp = new Promise<never>((_resolve, reject) => {
+    const socketOnGone = () => reject(new FcpError('FCP_ERR_NET_CLOSED', 'closed during the TLS handshake'));
+    socket.once('end', socketOnGone);
+    socket.once('close', socketOnGone);
+    tlsSocket.once('secure', () => {
+      socket.off('end', socketOnGone);
+      socket.off('close', socketOnGone);
+    });
+  });
+  hungUp.catch(() => {});
+  const done = handshakeDone(tlsSocket, socket, 'secure', timeoutMs).catch((err: unknown) => {
+    throw peerWentAway(err) ? new FcpError('FCP_ERR_NET_CLOSED', 'reset during the TLS handshake') : err;
+  });
+  return Promise.race([done, hungUp]).catch((err: unknown) => {
+    // With an error, so that handshakeDone settles too and stops its timer.
+    if (!tlsSocket.destroyed) tlsSocket.destroy(err as Error);
+    socket.destroy();
+    throw err;
+  });
+}
+
+/** A handshake that failed because the peer reset the connection, not because of anything it said. */
+function peerWentAway(err: unknown): boolean {
+  const code = ((err as { cause?: { code?: unknown } }).cause ?? {}).code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /**

@@ -25,8 +25,12 @@ export interface EngineOptions {
   idleTimeoutMs?: number;
   /** A data connection was lost and the session goes on without it (the client may attach a replacement). */
   onConnectionLost?: (err: FcpError) => void;
-  /** The list grew: `bytes` of regular files listed so far (the client attaches its extra connections by it). */
-  onListed?: (bytes: number) => void;
+  /**
+   * More file data is to cross: `bytes` so far of the files the receiver asked for (NEED or RESUME), not of
+   * those it skipped. The client attaches its extra connections by it: a re-run that skips everything needs
+   * none.
+   */
+  onNeeded?: (bytes: number) => void;
 }
 
 export abstract class TransferEngine implements ConnHandler {
@@ -37,8 +41,8 @@ export abstract class TransferEngine implements ConnHandler {
   protected readonly conns = new Set<FramedConn>();
   readonly #idleTimeoutMs: number;
   readonly #onConnectionLost: ((err: FcpError) => void) | undefined;
-  readonly #onListed: ((bytes: number) => void) | undefined;
-  #listedBytes = 0;
+  readonly #onNeeded: ((bytes: number) => void) | undefined;
+  #neededBytes = 0;
   readonly #monitor: NodeJS.Timeout;
   #finished = false;
   #failure: FcpError | undefined;
@@ -53,7 +57,7 @@ export abstract class TransferEngine implements ConnHandler {
     this.warn = opts.onWarning;
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#onConnectionLost = opts.onConnectionLost;
-    this.#onListed = opts.onListed;
+    this.#onNeeded = opts.onNeeded;
     this.done = new Promise<void>((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
@@ -114,10 +118,10 @@ export abstract class TransferEngine implements ConnHandler {
     this.#onConnectionLost?.(e);
   }
 
-  /** A regular file of `size` bytes was announced (sent by a Sender, received by a Receiver). */
-  protected listed(size: number): void {
-    this.#listedBytes += size;
-    this.#onListed?.(this.#listedBytes);
+  /** The receiver asked for `size` more bytes of file data (a Sender hears it, a Receiver decides it). */
+  protected needed(size: number): void {
+    this.#neededBytes += size;
+    this.#onNeeded?.(this.#neededBytes);
   }
 
   /** After success: closes every connection once what is queued on it has been written. */

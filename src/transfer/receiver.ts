@@ -316,7 +316,6 @@ export class Receiver extends TransferEngine {
     }
     const rel = this.#claim(info);
     if (rel === undefined) return;
-    if (info.kind === FileKind.File) this.listed(Number(info.size));
     if (this.#root.isReadyDir(parentOf(rel)) && this.#decideFileNow(info, rel)) return;
     this.#decide(() => this.#decideFile(info, rel));
   }
@@ -463,6 +462,7 @@ export class Receiver extends TransferEngine {
   #start(file: RecvFile): void {
     this.#files.set(file.id, file);
     this.stats.bytesTotal += file.size;
+    this.needed(file.size - file.resumedBytes);
     if (file.resumedPieces > 0) {
       this.#sendHave(file);
       this.#answer(file.id, ReadyAction.Resume);

@@ -322,7 +322,6 @@ export class Sender extends TransferEngine {
     this.#unresolved.set(id, file);
     if (attempt === 1) {
       this.stats.filesTotal++;
-      if (entry.kind === 'file') this.listed(size);
     }
     return entry.kind === 'dir'
       ? this.control.send({
@@ -407,6 +406,7 @@ export class Sender extends TransferEngine {
         file.hashed = new Uint8Array(file.pieces);
         file.hashes = new BigUint64Array(file.pieces);
         this.stats.bytesTotal += file.size - this.#heldBytes(file);
+        this.needed(file.size - this.#heldBytes(file));
         if (file.pieces === 0) this.#sendFileEnd(file);
         else this.#queue.push(file);
         continue;

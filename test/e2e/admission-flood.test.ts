@@ -9,11 +9,11 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { describeRun, runFcp } from '../helpers/cli.js';
 import { HOST, startInProcessDaemon } from '../helpers/daemon.js';
+import { waitUntil } from '../helpers/reliability.js';
 import { removeTree } from '../helpers/tree.js';
 
 const FLOOD = 200;
@@ -47,15 +47,6 @@ function holdOne(port: number, localAddress: string): Promise<Held> {
   });
 }
 
-/** Polls `check` until it holds, bounded. */
-async function until(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 test('a flood of 200 silent connections from 8 addresses: a real push gets in while they are held', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-flood-'));
   const served = join(tmp, 'served');
@@ -70,7 +61,11 @@ test('a flood of 200 silent connections from 8 addresses: a real push gets in wh
     }
     // Dropped ones are closed at accept; wait until every survivor is one the daemon holds in its handshake.
     const open = () => flood.filter((h) => !h.closed).length;
-    await until(() => open() === daemon.server.handshakesPending, 'the flood to settle', SETTLE_TIMEOUT_MS);
+    await waitUntil(
+      () => open() === daemon.server.handshakesPending,
+      'the flood to settle',
+      SETTLE_TIMEOUT_MS,
+    );
     const held = flood.filter((h) => !h.closed);
     assert.ok(held.length >= 32, `the daemon holds ${held.length} of the flood`);
     assert.ok(held.length < FLOOD, 'some of the flood was dropped');

@@ -25,6 +25,7 @@ import {
 } from '../helpers/cli.js';
 import { type ChildDaemon, HOST, spawnDaemon } from '../helpers/daemon.js';
 import { exchangeHello, helloMsg, RawListener, RawPeer } from '../helpers/raw-peer.js';
+import { waitUntil } from '../helpers/reliability.js';
 import { generateKey, removeDir, startAgent, type TestAgent, type TestKey } from '../helpers/ssh-keys.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'fcp-e2e-security-'));
@@ -108,7 +109,12 @@ test('a key listed in authorized_keys logs in (-i), the file arrives, the host k
   assert.is(await readFile(path.join(served, 'a.txt'), 'utf8'), 'authenticated bytes\n');
   const pins = await readFile(path.join(configDir, 'known_hosts'), 'utf8');
   assert.match(pins, new RegExp(`^127\\.0\\.0\\.1:${daemon.port} SHA256:[A-Za-z0-9+/]{43}$`, 'm'));
-  assert.match(daemon.stderr(), /authenticated by publickey SHA256:/);
+  // On the session's one log line, written once the daemon has read the client's last message.
+  await waitUntil(
+    () => /authenticated by publickey SHA256:/.test(daemon.stderr()),
+    'the session line',
+    10_000,
+  );
 });
 
 test('an unknown key is refused: exit 7, nothing written, the reason only in the daemon log', async () => {

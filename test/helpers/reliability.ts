@@ -159,8 +159,9 @@ export function sessionEnds(log: string): SessionLine[] {
   }));
 }
 
+/** Sessions the daemon started: each is one line, written at its end (README; -v adds a start line). */
 export function sessionStarts(log: string): number {
-  return (log.match(/: session started \(/g) ?? []).length;
+  return sessionEnds(log).length;
 }
 
 const IEC: Readonly<Record<string, number>> = { B: 1, KiB: 1024, MiB: MiB, GiB: 1024 * MiB };
