@@ -12,6 +12,7 @@ import {
   MAX_HAVE_BYTES,
   MAX_PAYLOAD_BY_TYPE,
   MAX_READY_ENTRIES,
+  MESSAGE_CODECS,
   type Message,
   type ReadyEntry,
 } from '../../src/protocol/messages.js';
@@ -505,6 +506,12 @@ function truncations(length: number): number[] {
 test('every message type has a case', () => {
   const covered = new Set([...CASES.map((c) => c.msg.type), MsgType.Data]);
   for (const type of Object.values(MsgType)) assert.ok(covered.has(type), `type ${type}`);
+});
+
+test('the codec table has exactly one entry per message type, and none for anything else', () => {
+  const types = MESSAGE_CODECS.map((c) => c.type as number).sort((a, b) => a - b);
+  const expected = (Object.values(MsgType) as number[]).sort((a, b) => a - b);
+  assert.equal(types, expected);
 });
 
 test('encodeMessage writes exactly the hand-built layout', () => {
