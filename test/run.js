@@ -13,8 +13,12 @@ if (!existsSync('dist/test')) {
 }
 const filter = process.argv[2] ?? '';
 const pattern = filter === '' ? '\\.test\\.js$' : `${filter.replace(/[.]/g, '\\.')}.*\\.test\\.js$`;
-const child = spawn(process.execPath, [uvuBin, 'dist/test', pattern], {
+// uvu colours its report unless told not to (it sets FORCE_COLOR itself): only a terminal gets colours,
+// so a log file or CI capture holds plain text.
+const colour = process.stdout.isTTY === true;
+const child = spawn(process.execPath, [uvuBin, 'dist/test', pattern, ...(colour ? [] : ['--no-color'])], {
   stdio: ['ignore', 'pipe', 'inherit'],
+  env: colour ? process.env : { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
 });
 // uvu exits when its last test file is done and nothing is left on the event loop. A handle some test
 // forgot (a socket that never reports 'close') would keep it alive and CI would hang: once uvu has
