@@ -131,12 +131,34 @@ export function exitCodesMarkdown(): string {
   return ['| Code | Name | Meaning |', '| ---: | --- | --- |', ...rows].join('\n');
 }
 
-/** The exit codes as aligned plain text, for the --help epilogue. */
-export function exitCodesHelp(): string {
-  const lines = exitCodeEntries().map(
-    ([name, code]) => `  ${String(code).padStart(3)}  ${EXIT_DESCRIPTIONS[name]}`,
+/**
+ * The exit codes as aligned plain text for the --help epilogue, wrapped at word boundaries to `columns`
+ * with each description's continuation lines under its first word.
+ */
+export function exitCodesHelp(columns = 80): string {
+  const indent = ' '.repeat(7);
+  const lines = exitCodeEntries().flatMap(([name, code]) =>
+    wrapWords(EXIT_DESCRIPTIONS[name], columns - indent.length).map(
+      (text, i) => `${i === 0 ? `  ${String(code).padStart(3)}  ` : indent}${text}`,
+    ),
   );
   return ['Exit codes:', ...lines].join('\n');
+}
+
+/** Greedy word wrap; a word longer than `width` stays whole on its own line. */
+function wrapWords(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  out.push(line);
+  return out;
 }
 
 function exitCodeEntries(): Array<[ExitName, ExitCode]> {

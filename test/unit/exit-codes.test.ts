@@ -80,8 +80,10 @@ test('exit codes: every code is described, in both renderings', () => {
     assert.ok(text.length > 0, name);
     assert.not.ok(text.includes('|'), name);
     assert.ok(markdown.includes(`| ${code} | ${name} | ${text} |`), name);
-    assert.ok(help.includes(text), name);
+    // Wrapped at 80 columns between words, continuation lines indented under the description.
+    assert.ok(help.replace(/\n {7}/g, ' ').includes(`${String(code).padStart(3)}  ${text}`), name);
   }
+  for (const line of help.split('\n')) assert.ok(line.length <= 80, line);
 });
 
 test.run();
