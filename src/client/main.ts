@@ -7,7 +7,7 @@
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
 
 import path from 'node:path';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
 import { loadHasher } from '../transfer/checksum.js';
@@ -15,7 +15,7 @@ import type { TransferEngine } from '../transfer/engine.js';
 import { isFingerprint } from '../security/known-hosts.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
 import { printable } from '../transfer/printable.js';
-import { createStats } from '../transfer/stats.js';
+import { createStats, RunTotals } from '../transfer/stats.js';
 import { pinYoungGeneration } from '../transfer/young-generation.js';
 import { resolveHost } from './host-resolve.js';
 import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
@@ -149,10 +149,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  // Across retries: bytes add up; files finished by an earlier attempt show up as "skipped" in a later one.
-  let sentBefore = 0;
-  let bytesBefore = 0;
-  let resumedBefore = 0;
+  const totals = new RunTotals();
   try {
     await withRetries(
       async () => {
@@ -169,6 +166,9 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
           onNotice: (text: string) => {
             if (args.verbose) say(text);
           },
+          onInfo: (text: string) => {
+            if (!args.quiet) say(text);
+          },
           onEngine: (e: TransferEngine) => {
             engine = e;
           },
@@ -177,9 +177,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
           if (direction === 'push') await push({ ...common, sources: local, dest: remote.path });
           else await pull({ ...common, source: remote.path, dest: local[0]! });
         } catch (err) {
-          sentBefore += stats.filesSent;
-          bytesBefore += stats.bytesDone;
-          resumedBefore += stats.bytesResumed;
+          totals.add(stats);
           throw err;
         }
       },
@@ -196,110 +194,139 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     clearInterval(ticker);
     progress.finish();
   }
-  stats.filesSkipped = Math.max(0, stats.filesSkipped - sentBefore);
-  stats.filesSent += sentBefore;
-  stats.bytesDone += bytesBefore;
-  stats.bytesResumed += resumedBefore;
+  totals.add(stats);
+  const summary = totals.summary(stats);
   if (!args.quiet)
-    process.stdout.write(`${formatSummary(stats, (monotonicMs() - stats.startedMs) / 1000)}\n`);
-  process.exit(stats.filesFailed > 0 ? EXIT.PARTIAL : EXIT.OK);
+    process.stdout.write(`${formatSummary(summary, (monotonicMs() - summary.startedMs) / 1000)}\n`);
+  process.exit(summary.filesFailed > 0 ? EXIT.PARTIAL : EXIT.OK);
 }
 
-function commonOptions<T>(y: import('yargs').Argv<T>) {
-  return y
-    .option('connections', {
-      alias: 'n',
-      type: 'number',
-      default: DEFAULT_CONNECTIONS,
-      describe: 'TCP connections to use',
-    })
-    .option('retries', { type: 'number', default: 5, describe: 'times to resume after the session is lost' })
-    .option('retry-wait', {
-      type: 'number',
-      default: 1,
-      describe: 'seconds before the first retry (then doubling)',
-    })
-    .option('checksum', {
-      alias: 'c',
-      type: 'boolean',
-      default: false,
-      describe: 'skip files by content hash, not size+mtime',
-    })
-    .option('include', {
-      type: 'string',
-      // Not `array: true`, which would swallow the operands after it: the option repeats instead.
-      coerce: (v: unknown) => [v].flat().map(String),
-      describe: 'only send files matching this glob (repeatable)',
-    })
-    .option('exclude', {
-      type: 'string',
-      // Not `array: true`, which would swallow the operands after it: the option repeats instead.
-      coerce: (v: unknown) => [v].flat().map(String),
-      describe: 'skip files and directories matching this glob (repeatable)',
-    })
-    .option('regex', {
-      type: 'string',
-      // Not `array: true`, which would swallow the operands after it: the option repeats instead.
-      coerce: (v: unknown) => [v].flat().map(String),
-      describe: 'only send files whose relative path matches (repeatable)',
-    })
-    .option('ssh-config', {
-      alias: 'F',
-      type: 'string',
-      describe: 'ssh config file for host aliases (default ~/.ssh/config)',
-    })
-    .option('identity', {
-      alias: 'i',
-      type: 'string',
-      describe: 'SSH private key to authenticate with (through ssh-agent when it holds it)',
-    })
-    .option('encryption', {
-      type: 'boolean',
-      default: true,
-      describe: 'TLS; --no-encryption sends files in clear (still authenticated: trusted networks only)',
-    })
-    .option('accept-host-key', {
-      type: 'string',
-      describe: "accept the daemon's new host key if it has this fingerprint (see fcpd --fingerprint)",
-    })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress and no summary' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail in errors' });
+/**
+ * The options of push and pull, declared once at the top so they work before the command as after it
+ * (`fcp -v push ...`). Defaults are written into the descriptions: yargs' "[default: true]" column would
+ * describe --encryption, which nobody types, instead of --no-encryption.
+ */
+function commonOptions<T>(y: Argv<T>) {
+  return (
+    y
+      .option('connections', {
+        alias: 'n',
+        type: 'number',
+        default: DEFAULT_CONNECTIONS,
+        describe: `TCP connections to use (default ${DEFAULT_CONNECTIONS})`,
+      })
+      .option('retries', {
+        type: 'number',
+        default: 5,
+        describe: 'times to resume after the session is lost (default 5)',
+      })
+      .option('retry-wait', {
+        type: 'number',
+        default: 1,
+        describe: 'seconds before the first retry, then doubling (default 1)',
+      })
+      .option('checksum', {
+        alias: 'c',
+        type: 'boolean',
+        default: false,
+        describe: 'skip files by content hash, not size and mtime',
+      })
+      .option('include', {
+        type: 'string',
+        // Not `array: true`, which would swallow the operands after it: the option repeats instead.
+        coerce: (v: unknown) => [v].flat().map(String),
+        describe: 'only send files matching this glob (repeatable)',
+      })
+      .option('exclude', {
+        type: 'string',
+        // Not `array: true`, which would swallow the operands after it: the option repeats instead.
+        coerce: (v: unknown) => [v].flat().map(String),
+        describe: 'skip files and directories matching this glob (repeatable)',
+      })
+      .option('regex', {
+        type: 'string',
+        // Not `array: true`, which would swallow the operands after it: the option repeats instead.
+        coerce: (v: unknown) => [v].flat().map(String),
+        describe: 'only send files whose relative path matches (repeatable)',
+      })
+      .option('ssh-config', {
+        alias: 'F',
+        type: 'string',
+        describe: 'ssh config file for host aliases (default ~/.ssh/config)',
+      })
+      .option('identity', {
+        alias: 'i',
+        type: 'string',
+        describe: 'SSH private key to log in with (signed through ssh-agent when it holds it)',
+      })
+      // yargs turns --no-encryption into encryption=false; the positive form is the default, so help shows
+      // only the negative one.
+      .option('encryption', { type: 'boolean', default: true, hidden: true })
+      .option('no-encryption', {
+        type: 'boolean',
+        describe: 'send files in clear, still authenticated (trusted networks only)',
+      })
+      .option('accept-host-key', {
+        type: 'string',
+        describe: "accept the daemon's host key only if it has this fingerprint (fcpd --fingerprint)",
+      })
+      .option('quiet', {
+        alias: 'q',
+        type: 'boolean',
+        default: false,
+        describe: 'no progress and no summary',
+      })
+      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail in errors' })
+  );
+}
+
+/** The terminal's width up to 110; 80 when stdout is not a terminal. */
+function helpColumns(): number {
+  return Math.min(110, process.stdout.columns ?? 80);
 }
 
 function wantsHelp(): boolean {
   return process.argv.some((a) => a === '--help' || a === '-h' || a === 'help');
 }
 
+/**
+ * Types and defaults are in the descriptions (see commonOptions): yargs' column of them shows
+ * "[default: []]" on operands and a default for --encryption. usageConfiguration is in yargs 17.7 but not
+ * in its typings.
+ */
+function withoutTypeColumn<T>(y: Argv<T>): Argv<T> {
+  const configurable = y as Argv<T> & { usageConfiguration(c: { 'hide-types': boolean }): Argv<T> };
+  return configurable.usageConfiguration({ 'hide-types': true });
+}
+
 async function main(): Promise<void> {
   pinYoungGeneration();
-  await yargs(hideBin(process.argv))
+  await commonOptions(withoutTypeColumn(yargs(hideBin(process.argv))))
     .scriptName('fcp')
-    .usage('fcp push SRC... [user@]host[:port]:DST\nfcp pull [user@]host[:port]:SRC DST')
+    .usage('fcp [options] push SRC... [user@]host[:port]:DST\nfcp [options] pull [user@]host[:port]:SRC DST')
     .command(
       'push <operands..>',
       'upload local files and directories to a daemon',
-      (y) =>
-        commonOptions(y).positional('operands', { type: 'string', array: true, describe: 'SRC... HOST:DST' }),
-      (argv) => run('push', (argv.operands ?? []).map(String), argv as unknown as CommonArgs),
+      (y) => y.positional('operands', { type: 'string', describe: 'SRC... HOST:DST' }),
+      (argv) => run('push', [argv.operands ?? []].flat().map(String), argv as unknown as CommonArgs),
     )
     .command(
       'pull <operands..>',
       'download a remote path or glob from a daemon',
-      (y) =>
-        commonOptions(y).positional('operands', { type: 'string', array: true, describe: 'HOST:SRC DST' }),
-      (argv) => run('pull', (argv.operands ?? []).map(String), argv as unknown as CommonArgs),
+      (y) => y.positional('operands', { type: 'string', describe: 'HOST:SRC DST' }),
+      (argv) => run('pull', [argv.operands ?? []].flat().map(String), argv as unknown as CommonArgs),
     )
     .demandCommand(1, 'name a command: push or pull')
     .strict()
     .epilogue(
-      `Trailing slash: "dir" copies the directory itself, "dir/" its contents (like rsync).\n\n${exitCodesHelp()}`,
+      `Trailing slash: "dir" copies the directory itself, "dir/" its contents (like rsync).\n\n${exitCodesHelp(helpColumns())}`,
     )
     .help()
     .alias('h', 'help')
     .version('0.1.0')
     // Laying out the help text costs ~80 ms (string widths of every line), and yargs does it on every run to
     // cache it: only when help is asked for.
-    .wrap(wantsHelp() ? Math.min(110, process.stdout.columns ?? 80) : null)
+    .wrap(wantsHelp() ? helpColumns() : null)
     .fail((msg, err) => {
       if (err) fail(err);
       usage(msg);

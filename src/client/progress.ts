@@ -3,9 +3,10 @@
  * writes to the stream it is given and reads the clock it is given, so tests drive it with fakes.
  */
 
-import type { TransferStats } from '../transfer/stats.js';
+import { formatBytes, threeDigits, type TransferStats } from '../transfer/stats.js';
 
-const IEC_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
+export { formatBytes };
+
 const SI_RATE_UNITS = ['B/s', 'kB/s', 'MB/s', 'GB/s', 'TB/s', 'PB/s'] as const;
 /** The line is redrawn by a carriage return, the text, then erase to end of line (ECMA-48 EL 0). */
 const REWRITE = '\r';
@@ -14,20 +15,6 @@ const ERASE_EOL = '\x1b[K';
 /** Milliseconds from a monotonic clock; the default clock of ProgressReporter, use it for createStats too. */
 export function monotonicMs(): number {
   return Number(process.hrtime.bigint() / 1_000_000n);
-}
-
-/** IEC sizes with 3 significant digits: '0 B', '512 B', '1.50 KiB', '2.00 GiB', '1010 KiB'. */
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n) || n < 0) return '?';
-  if (n < 1024) return `${Math.round(n)} B`;
-  let value = n / 1024;
-  let unit = 0;
-  // Round first, then decide the unit, so 1023.9 KiB reads "1.00 MiB" rather than "1024 KiB".
-  while (unit < IEC_UNITS.length - 1 && Number(threeDigits(value)) >= 1024) {
-    value /= 1024;
-    unit++;
-  }
-  return `${threeDigits(value)} ${IEC_UNITS[unit]}`;
 }
 
 /** SI rates like rsync and scp print them: '512 B/s', '45.1 kB/s', '612 MB/s', '1.23 GB/s'. */
@@ -43,13 +30,6 @@ export function formatRate(bytesPerSec: number): string {
     digits = threeDigits(value);
   }
   return `${digits} ${SI_RATE_UNITS[unit]}`;
-}
-
-/** Three significant digits without exponent notation; values of 1000 and above keep all integer digits. */
-function threeDigits(value: number): string {
-  if (value >= 100) return value.toFixed(0);
-  if (value >= 10) return value.toFixed(1);
-  return value.toFixed(2);
 }
 
 /** Clock-style durations: '0:05', '12:34', '1:02:03'. */

@@ -7,7 +7,7 @@ import { lstat } from 'node:fs/promises';
 import type net from 'node:net';
 import { homedir } from 'node:os';
 import type tls from 'node:tls';
-import { dial } from '../net/dial.js';
+import { dial, hostPort as formatHostPort } from '../net/dial.js';
 import { FramedConn } from '../net/framed-conn.js';
 import {
   applyCapabilities,
@@ -52,6 +52,10 @@ export interface Endpoint {
   port: number;
 }
 
+function hostPort(endpoint: Endpoint): string {
+  return formatHostPort(endpoint.host, endpoint.port);
+}
+
 /** How to secure and authenticate the connections (spec/SECURITY.md); every field has a default. */
 export interface SecurityOptions {
   /** false for --no-encryption (plaintext; authentication and ATTACH proofs stay). Default true. */
@@ -85,6 +89,8 @@ interface CommonOptions {
   onEngine?: (engine: TransferEngine) => void;
   /** Recoverable events worth a line with -v (a connection replaced). */
   onNotice?: (text: string) => void;
+  /** What the user should hear of unless -q (a host key pinned in known_hosts). */
+  onInfo?: (text: string) => void;
 }
 
 export interface PushOptions extends CommonOptions {
@@ -272,6 +278,7 @@ async function openChannel(
   const socket = await dial(endpoint.host, endpoint.port, undefined, signal);
   if (!security.encryption) {
     const conn = new FramedConn(socket, hasher);
+    conn.peerName = `the daemon at ${hostPort(endpoint)}`;
     return { conn, inbox: new Inbox(conn), tls: undefined, binding: Buffer.alloc(0) };
   }
   let secure: tls.TLSSocket;
@@ -283,6 +290,7 @@ async function openChannel(
   // FramedConn reports errors; this keeps one that comes before it listens from being uncaught.
   secure.on('error', () => {});
   const conn = new FramedConn(secure, hasher);
+  conn.peerName = `the daemon at ${hostPort(endpoint)}`;
   return { conn, inbox: new Inbox(conn), tls: secure, binding: channelBinding(secure) };
 }
 
@@ -300,7 +308,7 @@ function notTls(endpoint: Endpoint, err: unknown): FcpError {
     // closes at accept. Worth a retry, unlike a peer that answers something other than TLS.
     return new FcpError(
       'FCP_ERR_NET_CLOSED',
-      `${endpoint.host}:${endpoint.port} closed the connection during the TLS handshake (is the daemon busy?)`,
+      `${hostPort(endpoint)} closed the connection during the TLS handshake (is the daemon busy?)`,
       { cause: err },
     );
   }
@@ -312,7 +320,21 @@ function notTls(endpoint: Endpoint, err: unknown): FcpError {
         : 'TLS failed';
   return new FcpError(
     'FCP_ERR_PROTO_NOT_FCP',
-    `${endpoint.host}:${endpoint.port} does not answer TLS (${why}): is it an fcpd of this version?`,
+    `${hostPort(endpoint)} does not answer TLS (${why}): is it an fcpd of this version?`,
+    { cause: err },
+  );
+}
+
+/**
+ * A listener that accepts but never answers our first message (TLS or HELLO) is not a daemon we reached:
+ * the same failure as a refused connection (exit 4, not retried on the first attempt), not a broken session.
+ */
+function unanswered(endpoint: Endpoint, err: unknown): unknown {
+  if (toFcpError(err).code !== 'FCP_ERR_NET_TIMEOUT') return err;
+  return new FcpError(
+    'FCP_ERR_NET_CONNECT',
+    `cannot connect to ${hostPort(endpoint)}: it accepted the connection but did not answer ` +
+      `within ${HANDSHAKE_TIMEOUT_MS / 1000} s (is fcpd running there?)`,
     { cause: err },
   );
 }
@@ -346,7 +368,9 @@ async function openSession(
   const ch = await openPastBusy(
     () => openChannel(opts.endpoint, opts.hasher, security, undefined),
     opts.onNotice,
-  );
+  ).catch((err: unknown) => {
+    throw unanswered(opts.endpoint, err);
+  });
   const { conn, inbox } = ch;
   const exchange = new ClientAuthExchange(
     {
@@ -354,11 +378,14 @@ async function openSession(
       host: opts.endpoint.host,
       port: opts.endpoint.port,
       onNotice: (text) => opts.onNotice?.(text),
+      onHostKeyRecorded: (text) => opts.onInfo?.(text),
     },
     { tlsHostKey: ch.tls === undefined ? undefined : peerHostKey(ch.tls).spki, binding: ch.binding },
   );
   try {
-    const hello = await exchangeHello(ch, exchange.start);
+    const hello = await exchangeHello(ch, exchange.start).catch((err: unknown) => {
+      throw unanswered(opts.endpoint, err);
+    });
     const challenge = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_CHALLENGE');
     if (challenge.type !== MsgType.AuthChallenge)
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected AUTH_CHALLENGE');

@@ -14,6 +14,11 @@ const HINTS: Readonly<Record<string, string>> = {
   ECONNRESET: 'connection reset',
 };
 
+/** `host:port` as users write it, an IPv6 literal in brackets: `[::1]:7523`. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** How long a cancelled connection's peer gets to close its side before ours is destroyed. */
 const CANCEL_CLOSE_MS = 2_000;
 
@@ -35,7 +40,7 @@ export function dial(
       reject(
         new FcpError(
           'FCP_ERR_NET_CONNECT',
-          `cannot connect to ${host}:${port}: timed out after ${timeoutMs} ms`,
+          `cannot connect to ${hostPort(host, port)}: timed out after ${timeoutMs} ms`,
         ),
       );
     }, timeoutMs);
@@ -54,14 +59,16 @@ export function dial(
       clearTimeout(timer);
       const hint = HINTS[err.code ?? ''] ?? err.message;
       reject(
-        new FcpError('FCP_ERR_NET_CONNECT', `cannot connect to ${host}:${port}: ${hint}`, { cause: err }),
+        new FcpError('FCP_ERR_NET_CONNECT', `cannot connect to ${hostPort(host, port)}: ${hint}`, {
+          cause: err,
+        }),
       );
     });
   });
 }
 
 function cancelled(host: string, port: number): FcpError {
-  return new FcpError('FCP_ERR_NET_CLOSED', `connection to ${host}:${port} cancelled`);
+  return new FcpError('FCP_ERR_NET_CLOSED', `connection to ${hostPort(host, port)} cancelled`);
 }
 
 function cancelOnAbort(socket: net.Socket, signal: AbortSignal, rejectDial: () => void): void {

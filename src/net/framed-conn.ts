@@ -73,6 +73,8 @@ export class FramedConn {
   /** performance.now() of the last byte received and of the last frame queued; liveness checks read them. */
   lastReceivedMs = performance.now();
   lastSentMs = performance.now();
+  /** Who is at the other end, for the message when it goes away ("the daemon at h:p"); else the address. */
+  peerName: string | undefined;
 
   constructor(socket: Socket, hasher: Hasher, handler?: ConnHandler) {
     this.socket = socket;
@@ -101,6 +103,11 @@ export class FramedConn {
   /** True while we stopped reading because our consumer is behind. */
   get paused(): boolean {
     return this.#paused;
+  }
+
+  /** peerName, else the address: who to name when the connection goes away. */
+  get peer(): string {
+    return this.peerName ?? this.remote;
   }
 
   get remote(): string {
@@ -216,7 +223,13 @@ export class FramedConn {
     if (this.#closed) return;
     this.#closeError ??= err;
     try {
-      this.send({ type: MsgType.Abort, code: err.wireCode, text: err.message });
+      // ABORT carries no path field: a message that does not name its path would reach the peer without it.
+      const named = err.path !== undefined && !err.message.includes(err.path);
+      this.send({
+        type: MsgType.Abort,
+        code: err.wireCode,
+        text: named ? `${err.path}: ${err.message}` : err.message,
+      });
     } catch {
       // The socket may already be half-dead; the destroy below is what matters.
     }
@@ -260,26 +273,38 @@ export class FramedConn {
     try {
       this.#decoder.end();
     } catch (err) {
-      this.#closeError ??= toFcpError(err);
+      // Said as what happened to the user (the peer went away, most likely it died), not as decoder state.
+      this.#closeError ??= new FcpError(
+        'FCP_ERR_PROTO_TRUNCATED',
+        `${this.peer} closed the connection in the middle of a message`,
+        { cause: err },
+      );
     }
     // We never half-close on purpose; end our side too once queued writes flush (unless already ended:
     // a second end() builds an ERR_STREAM_ALREADY_FINISHED error for nothing).
     if (!this.socket.writableEnded) this.socket.end();
   }
 
-  #socketOnError(err: Error): void {
-    this.#closeError ??= new FcpError('FCP_ERR_NET_CLOSED', `connection lost: ${err.message}`, {
-      cause: err,
-    });
+  #socketOnError(err: NodeJS.ErrnoException): void {
+    const what =
+      err.code === 'ECONNRESET' || err.code === 'EPIPE'
+        ? `${this.peer} closed the connection (reset)`
+        : `connection to ${this.peer} lost: ${err.message}`;
+    this.#closeError ??= new FcpError('FCP_ERR_NET_CLOSED', what, { cause: err });
   }
 
   #socketOnClose(): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#closeError === undefined && !this.#decoder.atBoundary) {
-      this.#closeError = new FcpError('FCP_ERR_PROTO_TRUNCATED');
+      this.#closeError = new FcpError(
+        'FCP_ERR_PROTO_TRUNCATED',
+        `${this.peer} closed the connection in the middle of a message`,
+      );
     }
-    this.#settleDrain(this.#closeError ?? new FcpError('FCP_ERR_NET_CLOSED'));
+    this.#settleDrain(
+      this.#closeError ?? new FcpError('FCP_ERR_NET_CLOSED', `${this.peer} closed the connection`),
+    );
     try {
       this.#handler?.onClose(this.#closeError, this);
     } catch (err) {

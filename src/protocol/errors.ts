@@ -166,7 +166,8 @@ export function isFatalCode(code: string): boolean {
 
 export function describeCode(code: string): string {
   if (isFcpCode(code)) return ERROR_CODES[code].text;
-  return code;
+  // An errno from the wire (a FAIL answer carries only its code) reads in words, as a local one does.
+  return Object.hasOwn(ERRNO_TEXT, code) ? ERRNO_TEXT[code]! : code;
 }
 
 export function wireCodeOf(code: string): number {
@@ -208,6 +209,13 @@ const ERRNO_TEXT: Readonly<Record<string, string>> = {
   ENAMETOOLONG: 'file name too long',
   ELOOP: 'too many levels of symbolic links',
   EIO: 'input/output error',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EFBIG: 'file too large',
+  EBUSY: 'resource busy',
+  ETXTBSY: 'text file busy',
+  EXDEV: 'cross-device link',
+  EINVAL: 'invalid argument',
 };
 
 function errnoMessage(err: unknown, code: string): string {

@@ -46,8 +46,10 @@ export interface ClientAuthOptions {
   readonly homeDir: string;
   /** $SSH_AUTH_SOCK, if any. */
   readonly agentSocket: string | undefined;
-  /** Lines worth showing with -v (why the token was not used, the pinned fingerprint, ...). */
+  /** Lines worth showing with -v (why the token was not used, an offered key, ...). */
   readonly onNotice: (text: string) => void;
+  /** A host key written to known_hosts: shown unless -q, as ssh's "Permanently added" line is. */
+  readonly onHostKeyRecorded: (text: string) => void;
 }
 
 /** The channel the handshake runs on: TLS (the daemon's certificate key and the exporter) or plaintext. */
@@ -114,6 +116,7 @@ export class ClientAuthExchange {
     if (!checkHostProof(ch.hostKey, handshake, ch.hostProof)) throw authError('FCP_ERR_AUTH_HOST_PROOF');
     this.#shared = x25519Shared(this.#kx.privateKey, ch.serverKx);
     this.#hostFingerprint = spkiFingerprint(ch.hostKey);
+    this.#checkAcceptedKey();
     this.#token = await this.#usableToken(ch.tokenPath);
     if (this.#token === undefined || this.#token.ownerUid !== process.geteuid?.()) {
       await this.#checkPin();
@@ -207,19 +210,32 @@ export class ClientAuthExchange {
     }
   }
 
+  /**
+   * A fingerprint given with --accept-host-key is what the user checked out of band: any other key fails
+   * the run, first contact included (where trust on first use would otherwise pin it), and even when a
+   * same-host token would vouch for the key.
+   */
+  #checkAcceptedKey(): void {
+    const expected = this.#opts.acceptHostKey;
+    if (expected === undefined || expected === this.#hostFingerprint) return;
+    const name = knownHostName(this.#opts.host, this.#opts.port);
+    throw authError(
+      'FCP_ERR_AUTH_HOST_KEY_CHANGED',
+      `the daemon at ${name} presented the host key ${this.#hostFingerprint}, not ${expected} ` +
+        `as --accept-host-key requires; refusing to connect (${this.#opts.knownHostsFile} left unchanged)`,
+    );
+  }
+
   async #checkPin(): Promise<void> {
     const { knownHostsFile: file, acceptHostKey } = this.#opts;
     const name = knownHostName(this.#opts.host, this.#opts.port);
     const fingerprint = this.#hostFingerprint;
     try {
-      if (acceptHostKey === fingerprint) {
-        await replaceHostKey(file, name, fingerprint);
-        this.#opts.onNotice(`accepted the host key ${fingerprint} for ${name} (${file})`);
-        return;
-      }
-      if ((await verifyHostKey(file, name, fingerprint)) === 'pinned') {
-        this.#opts.onNotice(`pinned the host key of ${name}: ${fingerprint} (${file})`);
-      }
+      const recorded =
+        acceptHostKey === fingerprint
+          ? await replaceHostKey(file, name, fingerprint)
+          : (await verifyHostKey(file, name, fingerprint)) === 'pinned';
+      if (recorded) this.#opts.onHostKeyRecorded(`pinned host key ${fingerprint} for ${name} in ${file}`);
     } catch (err) {
       if (err instanceof FcpError && err.code.startsWith('FCP_ERR_AUTH_')) throw err;
       // As ssh: a known_hosts we cannot write does not stop a connection whose key did not change.

@@ -93,7 +93,8 @@ export class DaemonAuthExchange {
   /**
    * Judges one proof for `request`: the result when accepted, undefined when refused with attempts left (the
    * caller sends AUTH_RETRY). Throws FCP_ERR_AUTH_DENIED when the attempts are used up, or at once when
-   * SSH-key logins are refused by policy. The reason a key is refused is logged, never sent.
+   * SSH-key logins are refused by policy or another account is asked for. The reason a key is refused is
+   * logged, never sent.
    */
   async verify(
     request: PushMsg | PullMsg,
@@ -125,8 +126,13 @@ export class DaemonAuthExchange {
     };
     const user = this.#handshake.user;
     if (user !== '' && user !== this.#config.account) {
-      // Judged like an unknown key, so a client cannot learn which accounts exist.
-      return refuse(`asked for account ${JSON.stringify(user)}, this daemon serves ${this.#config.account}`);
+      // No other proof can help, so the client is told at once and why. It learns only that the name it
+      // asked for is not served, never the served name: one account per daemon leaves little to enumerate.
+      refuse(`asked for account ${JSON.stringify(user)}, this daemon serves ${this.#config.account}`);
+      throw authError(
+        'FCP_ERR_AUTH_DENIED',
+        `this daemon does not serve the account ${JSON.stringify(user)} (ask without user@, or reach the fcpd of that account)`,
+      );
     }
     if (proof.method === AuthMethodCode.Token) {
       const token = this.#config.token;

@@ -76,15 +76,21 @@ export async function verifyHostKey(file: string, name: string, fingerprint: str
   return 'pinned';
 }
 
-/** Replaces every pin of `name` by `fingerprint` (the documented way to accept a changed host key). */
-export async function replaceHostKey(file: string, name: string, fingerprint: string): Promise<void> {
+/**
+ * Replaces every pin of `name` by `fingerprint` (the documented way to accept a changed host key); false,
+ * writing nothing, when that is the only key pinned for `name` already.
+ */
+export async function replaceHostKey(file: string, name: string, fingerprint: string): Promise<boolean> {
   if (!isFingerprint(fingerprint))
     throw authError('FCP_ERR_AUTH_MALFORMED', `not a fingerprint: ${fingerprint}`);
   const text = await readKnownHosts(file);
+  const pins = parseKnownHosts(text).filter((l) => l.name === name);
+  if (pins.length > 0 && pins.every((l) => l.fingerprint === fingerprint)) return false;
   const kept = text
     .split('\n')
     .filter((raw) => raw.trim().split(/\s+/)[0] !== name || raw.trim().startsWith('#'));
   await writeKnownHosts(file, appendLine(kept.join('\n'), `${name} ${fingerprint}`));
+  return true;
 }
 
 function hostKeyChanged(file: string, name: string, presented: string, pin: KnownHostLine): Error {

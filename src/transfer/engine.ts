@@ -110,7 +110,9 @@ export abstract class TransferEngine implements ConnHandler {
     if (!known) return;
     this.connectionLost(conn);
     if (this.finished) return;
-    const e = err ?? new FcpError('FCP_ERR_NET_CLOSED', 'connection closed before the transfer finished');
+    const e =
+      err ??
+      new FcpError('FCP_ERR_NET_CLOSED', `${conn.peer} closed the connection before the transfer finished`);
     if (conn === this.control || this.conns.size === 0) {
       this.fail(e, false);
       return;

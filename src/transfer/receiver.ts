@@ -20,7 +20,6 @@ import {
   lutimesSync,
   readlinkSync,
   renameSync,
-  statfsSync,
   symlinkSync,
   unlinkSync,
   writeSync,
@@ -57,6 +56,7 @@ import { PieceIndex } from './piece-index.js';
 import { PieceWriter } from './piece-writer.js';
 import { processUmask } from './umask.js';
 import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from './wire-path.js';
+import { freeBytes, notEnoughSpace, sessionWriteFailure, unwritableDestination } from './write-failures.js';
 
 /** Pieces written but not yet on disk, per connection, before that connection stops being read. */
 const MAX_PENDING_WRITES = 2;
@@ -74,8 +74,6 @@ const CONTROL_BACKLOG = 1 << 20;
 const ACK_DELAY_MS = 5;
 /** Two mtimes within this many nanoseconds are equal: futimes() takes microseconds. */
 const MTIME_TOLERANCE_NS = 1000n;
-/** Errors that will fail every following file too: end the session with one clear message instead. */
-const SESSION_FATAL_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
 
 /**
  * Permission bits applied from the wire: everything but setuid and setgid. A peer must not be able to plant
@@ -534,18 +532,11 @@ export class Receiver extends TransferEngine {
    * hostile peer's invented size.
    */
   #checkSpace(rel: SafePath, size: number, path: string): void {
-    let free: number;
-    try {
-      const st = statfsSync(this.#root.resolveChecked(parentOf(rel)));
-      free = st.bavail * st.bsize;
-    } catch {
-      return; // no statfs here: the write itself will report ENOSPC
-    }
+    const free = freeBytes(this.#root.resolveChecked(parentOf(rel)));
+    if (free === undefined) return; // no statfs here: the write itself will report ENOSPC
     let inProgress = 0;
     for (const f of this.#files.values()) inProgress += f.size;
-    if (size > free - inProgress) {
-      throw new EarlySpaceError(`needs ${size} bytes, ${Math.max(0, free - inProgress)} available`, path);
-    }
+    if (size > free - inProgress) throw notEnoughSpace(path, size, Math.max(0, free - inProgress));
   }
 
   /** --checksum: whether the local copy (of the announced size) hashes as the sender's file does. */
@@ -892,10 +883,11 @@ export class Receiver extends TransferEngine {
     // already kept or discarded by cleanup(), and must not be discarded now.
     if (file.settled || this.finished) return;
     const e = toFcpError(err, file.info.path);
-    if (SESSION_FATAL_ERRNO.has(e.code)) {
-      this.fail(
-        new FcpError(e.code, `${e.message} writing ${file.info.path}`, { fatal: true, path: file.info.path }),
-      );
+    const dir = this.#root.resolveChecked(parentOf(file.rel));
+    const ended =
+      sessionWriteFailure(e, file.info.path, dir, file.size) ?? unwritableDestination(e, this.#root);
+    if (ended !== undefined) {
+      this.fail(ended);
       return;
     }
     this.warn(e);
@@ -1024,8 +1016,10 @@ export class Receiver extends TransferEngine {
       this.fail(e);
       return;
     }
-    if (SESSION_FATAL_ERRNO.has(e.code) && !(err instanceof EarlySpaceError)) {
-      this.fail(new FcpError(e.code, `${e.message} at ${path}`, { fatal: true, path }));
+    const ended =
+      sessionWriteFailure(e, path, this.#root.path, undefined) ?? unwritableDestination(e, this.#root);
+    if (ended !== undefined) {
+      this.fail(ended);
       return;
     }
     this.warn(e);
@@ -1079,13 +1073,6 @@ export class Receiver extends TransferEngine {
     if (cs.acks.length === 0 || conn.closed) return;
     conn.send({ type: MsgType.PieceAck, pieces: cs.acks });
     cs.acks = [];
-  }
-}
-
-/** A file that cannot fit, found before it started: that file fails, smaller ones may still fit. */
-class EarlySpaceError extends FcpError {
-  constructor(detail: string, path: string) {
-    super('ENOSPC', `not enough space: ${detail}`, { path, fatal: false });
   }
 }
 

@@ -1,3 +1,5 @@
+const IEC_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
+
 /** Counters one transfer keeps; the client's progress line and summary read them. */
 export interface TransferStats {
   /** Entries (files, links, directories) announced so far, and whether the list is complete. */
@@ -34,4 +36,60 @@ export function createStats(nowMs: number): TransferStats {
     dirs: 0,
     startedMs: nowMs,
   };
+}
+
+/** IEC sizes with 3 significant digits: '0 B', '512 B', '1.50 KiB', '2.00 GiB', '1010 KiB'. */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '?';
+  if (n < 1024) return `${Math.round(n)} B`;
+  let value = n / 1024;
+  let unit = 0;
+  // Round first, then decide the unit, so 1023.9 KiB reads "1.00 MiB" rather than "1024 KiB".
+  while (unit < IEC_UNITS.length - 1 && Number(threeDigits(value)) >= 1024) {
+    value /= 1024;
+    unit++;
+  }
+  return `${threeDigits(value)} ${IEC_UNITS[unit]}`;
+}
+
+/** Three significant digits without exponent notation; values of 1000 and above keep all integer digits. */
+export function threeDigits(value: number): string {
+  if (value >= 100) return value.toFixed(0);
+  if (value >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+/**
+ * What the attempts of one run (fcp's retries after a lost session) add up to, each file and byte counted
+ * once. A later attempt finds the files an earlier one finished and "skips" them: they count as sent. It
+ * finds the pieces an earlier one sent kept in the partial and resumes them: they count as resumed, not
+ * also as sent, so sent + resumed is the data the destination needed (README "Output").
+ */
+export class RunTotals {
+  #filesSent = 0;
+  #bytesSent = 0;
+  #bytesResumed = 0;
+  /** Bytes earlier attempts sent that no later attempt has reported as resumed yet. */
+  #sentUnclaimed = 0;
+
+  /** Adds one attempt, the failed ones as they fail and the last one at the end. */
+  add(attempt: TransferStats): void {
+    const resent = Math.min(attempt.bytesResumed, this.#sentUnclaimed);
+    this.#sentUnclaimed += attempt.bytesDone - resent;
+    this.#bytesSent += attempt.bytesDone - resent;
+    this.#bytesResumed += attempt.bytesResumed;
+    this.#filesSent += attempt.filesSent;
+  }
+
+  /** The run's figures: `last` (added already) with every attempt's files and bytes. */
+  summary(last: TransferStats): TransferStats {
+    const skippedByLast = Math.max(0, last.filesSkipped - (this.#filesSent - last.filesSent));
+    return {
+      ...last,
+      filesSent: this.#filesSent,
+      filesSkipped: skippedByLast,
+      bytesDone: this.#bytesSent,
+      bytesResumed: this.#bytesResumed,
+    };
+  }
 }

@@ -332,8 +332,8 @@ test('fcpd --user drops privileges right after binding: pushed files belong to t
   chownSync(locked, 0, 0);
   chmodSync(locked, 0o755);
   const denied = await fcp(['push', '-i', keys.a.path, payload, d.remote('locked/x.txt')]);
-  expectExit(denied, EXIT.PARTIAL, 'push into a root-owned directory');
-  assert.match(denied.stderr, /EACCES|permission denied/i);
+  expectExit(denied, EXIT.PATH, 'push into a root-owned directory (issue 15: exit 2, not 3)');
+  assert.match(denied.stderr, /cannot write in the destination directory .*locked: permission denied/);
   assert.not.ok(statSync(path.join(locked, 'x.txt'), { throwIfNoEntry: false }));
   await d.stop();
   const asRoot = await runFcpd(['--user', 'root', '--port', '0', '--root', root]);

@@ -171,7 +171,8 @@ test('FcpError: code, default message, fatality from the table, override, path, 
 
   const errno = new FcpError('ENOSPC');
   assert.is(errno.fatal, false);
-  assert.is(errno.message, 'ENOSPC');
+  // Said in words (issue 15): a FAIL answer from the wire carries only the code.
+  assert.is(errno.message, 'no space left on device');
   assert.is(describeCode('FCP_ERR_USAGE'), ERROR_CODES.FCP_ERR_USAGE.text);
 });
 
