@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseRemoteSpec } from '../../src/client/remote-spec.js';
+import { hostPort } from '../../src/net/dial.js';
 import { FcpError } from '../../src/protocol/errors.js';
 
 function usageError(arg: string, message: RegExp): void {
@@ -61,6 +62,12 @@ test('IPv6 literals in brackets', () => {
     port: 7523,
     path: 'dir/f',
   });
+});
+
+test('host:port in messages puts an IPv6 literal in brackets, as operands write it', () => {
+  assert.is(hostPort('::1', 7523), '[::1]:7523');
+  assert.is(hostPort('box', 7523), 'box:7523');
+  assert.is(hostPort('127.0.0.1', 1), '127.0.0.1:1');
 });
 
 test('local operands', () => {
