@@ -1,7 +1,9 @@
 /**
  * `npm run demo`: the main job in one command. Starts a throwaway fcpd on a free loopback port with a temp
  * root, generates a small tree, pushes it, pulls it back, verifies both copies byte for byte (content, mode,
- * mtime, link targets), prints fcp's own summaries and removes everything.
+ * mtime, link targets), prints fcp's own summaries and removes everything. Nothing outside its temp
+ * directory is read or written: the daemon's state (host key, token) and the client's home, known_hosts
+ * and ssh config all live inside it, and no ssh-agent is asked.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -71,9 +73,24 @@ function describe(root: string, rel = ''): string[] {
   return out;
 }
 
-function run(cmd: string, args: string[]): Promise<number> {
+/** The environment of the demo's fcpd and fcp: every place they look for state or config is under `work`. */
+function privateEnv(work: string): NodeJS.ProcessEnv {
+  const home = path.join(work, 'home');
+  mkdirSync(home);
+  return {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    XDG_STATE_HOME: path.join(home, '.local', 'state'),
+    FCPD_STATE_DIR: path.join(work, 'fcpd-state'),
+    FCP_CONFIG_DIR: path.join(work, 'fcp-config'),
+    SSH_AUTH_SOCK: '',
+  };
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cmd, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [cmd, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env });
     child.on('close', (code) => resolve(code ?? 1));
   });
 }
@@ -87,17 +104,21 @@ async function main(): Promise<void> {
   mkdirSync(root);
   const entries = makeTree(src);
   console.log(`demo: generated ${entries} entries in ${src}`);
-  const { child, port } = await startLocalDaemon(root);
+  const env = privateEnv(work);
+  // An empty ssh config, named: the user's ~/.ssh/config has no say in the demo.
+  const sshConfig = path.join(work, 'ssh_config');
+  writeFileSync(sshConfig, '');
+  const fcp = (args: string[]) => run(FCP, ['-F', sshConfig, ...args], env);
+  const { child, port } = await startLocalDaemon(root, env);
   console.log(`demo: fcpd listening on 127.0.0.1:${port}, root ${root}`);
   try {
     console.log(`$ fcp push ${src}/ 127.0.0.1:${port}:incoming`);
-    if ((await run(FCP, ['push', `${src}/`, `127.0.0.1:${port}:incoming`])) !== 0)
-      throw new Error('push failed');
+    if ((await fcp(['push', `${src}/`, `127.0.0.1:${port}:incoming`])) !== 0) throw new Error('push failed');
     console.log(`$ fcp push ${src}/ 127.0.0.1:${port}:incoming   (again: everything is up to date)`);
-    if ((await run(FCP, ['push', `${src}/`, `127.0.0.1:${port}:incoming`])) !== 0)
+    if ((await fcp(['push', `${src}/`, `127.0.0.1:${port}:incoming`])) !== 0)
       throw new Error('re-push failed');
     console.log(`$ fcp pull 127.0.0.1:${port}:incoming/ ${back}`);
-    if ((await run(FCP, ['pull', `127.0.0.1:${port}:incoming/`, back])) !== 0) throw new Error('pull failed');
+    if ((await fcp(['pull', `127.0.0.1:${port}:incoming/`, back])) !== 0) throw new Error('pull failed');
     const want = describe(src).join('\n');
     const pushed = describe(path.join(root, 'incoming')).join('\n');
     const pulled = describe(back).join('\n');
