@@ -44,7 +44,13 @@ export class PieceIndex {
     header.writeBigInt64BE(id.mtimeNs, 16);
     header.writeUInt32BE(PIECE_SIZE, 24);
     header.writeUInt32BE(id.pieces, 28);
-    await fh.write(header, 0, HEADER_SIZE, 0);
+    try {
+      await fh.write(header, 0, HEADER_SIZE, 0);
+    } catch (err) {
+      // On a full disk this is the write that fails: nobody else holds the handle to close it.
+      await fh.close().catch(() => {});
+      throw err;
+    }
     return new PieceIndex(fh);
   }
 

@@ -838,9 +838,15 @@ export class Receiver extends TransferEngine {
       return;
     }
     const fh = await this.#openTemp(file);
-    await fh.chmod(file.info.mode & MODE_MASK);
-    const t = nsToSeconds(file.info.mtimeNs);
-    await fh.utimes(Date.now() / 1000, t);
+    try {
+      await fh.chmod(file.info.mode & MODE_MASK);
+      await fh.utimes(Date.now() / 1000, nsToSeconds(file.info.mtimeNs));
+    } catch (err) {
+      // Closed here: once the session is over nobody else will (#fileFailed then does nothing). The handle
+      // stays named in the file so that #discard still knows it has a temporary to remove.
+      await fh.close().catch(() => {});
+      throw err;
+    }
     file.handle = undefined;
     await fh.close();
     // The index goes first: a crash between the two leaves a partial without index (started over next
