@@ -49,6 +49,12 @@ export interface ConnHandler {
   dataLanded?(conn: FramedConn, id: number, seq: number, offset: number, data: Uint8Array): void;
 }
 
+/**
+ * Why a connection stopped reading: messages held for the handshake (Inbox), piece writes behind, our
+ * answers unsent, entry decisions behind (Receiver).
+ */
+export type PauseReason = 'inbox' | 'writes' | 'backlog' | 'decisions';
+
 let nextConnId = 1;
 
 /** DATA of at most this many bytes is copied into its frame (see sendData). */
@@ -63,7 +69,7 @@ export class FramedConn {
   #handler: ConnHandler | undefined;
   #closeError: FcpError | undefined;
   #closed = false;
-  #paused = false;
+  readonly #pausedBy = new Set<PauseReason>();
   /** sendCorked() has corked the socket until the end of this tick. */
   #corkedTick = false;
   /** DATA frames carry and check xxh32 (true unless omitDataChecksumsOverTls() turned it off). */
@@ -102,7 +108,7 @@ export class FramedConn {
 
   /** True while we stopped reading because our consumer is behind. */
   get paused(): boolean {
-    return this.#paused;
+    return this.#pausedBy.size > 0;
   }
 
   /** peerName, else the address: who to name when the connection goes away. */
@@ -205,16 +211,17 @@ export class FramedConn {
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   }
 
-  /** Stops reading (the consumer is behind); frames already received are still delivered. */
-  pause(): void {
-    if (this.#paused) return;
-    this.#paused = true;
-    this.socket.pause();
+  /**
+   * Stops reading for `reason` (a consumer is behind); frames already received are still delivered. Reading
+   * goes on only once every reason has resumed: one consumer catching up must not undo another's pause.
+   */
+  pause(reason: PauseReason): void {
+    if (this.#pausedBy.size === 0) this.socket.pause();
+    this.#pausedBy.add(reason);
   }
 
-  resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
+  resume(reason: PauseReason): void {
+    if (!this.#pausedBy.delete(reason) || this.#pausedBy.size > 0) return;
     this.socket.resume();
   }
 

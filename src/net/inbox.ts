@@ -47,7 +47,7 @@ export class Inbox implements ConnHandler {
     this.#queuedBytes += frameBytes;
     if (this.#full() && !this.#handedOver && !this.#pausedFull) {
       this.#pausedFull = true;
-      this.#conn.pause();
+      this.#conn.pause('inbox');
     }
   }
 
@@ -112,7 +112,7 @@ export class Inbox implements ConnHandler {
 
   #resumeReading(): void {
     this.#pausedFull = false;
-    this.#conn.resume();
+    this.#conn.resume('inbox');
   }
 
   /**

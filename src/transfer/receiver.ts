@@ -700,7 +700,7 @@ export class Receiver extends TransferEngine {
       return;
     }
     cs.pendingWrites++;
-    if (cs.pendingWrites >= MAX_PENDING_WRITES) conn.pause();
+    if (cs.pendingWrites >= MAX_PENDING_WRITES) conn.pause('writes');
     this.#writePiece(file, seq, data, hash)
       .then(
         () => {
@@ -715,7 +715,7 @@ export class Receiver extends TransferEngine {
       .finally(() => {
         this.#pool.give(data);
         cs.pendingWrites--;
-        if (cs.pendingWrites < MAX_PENDING_WRITES) conn.resume();
+        if (cs.pendingWrites < MAX_PENDING_WRITES) conn.resume('writes');
       });
   }
 
@@ -1058,9 +1058,9 @@ export class Receiver extends TransferEngine {
     }
     // A sender that never reads our answers must not make us buffer them without bound.
     if (this.control.socket.writableLength > CONTROL_BACKLOG) {
-      this.control.pause();
+      this.control.pause('backlog');
       this.control.drained().then(
-        () => this.control.resume(),
+        () => this.control.resume('backlog'),
         () => {},
       );
     }
