@@ -30,6 +30,13 @@ export const MAX_LIST_BEFORE_SESSION = 1024;
  */
 export const MAX_LIST_BYTES_BEFORE_SESSION = 256 * 1024;
 
+/**
+ * List entries (DIR_INFO, FILE_INFO) a sender may have announced and not yet seen settled by a FILE_READY
+ * SKIP or FAIL or by a FILE_DONE (spec/PROTOCOL.md §5.1). The receiver ends a session that crosses it
+ * (FCP_ERR_PROTO_WINDOW): its own count of open entries is never above the sender's.
+ */
+export const LIST_WINDOW = 8192;
+
 /** Files are cut into pieces of this size: the unit of scheduling, acknowledgement and the file checksum. */
 export const PIECE_SIZE = 1 << 20;
 

@@ -25,6 +25,11 @@ export const ERROR_CODES = {
   FCP_ERR_PROTO_VERSION: { wire: 0x0106, fatal: true, text: 'no protocol version in common' },
   FCP_ERR_PROTO_TRUNCATED: { wire: 0x0107, fatal: true, text: 'connection closed in the middle of a frame' },
   FCP_ERR_PROTO_NOT_FCP: { wire: 0x0108, fatal: true, text: 'peer is not speaking the fcp protocol' },
+  FCP_ERR_PROTO_WINDOW: {
+    wire: 0x0109,
+    fatal: true,
+    text: 'peer sent more list entries than the protocol lets it leave unanswered',
+  },
   // Network and session lifecycle.
   FCP_ERR_NET_CONNECT: { wire: 0x0201, fatal: true, text: 'cannot connect to the daemon' },
   FCP_ERR_NET_CLOSED: { wire: 0x0202, fatal: true, text: 'connection closed by peer' },

@@ -51,9 +51,11 @@ import {
 import { sharedPool } from './buffer-pool.js';
 import { pieceCount, pieceLength, readFully } from './checksum.js';
 import { type ConfinedRoot, sidecarNameFor, tempNameFor } from './confined-root.js';
+import { type DirMeta, DirMetaLog } from './dir-meta-log.js';
 import { type EngineOptions, Limiter, TransferEngine, unexpected } from './engine.js';
 import { PieceIndex } from './piece-index.js';
 import { PieceWriter } from './piece-writer.js';
+import { MAX_DROPPED_IDS, OpenEntries, RecentIds } from './receive-bounds.js';
 import { processUmask } from './umask.js';
 import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from './wire-path.js';
 import { freeBytes, notEnoughSpace, sessionWriteFailure, unwritableDestination } from './write-failures.js';
@@ -62,6 +64,13 @@ import { freeBytes, notEnoughSpace, sessionWriteFailure, unwritableDestination }
 const MAX_PENDING_WRITES = 2;
 /** Entries checked against the disk at once (those that must wait for a directory or a read). */
 const DECISION_CONCURRENCY = 32;
+/**
+ * Stop reading the control connection while this many entries wait for a decision: they settle on their own
+ * (disk work only), so this pause cannot wait on the peer.
+ */
+const DECISION_BACKLOG = 1024;
+/** Partial files whose piece index is read at once: an index may hold a million records (§7.1). */
+const PARTIAL_LOADS = 2;
 /** Directory metadata calls made before letting the event loop turn (they are synchronous). */
 const DIR_META_SLICE = 1024;
 /** Stop reading the control connection while this much of our answers is queued unsent. */
@@ -145,12 +154,6 @@ interface ConnState {
   ackScheduled: boolean;
 }
 
-interface DirMeta {
-  rel: SafePath;
-  mode: number;
-  mtimeNs: bigint;
-}
-
 export class Receiver extends TransferEngine {
   readonly #root: ConfinedRoot;
   /** Read once per session: a new file whose mode it leaves whole is created with that mode. */
@@ -161,12 +164,15 @@ export class Receiver extends TransferEngine {
   readonly #onPartialKept: ((tempAbs: string, sidecarAbs: string) => void) | undefined;
   readonly #files = new Map<number, RecvFile>();
   /** Files given up on: their late DATA frames (overtaken by FILE_END on another socket) are dropped. */
-  readonly #dropped = new Set<number>();
+  readonly #dropped = new RecentIds(MAX_DROPPED_IDS);
+  /** Entries taken and not yet settled: the protocol's window, enforced (receive-bounds.ts). */
+  readonly #open = new OpenEntries();
   /** Paths (final and temporary) of entries in progress: two entries may not write one path at once. */
   readonly #reserved = new Set<string>();
-  readonly #dirs: DirMeta[] = [];
+  readonly #dirs = new DirMetaLog();
   readonly #connState = new Map<FramedConn, ConnState>();
   readonly #decisions = new Limiter(DECISION_CONCURRENCY);
+  readonly #partialLoads = new Limiter(PARTIAL_LOADS);
   readonly #pool = sharedPool;
   #readyBatch: ReadyEntry[] = [];
   #doneBatch: DoneEntry[] = [];
@@ -200,6 +206,7 @@ export class Receiver extends TransferEngine {
   protected cleanup(): void {
     for (const file of this.#files.values()) this.#keepOrDiscard(file);
     this.#files.clear();
+    this.#dirs.clear();
   }
 
   protected handle(msg: Message, conn: FramedConn): void {
@@ -241,16 +248,19 @@ export class Receiver extends TransferEngine {
     if (id <= this.#lastId)
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `entry id ${id} does not increase`);
     this.#lastId = id;
+    this.#open.admit(id);
     this.stats.filesTotal++;
   }
 
   #decide(job: () => Promise<void>): void {
     this.#pendingDecisions++;
+    if (this.#pendingDecisions >= DECISION_BACKLOG) this.control.pause('decisions');
     this.#decisions
       .run(job)
       .catch((err) => this.fail(err))
       .finally(() => {
         this.#pendingDecisions--;
+        if (this.#pendingDecisions < DECISION_BACKLOG) this.control.resume('decisions');
       });
   }
 
@@ -296,7 +306,7 @@ export class Receiver extends TransferEngine {
   }
 
   #dirPlaced(msg: DirInfoMsg, rel: SafePath): void {
-    this.#dirs.push({ rel, mode: msg.mode & MODE_MASK, mtimeNs: msg.mtimeNs });
+    this.#dirs.add({ rel, mode: msg.mode & MODE_MASK, mtimeNs: msg.mtimeNs });
     this.stats.dirs++;
     this.#answer(msg.id, ReadyAction.Skip);
   }
@@ -376,7 +386,8 @@ export class Receiver extends TransferEngine {
         return;
       }
       file = this.#newFile(info, rel);
-      await this.#loadPartial(file);
+      const f = file;
+      await this.#partialLoads.run(() => this.#loadPartial(f));
       this.#start(file);
     } catch (err) {
       if (file !== undefined) this.#release(file);
@@ -978,15 +989,17 @@ export class Receiver extends TransferEngine {
   }
 
   async #finish(): Promise<void> {
-    // Deepest first, so setting a parent's mtime comes after every change inside it.
-    const dirs = this.#dirs.sort((a, b) => depth(b.rel) - depth(a.rel));
-    for (let i = 0; i < dirs.length; i++) {
+    // Deepest first, so that a parent's mode cannot refuse what is done inside it.
+    let i = 0;
+    for (const dir of this.#dirs.newestFirst()) {
       // Synchronous calls, microseconds each where a thread-pool round trip per call cost the session's
       // last tens of milliseconds; a huge tree still lets the event loop (pings, aborts) turn now and then.
       if (i > 0 && i % DIR_META_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.finished) return;
-      this.#applyDirMeta(dirs[i]!);
+      this.#applyDirMeta(dir);
+      i++;
     }
+    this.#dirs.clear();
     // DONE is our last word, and the client closes every connection right after it: acks still waiting
     // for their timer would be lost, and a sender that sees a connection close before our DONE would drop
     // those pieces from its count (a pull's daemon logged 4 MiB short of what it delivered).
@@ -1011,6 +1024,7 @@ export class Receiver extends TransferEngine {
   }
 
   #answer(id: number, action: ReadyActionValue, code = 0): void {
+    if (action === ReadyAction.Skip || action === ReadyAction.Fail) this.#open.settle(id);
     this.#readyBatch.push({ id, action, code });
     if (this.#readyBatch.length >= MAX_READY_ENTRIES) this.#flush();
     else this.#scheduleFlush();
@@ -1034,6 +1048,7 @@ export class Receiver extends TransferEngine {
   }
 
   #queueDone(id: number, code: number): void {
+    this.#open.settle(id);
     this.#doneBatch.push({ id, code });
     if (this.#doneBatch.length >= MAX_DONE_ENTRIES) this.#flush();
     else this.#scheduleFlush();
@@ -1080,13 +1095,6 @@ export class Receiver extends TransferEngine {
     conn.send({ type: MsgType.PieceAck, pieces: cs.acks });
     cs.acks = [];
   }
-}
-
-function depth(rel: string): number {
-  if (rel === ROOT_ENTRY) return 0;
-  let n = 1;
-  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) n++;
-  return n;
 }
 
 /**

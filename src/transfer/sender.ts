@@ -22,6 +22,7 @@ import {
   MAX_LIST_BYTES_BEFORE_SESSION,
   type Message,
   MsgType,
+  LIST_WINDOW,
   PIECE_SIZE,
   ReadyAction,
   toFcpError,
@@ -35,8 +36,6 @@ import type { SourceRoot } from './source-spec.js';
 import { readvFully } from './vector-io.js';
 import { type WalkEntry, walkBatches } from './walk.js';
 
-/** Entries announced but not yet answered; bounds memory on huge trees (the list streams). */
-const MAX_UNRESOLVED = 8192;
 /** Pieces read ahead of the sockets, by count and by bytes. */
 const READ_AHEAD_PIECES = 64;
 const READ_AHEAD_BYTES = 24 * PIECE_SIZE;
@@ -133,7 +132,7 @@ export class Sender extends TransferEngine {
   #announcing = 0;
   #listDone = false;
   #doneSent = false;
-  /** Entries that may wait unanswered before SESSION (MAX_UNRESOLVED after it). */
+  /** Entries that may wait unanswered before SESSION (LIST_WINDOW after it). */
   readonly #preSessionEntries: number;
   #granted: boolean;
   /** The control connection's messageBytesSent when the list started (bytes before SESSION are bounded). */
@@ -145,7 +144,7 @@ export class Sender extends TransferEngine {
     this.#selector = opts.selector;
     this.#checksum = opts.checksum;
     this.#granted = opts.preSessionEntries === undefined;
-    this.#preSessionEntries = opts.preSessionEntries ?? MAX_UNRESOLVED;
+    this.#preSessionEntries = opts.preSessionEntries ?? LIST_WINDOW;
     this.#listBytesBase = opts.control.messageBytesSent;
     this.addConnection(opts.control);
   }
@@ -266,9 +265,12 @@ export class Sender extends TransferEngine {
 
   /** Whether one more entry may go out now: the unanswered window, and before SESSION its byte bound. */
   #mayAnnounce(): boolean {
-    if (this.#granted) return this.#unresolved.size < MAX_UNRESOLVED;
+    // A file being announced again holds the slot its first id left (the receiver counts it open from the
+    // moment its new FILE_INFO arrives), so a re-announce can never take the window past LIST_WINDOW.
+    const open = this.#unresolved.size + this.#announcing;
+    if (this.#granted) return open < LIST_WINDOW;
     return (
-      this.#unresolved.size < this.#preSessionEntries &&
+      open < this.#preSessionEntries &&
       this.control.messageBytesSent - this.#listBytesBase < MAX_LIST_BYTES_BEFORE_SESSION
     );
   }
@@ -364,6 +366,7 @@ export class Sender extends TransferEngine {
       })
       .finally(() => {
         this.#announcing--;
+        this.#resolved.wake();
         this.#maybeDone();
       });
   }
