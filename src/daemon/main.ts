@@ -3,7 +3,7 @@
  * fcpd: the daemon's command line. `fcpd` serves in the foreground (logs on stderr), `fcpd -d` detaches
  * (logs to the state directory's fcpd.log), `fcpd stop` stops the daemon named by the pid file,
  * `fcpd --fingerprint` prints the host key fingerprint. Started as root, `--user NAME` drops to that account
- * right after binding (spec/SECURITY.md §8).
+ * right after binding, serves its home and keeps all its state in NAME's state directory (spec/SECURITY.md §8).
  */
 // More threadpool workers than the default 4 keep small-file I/O (open/write/close/rename) overlapping.
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
@@ -14,26 +14,31 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
 import { loadOrCreateHostKey } from '../security/host-key.js';
-import { type Account, dropPrivileges, isRoot, lookupAccount } from '../security/privileges.js';
+import {
+  type Account,
+  dropPrivileges,
+  isRoot,
+  lookupAccount,
+  withAccountIds,
+} from '../security/privileges.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
 import { printable } from '../transfer/printable.js';
 import { pinYoungGeneration } from '../transfer/young-generation.js';
 import {
+  accountStateDir,
   ChildStartupError,
   defaultLogFile,
   defaultPidFile,
   defaultStateDir,
   detach,
-  isAlive,
   type LogFile,
   openLog,
-  readPidFile,
-  removePidFile,
-  stopDaemon,
-  writePidFile,
+  openLogFd,
 } from './lifecycle.js';
+import { ANY_ADDRESSES, formatAddress, listenOnFirst } from './listen-address.js';
 import { PartialRegistry } from './partials.js';
-import { FcpServer } from './server.js';
+import { isAlive, readPidFile, removePidFileAtExit, stopDaemon, writePidFile } from './pid-file.js';
+import { FcpServer, type ServerOptions } from './server.js';
 
 /** Set in the environment of the child that `fcpd -d` starts. */
 const DETACHED_ENV = 'FCPD_DETACHED';
@@ -43,20 +48,30 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 interface ServeArgs {
   port: number;
-  bind: string;
-  root: string;
+  /** Undefined: every address, IPv6 and IPv4 (listen-address.ts). */
+  bind: string | undefined;
+  /** Undefined: the served account's home. */
+  root: string | undefined;
   'max-sessions': number;
   'max-connections': number;
-  detach: boolean;
+  detach: boolean | undefined;
   'pid-file': string | undefined;
   'log-file': string | undefined;
   'partial-max-age': number;
-  verbose: boolean;
+  verbose: boolean | undefined;
   user: string | undefined;
   'authorized-keys': string | undefined;
-  encryption: boolean;
-  'local-token': boolean;
-  fingerprint: boolean;
+  /** Undefined (not given) means on, as for local-token: yargs would print `[default: true]` otherwise. */
+  encryption: boolean | undefined;
+  'local-token': boolean | undefined;
+  fingerprint: boolean | undefined;
+}
+
+/** Where one daemon keeps its state; with --user, all of it is the served account's (spec/SECURITY.md §8). */
+interface DaemonPaths {
+  stateDir: string;
+  pidFile: string | undefined;
+  logFile: string;
 }
 
 function fail(err: unknown): never {
@@ -65,7 +80,9 @@ function fail(err: unknown): never {
     process.stderr.write(`fcpd: ${printable(err.reason)}\n`);
     process.exit(err.exitCode);
   }
-  const e = toFcpError(err);
+  // A bare node error (mkdir of the state directory, say) carries its path only in its own field.
+  const nodePath = (err as { path?: unknown } | null)?.path;
+  const e = toFcpError(err, typeof nodePath === 'string' ? nodePath : undefined);
   const where = e.path !== undefined && !e.message.includes(e.path) ? `${e.path}: ` : '';
   process.stderr.write(`fcpd: ${printable(`${where}${e.message}`)}\n`);
   process.exit(exitCodeFor(e));
@@ -83,78 +100,121 @@ async function serve(args: ServeArgs): Promise<void> {
     if (!Number.isInteger(args[key]) || args[key] < 1)
       throw new FcpError('FCP_ERR_USAGE', `--${key} must be a positive integer`);
   }
-  const stateDir = defaultStateDir();
-  if (args.fingerprint) {
-    const hostKey = await loadOrCreateHostKey(stateDir);
-    process.stdout.write(`${hostKey.fingerprint}\n`);
-    process.exit(EXIT.OK);
-  }
   const account = servedAccount(args.user);
-  // After the drop the account keeps its own state (token, partials): root's state dir is not its to write.
-  const runDir = account === undefined ? stateDir : defaultStateDir({}, account.home);
-  const pidFile = args['pid-file'] ?? (args.port === 0 ? undefined : defaultPidFile(stateDir, args.port));
-  const logFile = args['log-file'] ?? defaultLogFile(stateDir);
-  if (args.detach) {
-    if (pidFile === undefined) {
-      throw new FcpError('FCP_ERR_USAGE', 'fcpd -d needs a fixed --port or a --pid-file');
-    }
-    const running = await readPidFile(pidFile);
-    if (running !== undefined && isAlive(running)) {
-      throw new FcpError('FCP_ERR_USAGE', `fcpd is already running on port ${args.port} (pid ${running})`);
-    }
-    const argv = process.argv.slice(1).filter((a) => a !== '-d' && a !== '--detach');
-    const pid = await detach({
-      argv: [...argv, '--log-file', logFile, '--pid-file', pidFile],
-      logFile,
-      pidFile,
-      env: { ...process.env, [DETACHED_ENV]: '1' },
-    });
-    process.stdout.write(`fcpd: started in the background (pid ${pid}); log ${logFile}\n`);
-    process.exit(EXIT.OK);
-  }
+  const stateDir = account === undefined ? defaultStateDir() : accountStateDir(account.home);
+  if (args.fingerprint === true) await printFingerprint(stateDir, account);
+  const paths: DaemonPaths = {
+    stateDir,
+    pidFile: resolveOr(args['pid-file'], args.port === 0 ? undefined : defaultPidFile(stateDir, args.port)),
+    logFile: resolveOr(args['log-file'], defaultLogFile(stateDir)),
+  };
+  // The detached child runs this same command line, -d included; the variable tells it that it is the child.
+  if (args.detach === true && process.env[DETACHED_ENV] !== '1')
+    await startDetached(args.port, paths, account);
+  await runDaemon(args, paths, account);
+}
 
+function resolveOr<T extends string | undefined>(given: string | undefined, otherwise: T): string | T {
+  return given === undefined ? otherwise : path.resolve(given);
+}
+
+/** --fingerprint; with --user, as that account, whose state directory holds the key. */
+async function printFingerprint(stateDir: string, account: Account | undefined): Promise<never> {
+  if (account !== undefined) dropPrivileges(account);
+  const hostKey = await loadOrCreateHostKey(stateDir);
+  process.stdout.write(`${hostKey.fingerprint}\n`);
+  process.exit(EXIT.OK);
+}
+
+/**
+ * fcpd -d: starts this command line again as a detached child and returns once it serves. The child's log is
+ * opened here, as the served account when there is one, so root never creates a file in a user's directory
+ * by a path that user controls.
+ */
+async function startDetached(port: number, paths: DaemonPaths, account: Account | undefined): Promise<never> {
+  const { pidFile, logFile } = paths;
+  if (pidFile === undefined) {
+    throw new FcpError('FCP_ERR_USAGE', 'fcpd -d needs a fixed --port or a --pid-file');
+  }
+  const running = await readPidFile(pidFile);
+  if (running !== undefined && isAlive(running)) {
+    throw new FcpError('FCP_ERR_USAGE', `fcpd is already running on port ${port} (pid ${running})`);
+  }
+  let logFd: number;
+  try {
+    logFd = account === undefined ? openLogFd(logFile) : withAccountIds(account, () => openLogFd(logFile));
+  } catch (err) {
+    throw toFcpError(err, logFile);
+  }
+  const pid = await detach({
+    argv: process.argv.slice(1),
+    logFile,
+    pidFile,
+    logFd,
+    env: { ...process.env, [DETACHED_ENV]: '1' },
+  });
+  process.stdout.write(`fcpd: started in the background (pid ${pid}); log ${logFile}\n`);
+  process.exit(EXIT.OK);
+}
+
+async function runDaemon(args: ServeArgs, paths: DaemonPaths, account: Account | undefined): Promise<void> {
   let log: LogFile | undefined;
-  if (process.env[DETACHED_ENV] === '1') log = openLog(logFile);
-  const out: NodeJS.WritableStream = log ?? process.stderr;
+  // Until the detached child has its own log open (after the drop), its stderr is that same file.
+  let out: NodeJS.WritableStream = process.stderr;
   // Lines carry names from the wire: escape control characters so a peer cannot forge log lines.
   const write = (line: string) =>
     out.write(`${new Date().toISOString()} fcpd[${process.pid}] ${printable(line)}\n`);
 
-  const partials = new PartialRegistry(runDir, args['partial-max-age'] * 3600_000, write);
-  const server = new FcpServer({
+  const partials = new PartialRegistry(paths.stateDir, args['partial-max-age'] * 3600_000, write);
+  const root = args.root ?? account?.home ?? homedir();
+  const options: Omit<ServerOptions, 'bind'> = {
     partials,
     port: args.port,
-    bind: args.bind,
-    root: args.root,
+    root,
     maxSessions: args['max-sessions'],
     maxConnections: args['max-connections'],
     log: write,
-    verbose: args.verbose,
-    stateDir,
-    tokenDir: runDir,
-    localToken: args['local-token'],
-    allowPlaintext: !args.encryption,
+    verbose: args.verbose === true,
+    stateDir: paths.stateDir,
+    localToken: args['local-token'] !== false,
+    allowPlaintext: args.encryption === false,
     ...(account === undefined ? {} : { account }),
     ...(args['authorized-keys'] === undefined
       ? {}
       : { authorizedKeysFile: path.resolve(args['authorized-keys']) }),
-    afterBind: async () => {
-      // The pid file goes into root's state dir, so it is written before the drop (spec/SECURITY.md §8).
-      if (pidFile !== undefined) await writePidFile(pidFile);
-      if (account !== undefined && isRoot()) dropPrivileges(account);
+    afterBind: () => {
+      if (account !== undefined) dropPrivileges(account);
     },
+  };
+  const binds = args.bind === undefined ? ANY_ADDRESSES : [args.bind];
+  const { result, address } = await listenOnFirst(binds, args.port, async (bind) => {
+    const server = new FcpServer({ ...options, bind });
+    return { server, port: await server.listen() };
   });
-  const port = await server.listen();
+  const { server, port } = result;
+  // Everything from here on is done as the served account, in its own state directory.
+  if (process.env[DETACHED_ENV] === '1') out = log = openLog(paths.logFile);
+  if (paths.pidFile !== undefined) {
+    removePidFileAtExit(paths.pidFile);
+    // Written last: it tells `fcpd -d` that the daemon serves.
+    await writePidFile(paths.pidFile);
+  }
   partials.start();
-  write(`listening on ${args.bind}:${port}, serving ${server.rootPath}, host key ${server.fingerprint}`);
-  if (account !== undefined) write(`serving as ${account.name} (uid ${account.uid})`);
+  const where = formatAddress(address, port);
+  write(`listening on ${where}, serving ${server.rootPath}, host key ${server.fingerprint}`);
+  if (account !== undefined)
+    write(`serving as ${account.name} (uid ${account.uid}), state in ${paths.stateDir}`);
   else if (isRoot()) {
     write('serving as root without --user: only root on this host (local token) can log in; no SSH keys');
   }
-  if (!args.encryption) write('--no-encryption: plaintext clients accepted (they still authenticate)');
+  if (args.encryption === false)
+    write('--no-encryption: plaintext clients accepted (they still authenticate)');
   // Machine-readable readiness line for scripts and tests that start fcpd with --port 0.
-  if (log === undefined) process.stdout.write(`fcpd listening on ${args.bind}:${port}\n`);
+  if (log === undefined) process.stdout.write(`fcpd listening on ${where}\n`);
+  handleSignals(server, write, log);
+}
 
+function handleSignals(server: FcpServer, write: (line: string) => void, log: LogFile | undefined): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -164,9 +224,8 @@ async function serve(args: ServeArgs): Promise<void> {
     );
     server
       .close(SHUTDOWN_GRACE_MS)
-      .then(async () => {
-        // After a privilege drop the pid file in root's state dir may not be ours to remove any more.
-        if (pidFile !== undefined) await removePidFile(pidFile).catch(() => {});
+      .then(() => {
+        // The pid file goes with the process (removePidFileAtExit).
         write('stopped');
         process.exit(EXIT.OK);
       })
@@ -174,10 +233,19 @@ async function serve(args: ServeArgs): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGHUP', () => {
-    log?.reopen();
-    write('SIGHUP: log reopened');
-  });
+  process.on('SIGHUP', () => write(reopenLog(log)));
+}
+
+/** SIGHUP (logrotate): reopen the log by its path. A failure keeps the old file and is said in it. */
+function reopenLog(log: LogFile | undefined): string {
+  if (log === undefined) return 'SIGHUP: logging to stderr, no log file to reopen';
+  try {
+    log.reopen();
+    return 'SIGHUP: log reopened';
+  } catch (err) {
+    const reason = toFcpError(err, log.path).message;
+    return `SIGHUP: cannot reopen ${log.path} (${reason}); still writing to the file it was`;
+  }
 }
 
 /**
@@ -197,9 +265,18 @@ function servedAccount(user: string | undefined): Account | undefined {
   return account;
 }
 
-async function stop(args: { port: number; 'pid-file': string | undefined }): Promise<void> {
+interface StopArgs {
+  port: number;
+  'pid-file': string | undefined;
+  user: string | undefined;
+}
+
+async function stop(args: StopArgs): Promise<void> {
   checkPort(args.port);
-  const pidFile = args['pid-file'] ?? defaultPidFile(defaultStateDir(), args.port);
+  // --user NAME: the daemon started with --user NAME keeps its pid file in NAME's state directory.
+  const stateDir =
+    args.user === undefined ? defaultStateDir() : accountStateDir(lookupAccount(args.user).home);
+  const pidFile = resolveOr(args['pid-file'], defaultPidFile(stateDir, args.port));
   const result = await stopDaemon(pidFile, STOP_TIMEOUT_MS);
   process.stdout.write(
     result === 'stopped' ? 'fcpd: stopped\n' : `fcpd: not running (no live pid in ${pidFile})\n`,
@@ -224,12 +301,12 @@ async function main(): Promise<void> {
           })
           .option('bind', {
             type: 'string',
-            default: '0.0.0.0',
+            defaultDescription: 'every address, IPv6 and IPv4',
             describe: 'address to listen on (every client must authenticate: spec/SECURITY.md)',
           })
           .option('root', {
             type: 'string',
-            default: homedir(),
+            defaultDescription: "the account's home",
             describe: 'directory tree served; relative remote paths resolve under it',
           })
           .option('max-sessions', { type: 'number', default: 16, describe: 'sessions served at once' })
@@ -241,13 +318,17 @@ async function main(): Promise<void> {
           .option('detach', {
             alias: 'd',
             type: 'boolean',
-            default: false,
-            describe: 'run in the background',
+            describe: 'run in the background (log in --log-file)',
           })
-          .option('pid-file', { type: 'string', describe: 'pid file (default: state dir/fcpd-PORT.pid)' })
+          .option('pid-file', {
+            type: 'string',
+            defaultDescription: 'STATE/fcpd-PORT.pid',
+            describe: 'pid file, written once fcpd serves and removed when it exits',
+          })
           .option('log-file', {
             type: 'string',
-            describe: 'log file when detached (default: state dir/fcpd.log)',
+            defaultDescription: 'STATE/fcpd.log',
+            describe: 'log file when detached',
           })
           .option('partial-max-age', {
             type: 'number',
@@ -257,33 +338,35 @@ async function main(): Promise<void> {
           .option('verbose', {
             alias: 'v',
             type: 'boolean',
-            default: false,
             describe: 'log every per-file problem',
           })
           .option('user', {
             type: 'string',
-            describe: 'started as root: become this account right after binding, and serve it',
+            describe:
+              'started as root: become this account right after binding, serve its home, keep all state in its STATE',
           })
           .option('authorized-keys', {
             type: 'string',
-            describe: 'SSH keys allowed to log in (default ~/.ssh/authorized_keys of the served account)',
+            defaultDescription: '~/.ssh/authorized_keys of the account',
+            describe: 'SSH keys allowed to log in',
           })
           .option('encryption', {
             type: 'boolean',
-            default: true,
-            describe: 'require TLS; --no-encryption also accepts plaintext clients (still authenticated)',
+            describe:
+              'TLS only, the default; --no-encryption also accepts plaintext clients (still authenticated)',
           })
           .option('local-token', {
             type: 'boolean',
-            default: true,
-            describe: 'write a same-host login token to the state dir (--no-local-token: SSH keys only)',
+            describe: 'a same-host login token in STATE, the default; --no-local-token: SSH keys only',
           })
           .option('fingerprint', {
             type: 'boolean',
-            default: false,
             describe: 'print the host key fingerprint (creating the key if needed) and exit',
           }),
-      (argv) => serve({ ...(argv as unknown as ServeArgs), root: path.resolve(String(argv.root)) }),
+      (argv) => {
+        const args = argv as unknown as ServeArgs;
+        return serve({ ...args, root: args.root === undefined ? undefined : path.resolve(args.root) });
+      },
     )
     .command(
       'stop',
@@ -296,12 +379,22 @@ async function main(): Promise<void> {
             default: DEFAULT_PORT,
             describe: 'port of the daemon to stop',
           })
-          .option('pid-file', { type: 'string', describe: 'pid file (default: state dir/fcpd-PORT.pid)' }),
-      (argv) => stop(argv as unknown as { port: number; 'pid-file': string | undefined }),
+          .option('pid-file', {
+            type: 'string',
+            defaultDescription: 'STATE/fcpd-PORT.pid',
+            describe: 'pid file',
+          })
+          .option('user', {
+            type: 'string',
+            describe: 'stop the daemon started with --user NAME (its STATE)',
+          }),
+      (argv) => stop(argv as unknown as StopArgs),
     )
     .strict()
     .epilogue(
-      `State directory: $FCPD_STATE_DIR, else $XDG_STATE_HOME/fcpd, else ~/.local/state/fcpd.\n\n${exitCodesHelp()}`,
+      'STATE, the state directory (host key, token, pid file, log, partials): $FCPD_STATE_DIR, else ' +
+        '$XDG_STATE_HOME/fcpd, else ~/.local/state/fcpd; with --user NAME, $FCPD_STATE_DIR, else ' +
+        `~NAME/.local/state/fcpd.\n\n${exitCodesHelp()}`,
     )
     .help()
     .alias('h', 'help')

@@ -94,10 +94,10 @@ export interface ServerOptions {
   /** Accept --no-encryption clients as well as TLS ones (authentication stays mandatory). */
   allowPlaintext?: boolean;
   /**
-   * Runs once the port is bound and the host key loaded, before the root is opened and anything is served:
-   * fcpd drops root privileges here (spec/SECURITY.md §8).
+   * Runs once the port is bound, before the host key is loaded, the root opened and anything served: fcpd
+   * drops root privileges here (spec/SECURITY.md §8).
    */
-  afterBind?: (hostKey: HostKey) => void | Promise<void>;
+  afterBind?: () => void | Promise<void>;
 }
 
 /** From accept to SESSION or ATTACH, sniff and TLS included (spec/SECURITY.md §10). */
@@ -146,7 +146,7 @@ export class FcpServer {
   }
 
   /**
-   * Binds, loads the host key, runs afterBind (the privilege drop), opens the root, writes the local token,
+   * Binds, runs afterBind (the privilege drop), loads the host key, opens the root, writes the local token,
    * then serves. Resolves with the bound port (useful with port 0). Connections that arrive before the end
    * of this wait for it.
    */
@@ -203,9 +203,10 @@ export class FcpServer {
 
   async #prepare(port: number): Promise<void> {
     const stateDir = this.#opts.stateDir ?? defaultStateDir();
+    // After the drop: the key lives in the served account's state directory, created and read as it.
+    await this.#opts.afterBind?.();
     const hostKey = await loadOrCreateHostKey(stateDir);
     this.#hostKey = hostKey;
-    await this.#opts.afterBind?.(hostKey);
     this.#root = await ConfinedRoot.open(this.#opts.root);
     this.#tls = createServerContext(hostKey);
     const account = this.#opts.account ?? currentAccount();

@@ -1,7 +1,8 @@
 /**
- * Dropping root (spec/SECURITY.md §8): fcpd started as root binds its port and reads its host key, then becomes
- * the `--user` account for good (supplementary groups, gid, uid, in that order) before it accepts a connection.
- * A daemon that is root and has no `--user` refuses to start.
+ * Dropping root (spec/SECURITY.md §8): fcpd started as root binds its port, then becomes the `--user` account
+ * for good (supplementary groups, gid, uid, in that order) before it touches any file of its state or accepts
+ * a connection. withAccountIds borrows the account's ids for a moment, for the one file root must open on its
+ * behalf (the log `fcpd -d` hands its child).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -71,11 +72,7 @@ export function dropPrivileges(account: Account): void {
     throw authError('FCP_ERR_AUTH_PRIVILEGES', `--user ${account.name} is root: nothing would be dropped`);
   if (!isRoot()) throw authError('FCP_ERR_AUTH_PRIVILEGES', 'dropping privileges needs root');
   try {
-    // Present on every POSIX node; missing from @types/node's Process.
-    (process as NodeJS.Process & { initgroups(user: string, extraGroup: number): void }).initgroups(
-      account.name,
-      account.gid,
-    );
+    initgroups(account);
     process.setgid!(account.gid);
     process.setuid!(account.uid);
   } catch (err) {
@@ -87,6 +84,48 @@ export function dropPrivileges(account: Account): void {
   process.env['HOME'] = account.home;
   process.env['USER'] = account.name;
   process.env['LOGNAME'] = account.name;
+}
+
+/** initgroups, present on every POSIX node but missing from @types/node's Process. */
+function initgroups(account: Account): void {
+  (process as NodeJS.Process & { initgroups(user: string, extraGroup: number): void }).initgroups(
+    account.name,
+    account.gid,
+  );
+}
+
+/**
+ * Runs `fn` with the effective ids and groups of `account`, then takes root's back: the way OpenSSH's
+ * temporarily_use_uid() lets root open a file in a user's home without trusting the path. Only the effective
+ * ids change (the saved uid stays 0), so this is no privilege drop: it makes the kernel check each path
+ * component, symlinks included, as that user would, so a link the user planted cannot lead root anywhere the
+ * user could not go. `fn` must be synchronous: nothing else may run while the ids are borrowed.
+ */
+export function withAccountIds<T>(account: Account, fn: () => T): T {
+  if (!isRoot()) throw authError('FCP_ERR_AUTH_PRIVILEGES', 'acting as another account needs root');
+  const groups = process.getgroups!();
+  const egid = process.getegid!();
+  try {
+    initgroups(account);
+    process.setegid!(account.gid);
+    process.seteuid!(account.uid);
+  } catch (err) {
+    restoreRoot(groups, egid);
+    throw authError('FCP_ERR_AUTH_PRIVILEGES', `cannot act as ${account.name}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    return fn();
+  } finally {
+    restoreRoot(groups, egid);
+  }
+}
+
+function restoreRoot(groups: number[], egid: number): void {
+  process.seteuid!(0);
+  process.setegid!(egid);
+  process.setgroups!(groups);
 }
 
 function checkDropped(account: Account): void {

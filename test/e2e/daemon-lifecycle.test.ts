@@ -1,15 +1,7 @@
 // fcpd's life as an operator sees it: -d returns once the daemon listens and has written its pid file,
 // `fcpd stop` ends it and the pid file goes, a second daemon on the same port is refused clearly, a bad
 // --root fails with exit 2, and SIGTERM/SIGINT end a foreground daemon with exit 0.
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/transfer/exit-codes.js';
 import { describeRun, FCPD_BIN, runFcp, runFcpd, spawnNode } from '../helpers/cli.js';
 import { freePort, HOST, spawnDaemon, within } from '../helpers/daemon.js';
+import { eventually, isAlive, readPid } from '../helpers/detached.js';
 import { removeTree } from '../helpers/tree.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-lifecycle-'));
@@ -30,39 +23,12 @@ writeFileSync(payload, 'hello from lifecycle\n');
 /** Detached daemons are not our children: remember their pids to kill them if a test fails. */
 const detachedPids = new Set<number>();
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function waitGone(pid: number, ms: number): Promise<boolean> {
   for (let waited = 0; waited < ms; waited += 50) {
     if (!isAlive(pid)) return true;
     await sleep(50);
   }
   return !isAlive(pid);
-}
-
-/** Polls `check` until it holds; fails the test after `ms`. */
-async function eventually(ms: number, what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let waited = 0; waited < ms; waited += 50) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  assert.unreachable(`timed out after ${ms} ms waiting for ${what}`);
-}
-
-function readPid(file: string): number | undefined {
-  try {
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 test.after(async () => {
@@ -95,8 +61,8 @@ test('fcpd -d returns, writes its pid file, serves, and fcpd stop ends it and re
   assert.ok(await waitGone(pid, 2000), `pid ${pid} still alive after fcpd stop`);
   assert.not.ok(existsSync(pidFile), 'pid file removed');
   const log = await readFile(join(state, 'fcpd.log'), 'utf8');
-  // fcpd binds 0.0.0.0 by default since every client authenticates (spec/SECURITY.md).
-  assert.match(log, new RegExp(`listening on 0\\.0\\.0\\.0:${port}`));
+  // fcpd listens on every address, IPv6 and IPv4, by default since every client authenticates (spec/SECURITY.md).
+  assert.match(log, `listening on [::]:${port}`);
   assert.match(log, /stopped/);
 
   // Stopping again: nothing runs, said plainly.
@@ -216,7 +182,7 @@ test('a foreground fcpd on a fixed port writes its pid file and removes it on SI
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     for (let i = 0; i < 200 && !out.includes('listening'); i++) await sleep(50);
-    assert.match(out, new RegExp(`fcpd listening on 0\\.0\\.0\\.0:${port}`));
+    assert.match(out, `fcpd listening on [::]:${port}`);
     assert.is(readPid(pidFile), child.pid);
   } finally {
     child.kill('SIGTERM');

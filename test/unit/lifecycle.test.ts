@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -7,6 +7,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,21 +16,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  accountStateDir,
   defaultLogFile,
   defaultPidFile,
   defaultStateDir,
   detach,
-  isAlive,
   openLog,
-  readPidFile,
-  removePidFile,
-  stopDaemon,
-  writePidFile,
 } from '../../src/daemon/lifecycle.js';
+import { isAlive, readPidFile, removePidFile, stopDaemon, writePidFile } from '../../src/daemon/pid-file.js';
 import { FcpError } from '../../src/protocol/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fcp-lifecycle-'));
-const LIFECYCLE_URL = new URL('../../src/daemon/lifecycle.js', import.meta.url).href;
+const PID_FILE_URL = new URL('../../src/daemon/pid-file.js', import.meta.url).href;
 const started: number[] = [];
 
 // A stand-in daemon using the real pid-file functions. Modes: normal (exits on SIGTERM), stubborn (ignores
@@ -57,7 +55,7 @@ const script = join(tmp, 'fake-fcpd.mjs');
 writeFileSync(script, CHILD);
 
 function childArgv(pidFile: string, mode: string): string[] {
-  return [script, LIFECYCLE_URL, pidFile, mode];
+  return [script, PID_FILE_URL, pidFile, mode];
 }
 
 /** A pid that no longer names a process: a child that has exited and been reaped. */
@@ -106,6 +104,26 @@ test('defaultStateDir: FCPD_STATE_DIR, then absolute XDG_STATE_HOME, then ~/.loc
   assert.is(defaultStateDir({ FCPD_STATE_DIR: '' }, '/home/a'), '/home/a/.local/state/fcpd');
   assert.is(defaultPidFile('/s', 7523), '/s/fcpd-7523.pid');
   assert.is(defaultLogFile('/s'), '/s/fcpd.log');
+});
+
+test("accountStateDir: FCPD_STATE_DIR, else the account's ~/.local/state/fcpd, never root's XDG dir", () => {
+  assert.is(accountStateDir('/home/alice', { FCPD_STATE_DIR: '/srv/fcpd' }), '/srv/fcpd');
+  assert.is(
+    accountStateDir('/home/alice', { XDG_STATE_HOME: '/root/.state' }),
+    '/home/alice/.local/state/fcpd',
+  );
+  assert.is(accountStateDir('/home/alice', { FCPD_STATE_DIR: '' }), '/home/alice/.local/state/fcpd');
+});
+
+test('a pid file that is a symlink or a FIFO is refused, not followed or waited on', async () => {
+  const target = join(tmp, 'target.pid');
+  writeFileSync(target, `${process.pid}\n`);
+  const link = join(tmp, 'link.pid');
+  symlinkSync(target, link);
+  assert.is((await rejects(readPidFile(link))).code, 'ELOOP');
+  const fifo = join(tmp, 'fifo.pid');
+  execFileSync('mkfifo', [fifo]);
+  assert.match((await rejects(readPidFile(fifo))).message, 'not a regular file');
 });
 
 test('write, read and remove a pid file', async () => {

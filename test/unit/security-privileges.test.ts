@@ -66,4 +66,35 @@ test('privileges: a process that is not root cannot pretend to drop', () => {
   assert.is(out.trim(), 'FCP_ERR_AUTH_PRIVILEGES');
 });
 
+test('privileges: withAccountIds opens files as the account, then root is back (child process)', () => {
+  if (!isRoot()) return;
+  // A directory only root may enter stands for a path the account planted a symlink towards.
+  const script = `
+    const { mkdtempSync, chmodSync, openSync, closeSync, statSync, rmSync } = await import('node:fs');
+    const { withAccountIds, lookupAccount } = await import(${JSON.stringify(MODULE)});
+    const nobody = lookupAccount('nobody');
+    const open = mkdtempSync('/tmp/fcp-ids-'); chmodSync(open, 0o777);
+    const closed = mkdtempSync('/tmp/fcp-ids-'); chmodSync(closed, 0o700);
+    const made = withAccountIds(nobody, () => {
+      const fd = openSync(open + '/made', 'w'); closeSync(fd);
+      let refused = '';
+      try { openSync(closed + '/nope', 'w'); } catch (e) { refused = e.code; }
+      return { euid: process.geteuid(), egid: process.getegid(), refused };
+    });
+    const owner = statSync(open + '/made').uid;
+    rmSync(open, { recursive: true }); rmSync(closed, { recursive: true });
+    console.log(JSON.stringify({ ...made, owner, after: [process.getuid(), process.geteuid(), process.getegid()],
+      groups: process.getgroups().includes(0) }));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  const nobody = lookupAccount('nobody');
+  assert.equal(JSON.parse(out), {
+    euid: nobody.uid,
+    egid: nobody.gid,
+    refused: 'EACCES',
+    owner: nobody.uid,
+    after: [0, 0, 0],
+    groups: true,
+  });
+});
+
 test.run();

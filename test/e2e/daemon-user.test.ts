@@ -1,0 +1,208 @@
+// `sudo fcpd -d --user NAME` as a sysadmin runs it (issue 15, item 5), with a real account that has a home:
+// the daemon serves NAME's home, keeps every file of its state in NAME's own state directory (owned by
+// NAME), survives SIGHUP, and `fcpd stop` finds it whether NAME or root runs it. Also: a privileged port
+// refused to an unprivileged account names the port and leaves nothing behind (item 7). Root only.
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { EXIT } from '../../src/transfer/exit-codes.js';
+import { describeRun, isRoot, runFcp, runFcpd } from '../helpers/cli.js';
+import { freePort, HOST } from '../helpers/daemon.js';
+import { eventually, isAlive, readPid, startedPid } from '../helpers/detached.js';
+import { removeTree } from '../helpers/tree.js';
+
+const USER = 'fcpuser-daemon';
+
+interface Account {
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+/** The test account, with a home directory (`useradd -m`); created here unless it exists already. */
+function ensureAccount(): { account: Account; created: boolean } {
+  const lookup = (): Account | undefined => {
+    try {
+      const line = execFileSync('getent', ['passwd', USER], { encoding: 'utf8' }).trim();
+      const f = line.split(':');
+      return { uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+    } catch {
+      return undefined;
+    }
+  };
+  const found = lookup();
+  if (found !== undefined) return { account: found, created: false };
+  execFileSync('useradd', ['-m', '-s', '/usr/sbin/nologin', USER], { stdio: 'pipe' });
+  const account = lookup();
+  if (account === undefined) throw new Error(`cannot create user ${USER}`);
+  return { account, created: true };
+}
+
+const enabled = isRoot();
+const setup = enabled ? ensureAccount() : undefined;
+const account = setup?.account ?? { uid: -1, gid: -1, home: '/nonexistent' };
+const ids = { uid: account.uid, gid: account.gid };
+const stateDir = join(account.home, '.local', 'state', 'fcpd');
+/** The account's own view of its environment: its HOME, no state-dir override from ours. */
+const accountEnv = { HOME: account.home, FCPD_STATE_DIR: '', XDG_STATE_HOME: '', XDG_CONFIG_HOME: '' };
+/** root's environment as sudo leaves it: HOME is root's (the hermetic one here), no FCPD_STATE_DIR. */
+const rootEnv = { FCPD_STATE_DIR: '', XDG_STATE_HOME: '' };
+
+const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-daemon-user-'));
+chmodSync(tmp, 0o755);
+const payload = join(tmp, 'payload.txt');
+writeFileSync(payload, 'pushed as the served account\n');
+chmodSync(payload, 0o644);
+const started = new Set<number>();
+
+/** `sudo fcpd -d --user NAME --port PORT`: returns the daemon's pid. */
+async function startAsRoot(port: number): Promise<number> {
+  const r = await runFcpd(['-d', '--user', USER, '--port', String(port)], {
+    env: rootEnv,
+    timeoutMs: 20_000,
+  });
+  const pid = readPid(join(stateDir, `fcpd-${port}.pid`));
+  // Whatever it wrote where, a daemon that said it started is stopped at the end.
+  for (const p of [pid, startedPid(r.stdout)]) if (p !== undefined) started.add(p);
+  assert.is(r.code, 0, describeRun(r));
+  assert.ok(pid !== undefined && isAlive(pid), `no live pid in ${stateDir}: ${describeRun(r)}`);
+  return pid;
+}
+
+test.before(() => {
+  if (enabled) rmSync(stateDir, { recursive: true, force: true });
+});
+
+test.after(async () => {
+  for (const pid of started) {
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  await removeTree(tmp);
+  if (setup?.created === true) execFileSync('userdel', ['-r', USER], { stdio: 'pipe' });
+});
+
+test('sudo fcpd -d --user NAME serves NAME and keeps all its state, owned by NAME, in its state dir', async () => {
+  if (!enabled) return;
+  const port = await freePort();
+  const pid = await startAsRoot(port);
+  const pidFile = join(stateDir, `fcpd-${port}.pid`);
+  try {
+    // Every file of the daemon's state is the account's, in the one documented place.
+    const files = readdirSync(stateDir).sort();
+    assert.equal(
+      files,
+      ['fcpd-' + port + '.pid', 'fcpd-host-key.pem', `fcpd-token-${port}`, 'fcpd.log'].sort(),
+    );
+    for (const name of ['.', ...files]) {
+      const st = statSync(join(stateDir, name));
+      assert.is(st.uid, account.uid, `${name} belongs to ${USER}`);
+    }
+    const log = join(stateDir, 'fcpd.log');
+    assert.match(await readFile(log, 'utf8'), `serving ${account.home},`);
+
+    // The account's client pushes into its home: the daemon serves NAME's home, as NAME.
+    const pushed = await runFcp(['push', payload, `${HOST}:${port}:pushed.txt`], { ...ids, env: accountEnv });
+    assert.is(pushed.code, 0, describeRun(pushed));
+    const got = join(account.home, 'pushed.txt');
+    assert.is(readFileSync(got, 'utf8'), 'pushed as the served account\n');
+    assert.is(statSync(got).uid, account.uid);
+
+    // --fingerprint --user NAME prints the key this daemon uses.
+    const fp = await runFcpd(['--fingerprint', '--user', USER], { env: rootEnv });
+    assert.is(fp.code, 0, describeRun(fp));
+    assert.match(await readFile(log, 'utf8'), `host key ${fp.stdout.trim()}`);
+
+    // logrotate: move the log away, SIGHUP; the daemon lives on and writes to a new file.
+    renameSync(log, `${log}.1`);
+    process.kill(pid, 'SIGHUP');
+    await eventually(10_000, 'the reopened log', async () =>
+      existsSync(log) ? (await readFile(log, 'utf8')).includes('log reopened') : false,
+    );
+    assert.ok(isAlive(pid), 'fcpd survives SIGHUP');
+    assert.is(statSync(log).uid, account.uid);
+
+    // The account stops its own daemon with a plain `fcpd stop`.
+    const stopped = await runFcpd(['stop', '--port', String(port)], {
+      ...ids,
+      env: accountEnv,
+      timeoutMs: 20_000,
+    });
+    assert.is(stopped.code, 0, describeRun(stopped));
+    await eventually(5000, 'the daemon to exit', () => !isAlive(pid));
+    assert.not.ok(existsSync(pidFile), 'pid file removed');
+    assert.not.ok(existsSync(join(stateDir, `fcpd-token-${port}`)), 'token removed');
+    assert.match(await readFile(log, 'utf8'), /stopped/);
+  } finally {
+    if (isAlive(pid)) process.kill(pid, 'SIGTERM');
+  }
+});
+
+test('root finds the daemon of NAME with fcpd stop --user NAME', async () => {
+  if (!enabled) return;
+  const port = await freePort();
+  const pid = await startAsRoot(port);
+  const stopped = await runFcpd(['stop', '--user', USER, '--port', String(port)], {
+    env: rootEnv,
+    timeoutMs: 20_000,
+  });
+  assert.is(stopped.code, 0, describeRun(stopped));
+  await eventually(5000, 'the daemon to exit', () => !isAlive(pid));
+  assert.not.ok(existsSync(join(stateDir, `fcpd-${port}.pid`)), 'pid file removed');
+});
+
+test("fcpd stop --user NAME as root signals no process but NAME's", async () => {
+  if (!enabled) return;
+  // NAME controls its state directory: a pid file naming a root process must not make root signal it.
+  const victim = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => victim.once('exit', resolve));
+  try {
+    mkdirSync(stateDir, { recursive: true });
+    const port = await freePort();
+    const pidFile = join(stateDir, `fcpd-${port}.pid`);
+    writeFileSync(pidFile, `${victim.pid}\n`);
+    chownSync(pidFile, account.uid, account.gid);
+    const r = await runFcpd(['stop', '--user', USER, '--port', String(port)], { env: rootEnv });
+    assert.is(r.code, EXIT.USAGE, describeRun(r));
+    assert.match(r.stderr, /not signalling it/);
+    assert.ok(isAlive(victim.pid!), 'the root process was not signalled');
+    rmSync(pidFile);
+  } finally {
+    victim.kill('SIGKILL');
+    await exited;
+  }
+});
+
+test('a privileged port refused to an unprivileged account names the port and leaves no pid file', async () => {
+  if (!enabled) return;
+  const state = mkdtempSync(join(tmp, 'state-'));
+  chownSync(state, account.uid, account.gid);
+  const r = await runFcpd(['--port', '80', '--root', tmp], {
+    ...ids,
+    env: { ...accountEnv, FCPD_STATE_DIR: state },
+  });
+  const where = describeRun(r);
+  assert.is(r.code, EXIT.USAGE, where);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.is(lines.length, 1, where);
+  assert.match(lines[0]!, /^fcpd: cannot listen on .*:80: permission denied/, where);
+  assert.not.ok(existsSync(join(state, 'fcpd-80.pid')), 'no pid file left behind');
+  assert.not.ok(existsSync(join(state, 'fcpd-token-80')), 'no token left behind');
+});
+
+test.run();
