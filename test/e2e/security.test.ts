@@ -318,7 +318,13 @@ test('fcpd as root without --user refuses SSH-key logins, telling the administra
 test('fcpd --user drops privileges right after binding: pushed files belong to the account', async () => {
   if (!isRoot() || user.uid === undefined) return; // needs root
   const root = ownedDir('user-served');
-  const d = await spawnDaemon({ root, args: ['--user', TEST_USER, '--authorized-keys', authorizedKeys] });
+  // With --user every file of the daemon's state is written as the account: its state dir must be the account's.
+  const env = { FCPD_STATE_DIR: ownedDir('user-state') };
+  const d = await spawnDaemon({
+    root,
+    env,
+    args: ['--user', TEST_USER, '--authorized-keys', authorizedKeys],
+  });
   daemons.push(d);
   const r = await fcp(['push', '-i', keys.a.path, payload, d.remote('owned.txt')]);
   expectExit(r, EXIT.OK, 'push to fcpd --user');
