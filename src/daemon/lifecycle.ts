@@ -232,3 +232,15 @@ export function openLogFd(file: string): number {
 export function openLog(file: string): LogFile {
   return new LogFile(file);
 }
+
+/** SIGHUP (logrotate): reopen the log by its path. A failure keeps the old file and is said in it. */
+export function reopenLog(log: LogFile | undefined): string {
+  if (log === undefined) return 'SIGHUP: logging to stderr, no log file to reopen';
+  try {
+    log.reopen();
+    return 'SIGHUP: log reopened';
+  } catch (err) {
+    const reason = toFcpError(err, log.path).message;
+    return `SIGHUP: cannot reopen ${log.path} (${reason}); still writing to the file it was`;
+  }
+}

@@ -24,16 +24,15 @@ import {
 import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
 import { printable } from '../transfer/printable.js';
 import { pinYoungGeneration } from '../transfer/young-generation.js';
+import { daemonPaths, type DaemonPaths, servedAccount } from './daemon-paths.js';
 import {
-  accountStateDir,
   ChildStartupError,
-  defaultLogFile,
   defaultPidFile,
-  defaultStateDir,
   detach,
   type LogFile,
   openLog,
   openLogFd,
+  reopenLog,
 } from './lifecycle.js';
 import { ANY_ADDRESSES, formatAddress, listenOnFirst } from './listen-address.js';
 import { PartialRegistry } from './partials.js';
@@ -67,13 +66,6 @@ interface ServeArgs {
   fingerprint: boolean | undefined;
 }
 
-/** Where one daemon keeps its state; with --user, all of it is the served account's (spec/SECURITY.md §8). */
-interface DaemonPaths {
-  stateDir: string;
-  pidFile: string | undefined;
-  logFile: string;
-}
-
 function fail(err: unknown): never {
   if (err instanceof ChildStartupError) {
     // The detached child already said why in its log; repeat its one line, with its own exit code.
@@ -101,21 +93,13 @@ async function serve(args: ServeArgs): Promise<void> {
       throw new FcpError('FCP_ERR_USAGE', `--${key} must be a positive integer`);
   }
   const account = servedAccount(args.user);
-  const stateDir = account === undefined ? defaultStateDir() : accountStateDir(account.home);
-  if (args.fingerprint === true) await printFingerprint(stateDir, account);
-  const paths: DaemonPaths = {
-    stateDir,
-    pidFile: resolveOr(args['pid-file'], args.port === 0 ? undefined : defaultPidFile(stateDir, args.port)),
-    logFile: resolveOr(args['log-file'], defaultLogFile(stateDir)),
-  };
+  const paths = daemonPaths(account, args.port, args['pid-file'], args['log-file']);
+  if (args.fingerprint === true) await printFingerprint(paths.stateDir, account);
   // The detached child runs this same command line, -d included; the variable tells it that it is the child.
-  if (args.detach === true && process.env[DETACHED_ENV] !== '1')
-    await startDetached(args.port, paths, account);
-  await runDaemon(args, paths, account);
-}
-
-function resolveOr<T extends string | undefined>(given: string | undefined, otherwise: T): string | T {
-  return given === undefined ? otherwise : path.resolve(given);
+  if (args.detach !== true) return runDaemon(args, paths, account, undefined);
+  if (process.env[DETACHED_ENV] !== '1') await startDetached(args.port, paths, account);
+  // The detached child: its stderr is the log, which it opens itself too, so that SIGHUP can reopen it.
+  await runDaemon(args, paths, account, paths.logFile);
 }
 
 /** --fingerprint; with --user, as that account, whose state directory holds the key. */
@@ -157,7 +141,13 @@ async function startDetached(port: number, paths: DaemonPaths, account: Account 
   process.exit(EXIT.OK);
 }
 
-async function runDaemon(args: ServeArgs, paths: DaemonPaths, account: Account | undefined): Promise<void> {
+/** Serves until a signal stops it; logs to `logFile` when given (the detached child), else to stderr. */
+async function runDaemon(
+  args: ServeArgs,
+  paths: DaemonPaths,
+  account: Account | undefined,
+  logFile: string | undefined,
+): Promise<void> {
   let log: LogFile | undefined;
   // Until the detached child has its own log open (after the drop), its stderr is that same file.
   let out: NodeJS.WritableStream = process.stderr;
@@ -193,7 +183,7 @@ async function runDaemon(args: ServeArgs, paths: DaemonPaths, account: Account |
   });
   const { server, port } = result;
   // Everything from here on is done as the served account, in its own state directory.
-  if (process.env[DETACHED_ENV] === '1') out = log = openLog(paths.logFile);
+  if (logFile !== undefined) out = log = openLog(logFile);
   if (paths.pidFile !== undefined) {
     removePidFileAtExit(paths.pidFile);
     // Written last: it tells `fcpd -d` that the daemon serves.
@@ -236,35 +226,6 @@ function handleSignals(server: FcpServer, write: (line: string) => void, log: Lo
   process.on('SIGHUP', () => write(reopenLog(log)));
 }
 
-/** SIGHUP (logrotate): reopen the log by its path. A failure keeps the old file and is said in it. */
-function reopenLog(log: LogFile | undefined): string {
-  if (log === undefined) return 'SIGHUP: logging to stderr, no log file to reopen';
-  try {
-    log.reopen();
-    return 'SIGHUP: log reopened';
-  } catch (err) {
-    const reason = toFcpError(err, log.path).message;
-    return `SIGHUP: cannot reopen ${log.path} (${reason}); still writing to the file it was`;
-  }
-}
-
-/**
- * The account named by --user, when it means a privilege drop; undefined to serve as this process's user.
- * Without root, --user may only name ourselves (nothing to drop).
- */
-function servedAccount(user: string | undefined): Account | undefined {
-  if (user === undefined) return undefined;
-  const account = lookupAccount(user);
-  if (account.uid === 0) {
-    throw new FcpError('FCP_ERR_AUTH_PRIVILEGES', `--user ${user} is root: nothing would be dropped`);
-  }
-  if (!isRoot()) {
-    if (account.uid === process.geteuid?.()) return undefined;
-    throw new FcpError('FCP_ERR_USAGE', `--user ${user} needs fcpd to be started as root`);
-  }
-  return account;
-}
-
 interface StopArgs {
   port: number;
   'pid-file': string | undefined;
@@ -274,9 +235,9 @@ interface StopArgs {
 async function stop(args: StopArgs): Promise<void> {
   checkPort(args.port);
   // --user NAME: the daemon started with --user NAME keeps its pid file in NAME's state directory.
-  const stateDir =
-    args.user === undefined ? defaultStateDir() : accountStateDir(lookupAccount(args.user).home);
-  const pidFile = resolveOr(args['pid-file'], defaultPidFile(stateDir, args.port));
+  const account = args.user === undefined ? undefined : lookupAccount(args.user);
+  const paths = daemonPaths(account, args.port, args['pid-file'], undefined);
+  const pidFile = paths.pidFile ?? defaultPidFile(paths.stateDir, args.port);
   const result = await stopDaemon(pidFile, STOP_TIMEOUT_MS);
   process.stdout.write(
     result === 'stopped' ? 'fcpd: stopped\n' : `fcpd: not running (no live pid in ${pidFile})\n`,
