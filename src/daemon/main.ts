@@ -184,11 +184,6 @@ async function runDaemon(
   const { server, port } = result;
   // Everything from here on is done as the served account, in its own state directory.
   if (logFile !== undefined) out = log = openLog(logFile);
-  if (paths.pidFile !== undefined) {
-    removePidFileAtExit(paths.pidFile);
-    // Written last: it tells `fcpd -d` that the daemon serves.
-    await writePidFile(paths.pidFile);
-  }
   partials.start();
   const where = formatAddress(address, port);
   write(`listening on ${where}, serving ${server.rootPath}, host key ${server.fingerprint}`);
@@ -199,9 +194,15 @@ async function runDaemon(
   }
   if (args.encryption === false)
     write('--no-encryption: plaintext clients accepted (they still authenticate)');
+  // Before the pid file: whoever reads it may signal the daemon at once (logrotate's SIGHUP, fcpd stop).
+  handleSignals(server, write, log);
+  if (paths.pidFile !== undefined) {
+    removePidFileAtExit(paths.pidFile);
+    // Written last, once the start-up lines are in the log: it tells `fcpd -d` that the daemon serves.
+    await writePidFile(paths.pidFile);
+  }
   // Machine-readable readiness line for scripts and tests that start fcpd with --port 0.
   if (log === undefined) process.stdout.write(`fcpd listening on ${where}\n`);
-  handleSignals(server, write, log);
 }
 
 function handleSignals(server: FcpServer, write: (line: string) => void, log: LogFile | undefined): void {
