@@ -49,7 +49,7 @@ interface ServeArgs {
   port: number;
   /** Undefined: every address, IPv6 and IPv4 (listen-address.ts). */
   bind: string | undefined;
-  /** Undefined: the served account's home. */
+  /** Undefined: serve what the account may open, relative paths from its home (spec/SECURITY.md §11). */
   root: string | undefined;
   'max-sessions': number;
   'max-connections': number;
@@ -156,11 +156,10 @@ async function runDaemon(
     out.write(`${new Date().toISOString()} fcpd[${process.pid}] ${printable(line)}\n`);
 
   const partials = new PartialRegistry(paths.stateDir, args['partial-max-age'] * 3600_000, write);
-  const root = args.root ?? account?.home ?? homedir();
   const options: Omit<ServerOptions, 'bind'> = {
     partials,
     port: args.port,
-    root,
+    ...servedTree(args.root, account?.home ?? homedir()),
     maxSessions: args['max-sessions'],
     maxConnections: args['max-connections'],
     log: write,
@@ -227,6 +226,14 @@ function handleSignals(server: FcpServer, write: (line: string) => void, log: Lo
   process.on('SIGHUP', () => write(reopenLog(log)));
 }
 
+/**
+ * What fcpd serves (spec/SECURITY.md §11): `--root DIR` confines every path to DIR; without it, what the
+ * account may open, relative paths starting at `home`, the served account's home.
+ */
+function servedTree(root: string | undefined, home: string): { root: string } | { home: string } {
+  return root === undefined ? { home } : { root };
+}
+
 interface StopArgs {
   port: number;
   'pid-file': string | undefined;
@@ -268,8 +275,9 @@ async function main(): Promise<void> {
           })
           .option('root', {
             type: 'string',
-            defaultDescription: "the account's home",
-            describe: 'directory tree served; relative remote paths resolve under it',
+            describe:
+              'confine every remote path to this directory (default: serve what the account may open; ' +
+              'relative paths start at its home)',
           })
           .option('max-sessions', { type: 'number', default: 16, describe: 'sessions served at once' })
           .option('max-connections', {
@@ -305,7 +313,7 @@ async function main(): Promise<void> {
           .option('user', {
             type: 'string',
             describe:
-              'started as root: become this account right after binding, serve its home, keep all state in its STATE',
+              'started as root: become this account right after binding (its rights, paths relative to its home), keep all state in its STATE',
           })
           .option('authorized-keys', {
             type: 'string',

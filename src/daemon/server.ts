@@ -49,13 +49,11 @@ import { verifyAttachProof } from '../security/session-secret.js';
 import { acceptTls, channelBinding, createServerContext, sniffTls } from '../security/tls-channel.js';
 import { createLocalToken, type LocalToken, removeLocalToken } from '../security/token.js';
 import { type Hasher, loadHasher } from '../transfer/checksum.js';
-import { ConfinedRoot } from '../transfer/confined-root.js';
-import { resolveServedDestination } from '../transfer/destination.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import { Receiver } from '../transfer/receiver.js';
 import { createSelector } from '../transfer/select.js';
 import { Sender } from '../transfer/sender.js';
-import { expandRemoteSources } from '../transfer/source-spec.js';
+import { openServedTree, type ServedTree } from '../transfer/served-tree.js';
 import { createStats } from '../transfer/stats.js';
 import { ROOT_ENTRY } from '../transfer/wire-path.js';
 import { Admission, ThrottleReport } from './admission.js';
@@ -70,8 +68,13 @@ const IDLE_RELEASE_MS = 1000;
 export interface ServerOptions {
   port: number;
   bind: string;
-  /** The directory tree this daemon serves. */
-  root: string;
+  /**
+   * Confine every path to this directory (`fcpd --root`). Without it the daemon serves what its account may
+   * open: absolute paths are absolute, relative ones start at `home` (spec/SECURITY.md §11).
+   */
+  root?: string;
+  /** Where relative paths start when there is no `root`; default $HOME. */
+  home?: string;
   maxSessions: number;
   /** Connections one session may hold, the first included. */
   maxConnections: number;
@@ -127,7 +130,7 @@ export class FcpServer {
   readonly #throttle = new ThrottleReport();
   #server: net.Server | undefined;
   #hasher: Hasher | undefined;
-  #root: ConfinedRoot | undefined;
+  #served: ServedTree | undefined;
   #tls: tls.SecureContext | undefined;
   #auth: DaemonAuthConfig | undefined;
   #token: LocalToken | undefined;
@@ -207,7 +210,8 @@ export class FcpServer {
     await this.#opts.afterBind?.();
     const hostKey = await loadOrCreateHostKey(stateDir);
     this.#hostKey = hostKey;
-    this.#root = await ConfinedRoot.open(this.#opts.root);
+    const { root, home } = this.#opts;
+    this.#served = await openServedTree(root === undefined ? { home: home ?? homedir() } : { root });
     this.#tls = createServerContext(hostKey);
     const account = this.#opts.account ?? currentAccount();
     if (this.#opts.localToken !== false) this.#token = await this.#writeToken(port, hostKey, stateDir);
@@ -238,8 +242,9 @@ export class FcpServer {
     return this.#sessions.size;
   }
 
+  /** What is served, for the start-up line: the --root directory, or "/ (relative paths from HOME)". */
   get rootPath(): string {
-    return this.#root?.path ?? this.#opts.root;
+    return this.#served?.description ?? this.#opts.root ?? '/';
   }
 
   /**
@@ -444,7 +449,7 @@ export class FcpServer {
       let startSender: (() => void) | undefined;
       if (request.type === MsgType.Push) {
         const singleFile = (request.flags & TransferFlag.SingleFile) !== 0;
-        const dest = await resolveServedDestination(this.#root!, request.dest, singleFile);
+        const dest = await this.#served!.destination(request.dest, singleFile);
         engine = new Receiver({
           hasher: this.#hasher!,
           control: conn,
@@ -461,7 +466,7 @@ export class FcpServer {
         // --regex never crosses the wire: a client-chosen regex could backtrack for hours on the daemon's
         // event loop, so the pulling client applies it to the announced list instead (spec/SECURITY.md).
         const selector = createSelector({ include: request.include, exclude: request.exclude });
-        const sources = await expandRemoteSources(this.#root!, request.source, onWarning);
+        const sources = await this.#served!.sources(request.source, onWarning);
         const single =
           sources.length === 1 && sources[0]!.topRel !== ROOT_ENTRY && !(await isDir(sources[0]!.abs));
         sessionFlags = (request.flags & TransferFlag.Checksum) | (single ? TransferFlag.SingleFile : 0);

@@ -75,7 +75,7 @@ export class ConfinedRoot {
     } catch (err) {
       if (err instanceof FcpError) throw err;
       const wrapped = toFcpError(err, dir);
-      throw new FcpError(wrapped.code, wrapped.message, { path: dir, cause: err, fatal: true });
+      throw new FcpError(wrapped.code, `${dir}: ${wrapped.message}`, { path: dir, cause: err, fatal: true });
     }
     return new ConfinedRoot(real, openedAs);
   }
@@ -258,7 +258,7 @@ export class ConfinedRoot {
     if (!NOT_NORMAL_FORM.test(rel)) return this.#prefix + rel;
     const abs = path.resolve(this.#prefix, rel);
     if (!abs.startsWith(this.#prefix)) {
-      throw new FcpError('FCP_ERR_PATH_OUTSIDE_ROOT', 'path resolves outside the root', { path: rel });
+      throw new FcpError('FCP_ERR_PATH_OUTSIDE_ROOT', `${rel} resolves outside ${this.path}`, { path: rel });
     }
     return abs;
   }
@@ -297,7 +297,7 @@ export class ConfinedRoot {
       if (st === undefined)
         throw new FcpError('ENOENT', 'directory vanished while being created', { path: rel });
     }
-    checkIsRealDir(st, rel);
+    checkIsRealDir(st, rel, this.path);
   }
 
   /** True when every level of `dir` is a real directory; false when one is missing. Creates nothing. */
@@ -322,7 +322,7 @@ export class ConfinedRoot {
   #verifyLevel(dir: SafePath): boolean {
     const st = lstatOrUndefined(this.#join(dir), dir);
     if (st === undefined) return false;
-    checkIsRealDir(st, dir);
+    checkIsRealDir(st, dir, this.path);
     if (!this.#verified.has(dir)) {
       this.#verified.set(dir, RESOLVED);
       this.#ready.add(dir);
@@ -331,14 +331,23 @@ export class ConfinedRoot {
   }
 }
 
-function checkIsRealDir(st: { isSymbolicLink(): boolean; isDirectory(): boolean }, rel: string): void {
+/** Refuses a level of `root` that is a link or not a directory; the message names the root it is confined to. */
+function checkIsRealDir(
+  st: { isSymbolicLink(): boolean; isDirectory(): boolean },
+  rel: string,
+  root: string,
+): void {
   if (st.isSymbolicLink()) {
-    throw new FcpError('FCP_ERR_PATH_SYMLINK', `refusing to pass through a symbolic link: ${rel}`, {
-      path: rel,
-    });
+    throw new FcpError(
+      'FCP_ERR_PATH_SYMLINK',
+      `refusing to pass through a symbolic link: ${rel} (confined to ${root})`,
+      { path: rel },
+    );
   }
   if (!st.isDirectory()) {
-    throw new FcpError('FCP_ERR_PATH_TYPE', `exists and is not a directory: ${rel}`, { path: rel });
+    throw new FcpError('FCP_ERR_PATH_TYPE', `exists and is not a directory: ${rel} (in ${root})`, {
+      path: rel,
+    });
   }
 }
 

@@ -5,10 +5,12 @@
  *     '/': the destination is the file's new name (its directory must exist);
  *   - otherwise the destination is a directory; it is created if missing (one level: its parent must exist).
  */
+import type { Stats } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FcpError, toFcpError } from '../protocol/index.js';
+import { FcpError } from '../protocol/index.js';
 import { ConfinedRoot } from './confined-root.js';
+import { namesContents, operandError, parseOperand, segmentsBelow } from './operand.js';
 import { baseName, checkWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
 
 export interface Destination {
@@ -17,35 +19,23 @@ export interface Destination {
 }
 
 /**
- * Turns a path a client sent (absolute inside the served root, or relative to it) into a checked wire path
- * relative to the root. '..' is refused outright rather than normalised away.
+ * Turns an operand a client sent into a checked wire path relative to a confined root (`fcpd --root`):
+ * absolute inside the root, or relative to it. '..' is refused outright rather than normalised away.
  */
 export function servedRelative(served: ConfinedRoot, spec: string): string {
-  if (spec.includes('\0'))
-    throw new FcpError('FCP_ERR_PATH_UNSAFE', 'path contains a NUL byte', { path: spec, fatal: true });
-  const segments = spec.split('/');
-  if (segments.includes('..')) {
-    throw new FcpError('FCP_ERR_PATH_UNSAFE', 'path has a ".." segment', { path: spec, fatal: true });
-  }
-  let rest = segments.filter((s) => s !== '' && s !== '.');
-  if (spec.startsWith('/')) {
-    const inside = [served.path, served.openedAs]
-      .map((root) => root.split('/').filter((s) => s !== ''))
-      .find((root) => root.every((s, i) => rest[i] === s));
-    if (inside === undefined) {
-      throw new FcpError('FCP_ERR_PATH_OUTSIDE_ROOT', `${spec} is outside the served root`, { path: spec });
-    }
-    rest = rest.slice(inside.length);
-  }
+  const rest = segmentsBelow(served, parseOperand(spec));
   const rel = rest.length === 0 ? ROOT_ENTRY : rest.join('/');
   try {
     return checkWirePath(rel);
   } catch (err) {
-    throw new FcpError(toFcpError(err).code, toFcpError(err).message, { path: spec, fatal: true });
+    throw operandError(err, spec);
   }
 }
 
-/** The daemon's side of a push: every level is checked under the served root, symlinks refused. */
+/**
+ * The daemon's side of a push under `--root`: every level from the root to the destination is lstat'ed,
+ * a symbolic link refused.
+ */
 export async function resolveServedDestination(
   servedRoot: ConfinedRoot,
   spec: string,
@@ -54,7 +44,7 @@ export async function resolveServedDestination(
   // Nothing a previous session verified is trusted: the tree may have changed since.
   const served = servedRoot.fresh();
   const rel = servedRelative(served, spec);
-  const trailing = spec.endsWith('/') || spec === '' || spec.endsWith('/.');
+  const trailing = namesContents(spec);
   const st = await fatalOnError(served.inspect(rel), spec);
   if (singleFile && !trailing && rel !== ROOT_ENTRY && !st?.isDirectory()) {
     const parent = parentOf(rel);
@@ -72,30 +62,62 @@ export async function resolveServedDestination(
   return { root: await ConfinedRoot.open(served.resolve(rel)), singleName: undefined };
 }
 
+/**
+ * The daemon's side of a push when it serves its account's whole view (no `--root`): an absolute operand
+ * is that path, a relative one starts at `home`, and the kernel resolves it with the account's rights,
+ * following the links the client named, as scp does. Only what the transfer names below it is confined.
+ */
+export async function resolveAccountDestination(
+  home: string,
+  spec: string,
+  singleFile: boolean,
+): Promise<Destination> {
+  const operand = parseOperand(spec);
+  const abs = path.resolve(operand.absolute ? '/' : home, ...operand.segments);
+  return resolveKernelDestination(abs, operand.contents, singleFile, spec);
+}
+
 /** The client's side of a pull: the user's own path, which may pass through links the user made. */
 export async function resolveLocalDestination(dest: string, singleFile: boolean): Promise<Destination> {
-  const abs = path.resolve(dest);
-  const trailing = dest.endsWith('/') || dest.endsWith('/.') || dest === '.';
-  const st = await stat(abs).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw fatal(toFcpError(err, dest));
-  });
+  return resolveKernelDestination(path.resolve(dest), namesContents(dest), singleFile, dest);
+}
+
+/**
+ * The rsync rules on a path the kernel resolves (links followed): `abs` is the destination, `shown` what
+ * the user typed, for messages. The destination found becomes a ConfinedRoot at its real path.
+ */
+async function resolveKernelDestination(
+  abs: string,
+  trailing: boolean,
+  singleFile: boolean,
+  shown: string,
+): Promise<Destination> {
+  const st = await statOrMissing(abs, shown);
   if (singleFile && !trailing && !st?.isDirectory()) {
     const parent = path.dirname(abs);
-    const pst = await stat(parent).catch(() => undefined);
-    if (!pst?.isDirectory()) throw missingParent(dest);
+    if (!(await statOrMissing(parent, shown))?.isDirectory()) throw missingParent(shown);
     return { root: await ConfinedRoot.open(parent), singleName: path.basename(abs) };
   }
   if (st === undefined) {
-    const pst = await stat(path.dirname(abs)).catch(() => undefined);
-    if (!pst?.isDirectory()) throw missingParent(dest);
+    if (!(await statOrMissing(path.dirname(abs), shown))?.isDirectory()) throw missingParent(shown);
     await mkdir(abs).catch((err: unknown) => {
-      throw fatal(toFcpError(err, dest));
+      throw operandError(err, shown);
     });
   } else if (!st.isDirectory()) {
-    throw new FcpError('ENOTDIR', `destination ${dest} is not a directory`, { path: dest, fatal: true });
+    throw new FcpError('ENOTDIR', `destination ${shown} is not a directory`, { path: shown, fatal: true });
   }
   return { root: await ConfinedRoot.open(abs), singleName: undefined };
+}
+
+/** stat() (links followed); undefined when missing, a fatal error naming `shown` otherwise (EACCES...). */
+async function statOrMissing(abs: string, shown: string): Promise<Stats | undefined> {
+  try {
+    return await stat(abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw operandError(err, shown);
+  }
 }
 
 function missingParent(spec: string): FcpError {
@@ -105,14 +127,10 @@ function missingParent(spec: string): FcpError {
   });
 }
 
-function fatal(e: FcpError): FcpError {
-  return new FcpError(e.code, e.message, { path: e.path, fatal: true, cause: e });
-}
-
 async function fatalOnError<T>(p: Promise<T>, spec: string): Promise<T> {
   try {
     return await p;
   } catch (err) {
-    throw fatal(toFcpError(err, spec));
+    throw operandError(err, spec);
   }
 }

@@ -11,7 +11,8 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import micromatch from 'micromatch';
 import { FcpError, toFcpError } from '../protocol/errors.js';
-import type { ConfinedRoot } from './confined-root.js';
+import { ConfinedRoot } from './confined-root.js';
+import { namesContents, type Operand, operandError, parseOperand, segmentsBelow } from './operand.js';
 import { baseName, compareUtf8, joinWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
 
 /** A starting point of a transfer: walk `abs`, naming it `topRel` on the wire. */
@@ -36,10 +37,6 @@ export function localSourceRoot(arg: string): SourceRoot {
   const abs = path.resolve(arg);
   const base = path.basename(abs);
   return { abs, topRel: namesContents(arg) || base === '' ? ROOT_ENTRY : base };
-}
-
-function namesContents(spec: string): boolean {
-  return spec === '' || spec === '.' || spec.endsWith('/') || spec.endsWith('/.');
 }
 
 /**
@@ -68,20 +65,50 @@ export async function expandRemoteSources(
 ): Promise<SourceRoot[]> {
   // Nothing a previous session verified is trusted: the tree may have changed since.
   const root = servedRoot.fresh();
-  if (spec.includes('\0')) {
-    throw new FcpError('FCP_ERR_PATH_UNSAFE', 'unsafe path: contains a NUL byte', {
-      path: spec,
-      fatal: true,
-    });
-  }
-  const typed = spec.split('/');
-  if (typed.includes('..')) {
-    throw new FcpError('FCP_ERR_PATH_UNSAFE', 'unsafe path: ".." segment', { path: spec, fatal: true });
-  }
-  const segments = typed.filter((s) => s !== '' && s !== '.');
-  const rel = spec.startsWith('/') ? stripRoot(root, segments, spec) : segments;
-  const contents = namesContents(spec);
+  const operand = parseOperand(spec);
+  return expandBelow(root, segmentsBelow(root, operand), operand, onWarning);
+}
 
+/**
+ * Expands the spec of a pull for a daemon that serves its account's whole view (no `--root`). The literal
+ * part the client named is resolved by the kernel with the account's rights, links followed as scp does: an
+ * absolute spec is that path, a relative one starts at `home`. Below that base everything is matched as in
+ * expandRemoteSources, never following a link: the glob segments, or, for a literal spec naming a file, a
+ * link or a directory itself, its last name (a link is then sent as a link).
+ */
+export async function expandAccountSources(
+  home: string,
+  spec: string,
+  onWarning: (err: FcpError) => void = () => {},
+): Promise<SourceRoot[]> {
+  const operand = parseOperand(spec);
+  const { segments } = operand;
+  const firstGlob = segments.findIndex(isGlobSegment);
+  let split = firstGlob;
+  if (split === -1) split = operand.contents ? segments.length : Math.max(segments.length - 1, 0);
+  const base = path.resolve(operand.absolute ? '/' : home, ...segments.slice(0, split));
+  return expandBelow(await openBase(base, spec), segments.slice(split), operand, onWarning);
+}
+
+/** The base directory of an account's pull, opened through the links on its way, or FCP_ERR_PATH_NO_MATCH. */
+async function openBase(base: string, spec: string): Promise<ConfinedRoot> {
+  try {
+    return await ConfinedRoot.open(base);
+  } catch (err) {
+    const code = (err as FcpError).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw noMatch(spec);
+    throw operandError(err, base);
+  }
+}
+
+/** Expands `rel` (an operand's segments below `root`) into sources, as expandRemoteSources describes. */
+async function expandBelow(
+  root: ConfinedRoot,
+  rel: readonly string[],
+  operand: Operand,
+  onWarning: (err: FcpError) => void,
+): Promise<SourceRoot[]> {
+  const { spec, segments, contents } = operand;
   const firstGlob = rel.findIndex(isGlobSegment);
   const literal = firstGlob === -1 ? rel : rel.slice(0, firstGlob);
   const globs = firstGlob === -1 ? [] : normaliseGlobs(rel.slice(firstGlob));
@@ -95,25 +122,14 @@ export async function expandRemoteSources(
         baseRel === ROOT_ENTRY ? (segments[segments.length - 1] ?? ROOT_ENTRY) : baseName(baseRel);
       return [{ abs: root.resolve(baseRel), topRel }];
     }
-    checkDirLevel(base, baseRel, spec);
+    checkDirLevel(base, baseRel, spec, root);
     return [{ abs: root.resolve(baseRel), topRel: ROOT_ENTRY }];
   }
 
-  checkDirLevel(base, baseRel, spec);
-  const expansion = new Expansion(root, globs, contents, onWarning);
-  await expansion.level(baseRel, 0);
-  const rels = expansion.result();
+  checkDirLevel(base, baseRel, spec, root);
+  const rels = await new Expansion(root, globs, contents, onWarning).from(baseRel);
   if (rels.length === 0) throw noMatch(spec);
   return rels.map((r) => ({ abs: root.resolve(r), topRel: contents ? ROOT_ENTRY : baseName(r) }));
-}
-
-/** The segments of an absolute spec below the root, or FCP_ERR_PATH_OUTSIDE_ROOT. */
-function stripRoot(root: ConfinedRoot, segments: string[], spec: string): string[] {
-  for (const candidate of new Set([root.path, root.openedAs])) {
-    const rootSegments = candidate.split('/').filter((s) => s !== '');
-    if (rootSegments.every((s, i) => segments[i] === s)) return segments.slice(rootSegments.length);
-  }
-  throw new FcpError('FCP_ERR_PATH_OUTSIDE_ROOT', `${spec} is outside the served root`, { path: spec });
 }
 
 function isGlobSegment(segment: string): boolean {
@@ -121,7 +137,7 @@ function isGlobSegment(segment: string): boolean {
 }
 
 /** '**' repeated is one '**'; a trailing '**' matches what '*' does once nested matches are dropped. */
-function normaliseGlobs(globs: string[]): string[] {
+function normaliseGlobs(globs: readonly string[]): string[] {
   const out: string[] = [];
   for (const g of globs) {
     if (g === GLOBSTAR && out[out.length - 1] === GLOBSTAR) continue;
@@ -145,11 +161,13 @@ async function inspectBase(root: ConfinedRoot, baseRel: string, spec: string): P
 }
 
 /** The base of a glob, or a literal spec with a trailing '/', must be a real directory. */
-function checkDirLevel(st: BigIntStats, rel: string, spec: string): void {
+function checkDirLevel(st: BigIntStats, rel: string, spec: string, root: ConfinedRoot): void {
   if (st.isSymbolicLink()) {
-    throw new FcpError('FCP_ERR_PATH_SYMLINK', `refusing to pass through a symbolic link: ${rel}`, {
-      path: rel,
-    });
+    throw new FcpError(
+      'FCP_ERR_PATH_SYMLINK',
+      `refusing to pass through a symbolic link: ${rel} (confined to ${root.path})`,
+      { path: rel },
+    );
   }
   if (!st.isDirectory()) throw noMatch(spec, 'not a directory');
 }
@@ -181,6 +199,8 @@ class Expansion {
   readonly #matches = new Map<string, boolean>();
   /** `${segment index}/${dir rel}` already expanded; bounds '**' patterns to one visit per (segment, dir). */
   readonly #visited = new Set<string>();
+  /** The directory the spec named, which must be readable (see from()). */
+  #base: string | undefined;
 
   constructor(root: ConfinedRoot, globs: string[], dirsOnly: boolean, onWarning: (err: FcpError) => void) {
     this.#root = root;
@@ -188,6 +208,16 @@ class Expansion {
     this.#matchers = globs.map(compileSegment);
     this.#dirsOnly = dirsOnly;
     this.#onWarning = onWarning;
+  }
+
+  /**
+   * The matches below `baseRel`, sorted. An unreadable directory below it is a warning, but the one the user
+   * named failing is the answer itself (say "permission denied", not "no match").
+   */
+  async from(baseRel: string): Promise<string[]> {
+    this.#base = baseRel;
+    await this.level(baseRel, 0);
+    return this.result();
   }
 
   async level(dirRel: string, index: number): Promise<void> {
@@ -244,9 +274,11 @@ class Expansion {
   /** Names in a directory that can cross the wire (valid UTF-8), in byte order. */
   async #list(dirRel: string): Promise<string[]> {
     let raw: Buffer[];
+    const abs = this.#root.resolve(dirRel);
     try {
-      raw = await readdir(this.#root.resolve(dirRel), { encoding: 'buffer' });
+      raw = await readdir(abs, { encoding: 'buffer' });
     } catch (err) {
+      if (dirRel === this.#base) throw operandError(err, abs);
       this.#onWarning(toFcpError(err, dirRel));
       return [];
     }

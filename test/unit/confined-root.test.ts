@@ -1,20 +1,14 @@
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import { ConfinedRoot, openNoFollow, sidecarNameFor, tempNameFor } from '../../src/transfer/confined-root.js';
 import { checkWirePath, type SafePath } from '../../src/transfer/wire-path.js';
+import { rejection, tempDirs } from '../helpers/expect.js';
 
-const made: string[] = [];
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(`${os.tmpdir()}/fcp-`);
-  made.push(dir);
-  return dir;
-}
+const { make: tempDir, removeAll } = tempDirs();
 
 /** A root directory and, beside it (not inside), a directory an attacker would like us to write into. */
 function rootAndOutside(): { root: string; outside: string } {
@@ -24,17 +18,6 @@ function rootAndOutside(): { root: string; outside: string } {
   fs.mkdirSync(root);
   fs.mkdirSync(outside);
   return { root, outside };
-}
-
-async function rejection(p: Promise<unknown>, code: string): Promise<FcpError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.instance(err, FcpError);
-    assert.is((err as FcpError).code, code, (err as Error).message);
-    return err as FcpError;
-  }
-  throw new Error(`expected ${code}, got success`);
 }
 
 type Fs = typeof fs;
@@ -60,9 +43,7 @@ async function withPatched<K extends Patchable>(
   }
 }
 
-test.after(() => {
-  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
-});
+test.after(removeAll);
 
 test('open resolves the real path and remembers how it was named', async () => {
   const base = tempDir();
@@ -560,4 +541,27 @@ test('fresh() forgets what an earlier session verified (regression: push after t
   assert.ok(fs.lstatSync(path.join(dir, 'dst/b')).isDirectory());
   assert.is(session.path, served.path);
 });
+
+test('a root of "/" still refuses links below it, and its errors name it', async () => {
+  const { root: dir, outside } = rootAndOutside();
+  fs.symlinkSync(outside, path.join(dir, 'escape'));
+  const root = await ConfinedRoot.open('/');
+  const rel = path.relative('/', fs.realpathSync(dir));
+  assert.is(root.resolve(`${rel}/escape`), `${fs.realpathSync(dir)}/escape`);
+  const err = await rejection(root.ensureDir(`${rel}/escape/x`), 'FCP_ERR_PATH_SYMLINK');
+  assert.is(err.path, `${rel}/escape`);
+  assert.match(err.message, '(confined to /)');
+  await rejection(
+    root.openFile(`${rel}/escape/f`, fs.constants.O_WRONLY | fs.constants.O_CREAT),
+    'FCP_ERR_PATH_SYMLINK',
+  );
+  assert.equal(fs.readdirSync(outside), []);
+});
+
+test('a root that cannot be opened is named in the error', async () => {
+  const missing = path.join(tempDir(), 'missing');
+  const err = await rejection(ConfinedRoot.open(missing), 'ENOENT');
+  assert.is(err.message, `${missing}: no such file or directory`);
+});
+
 test.run();

@@ -1,34 +1,15 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import { ConfinedRoot } from '../../src/transfer/confined-root.js';
 import { expandRemoteSources, localSourceRoot, type SourceRoot } from '../../src/transfer/source-spec.js';
+import { rejection, tempDirs } from '../helpers/expect.js';
 
-const made: string[] = [];
+const { make: tempDir, removeAll } = tempDirs();
 
-function tempDir(): string {
-  const dir = fs.mkdtempSync(`${os.tmpdir()}/fcp-`);
-  made.push(dir);
-  return dir;
-}
-
-test.after(() => {
-  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-async function rejection(p: Promise<unknown>, code: string): Promise<FcpError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.instance(err, FcpError);
-    assert.is((err as FcpError).code, code, (err as Error).message);
-    return err as FcpError;
-  }
-  throw new Error(`expected ${code}, got success`);
-}
+test.after(removeAll);
 
 /**
  * base/
