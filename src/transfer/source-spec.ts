@@ -97,7 +97,7 @@ async function openBase(base: string, spec: string): Promise<ConfinedRoot> {
   } catch (err) {
     const code = (err as FcpError).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw noMatch(spec);
-    throw operandError(err, base);
+    throw operandError(err, spec);
   }
 }
 
@@ -127,7 +127,7 @@ async function expandBelow(
   }
 
   checkDirLevel(base, baseRel, spec, root);
-  const rels = await new Expansion(root, globs, contents, onWarning).from(baseRel);
+  const rels = await new Expansion(root, globs, contents, onWarning).from(baseRel, spec);
   if (rels.length === 0) throw noMatch(spec);
   return rels.map((r) => ({ abs: root.resolve(r), topRel: contents ? ROOT_ENTRY : baseName(r) }));
 }
@@ -154,7 +154,7 @@ async function inspectBase(root: ConfinedRoot, baseRel: string, spec: string): P
   } catch (err) {
     // A file where the spec needs a directory: nothing can match below it.
     if (err instanceof FcpError && err.code === 'FCP_ERR_PATH_TYPE') throw noMatch(spec);
-    throw err;
+    throw operandError(err, spec);
   }
   if (st === undefined) throw noMatch(spec);
   return st;
@@ -199,8 +199,9 @@ class Expansion {
   readonly #matches = new Map<string, boolean>();
   /** `${segment index}/${dir rel}` already expanded; bounds '**' patterns to one visit per (segment, dir). */
   readonly #visited = new Set<string>();
-  /** The directory the spec named, which must be readable (see from()). */
+  /** The directory the spec named, which must be readable, and the spec (see from()). */
   #base: string | undefined;
+  #spec = '';
 
   constructor(root: ConfinedRoot, globs: string[], dirsOnly: boolean, onWarning: (err: FcpError) => void) {
     this.#root = root;
@@ -214,8 +215,9 @@ class Expansion {
    * The matches below `baseRel`, sorted. An unreadable directory below it is a warning, but the one the user
    * named failing is the answer itself (say "permission denied", not "no match").
    */
-  async from(baseRel: string): Promise<string[]> {
+  async from(baseRel: string, spec: string): Promise<string[]> {
     this.#base = baseRel;
+    this.#spec = spec;
     await this.level(baseRel, 0);
     return this.result();
   }
@@ -274,11 +276,10 @@ class Expansion {
   /** Names in a directory that can cross the wire (valid UTF-8), in byte order. */
   async #list(dirRel: string): Promise<string[]> {
     let raw: Buffer[];
-    const abs = this.#root.resolve(dirRel);
     try {
-      raw = await readdir(abs, { encoding: 'buffer' });
+      raw = await readdir(this.#root.resolve(dirRel), { encoding: 'buffer' });
     } catch (err) {
-      if (dirRel === this.#base) throw operandError(err, abs);
+      if (dirRel === this.#base) throw operandError(err, this.#spec);
       this.#onWarning(toFcpError(err, dirRel));
       return [];
     }

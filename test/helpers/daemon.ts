@@ -37,7 +37,8 @@ const KILL_TIMEOUT_MS = 5_000;
 const READY_LINE = /^fcpd listening on 127\.0\.0\.1:(\d+)$/m;
 
 export interface InProcessOptions {
-  root: string;
+  /** --root; omitted, the daemon serves what this process may open, relative paths from `more.home`. */
+  root?: string;
   maxSessions?: number;
   maxConnections?: number;
   verbose?: boolean;
@@ -93,7 +94,8 @@ export async function startInProcessDaemon(opts: InProcessOptions): Promise<InPr
 }
 
 export interface ChildDaemonOptions extends Identity {
-  root: string;
+  /** --root; omitted, the daemon serves what its account may open, relative paths from its HOME. */
+  root?: string;
   /** A fixed port (to restart a daemon where clients know it); default 0, any free one. */
   port?: number;
   /** More fcpd options (not --port, --bind or --root). */
@@ -121,11 +123,12 @@ export interface ChildDaemon {
 }
 
 /**
- * Starts `node dist/bin/fcpd.js --port 0 --root DIR` and waits for its readiness line. A daemon run as
+ * Starts `node dist/bin/fcpd.js --port 0 [--root DIR]` and waits for its readiness line. A daemon run as
  * another user gets a state directory of its own (its host key and token must be that user's files).
  */
 export async function spawnDaemon(opts: ChildDaemonOptions): Promise<ChildDaemon> {
-  const args = ['--port', String(opts.port ?? 0), '--bind', HOST, '--root', opts.root, ...(opts.args ?? [])];
+  const root = opts.root === undefined ? [] : ['--root', opts.root];
+  const args = ['--port', String(opts.port ?? 0), '--bind', HOST, ...root, ...(opts.args ?? [])];
   let privateState: string | undefined;
   if (opts.uid !== undefined && opts.env?.['FCPD_STATE_DIR'] === undefined) {
     privateState = mkdtempSync(path.join(tmpdir(), 'fcp-e2e-state-'));
