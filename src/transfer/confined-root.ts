@@ -9,8 +9,8 @@
  * verified a moment ago can be swapped for a symlink before the next call. The verified-levels memo widens
  * that window to the life of the instance. This protects against hostile *peers*, whose only lever is the
  * names they send; it does not protect against a hostile *local user* who can write inside the root while a
- * transfer runs. The served root (and every directory under it) must not be writable by untrusted local
- * users; spec/security.md says so to operators.
+ * transfer runs. A destination (and every directory under it) must not be writable by untrusted local
+ * users; spec/SECURITY.md §12 says so.
  */
 
 import { createHash } from 'node:crypto';
