@@ -10,7 +10,7 @@ import type { BigIntStats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import micromatch from 'micromatch';
-import { FcpError, toFcpError } from '../protocol/errors.js';
+import { FcpError, isFcpCode, toFcpError } from '../protocol/errors.js';
 import { ConfinedRoot } from './confined-root.js';
 import { namesContents, type Operand, operandError, parseOperand, segmentsBelow } from './operand.js';
 import { baseName, compareUtf8, joinWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
@@ -154,6 +154,8 @@ async function inspectBase(root: ConfinedRoot, baseRel: string, spec: string): P
   } catch (err) {
     // A file where the spec needs a directory: nothing can match below it.
     if (err instanceof FcpError && err.code === 'FCP_ERR_PATH_TYPE') throw noMatch(spec);
+    // A refused link names its level and the root already; an errno (EACCES) names nothing yet.
+    if (err instanceof FcpError && isFcpCode(err.code)) throw err;
     throw operandError(err, spec);
   }
   if (st === undefined) throw noMatch(spec);
