@@ -21,10 +21,9 @@ test("fcpd --help piped reads whole words in 80 columns and names no machine's h
 
 const SERVE_PHRASES = [
   'address to listen on (every client must authenticate: spec/SECURITY.md)',
-  'directory tree served; relative remote paths resolve under it',
-  "[default: the account's home]",
+  'confine every remote path to this directory (default: serve what the account may open; relative paths start at its home)',
   'hours an interrupted upload is kept for resume before it is removed',
-  'started as root: become this account right after binding, serve its home',
+  'started as root: become this account right after binding (its rights, paths relative to its home)',
   'print the host key fingerprint (creating the key if needed) and exit',
 ];
 

@@ -114,7 +114,7 @@ test('sudo fcpd -d --user NAME serves NAME and keeps all its state, owned by NAM
       assert.is(st.uid, account.uid, `${name} belongs to ${USER}`);
     }
     const log = join(stateDir, 'fcpd.log');
-    assert.match(await readFile(log, 'utf8'), `serving ${account.home},`);
+    assert.match(await readFile(log, 'utf8'), `serving / (relative paths from ${account.home}),`);
 
     // The account's client pushes into its home: the daemon serves NAME's home, as NAME.
     const pushed = await runFcp(['push', payload, `${HOST}:${port}:pushed.txt`], { ...ids, env: accountEnv });
