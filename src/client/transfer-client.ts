@@ -4,19 +4,19 @@
  * until the daemon confirms the end (spec/PROTOCOL.md §3–§6, spec/SECURITY.md §6).
  */
 import { lstat } from 'node:fs/promises';
-import type net from 'node:net';
 import { homedir } from 'node:os';
 import type tls from 'node:tls';
-import { dial, hostPort as formatHostPort } from '../net/dial.js';
-import { FramedConn } from '../net/framed-conn.js';
+import { hostPort as formatHostPort, socketChannel } from '../transport/channel.js';
+import { dial } from '../transport/dial.js';
+import { FramedConn } from '../transport/framed-conn.js';
 import {
   applyCapabilities,
   HANDSHAKE_TIMEOUT_MS,
   listsBeforeSession,
   negotiateVersion,
   ourHello,
-} from '../net/hello.js';
-import { Inbox } from '../net/inbox.js';
+} from '../transport/hello.js';
+import { Inbox } from '../transport/inbox.js';
 import {
   type DataMsg,
   encodeMessage,
@@ -259,12 +259,11 @@ function securityDefaults(given: Partial<SecurityOptions> | undefined): Security
   };
 }
 
-interface Channel {
+/** A connection to the daemon, before HELLO: its frames, its handshake queue, and the TLS socket if any. */
+interface OpenedConn {
   conn: FramedConn;
   inbox: Inbox;
   tls: tls.TLSSocket | undefined;
-  /** TLS exporter, or empty in plaintext mode (spec/SECURITY.md §3.1). */
-  binding: Uint8Array;
 }
 
 /** TCP, then TLS unless --no-encryption. The caller checks who answered before it writes anything. */
@@ -274,12 +273,12 @@ async function openChannel(
   security: SecurityOptions,
   tlsSession: Buffer | undefined,
   signal?: AbortSignal,
-): Promise<Channel> {
+): Promise<OpenedConn> {
   const socket = await dial(endpoint.host, endpoint.port, undefined, signal);
   if (!security.encryption) {
-    const conn = new FramedConn(socket, hasher);
+    const conn = new FramedConn(socketChannel(socket, false), hasher);
     conn.peerName = `the daemon at ${hostPort(endpoint)}`;
-    return { conn, inbox: new Inbox(conn), tls: undefined, binding: Buffer.alloc(0) };
+    return { conn, inbox: new Inbox(conn), tls: undefined };
   }
   let secure: tls.TLSSocket;
   try {
@@ -289,9 +288,9 @@ async function openChannel(
   }
   // FramedConn reports errors; this keeps one that comes before it listens from being uncaught.
   secure.on('error', () => {});
-  const conn = new FramedConn(secure, hasher);
+  const conn = new FramedConn(socketChannel(secure, true, channelBinding(secure)), hasher);
   conn.peerName = `the daemon at ${hostPort(endpoint)}`;
-  return { conn, inbox: new Inbox(conn), tls: secure, binding: channelBinding(secure) };
+  return { conn, inbox: new Inbox(conn), tls: secure };
 }
 
 /**
@@ -340,7 +339,7 @@ function unanswered(endpoint: Endpoint, err: unknown): unknown {
 }
 
 /** Sends HELLO and `first` (pipelined), waits for the daemon's HELLO and returns it. */
-async function exchangeHello(ch: Channel, first: Exclude<Message, DataMsg>): Promise<HelloMsg> {
+async function exchangeHello(ch: OpenedConn, first: Exclude<Message, DataMsg>): Promise<HelloMsg> {
   ch.conn.send(ourHello());
   ch.conn.send(first);
   const hello = await ch.inbox.next(HANDSHAKE_TIMEOUT_MS, 'HELLO');
@@ -380,7 +379,10 @@ async function openSession(
       onNotice: (text) => opts.onNotice?.(text),
       onHostKeyRecorded: (text) => opts.onInfo?.(text),
     },
-    { tlsHostKey: ch.tls === undefined ? undefined : peerHostKey(ch.tls).spki, binding: ch.binding },
+    {
+      tlsHostKey: ch.tls === undefined ? undefined : peerHostKey(ch.tls).spki,
+      binding: ch.conn.channel.binding,
+    },
   );
   try {
     const hello = await exchangeHello(ch, exchange.start).catch((err: unknown) => {
@@ -548,7 +550,7 @@ async function attachOne(
     const challenge = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH_CHALLENGE');
     if (challenge.type !== MsgType.AttachChallenge)
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH_CHALLENGE');
-    const proof = attachProof(link.auth.sessionSecret, sessionId, challenge.nonce, ch.binding);
+    const proof = attachProof(link.auth.sessionSecret, sessionId, challenge.nonce, ch.conn.channel.binding);
     conn.send({ type: MsgType.AttachProof, proof });
     const msg = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH');
     if (msg.type !== MsgType.Attach) throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH');
@@ -571,21 +573,6 @@ async function finish(engine: TransferEngine, control: FramedConn, extra: ExtraC
     engine.closeAll();
     // The receiver's DONE is the last thing written: wait until it has left (TLS encrypts and writes it
     // asynchronously), so a process.exit right after cannot cut it off.
-    await Promise.all([flushed(control.socket, FLUSH_TIMEOUT_MS), extrasClosed]);
+    await Promise.all([control.flushed(FLUSH_TIMEOUT_MS), extrasClosed]);
   }
-}
-
-function flushed(socket: net.Socket, timeoutMs: number): Promise<void> {
-  if (socket.destroyed || socket.writableFinished) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      socket.off('finish', done);
-      socket.off('close', done);
-      resolve();
-    };
-    const timer = setTimeout(done, timeoutMs);
-    socket.once('finish', done);
-    socket.once('close', done);
-  });
 }

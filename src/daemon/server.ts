@@ -13,15 +13,16 @@ import net from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type tls from 'node:tls';
-import { FramedConn } from '../net/framed-conn.js';
+import { socketChannel } from '../transport/channel.js';
+import { FramedConn } from '../transport/framed-conn.js';
 import {
   applyCapabilities,
   HANDSHAKE_TIMEOUT_MS,
   listsBeforeSession,
   negotiateVersion,
   ourHello,
-} from '../net/hello.js';
-import { Inbox } from '../net/inbox.js';
+} from '../transport/hello.js';
+import { Inbox } from '../transport/inbox.js';
 import {
   type AttachMsg,
   AUTH_NONCE_SIZE,
@@ -314,16 +315,15 @@ export class FcpServer {
     let conn: FramedConn | undefined;
     try {
       const encrypted = await sniffTls(socket, HANDSHAKE_TIMEOUT_MS);
-      let stream: net.Socket = socket;
-      let binding: Uint8Array = Buffer.alloc(0);
+      let channel = socketChannel(socket, false);
       if (encrypted) {
         const secure = await acceptTls(socket, this.#tls!, HANDSHAKE_TIMEOUT_MS);
         // A TLSSocket reports its own errors (a reset mid-record); FramedConn listens too, once it exists.
         secure.on('error', () => {});
-        binding = channelBinding(secure);
-        stream = secure;
+        channel = socketChannel(secure, true, channelBinding(secure));
       }
-      conn = new FramedConn(stream, this.#hasher!);
+      const { binding } = channel;
+      conn = new FramedConn(channel, this.#hasher!);
       // sniffTls paused the plain socket; TLS reads it itself.
       if (!encrypted) socket.resume();
       if (!encrypted && this.#opts.allowPlaintext !== true) {
@@ -592,7 +592,7 @@ export class FcpServer {
       throw new FcpError('FCP_ERR_SESSION_SOCKETS', `session allows ${session.maxConnections} connections`);
     }
     session.conns.add(conn);
-    conn.socket.once('close', () => session.conns.delete(conn));
+    conn.onceClosed(() => session.conns.delete(conn));
     conn.send({ type: MsgType.Attach, sessionId });
     session.engine.addConnection(conn);
     inbox.handOver(session.engine);

@@ -1,6 +1,6 @@
 /** The daemon's live sessions, by SessionID, with the session limit. */
 import { randomBytes } from 'node:crypto';
-import type { FramedConn } from '../net/framed-conn.js';
+import type { FramedConn } from '../transport/framed-conn.js';
 import { FcpError, SESSION_ID_SIZE } from '../protocol/index.js';
 import type { TransferEngine } from '../transfer/engine.js';
 

@@ -28,6 +28,12 @@ export type FrameHandler = (type: number, payload: Uint8Array) => void;
 /** xxh32 of two buffers as if concatenated (a DATA prefix and its data), seed 0. */
 export type Checksum32Parts = (a: Uint8Array, b: Uint8Array) => number;
 
+/** The frame checksums a connection needs; the transfer layer's Hasher provides them (xxhash-wasm). */
+export interface FrameChecksums {
+  readonly h32: Checksum32;
+  h32Parts(a: Uint8Array, b: Uint8Array): number;
+}
+
 /**
  * Where DATA frames' data goes. target() is asked as soon as a frame's prefix is in and returns a buffer of
  * exactly `length` bytes to fill, or undefined to have the frame delivered through onFrame as usual. The

@@ -5,7 +5,7 @@
  *   - losing the control connection, every connection, or receiving ABORT ends the session.
  * One promise, `done`, settles when the transfer is over.
  */
-import type { ConnHandler, FramedConn } from '../net/framed-conn.js';
+import type { ConnHandler, FramedConn } from '../transport/framed-conn.js';
 import { codeFromWire, FcpError, type Message, MsgType, toFcpError } from '../protocol/index.js';
 import type { Hasher } from './checksum.js';
 import type { TransferStats } from './stats.js';

@@ -25,7 +25,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { type FileHandle, rename, unlink } from 'node:fs/promises';
-import type { FramedConn } from '../net/framed-conn.js';
+import type { FramedConn } from '../transport/framed-conn.js';
 import {
   codeFromWire,
   type DataMsg,
@@ -1072,7 +1072,7 @@ export class Receiver extends TransferEngine {
       this.#doneBatch = [];
     }
     // A sender that never reads our answers must not make us buffer them without bound.
-    if (this.control.socket.writableLength > CONTROL_BACKLOG) {
+    if (this.control.queuedBytes > CONTROL_BACKLOG) {
       this.control.pause('backlog');
       this.control.drained().then(
         () => this.control.resume('backlog'),

@@ -11,7 +11,7 @@
  */
 import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
-import type { FramedConn } from '../net/framed-conn.js';
+import type { FramedConn } from '../transport/framed-conn.js';
 import {
   codeFromWire,
   FcpError,
@@ -250,15 +250,13 @@ export class Sender extends TransferEngine {
         await this.#announce(entries[next++]!, 1);
         continue;
       }
-      let ok = true;
-      this.control.socket.cork();
-      try {
-        while (ok && next < entries.length && this.#mayAnnounce()) {
-          ok = this.#announceNow(entries[next++]!, 1, undefined);
+      const ok = this.control.corked(() => {
+        let written = true;
+        while (written && next < entries.length && this.#mayAnnounce()) {
+          written = this.#announceNow(entries[next++]!, 1, undefined);
         }
-      } finally {
-        this.control.socket.uncork();
-      }
+        return written;
+      });
       if (!ok) await this.control.drained();
     }
   }
@@ -762,7 +760,7 @@ export class Sender extends TransferEngine {
     const cs = this.#connState.get(conn);
     if (cs === undefined) return;
     for (;;) {
-      let piece = await this.#nextReadyPiece();
+      const piece = await this.#nextReadyPiece();
       if (piece === undefined) return;
       if (conn.closed) {
         // Died while we waited: put the piece back for another connection.
@@ -771,30 +769,31 @@ export class Sender extends TransferEngine {
         this.#pieceReady.wake();
         return;
       }
-      let ok = true;
-      let batched = 0;
-      conn.socket.cork();
-      try {
-        for (;;) {
-          const key = `${piece.file.id}:${piece.seq}`;
-          cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.data.length });
-          cs.unackedBytes += piece.data.length;
-          // Past this point a dying connection hands the piece to connectionLost(), which re-sends it.
-          ok = this.#queuePiece(conn, piece) && ok;
-          batched += piece.data.length;
-          if (conn.closed || batched >= CORK_BYTES || cs.unackedBytes >= WINDOW_BYTES) break;
-          const next = this.#takeReadyPiece();
-          if (next === undefined) break;
-          piece = next;
-        }
-      } finally {
-        conn.socket.uncork();
-      }
+      const ok = conn.corked(() => this.#queueBatch(conn, cs, piece));
       // The connection may die while we wait; connectionLost() then re-sends its pieces elsewhere.
       if (!ok && !conn.closed) await conn.drained().catch(() => {});
       while (cs.unackedBytes >= WINDOW_BYTES && !conn.closed && !this.finished) await cs.acked.wait();
       if (conn.closed) return;
     }
+  }
+
+  /**
+   * Queues `first` and whatever else is ready, up to CORK_BYTES or the window; false when the connection
+   * wants 'drain' before more.
+   */
+  #queueBatch(conn: FramedConn, cs: ConnState, first: ReadPiece): boolean {
+    let ok = true;
+    let batched = 0;
+    for (let piece: ReadPiece | undefined = first; piece !== undefined; piece = this.#takeReadyPiece()) {
+      const key = `${piece.file.id}:${piece.seq}`;
+      cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.data.length });
+      cs.unackedBytes += piece.data.length;
+      // Past this point a dying connection hands the piece to connectionLost(), which re-sends it.
+      ok = this.#queuePiece(conn, piece) && ok;
+      batched += piece.data.length;
+      if (conn.closed || batched >= CORK_BYTES || cs.unackedBytes >= WINDOW_BYTES) break;
+    }
+    return ok;
   }
 
   /** Queues a piece's DATA frames (by reference); its buffer returns to the pool once the socket wrote it. */

@@ -24,7 +24,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { push } from '../../src/client/transfer-client.js';
 import { FcpServer } from '../../src/daemon/server.js';
-import { HANDSHAKE_TIMEOUT_MS } from '../../src/net/hello.js';
+import { HANDSHAKE_TIMEOUT_MS } from '../../src/transport/hello.js';
 import {
   AuthMethodCode,
   Capability,

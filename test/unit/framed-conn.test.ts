@@ -2,15 +2,15 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FramedConn } from '../../src/net/framed-conn.js';
+import { FramedConn } from '../../src/transport/framed-conn.js';
 import { FRAME_HEADER_SIZE, MAX_DATA_BYTES, type Message, MsgType } from '../../src/protocol/index.js';
 import { loadOrCreateHostKey } from '../../src/security/host-key.js';
 import { acceptTls, connectTls, createServerContext } from '../../src/security/tls-channel.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
-import { socketPair } from '../helpers/socket-pair.js';
+import { channelOf, socketPair } from '../helpers/socket-pair.js';
 import { removeDir, tempDir } from '../helpers/ssh-keys.js';
 
-// FramedConn (src/net/framed-conn.ts) over a real loopback socket: DATA sent by reference (big frames) or
+// FramedConn (src/transport/framed-conn.ts) over a real loopback socket: DATA sent by reference (big frames) or
 // copied (small ones), received in place through dataTarget/dataLanded or as messages.
 
 const hasher = await loadHasher();
@@ -30,7 +30,7 @@ test('a piece sent as frames lands in place; onWritten waits for the socket even
   let landedBytes = 0;
   const messages: Message[] = [];
   const done = new Promise<void>((resolve) => {
-    const rx = new FramedConn(b, hasher, {
+    const rx = new FramedConn(channelOf(b), hasher, {
       onMessage: (msg) => messages.push(msg),
       onClose: () => {},
       dataTarget: (_conn, id, seq, offset, length) =>
@@ -42,16 +42,16 @@ test('a piece sent as frames lands in place; onWritten waits for the socket even
     });
     void rx;
   });
-  const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
+  const tx = new FramedConn(channelOf(a), hasher, { onMessage: () => {}, onClose: () => {} });
   let released = false;
-  tx.socket.cork();
+  a.cork();
   for (let offset = 0; offset < piece.length; offset += MAX_DATA_BYTES) {
     const end = Math.min(offset + MAX_DATA_BYTES, piece.length);
     const last = end === piece.length;
     tx.sendData(5, 0, offset, piece.subarray(offset, end), last ? () => (released = true) : undefined);
   }
   assert.not.ok(released, 'onWritten must not run before the corked frames are written');
-  tx.socket.uncork();
+  a.uncork();
   await done;
   assert.ok(released, 'onWritten ran once the socket took the bytes');
   // The sender may now reuse its buffer: what arrived is what was sent.
@@ -106,7 +106,7 @@ async function sendPieceUnsummed(a: net.Socket, b: net.Socket): Promise<{ wire: 
   b.on('data', (chunk: Buffer) => seen.push(Buffer.from(chunk)));
   let landedBytes = 0;
   const done = new Promise<void>((resolve) => {
-    const rx = new FramedConn(b, hasher, {
+    const rx = new FramedConn(channelOf(b), hasher, {
       onMessage: () => {},
       onClose: () => {},
       dataTarget: (_conn, _id, _seq, offset, length) => received.subarray(offset, offset + length),
@@ -115,10 +115,10 @@ async function sendPieceUnsummed(a: net.Socket, b: net.Socket): Promise<{ wire: 
         if (landedBytes === piece.length) resolve();
       },
     });
-    rx.omitDataChecksumsOverTls();
+    rx.omitDataChecksums();
   });
-  const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
-  tx.omitDataChecksumsOverTls();
+  const tx = new FramedConn(channelOf(a), hasher, { onMessage: () => {}, onClose: () => {} });
+  tx.omitDataChecksums();
   for (let offset = 0; offset < piece.length; offset += MAX_DATA_BYTES) {
     tx.sendData(1, 0, offset, piece.subarray(offset, Math.min(offset + MAX_DATA_BYTES, piece.length)));
   }
@@ -127,7 +127,7 @@ async function sendPieceUnsummed(a: net.Socket, b: net.Socket): Promise<{ wire: 
   return { wire: Buffer.concat(seen), received };
 }
 
-test('over TLS, omitDataChecksumsOverTls sends DATA with chksum 0 and the receiver takes it', async () => {
+test('over TLS, omitDataChecksums sends DATA with chksum 0 and the receiver takes it', async () => {
   const [a, b] = await tlsPair();
   const { wire } = await sendPieceUnsummed(a, b);
   const sums = dataChecksums(wire);
@@ -140,7 +140,7 @@ test('over TLS, omitDataChecksumsOverTls sends DATA with chksum 0 and the receiv
   b.destroy();
 });
 
-test('over plain TCP, omitDataChecksumsOverTls changes nothing: every DATA frame carries its xxh32', async () => {
+test('over plain TCP, omitDataChecksums changes nothing: every DATA frame carries its xxh32', async () => {
   const [a, b] = await socketPair();
   const { wire } = await sendPieceUnsummed(a, b);
   const sums = dataChecksums(wire);
@@ -159,7 +159,7 @@ test('sendCorked holds the control messages of one tick under one cork and relea
   const [a, b] = await socketPair();
   const got: Message[] = [];
   const all = new Promise<void>((resolve) => {
-    const rx = new FramedConn(b, hasher, {
+    const rx = new FramedConn(channelOf(b), hasher, {
       onMessage: (msg) => {
         got.push(msg);
         if (got.length === 3) resolve();
@@ -168,13 +168,13 @@ test('sendCorked holds the control messages of one tick under one cork and relea
     });
     void rx;
   });
-  const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
+  const tx = new FramedConn(channelOf(a), hasher, { onMessage: () => {}, onClose: () => {} });
   const ends = [1, 2, 3].map((id) => ({ type: MsgType.FileEnd, id, code: 0, checksum: BigInt(id) }) as const);
   for (const end of ends) tx.sendCorked(end);
-  assert.is(tx.socket.writableCorked, 1, 'one cork for the whole tick, however many messages');
-  assert.is(tx.socket.writableLength > 0, true, 'the messages wait in the socket');
+  assert.is(a.writableCorked, 1, 'one cork for the whole tick, however many messages');
+  assert.is(a.writableLength > 0, true, 'the messages wait in the socket');
   await new Promise<void>((resolve) => process.nextTick(resolve));
-  assert.is(tx.socket.writableCorked, 0, 'uncorked once the tick is over');
+  assert.is(a.writableCorked, 0, 'uncorked once the tick is over');
   await all;
   assert.equal(got, ends);
   a.destroy();

@@ -1,13 +1,18 @@
 import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FramedConn } from '../../src/net/framed-conn.js';
-import { applyCapabilities, listsBeforeSession, negotiateVersion, ourHello } from '../../src/net/hello.js';
+import { FramedConn } from '../../src/transport/framed-conn.js';
+import {
+  applyCapabilities,
+  listsBeforeSession,
+  negotiateVersion,
+  ourHello,
+} from '../../src/transport/hello.js';
 import { Capability, FcpError, type HelloMsg, MsgType } from '../../src/protocol/index.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
-import { socketPair } from '../helpers/socket-pair.js';
+import { channelOf, socketPair } from '../helpers/socket-pair.js';
 
-// The HELLO exchange (src/net/hello.ts): version negotiation and the capability bits (spec/PROTOCOL.md §3.1).
+// The HELLO exchange (src/transport/hello.ts): version negotiation and the capability bits (spec/PROTOCOL.md §3.1).
 
 const hasher = await loadHasher();
 
@@ -18,7 +23,7 @@ function hello(versionMin: number, versionMax: number, capabilities = 0): HelloM
 /** A FramedConn over a plain loopback socket, and what it writes for one DATA frame. */
 async function dataChecksumAfter(theirs: HelloMsg): Promise<number> {
   const [client, peer] = await socketPair();
-  const conn = new FramedConn(client, hasher, { onMessage: () => {}, onClose: () => {} });
+  const conn = new FramedConn(channelOf(client), hasher, { onMessage: () => {}, onClose: () => {} });
   applyCapabilities(conn, theirs);
   conn.sendData(1, 0, 0, Buffer.from('some data'));
   const [chunk] = (await once(peer, 'data')) as [Buffer];

@@ -1,13 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FramedConn } from '../../src/net/framed-conn.js';
-import { Inbox, MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES } from '../../src/net/inbox.js';
+import { FramedConn } from '../../src/transport/framed-conn.js';
+import { Inbox, MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES } from '../../src/transport/inbox.js';
 import { type FileInfoMsg, FileKind, type Message, MsgType } from '../../src/protocol/index.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
-import { socketPair } from '../helpers/socket-pair.js';
+import { channelOf, socketPair } from '../helpers/socket-pair.js';
 
-// The handshake-phase queue (src/net/inbox.ts) over a real loopback socket: a peer that writes faster than
+// The handshake-phase queue (src/transport/inbox.ts) over a real loopback socket: a peer that writes faster than
 // the handshake reads must meet backpressure, not grow our memory, and nothing it sent may be lost.
 
 const hasher = await loadHasher();
@@ -26,9 +26,9 @@ interface InboxPair {
 /** An Inbox on one end of a loopback socket pair, a plain FramedConn to write into it on the other. */
 async function inboxPair(): Promise<InboxPair> {
   const [a, b] = await socketPair();
-  const rx = new FramedConn(b, hasher);
+  const rx = new FramedConn(channelOf(b), hasher);
   const inbox = new Inbox(rx);
-  const tx = new FramedConn(a, hasher, { onMessage: () => {}, onClose: () => {} });
+  const tx = new FramedConn(channelOf(a), hasher, { onMessage: () => {}, onClose: () => {} });
   return {
     inbox,
     rx,

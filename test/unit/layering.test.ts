@@ -4,8 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 // The dependency rules of STYLE.md, read from the import lines of src/**/*.ts:
-// protocol <- transfer, net <- daemon, client; daemon and client never import each other; no cycles.
-// Tests run from the repository root.
+// protocol <- security <- transport <- transfer <- client, daemon <- cli; daemon and client never import each
+// other; no cycles between files or between folders. Tests run from the repository root.
 
 const ROOT = process.cwd();
 const SRC = path.join(ROOT, 'src');
@@ -34,7 +34,7 @@ function listTs(dir: string): string[] {
 }
 
 interface Module {
-  /** Path relative to the repository root, '/'-separated: src/net/dial.ts */
+  /** Path relative to the repository root, '/'-separated: src/transport/dial.ts */
   file: string;
   /** Resolved imports of our own files, relative like `file`. */
   local: string[];
@@ -149,8 +149,38 @@ test('the cycle finder finds cycles and accepts a DAG', () => {
   assert.equal(findCycle(new Map([['self', ['self']]])), ['self', 'self']);
 });
 
+/**
+ * Every folder of src/ and its floor: a file may import its own folder and folders on lower floors only, so
+ * no two folders can import each other. A new folder fails here until it is given its floor.
+ */
+const FLOORS: Readonly<Record<string, number>> = {
+  protocol: 0,
+  // Keys, proofs, TLS contexts: what a transport needs to open an authenticated channel.
+  security: 1,
+  transport: 2,
+  transfer: 3,
+  client: 4,
+  daemon: 4,
+  cli: 5,
+};
+
+test('every folder of src/ has its floor, and imports only its own folder and lower floors', () => {
+  for (const mod of MODULES.values()) {
+    const from = layerOf(mod.file);
+    assert.ok(FLOORS[from] !== undefined, `src/${from}/ is not in the layering table (${mod.file})`);
+    for (const target of mod.local) {
+      const to = layerOf(target);
+      if (to === from) continue;
+      assert.ok(
+        FLOORS[to]! < FLOORS[from]!,
+        `${mod.file} imports ${target}: src/${to}/ is not below src/${from}/`,
+      );
+    }
+  }
+});
+
 test('the scan sees the whole source tree', () => {
-  for (const layer of ['protocol', 'transfer', 'net', 'security', 'daemon', 'client']) {
+  for (const layer of ['protocol', 'transfer', 'transport', 'security', 'daemon', 'client']) {
     assert.ok(
       [...MODULES.keys()].some((f) => layerOf(f) === layer),
       `no file found in src/${layer}`,
@@ -181,9 +211,9 @@ test('src/daemon and src/client never import each other', () => {
   }
 });
 
-test('src/transfer, src/net and src/security never import src/daemon or src/client', () => {
+test('src/transfer, src/transport and src/security never import src/daemon or src/client', () => {
   for (const mod of MODULES.values()) {
-    if (!['transfer', 'net', 'security'].includes(layerOf(mod.file))) continue;
+    if (!['transfer', 'transport', 'security'].includes(layerOf(mod.file))) continue;
     for (const target of mod.local) {
       assert.not.ok(['daemon', 'client'].includes(layerOf(target)), `${mod.file} imports ${target}`);
     }

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseRemoteSpec } from '../../src/client/remote-spec.js';
-import { hostPort } from '../../src/net/dial.js';
+import { hostPort } from '../../src/transport/channel.js';
 import { FcpError } from '../../src/protocol/errors.js';
 
 function usageError(arg: string, message: RegExp): void {

@@ -29,7 +29,7 @@ export function ourHello(): HelloMsg {
  * the peer's bits decide).
  */
 export function applyCapabilities(conn: FramedConn, theirs: HelloMsg): void {
-  if ((theirs.capabilities & Capability.TlsDataUnsummed) !== 0) conn.omitDataChecksumsOverTls();
+  if ((theirs.capabilities & Capability.TlsDataUnsummed) !== 0) conn.omitDataChecksums();
 }
 
 /** Whether `hello` offers ListBeforeSession (ours always does): the push list may start before SESSION. */

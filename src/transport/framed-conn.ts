@@ -1,12 +1,12 @@
 /**
- * A socket wrapped with the frame decoder and backpressure-aware writes.
+ * A channel's stream wrapped with the frame decoder and backpressure-aware writes. It never learns what
+ * carries the stream (TLS, plain TCP, an ssh child's stdio): only what its Channel says of it.
  *
  * Reading: every complete frame is decoded into a Message and handed to the current handler; a protocol
  * error sends ABORT (best effort) and destroys the socket. Writing: send() and sendData() return write()'s
  * verdict, and drained() waits for 'drain' *or* close, so a dead peer never hangs a writer (STYLE rule 4).
  */
-import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import {
   DATA_PREFIX_SIZE,
   type DataMsg,
@@ -15,6 +15,7 @@ import {
   encodeMessage,
   FcpError,
   FRAME_HEADER_SIZE,
+  type FrameChecksums,
   FrameDecoder,
   type Message,
   MsgType,
@@ -22,7 +23,7 @@ import {
   writeDataPrefix,
   writeFrameHeader,
 } from '../protocol/index.js';
-import type { Hasher } from '../transfer/checksum.js';
+import type { Channel } from './channel.js';
 
 export interface ConnHandler {
   /** `frameBytes`: the frame's size on the wire (what an Inbox bounds before authentication). */
@@ -61,18 +62,19 @@ let nextConnId = 1;
 const SMALL_DATA_BYTES = 16 * 1024;
 
 export class FramedConn {
-  readonly socket: Socket;
+  readonly #channel: Channel;
+  readonly #stream: Duplex;
   /** Process-unique, for logs. */
   readonly connId = nextConnId++;
-  readonly #hasher: Hasher;
+  readonly #sums: FrameChecksums;
   readonly #decoder: FrameDecoder;
   #handler: ConnHandler | undefined;
   #closeError: FcpError | undefined;
   #closed = false;
   readonly #pausedBy = new Set<PauseReason>();
-  /** sendCorked() has corked the socket until the end of this tick. */
+  /** sendCorked() has corked the stream until the end of this tick. */
   #corkedTick = false;
-  /** DATA frames carry and check xxh32 (true unless omitDataChecksumsOverTls() turned it off). */
+  /** DATA frames carry and check xxh32 (true unless omitDataChecksums() turned it off). */
   #dataSums = true;
   #messageBytesSent = 0;
   #drainWaiters: Array<{ resolve: () => void; reject: (err: FcpError) => void }> = [];
@@ -82,24 +84,30 @@ export class FramedConn {
   /** Who is at the other end, for the message when it goes away ("the daemon at h:p"); else the address. */
   peerName: string | undefined;
 
-  constructor(socket: Socket, hasher: Hasher, handler?: ConnHandler) {
-    this.socket = socket;
-    this.#hasher = hasher;
+  constructor(channel: Channel, sums: FrameChecksums, handler?: ConnHandler) {
+    this.#channel = channel;
+    const stream = channel.stream;
+    this.#stream = stream;
+    this.#sums = sums;
     this.#handler = handler;
-    this.#decoder = new FrameDecoder(hasher.h32, (type, payload) => this.#deliver(type, payload));
+    this.#decoder = new FrameDecoder(sums.h32, (type, payload) => this.#deliver(type, payload));
     this.#decoder.setDataSink(
       {
         target: (id, seq, offset, length) => this.#handler?.dataTarget?.(this, id, seq, offset, length),
         landed: (id, seq, offset, data) => this.#handler?.dataLanded?.(this, id, seq, offset, data),
       },
-      (a, b) => hasher.h32Parts(a, b),
+      (a, b) => sums.h32Parts(a, b),
     );
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#socketOnData(chunk));
-    socket.on('end', () => this.#socketOnEnd());
-    socket.on('error', (err) => this.#socketOnError(err));
-    socket.on('close', () => this.#socketOnClose());
-    socket.on('drain', () => this.#settleDrain(undefined));
+    stream.on('data', (chunk: Buffer) => this.#streamOnData(chunk));
+    stream.on('end', () => this.#streamOnEnd());
+    stream.on('error', (err) => this.#streamOnError(err));
+    stream.on('close', () => this.#streamOnClose());
+    stream.on('drain', () => this.#settleDrain(undefined));
+  }
+
+  /** What carries this connection: whether it encrypts, what proofs bind to, who is at the other end. */
+  get channel(): Channel {
+    return this.#channel;
   }
 
   get closed(): boolean {
@@ -117,7 +125,7 @@ export class FramedConn {
   }
 
   get remote(): string {
-    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+    return this.#channel.peer;
   }
 
   setHandler(handler: ConnHandler): void {
@@ -125,25 +133,25 @@ export class FramedConn {
   }
 
   /**
-   * Called when both HELLOs offered Capability.TlsDataUnsummed. On a TLS connection, DATA frames then go out
-   * with chksum 0 and come in unchecked (spec/PROTOCOL.md §2): TLS's AEAD tag already authenticates every
+   * Called when both HELLOs offered Capability.TlsDataUnsummed. On an encrypted channel, DATA frames then go
+   * out with chksum 0 and come in unchecked (spec/PROTOCOL.md §2): TLS's AEAD tag already authenticates every
    * byte and the piece hashes verify each file end to end, while xxh32 over every data byte cost each side
-   * about 0.34 s of CPU per 2 GiB. On a plaintext connection nothing changes: there the checksum is what
+   * about 0.34 s of CPU per 2 GiB. On a plaintext channel nothing changes: there the checksum is what
    * catches a flipped bit.
    */
-  omitDataChecksumsOverTls(): void {
-    if (!(this.socket instanceof TLSSocket)) return;
+  omitDataChecksums(): void {
+    if (!this.#channel.encrypted) return;
     this.#dataSums = false;
     this.#decoder.skipDataChecksums();
   }
 
   /** Sends one control message. Returns false when the caller should wait for drained(). */
   send(msg: Exclude<Message, DataMsg>): boolean {
-    if (this.#closed || this.socket.destroyed) return false;
+    if (this.#closed || this.#stream.destroyed) return false;
     this.lastSentMs = performance.now();
-    const frame = encodeFrame(msg.type, encodeMessage(msg), this.#hasher.h32);
+    const frame = encodeFrame(msg.type, encodeMessage(msg), this.#sums.h32);
     this.#messageBytesSent += frame.length;
-    return this.socket.write(frame);
+    return this.#stream.write(frame);
   }
 
   /** Frame bytes of every control message send() has queued (DATA not included). */
@@ -158,10 +166,10 @@ export class FramedConn {
   sendCorked(msg: Exclude<Message, DataMsg>): boolean {
     if (!this.#corkedTick) {
       this.#corkedTick = true;
-      this.socket.cork();
+      this.#stream.cork();
       process.nextTick(() => {
         this.#corkedTick = false;
-        this.socket.uncork();
+        this.#stream.uncork();
       });
     }
     return this.send(msg);
@@ -178,7 +186,7 @@ export class FramedConn {
     data: Uint8Array,
     onWritten?: (err?: Error | null) => void,
   ): boolean {
-    if (this.#closed || this.socket.destroyed) return false;
+    if (this.#closed || this.#stream.destroyed) return false;
     this.lastSentMs = performance.now();
     if (data.byteLength <= SMALL_DATA_BYTES) {
       // A small file's piece (or a piece's short last frame): copying it beside its header costs less than a
@@ -188,26 +196,26 @@ export class FramedConn {
       writeDataPrefix(frame.subarray(FRAME_HEADER_SIZE), id, seq, offset);
       frame.set(data, FRAME_HEADER_SIZE + DATA_PREFIX_SIZE);
       const payload = frame.subarray(FRAME_HEADER_SIZE);
-      const sum = this.#dataSums ? this.#hasher.h32(payload) : 0;
+      const sum = this.#dataSums ? this.#sums.h32(payload) : 0;
       writeFrameHeader(frame, MsgType.Data, sum, payload.byteLength);
-      return this.socket.write(frame, onWritten);
+      return this.#stream.write(frame, onWritten);
     }
     const head = Buffer.allocUnsafe(FRAME_HEADER_SIZE + DATA_PREFIX_SIZE);
     const prefix = head.subarray(FRAME_HEADER_SIZE);
     writeDataPrefix(prefix, id, seq, offset);
-    const sum = this.#dataSums ? this.#hasher.h32Parts(prefix, data) : 0;
+    const sum = this.#dataSums ? this.#sums.h32Parts(prefix, data) : 0;
     writeFrameHeader(head, MsgType.Data, sum, DATA_PREFIX_SIZE + data.byteLength);
-    this.socket.cork();
-    this.socket.write(head);
-    const ok = this.socket.write(data, onWritten);
-    this.socket.uncork();
+    this.#stream.cork();
+    this.#stream.write(head);
+    const ok = this.#stream.write(data, onWritten);
+    this.#stream.uncork();
     return ok;
   }
 
-  /** Resolves when the socket can take more, rejects if it closes first. */
+  /** Resolves when the stream can take more, rejects if it closes first. */
   drained(): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closeError ?? new FcpError('FCP_ERR_NET_CLOSED'));
-    if (!this.socket.writableNeedDrain) return Promise.resolve();
+    if (!this.#stream.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   }
 
@@ -216,13 +224,13 @@ export class FramedConn {
    * goes on only once every reason has resumed: one consumer catching up must not undo another's pause.
    */
   pause(reason: PauseReason): void {
-    if (this.#pausedBy.size === 0) this.socket.pause();
+    if (this.#pausedBy.size === 0) this.#stream.pause();
     this.#pausedBy.add(reason);
   }
 
   resume(reason: PauseReason): void {
     if (!this.#pausedBy.delete(reason) || this.#pausedBy.size > 0) return;
-    this.socket.resume();
+    this.#stream.resume();
   }
 
   /** Sends ABORT for a fatal error, then closes. */
@@ -240,19 +248,63 @@ export class FramedConn {
     } catch {
       // The socket may already be half-dead; the destroy below is what matters.
     }
-    this.socket.end();
+    this.#stream.end();
     // Give the ABORT a moment to leave, but never wait on a peer that stopped reading.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    setTimeout(() => this.#stream.destroy(), 2000).unref();
   }
 
   /** Graceful close after everything queued has been written. */
   end(): void {
-    this.socket.end();
+    this.#stream.end();
+  }
+
+  /**
+   * Runs `write` with the stream corked, so that what it queues leaves as one write (and one TLS record)
+   * instead of one per frame.
+   */
+  corked<T>(write: () => T): T {
+    this.#stream.cork();
+    try {
+      return write();
+    } finally {
+      this.#stream.uncork();
+    }
+  }
+
+  /** Runs `listener` once the stream has closed (at once if it has). */
+  onceClosed(listener: () => void): void {
+    if (this.#stream.destroyed) listener();
+    else this.#stream.once('close', listener);
+  }
+
+  /** Bytes queued on the stream and not yet handed to the kernel. */
+  get queuedBytes(): number {
+    return this.#stream.writableLength;
+  }
+
+  /**
+   * Resolves once what was queued before end() has left (or the stream closed), or after `timeoutMs`: the
+   * last message must not be cut off by a process exit right after (TLS encrypts and writes asynchronously).
+   */
+  flushed(timeoutMs: number): Promise<void> {
+    const stream = this.#stream;
+    if (stream.destroyed || stream.writableFinished) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stream.off('finish', done);
+        stream.off('close', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      stream.once('finish', done);
+      stream.once('close', done);
+    });
   }
 
   destroy(err?: FcpError): void {
     if (err) this.#closeError ??= err;
-    this.socket.destroy();
+    this.#stream.destroy();
   }
 
   #deliver(type: number, payload: Uint8Array): void {
@@ -261,7 +313,7 @@ export class FramedConn {
     this.#handler?.onMessage(msg, this, FRAME_HEADER_SIZE + payload.byteLength);
   }
 
-  #socketOnData(chunk: Buffer): void {
+  #streamOnData(chunk: Buffer): void {
     if (this.#closed) return;
     this.lastReceivedMs = performance.now();
     try {
@@ -276,7 +328,7 @@ export class FramedConn {
     }
   }
 
-  #socketOnEnd(): void {
+  #streamOnEnd(): void {
     try {
       this.#decoder.end();
     } catch (err) {
@@ -289,10 +341,10 @@ export class FramedConn {
     }
     // We never half-close on purpose; end our side too once queued writes flush (unless already ended:
     // a second end() builds an ERR_STREAM_ALREADY_FINISHED error for nothing).
-    if (!this.socket.writableEnded) this.socket.end();
+    if (!this.#stream.writableEnded) this.#stream.end();
   }
 
-  #socketOnError(err: NodeJS.ErrnoException): void {
+  #streamOnError(err: NodeJS.ErrnoException): void {
     const what =
       err.code === 'ECONNRESET' || err.code === 'EPIPE'
         ? `${this.peer} closed the connection (reset)`
@@ -300,7 +352,7 @@ export class FramedConn {
     this.#closeError ??= new FcpError('FCP_ERR_NET_CLOSED', what, { cause: err });
   }
 
-  #socketOnClose(): void {
+  #streamOnClose(): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#closeError === undefined && !this.#decoder.atBoundary) {

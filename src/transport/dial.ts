@@ -1,6 +1,7 @@
 /** Opening a TCP connection to a daemon, with errors a user can act on. */
 import net from 'node:net';
 import { FcpError } from '../protocol/index.js';
+import { hostPort } from './channel.js';
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -13,11 +14,6 @@ const HINTS: Readonly<Record<string, string>> = {
   ETIMEDOUT: 'timed out',
   ECONNRESET: 'connection reset',
 };
-
-/** `host:port` as users write it, an IPv6 literal in brackets: `[::1]:7523`. */
-export function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /** How long a cancelled connection's peer gets to close its side before ours is destroyed. */
 const CANCEL_CLOSE_MS = 2_000;
