@@ -103,6 +103,9 @@ export class FramedConn {
     stream.on('error', (err) => this.#streamOnError(err));
     stream.on('close', () => this.#streamOnClose());
     stream.on('drain', () => this.#settleDrain(undefined));
+    // A stream may come paused (the daemon's first-byte sniff pauses a plaintext socket), and a 'data'
+    // listener does not restart a stream paused by hand: reading starts here.
+    stream.resume();
   }
 
   /** What carries this connection: whether it encrypts, what proofs bind to, who is at the other end. */
