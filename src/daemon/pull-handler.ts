@@ -1,0 +1,38 @@
+/** A granted PULL: the Sender that announces and sends the served files the client asked for. */
+import { lstat } from 'node:fs/promises';
+import { type PullMsg, TransferFlag } from '../protocol/index.js';
+import { createSelector } from '../transfer/select.js';
+import { Sender } from '../transfer/sender.js';
+import { ROOT_ENTRY } from '../transfer/wire-path.js';
+import type { HandlerContext, SessionEngine } from './session-engine.js';
+
+export async function openPull(request: PullMsg, ctx: HandlerContext): Promise<SessionEngine> {
+  // --regex never crosses the wire: a client-chosen regex could backtrack for hours on the daemon's
+  // event loop, so the pulling client applies it to the announced list instead (spec/SECURITY.md).
+  const selector = createSelector({ include: request.include, exclude: request.exclude });
+  const sources = await ctx.served.sources(request.source, ctx.onWarning);
+  const single = sources.length === 1 && sources[0]!.topRel !== ROOT_ENTRY && !(await isDir(sources[0]!.abs));
+  const sender = new Sender({
+    hasher: ctx.hasher,
+    control: ctx.control,
+    stats: ctx.stats,
+    onWarning: ctx.onWarning,
+    sources,
+    selector,
+    checksum: (request.flags & TransferFlag.Checksum) !== 0,
+    idleTimeoutMs: ctx.idleTimeoutMs,
+  });
+  return {
+    engine: sender,
+    flags: (request.flags & TransferFlag.Checksum) | (single ? TransferFlag.SingleFile : 0),
+    start: () => sender.start(),
+  };
+}
+
+async function isDir(abs: string): Promise<boolean> {
+  try {
+    return (await lstat(abs)).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,27 @@
+/** A granted PUSH: the Receiver that writes the client's files into the served tree. */
+import { type PushMsg, TransferFlag } from '../protocol/index.js';
+import { Receiver } from '../transfer/receiver.js';
+import type { PartialRegistry } from './partials.js';
+import type { HandlerContext, SessionEngine } from './session-engine.js';
+
+/** `partials` records the partial files the receiver keeps, so that stale ones can be swept. */
+export async function openPush(
+  request: PushMsg,
+  ctx: HandlerContext,
+  partials: PartialRegistry | undefined,
+): Promise<SessionEngine> {
+  const singleFile = (request.flags & TransferFlag.SingleFile) !== 0;
+  const dest = await ctx.served.destination(request.dest, singleFile);
+  const engine = new Receiver({
+    hasher: ctx.hasher,
+    control: ctx.control,
+    stats: ctx.stats,
+    onWarning: ctx.onWarning,
+    root: dest.root,
+    singleName: dest.singleName,
+    checksum: (request.flags & TransferFlag.Checksum) !== 0,
+    idleTimeoutMs: ctx.idleTimeoutMs,
+    onPartialKept: (temp, sidecar) => partials?.record(temp, sidecar),
+  });
+  return { engine, flags: request.flags & TransferFlag.Checksum };
+}

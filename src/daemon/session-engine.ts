@@ -1,0 +1,23 @@
+/**
+ * What the push and pull handlers share: what a granted session gives the engine it builds, and what a
+ * handler hands back to the session.
+ */
+import type { EngineOptions, TransferEngine } from '../transfer/engine.js';
+import type { ServedTree } from '../transfer/served-tree.js';
+
+/** The engine options every session's engine gets, and the tree its paths are resolved in. */
+export interface HandlerContext extends Pick<
+  EngineOptions,
+  'hasher' | 'control' | 'stats' | 'onWarning' | 'idleTimeoutMs'
+> {
+  readonly served: ServedTree;
+}
+
+/** A session's engine, ready for SESSION to be sent. */
+export interface SessionEngine {
+  readonly engine: TransferEngine;
+  /** The TransferFlag bits SESSION carries. */
+  readonly flags: number;
+  /** Starts the engine once SESSION is on the wire (a sender's announcing); a receiver waits for the list. */
+  readonly start?: () => void;
+}
