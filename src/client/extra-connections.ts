@@ -1,0 +1,151 @@
+/**
+ * The session's connections besides the control one: when to open them, replacing the ones that die, and
+ * attaching each with the proof of the session secret (spec/PROTOCOL.md §4.3, spec/SECURITY.md §6.4).
+ */
+import { FcpError, MsgType, type SessionMsg, toFcpError } from '../protocol/index.js';
+import { attachProof } from '../security/session-secret.js';
+import type { Hasher } from '../transfer/checksum.js';
+import type { TransferEngine } from '../transfer/engine.js';
+import type { FramedConn } from '../transport/framed-conn.js';
+import { HANDSHAKE_TIMEOUT_MS } from '../transport/hello.js';
+import type { Inbox } from '../transport/inbox.js';
+import type { CommonOptions } from './options.js';
+import { exchangeHello, openConn, type SessionLink } from './session.js';
+
+/**
+ * The session's connections besides the control one, for one engine.
+ *
+ * They are opened the first time the files the receiver asked for (not merely listed: a re-run skips most)
+ * hold more than one piece of data. Until then there is nothing for a second connection to carry in
+ * parallel (a piece travels whole on one connection), and each costs a TLS handshake on both ends: a
+ * one-file copy of a few KiB took 193 ms with its 7 extra connections and 183 ms without (README
+ * "Connections"), and a no-change re-run of a tree opened all of them for nothing. A push lists before
+ * SESSION, so they also wait for granted().
+ *
+ * When one dies mid-session its pieces are re-sent over the others (the engine does that); here a
+ * replacement is attached so the transfer keeps its width. Bounded, so a link that kills every new
+ * connection cannot make us reconnect forever.
+ *
+ * When the session ends, none is opened any more and those still on their way are cancelled with a FIN
+ * (dial.ts), and the client waits for them to close before it exits: one cut off by the process's exit
+ * mid-handshake was a reset the daemon logged as a failed TLS handshake (README: one line per session).
+ */
+export class ExtraConnections {
+  readonly #opts: CommonOptions;
+  #granted: { session: SessionMsg; link: SessionLink; engine: TransferEngine } | undefined;
+  #neededBytes = 0;
+  #attached = false;
+  #replacements = 0;
+  #closing = false;
+  /** Attaches on their way, each with what cancels it. */
+  readonly #inFlight = new Map<Promise<void>, AbortController>();
+
+  constructor(opts: CommonOptions) {
+    this.#opts = opts;
+  }
+
+  /** SESSION arrived and `engine` runs it. */
+  granted(session: SessionMsg, link: SessionLink, engine: TransferEngine): void {
+    this.#granted = { session, link, engine };
+    this.#replacements = 2 * this.#wanted(session);
+    this.#maybeAttach();
+  }
+
+  /** EngineOptions.onNeeded. */
+  readonly needed = (bytes: number): void => {
+    this.#neededBytes = bytes;
+    this.#maybeAttach();
+  };
+
+  /** EngineOptions.onConnectionLost: a data connection died and the session goes on without it. */
+  readonly lost = (err: FcpError): void => {
+    const g = this.#granted;
+    if (g === undefined || this.#closing || g.engine.finished || this.#replacements <= 0) return;
+    this.#replacements--;
+    this.#opts.onNotice?.(
+      `a connection failed (${err.message}); its pieces go over the others, attaching a replacement`,
+    );
+    this.#attachOne(g).catch(() => {});
+  };
+
+  #wanted(session: SessionMsg): number {
+    return Math.min(this.#opts.connections, session.maxConnections);
+  }
+
+  /** Opens the others in parallel; one that cannot be attached is reported and the transfer goes on. */
+  #maybeAttach(): void {
+    const g = this.#granted;
+    if (this.#attached || this.#closing || g === undefined || g.engine.finished) return;
+    if (this.#neededBytes <= g.session.pieceSize) return;
+    this.#attached = true;
+    let reported = false;
+    for (let i = 1; i < this.#wanted(g.session); i++) {
+      this.#attachOne(g).catch((err: unknown) => {
+        // SESSION_UNKNOWN: a small transfer finished on the daemon before this connection arrived; had the
+        // session died, the control connection says so.
+        const e = toFcpError(err);
+        if (g.engine.finished || reported || e.code === 'FCP_ERR_SESSION_UNKNOWN') return;
+        reported = true;
+        this.#opts.onWarning(new FcpError(e.code, `could not open an extra connection: ${e.message}`));
+      });
+    }
+  }
+
+  /** The session is over: opens nothing more, cancels what is on its way, and waits (bounded) for it. */
+  async close(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    for (const cancel of this.#inFlight.values()) cancel.abort();
+    const settled = Promise.allSettled(this.#inFlight.keys());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([settled, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  #attachOne(g: { session: SessionMsg; link: SessionLink; engine: TransferEngine }): Promise<void> {
+    const cancel = new AbortController();
+    const attempt = (async () => {
+      const { conn, inbox } = await attachOne(this.#opts.hasher, g.session.sessionId, g.link, cancel.signal);
+      if (this.#closing || g.engine.finished) {
+        // Attached too late to carry anything: a proper close (TLS close_notify, then FIN).
+        conn.end();
+        return;
+      }
+      g.engine.addConnection(conn);
+      inbox.handOver(g.engine);
+    })();
+    this.#inFlight.set(attempt, cancel);
+    const forget = () => this.#inFlight.delete(attempt);
+    attempt.then(forget, forget);
+    return attempt;
+  }
+}
+
+/**
+ * One extra connection: TLS resumed from the control connection (or the same host key), HELLO, ATTACH, and the
+ * proof of the session secret bound to this connection's own channel (spec/SECURITY.md §6.4).
+ */
+async function attachOne(
+  hasher: Hasher,
+  sessionId: Uint8Array,
+  link: SessionLink,
+  signal: AbortSignal,
+): Promise<{ conn: FramedConn; inbox: Inbox }> {
+  const ch = await openConn(link.dialer, hasher, link.resumption, signal);
+  const { conn, inbox } = ch;
+  try {
+    ch.dialed.identity.checkSameDaemon(link.auth.hostFingerprint);
+    await exchangeHello(ch, { type: MsgType.Attach, sessionId });
+    const challenge = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH_CHALLENGE');
+    if (challenge.type !== MsgType.AttachChallenge)
+      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH_CHALLENGE');
+    const proof = attachProof(link.auth.sessionSecret, sessionId, challenge.nonce, ch.conn.channel.binding);
+    conn.send({ type: MsgType.AttachProof, proof });
+    const msg = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH');
+    if (msg.type !== MsgType.Attach) throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH');
+  } catch (err) {
+    conn.destroy();
+    throw err;
+  }
+  // On a pull the daemon may start sending DATA right behind its ATTACH: the inbox keeps it for the engine.
+  return { conn, inbox };
+}

@@ -1,0 +1,65 @@
+/**
+ * The client's pull: check the patterns, open the session, resolve the local destination the daemon's
+ * answer calls for, and run the Receiver until the end (spec/PROTOCOL.md §6).
+ */
+import { FcpError, MAX_PATTERNS, MsgType, type PullMsg, TransferFlag } from '../protocol/index.js';
+import { resolveLocalDestination } from '../transfer/destination.js';
+import { Receiver } from '../transfer/receiver.js';
+import { createSelector } from '../transfer/select.js';
+import { ExtraConnections } from './extra-connections.js';
+import { finish } from './finish.js';
+import type { PullOptions } from './options.js';
+import { openSession } from './session.js';
+
+export async function pull(opts: PullOptions): Promise<void> {
+  // Checked before connecting, so a bad pattern is a usage error. The regexes stay here: the receiver
+  // applies them to the announced list (the daemon never runs a client's regex).
+  createSelector(opts.select);
+  for (const [name, list] of [
+    ['include', opts.select.include],
+    ['exclude', opts.select.exclude],
+  ] as const) {
+    if ((list?.length ?? 0) > MAX_PATTERNS) {
+      throw new FcpError(
+        'FCP_ERR_USAGE',
+        `at most ${MAX_PATTERNS} --${name} patterns can be sent to the daemon`,
+      );
+    }
+  }
+  const regexOnly = createSelector({ regex: opts.select.regex ?? [] });
+  let flags = 0;
+  if (opts.checksum) flags |= TransferFlag.Checksum;
+  const request: PullMsg = {
+    type: MsgType.Pull,
+    flags,
+    connections: opts.connections,
+    source: opts.source,
+    include: [...(opts.select.include ?? [])],
+    exclude: [...(opts.select.exclude ?? [])],
+  };
+  const { conn, inbox, session, link } = await openSession(opts, request);
+  let dest: Awaited<ReturnType<typeof resolveLocalDestination>>;
+  try {
+    dest = await resolveLocalDestination(opts.dest, (session.flags & TransferFlag.SingleFile) !== 0);
+  } catch (err) {
+    conn.abort(new FcpError('FCP_ERR_SESSION_ABORTED', 'client cannot write to its destination'));
+    throw err;
+  }
+  const extra = new ExtraConnections(opts);
+  const receiver: Receiver = new Receiver({
+    hasher: opts.hasher,
+    control: conn,
+    stats: opts.stats,
+    onWarning: opts.onWarning,
+    onConnectionLost: extra.lost,
+    onNeeded: extra.needed,
+    root: dest.root,
+    singleName: dest.singleName,
+    checksum: opts.checksum,
+    wantsFile: (path) => regexOnly.wantsFile(path),
+  });
+  extra.granted(session, link, receiver);
+  inbox.handOver(receiver);
+  opts.onEngine?.(receiver);
+  await finish(receiver, conn, extra);
+}
