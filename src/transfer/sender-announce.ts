@@ -1,0 +1,304 @@
+/**
+ * The sender's list loop: walks the sources and announces each entry (DIR_INFO/FILE_INFO) on the control
+ * connection, at most LIST_WINDOW unanswered at a time (fewer, and a byte bound, before SESSION), and keeps
+ * the unresolved entries until the receiver's FILE_READY, FILE_HAVE and FILE_DONE settle them. A file that
+ * arrived damaged or changed while read is announced again under a new id (spec/PROTOCOL.md §5, §7).
+ */
+import {
+  codeFromWire,
+  FcpError,
+  type FileHaveMsg,
+  FileKind,
+  type FileReadyMsg,
+  LIST_WINDOW,
+  MAX_LIST_BYTES_BEFORE_SESSION,
+  MsgType,
+  ReadyAction,
+  toFcpError,
+  wireCodeOf,
+} from '../protocol/index.js';
+import { Signal } from './engine.js';
+import type { Selector } from './select.js';
+import { heldBytes, newSendFile, type SendContext, type SendFile } from './sender-file.js';
+import type { SourceRoot } from './source-spec.js';
+import type { SourceEntry } from './store/source.js';
+
+/** A file that arrives damaged or changes while it is read is sent again, up to this many times in all. */
+const MAX_FILE_ATTEMPTS = 3;
+const RETRYABLE_FILE_CODES = new Set([
+  wireCodeOf('FCP_ERR_FILE_CHECKSUM'),
+  wireCodeOf('FCP_ERR_FILE_CHANGED'),
+]);
+
+export interface AnnouncerOptions {
+  sources: readonly SourceRoot[];
+  selector: Selector;
+  /** Announce content hashes so the receiver compares by checksum (--checksum). */
+  checksum: boolean;
+  /** See SenderOptions.preSessionEntries. */
+  preSessionEntries: number | undefined;
+  /** The receiver wants this file's data (FILE_READY NEED or RESUME). */
+  onWanted: (file: SendFile) => void;
+  /** The entry is settled: whatever it holds open may go. */
+  onSettled: (file: SendFile) => void;
+  /** The list or the set of unresolved entries changed outside a message: the session may be complete. */
+  onChange: () => void;
+}
+
+export class Announcer {
+  readonly #ctx: SendContext;
+  readonly #opts: AnnouncerOptions;
+  /** Every announced entry not yet resolved by the receiver. */
+  readonly #unresolved = new Map<number, SendFile>();
+  readonly #resolved = new Signal();
+  #nextId = 1;
+  #announcing = 0;
+  #listDone = false;
+  /** Entries that may wait unanswered before SESSION (LIST_WINDOW after it). */
+  readonly #preSessionEntries: number;
+  #granted: boolean;
+  /** The control connection's messageBytesSent when the list started (bytes before SESSION are bounded). */
+  readonly #listBytesBase: number;
+
+  constructor(ctx: SendContext, opts: AnnouncerOptions) {
+    this.#ctx = ctx;
+    this.#opts = opts;
+    this.#granted = opts.preSessionEntries === undefined;
+    this.#preSessionEntries = opts.preSessionEntries ?? LIST_WINDOW;
+    this.#listBytesBase = ctx.control.messageBytesSent;
+  }
+
+  /** The whole list went out, SESSION granted it, and the receiver settled every entry. */
+  get complete(): boolean {
+    return this.#granted && this.#listDone && this.#unresolved.size === 0 && this.#announcing === 0;
+  }
+
+  /** Whether `file` is still the current announcement of its path, not yet settled. */
+  isUnresolved(file: SendFile): boolean {
+    return this.#unresolved.get(file.id) === file;
+  }
+
+  unresolvedFiles(): IterableIterator<SendFile> {
+    return this.#unresolved.values();
+  }
+
+  /** SESSION arrived (preSessionEntries): the list may run the whole window ahead now. */
+  grant(): void {
+    this.#granted = true;
+    this.#resolved.wake();
+  }
+
+  /** Wakes a list loop waiting for room (the session ended). */
+  wake(): void {
+    this.#resolved.wake();
+  }
+
+  async run(): Promise<void> {
+    let entries = 0;
+    let bytes = 0n;
+    for (const source of this.#opts.sources) {
+      for await (const batch of this.#ctx.source.walk(source, this.#opts.selector, this.#ctx.warn)) {
+        const listable = batch.filter((entry) => this.#listable(entry));
+        for (const entry of listable) {
+          entries++;
+          if (entry.kind === 'file') bytes += entry.size;
+        }
+        await this.#announceAll(listable);
+        if (this.#ctx.finished()) return;
+      }
+    }
+    // An empty window before SESSION holds back FILE_COUNT too: the daemon expects no list at all then.
+    while (!this.#granted && this.#preSessionEntries === 0 && !this.#ctx.finished())
+      await this.#resolved.wait();
+    if (this.#ctx.finished()) return;
+    this.#ctx.control.send({ type: MsgType.FileCount, entries, bytes });
+    this.#listDone = true;
+    this.#ctx.stats.listComplete = true;
+    this.#opts.onChange();
+  }
+
+  /**
+   * Announces `entries` in order, waiting only while the unanswered window or the socket is full. Without
+   * --checksum a run of them goes under one cork: one write (and with TLS, full records) for many entries,
+   * never held across an await (a corked socket would not drain). With it, each file is hashed first, one
+   * at a time.
+   */
+  async #announceAll(entries: readonly SourceEntry[]): Promise<void> {
+    const control = this.#ctx.control;
+    let next = 0;
+    while (next < entries.length) {
+      while (!this.#mayAnnounce() && !this.#ctx.finished()) await this.#resolved.wait();
+      if (this.#ctx.finished()) return;
+      if (this.#opts.checksum) {
+        await this.#announce(entries[next++]!, 1);
+        continue;
+      }
+      const ok = control.corked(() => {
+        let written = true;
+        while (written && next < entries.length && this.#mayAnnounce()) {
+          written = this.#announceNow(entries[next++]!, 1, undefined);
+        }
+        return written;
+      });
+      if (!ok) await control.drained();
+    }
+  }
+
+  /** Whether one more entry may go out now: the unanswered window, and before SESSION its byte bound. */
+  #mayAnnounce(): boolean {
+    // A file being announced again holds the slot its first id left (the receiver counts it open from the
+    // moment its new FILE_INFO arrives), so a re-announce can never take the window past LIST_WINDOW.
+    const open = this.#unresolved.size + this.#announcing;
+    if (this.#granted) return open < LIST_WINDOW;
+    return (
+      open < this.#preSessionEntries &&
+      this.#ctx.control.messageBytesSent - this.#listBytesBase < MAX_LIST_BYTES_BEFORE_SESSION
+    );
+  }
+
+  /** False (after a warning) for what cannot be sent: FIFOs, sockets, devices. */
+  #listable(entry: SourceEntry): boolean {
+    if (entry.kind !== 'other') return true;
+    this.#ctx.warn(new FcpError('FCP_ERR_PATH_UNSUPPORTED', undefined, { path: entry.rel }));
+    return false;
+  }
+
+  /** Announces an entry, with its content hash under --checksum; waits while the socket is full. */
+  async #announce(entry: SourceEntry, attempt: number): Promise<void> {
+    let checksum: bigint | undefined;
+    if (this.#opts.checksum && entry.kind === 'file') {
+      try {
+        checksum = await this.#ctx.source.hashWhole(entry, this.#ctx.hasher);
+      } catch (err) {
+        this.#ctx.warn(toFcpError(err, entry.rel));
+        this.#ctx.stats.filesFailed++;
+        return;
+      }
+    }
+    if (this.#ctx.finished()) return;
+    if (!this.#announceNow(entry, attempt, checksum)) await this.#ctx.control.drained();
+  }
+
+  /** Sends DIR_INFO or FILE_INFO for a new id; false when the caller should wait for drained(). */
+  #announceNow(entry: SourceEntry, attempt: number, checksum: bigint | undefined): boolean {
+    const id = this.#nextId++;
+    this.#unresolved.set(id, newSendFile(id, entry, attempt));
+    if (attempt === 1) {
+      this.#ctx.stats.filesTotal++;
+    }
+    return entry.kind === 'dir'
+      ? this.#ctx.control.send({
+          type: MsgType.DirInfo,
+          id,
+          mode: entry.mode,
+          mtimeNs: entry.mtimeNs,
+          path: entry.rel,
+        })
+      : this.#ctx.control.send({
+          type: MsgType.FileInfo,
+          id,
+          kind: entry.kind === 'symlink' ? FileKind.Symlink : FileKind.File,
+          mode: entry.mode,
+          size: entry.kind === 'file' ? entry.size : 0n,
+          mtimeNs: entry.mtimeNs,
+          checksum,
+          path: entry.rel,
+          linkTarget: entry.linkTarget ?? '',
+        });
+  }
+
+  /** Announces a file again under a new id, from a fresh lstat (it may have changed). */
+  #reannounce(file: SendFile): void {
+    this.#announcing++;
+    this.#ctx.source
+      .restat(file.entry)
+      .then(async (st) => {
+        if (st.kind !== 'file') throw new FcpError('FCP_ERR_FILE_CHANGED', 'no longer a regular file');
+        const entry: SourceEntry = {
+          ...file.entry,
+          size: st.size,
+          mtimeNs: st.mtimeNs,
+          mode: st.mode,
+        };
+        await this.#announce(entry, file.attempt + 1);
+      })
+      .catch((err) => {
+        this.#ctx.stats.filesFailed++;
+        this.#ctx.warn(toFcpError(err, file.entry.rel));
+      })
+      .finally(() => {
+        this.#announcing--;
+        this.#resolved.wake();
+        this.#opts.onChange();
+      });
+  }
+
+  onFileHave(msg: FileHaveMsg): void {
+    const file = this.#unresolved.get(msg.id);
+    if (file === undefined || file.entry.kind !== 'file') {
+      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `FILE_HAVE for id ${msg.id}, which is not an open file`);
+    }
+    file.have ??= new Uint8Array(file.pieces);
+    for (let i = 0; i < msg.bitmap.length * 8; i++) {
+      if ((msg.bitmap[i >> 3]! & (0x80 >> (i & 7))) === 0) continue;
+      const seq = msg.firstSeq + i;
+      if (seq >= file.pieces)
+        throw new FcpError('FCP_ERR_PROTO_MALFORMED', `FILE_HAVE piece ${seq} past the end`);
+      file.have[seq] = 1;
+    }
+  }
+
+  /** The receiver's decisions: data wanted (handed to onWanted), skipped, or failed on its side. */
+  onFileReady(msg: FileReadyMsg): void {
+    for (const e of msg.entries) {
+      const file = this.#unresolved.get(e.id);
+      if (file === undefined)
+        throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `FILE_READY for unknown id ${e.id}`);
+      if (e.action === ReadyAction.Need || e.action === ReadyAction.Resume) {
+        if (file.entry.kind !== 'file') continue; // a link or directory is settled by FILE_DONE alone
+        if (e.action === ReadyAction.Need) file.have = undefined;
+        file.resumed = file.have !== undefined;
+        this.#opts.onWanted(file);
+        continue;
+      }
+      this.#take(e.id);
+      if (e.action === ReadyAction.Skip) {
+        if (file.entry.kind === 'dir') this.#ctx.stats.dirs++;
+        else this.#ctx.stats.filesSkipped++;
+      } else this.#failed(file, e.code);
+    }
+  }
+
+  /** FILE_DONE for one entry: written, failed for good, or damaged and worth another attempt. */
+  onFileDone(id: number, code: number): void {
+    const file = this.#take(id);
+    if (code === 0) {
+      if (file.entry.kind === 'dir') this.#ctx.stats.dirs++;
+      else this.#ctx.stats.filesSent++;
+      if (file.resumed) this.#ctx.stats.bytesResumed += heldBytes(file);
+      return;
+    }
+    if (RETRYABLE_FILE_CODES.has(code) && file.attempt < MAX_FILE_ATTEMPTS && !this.#ctx.finished()) {
+      const why = new FcpError(codeFromWire(code), undefined, { path: file.entry.rel });
+      this.#ctx.warn(new FcpError(why.code, `${why.message}; sending it again`, { path: file.entry.rel }));
+      this.#reannounce(file);
+      return;
+    }
+    this.#failed(file, code);
+  }
+
+  #take(id: number): SendFile {
+    const file = this.#unresolved.get(id);
+    if (file === undefined)
+      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `answer for unknown or settled id ${id}`);
+    this.#unresolved.delete(id);
+    this.#opts.onSettled(file);
+    this.#resolved.wake();
+    return file;
+  }
+
+  #failed(file: SendFile, wireCode: number): void {
+    this.#ctx.stats.filesFailed++;
+    this.#ctx.warn(new FcpError(codeFromWire(wireCode), undefined, { path: file.entry.rel }));
+  }
+}

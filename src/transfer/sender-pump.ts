@@ -1,0 +1,156 @@
+/**
+ * The sender's pumps, one per connection: each takes pieces from the read-ahead and writes them as DATA
+ * frames, corked in batches, with at most WINDOW_BYTES sent but not yet acknowledged as written (PIECE_ACK).
+ * A piece stays unacknowledged on the connection that carried it; when that connection dies, lost() hands
+ * its pieces back to be read and sent again over the others (spec/PROTOCOL.md §7.2).
+ */
+import { FcpError, MAX_DATA_BYTES, PIECE_SIZE } from '../protocol/index.js';
+import type { FramedConn } from '../transport/framed-conn.js';
+import { sharedPool } from './buffer-pool.js';
+import { Signal } from './engine.js';
+import type { ReadAhead } from './sender-read-ahead.js';
+import type { ReadPiece, SendContext, SendFile } from './sender-file.js';
+
+/** Bytes sent on one connection but not yet acknowledged as written by the receiver. */
+const WINDOW_BYTES = 64 * PIECE_SIZE;
+/** A pump queues what is ready under one cork up to this many bytes (see #pump). */
+const CORK_BYTES = 256 * 1024;
+
+export interface Unacked {
+  file: SendFile;
+  seq: number;
+  bytes: number;
+}
+
+interface ConnState {
+  unacked: Map<string, Unacked>;
+  unackedBytes: number;
+  acked: Signal;
+}
+
+export class Pumps {
+  readonly #ctx: SendContext;
+  readonly #readAhead: ReadAhead;
+  readonly #connState = new Map<FramedConn, ConnState>();
+  readonly #pool = sharedPool;
+
+  constructor(ctx: SendContext, readAhead: ReadAhead) {
+    this.#ctx = ctx;
+    this.#readAhead = readAhead;
+  }
+
+  /** Starts the connection's pump. */
+  add(conn: FramedConn): void {
+    this.#connState.set(conn, { unacked: new Map(), unackedBytes: 0, acked: new Signal() });
+    this.#pump(conn).catch((err) => {
+      if (!conn.closed) this.#ctx.fail(err);
+    });
+  }
+
+  /** The connection is gone: its pump stops; returns the pieces it carried that were never acknowledged. */
+  lost(conn: FramedConn): Iterable<Unacked> | undefined {
+    const cs = this.#connState.get(conn);
+    this.#connState.delete(conn);
+    if (cs === undefined) return undefined;
+    cs.acked.wake();
+    return cs.unacked.values();
+  }
+
+  /** Wakes every pump waiting for acknowledgements (the session ended). */
+  wake(): void {
+    for (const cs of this.#connState.values()) cs.acked.wake();
+  }
+
+  onPieceAck(pieces: readonly { id: number; seq: number }[], conn: FramedConn): void {
+    const cs = this.#connState.get(conn);
+    if (cs === undefined) return;
+    for (const p of pieces) {
+      const key = `${p.id}:${p.seq}`;
+      const u = cs.unacked.get(key);
+      if (u === undefined)
+        throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'PIECE_ACK for a piece not sent here');
+      cs.unacked.delete(key);
+      cs.unackedBytes -= u.bytes;
+      this.#ctx.stats.bytesDone += u.bytes;
+    }
+    cs.acked.wake();
+  }
+
+  /**
+   * The receiver answers DONE only once every file is settled, so pieces still unacknowledged were written:
+   * their PIECE_ACKs wait a few ms to share a frame, on connections DONE may overtake. Counted here, the
+   * summary's bytes are exact.
+   */
+  creditUnacked(): void {
+    for (const cs of this.#connState.values()) {
+      this.#ctx.stats.bytesDone += cs.unackedBytes;
+      cs.unacked.clear();
+      cs.unackedBytes = 0;
+    }
+  }
+
+  /**
+   * One per connection: takes read pieces and queues them on the socket. Whatever is ready at once goes
+   * under one cork, up to CORK_BYTES: a big piece's 17 frames leave in one writev, and so do dozens of
+   * small files (one syscall and, with TLS, full records instead of one of each per file). The socket may
+   * hold up to one batch beyond its high-water mark; the pump waits for 'drain' after the batch.
+   */
+  async #pump(conn: FramedConn): Promise<void> {
+    const cs = this.#connState.get(conn);
+    if (cs === undefined) return;
+    for (;;) {
+      const piece = await this.#readAhead.next();
+      if (piece === undefined) return;
+      if (conn.closed) {
+        // Died while we waited: put the piece back for another connection.
+        this.#readAhead.putBack(piece);
+        return;
+      }
+      const ok = conn.corked(() => this.#queueBatch(conn, cs, piece));
+      // The connection may die while we wait; lost() then re-sends its pieces elsewhere.
+      if (!ok && !conn.closed) await conn.drained().catch(() => {});
+      while (cs.unackedBytes >= WINDOW_BYTES && !conn.closed && !this.#ctx.finished()) await cs.acked.wait();
+      if (conn.closed) return;
+    }
+  }
+
+  /**
+   * Queues `first` and whatever else is ready, up to CORK_BYTES or the window; false when the connection
+   * wants 'drain' before more.
+   */
+  #queueBatch(conn: FramedConn, cs: ConnState, first: ReadPiece): boolean {
+    let ok = true;
+    let batched = 0;
+    for (let piece: ReadPiece | undefined = first; piece !== undefined; piece = this.#readAhead.take()) {
+      const key = `${piece.file.id}:${piece.seq}`;
+      cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.data.length });
+      cs.unackedBytes += piece.data.length;
+      // Past this point a dying connection hands the piece to lost(), which re-sends it.
+      ok = this.#queuePiece(conn, piece) && ok;
+      batched += piece.data.length;
+      if (conn.closed || batched >= CORK_BYTES || cs.unackedBytes >= WINDOW_BYTES) break;
+    }
+    return ok;
+  }
+
+  /** Queues a piece's DATA frames (by reference); its buffer returns to the pool once the socket wrote it. */
+  #queuePiece(conn: FramedConn, piece: ReadPiece): boolean {
+    const { data } = piece;
+    let release: (() => void) | undefined = () => this.#pool.give(data);
+    let ok = true;
+    try {
+      for (let offset = 0; offset < data.length; offset += MAX_DATA_BYTES) {
+        const end = Math.min(offset + MAX_DATA_BYTES, data.length);
+        const last = end === data.length;
+        const onWritten = last ? release : undefined;
+        if (last) release = undefined;
+        ok = conn.sendData(piece.file.id, piece.seq, offset, data.subarray(offset, end), onWritten) && ok;
+        if (conn.closed) break;
+      }
+    } finally {
+      // Never handed to the socket (it died first): nothing references the buffer any more.
+      if (release !== undefined && conn.closed) release();
+    }
+    return ok;
+  }
+}
