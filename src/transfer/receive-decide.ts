@@ -1,0 +1,393 @@
+/**
+ * Deciding what to fetch: each announced entry is checked and answered (FILE_READY: need, resume, skip or
+ * fail) without waiting for the rest of the list. A directory is made or verified; a file is compared with
+ * what the sink already has (rsync's quick check, or its hash with --checksum) and with a partial left by an
+ * interrupted run; a link is placed at once. What needs no waiting is decided on the spot, the rest through
+ * a limiter, so answers may overtake earlier ones: FILE_READY is matched by id (§5.2).
+ */
+import {
+  FcpError,
+  type DirInfoMsg,
+  type FileInfoMsg,
+  FileKind,
+  MAX_HAVE_BYTES,
+  PIECE_SIZE,
+  ReadyAction,
+  toFcpError,
+} from '../protocol/index.js';
+import type { FramedConn } from '../transport/framed-conn.js';
+import { pieceCount, pieceLength } from './checksum.js';
+import type { DirMetaLog } from './dir-meta-log.js';
+import { Limiter } from './engine.js';
+import { type FilesInProgress, PieceState, type ReceiveContext, type RecvFile } from './receive-files.js';
+import type { SinkEntry } from './store/sink.js';
+import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from './wire-path.js';
+import { notEnoughSpace } from './write-failures.js';
+
+/** Entries checked against the disk at once (those that must wait for a directory or a read). */
+const DECISION_CONCURRENCY = 32;
+/**
+ * Stop reading the control connection while this many entries wait for a decision: they settle on their own
+ * (disk work only), so this pause cannot wait on the peer.
+ */
+const DECISION_BACKLOG = 1024;
+/** Partial files whose piece index is read at once: an index may hold a million records (§7.1). */
+const PARTIAL_LOADS = 2;
+/** Two mtimes within this many nanoseconds are equal: futimes() takes microseconds. */
+const MTIME_TOLERANCE_NS = 1000n;
+/**
+ * Permission bits applied from the wire: everything but setuid and setgid. A peer must not be able to plant
+ * a set-id program (owned by whoever runs the receiver, root included); the sticky bit is harmless.
+ */
+const MODE_MASK = 0o1777;
+/** Larger than this cannot be a real file (and would lose precision as a JS number). */
+const MAX_FILE_SIZE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Files from this size up are checked against the free space of their file system before they start. */
+const SPACE_CHECK_MIN = 16 * PIECE_SIZE;
+/** Larger files may have a partial to resume (§7.1), which takes reading: never decided on the spot. */
+const ONE_PIECE = BigInt(PIECE_SIZE);
+
+export interface DecideOptions {
+  /** Set when the single top-level file of the list is to be written under this name instead of its own. */
+  singleName: string | undefined;
+  /** Compare existing files by content hash (the sender announces hashes). */
+  checksum: boolean;
+  /** A file or link this returns false for is declined without counting (pull's --regex). */
+  wantsFile: ((path: string) => boolean) | undefined;
+}
+
+export class Decider {
+  readonly #ctx: ReceiveContext;
+  readonly #files: FilesInProgress;
+  readonly #dirs: DirMetaLog;
+  readonly #control: FramedConn;
+  readonly #opts: DecideOptions;
+  readonly #decisions = new Limiter(DECISION_CONCURRENCY);
+  readonly #partialLoads = new Limiter(PARTIAL_LOADS);
+  #pending = 0;
+
+  constructor(
+    ctx: ReceiveContext,
+    files: FilesInProgress,
+    dirs: DirMetaLog,
+    control: FramedConn,
+    opts: DecideOptions,
+  ) {
+    this.#ctx = ctx;
+    this.#files = files;
+    this.#dirs = dirs;
+    this.#control = control;
+    this.#opts = opts;
+  }
+
+  /** Entries waiting for a decision. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  #decide(job: () => Promise<void>): void {
+    this.#pending++;
+    if (this.#pending >= DECISION_BACKLOG) this.#control.pause('decisions');
+    this.#decisions
+      .run(job)
+      .catch((err) => this.#ctx.fail(err))
+      .finally(() => {
+        this.#pending--;
+        if (this.#pending < DECISION_BACKLOG) this.#control.resume('decisions');
+      });
+  }
+
+  /**
+   * Checks a wire path (the one check it gets: every name derived from it is built safe) and maps it onto
+   * the destination (the single-file rename).
+   */
+  #destRel(path: string): SafePath {
+    const rel = checkWirePath(path);
+    if (this.#opts.singleName !== undefined && !path.includes('/') && path !== ROOT_ENTRY) {
+      return checkWirePath(this.#opts.singleName);
+    }
+    return rel;
+  }
+
+  /**
+   * DIR_INFO: a directory whose parent is known is made or verified at once, so the files that follow it in
+   * the same read find it ready (onFileInfo); otherwise it waits for the levels above it.
+   */
+  onDirInfo(msg: DirInfoMsg): void {
+    let rel: SafePath;
+    try {
+      rel = this.#destRel(msg.path);
+      if (!this.#ctx.sink.prepareDirNow(rel)) {
+        this.#decide(() => this.#decideDir(msg, rel));
+        return;
+      }
+    } catch (err) {
+      this.#answerFail(msg.id, err, msg.path);
+      return;
+    }
+    this.#dirPlaced(msg, rel);
+  }
+
+  async #decideDir(msg: DirInfoMsg, rel: SafePath): Promise<void> {
+    try {
+      await this.#ctx.sink.prepareDir(rel);
+    } catch (err) {
+      this.#answerFail(msg.id, err, msg.path);
+      return;
+    }
+    this.#dirPlaced(msg, rel);
+  }
+
+  #dirPlaced(msg: DirInfoMsg, rel: SafePath): void {
+    this.#dirs.add({ rel, mode: msg.mode & MODE_MASK, mtimeNs: msg.mtimeNs });
+    this.#ctx.stats.dirs++;
+    this.#ctx.answers.ready(msg.id, ReadyAction.Skip);
+  }
+
+  /**
+   * FILE_INFO: decided on the spot when its directory is known and nothing has to be read or waited for
+   * (the common small file); otherwise through the limiter.
+   */
+  onFileInfo(info: FileInfoMsg): void {
+    if (this.#opts.wantsFile !== undefined && !this.#opts.wantsFile(info.path)) {
+      this.#ctx.stats.filesTotal--;
+      this.#ctx.answers.ready(info.id, ReadyAction.Skip);
+      return;
+    }
+    const rel = this.#claim(info);
+    if (rel === undefined) return;
+    if (this.#ctx.sink.dirReady(parentOf(rel)) && this.#decideFileNow(info, rel)) return;
+    this.#decide(() => this.#decideFile(info, rel));
+  }
+
+  /**
+   * Checks the entry's path and reserves it, in arrival order, so that of two entries naming one path the
+   * second is refused; undefined after answering FAIL.
+   */
+  #claim(info: FileInfoMsg): SafePath | undefined {
+    try {
+      const rel = this.#destRel(info.path);
+      if (rel === ROOT_ENTRY)
+        throw new FcpError('FCP_ERR_PATH_TYPE', 'a file cannot replace the destination root');
+      this.#ctx.reservations.reserve([rel], info.path);
+      return rel;
+    } catch (err) {
+      this.#answerFail(info.id, err, info.path);
+      return undefined;
+    }
+  }
+
+  /** The decision with nothing to wait for; false, having done nothing, when it must go the async way. */
+  #decideFileNow(info: FileInfoMsg, rel: SafePath): boolean {
+    try {
+      return this.#decideKnown(info, rel, this.#ctx.sink.inspectNow(rel));
+    } catch (err) {
+      this.#ctx.reservations.release(rel);
+      this.#answerFail(info.id, err, info.path);
+      return true;
+    }
+  }
+
+  async #decideFile(info: FileInfoMsg, rel: SafePath): Promise<void> {
+    const sink = this.#ctx.sink;
+    let file: RecvFile | undefined;
+    try {
+      await sink.prepareDir(parentOf(rel));
+      const existing = await sink.inspect(rel);
+      if (this.#decideKnown(info, rel, existing)) return;
+      if (
+        this.#opts.checksum &&
+        existing?.isFile() === true &&
+        existing.size === info.size &&
+        (await this.#sameHash(info, rel))
+      ) {
+        this.#skipFile(info.id, rel);
+        return;
+      }
+      file = this.#newFile(info, rel);
+      const f = file;
+      if (sink.features.resume) await this.#partialLoads.run(() => this.#loadPartial(f));
+      this.#start(file);
+    } catch (err) {
+      if (file !== undefined) this.#ctx.reservations.releaseAll([file.rel, ...file.workNames]);
+      else this.#ctx.reservations.release(rel);
+      this.#answerFail(info.id, err, info.path);
+    }
+  }
+
+  /**
+   * Decides what needs no waiting, once the parent directory exists and `existing` is what is there: true
+   * when answered; false, having done nothing, when the content must be hashed (--checksum) or a partial
+   * may be resumed (more than one piece). Throws for the caller to answer FAIL.
+   */
+  #decideKnown(info: FileInfoMsg, rel: SafePath, existing: SinkEntry | undefined): boolean {
+    if (existing?.isDirectory()) throw new FcpError('FCP_ERR_PATH_TYPE', 'destination is a directory');
+    if (info.kind === FileKind.Symlink) {
+      this.#placeSymlink(info, rel, existing?.isSymbolicLink() === true);
+      return true;
+    }
+    if (existing?.isFile() === true && existing.size === info.size) {
+      if (this.#opts.checksum) return false;
+      // rsync's quick check: same size, mtime within what futimes() can set.
+      const delta = existing.mtimeNs - info.mtimeNs;
+      if (delta <= MTIME_TOLERANCE_NS && delta >= -MTIME_TOLERANCE_NS) {
+        this.#skipFile(info.id, rel);
+        return true;
+      }
+    }
+    if (info.size > ONE_PIECE) return false;
+    this.#start(this.#newFile(info, rel));
+    return true;
+  }
+
+  #skipFile(id: number, rel: SafePath): void {
+    this.#ctx.reservations.release(rel);
+    this.#ctx.stats.filesSkipped++;
+    this.#ctx.answers.ready(id, ReadyAction.Skip);
+  }
+
+  /**
+   * The bookkeeping of a file to be received, the sink's work names (temporary, piece index) reserved beside
+   * `rel`, which the caller reserved.
+   */
+  #newFile(info: FileInfoMsg, rel: SafePath): RecvFile {
+    if (info.size > MAX_FILE_SIZE) {
+      throw new FcpError('FCP_ERR_LIMIT_EXCEEDED', `announced size ${info.size} is not a real file size`, {
+        path: info.path,
+        fatal: false,
+      });
+    }
+    const size = Number(info.size);
+    if (size >= SPACE_CHECK_MIN) this.#checkSpace(rel, size, info.path);
+    const pieces = pieceCount(size);
+    const sink = this.#ctx.sink;
+    const workNames = sink.workNames(rel, pieces);
+    this.#ctx.reservations.reserve(workNames, info.path);
+    const spec = {
+      wirePath: info.path,
+      wireSize: info.size,
+      size,
+      pieces,
+      mode: info.mode & MODE_MASK,
+      mtimeNs: info.mtimeNs,
+    };
+    return {
+      id: info.id,
+      rel,
+      workNames,
+      info,
+      size,
+      pieces,
+      state: new Uint8Array(pieces),
+      hashes: new BigUint64Array(pieces),
+      piecesWritten: 0,
+      resumedPieces: 0,
+      resumedBytes: 0,
+      out: sink.openFile(rel, spec, workNames),
+      end: undefined,
+      settled: false,
+    };
+  }
+
+  /** The file is expected: NEED, or RESUME after naming the pieces kept from an earlier run. */
+  #start(file: RecvFile): void {
+    this.#files.add(file);
+    this.#ctx.stats.bytesTotal += file.size;
+    this.#ctx.needed(file.size - file.resumedBytes);
+    if (file.resumedPieces > 0) {
+      this.#sendHave(file);
+      this.#ctx.answers.ready(file.id, ReadyAction.Resume);
+    } else {
+      this.#ctx.answers.ready(file.id, ReadyAction.Need);
+    }
+  }
+
+  /** The pieces the sink kept from an interrupted run of this same source file, verified (§7.1). */
+  async #loadPartial(file: RecvFile): Promise<void> {
+    const kept = await file.out.loadPartial((data) => this.#ctx.hasher.pieceHash(data));
+    for (const [seq, hash] of kept) {
+      file.state[seq] = PieceState.Written;
+      file.hashes[seq] = hash;
+      file.piecesWritten++;
+      file.resumedPieces++;
+      file.resumedBytes += pieceLength(file.size, seq);
+    }
+  }
+
+  #sendHave(file: RecvFile): void {
+    const bitsPerMsg = MAX_HAVE_BYTES * 8;
+    for (let first = 0; first < file.pieces; first += bitsPerMsg) {
+      const count = Math.min(bitsPerMsg, file.pieces - first);
+      const bitmap = new Uint8Array(Math.ceil(count / 8));
+      let any = false;
+      for (let i = 0; i < count; i++) {
+        if (file.state[first + i] !== PieceState.Written) continue;
+        bitmap[i >> 3]! |= 0x80 >> (i & 7);
+        any = true;
+      }
+      if (any) this.#ctx.answers.have(file.id, first, bitmap);
+    }
+  }
+
+  /**
+   * Refuses, before a byte is sent, a file its file system has no room for (counting the files already in
+   * progress): a clear early error instead of ENOSPC halfway through, and no bookkeeping sized by a
+   * hostile peer's invented size.
+   */
+  #checkSpace(rel: SafePath, size: number, path: string): void {
+    const free = this.#ctx.sink.freeBytes(parentOf(rel));
+    if (free === undefined) return; // no statfs here: the write itself will report ENOSPC
+    const inProgress = this.#files.bytesInProgress();
+    if (size > free - inProgress) throw notEnoughSpace(path, size, Math.max(0, free - inProgress));
+  }
+
+  /** --checksum: whether the local copy (of the announced size) hashes as the sender's file does. */
+  async #sameHash(info: FileInfoMsg, rel: SafePath): Promise<boolean> {
+    if (info.checksum === undefined)
+      throw new FcpError('FCP_ERR_PROTO_MALFORMED', 'FILE_INFO without checksum');
+    return (await this.#ctx.sink.hashExisting(rel, Number(info.size), this.#ctx.hasher)) === info.checksum;
+  }
+
+  /**
+   * Links are recreated with their target text unchanged, never followed (spec/SECURITY.md). Synchronous:
+   * `rel` (reserved by the caller) and the sink's work names are released when it returns or throws.
+   */
+  #placeSymlink(info: FileInfoMsg, rel: SafePath, existingIsLink: boolean): void {
+    const { sink, reservations } = this.#ctx;
+    const target = info.linkTarget;
+    if (target === '' || target.includes('\0')) {
+      reservations.release(rel);
+      throw new FcpError('FCP_ERR_PATH_UNSAFE', 'empty link target or NUL in it', { path: info.path });
+    }
+    if (existingIsLink && sink.readLink(rel) === target) {
+      this.#skipFile(info.id, rel);
+      return;
+    }
+    const workNames = sink.workNames(rel, 1);
+    reservations.reserve(workNames, info.path);
+    try {
+      sink.placeSymlink(rel, target, info.mtimeNs);
+    } finally {
+      reservations.releaseAll(workNames);
+      reservations.release(rel);
+    }
+    this.#ctx.stats.filesSent++;
+    this.#ctx.answers.done(info.id, 0);
+  }
+
+  #answerFail(id: number, err: unknown, path: string): void {
+    const e = toFcpError(err, path);
+    if (e.fatal && !e.code.startsWith('FCP_ERR_PATH')) {
+      this.#ctx.fail(e);
+      return;
+    }
+    const ended = this.#ctx.sink.sessionEndingFailure(e, path, ROOT_ENTRY as SafePath, undefined);
+    if (ended !== undefined) {
+      this.#ctx.fail(ended);
+      return;
+    }
+    this.#ctx.warn(e);
+    this.#ctx.stats.filesFailed++;
+    this.#ctx.answers.ready(id, ReadyAction.Fail, e.wireCode);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The Sink of a directory tree on this machine: every path confined to the destination root
+ * (confined-root.ts), files received as PosixSinkFile (temporary, positioned writes, piece index, rename),
+ * links and directory metadata set with synchronous calls, and the errors of a destination that can take
+ * nothing more (write-failures.ts).
+ */
+import { constants as fsConstants, lutimesSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
+import type { FcpError } from '../../protocol/index.js';
+import type { Hasher } from '../checksum.js';
+import { type ConfinedRoot, sidecarNameFor, tempNameFor } from '../confined-root.js';
+import { processUmask } from '../umask.js';
+import { parentOf, type SafePath } from '../wire-path.js';
+import { freeBytes, sessionWriteFailure, unwritableDestination } from '../write-failures.js';
+import { type PosixFileContext, PosixSinkFile } from './posix-file.js';
+import { nsToSeconds, storedTimeNs, unlinkQuietSync } from './posix-io.js';
+import type { Sink, SinkEntry, SinkFeatures, SinkFile, SinkFileSpec } from './sink.js';
+
+const FEATURES: SinkFeatures = { positionedWrites: true, resume: true };
+
+export interface PosixSinkOptions {
+  /** True once the session is over (a temporary is then never reopened). */
+  sessionOver: () => boolean;
+  /** Told about every partial file kept for resume when the session fails (the daemon sweeps stale ones). */
+  onPartialKept?: (tempAbs: string, sidecarAbs: string) => void;
+}
+
+export class PosixSink implements Sink {
+  readonly features = FEATURES;
+  readonly #root: ConfinedRoot;
+  readonly #files: PosixFileContext;
+
+  constructor(root: ConfinedRoot, opts: PosixSinkOptions) {
+    this.#root = root;
+    this.#files = {
+      root,
+      umask: processUmask(),
+      sessionOver: opts.sessionOver,
+      onPartialKept: opts.onPartialKept,
+    };
+  }
+
+  dirReady(dir: SafePath): boolean {
+    return this.#root.isReadyDir(dir);
+  }
+
+  prepareDirNow(dir: SafePath): boolean {
+    return this.#root.ensureDirNow(dir);
+  }
+
+  prepareDir(dir: SafePath): Promise<void> {
+    return this.#root.ensureDirChecked(dir);
+  }
+
+  inspectNow(rel: SafePath): SinkEntry | undefined {
+    // In a directory this session made, the path is free: the directory was empty and each path is
+    // reserved once. That spares an lstat per file of a first copy (a tenth of the daemon's CPU per small
+    // file). Should another process put something there meanwhile, the rename replaces a file as it
+    // would have anyway, and fails on a directory.
+    return this.#root.madeEmpty(parentOf(rel)) ? undefined : this.#root.inspectInReadyDir(rel);
+  }
+
+  inspect(rel: SafePath): Promise<SinkEntry | undefined> {
+    return this.#root.inspectChecked(rel);
+  }
+
+  async hashExisting(rel: SafePath, size: number, hasher: Hasher): Promise<bigint> {
+    const fh = await this.#root.openFile(rel, fsConstants.O_RDONLY);
+    try {
+      return await hasher.hashOpenFile(fh, size);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  readLink(rel: SafePath): string {
+    return readlinkSync(this.#root.resolveChecked(rel));
+  }
+
+  freeBytes(dir: SafePath): number | undefined {
+    return freeBytes(this.#root.resolveChecked(dir));
+  }
+
+  workNames(rel: SafePath, pieces: number): readonly SafePath[] {
+    return pieces > 1 ? [tempNameFor(rel), sidecarNameFor(rel)] : [tempNameFor(rel)];
+  }
+
+  openFile(rel: SafePath, spec: SinkFileSpec, workNames: readonly SafePath[]): SinkFile {
+    return new PosixSinkFile(this.#files, rel, spec, workNames);
+  }
+
+  /** Links are recreated with their target text unchanged, never followed (spec/SECURITY.md). */
+  placeSymlink(rel: SafePath, target: string, mtimeNs: bigint): void {
+    const abs = this.#root.resolveChecked(rel);
+    const tempAbs = this.#root.resolveChecked(tempNameFor(rel));
+    unlinkQuietSync(tempAbs);
+    symlinkSync(target, tempAbs);
+    try {
+      const t = nsToSeconds(mtimeNs);
+      lutimesSync(tempAbs, t, t);
+      renameSync(tempAbs, abs);
+    } catch (err) {
+      unlinkQuietSync(tempAbs);
+      throw err;
+    }
+    this.#root.forget(rel);
+  }
+
+  setDirMeta(dir: SafePath, mode: number, mtimeNs: bigint): void {
+    const t = nsToSeconds(mtimeNs);
+    this.#root.setDirMetaSync(dir, mode, t, storedTimeNs(t));
+  }
+
+  sessionEndingFailure(
+    err: FcpError,
+    wirePath: string,
+    dir: SafePath,
+    needed: number | undefined,
+  ): FcpError | undefined {
+    return (
+      sessionWriteFailure(err, wirePath, this.#root.resolveChecked(dir), needed) ??
+      unwritableDestination(err, this.#root)
+    );
+  }
+}
