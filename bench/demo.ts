@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { startLocalDaemon } from './local-daemon.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const FCP = path.join(here, '../src/client/main.js');
+const FCP = path.join(here, '../src/cli/fcp.js');
 
 function makeTree(dir: string): number {
   let seed = 12345;

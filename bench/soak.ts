@@ -23,8 +23,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { prng } from './datasets.js';
 
-const FCP = fileURLToPath(new URL('../src/client/main.js', import.meta.url));
-const FCPD = fileURLToPath(new URL('../src/daemon/main.js', import.meta.url));
+const FCP = fileURLToPath(new URL('../src/cli/fcp.js', import.meta.url));
+const FCPD = fileURLToPath(new URL('../src/cli/fcpd.js', import.meta.url));
 const HOST = '127.0.0.1';
 const MiB = 1 << 20;
 /** One client run may take this long before the soak gives up on it (SIGKILL, counted as a failure). */

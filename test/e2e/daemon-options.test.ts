@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, FCPD_BIN, runFcp, runFcpd, spawnNode } from '../helpers/cli.js';
 import { freePort, HOST, within } from '../helpers/daemon.js';
 import { isAlive, readPid, startedPid } from '../helpers/detached.js';

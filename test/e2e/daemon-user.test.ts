@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, isRoot, runFcp, runFcpd } from '../helpers/cli.js';
 import { freePort, HOST } from '../helpers/daemon.js';
 import { eventually, isAlive, readPid, startedPid } from '../helpers/detached.js';

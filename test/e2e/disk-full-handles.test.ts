@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, runFcp } from '../helpers/cli.js';
 import { type ChildDaemon, spawnDaemon } from '../helpers/daemon.js';
 import { prng } from '../helpers/tree.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXIT, exitCodeFor } from '../../src/transfer/exit-codes.js';
+import { EXIT, exitCodeFor } from '../../src/cli/exit-codes.js';
 import { describeRun, isRoot, type RunResult, runFcp, unprivileged } from '../helpers/cli.js';
 import {
   freePort,

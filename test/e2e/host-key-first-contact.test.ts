@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, type Identity, runFcp, runFcpd, unprivileged } from '../helpers/cli.js';
 import { type ChildDaemon, HOST, spawnDaemon } from '../helpers/daemon.js';
 import { removeTree } from '../helpers/tree.js';

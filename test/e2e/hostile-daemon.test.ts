@@ -19,7 +19,7 @@ import {
   PIECE_SIZE,
   ReadyAction,
 } from '../../src/protocol/index.js';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { FCP_BIN } from '../helpers/cli.js';
 import {
   type EntryAnswer,

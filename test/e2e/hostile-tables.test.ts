@@ -23,7 +23,7 @@ import {
   MsgType,
   ReadyAction,
 } from '../../src/protocol/index.js';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, FCP_BIN, hermeticEnv, runFcp, track } from '../helpers/cli.js';
 import { type ChildDaemon, spawnDaemon } from '../helpers/daemon.js';
 import {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, FCPD_BIN, runFcp, spawnNode } from '../helpers/cli.js';
 import { waitUntil } from '../helpers/reliability.js';
 import { removeTree } from '../helpers/tree.js';

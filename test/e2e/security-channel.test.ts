@@ -15,7 +15,7 @@ import { ERROR_CODES, MsgType } from '../../src/protocol/index.js';
 import { loadOrCreateHostKey } from '../../src/security/host-key.js';
 import { attachProof } from '../../src/security/session-secret.js';
 import { acceptTls, connectTls, createServerContext } from '../../src/security/tls-channel.js';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, type RunResult, runFcp } from '../helpers/cli.js';
 import { type ChildDaemon, HOST, spawnDaemon } from '../helpers/daemon.js';
 import { startRecordingProxy } from '../helpers/recording-proxy.js';

@@ -12,7 +12,7 @@ import { MsgType } from '../../src/protocol/index.js';
 import { makeHostProof } from '../../src/security/proofs.js';
 import { generateKx } from '../../src/security/session-secret.js';
 import type { Handshake } from '../../src/security/transcript.js';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import {
   describeRun,
   type Identity,

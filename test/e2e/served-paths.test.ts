@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ERROR_CODES, FileKind, type FileInfoMsg, MsgType, ReadyAction } from '../../src/protocol/index.js';
-import { EXIT } from '../../src/transfer/exit-codes.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, type Identity, type RunResult, runFcp, unprivileged } from '../helpers/cli.js';
 import { type ChildDaemon, spawnDaemon, startInProcessDaemon } from '../helpers/daemon.js';
 import { openPush } from '../helpers/raw-peer.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatBytes } from '../../src/client/progress.js';
+import { formatBytes } from '../../src/cli/progress.js';
 import { pull, push } from '../../src/client/transfer-client.js';
 import type { FcpError } from '../../src/protocol/errors.js';
 import { createStats } from '../../src/transfer/stats.js';

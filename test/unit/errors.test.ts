@@ -13,7 +13,7 @@ import {
   toFcpError,
   wireCodeOf,
 } from '../../src/protocol/errors.js';
-import { EXIT, exitCodeFor, exitCodesMarkdown } from '../../src/transfer/exit-codes.js';
+import { EXIT, exitCodeFor, exitCodesMarkdown } from '../../src/cli/exit-codes.js';
 
 // The error code table (src/protocol/errors.ts) and its documentation (spec/ERRORS.md) must list the same
 // codes with the same wire numbers, kinds and exit statuses. Tests run from the repository root.

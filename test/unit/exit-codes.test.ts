@@ -7,9 +7,9 @@ import {
   exitCodeFor,
   exitCodesHelp,
   exitCodesMarkdown,
-} from '../../src/transfer/exit-codes.js';
+} from '../../src/cli/exit-codes.js';
 
-// Exit codes (src/transfer/exit-codes.ts): shared by fcp and fcpd.
+// Exit codes (src/cli/exit-codes.ts): shared by fcp and fcpd.
 
 function errno(code: string): Error {
   return Object.assign(new Error(code), { code });

@@ -180,7 +180,7 @@ test('every folder of src/ has its floor, and imports only its own folder and lo
 });
 
 test('the scan sees the whole source tree', () => {
-  for (const layer of ['protocol', 'transfer', 'transport', 'security', 'daemon', 'client']) {
+  for (const layer of ['protocol', 'transfer', 'transport', 'security', 'daemon', 'client', 'cli']) {
     assert.ok(
       [...MODULES.keys()].some((f) => layerOf(f) === layer),
       `no file found in src/${layer}`,

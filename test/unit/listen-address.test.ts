@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ANY_ADDRESSES, formatAddress, listenError, listenOnFirst } from '../../src/daemon/listen-address.js';
 import { FcpError } from '../../src/protocol/errors.js';
-import { exitCodeFor, EXIT } from '../../src/transfer/exit-codes.js';
+import { exitCodeFor, EXIT } from '../../src/cli/exit-codes.js';
 
 /** Binds a real listener on `address`; resolves with it, or rejects with node's own bind error. */
 function bind(address: string, port = 0): Promise<net.Server> {

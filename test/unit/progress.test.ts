@@ -8,7 +8,7 @@ import {
   formatRate,
   formatSummary,
   ProgressReporter,
-} from '../../src/client/progress.js';
+} from '../../src/cli/progress.js';
 import { createStats, type TransferStats } from '../../src/transfer/stats.js';
 
 const GiB = 1024 ** 3;

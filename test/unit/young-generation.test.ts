@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-const MODULE_JS = fileURLToPath(new URL('../../src/transfer/young-generation.js', import.meta.url));
+const MODULE_JS = fileURLToPath(new URL('../../src/cli/young-generation.js', import.meta.url));
 
 /**
  * New-space capacity in bytes before and after a churn that makes V8 grow it: short-lived buffers

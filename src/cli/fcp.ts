@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * fcp: the command line. Parses argv, prints for the user, and owns the exit code; everything else lives in
- * transfer-client.ts and below (STYLE: only main.ts files parse argv and call process.exit).
+ * src/client/ and below (STYLE: only src/cli/ parses argv, prints and calls process.exit).
  */
 // More threadpool workers than the default 4 keep small-file I/O (open/write/close/rename) overlapping.
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
@@ -13,15 +13,15 @@ import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
 import { loadHasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import { isFingerprint } from '../security/known-hosts.js';
-import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
-import { printable } from '../transfer/printable.js';
+import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
+import { printable } from './printable.js';
 import { createStats, RunTotals } from '../transfer/stats.js';
-import { pinYoungGeneration } from '../transfer/young-generation.js';
-import { resolveHost } from './host-resolve.js';
+import { pinYoungGeneration } from './young-generation.js';
+import { resolveHost } from '../client/host-resolve.js';
 import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
-import { parseRemoteSpec, type RemoteSpec } from './remote-spec.js';
-import { withRetries } from './retry.js';
-import { type Endpoint, pull, push, type SecurityOptions } from './transfer-client.js';
+import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
+import { withRetries } from '../client/retry.js';
+import { type Endpoint, pull, push, type SecurityOptions } from '../client/transfer-client.js';
 
 /** Chosen from bench/ measurements (README "Performance"). */
 const DEFAULT_CONNECTIONS = 8;

@@ -21,10 +21,10 @@ import {
   lookupAccount,
   withAccountIds,
 } from '../security/privileges.js';
-import { EXIT, exitCodeFor, exitCodesHelp } from '../transfer/exit-codes.js';
-import { printable } from '../transfer/printable.js';
-import { pinYoungGeneration } from '../transfer/young-generation.js';
-import { daemonPaths, type DaemonPaths, servedAccount } from './daemon-paths.js';
+import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
+import { printable } from './printable.js';
+import { pinYoungGeneration } from './young-generation.js';
+import { daemonPaths, type DaemonPaths, servedAccount } from '../daemon/daemon-paths.js';
 import {
   ChildStartupError,
   defaultPidFile,
@@ -33,11 +33,11 @@ import {
   openLog,
   openLogFd,
   reopenLog,
-} from './lifecycle.js';
-import { ANY_ADDRESSES, formatAddress, listenOnFirst } from './listen-address.js';
-import { PartialRegistry } from './partials.js';
-import { isAlive, readPidFile, removePidFileAtExit, stopDaemon, writePidFile } from './pid-file.js';
-import { FcpServer, type ServerOptions } from './server.js';
+} from '../daemon/lifecycle.js';
+import { ANY_ADDRESSES, formatAddress, listenOnFirst } from '../daemon/listen-address.js';
+import { PartialRegistry } from '../daemon/partials.js';
+import { isAlive, readPidFile, removePidFileAtExit, stopDaemon, writePidFile } from '../daemon/pid-file.js';
+import { FcpServer, type ServerOptions } from '../daemon/server.js';
 
 /** Set in the environment of the child that `fcpd -d` starts. */
 const DETACHED_ENV = 'FCPD_DETACHED';
