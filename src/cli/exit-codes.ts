@@ -2,6 +2,7 @@
  * The documented exit codes of fcp (and of fcpd where they apply), and the mapping from a thrown error to one.
  * README and the --help epilogue are generated from EXIT_DESCRIPTIONS so the three never disagree.
  */
+import { exitClassOf, type ExitClass } from '../protocol/errors.js';
 
 export const EXIT = {
   OK: 0,
@@ -17,7 +18,7 @@ export const EXIT = {
   INTERNAL: 70,
   /** 128 + SIGINT, what shells report for a command stopped with Ctrl-C. */
   INTERRUPTED: 130,
-} as const;
+} as const satisfies Record<ExitClass | 'OK' | 'INTERRUPTED', number>;
 
 export type ExitName = keyof typeof EXIT;
 export type ExitCode = (typeof EXIT)[ExitName];
@@ -35,37 +36,6 @@ export const EXIT_DESCRIPTIONS: Readonly<Record<ExitName, string>> = {
   INTERNAL: 'internal error (a bug: please report it)',
   INTERRUPTED: 'interrupted by SIGINT (Ctrl-C) or SIGTERM',
 };
-
-/** Errno names of path problems that stop a whole transfer. */
-const PATH_ERRNOS: ReadonlySet<string> = new Set([
-  'ENOENT',
-  'EACCES',
-  'EPERM',
-  'ENOSPC',
-  'EDQUOT',
-  'EROFS',
-  'ENOTDIR',
-  'EISDIR',
-  // Not in the original list but just as clearly "this path cannot be used".
-  'EEXIST',
-  'ENOTEMPTY',
-  'ENAMETOOLONG',
-  'ELOOP',
-  'EFBIG',
-]);
-
-/** Raw socket errno names seen before a connection is up. */
-const CONNECT_ERRNOS: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-]);
-
-/** Raw socket errno names of a connection that broke mid-transfer, the same as FCP_ERR_NET_CLOSED. */
-const BROKEN_ERRNOS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
 
 const MAX_CAUSE_DEPTH = 8;
 
@@ -87,26 +57,13 @@ export function exitCodeFor(err: unknown): number {
   return aborted ? EXIT.INTERRUPTED : EXIT.INTERNAL;
 }
 
-/** Exit code for one error code name, or undefined when the code does not decide it (FCP_ERR_INTERNAL, unknown). */
+/**
+ * Exit code for one error code name, read from the error tables' exit column (src/protocol/errors.ts), or
+ * undefined when the code does not decide it (FCP_ERR_INTERNAL, EIO and the like, a name fcp does not know).
+ */
 export function exitCodeForCode(code: string): ExitCode | undefined {
-  // fcpd: the port or address it was told to listen on cannot be bound; the user must choose another.
-  // fcpd cannot drop root safely: a configuration error of the daemon, not an authentication failure.
-  if (code === 'FCP_ERR_AUTH_PRIVILEGES') return EXIT.USAGE;
-  if (code.startsWith('FCP_ERR_AUTH_')) return EXIT.AUTH;
-  if (code === 'FCP_ERR_USAGE' || code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL') return EXIT.USAGE;
-  if (code.startsWith('FCP_ERR_PATH_') || PATH_ERRNOS.has(code)) return EXIT.PATH;
-  if (code === 'FCP_ERR_NET_CONNECT' || CONNECT_ERRNOS.has(code)) return EXIT.CONNECT;
-  // A peer that goes silent after the connection is up is a broken session, not an unreachable host.
-  const broken =
-    code === 'FCP_ERR_NET_CLOSED' || code === 'FCP_ERR_NET_TIMEOUT' || code === 'FCP_ERR_FILE_RANGE';
-  if (code.startsWith('FCP_ERR_PROTO_') || broken) {
-    return EXIT.PROTOCOL;
-  }
-  if (BROKEN_ERRNOS.has(code)) return EXIT.PROTOCOL;
-  if (code.startsWith('FCP_ERR_SESSION_') || code === 'FCP_ERR_LIMIT_EXCEEDED') return EXIT.REFUSED;
-  // Per-file failures are reported and the transfer goes on; if one escapes to the top, some files failed.
-  if (code === 'FCP_ERR_FILE_CHECKSUM' || code === 'FCP_ERR_FILE_CHANGED') return EXIT.PARTIAL;
-  return undefined;
+  const exit = exitClassOf(code);
+  return exit === undefined || exit === 'INTERNAL' ? undefined : EXIT[exit];
 }
 
 function codeOf(err: unknown): string | undefined {

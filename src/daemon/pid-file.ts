@@ -10,7 +10,7 @@ import { constants as fsConstants, readFileSync, unlinkSync } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FcpError, toFcpError } from '../protocol/errors.js';
+import { FcpError, isErrorCode, toFcpError } from '../protocol/errors.js';
 
 const STATE_DIR_MODE = 0o700;
 const PID_FILE_MODE = 0o644;
@@ -184,8 +184,11 @@ export function signal(pid: number, name: NodeJS.Signals, file: string): boolean
     process.kill(pid, name);
     return true;
   } catch (err) {
-    if (errnoOf(err) === 'ESRCH') return false;
-    throw new FcpError(errnoOf(err) ?? 'FCP_ERR_INTERNAL', `cannot send ${name} to fcpd (pid ${pid})`, {
+    const errno = errnoOf(err);
+    if (errno === 'ESRCH') return false;
+    // EPERM (another account's process) keeps its name; an errno fcp has no code for is the catch-all.
+    const code = errno !== undefined && isErrorCode(errno) ? errno : 'FCP_ERR_INTERNAL';
+    throw new FcpError(code, `cannot send ${name} to fcpd (pid ${pid})`, {
       path: file,
       cause: err,
     });

@@ -12,6 +12,7 @@ import {
   AuthMethodCode,
   type AuthProofMsg,
   type AuthStartMsg,
+  errorArea,
   FcpError,
   MsgType,
 } from '../protocol/index.js';
@@ -237,7 +238,7 @@ export class ClientAuthExchange {
           : (await verifyHostKey(file, name, fingerprint)) === 'pinned';
       if (recorded) this.#opts.onHostKeyRecorded(`pinned host key ${fingerprint} for ${name} in ${file}`);
     } catch (err) {
-      if (err instanceof FcpError && err.code.startsWith('FCP_ERR_AUTH_')) throw err;
+      if (err instanceof FcpError && errorArea(err.code) === 'AUTH') throw err;
       // As ssh: a known_hosts we cannot write does not stop a connection whose key did not change.
       this.#opts.onNotice(`cannot record the host key in ${file}: ${msg(err)}`);
     }

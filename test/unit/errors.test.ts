@@ -5,11 +5,17 @@ import * as assert from 'uvu/assert';
 import {
   codeFromWire,
   describeCode,
-  ERRNO_WIRE,
+  AREAS,
+  ERRNO_CODES,
   ERROR_CODES,
+  errorArea,
+  type ErrorCode,
+  exitClassOf,
   FcpError,
+  isErrorCode,
   isFatalCode,
   isFcpCode,
+  SOCKET_CODES,
   toFcpError,
   wireCodeOf,
 } from '../../src/protocol/errors.js';
@@ -54,10 +60,9 @@ function parseCodeRows(markdown: string): DocRow[] {
 }
 
 const ROWS = parseCodeRows(SPEC);
-const ALL_CODES: ReadonlyArray<[string, number]> = [
-  ...Object.entries(ERROR_CODES).map(([code, info]) => [code, info.wire] as [string, number]),
-  ...Object.entries(ERRNO_WIRE),
-];
+const ALL_CODES: ReadonlyArray<[ErrorCode, number]> = Object.entries({ ...ERROR_CODES, ...ERRNO_CODES }).map(
+  ([code, info]) => [code as ErrorCode, info.wire],
+);
 
 test('spec/ERRORS.md: the parser finds the tables', () => {
   assert.ok(ROWS.length >= 40, `only ${ROWS.length} rows found`);
@@ -78,7 +83,7 @@ test('spec/ERRORS.md lists every code with its wire number', () => {
 });
 
 test('spec/ERRORS.md names no code the table lacks, and none twice', () => {
-  const known = new Set(ALL_CODES.map(([code]) => code));
+  const known = new Set<string>(ALL_CODES.map(([code]) => code));
   const seen = new Set<string>();
   for (const row of ROWS) {
     assert.ok(known.has(row.code), `spec/ERRORS.md line ${row.line}: ${row.code} is not a code`);
@@ -89,6 +94,10 @@ test('spec/ERRORS.md names no code the table lacks, and none twice', () => {
 
 test('spec/ERRORS.md gives each code its fatal/per-file kind and exit status', () => {
   for (const row of ROWS) {
+    if (!isErrorCode(row.code)) {
+      assert.unreachable(`${row.code} (line ${row.line}) is not a code`);
+      continue;
+    }
     const kind = isFatalCode(row.code) ? 'fatal' : 'per-file';
     assert.is(row.kind, kind, `${row.code} (line ${row.line})`);
     assert.is(row.exit, exitCodeFor(new FcpError(row.code)), `${row.code} exit (line ${row.line})`);
@@ -110,26 +119,17 @@ test('wire numbers are unique, non-zero u16s, and area-prefixed', () => {
     assert.is(other, undefined, `${code} and ${other} share 0x${wire.toString(16)}`);
     byWire.set(wire, code);
   }
-  // The high byte is the area (spec/ERRORS.md, "Wire numbers").
-  const AREAS: Record<string, number> = {
-    PROTO: 0x01,
-    NET: 0x02,
-    SESSION: 0x03,
-    PATH: 0x04,
-    FILE: 0x05,
-    LIMIT: 0x06,
-    USAGE: 0x07,
-    AUTH: 0x09,
-    INTERNAL: 0x0f,
-  };
+  // The high byte is the area (spec/ERRORS.md, "Wire numbers"), and the name says it too.
   for (const [code, info] of Object.entries(ERROR_CODES)) {
     assert.match(code, /^FCP_ERR_[A-Z]+(_[A-Z]+)*$/, code);
     const area = code.split('_')[2]!;
-    assert.is(info.wire >> 8, AREAS[area], `${code}: area ${area}`);
+    assert.is(info.wire >> 8, AREAS[area as keyof typeof AREAS], `${code}: area ${area}`);
+    assert.is(errorArea(code as ErrorCode), area, code);
   }
-  for (const code of Object.keys(ERRNO_WIRE)) {
+  for (const [code, info] of Object.entries(ERRNO_CODES)) {
     assert.match(code, /^E[A-Z0-9]+$/, code);
-    assert.is(ERRNO_WIRE[code]! >> 8, 0x08, `${code} is in the errno area`);
+    assert.is(info.wire >> 8, AREAS.ERRNO, `${code} is in the errno area`);
+    assert.is(errorArea(code as ErrorCode), 'ERRNO', code);
   }
 });
 
@@ -140,14 +140,17 @@ test('codeFromWire(wireCodeOf(c)) === c for every code; unknown numbers are FCP_
     assert.is(new FcpError(code).wireCode, wire, `${code} wireCode`);
   }
   for (const wire of [0, 0x0100, 0x01ff, 0x0fff, 0xffff]) assert.is(codeFromWire(wire), 'FCP_ERR_INTERNAL');
-  assert.is(wireCodeOf('ECONNRESET'), ERROR_CODES.FCP_ERR_INTERNAL.wire);
-  assert.is(wireCodeOf('nonsense'), ERROR_CODES.FCP_ERR_INTERNAL.wire);
+  // A name that got past the closed type (a cast, a peer's JSON) still has a number: FCP_ERR_INTERNAL's.
+  assert.is(wireCodeOf('ECONNRESET' as ErrorCode), ERROR_CODES.FCP_ERR_INTERNAL.wire);
+  assert.is(wireCodeOf('nonsense' as ErrorCode), ERROR_CODES.FCP_ERR_INTERNAL.wire);
 });
 
 test('names on Object.prototype are not codes', () => {
   for (const name of ['toString', 'constructor', 'hasOwnProperty', '__proto__', 'valueOf']) {
     assert.not.ok(isFcpCode(name), name);
-    assert.is(wireCodeOf(name), ERROR_CODES.FCP_ERR_INTERNAL.wire, `wireCodeOf(${name})`);
+    assert.not.ok(isErrorCode(name), name);
+    assert.is(exitClassOf(name), undefined, name);
+    assert.is(wireCodeOf(name as ErrorCode), ERROR_CODES.FCP_ERR_INTERNAL.wire, `wireCodeOf(${name})`);
     assert.is(toFcpError(Object.assign(new Error('x'), { code: name })).code, 'FCP_ERR_INTERNAL', name);
   }
 });
@@ -176,6 +179,19 @@ test('FcpError: code, default message, fatality from the table, override, path, 
   assert.is(describeCode('FCP_ERR_USAGE'), ERROR_CODES.FCP_ERR_USAGE.text);
 });
 
+test('the code type is closed: a typo or an unknown errno does not compile', () => {
+  // Checked by tsc, not at run time: each line below must stay a type error (or the build fails).
+  const typos = [
+    // @ts-expect-error a misspelt code
+    () => new FcpError('FCP_ERR_FILE_CHEKSUM'),
+    // @ts-expect-error an errno that has no row: use toFcpError, which maps it to FCP_ERR_INTERNAL
+    () => new FcpError('ENOTSUP'),
+    // @ts-expect-error a socket error name is no FcpError code
+    () => new FcpError('ECONNRESET'),
+  ];
+  assert.is(typos.length, 3);
+});
+
 test('toFcpError keeps an FcpError as it is', () => {
   const e = new FcpError('FCP_ERR_FILE_CHANGED', 'changed', { path: 'x' });
   assert.is(toFcpError(e), e);
@@ -195,11 +211,11 @@ test('toFcpError keeps errno names of real fs errors, with path and cause', () =
   assert.is(e.path, 'no-such-dir-fcp-test/f');
   assert.is(e.cause, thrown);
   assert.is(e.fatal, false);
-  assert.is(e.wireCode, ERRNO_WIRE.ENOENT);
+  assert.is(e.wireCode, ERRNO_CODES.ENOENT.wire);
 });
 
 test('toFcpError keeps every errno name that has a wire number, and FCP codes', () => {
-  for (const code of [...Object.keys(ERRNO_WIRE), 'FCP_ERR_PATH_SYMLINK']) {
+  for (const code of [...Object.keys(ERRNO_CODES), 'FCP_ERR_PATH_SYMLINK']) {
     const raw = Object.assign(new Error(`raw ${code}`), { code });
     const e = toFcpError(raw);
     assert.is(e.code, code);
@@ -211,6 +227,23 @@ test('toFcpError keeps every errno name that has a wire number, and FCP codes', 
     toFcpError(Object.assign(new Error('too many open files'), { code: 'EMFILE' })).message,
     'too many open files',
   );
+});
+
+test('socket codes have an exit status but are no FcpError code; each table names its codes once', () => {
+  for (const code of Object.keys(SOCKET_CODES)) {
+    assert.not.ok(isErrorCode(code), code);
+    assert.ok(exitClassOf(code) !== undefined, code);
+    assert.is(toFcpError(Object.assign(new Error(code), { code })).code, 'FCP_ERR_INTERNAL', code);
+    const row = new RegExp(`^\\| \`${code}\` \\| — \\| — \\| (\\d+) \\|`, 'm').exec(SPEC);
+    assert.ok(row !== null, `${code} is missing from spec/ERRORS.md`);
+    assert.is(Number(row?.[1]), exitCodeFor(Object.assign(new Error(code), { code })), `${code} exit`);
+  }
+  // An unknown errno is the documented catch-all: FCP_ERR_INTERNAL with the OS's words and the cause.
+  const unknown = Object.assign(new Error('ENOTSUP: operation not supported'), { code: 'ENOTSUP' });
+  const e = toFcpError(unknown, 'x');
+  assert.is(e.code, 'FCP_ERR_INTERNAL');
+  assert.is(e.message, unknown.message);
+  assert.is(e.cause, unknown);
 });
 
 test('toFcpError wraps everything else as FCP_ERR_INTERNAL', () => {

@@ -18,11 +18,20 @@ function errno(code: string): Error {
 test('exit codes: usage and path', () => {
   assert.is(exitCodeFor(new FcpError('FCP_ERR_USAGE')), EXIT.USAGE);
   assert.is(exitCodeFor(errno('EADDRINUSE')), EXIT.USAGE);
-  for (const code of ['ENOENT', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'EROFS', 'ENOTDIR', 'EISDIR']) {
+  for (const code of [
+    'ENOENT',
+    'EACCES',
+    'EPERM',
+    'ENOSPC',
+    'EDQUOT',
+    'EROFS',
+    'ENOTDIR',
+    'EISDIR',
+  ] as const) {
     assert.is(exitCodeFor(new FcpError(code)), EXIT.PATH, code);
     assert.is(exitCodeFor(errno(code)), EXIT.PATH, `raw ${code}`);
   }
-  for (const code of ['FCP_ERR_PATH_UNSAFE', 'FCP_ERR_PATH_OUTSIDE_ROOT', 'FCP_ERR_PATH_NO_MATCH']) {
+  for (const code of ['FCP_ERR_PATH_UNSAFE', 'FCP_ERR_PATH_OUTSIDE_ROOT', 'FCP_ERR_PATH_NO_MATCH'] as const) {
     assert.is(exitCodeFor(new FcpError(code)), EXIT.PATH, code);
   }
 });
@@ -45,11 +54,15 @@ test('exit codes: protocol and refused', () => {
     'FCP_ERR_NET_CLOSED',
     'FCP_ERR_NET_TIMEOUT',
     'FCP_ERR_FILE_RANGE',
-  ]) {
+  ] as const) {
     assert.is(exitCodeFor(new FcpError(code)), EXIT.PROTOCOL, code);
   }
   assert.is(exitCodeFor(errno('ECONNRESET')), EXIT.PROTOCOL);
-  for (const code of ['FCP_ERR_SESSION_LIMIT', 'FCP_ERR_SESSION_SHUTDOWN', 'FCP_ERR_LIMIT_EXCEEDED']) {
+  for (const code of [
+    'FCP_ERR_SESSION_LIMIT',
+    'FCP_ERR_SESSION_SHUTDOWN',
+    'FCP_ERR_LIMIT_EXCEEDED',
+  ] as const) {
     assert.is(exitCodeFor(new FcpError(code)), EXIT.REFUSED, code);
   }
 });
