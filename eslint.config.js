@@ -19,6 +19,26 @@ export default tseslint.config(
     },
   },
   {
+    // Tests take test/suite from test/helpers/test.ts, which adds the per-test timeout (a hang fails in
+    // seconds, not at test/run.js's 30-minute limit); only that file wraps uvu's own.
+    files: ['test/**/*.ts'],
+    ignores: ['test/helpers/test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'uvu',
+              importNames: ['test', 'suite'],
+              message: 'import test/suite from test/helpers/test.ts: it adds the per-test timeout.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     languageOptions: {
       globals: {

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { describeRun, runFcp } from '../helpers/cli.js';
 import { HOST, startInProcessDaemon } from '../helpers/daemon.js';

@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, parseSummary, type RunResult, runFcp, runFcpd, unprivileged } from '../helpers/cli.js';

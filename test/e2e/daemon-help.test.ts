@@ -1,7 +1,7 @@
 // `fcpd --help` as a new user reads it, piped or at 80 columns (issue 15, item 12): whole words, no line
 // over 80 columns, and no default that is this machine's (root's home) rather than the account's.
 import { homedir } from 'node:os';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { describeRun, runFcpd } from '../helpers/cli.js';
 

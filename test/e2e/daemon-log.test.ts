@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { describeRun, runFcp } from '../helpers/cli.js';
 import { spawnDaemon } from '../helpers/daemon.js';

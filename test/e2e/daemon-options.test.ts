@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, FCPD_BIN, runFcp, runFcpd, spawnNode } from '../helpers/cli.js';

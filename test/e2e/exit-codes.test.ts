@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { EXIT, exitCodeFor } from '../../src/cli/exit-codes.js';
 import { describeRun, isRoot, type RunResult, runFcp, unprivileged } from '../helpers/cli.js';

@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, writeFileSync
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, type Identity, runFcp, runFcpd, unprivileged } from '../helpers/cli.js';

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, FCPD_BIN, runFcp, spawnNode } from '../helpers/cli.js';

@@ -5,7 +5,7 @@
 import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { pull, push } from '../../src/client/transfer-client.js';
 import type { FcpError } from '../../src/protocol/errors.js';
@@ -30,6 +30,9 @@ import {
   writeRandomFile,
 } from '../helpers/reliability.js';
 import { buildTree, compareTrees, type EntrySpec, removeTree, timeAt } from '../helpers/tree.js';
+
+/** Past the default per-test timeout: the runs inside are bounded at 90-120 s themselves. */
+const SLOW = { timeoutMs: 180_000 };
 
 const CLIENTS = 20;
 const FILES_PER_TREE = 20;
@@ -65,81 +68,89 @@ test.after(async () => {
   await removeTree(tmp);
 });
 
-test('20 concurrent sessions from separate client processes all complete with verified trees', async () => {
-  const root = join(tmp, 'root-concurrent');
-  mkdirSync(root);
-  const srcs: string[] = [];
-  for (let i = 0; i < CLIENTS; i++) {
-    const src = join(tmp, 'concurrent', `src-${i}`);
-    await buildTree(src, tree(i + 1));
-    srcs.push(src);
-  }
-  const d = await startFcpd({ root, stateDir: state, args: ['--max-sessions', '32'] });
-  children.push(d);
-  try {
-    const runs = srcs.map((src, i) => {
-      const c = startFcp(['push', '-n', '3', `${src}/`, d.remote(`dest-${i}`)], 120_000);
-      children.push(c);
-      return c.done;
-    });
-    const results = await Promise.all(runs);
-    for (const [i, r] of results.entries()) assert.is(r.code, 0, `client ${i}: ${describeRun(r)}`);
-    for (const [i, src] of srcs.entries()) {
-      const diffs = await compareTrees(src, join(root, `dest-${i}`));
-      assert.equal(diffs, [], `dest-${i}:\n${diffs.join('\n')}`);
+test(
+  '20 concurrent sessions from separate client processes all complete with verified trees',
+  async () => {
+    const root = join(tmp, 'root-concurrent');
+    mkdirSync(root);
+    const srcs: string[] = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      const src = join(tmp, 'concurrent', `src-${i}`);
+      await buildTree(src, tree(i + 1));
+      srcs.push(src);
     }
-    const ends = sessionEnds(d.stderr());
-    assert.is(ends.length, CLIENTS, d.stderr());
-    assert.ok(
-      ends.every((e) => e.ok && e.sent === FILES_PER_TREE),
-      d.stderr(),
-    );
-    assert.equal(await leftoverTemporaries(root), []);
-  } finally {
-    await d.stop();
-  }
-});
-
-test('SIGTERM with a session running: the session completes and fcpd exits 0', async () => {
-  const root = join(tmp, 'root-sigterm');
-  mkdirSync(root);
-  const src = join(tmp, 'sigterm.bin');
-  const size = 96 * MiB;
-  await writeRandomFile(src, size);
-  const hash = await sha256File(src);
-  const port = await freePort();
-  let d: Fcpd = await startFcpd({ root, stateDir: state, port });
-  children.push(d);
-  const first = d;
-  // If the 10 s grace ran out on a slow machine, the daemon is restarted and the client's retry finishes.
-  const client = startFcp(
-    ['push', '-n', '4', '--retries', '6', '--retry-wait', '0.3', src, d.remote('f.bin')],
-    90_000,
-  );
-  children.push(client);
-  await waitUntil(
-    async () => (await recordedPieces(partialOf(join(root, 'f.bin')).meta)).length >= 10,
-    'the session to be under way',
-    30_000,
-  );
-  first.child.kill('SIGTERM');
-  const exit = await bounded(first.done, 20_000, 'fcpd to exit after SIGTERM');
-  assert.is(exit.code, 0, describeRun(exit));
-  assert.match(exit.stderr, /SIGTERM: no new connections; waiting/);
-  if (client.child.exitCode === null) {
-    d = await startFcpd({ root, stateDir: state, port });
+    const d = await startFcpd({ root, stateDir: state, args: ['--max-sessions', '32'] });
     children.push(d);
-  } else {
-    // The common case: the grace period was enough and the first daemon saw the session through.
-    assert.ok(sessionEnds(exit.stderr).at(-1)?.ok, exit.stderr);
-  }
-  const r = await client.done;
-  assert.is(r.code, 0, describeRun(r));
-  assert.is(await sha256File(join(root, 'f.bin')), hash);
-  assert.equal(await leftoverTemporaries(root), []);
-  const last = await d.stop();
-  assert.is(last.code, 0, describeRun(last));
-});
+    try {
+      const runs = srcs.map((src, i) => {
+        const c = startFcp(['push', '-n', '3', `${src}/`, d.remote(`dest-${i}`)], 120_000);
+        children.push(c);
+        return c.done;
+      });
+      const results = await Promise.all(runs);
+      for (const [i, r] of results.entries()) assert.is(r.code, 0, `client ${i}: ${describeRun(r)}`);
+      for (const [i, src] of srcs.entries()) {
+        const diffs = await compareTrees(src, join(root, `dest-${i}`));
+        assert.equal(diffs, [], `dest-${i}:\n${diffs.join('\n')}`);
+      }
+      const ends = sessionEnds(d.stderr());
+      assert.is(ends.length, CLIENTS, d.stderr());
+      assert.ok(
+        ends.every((e) => e.ok && e.sent === FILES_PER_TREE),
+        d.stderr(),
+      );
+      assert.equal(await leftoverTemporaries(root), []);
+    } finally {
+      await d.stop();
+    }
+  },
+  SLOW,
+);
+
+test(
+  'SIGTERM with a session running: the session completes and fcpd exits 0',
+  async () => {
+    const root = join(tmp, 'root-sigterm');
+    mkdirSync(root);
+    const src = join(tmp, 'sigterm.bin');
+    const size = 96 * MiB;
+    await writeRandomFile(src, size);
+    const hash = await sha256File(src);
+    const port = await freePort();
+    let d: Fcpd = await startFcpd({ root, stateDir: state, port });
+    children.push(d);
+    const first = d;
+    // If the 10 s grace ran out on a slow machine, the daemon is restarted and the client's retry finishes.
+    const client = startFcp(
+      ['push', '-n', '4', '--retries', '6', '--retry-wait', '0.3', src, d.remote('f.bin')],
+      90_000,
+    );
+    children.push(client);
+    await waitUntil(
+      async () => (await recordedPieces(partialOf(join(root, 'f.bin')).meta)).length >= 10,
+      'the session to be under way',
+      30_000,
+    );
+    first.child.kill('SIGTERM');
+    const exit = await bounded(first.done, 20_000, 'fcpd to exit after SIGTERM');
+    assert.is(exit.code, 0, describeRun(exit));
+    assert.match(exit.stderr, /SIGTERM: no new connections; waiting/);
+    if (client.child.exitCode === null) {
+      d = await startFcpd({ root, stateDir: state, port });
+      children.push(d);
+    } else {
+      // The common case: the grace period was enough and the first daemon saw the session through.
+      assert.ok(sessionEnds(exit.stderr).at(-1)?.ok, exit.stderr);
+    }
+    const r = await client.done;
+    assert.is(r.code, 0, describeRun(r));
+    assert.is(await sha256File(join(root, 'f.bin')), hash);
+    assert.equal(await leftoverTemporaries(root), []);
+    const last = await d.stop();
+    assert.is(last.code, 0, describeRun(last));
+  },
+  SLOW,
+);
 
 test(`after ${SEQUENTIAL_SESSIONS} sequential sessions the daemon's descriptors are back near their start`, async () => {
   const root = join(tmp, 'root-seq');

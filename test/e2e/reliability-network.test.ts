@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { link, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FcpServer } from '../../src/daemon/server.js';
 import { MsgType } from '../../src/protocol/index.js';

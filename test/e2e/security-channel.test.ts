@@ -9,7 +9,7 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { ERROR_CODES, MsgType } from '../../src/protocol/index.js';
 import { loadOrCreateHostKey } from '../../src/security/host-key.js';

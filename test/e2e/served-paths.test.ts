@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, w
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { ERROR_CODES, FileKind, type FileInfoMsg, MsgType, ReadyAction } from '../../src/protocol/index.js';
 import { EXIT } from '../../src/cli/exit-codes.js';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { PayloadReader, PayloadWriter } from '../../src/protocol/byte-io.js';
 import { FcpError } from '../../src/protocol/errors.js';

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.js';
 import { startRecordingProxy } from '../helpers/recording-proxy.js';

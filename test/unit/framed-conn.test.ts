@@ -1,6 +1,6 @@
 import net from 'node:net';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FramedConn } from '../../src/transport/framed-conn.js';
 import { FRAME_HEADER_SIZE, MAX_DATA_BYTES, type Message, MsgType } from '../../src/protocol/index.js';

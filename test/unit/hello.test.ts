@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FramedConn } from '../../src/transport/framed-conn.js';
 import {

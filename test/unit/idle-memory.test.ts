@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { releaseIdleMemory } from '../../src/daemon/idle-memory.js';
 import { PIECE_SIZE } from '../../src/protocol/index.js';

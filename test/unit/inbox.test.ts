@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FramedConn } from '../../src/transport/framed-conn.js';
 import { Inbox, MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES } from '../../src/transport/inbox.js';

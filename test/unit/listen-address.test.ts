@@ -1,7 +1,7 @@
 // Which address fcpd listens on without --bind, and the one line it says when it cannot
 // (src/daemon/listen-address.ts). The binds are real sockets on loopback.
 import net from 'node:net';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { ANY_ADDRESSES, formatAddress, listenError, listenOnFirst } from '../../src/daemon/listen-address.js';
 import { FcpError } from '../../src/protocol/errors.js';

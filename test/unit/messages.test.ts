@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { MAX_DATA_BYTES, MsgType, PIECE_SIZE, ReadyAction } from '../../src/protocol/constants.js';
 import { errorArea, FcpError } from '../../src/protocol/errors.js';

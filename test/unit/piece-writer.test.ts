@@ -2,7 +2,7 @@ import { constants as fsConstants, mkdtempSync, readFileSync, rmSync } from 'nod
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { PIECE_SIZE } from '../../src/protocol/constants.js';
 import { ConfinedRoot } from '../../src/transfer/confined-root.js';

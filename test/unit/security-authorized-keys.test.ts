@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { checkAuthorizedKey, matchFrom, parseAuthorizedKeys } from '../../src/security/authorized-keys.js';
 import { parsePublicKeyLine } from '../../src/security/ssh-keys.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { MsgType } from '../../src/protocol/constants.js';
 import { checkAuthorizedKey, parseAuthorizedKeys } from '../../src/security/authorized-keys.js';

@@ -1,6 +1,6 @@
 import { chmod, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import { encryptedKeyMessage, loadIdentityFile } from '../../src/security/identity-file.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { MsgType } from '../../src/protocol/constants.js';
 import { checkPublicKeyProof, makePublicKeyProof } from '../../src/security/proofs.js';

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { loadIdentityFile } from '../../src/security/identity-file.js';
 import {

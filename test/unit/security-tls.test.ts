@@ -1,7 +1,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import type tls from 'node:tls';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { type HostKey, loadOrCreateHostKey } from '../../src/security/host-key.js';
 import {

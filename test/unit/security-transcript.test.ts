@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import {
   attachProofData,

@@ -3,7 +3,7 @@
 // (links the client named followed) and everything below it confined; with --root, the old confinement.
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { openServedTree, type ServedTree } from '../../src/transfer/served-tree.js';
 import { rejection, tempDirs } from '../helpers/expect.js';

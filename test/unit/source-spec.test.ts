@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import { ConfinedRoot } from '../../src/transfer/confined-root.js';

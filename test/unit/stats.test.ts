@@ -1,6 +1,6 @@
 // RunTotals: the summary of a run whose session was lost and retried counts each file and byte once
 // (issue 15: a 500 MiB file resumed after a daemon restart read "498 MiB ... 189 MiB resumed").
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { createStats, RunTotals, type TransferStats } from '../../src/transfer/stats.js';
 

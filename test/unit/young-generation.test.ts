@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 
 const MODULE_JS = fileURLToPath(new URL('../../src/cli/young-generation.js', import.meta.url));
