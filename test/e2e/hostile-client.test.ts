@@ -550,18 +550,24 @@ test('PULL of paths outside the root (or through a link out of it) sends no file
     'link-out',
   ]) {
     const peer = track(await sendPullRequest(port, source));
-    // Be the most cooperative receiver possible: ask for every entry the daemon announces.
+    // Be the most cooperative receiver possible: ask for every file the daemon announces (links and
+    // directories carry no data: skipping them lets the session end), until the daemon ends the session
+    // (ABORT, DONE or a close): only then is it certain that no data will follow.
     const asked = new Set<number>();
-    const deadline = Date.now() + 2000;
-    while (!peer.closed && Date.now() < deadline) {
+    const ended = () =>
+      peer.closed || peer.received.some((m) => m.type === MsgType.Abort || m.type === MsgType.Done);
+    const deadline = Date.now() + LIMIT_MS;
+    while (!ended()) {
+      if (Date.now() > deadline) throw new Error(`${source}: the daemon did not end the session`);
       for (const m of peer.received) {
         if ((m.type === MsgType.FileInfo || m.type === MsgType.DirInfo) && !asked.has(m.id)) {
           asked.add(m.id);
-          const need: FileReadyMsg = {
+          const isFile = m.type === MsgType.FileInfo && m.kind === FileKind.File;
+          const answer: FileReadyMsg = {
             type: MsgType.FileReady,
-            entries: [{ id: m.id, action: ReadyAction.Need, code: 0 }],
+            entries: [{ id: m.id, action: isFile ? ReadyAction.Need : ReadyAction.Skip, code: 0 }],
           };
-          await peer.send(need);
+          await peer.send(answer);
         }
       }
       await delay(20);

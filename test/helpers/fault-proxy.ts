@@ -75,6 +75,12 @@ export interface ProxyConnection {
   readonly bufferedUp: number;
   readonly bufferedDown: number;
   readonly open: boolean;
+  /**
+   * Why the direction is not forwarding, set by its pump the moment it stops reading: 'stall' at a stall
+   * point, 'drain' while the target's kernel buffers are full; undefined while it forwards or has nothing
+   * to forward. Lets a test assert "nothing more goes through" on a state instead of after a sleep.
+   */
+  waiting(direction: Direction): PumpWait;
   /** The first socket error seen on either side, if any. */
   readonly error: Error | undefined;
   /** Resolves when both sockets have closed; never rejects. */
@@ -162,10 +168,15 @@ class FaultRules {
   }
 }
 
+/** Why a pump has paused its source (see ProxyConnection.waiting). */
+export type PumpWait = 'stall' | 'drain' | undefined;
+
 interface PumpOwner {
   readonly index: number;
   cut(direction: Direction): void;
   forwarded(direction: Direction, chunk: Buffer): void;
+  /** The pump paused its source, or went on again: wake the waiters. */
+  waitChanged(): void;
 }
 
 /** Moves one direction's bytes from `source` to `dest`, applying faults and honouring backpressure. */
@@ -180,6 +191,7 @@ class Pump {
   // stalled or waiting for 'drain'.
   #held: Buffer[] = [];
   #awaitingDrain = false;
+  #waiting: PumpWait = undefined;
   #sourceEnded = false;
   #endSent = false;
   #stopped = false;
@@ -198,6 +210,10 @@ class Pump {
   /** True once everything the source sent, and its end, has been handed to the destination. */
   get done(): boolean {
     return this.#endSent;
+  }
+
+  get waiting(): PumpWait {
+    return this.#waiting;
   }
 
   get buffered(): number {
@@ -243,6 +259,7 @@ class Pump {
       const stallAt = this.#rules.stallLimit(index, this.direction);
       if (this.forwarded >= stallAt || this.#awaitingDrain) {
         this.#source.pause();
+        this.#setWaiting(this.forwarded >= stallAt ? 'stall' : 'drain');
         return;
       }
       const chunk = this.#held.shift();
@@ -257,6 +274,7 @@ class Pump {
       }
     }
     if (this.#stopped) return;
+    this.#setWaiting(undefined);
     if (this.#sourceEnded) {
       if (!this.#endSent) {
         this.#endSent = true;
@@ -265,6 +283,12 @@ class Pump {
       return;
     }
     this.#source.resume();
+  }
+
+  #setWaiting(why: PumpWait): void {
+    if (this.#waiting === why) return;
+    this.#waiting = why;
+    this.#owner.waitChanged();
   }
 
   #write(chunk: Buffer): void {
@@ -341,6 +365,14 @@ class FaultConnection implements ProxyConnection, PumpOwner {
 
   get open(): boolean {
     return this.#open;
+  }
+
+  waiting(direction: Direction): PumpWait {
+    return (direction === 'up' ? this.#up : this.#down).waiting;
+  }
+
+  waitChanged(): void {
+    this.#onProgress();
   }
 
   get error(): Error | undefined {
@@ -538,7 +570,10 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
     this.#refusing = refuse;
   }
 
-  /** Resolves when `ready()` returns true, checked after every accept, close and forwarded chunk. */
+  /**
+   * Resolves when `ready()` returns true, checked after every accept, close, forwarded chunk and change of
+   * a direction's `waiting`.
+   */
   waitFor(ready: () => boolean, what = 'condition', options: WaitOptions = {}): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new Error(`fault proxy closed; ${what}`));
     try {

@@ -8,9 +8,6 @@ import { startRecordingProxy } from '../helpers/recording-proxy.js';
 
 // Every wait in this file is bounded by this, so a broken proxy fails a test instead of hanging the run.
 const LIMIT_MS = 10_000;
-// How long "no progress" must hold in the stall and backpressure tests. A lower bound only: a correct
-// proxy passes however slow the machine is.
-const QUIET_MS = 100;
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -212,9 +209,8 @@ test('a cut delivers the prefix the proxy still buffers to a slow reader before 
     const client = await connect(proxy.port);
     const back = collect(client);
     client.write(data);
-    // Let the kernel buffers fill so that part of what was forwarded still waits in the proxy.
-    await proxy.waitFor(() => (proxy.connections[0]?.bufferedUp ?? 0) > 0, 'proxy to buffer');
-    await delay(QUIET_MS);
+    // Until the kernel buffers are full, so that part of what was forwarded still waits in the proxy.
+    await proxy.waitFor(() => proxy.connections[0]?.waiting('up') === 'drain', 'proxy to wait for drain');
     const connection = proxy.connections[0]!;
     assert.ok(connection.bufferedUp > 0);
     const cutAt = connection.bytesUp;
@@ -291,7 +287,8 @@ test('stall stops forwarding at an exact byte count and resume delivers the rest
     client.end(data);
     await proxy.waitForBytes('up', stallAt);
     await until(() => (server.sockets[0]?.bytesRead ?? 0) >= stallAt, 'server reads the prefix');
-    await delay(QUIET_MS);
+    // Held at the stall point: the pump paused its source there and forwards nothing until resume().
+    await proxy.waitFor(() => proxy.connections[0]!.waiting('up') === 'stall', 'the stall to hold');
     assert.is(proxy.connections[0]!.bytesUp, stallAt);
     assert.is(server.sockets[0]!.bytesRead, stallAt);
     assert.ok(proxy.connections[0]!.open);
@@ -310,7 +307,8 @@ test('stall before traffic holds both directions of that connection until resume
     const back = collect(client);
     client.end(Buffer.alloc(1000, 7));
     await proxy.waitForConnections(1);
-    await delay(QUIET_MS);
+    // The client's first bytes reached the proxy, which paused it at byte 0 instead of forwarding them.
+    await proxy.waitFor(() => proxy.connections[0]!.waiting('up') === 'stall', 'the stall to hold');
     assert.is(proxy.connections[0]!.bytesUp, 0);
     assert.is(proxy.connections[0]!.bytesDown, 0);
     proxy.resume();
@@ -328,9 +326,9 @@ test('backpressure: the proxy buffers little while the target does not read', as
     client.on('error', noop);
     client.end(data);
     await proxy.waitForBytes('up', 64 * KiB);
-    await delay(QUIET_MS);
+    // A proxy ignoring write() === false would never wait for 'drain', and would pull all 32 MiB in.
+    await proxy.waitFor(() => proxy.connections[0]!.waiting('up') === 'drain', 'proxy to wait for drain');
     const connection = proxy.connections[0]!;
-    // Ignoring write() === false would have pulled all 32 MiB into the proxy by now.
     assert.ok(connection.bufferedUp <= MiB, `proxy holds ${connection.bufferedUp} bytes`);
     assert.ok(connection.bytesUp < data.length, `proxy forwarded ${connection.bytesUp} bytes`);
 

@@ -40,19 +40,22 @@ async function inboxPair(): Promise<InboxPair> {
   };
 }
 
-/** Lets what was sent arrive until the queue stops growing (bounded: 5 s). */
-async function untilQueueSettles(inbox: Inbox): Promise<void> {
-  let last = -1;
-  for (let waited = 0; waited < 5000 && inbox.queued !== last; waited += 50) {
-    last = inbox.queued;
-    await sleep(50);
+/**
+ * Waits (bounded: 5 s) until the inbox has paused the socket. The frames of the chunk being read when it
+ * paused are queued in that same synchronous decode, and a paused socket reads no further chunk: from then
+ * on the queue cannot grow, so what it holds can be asserted without waiting for it to "settle".
+ */
+async function untilPaused(rx: FramedConn): Promise<void> {
+  for (let waited = 0; !rx.paused; waited += 5) {
+    if (waited >= 5000) throw new Error('the inbox never paused the socket');
+    await sleep(5);
   }
 }
 
 async function flooded(): Promise<InboxPair> {
   const pair = await inboxPair();
   for (let i = 0; i < FLOOD; i++) pair.tx.send({ type: MsgType.FileCount, entries: i, bytes: 0n });
-  await untilQueueSettles(pair.inbox);
+  await untilPaused(pair.rx);
   return pair;
 }
 
@@ -115,7 +118,7 @@ test('large frames pause the socket by bytes long before the message count is re
     });
     const total = 400;
     for (let i = 1; i <= total; i++) tx.send(big(i));
-    await untilQueueSettles(inbox);
+    await untilPaused(rx);
     assert.ok(rx.paused, 'paused by bytes');
     assert.ok(inbox.queuedBytes >= MAX_QUEUED_BYTES, `queued ${inbox.queuedBytes} bytes`);
     assert.ok(inbox.queuedBytes <= MAX_QUEUED_BYTES + 65536 + 4096, `queued ${inbox.queuedBytes} bytes`);
