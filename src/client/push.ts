@@ -3,7 +3,7 @@
  * the Sender until the daemon confirms the end (spec/PROTOCOL.md §5).
  */
 import { lstat } from 'node:fs/promises';
-import { FcpError, MsgType, type PushMsg, TransferFlag, toFcpError } from '../protocol/index.js';
+import { errorArea, FcpError, MsgType, type PushMsg, toFcpError, TransferFlag } from '../protocol/index.js';
 import { createSelector } from '../transfer/select.js';
 import { Sender } from '../transfer/sender.js';
 import { localSourceRoot, type SourceRoot } from '../transfer/source-spec.js';
@@ -69,7 +69,7 @@ async function handshakeFailed(sender: Sender | undefined, err: unknown): Promis
       )
     : undefined;
   sender.fail(err, false);
-  return own !== undefined && !own.code.startsWith('FCP_ERR_NET_') ? own : err;
+  return own !== undefined && errorArea(own.code) !== 'NET' ? own : err;
 }
 
 interface CheckedSource {

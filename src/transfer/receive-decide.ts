@@ -6,8 +6,9 @@
  * a limiter, so answers may overtake earlier ones: FILE_READY is matched by id (§5.2).
  */
 import {
-  FcpError,
   type DirInfoMsg,
+  errorArea,
+  FcpError,
   type FileInfoMsg,
   FileKind,
   MAX_HAVE_BYTES,
@@ -377,7 +378,7 @@ export class Decider {
 
   #answerFail(id: number, err: unknown, path: string): void {
     const e = toFcpError(err, path);
-    if (e.fatal && !e.code.startsWith('FCP_ERR_PATH')) {
+    if (e.fatal && errorArea(e.code) !== 'PATH') {
       this.#ctx.fail(e);
       return;
     }
