@@ -8,6 +8,7 @@
 import type { ConnHandler, FramedConn } from '../transport/framed-conn.js';
 import { codeFromWire, FcpError, type Message, MsgType, toFcpError } from '../protocol/index.js';
 import type { Hasher } from './checksum.js';
+import { reduceStats, type TransferEvent, TransferEvents } from './events.js';
 import type { TransferStats } from './stats.js';
 
 /** Send a PING on a connection that has sent nothing for this long. */
@@ -39,6 +40,8 @@ export abstract class TransferEngine implements ConnHandler {
   protected readonly stats: TransferStats;
   protected readonly warn: (err: FcpError) => void;
   protected readonly conns = new Set<FramedConn>();
+  /** What this transfer reports as it goes (events.ts); `stats` is kept as their reduction. */
+  readonly events = new TransferEvents();
   readonly #idleTimeoutMs: number;
   readonly #onConnectionLost: ((err: FcpError) => void) | undefined;
   readonly #onNeeded: ((bytes: number) => void) | undefined;
@@ -124,6 +127,12 @@ export abstract class TransferEngine implements ConnHandler {
   protected needed(size: number): void {
     this.#neededBytes += size;
     this.#onNeeded?.(this.#neededBytes);
+  }
+
+  /** Reports `event`: the stats take it first, then every listener. */
+  protected emit(event: TransferEvent): void {
+    reduceStats(this.stats, event);
+    this.events.emit(event);
   }
 
   /** After success: closes every connection once what is queued on it has been written. */

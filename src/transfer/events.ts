@@ -1,0 +1,93 @@
+/**
+ * What a transfer reports as it goes: one typed event stream, emitted by the engines (Sender, Receiver) on
+ * either end. The figures are a reducer over it (reduceStats); the progress line, the daemon's session log,
+ * a `--json` writer and `fcp status` are subscribers, each one more listener (STYLE rule 15). An event is a
+ * small object made only where the engine already does the work it reports; nothing is built per byte.
+ */
+import type { FcpError } from '../protocol/index.js';
+import type { TransferStats } from './stats.js';
+
+export type EntryKind = 'file' | 'symlink' | 'dir';
+
+export type TransferEvent =
+  /** An entry of the list was announced (sender) or received (receiver). */
+  | { readonly type: 'listed'; readonly path: string; readonly kind: EntryKind }
+  /** An entry the receiver's own selection leaves out after all (a pull's --regex): it no longer counts. */
+  | { readonly type: 'unlisted'; readonly path: string }
+  /** The whole list has been announced or received: totals are final from here on. */
+  | { readonly type: 'list-complete' }
+  /** The receiver asked for `bytes` of this file's data (all of it, or what a resume still lacks). */
+  | { readonly type: 'needed'; readonly path: string; readonly bytes: number }
+  /** Identical on the receiver: nothing is sent. */
+  | { readonly type: 'skipped'; readonly path: string; readonly kind: EntryKind }
+  /** File data crossed the wire (received, or acknowledged as written): progress, in bytes. */
+  | { readonly type: 'data'; readonly bytes: number }
+  /** Written and verified at its final name; `resumedBytes` came from an earlier run's partial. */
+  | {
+      readonly type: 'finished';
+      readonly path: string;
+      readonly kind: EntryKind;
+      readonly resumedBytes: number;
+    }
+  /** This entry failed; the transfer goes on (a session-ending error ends the stream instead). */
+  | { readonly type: 'failed'; readonly path: string; readonly error: FcpError }
+  /** A problem worth telling that fails nothing (a file sent again, a directory that could not be read). */
+  | { readonly type: 'warning'; readonly error: FcpError }
+  /** A data connection was lost and the session goes on without it. */
+  | { readonly type: 'connection-lost'; readonly error: FcpError; readonly connections: number };
+
+export type TransferEventType = TransferEvent['type'];
+export type TransferListener = (event: TransferEvent) => void;
+
+/** A minimal typed emitter: listeners in subscription order, each unsubscribed by the function it got. */
+export class TransferEvents {
+  #listeners: readonly TransferListener[] = [];
+
+  on(listener: TransferListener): () => void {
+    this.#listeners = [...this.#listeners, listener];
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  emit(event: TransferEvent): void {
+    // A snapshot: a listener that unsubscribes (or subscribes) during emit changes the next event, not this.
+    for (const listener of this.#listeners) listener(event);
+  }
+}
+
+/** The figures one event changes: what TransferStats counts is exactly this. */
+export function reduceStats(stats: TransferStats, event: TransferEvent): void {
+  switch (event.type) {
+    case 'listed':
+      stats.filesTotal++;
+      return;
+    case 'unlisted':
+      stats.filesTotal--;
+      return;
+    case 'list-complete':
+      stats.listComplete = true;
+      return;
+    case 'needed':
+      stats.bytesTotal += event.bytes;
+      return;
+    case 'skipped':
+      if (event.kind === 'dir') stats.dirs++;
+      else stats.filesSkipped++;
+      return;
+    case 'data':
+      stats.bytesDone += event.bytes;
+      return;
+    case 'finished':
+      if (event.kind === 'dir') stats.dirs++;
+      else stats.filesSent++;
+      stats.bytesResumed += event.resumedBytes;
+      return;
+    case 'failed':
+      stats.filesFailed++;
+      return;
+    case 'warning':
+    case 'connection-lost':
+      return;
+  }
+}
