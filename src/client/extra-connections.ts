@@ -5,6 +5,7 @@
 import { FcpError, MsgType, type SessionMsg, toFcpError } from '../protocol/index.js';
 import { attachProof } from '../security/session-secret.js';
 import type { Hasher } from '../transfer/checksum.js';
+import type { TransferListener } from '../transfer/events.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import type { FramedConn } from '../transport/framed-conn.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../transport/hello.js';
@@ -51,14 +52,19 @@ export class ExtraConnections {
     this.#maybeAttach();
   }
 
-  /** EngineOptions.onNeeded. */
-  readonly needed = (bytes: number): void => {
-    this.#neededBytes = bytes;
-    this.#maybeAttach();
+  /**
+   * The engine's events this follows: 'needed' (the extra connections are opened once more than one piece
+   * of data is to cross: a re-run that skips everything needs none) and 'connection-lost'.
+   */
+  readonly listener: TransferListener = (event) => {
+    if (event.type === 'needed') {
+      this.#neededBytes += event.bytes;
+      this.#maybeAttach();
+    } else if (event.type === 'connection-lost') this.#lost(event.error);
   };
 
-  /** EngineOptions.onConnectionLost: a data connection died and the session goes on without it. */
-  readonly lost = (err: FcpError): void => {
+  /** A data connection died and the session goes on without it: attach a replacement. */
+  #lost(err: FcpError): void {
     const g = this.#granted;
     if (g === undefined || this.#closing || g.engine.finished || this.#replacements <= 0) return;
     this.#replacements--;
@@ -66,7 +72,7 @@ export class ExtraConnections {
       `a connection failed (${err.message}); its pieces go over the others, attaching a replacement`,
     );
     this.#attachOne(g).catch(() => {});
-  };
+  }
 
   #wanted(session: SessionMsg): number {
     return Math.min(this.#opts.connections, session.maxConnections);

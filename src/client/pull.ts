@@ -3,6 +3,7 @@
  * answer calls for, and run the Receiver until the end (spec/PROTOCOL.md §6).
  */
 import { FcpError, MAX_PATTERNS, MsgType, type PullMsg, TransferFlag } from '../protocol/index.js';
+import { problemsTo } from '../transfer/events.js';
 import { resolveLocalDestination } from '../transfer/destination.js';
 import { Receiver } from '../transfer/receiver.js';
 import { createSelector } from '../transfer/select.js';
@@ -50,9 +51,7 @@ export async function pull(opts: PullOptions): Promise<void> {
     hasher: opts.hasher,
     control: conn,
     stats: opts.stats,
-    onWarning: opts.onWarning,
-    onConnectionLost: extra.lost,
-    onNeeded: extra.needed,
+    listeners: [problemsTo(opts.onWarning), extra.listener],
     root: dest.root,
     singleName: dest.singleName,
     checksum: opts.checksum,

@@ -3,7 +3,8 @@
  * the Sender until the daemon confirms the end (spec/PROTOCOL.md §5).
  */
 import { lstat } from 'node:fs/promises';
-import { errorArea, FcpError, MsgType, type PushMsg, toFcpError, TransferFlag } from '../protocol/index.js';
+import { errorArea, FcpError, MsgType, type PushMsg, TransferFlag, toFcpError } from '../protocol/index.js';
+import { problemsTo } from '../transfer/events.js';
 import { createSelector } from '../transfer/select.js';
 import { Sender } from '../transfer/sender.js';
 import { localSourceRoot, type SourceRoot } from '../transfer/source-spec.js';
@@ -30,9 +31,7 @@ export async function push(opts: PushOptions): Promise<void> {
       hasher: opts.hasher,
       control,
       stats: opts.stats,
-      onWarning: opts.onWarning,
-      onConnectionLost: extra.lost,
-      onNeeded: extra.needed,
+      listeners: [problemsTo(opts.onWarning), extra.listener],
       sources: roots.map((r) => r.root),
       selector,
       checksum: opts.checksum,

@@ -16,7 +16,7 @@ export async function openPull(request: PullMsg, ctx: HandlerContext): Promise<S
     hasher: ctx.hasher,
     control: ctx.control,
     stats: ctx.stats,
-    onWarning: ctx.onWarning,
+    listeners: ctx.listeners,
     sources,
     selector,
     checksum: (request.flags & TransferFlag.Checksum) !== 0,

@@ -16,7 +16,7 @@ export async function openPush(
     hasher: ctx.hasher,
     control: ctx.control,
     stats: ctx.stats,
-    onWarning: ctx.onWarning,
+    listeners: ctx.listeners,
     root: dest.root,
     singleName: dest.singleName,
     checksum: (request.flags & TransferFlag.Checksum) !== 0,

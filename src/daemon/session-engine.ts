@@ -2,15 +2,18 @@
  * What the push and pull handlers share: what a granted session gives the engine it builds, and what a
  * handler hands back to the session.
  */
+import type { FcpError } from '../protocol/index.js';
 import type { EngineOptions, TransferEngine } from '../transfer/engine.js';
 import type { ServedTree } from '../transfer/served-tree.js';
 
 /** The engine options every session's engine gets, and the tree its paths are resolved in. */
 export interface HandlerContext extends Pick<
   EngineOptions,
-  'hasher' | 'control' | 'stats' | 'onWarning' | 'idleTimeoutMs'
+  'hasher' | 'control' | 'stats' | 'listeners' | 'idleTimeoutMs'
 > {
   readonly served: ServedTree;
+  /** Problems the pull's source expansion meets before the engine exists (logged as the engine's are). */
+  readonly onWarning: (err: FcpError) => void;
 }
 
 /** A session's engine, ready for SESSION to be sent. */

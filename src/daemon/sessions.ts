@@ -15,6 +15,7 @@ import type { FramedConn } from '../transport/framed-conn.js';
 import type { Inbox } from '../transport/inbox.js';
 import { FcpError, MsgType, PIECE_SIZE, type PullMsg, type PushMsg, toFcpError } from '../protocol/index.js';
 import type { Hasher } from '../transfer/checksum.js';
+import { problemsTo } from '../transfer/events.js';
 import type { ServedTree } from '../transfer/served-tree.js';
 import { createStats, type TransferStats } from '../transfer/stats.js';
 
@@ -122,6 +123,7 @@ export class Sessions {
         hasher: this.#hasher,
         control: conn,
         stats,
+        listeners: [problemsTo(onWarning)],
         onWarning,
         idleTimeoutMs: this.#opts.idleTimeoutMs,
         served: this.#served,

@@ -8,7 +8,7 @@
 import type { ConnHandler, FramedConn } from '../transport/framed-conn.js';
 import { codeFromWire, FcpError, type Message, MsgType, toFcpError } from '../protocol/index.js';
 import type { Hasher } from './checksum.js';
-import { reduceStats, type TransferEvent, TransferEvents } from './events.js';
+import { reduceStats, type TransferEvent, TransferEvents, type TransferListener } from './events.js';
 import type { TransferStats } from './stats.js';
 
 /** Send a PING on a connection that has sent nothing for this long. */
@@ -19,33 +19,25 @@ export interface EngineOptions {
   hasher: Hasher;
   /** The first connection: it carries the file list and results, and file data too. */
   control: FramedConn;
+  /** The figures, kept as the reduction of this engine's events (reduceStats). */
   stats: TransferStats;
-  /** Per-file problems (the transfer goes on): the caller prints or logs them. */
-  onWarning: (err: FcpError) => void;
+  /**
+   * Subscribed before anything is reported: what prints or logs per-file problems, the client's extra
+   * connections (they follow 'needed' and 'connection-lost'), later a --json writer.
+   */
+  listeners: readonly TransferListener[];
   /** A connection that receives nothing (not even PING) for this long is dropped. */
   idleTimeoutMs?: number;
-  /** A data connection was lost and the session goes on without it (the client may attach a replacement). */
-  onConnectionLost?: (err: FcpError) => void;
-  /**
-   * More file data is to cross: `bytes` so far of the files the receiver asked for (NEED or RESUME), not of
-   * those it skipped. The client attaches its extra connections by it: a re-run that skips everything needs
-   * none.
-   */
-  onNeeded?: (bytes: number) => void;
 }
 
 export abstract class TransferEngine implements ConnHandler {
   protected readonly hasher: Hasher;
   protected readonly control: FramedConn;
   protected readonly stats: TransferStats;
-  protected readonly warn: (err: FcpError) => void;
   protected readonly conns = new Set<FramedConn>();
   /** What this transfer reports as it goes (events.ts); `stats` is kept as their reduction. */
   readonly events = new TransferEvents();
   readonly #idleTimeoutMs: number;
-  readonly #onConnectionLost: ((err: FcpError) => void) | undefined;
-  readonly #onNeeded: ((bytes: number) => void) | undefined;
-  #neededBytes = 0;
   readonly #monitor: NodeJS.Timeout;
   #finished = false;
   #failure: FcpError | undefined;
@@ -57,10 +49,8 @@ export abstract class TransferEngine implements ConnHandler {
     this.hasher = opts.hasher;
     this.control = opts.control;
     this.stats = opts.stats;
-    this.warn = opts.onWarning;
+    for (const listener of opts.listeners) this.events.on(listener);
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    this.#onConnectionLost = opts.onConnectionLost;
-    this.#onNeeded = opts.onNeeded;
     this.done = new Promise<void>((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
@@ -120,13 +110,7 @@ export abstract class TransferEngine implements ConnHandler {
       this.fail(e, false);
       return;
     }
-    this.#onConnectionLost?.(e);
-  }
-
-  /** The receiver asked for `size` more bytes of file data (a Sender hears it, a Receiver decides it). */
-  protected needed(size: number): void {
-    this.#neededBytes += size;
-    this.#onNeeded?.(this.#neededBytes);
+    this.emit({ type: 'connection-lost', error: e, connections: this.conns.size });
   }
 
   /** Reports `event`: the stats take it first, then every listener. */

@@ -7,11 +7,16 @@
 import type { FcpError } from '../protocol/index.js';
 import type { TransferStats } from './stats.js';
 
-export type EntryKind = 'file' | 'symlink' | 'dir';
+export type ListedKind = 'file' | 'symlink' | 'dir';
+
+/** The kind an entry is reported as: what is not a directory or a link is a file. */
+export function listedKind(kind: string): ListedKind {
+  return kind === 'dir' || kind === 'symlink' ? kind : 'file';
+}
 
 export type TransferEvent =
   /** An entry of the list was announced (sender) or received (receiver). */
-  | { readonly type: 'listed'; readonly path: string; readonly kind: EntryKind }
+  | { readonly type: 'listed'; readonly path: string; readonly kind: ListedKind }
   /** An entry the receiver's own selection leaves out after all (a pull's --regex): it no longer counts. */
   | { readonly type: 'unlisted'; readonly path: string }
   /** The whole list has been announced or received: totals are final from here on. */
@@ -19,14 +24,14 @@ export type TransferEvent =
   /** The receiver asked for `bytes` of this file's data (all of it, or what a resume still lacks). */
   | { readonly type: 'needed'; readonly path: string; readonly bytes: number }
   /** Identical on the receiver: nothing is sent. */
-  | { readonly type: 'skipped'; readonly path: string; readonly kind: EntryKind }
+  | { readonly type: 'skipped'; readonly path: string; readonly kind: ListedKind }
   /** File data crossed the wire (received, or acknowledged as written): progress, in bytes. */
   | { readonly type: 'data'; readonly bytes: number }
   /** Written and verified at its final name; `resumedBytes` came from an earlier run's partial. */
   | {
       readonly type: 'finished';
       readonly path: string;
-      readonly kind: EntryKind;
+      readonly kind: ListedKind;
       readonly resumedBytes: number;
     }
   /** This entry failed; the transfer goes on (a session-ending error ends the stream instead). */
@@ -38,6 +43,13 @@ export type TransferEvent =
 
 export type TransferEventType = TransferEvent['type'];
 export type TransferListener = (event: TransferEvent) => void;
+
+/** A listener that hands every problem worth a line (a failed entry, a warning) to `report`. */
+export function problemsTo(report: (err: FcpError) => void): TransferListener {
+  return (event) => {
+    if (event.type === 'failed' || event.type === 'warning') report(event.error);
+  };
+}
 
 /** A minimal typed emitter: listeners in subscription order, each unsubscribed by the function it got. */
 export class TransferEvents {

@@ -127,7 +127,7 @@ export class Assembler {
 
   #advance(conn: FramedConn, cs: ConnState, cur: Assembly, n: number): void {
     cur.filled += n;
-    this.#ctx.stats.bytesDone += n;
+    this.#ctx.emit({ type: 'data', bytes: n });
     if (cur.filled === cur.data.length) {
       cs.current = undefined;
       this.#pieceComplete(cur, conn, cs);

@@ -141,7 +141,7 @@ export class Decider {
 
   #dirPlaced(msg: DirInfoMsg, rel: SafePath): void {
     this.#dirs.add({ rel, mode: msg.mode & MODE_MASK, mtimeNs: msg.mtimeNs });
-    this.#ctx.stats.dirs++;
+    this.#ctx.emit({ type: 'finished', path: msg.path, kind: 'dir', resumedBytes: 0 });
     this.#ctx.answers.ready(msg.id, ReadyAction.Skip);
   }
 
@@ -151,7 +151,7 @@ export class Decider {
    */
   onFileInfo(info: FileInfoMsg): void {
     if (this.#opts.wantsFile !== undefined && !this.#opts.wantsFile(info.path)) {
-      this.#ctx.stats.filesTotal--;
+      this.#ctx.emit({ type: 'unlisted', path: info.path });
       this.#ctx.answers.ready(info.id, ReadyAction.Skip);
       return;
     }
@@ -202,7 +202,7 @@ export class Decider {
         existing.size === info.size &&
         (await this.#sameHash(info, rel))
       ) {
-        this.#skipFile(info.id, rel);
+        this.#skipFile(info, rel);
         return;
       }
       file = this.#newFile(info, rel);
@@ -232,7 +232,7 @@ export class Decider {
       // rsync's quick check: same size, mtime within what futimes() can set.
       const delta = existing.mtimeNs - info.mtimeNs;
       if (delta <= MTIME_TOLERANCE_NS && delta >= -MTIME_TOLERANCE_NS) {
-        this.#skipFile(info.id, rel);
+        this.#skipFile(info, rel);
         return true;
       }
     }
@@ -241,10 +241,14 @@ export class Decider {
     return true;
   }
 
-  #skipFile(id: number, rel: SafePath): void {
+  #skipFile(info: FileInfoMsg, rel: SafePath): void {
     this.#ctx.reservations.release(rel);
-    this.#ctx.stats.filesSkipped++;
-    this.#ctx.answers.ready(id, ReadyAction.Skip);
+    this.#ctx.emit({
+      type: 'skipped',
+      path: info.path,
+      kind: info.kind === FileKind.Symlink ? 'symlink' : 'file',
+    });
+    this.#ctx.answers.ready(info.id, ReadyAction.Skip);
   }
 
   /**
@@ -293,8 +297,7 @@ export class Decider {
   /** The file is expected: NEED, or RESUME after naming the pieces kept from an earlier run. */
   #start(file: RecvFile): void {
     this.#files.add(file);
-    this.#ctx.stats.bytesTotal += file.size;
-    this.#ctx.needed(file.size - file.resumedBytes);
+    this.#ctx.emit({ type: 'needed', path: file.info.path, bytes: file.size - file.resumedBytes });
     if (file.resumedPieces > 0) {
       this.#sendHave(file);
       this.#ctx.answers.ready(file.id, ReadyAction.Resume);
@@ -361,7 +364,7 @@ export class Decider {
       throw new FcpError('FCP_ERR_PATH_UNSAFE', 'empty link target or NUL in it', { path: info.path });
     }
     if (existingIsLink && sink.readLink(rel) === target) {
-      this.#skipFile(info.id, rel);
+      this.#skipFile(info, rel);
       return;
     }
     const workNames = sink.workNames(rel, 1);
@@ -372,7 +375,7 @@ export class Decider {
       reservations.releaseAll(workNames);
       reservations.release(rel);
     }
-    this.#ctx.stats.filesSent++;
+    this.#ctx.emit({ type: 'finished', path: info.path, kind: 'symlink', resumedBytes: 0 });
     this.#ctx.answers.done(info.id, 0);
   }
 
@@ -387,8 +390,7 @@ export class Decider {
       this.#ctx.fail(ended);
       return;
     }
-    this.#ctx.warn(e);
-    this.#ctx.stats.filesFailed++;
+    this.#ctx.emit({ type: 'failed', path, error: e });
     this.#ctx.answers.ready(id, ReadyAction.Fail, e.wireCode);
   }
 }

@@ -9,7 +9,7 @@ import type { Hasher } from './checksum.js';
 import { MAX_DROPPED_IDS, RecentIds } from './receive-bounds.js';
 import type { Answers } from './receive-answers.js';
 import type { PathReservations } from './receive-reservations.js';
-import type { TransferStats } from './stats.js';
+import type { TransferEvent } from './events.js';
 import type { Sink, SinkFile } from './store/sink.js';
 import { parentOf, type SafePath } from './wire-path.js';
 
@@ -17,7 +17,6 @@ export const PieceState = { Absent: 0, Writing: 1, Written: 2 } as const;
 
 /** What the receiver's parts share of the engine (receiver.ts builds it). */
 export interface ReceiveContext {
-  readonly stats: TransferStats;
   readonly hasher: Hasher;
   readonly sink: Sink;
   readonly answers: Answers;
@@ -26,10 +25,8 @@ export interface ReceiveContext {
   readonly finished: boolean;
   /** Ends the session with a fatal error. */
   fail(err: unknown): void;
-  /** A per-file problem: the transfer goes on. */
-  warn(err: FcpError): void;
-  /** More file data is to cross (TransferEngine.needed). */
-  needed(bytes: number): void;
+  /** Reports what happened (events.ts); the engine's stats and its listeners take it. */
+  emit(event: TransferEvent): void;
 }
 
 export interface RecvFile {
@@ -103,7 +100,8 @@ export class FilesInProgress {
     if (msg.code !== 0) {
       // The sender could not read it intact (unreadable, changed): say which file, as the sender would.
       if (!file.settled) {
-        this.#ctx.warn(new FcpError(codeFromWire(msg.code), undefined, { path: file.info.path }));
+        const error = new FcpError(codeFromWire(msg.code), undefined, { path: file.info.path });
+        this.#ctx.emit({ type: 'failed', path: file.info.path, error });
         this.#settle(file, msg.code);
       }
       return;
@@ -142,8 +140,7 @@ export class FilesInProgress {
     await file.out.commit();
     this.#files.delete(file.id);
     this.#release(file);
-    this.#ctx.stats.filesSent++;
-    this.#ctx.stats.bytesResumed += file.resumedBytes;
+    this.#ctx.emit({ type: 'finished', path: file.info.path, kind: 'file', resumedBytes: file.resumedBytes });
     this.#ctx.answers.done(file.id, 0);
   }
 
@@ -161,7 +158,7 @@ export class FilesInProgress {
     file.settled = true;
     this.#files.delete(file.id);
     this.#release(file);
-    this.#ctx.stats.filesSent++;
+    this.#ctx.emit({ type: 'finished', path: file.info.path, kind: 'file', resumedBytes: 0 });
     this.#ctx.answers.done(file.id, 0);
   }
 
@@ -176,7 +173,7 @@ export class FilesInProgress {
       this.#ctx.fail(ended);
       return;
     }
-    this.#ctx.warn(e);
+    this.#ctx.emit({ type: 'failed', path: file.info.path, error: e });
     this.#settle(file, e.wireCode);
   }
 
@@ -187,7 +184,6 @@ export class FilesInProgress {
     this.#dropped.add(file.id);
     file.out.discard();
     this.#release(file);
-    if (code !== 0) this.#ctx.stats.filesFailed++;
     this.#ctx.answers.done(file.id, code);
   }
 

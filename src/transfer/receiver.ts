@@ -13,7 +13,7 @@
  * last, deepest first. When the session dies, partial files stay with their piece index so that the same
  * command run again resumes them (spec/PROTOCOL.md §6–§7).
  */
-import { FcpError, type Message, MsgType, toFcpError } from '../protocol/index.js';
+import { FcpError, FileKind, type Message, MsgType, toFcpError } from '../protocol/index.js';
 import type { FramedConn } from '../transport/framed-conn.js';
 import type { ConfinedRoot } from './confined-root.js';
 import { type DirMeta, DirMetaLog } from './dir-meta-log.js';
@@ -78,7 +78,6 @@ export class Receiver extends TransferEngine {
   #context(): ReceiveContext {
     const over = (): boolean => this.finished;
     return {
-      stats: this.stats,
       hasher: this.hasher,
       sink: this.#sink,
       answers: this.#answers,
@@ -87,8 +86,7 @@ export class Receiver extends TransferEngine {
         return over();
       },
       fail: (err) => this.fail(err),
-      warn: this.warn,
-      needed: (bytes) => this.needed(bytes),
+      emit: (event) => this.emit(event),
     };
   }
 
@@ -112,17 +110,23 @@ export class Receiver extends TransferEngine {
         return;
       case MsgType.DirInfo:
         this.#admit(msg.id, conn);
+        this.emit({ type: 'listed', path: msg.path, kind: 'dir' });
         this.#decider.onDirInfo(msg);
         return;
       case MsgType.FileInfo:
         this.#admit(msg.id, conn);
+        this.emit({
+          type: 'listed',
+          path: msg.path,
+          kind: msg.kind === FileKind.Symlink ? 'symlink' : 'file',
+        });
         this.#decider.onFileInfo(msg);
         return;
       case MsgType.FileEnd:
         this.#files.onFileEnd(msg);
         return;
       case MsgType.FileCount:
-        this.stats.listComplete = true;
+        this.emit({ type: 'list-complete' });
         return;
       case MsgType.Done:
         if (this.#files.size > 0 || this.#decider.pending > 0) {
@@ -145,7 +149,6 @@ export class Receiver extends TransferEngine {
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `entry id ${id} does not increase`);
     this.#lastId = id;
     this.#open.admit(id);
-    this.stats.filesTotal++;
   }
 
   /**
@@ -199,7 +202,7 @@ export class Receiver extends TransferEngine {
     try {
       this.#sink.setDirMeta(dir.rel, dir.mode, dir.mtimeNs);
     } catch (err) {
-      this.warn(toFcpError(err, dir.rel));
+      this.emit({ type: 'warning', error: toFcpError(err, dir.rel) });
     }
   }
 }

@@ -19,6 +19,7 @@ import {
 } from '../protocol/index.js';
 import { Signal } from './engine.js';
 import type { Selector } from './select.js';
+import { listedKind } from './events.js';
 import { heldBytes, newSendFile, type SendContext, type SendFile } from './sender-file.js';
 import type { SourceRoot } from './source-spec.js';
 import type { SourceEntry } from './store/source.js';
@@ -113,7 +114,7 @@ export class Announcer {
     if (this.#ctx.finished()) return;
     this.#ctx.control.send({ type: MsgType.FileCount, entries, bytes });
     this.#listDone = true;
-    this.#ctx.stats.listComplete = true;
+    this.#ctx.emit({ type: 'list-complete' });
     this.#opts.onChange();
   }
 
@@ -170,8 +171,7 @@ export class Announcer {
       try {
         checksum = await this.#ctx.source.hashWhole(entry, this.#ctx.hasher);
       } catch (err) {
-        this.#ctx.warn(toFcpError(err, entry.rel));
-        this.#ctx.stats.filesFailed++;
+        this.#ctx.emit({ type: 'failed', path: entry.rel, error: toFcpError(err, entry.rel) });
         return;
       }
     }
@@ -183,9 +183,7 @@ export class Announcer {
   #announceNow(entry: SourceEntry, attempt: number, checksum: bigint | undefined): boolean {
     const id = this.#nextId++;
     this.#unresolved.set(id, newSendFile(id, entry, attempt));
-    if (attempt === 1) {
-      this.#ctx.stats.filesTotal++;
-    }
+    if (attempt === 1) this.#ctx.emit({ type: 'listed', path: entry.rel, kind: listedKind(entry.kind) });
     return entry.kind === 'dir'
       ? this.#ctx.control.send({
           type: MsgType.DirInfo,
@@ -223,8 +221,7 @@ export class Announcer {
         await this.#announce(entry, file.attempt + 1);
       })
       .catch((err) => {
-        this.#ctx.stats.filesFailed++;
-        this.#ctx.warn(toFcpError(err, file.entry.rel));
+        this.#ctx.emit({ type: 'failed', path: file.entry.rel, error: toFcpError(err, file.entry.rel) });
       })
       .finally(() => {
         this.#announcing--;
@@ -263,8 +260,7 @@ export class Announcer {
       }
       this.#take(e.id);
       if (e.action === ReadyAction.Skip) {
-        if (file.entry.kind === 'dir') this.#ctx.stats.dirs++;
-        else this.#ctx.stats.filesSkipped++;
+        this.#ctx.emit({ type: 'skipped', path: file.entry.rel, kind: listedKind(file.entry.kind) });
       } else this.#failed(file, e.code);
     }
   }
@@ -273,9 +269,13 @@ export class Announcer {
   onFileDone(id: number, code: number): void {
     const file = this.#take(id);
     if (code === 0) {
-      if (file.entry.kind === 'dir') this.#ctx.stats.dirs++;
-      else this.#ctx.stats.filesSent++;
-      if (file.resumed) this.#ctx.stats.bytesResumed += heldBytes(file);
+      const resumedBytes = file.resumed ? heldBytes(file) : 0;
+      this.#ctx.emit({
+        type: 'finished',
+        path: file.entry.rel,
+        kind: listedKind(file.entry.kind),
+        resumedBytes,
+      });
       return;
     }
     if (RETRYABLE_FILE_CODES.has(code) && file.attempt < MAX_FILE_ATTEMPTS && !this.#ctx.finished()) {
@@ -298,7 +298,7 @@ export class Announcer {
   }
 
   #failed(file: SendFile, wireCode: number): void {
-    this.#ctx.stats.filesFailed++;
-    this.#ctx.warn(new FcpError(codeFromWire(wireCode), undefined, { path: file.entry.rel }));
+    const error = new FcpError(codeFromWire(wireCode), undefined, { path: file.entry.rel });
+    this.#ctx.emit({ type: 'failed', path: file.entry.rel, error });
   }
 }

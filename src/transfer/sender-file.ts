@@ -5,7 +5,7 @@
 import type { FcpError } from '../protocol/index.js';
 import type { FramedConn } from '../transport/framed-conn.js';
 import { pieceCount, pieceLength, type Hasher } from './checksum.js';
-import type { TransferStats } from './stats.js';
+import type { TransferEvent } from './events.js';
 import type { Source, SourceEntry, SourceFile } from './store/source.js';
 
 /** What a file's piece hashes are until the receiver asks for its data (see ReadAhead.want). */
@@ -46,9 +46,11 @@ export interface ReadPiece {
 /** The engine's services, handed to each loop (the Sender owns them). */
 export interface SendContext {
   readonly control: FramedConn;
-  readonly stats: TransferStats;
   readonly hasher: Hasher;
   readonly source: Source;
+  /** Reports what happened (events.ts); the engine's stats and its listeners take it. */
+  readonly emit: (event: TransferEvent) => void;
+  /** A problem that fails nothing: emit() of a 'warning'. */
   readonly warn: (err: FcpError) => void;
   /** The session is over (succeeded or failed): every loop stops. */
   finished(): boolean;

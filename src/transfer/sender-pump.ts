@@ -71,7 +71,7 @@ export class Pumps {
         throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'PIECE_ACK for a piece not sent here');
       cs.unacked.delete(key);
       cs.unackedBytes -= u.bytes;
-      this.#ctx.stats.bytesDone += u.bytes;
+      this.#ctx.emit({ type: 'data', bytes: u.bytes });
     }
     cs.acked.wake();
   }
@@ -83,7 +83,7 @@ export class Pumps {
    */
   creditUnacked(): void {
     for (const cs of this.#connState.values()) {
-      this.#ctx.stats.bytesDone += cs.unackedBytes;
+      this.#ctx.emit({ type: 'data', bytes: cs.unackedBytes });
       cs.unacked.clear();
       cs.unackedBytes = 0;
     }

@@ -49,10 +49,10 @@ export class Sender extends TransferEngine {
     super(opts);
     const ctx: SendContext = {
       control: this.control,
-      stats: this.stats,
       hasher: this.hasher,
       source: opts.store ?? new PosixSource(),
-      warn: this.warn,
+      emit: (event) => this.emit(event),
+      warn: (error) => this.emit({ type: 'warning', error }),
       finished: () => this.finished,
       fail: (err) => this.fail(err),
     };
@@ -126,8 +126,7 @@ export class Sender extends TransferEngine {
 
   /** The receiver asked for the file's data: what must cross counts now, and its pieces queue for reading. */
   #onWanted(file: SendFile): void {
-    this.stats.bytesTotal += file.size - heldBytes(file);
-    this.needed(file.size - heldBytes(file));
+    this.emit({ type: 'needed', path: file.entry.rel, bytes: file.size - heldBytes(file) });
     this.#readAhead.want(file);
   }
 

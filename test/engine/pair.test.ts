@@ -17,6 +17,7 @@ import {
   MsgType,
 } from '../../src/protocol/index.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
+import { problemsTo, type TransferEvent, type TransferListener } from '../../src/transfer/events.js';
 import { ConfinedRoot } from '../../src/transfer/confined-root.js';
 import { Receiver } from '../../src/transfer/receiver.js';
 import { createSelector } from '../../src/transfer/select.js';
@@ -40,6 +41,20 @@ const hasher = await loadHasher();
 const RUN_MS = 30_000;
 const tmp = await mkdtemp(path.join(tmpdir(), 'fcp-engine-pair-'));
 let dirCount = 0;
+
+/** The paths of the non-directory entries reported as `type`, sorted. */
+function pathsOf(events: readonly TransferEvent[], type: 'finished' | 'skipped'): string[] {
+  const paths: string[] = [];
+  for (const e of events) if (e.type === type && e.kind !== 'dir') paths.push(e.path);
+  return paths.sort();
+}
+
+/** A listener that keeps every lost data connection's error. */
+function lostTo(lost: FcpError[]): TransferListener {
+  return (event) => {
+    if (event.type === 'connection-lost') lost.push(event.error);
+  };
+}
 
 async function freshDir(name: string): Promise<string> {
   const dir = path.join(tmp, `${name}-${dirCount++}`);
@@ -95,6 +110,9 @@ interface Run {
   warnings: FcpError[];
   lost: FcpError[];
   partialsKept: string[];
+  /** Every event each engine reported, in order. */
+  senderEvents: TransferEvent[];
+  receiverEvents: TransferEvent[];
   /** Both engines' outcome: resolves when both succeeded. */
   done: Promise<void>;
 }
@@ -111,14 +129,15 @@ async function startRun(opts: RunOptions): Promise<Run> {
   const warnings: FcpError[] = [];
   const lost: FcpError[] = [];
   const partialsKept: string[] = [];
+  const senderEvents: TransferEvent[] = [];
+  const receiverEvents: TransferEvent[] = [];
   const senderStats = createStats(performance.now());
   const receiverStats = createStats(performance.now());
   const receiver = new Receiver({
     hasher,
     control: rx,
     stats: receiverStats,
-    onWarning: (e) => warnings.push(e),
-    onConnectionLost: (e) => lost.push(e),
+    listeners: [problemsTo((e) => warnings.push(e)), lostTo(lost), (e) => receiverEvents.push(e)],
     root: await ConfinedRoot.open(opts.dest),
     singleName: undefined,
     checksum: false,
@@ -129,8 +148,7 @@ async function startRun(opts: RunOptions): Promise<Run> {
     hasher,
     control: tx,
     stats: senderStats,
-    onWarning: (e) => warnings.push(e),
-    onConnectionLost: (e) => lost.push(e),
+    listeners: [problemsTo((e) => warnings.push(e)), lostTo(lost), (e) => senderEvents.push(e)],
     sources: [localSourceRoot(`${opts.src}/`)],
     selector: createSelector({}),
     checksum: false,
@@ -150,7 +168,18 @@ async function startRun(opts: RunOptions): Promise<Run> {
     sender.closeAll();
     receiver.closeAll();
   });
-  return { sender, receiver, senderStats, receiverStats, warnings, lost, partialsKept, done };
+  return {
+    sender,
+    receiver,
+    senderStats,
+    receiverStats,
+    warnings,
+    lost,
+    partialsKept,
+    senderEvents,
+    receiverEvents,
+    done,
+  };
 }
 
 async function leftovers(dir: string): Promise<string[]> {
@@ -184,11 +213,18 @@ test('a mixed tree arrives whole: files, an empty file, links, nested directorie
   assert.is(run.receiverStats.filesFailed, 0);
   assert.equal(run.warnings, []);
   assert.equal(await leftovers(dest), []);
+  // Each side reports every file and link once as finished, by its path on the wire.
+  const sent = specs.filter((e) => e.kind !== 'dir').map((e) => e.path);
+  assert.equal(pathsOf(run.senderEvents, 'finished'), sent.sort());
+  assert.equal(pathsOf(run.receiverEvents, 'finished'), sent.sort());
+  assert.equal(pathsOf(run.receiverEvents, 'skipped'), []);
 
   // Run again: everything is up to date, nothing crosses.
   const again = await startRun({ src, dest });
   await bounded(again.done, RUN_MS, 'the re-run');
   assert.is(again.receiverStats.filesSkipped, counts.files);
+  assert.equal(pathsOf(again.senderEvents, 'skipped'), sent.sort());
+  assert.equal(pathsOf(again.receiverEvents, 'finished'), []);
   assert.is(again.receiverStats.bytesDone, 0);
   assert.equal(await compareTrees(src, dest, { ignoreRootMeta: true }), []);
 });

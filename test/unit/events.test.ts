@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/index.js';
 import { reduceStats, type TransferEvent, TransferEvents } from '../../src/transfer/events.js';
