@@ -4,7 +4,7 @@
  */
 import { FcpError, MAX_PATTERNS, MsgType, type PullMsg, TransferFlag } from '../protocol/index.js';
 import { problemsTo } from '../transfer/events.js';
-import { resolveLocalDestination } from '../transfer/destination.js';
+import { resolveLocalDestination } from '../transfer/store/destination.js';
 import { Receiver } from '../transfer/receiver.js';
 import { createSelector } from '../transfer/select.js';
 import { ExtraConnections } from './extra-connections.js';

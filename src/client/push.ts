@@ -7,7 +7,7 @@ import { errorArea, FcpError, MsgType, type PushMsg, TransferFlag, toFcpError } 
 import { problemsTo } from '../transfer/events.js';
 import { createSelector } from '../transfer/select.js';
 import { Sender } from '../transfer/sender.js';
-import { localSourceRoot, type SourceRoot } from '../transfer/source-spec.js';
+import { localSourceRoot, type SourceRoot } from '../transfer/store/source-spec.js';
 import { ROOT_ENTRY } from '../transfer/wire-path.js';
 import type { FramedConn } from '../transport/framed-conn.js';
 import { ExtraConnections } from './extra-connections.js';

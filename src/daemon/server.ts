@@ -14,7 +14,7 @@ import type { Account } from '../security/privileges.js';
 import { createServerContext } from '../security/tls-channel.js';
 import { createLocalToken, type LocalToken, removeLocalToken } from '../security/token.js';
 import { type Hasher, loadHasher } from '../transfer/checksum.js';
-import { openServedTree, type ServedTree } from '../transfer/served-tree.js';
+import { openServedTree, type ServedTree } from '../transfer/store/served-tree.js';
 import { Admission, ThrottleReport } from './admission.js';
 import { handshake, type HandshakeContext } from './handshake.js';
 import { defaultStateDir } from './lifecycle.js';

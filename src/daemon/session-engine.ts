@@ -4,7 +4,7 @@
  */
 import type { FcpError } from '../protocol/index.js';
 import type { EngineOptions, TransferEngine } from '../transfer/engine.js';
-import type { ServedTree } from '../transfer/served-tree.js';
+import type { ServedTree } from '../transfer/store/served-tree.js';
 
 /** The engine options every session's engine gets, and the tree its paths are resolved in. */
 export interface HandlerContext extends Pick<

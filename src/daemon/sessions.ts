@@ -16,7 +16,7 @@ import type { Inbox } from '../transport/inbox.js';
 import { FcpError, MsgType, PIECE_SIZE, type PullMsg, type PushMsg, toFcpError } from '../protocol/index.js';
 import type { Hasher } from '../transfer/checksum.js';
 import { problemsTo } from '../transfer/events.js';
-import type { ServedTree } from '../transfer/served-tree.js';
+import type { ServedTree } from '../transfer/store/served-tree.js';
 import { createStats, type TransferStats } from '../transfer/stats.js';
 
 /** How long a daemon must have had no session before it gives the memory of its transfers back. */

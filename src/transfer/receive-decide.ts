@@ -23,7 +23,7 @@ import { Limiter } from './engine.js';
 import { type FilesInProgress, PieceState, type ReceiveContext, type RecvFile } from './receive-files.js';
 import type { SinkEntry } from './store/sink.js';
 import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from './wire-path.js';
-import { notEnoughSpace } from './write-failures.js';
+import { notEnoughSpace } from './store/write-failures.js';
 
 /** Entries checked against the disk at once (those that must wait for a directory or a read). */
 const DECISION_CONCURRENCY = 32;

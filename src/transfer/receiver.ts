@@ -15,7 +15,7 @@
  */
 import { FcpError, FileKind, type Message, MsgType, toFcpError } from '../protocol/index.js';
 import type { FramedConn } from '../transport/framed-conn.js';
-import type { ConfinedRoot } from './confined-root.js';
+import type { ConfinedRoot } from './store/confined-root.js';
 import { type DirMeta, DirMetaLog } from './dir-meta-log.js';
 import { type EngineOptions, TransferEngine, unexpected } from './engine.js';
 import { Answers } from './receive-answers.js';

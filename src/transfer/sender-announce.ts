@@ -21,7 +21,7 @@ import { Signal } from './engine.js';
 import type { Selector } from './select.js';
 import { listedKind } from './events.js';
 import { heldBytes, newSendFile, type SendContext, type SendFile } from './sender-file.js';
-import type { SourceRoot } from './source-spec.js';
+import type { SourceRoot } from './store/source-spec.js';
 import type { SourceEntry } from './store/source.js';
 
 /** A file that arrives damaged or changes while it is read is sent again, up to this many times in all. */

@@ -20,7 +20,7 @@ import { Announcer } from './sender-announce.js';
 import { heldBytes, type SendContext, type SendFile } from './sender-file.js';
 import { Pumps } from './sender-pump.js';
 import { ReadAhead } from './sender-read-ahead.js';
-import type { SourceRoot } from './source-spec.js';
+import type { SourceRoot } from './store/source-spec.js';
 import { PosixSource } from './store/posix-source.js';
 import type { Source } from './store/source.js';
 

@@ -18,11 +18,11 @@ import {
 } from '../../src/protocol/index.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
 import { problemsTo, type TransferEvent, type TransferListener } from '../../src/transfer/events.js';
-import { ConfinedRoot } from '../../src/transfer/confined-root.js';
+import { ConfinedRoot } from '../../src/transfer/store/confined-root.js';
 import { Receiver } from '../../src/transfer/receiver.js';
 import { createSelector } from '../../src/transfer/select.js';
 import { Sender } from '../../src/transfer/sender.js';
-import { localSourceRoot } from '../../src/transfer/source-spec.js';
+import { localSourceRoot } from '../../src/transfer/store/source-spec.js';
 import { createStats, type TransferStats } from '../../src/transfer/stats.js';
 import { FramedConn } from '../../src/transport/framed-conn.js';
 import {

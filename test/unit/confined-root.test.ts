@@ -4,7 +4,12 @@ import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
-import { ConfinedRoot, openNoFollow, sidecarNameFor, tempNameFor } from '../../src/transfer/confined-root.js';
+import {
+  ConfinedRoot,
+  openNoFollow,
+  sidecarNameFor,
+  tempNameFor,
+} from '../../src/transfer/store/confined-root.js';
 import { checkWirePath, type SafePath } from '../../src/transfer/wire-path.js';
 import { rejection, tempDirs } from '../helpers/expect.js';
 

@@ -5,11 +5,11 @@ import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { PIECE_SIZE } from '../../src/protocol/constants.js';
-import { ConfinedRoot } from '../../src/transfer/confined-root.js';
-import { PieceIndex } from '../../src/transfer/piece-index.js';
-import { PieceWriter } from '../../src/transfer/piece-writer.js';
+import { ConfinedRoot } from '../../src/transfer/store/confined-root.js';
+import { PieceIndex } from '../../src/transfer/store/piece-index.js';
+import { PieceWriter } from '../../src/transfer/store/piece-writer.js';
 
-// PieceWriter (src/transfer/piece-writer.ts): one write in flight per file, queued pieces coalesced into
+// PieceWriter (src/transfer/store/piece-writer.ts): one write in flight per file, queued pieces coalesced into
 // runs; every piece must land at its own offset and be recorded in the piece index, whatever the order.
 
 function pieceBytes(seq: number, len = PIECE_SIZE): Buffer {

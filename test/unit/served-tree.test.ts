@@ -1,11 +1,11 @@
-// What fcpd serves (src/transfer/served-tree.ts, spec/SECURITY.md §11): by default what its account may
+// What fcpd serves (src/transfer/store/served-tree.ts, spec/SECURITY.md §11): by default what its account may
 // open, absolute operands absolute and relative ones from its home, the operand resolved by the kernel
 // (links the client named followed) and everything below it confined; with --root, the old confinement.
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
-import { openServedTree, type ServedTree } from '../../src/transfer/served-tree.js';
+import { openServedTree, type ServedTree } from '../../src/transfer/store/served-tree.js';
 import { rejection, tempDirs } from '../helpers/expect.js';
 
 const { make: tempDir, removeAll } = tempDirs();

@@ -3,8 +3,12 @@ import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
-import { ConfinedRoot } from '../../src/transfer/confined-root.js';
-import { expandRemoteSources, localSourceRoot, type SourceRoot } from '../../src/transfer/source-spec.js';
+import { ConfinedRoot } from '../../src/transfer/store/confined-root.js';
+import {
+  expandRemoteSources,
+  localSourceRoot,
+  type SourceRoot,
+} from '../../src/transfer/store/source-spec.js';
 import { rejection, tempDirs } from '../helpers/expect.js';
 
 const { make: tempDir, removeAll } = tempDirs();

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
-import { processUmask } from '../../src/transfer/umask.js';
+import { processUmask } from '../../src/transfer/store/umask.js';
 
 const UMASK_JS = fileURLToPath(new URL('../../src/transfer/umask.js', import.meta.url));
 

@@ -8,7 +8,7 @@ import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import { createSelector, type Selector } from '../../src/transfer/select.js';
-import { type WalkEntry, walk, walkBatches } from '../../src/transfer/walk.js';
+import { type WalkEntry, walk, walkBatches } from '../../src/transfer/store/walk.js';
 
 const made: string[] = [];
 

@@ -7,10 +7,10 @@
 import { constants as fsConstants, lutimesSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import type { FcpError } from '../../protocol/index.js';
 import type { Hasher } from '../checksum.js';
-import { type ConfinedRoot, sidecarNameFor, tempNameFor } from '../confined-root.js';
-import { processUmask } from '../umask.js';
+import { type ConfinedRoot, sidecarNameFor, tempNameFor } from './confined-root.js';
+import { processUmask } from './umask.js';
 import { parentOf, type SafePath } from '../wire-path.js';
-import { freeBytes, sessionWriteFailure, unwritableDestination } from '../write-failures.js';
+import { freeBytes, sessionWriteFailure, unwritableDestination } from './write-failures.js';
 import { type PosixFileContext, PosixSinkFile } from './posix-file.js';
 import { nsToSeconds, storedTimeNs, unlinkQuietSync } from './posix-io.js';
 import type { Sink, SinkEntry, SinkFeatures, SinkFile, SinkFileSpec } from './sink.js';

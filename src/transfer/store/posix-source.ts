@@ -8,9 +8,9 @@ import { type FileHandle, lstat, open } from 'node:fs/promises';
 import { FcpError } from '../../protocol/index.js';
 import type { Hasher } from '../checksum.js';
 import type { Selector } from '../select.js';
-import type { SourceRoot } from '../source-spec.js';
-import { readvFully } from '../vector-io.js';
-import { type EntryKind, walkBatches } from '../walk.js';
+import type { SourceRoot } from './source-spec.js';
+import { readvFully } from './vector-io.js';
+import { type EntryKind, walkBatches } from './walk.js';
 import type { Source, SourceEntry, SourceEntryState, SourceFeatures, SourceFile } from './source.js';
 
 // O_NONBLOCK: a FIFO swapped in since the listing must not block an open (the synchronous one least of all).

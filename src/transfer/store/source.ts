@@ -10,8 +10,8 @@
 import type { FcpError } from '../../protocol/index.js';
 import type { Hasher } from '../checksum.js';
 import type { Selector } from '../select.js';
-import type { SourceRoot } from '../source-spec.js';
-import type { EntryKind, WalkEntry } from '../walk.js';
+import type { SourceRoot } from './source-spec.js';
+import type { EntryKind, WalkEntry } from './walk.js';
 
 /**
  * One listed entry. `rel` is its wire path; `abs` is the source's own name for it (a path for POSIX, an

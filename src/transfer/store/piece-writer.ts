@@ -10,7 +10,7 @@
  * roughly in order, so a queue of them is mostly one run.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { PIECE_SIZE } from '../protocol/index.js';
+import { PIECE_SIZE } from '../../protocol/index.js';
 import type { PieceIndex } from './piece-index.js';
 import { writevFully } from './vector-io.js';
 

@@ -4,9 +4,9 @@
  * (README "Exit codes": 2), rather than failing every following file with the same bare errno.
  */
 import { accessSync, constants as fsConstants, statfsSync } from 'node:fs';
-import { describeCode, FcpError, toFcpError } from '../protocol/index.js';
+import { describeCode, FcpError, toFcpError } from '../../protocol/index.js';
 import type { ConfinedRoot } from './confined-root.js';
-import { formatBytes } from './stats.js';
+import { formatBytes } from '../stats.js';
 
 /** Errors that will fail every following file too. */
 const OUT_OF_SPACE = new Set(['ENOSPC', 'EDQUOT']);

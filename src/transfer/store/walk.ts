@@ -6,9 +6,9 @@
 
 import { type BigIntStats, lstatSync, readlinkSync } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
-import { FcpError, toFcpError } from '../protocol/errors.js';
-import type { Selector } from './select.js';
-import { baseName, checkWirePath, joinWirePath, ROOT_ENTRY } from './wire-path.js';
+import { FcpError, toFcpError } from '../../protocol/errors.js';
+import type { Selector } from '../select.js';
+import { baseName, checkWirePath, joinWirePath, ROOT_ENTRY } from '../wire-path.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'other';
 

@@ -8,10 +8,10 @@
 import type { Stats } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FcpError } from '../protocol/index.js';
+import { FcpError } from '../../protocol/index.js';
 import { ConfinedRoot } from './confined-root.js';
 import { namesContents, operandError, parseOperand, segmentsBelow } from './operand.js';
-import { baseName, checkWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
+import { baseName, checkWirePath, parentOf, ROOT_ENTRY } from '../wire-path.js';
 
 export interface Destination {
   root: ConfinedRoot;

@@ -3,7 +3,7 @@
  * loop until every byte is moved, since the kernel may move fewer bytes than asked even on a regular file.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { FcpError } from '../protocol/index.js';
+import { FcpError } from '../../protocol/index.js';
 
 /** Fills `views` back to back from `position`; a short read means the file shrank under us. */
 export async function readvFully(fh: FileHandle, views: Buffer[], position: number): Promise<void> {

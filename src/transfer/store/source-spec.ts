@@ -10,10 +10,10 @@ import type { BigIntStats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import micromatch from 'micromatch';
-import { FcpError, isFcpCode, toFcpError } from '../protocol/errors.js';
+import { FcpError, isFcpCode, toFcpError } from '../../protocol/errors.js';
 import { ConfinedRoot } from './confined-root.js';
 import { namesContents, type Operand, operandError, parseOperand, segmentsBelow } from './operand.js';
-import { baseName, compareUtf8, joinWirePath, parentOf, ROOT_ENTRY } from './wire-path.js';
+import { baseName, compareUtf8, joinWirePath, parentOf, ROOT_ENTRY } from '../wire-path.js';
 
 /** A starting point of a transfer: walk `abs`, naming it `topRel` on the wire. */
 export interface SourceRoot {

@@ -4,7 +4,7 @@
  * transfer then names below it is a wire path (wire-path.ts), checked far more strictly.
  */
 
-import { FcpError, toFcpError } from '../protocol/errors.js';
+import { FcpError, toFcpError } from '../../protocol/errors.js';
 import type { ConfinedRoot } from './confined-root.js';
 
 /** A remote operand after its checks. */

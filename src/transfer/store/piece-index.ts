@@ -9,7 +9,7 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { PIECE_SIZE } from '../protocol/index.js';
+import { PIECE_SIZE } from '../../protocol/index.js';
 import type { ConfinedRoot } from './confined-root.js';
 
 const MAGIC = Buffer.from('FCPMETA1', 'latin1');

@@ -11,7 +11,7 @@
  */
 
 import path from 'node:path';
-import type { FcpError } from '../protocol/errors.js';
+import type { FcpError } from '../../protocol/errors.js';
 import { ConfinedRoot } from './confined-root.js';
 import { type Destination, resolveAccountDestination, resolveServedDestination } from './destination.js';
 import { expandAccountSources, expandRemoteSources, type SourceRoot } from './source-spec.js';

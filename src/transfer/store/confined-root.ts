@@ -26,7 +26,7 @@ import {
 } from 'node:fs';
 import { type FileHandle, open, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FcpError, toFcpError } from '../protocol/errors.js';
+import { FcpError, toFcpError } from '../../protocol/errors.js';
 import {
   baseName,
   checkWirePath,
@@ -36,7 +36,7 @@ import {
   parentOf,
   ROOT_ENTRY,
   type SafePath,
-} from './wire-path.js';
+} from '../wire-path.js';
 
 const RESOLVED = Promise.resolve();
 /** An empty, '.' or '..' segment, which includes a leading, trailing or doubled '/'. */
