@@ -35,8 +35,12 @@ interface Account {
   home: string;
 }
 
-/** The test account, with a home directory (`useradd -m`); created here unless it exists already. */
-function ensureAccount(): { account: Account; created: boolean } {
+/**
+ * The test account, with a home directory it owns; created here unless it exists already, and kept (as
+ * test/helpers/cli.ts keeps `fcptest`): removing it at the end raced with another run of this file using it,
+ * and left a root-owned home behind that failed every later run.
+ */
+function ensureAccount(): Account {
   const lookup = (): Account | undefined => {
     try {
       const line = execFileSync('getent', ['passwd', USER], { encoding: 'utf8' }).trim();
@@ -46,17 +50,25 @@ function ensureAccount(): { account: Account; created: boolean } {
       return undefined;
     }
   };
-  const found = lookup();
-  if (found !== undefined) return { account: found, created: false };
-  execFileSync('useradd', ['-m', '-s', '/usr/sbin/nologin', USER], { stdio: 'pipe' });
-  const account = lookup();
+  let account = lookup();
+  if (account === undefined) {
+    try {
+      execFileSync('useradd', ['-m', '-s', '/usr/sbin/nologin', USER], { stdio: 'pipe' });
+    } catch (err) {
+      // Another run may have created it a moment ago; only a lookup that still fails is an error.
+      if (lookup() === undefined) throw err;
+    }
+    account = lookup();
+  }
   if (account === undefined) throw new Error(`cannot create user ${USER}`);
-  return { account, created: true };
+  // A home left by an account of the same name that was removed is not this account's until chowned.
+  mkdirSync(account.home, { recursive: true, mode: 0o755 });
+  chownSync(account.home, account.uid, account.gid);
+  return account;
 }
 
 const enabled = isRoot();
-const setup = enabled ? ensureAccount() : undefined;
-const account = setup?.account ?? { uid: -1, gid: -1, home: '/nonexistent' };
+const account = enabled ? ensureAccount() : { uid: -1, gid: -1, home: '/nonexistent' };
 const ids = { uid: account.uid, gid: account.gid };
 const stateDir = join(account.home, '.local', 'state', 'fcpd');
 /** The account's own view of its environment: its HOME, no state-dir override from ours. */
@@ -94,7 +106,6 @@ test.after(async () => {
     if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   }
   await removeTree(tmp);
-  if (setup?.created === true) execFileSync('userdel', ['-r', USER], { stdio: 'pipe' });
 });
 
 test('sudo fcpd -d --user NAME serves NAME and keeps all its state, owned by NAME, in its state dir', async () => {
