@@ -4,7 +4,7 @@ import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { processUmask } from '../../src/transfer/store/umask.js';
 
-const UMASK_JS = fileURLToPath(new URL('../../src/transfer/umask.js', import.meta.url));
+const UMASK_JS = fileURLToPath(new URL('../../src/transfer/store/umask.js', import.meta.url));
 
 /** processUmask() as a child started under `mask` by a shell sees it. */
 function umaskOfChildUnder(mask: string): string {

@@ -208,7 +208,7 @@ function unprivilegedUser(): { uid: number; gid: number } {
   return lookup('fcp-test')!;
 }
 
-const WALK_MODULE = new URL('../../src/transfer/walk.js', import.meta.url).href;
+const WALK_MODULE = new URL('../../src/transfer/store/walk.js', import.meta.url).href;
 const SELECT_MODULE = new URL('../../src/transfer/select.js', import.meta.url).href;
 
 // Run by an unprivileged child: walks argv[1] and prints what it saw as JSON.
