@@ -7,6 +7,7 @@ import type { FcpError } from '../protocol/index.js';
 import { defaultKnownHostsPath } from '../security/known-hosts.js';
 import type { Hasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
+import type { TransferListener } from '../transfer/events.js';
 import type { SelectOptions } from '../transfer/select.js';
 import type { TransferStats } from '../transfer/stats.js';
 import type { Dialer } from '../transport/dialer.js';
@@ -46,6 +47,8 @@ export interface CommonOptions {
   hasher: Hasher;
   stats: TransferStats;
   onWarning: (err: FcpError) => void;
+  /** More subscribers to the engine's events (transfer/events.ts), beside the problem printer: --json. */
+  listeners?: readonly TransferListener[];
   /** Called with the engine once it runs, so the caller can cancel it (SIGINT). */
   onEngine?: (engine: TransferEngine) => void;
   /** Recoverable events worth a line with -v (a connection replaced). */

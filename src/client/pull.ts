@@ -51,7 +51,7 @@ export async function pull(opts: PullOptions): Promise<void> {
     hasher: opts.hasher,
     control: conn,
     stats: opts.stats,
-    listeners: [problemsTo(opts.onWarning), extra.listener],
+    listeners: [problemsTo(opts.onWarning), extra.listener, ...(opts.listeners ?? [])],
     root: dest.root,
     singleName: dest.singleName,
     checksum: opts.checksum,

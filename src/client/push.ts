@@ -31,7 +31,7 @@ export async function push(opts: PushOptions): Promise<void> {
       hasher: opts.hasher,
       control,
       stats: opts.stats,
-      listeners: [problemsTo(opts.onWarning), extra.listener],
+      listeners: [problemsTo(opts.onWarning), extra.listener, ...(opts.listeners ?? [])],
       sources: roots.map((r) => r.root),
       selector,
       checksum: opts.checksum,

@@ -21,6 +21,13 @@ export type TransferEvent =
   | { readonly type: 'unlisted'; readonly path: string }
   /** The whole list has been announced or received: totals are final from here on. */
   | { readonly type: 'list-complete' }
+  /**
+   * The sender has its next entry (or FILE_COUNT) ready but holds it: the session is not granted yet and
+   * the window before SESSION is used up (none at all for a daemon without LIST_BEFORE_SESSION). `entries`
+   * were announced before it stopped. Emitted once each time it starts waiting for SESSION, in the same
+   * synchronous step where it decides not to write ("waiting for the daemon").
+   */
+  | { readonly type: 'list-held'; readonly entries: number }
   /** The receiver asked for `bytes` of this file's data (all of it, or what a resume still lacks). */
   | { readonly type: 'needed'; readonly path: string; readonly bytes: number }
   /** Identical on the receiver: nothing is sent. */
@@ -98,6 +105,7 @@ export function reduceStats(stats: TransferStats, event: TransferEvent): void {
     case 'failed':
       stats.filesFailed++;
       return;
+    case 'list-held':
     case 'warning':
     case 'connection-lost':
       return;

@@ -109,8 +109,9 @@ export class Announcer {
       }
     }
     // An empty window before SESSION holds back FILE_COUNT too: the daemon expects no list at all then.
-    while (!this.#granted && this.#preSessionEntries === 0 && !this.#ctx.finished())
-      await this.#resolved.wait();
+    const held = (): boolean => !this.#granted && this.#preSessionEntries === 0;
+    if (held()) this.#reportHeld();
+    while (held() && !this.#ctx.finished()) await this.#resolved.wait();
     if (this.#ctx.finished()) return;
     this.#ctx.control.send({ type: MsgType.FileCount, entries, bytes });
     this.#listDone = true;
@@ -128,6 +129,7 @@ export class Announcer {
     const control = this.#ctx.control;
     let next = 0;
     while (next < entries.length) {
+      if (!this.#mayAnnounce() && !this.#granted) this.#reportHeld();
       while (!this.#mayAnnounce() && !this.#ctx.finished()) await this.#resolved.wait();
       if (this.#ctx.finished()) return;
       if (this.#opts.checksum) {
@@ -155,6 +157,15 @@ export class Announcer {
       open < this.#preSessionEntries &&
       this.#ctx.control.messageBytesSent - this.#listBytesBase < MAX_LIST_BYTES_BEFORE_SESSION
     );
+  }
+
+  /**
+   * Reports that the list stops here until SESSION: called right where the loop decides to wait instead of
+   * writing, so a listener knows every entry it was going to send before SESSION has been written.
+   */
+  #reportHeld(): void {
+    if (this.#ctx.finished()) return;
+    this.#ctx.emit({ type: 'list-held', entries: this.#nextId - 1 });
   }
 
   /** False (after a warning) for what cannot be sent: FIFOs, sockets, devices. */

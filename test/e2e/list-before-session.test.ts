@@ -1,11 +1,11 @@
 // The push list before SESSION (spec/PROTOCOL.md §3.2), seen from the daemon's end of the wire: a fake
 // daemon (RawListener) serves the real client's handshake and records what arrives between the client's
 // AUTH_PROOF and our SESSION. With LIST_BEFORE_SESSION in the daemon's HELLO the list comes right behind the
-// proof; without it (an older daemon) nothing comes until SESSION.
+// proof; without it (an older daemon) nothing comes until SESSION. "Nothing came" is checked once the
+// client itself reports it holds its list ('list-held'), never after a quiet interval.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { push } from '../../src/client/transfer-client.js';
@@ -17,13 +17,13 @@ import {
   MsgType,
 } from '../../src/protocol/index.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
+import type { TransferListener } from '../../src/transfer/events.js';
 import { createStats } from '../../src/transfer/stats.js';
-import { LOOPBACK, RawListener, type RawPeer, serveSession } from '../helpers/raw-peer.js';
+import { LOOPBACK, RawListener, type RawPeer, serveSession, WAIT_MS } from '../helpers/raw-peer.js';
+import { bounded } from '../helpers/reliability.js';
 
 const FILES = ['a.txt', 'b.txt', 'c.txt'];
 const LIST_TYPES = new Set<number>([MsgType.DirInfo, MsgType.FileInfo, MsgType.FileCount]);
-/** How long the daemon without the capability waits for anything the client should not send. */
-const QUIET_MS = 300;
 
 let base = '';
 let src = '';
@@ -46,18 +46,38 @@ function afterProof(peer: RawPeer): Message[] {
 }
 
 /**
+ * Resolves with the entries the client had announced when it first held its list for SESSION. The client
+ * emits 'list-held' in the same synchronous step where it decides not to write its next entry (or its
+ * FILE_COUNT), so everything it was going to send before SESSION has been written by then and what it holds
+ * was never written: nothing more can be in flight, and a check right after it needs no quiet interval.
+ */
+function listHeld(): { listener: TransferListener; held: Promise<number> } {
+  let resolve: (entries: number) => void = () => {};
+  const held = new Promise<number>((r) => (resolve = r));
+  const listener: TransferListener = (event) => {
+    if (event.type === 'list-held') resolve(event.entries);
+  };
+  return { listener, held };
+}
+
+/**
  * Runs a real push of `src` against a fake daemon offering `capabilities`; `beforeSession` runs between the
- * proof and SESSION, `afterSession` after it. The fake daemon then aborts the session (it has no receiver).
+ * proof and SESSION (with the client's first 'list-held', bounded), `afterSession` after it. The fake daemon
+ * then aborts the session (it has no receiver).
  */
 async function pushAgainstFake(
   capabilities: number,
-  beforeSession: (peer: RawPeer) => Promise<void>,
+  beforeSession: (peer: RawPeer, held: () => Promise<number>) => Promise<void>,
   afterSession: (peer: RawPeer) => Promise<void>,
   what: { sources: string[]; exclude?: string[] } = { sources: [src] },
 ): Promise<void> {
   const listener = await RawListener.listen();
+  const { listener: onHeld, held } = listHeld();
+  const heldBounded = (): Promise<number> =>
+    bounded(held, WAIT_MS, 'the client to hold its list for SESSION (list-held)');
   try {
     const pushing = push({
+      listeners: [onHeld],
       endpoint: { host: LOOPBACK, port: listener.port },
       security: { knownHostsFile: path.join(base, 'known_hosts') },
       connections: 1,
@@ -73,7 +93,7 @@ async function pushAgainstFake(
       (err: unknown) => err,
     );
     const peer = await listener.accept();
-    await serveSession(peer, { capabilities, beforeSession });
+    await serveSession(peer, { capabilities, beforeSession: (p) => beforeSession(p, heldBounded) });
     await afterSession(peer);
     await peer.send({
       type: MsgType.Abort,
@@ -111,8 +131,8 @@ test('with LIST_BEFORE_SESSION the whole small list and FILE_COUNT come before S
 test('without it nothing follows the proof until SESSION, then the list does', async () => {
   await pushAgainstFake(
     0,
-    async (peer) => {
-      await delay(QUIET_MS);
+    async (peer, held) => {
+      assert.is(await held(), 0, 'entries the client wrote before SESSION');
       assert.equal(
         afterProof(peer).map((m) => m.type),
         [],
@@ -130,8 +150,8 @@ test('without it nothing follows the proof until SESSION, then the list does', a
 test('without it an empty list holds back its FILE_COUNT too', async () => {
   await pushAgainstFake(
     0,
-    async (peer) => {
-      await delay(QUIET_MS);
+    async (peer, held) => {
+      assert.is(await held(), 0, 'entries the client wrote before SESSION');
       assert.equal(afterProof(peer).length, 0, 'FILE_COUNT before SESSION');
     },
     async (peer) => {
@@ -151,9 +171,10 @@ test('a list longer than the protocol allows before SESSION stops at 1024 entrie
     afterProof(peer).filter((m) => m.type === MsgType.FileInfo || m.type === MsgType.DirInfo).length;
   await pushAgainstFake(
     Capability.ListBeforeSession,
-    async (peer) => {
-      await peer.until(() => entries(peer) >= MAX_LIST_BEFORE_SESSION, 5000, '1024 entries');
-      await delay(QUIET_MS);
+    async (peer, held) => {
+      // What the client wrote before it held is exactly what must arrive; it wrote nothing after.
+      assert.is(await held(), MAX_LIST_BEFORE_SESSION, 'entries the client wrote before SESSION');
+      await peer.until(() => entries(peer) >= MAX_LIST_BEFORE_SESSION, WAIT_MS, '1024 entries');
       assert.is(entries(peer), MAX_LIST_BEFORE_SESSION);
       assert.not.ok(
         afterProof(peer).some((m) => m.type === MsgType.FileCount),
