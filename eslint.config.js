@@ -10,7 +10,13 @@ export default tseslint.config(
   { rules: { 'no-control-regex': 'off' } },
   {
     files: ['**/*.ts'],
+    // Typed linting: the promise rules need the type checker (tsconfig.json covers src, test and bench).
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
+      // A promise nobody awaits loses its rejection (an unhandled rejection ends the process) or races
+      // the code after it; await it, handle it, or `void` it with a comment saying why that is safe.
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
       // Unused function arguments are sometimes part of an interface; prefix them with _.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       eqeqeq: ['error', 'always'],

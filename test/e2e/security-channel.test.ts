@@ -114,29 +114,29 @@ test('a TLS man in the middle with its own certificate is refused before any pro
   const context = createServerContext(mitmKey);
   const sockets = new Set<net.Socket>();
   let relayedUp = 0;
-  const mitm = net.createServer(async (client) => {
+  // Decrypts with its own key, then re-encrypts to the daemon; a failed handshake drops the client.
+  const relay = async (client: net.Socket) => {
+    const inner = await acceptTls(client, context, 5000);
+    inner.on('error', () => {});
+    const raw = net.connect({ host: HOST, port: daemon.port });
+    sockets.add(raw);
+    raw.on('error', () => {});
+    await new Promise((resolve) => raw.once('connect', resolve));
+    const outer = await connectTls(raw, 5000);
+    outer.on('error', () => {});
+    // Decrypt, count, re-encrypt: the MITM reads and forwards everything in both directions.
+    inner.on('data', (d: Buffer) => {
+      relayedUp += d.length;
+      outer.write(d);
+    });
+    outer.on('data', (d: Buffer) => inner.write(d));
+    inner.on('close', () => outer.destroy());
+    outer.on('close', () => inner.destroy());
+  };
+  const mitm = net.createServer((client) => {
     sockets.add(client);
     client.on('error', () => {});
-    try {
-      const inner = await acceptTls(client, context, 5000);
-      inner.on('error', () => {});
-      const raw = net.connect({ host: HOST, port: daemon.port });
-      sockets.add(raw);
-      raw.on('error', () => {});
-      await new Promise((resolve) => raw.once('connect', resolve));
-      const outer = await connectTls(raw, 5000);
-      outer.on('error', () => {});
-      // Decrypt, count, re-encrypt: the MITM reads and forwards everything in both directions.
-      inner.on('data', (d: Buffer) => {
-        relayedUp += d.length;
-        outer.write(d);
-      });
-      outer.on('data', (d: Buffer) => inner.write(d));
-      inner.on('close', () => outer.destroy());
-      outer.on('close', () => inner.destroy());
-    } catch {
-      client.destroy();
-    }
+    relay(client).catch(() => client.destroy());
   });
   await new Promise<void>((resolve) => mitm.listen(0, HOST, resolve));
   const port = (mitm.address() as net.AddressInfo).port;

@@ -197,7 +197,8 @@ function waitForReady(
       child.stdout?.off('data', onData);
     };
     child.stdout?.on('data', onData);
-    exited.then((how) => {
+    // exited only ever resolves (it waits for 'exit'), so this chain cannot reject.
+    void exited.then((how) => {
       cleanup();
       reject(new Error(`fcpd exited before it was ready (${JSON.stringify(how)}); stderr:\n${err()}`));
     });

@@ -29,28 +29,27 @@ test.before(async () => {
   dir = await tempDir('tls');
   hostKey = await loadOrCreateHostKey(path.join(dir, 'state'));
   const context = createServerContext(hostKey);
-  server = net.createServer(async (socket) => {
+  const serve = async (socket: net.Socket, record: (typeof accepted)[number]) => {
+    record.tls = await sniffTls(socket, TIMEOUT_MS);
+    if (!record.tls) {
+      socket.resume();
+      socket.once('data', (d) => {
+        record.firstLine = d.toString();
+        socket.end('plain-bye');
+      });
+      return;
+    }
+    const secure = await acceptTls(socket, context, TIMEOUT_MS);
+    secure.on('error', () => {});
+    record.socket = secure;
+    record.binding = channelBinding(secure);
+    secure.on('data', (d) => secure.write(Buffer.concat([Buffer.from('echo:'), d])));
+  };
+  server = net.createServer((socket) => {
     socket.on('error', () => {});
     const record: (typeof accepted)[number] = { tls: false };
     accepted.push(record);
-    try {
-      record.tls = await sniffTls(socket, TIMEOUT_MS);
-      if (!record.tls) {
-        socket.resume();
-        socket.once('data', (d) => {
-          record.firstLine = d.toString();
-          socket.end('plain-bye');
-        });
-        return;
-      }
-      const secure = await acceptTls(socket, context, TIMEOUT_MS);
-      secure.on('error', () => {});
-      record.socket = secure;
-      record.binding = channelBinding(secure);
-      secure.on('data', (d) => secure.write(Buffer.concat([Buffer.from('echo:'), d])));
-    } catch {
-      socket.destroy();
-    }
+    serve(socket, record).catch(() => socket.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as net.AddressInfo).port;
@@ -128,13 +127,12 @@ test('tls: a plaintext fcp HELLO is told apart from a ClientHello and left uncon
 
 test('tls: a server with another key shows another fingerprint (what the pin check refuses)', async () => {
   const otherKey = await loadOrCreateHostKey(path.join(dir, 'other'));
-  const other = net.createServer(async (s) => {
+  const other = net.createServer((s) => {
     s.on('error', () => {});
-    try {
-      (await acceptTls(s, createServerContext(otherKey), TIMEOUT_MS)).on('error', () => {});
-    } catch {
-      s.destroy();
-    }
+    acceptTls(s, createServerContext(otherKey), TIMEOUT_MS).then(
+      (secure) => secure.on('error', () => {}),
+      () => s.destroy(),
+    );
   });
   await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
   const otherPort = (other.address() as net.AddressInfo).port;
