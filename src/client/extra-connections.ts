@@ -71,7 +71,12 @@ export class ExtraConnections {
     this.#opts.onNotice?.(
       `a connection failed (${err.message}); its pieces go over the others, attaching a replacement`,
     );
-    this.#attachOne(g).catch(() => {});
+    this.#attachOne(g).catch((err: unknown) => {
+      // Cancelled because the session is over: nothing was lost. Otherwise the -v reader who was told of
+      // the attempt hears how it ended; the transfer goes on over the others either way.
+      if (this.#closing || g.engine.finished) return;
+      this.#opts.onNotice?.(`could not attach the replacement connection: ${toFcpError(err).message}`);
+    });
   }
 
   #wanted(session: SessionMsg): number {

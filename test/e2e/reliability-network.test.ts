@@ -134,6 +134,40 @@ test('one data socket of a -n 4 session cut mid-transfer: the session completes 
   assert.equal(await leftoverTemporaries(join(root, remoteDir)), []);
 });
 
+test('a replacement connection that cannot attach is told with -v; the session completes over the others', async () => {
+  const { remoteDir, abs } = destFor('replacement-refused');
+  const proxy = await withProxy();
+  // Every connection holds after 1 MiB up, so the transfer cannot end before the cut below.
+  proxy.stall({ direction: 'up', afterBytes: MiB });
+  const mark = fcpd().stderr().length;
+  const client = run([
+    'push',
+    '-n',
+    '4',
+    '--retries',
+    '0',
+    '-v',
+    src,
+    `${HOST}:${proxy.port}:${remoteDir}/f.bin`,
+  ]);
+  const conns = await proxy.waitForConnections(4, { timeoutMs: 30_000 });
+  await proxy.waitFor(() => conns[2]!.waiting('up') === 'stall', 'connection 2 stalled', {
+    timeoutMs: 30_000,
+  });
+  proxy.refuseNew(true);
+  conns[2]!.destroy();
+  await proxy.waitForRefused(1, { timeoutMs: 30_000 });
+  proxy.clearFaults();
+  const r = await client.done;
+  expectExit(r, 0);
+  assert.is(await sha256File(abs), srcHash);
+  assert.match(r.stderr, /attaching a replacement/);
+  assert.match(r.stderr, /could not attach the replacement connection/);
+  const log = logSince(mark);
+  assert.is(sessionStarts(log), 1, log);
+  assert.ok(sessionEnds(log)[0]?.ok, log);
+});
+
 test('every socket cut mid-transfer: the retry loop runs the session again, resumes and completes', async () => {
   const { remoteDir, abs } = destFor('all-cut');
   const proxy = await withProxy();
