@@ -51,6 +51,7 @@ export async function writePidFile(file: string): Promise<void> {
     }
     await rename(temp, file);
   } catch (err) {
+    // Best effort: the temp file may not exist (open failed); the error thrown next is the one to report.
     await unlink(temp).catch(() => {});
     throw toFcpError(err, file);
   }

@@ -197,6 +197,8 @@ export class FcpServer {
     await this.#sessions?.shutdown(graceMs);
     this.#listener.destroyAll();
     await closed;
+    // Best effort: the token is only good against this daemon, which is gone; a file left behind proves
+    // nothing, and the next fcpd on this port replaces it. Stopping must not fail over it.
     if (this.#token !== undefined) await removeLocalToken(this.#token.path).catch(() => {});
   }
 }

@@ -132,6 +132,7 @@ async function writeKnownHosts(file: string, text: string): Promise<void> {
     await handle.close();
     await rename(temp, file);
   } catch (err) {
+    // Best effort: the handle may be closed already and the temp file renamed; the error thrown is the one.
     await handle.close().catch(() => {});
     await unlink(temp).catch(() => {});
     throw err;

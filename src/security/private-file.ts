@@ -85,6 +85,7 @@ export async function writeNewPrivateFile(path: string, content: string): Promis
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   } finally {
+    // Best effort: the link (or its failure) is what counts; a 0600 temp file that will not go is harmless.
     await unlink(temp).catch(() => {});
   }
 }
@@ -95,7 +96,7 @@ export async function replacePrivateFile(path: string, content: string): Promise
   try {
     await rename(temp, path);
   } catch (err) {
-    await unlink(temp).catch(() => {});
+    await unlink(temp).catch(() => {}); // best effort: the rename's error is the one to report
     throw err;
   }
 }
@@ -110,7 +111,7 @@ async function writeTemp(path: string, content: string): Promise<string> {
     await handle.sync();
   } catch (err) {
     await handle.close();
-    await unlink(temp).catch(() => {});
+    await unlink(temp).catch(() => {}); // best effort: the write's error is the one to report
     throw err;
   }
   await handle.close();

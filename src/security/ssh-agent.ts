@@ -133,6 +133,7 @@ export class SshAgentClient {
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.#queue.then(fn, fn);
+    // The queue only orders requests: the caller gets `next` with its error, the next request runs anyway.
     this.#queue = next.catch(() => {});
     return next;
   }

@@ -93,6 +93,8 @@ export function acceptTls(
       socket.off('close', socketOnGone);
     });
   });
+  // Raced below; once the handshake has settled otherwise (a timeout), a later hang-up has nobody to tell
+  // and must not be an unhandled rejection.
   hungUp.catch(() => {});
   const done = handshakeDone(tlsSocket, socket, 'secure', timeoutMs).catch((err: unknown) => {
     throw peerWentAway(err) ? new FcpError('FCP_ERR_NET_CLOSED', 'reset during the TLS handshake') : err;

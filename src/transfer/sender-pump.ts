@@ -107,7 +107,8 @@ export class Pumps {
         return;
       }
       const ok = conn.corked(() => this.#queueBatch(conn, cs, piece));
-      // The connection may die while we wait; lost() then re-sends its pieces elsewhere.
+      // The connection may die while we wait (drained() rejects): lost() re-sends its pieces elsewhere and
+      // the conn.closed checks below end this pump; nothing else to handle here.
       if (!ok && !conn.closed) await conn.drained().catch(() => {});
       while (cs.unackedBytes >= WINDOW_BYTES && !conn.closed && !this.#ctx.finished()) await cs.acked.wait();
       if (conn.closed) return;

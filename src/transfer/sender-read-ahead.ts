@@ -241,6 +241,7 @@ export class ReadAhead {
     const handle = file.handle;
     if (handle === undefined) return;
     file.handle = undefined;
+    // A read-only handle: closing loses nothing, and a failed open was reported as the file's failure.
     handle.then((source) => source.close()).catch(() => {});
   }
 

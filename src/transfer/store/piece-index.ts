@@ -48,7 +48,7 @@ export class PieceIndex {
       await fh.write(header, 0, HEADER_SIZE, 0);
     } catch (err) {
       // On a full disk this is the write that fails: nobody else holds the handle to close it.
-      await fh.close().catch(() => {});
+      await fh.close().catch(() => {}); // the write's error is the one to report
       throw err;
     }
     return new PieceIndex(fh);

@@ -69,6 +69,8 @@ export class PosixSinkFile implements SinkFile {
     const kept = new Map<number, bigint>();
     if (this.#sidecarRel === undefined) return kept;
     const root = this.#ctx.root;
+    // No index, or one we cannot read or trust: start the file over, as with no partial at all. A real
+    // problem with the directory surfaces when the temp file is created.
     const recorded = await PieceIndex.load(root, this.#sidecarRel, this.#identity).catch(() => undefined);
     if (recorded === undefined || recorded.size === 0) return kept;
     let fh: FileHandle;
@@ -169,6 +171,8 @@ export class PosixSinkFile implements SinkFile {
       this.#index = this.#resumed
         ? PieceIndex.reopen(root, this.#sidecarRel)
         : PieceIndex.create(root, this.#sidecarRel, this.#identity);
+      // Not lost: the piece writer awaits the index before its first record and fails the file with this
+      // error; the catch only keeps a failure that comes before then from being an unhandled rejection.
       this.#index.catch(() => {});
     }
     return this.#handle;
@@ -183,7 +187,7 @@ export class PosixSinkFile implements SinkFile {
     } catch (err) {
       // Closed here: once the session is over nobody else will (the receiver's failure path then does
       // nothing). The handle stays named so that discard() still knows it has a temporary to remove.
-      await fh.close().catch(() => {});
+      await fh.close().catch(() => {}); // the chmod/utimes error is the one to report
       throw err;
     }
     this.#handle = undefined;
@@ -210,6 +214,9 @@ export class PosixSinkFile implements SinkFile {
     const resumed = this.#resumed;
     const tempAbs = root.resolveChecked(this.#tempRel);
     const sidecarAbs = this.#sidecarRel === undefined ? undefined : root.resolveChecked(this.#sidecarRel);
+    // Best effort, in the background (discard is synchronous): the file already failed and that error is
+    // reported; a handle whose open failed has nothing to close; unlinkQuiet already passes a temp file
+    // that is gone, and any other unlink error would only restate the failure.
     void (async () => {
       await handle?.then((fh) => fh.close()).catch(() => {});
       await index?.then((ix) => ix.close()).catch(() => {});
@@ -232,6 +239,8 @@ export class PosixSinkFile implements SinkFile {
     const index = this.#index;
     this.#handle = undefined;
     this.#index = undefined;
+    // The data and records already written stay on disk for the resume, whatever close says; a handle whose
+    // open failed failed the file already.
     void handle?.then((fh) => fh.close()).catch(() => {});
     void index?.then((ix) => ix.close()).catch(() => {});
     const root = this.#ctx.root;
@@ -243,6 +252,8 @@ export class PosixSinkFile implements SinkFile {
     const index = this.#index;
     this.#index = undefined;
     if (this.#sidecarRel === undefined || (index === undefined && !this.#resumed)) return;
+    // Best effort: the file itself is complete and about to be renamed into place; an index that cannot be
+    // closed or removed must not fail it (a stale one is ignored: load() checks size and mtime).
     await index?.then((ix) => ix.close()).catch(() => {});
     await unlinkQuiet(this.#ctx.root.resolveChecked(this.#sidecarRel)).catch(() => {});
   }
