@@ -3,7 +3,7 @@
  * carries the stream (TLS, plain TCP, an ssh child's stdio): only what its Channel says of it.
  *
  * Reading: every complete frame is decoded into a Message and handed to the current handler; a protocol
- * error sends ABORT (best effort) and destroys the socket. Writing: send() and sendData() return write()'s
+ * error sends ABORT and closes without a reset (see abort()). Writing: send() and sendData() return write()'s
  * verdict, and drained() waits for 'drain' *or* close, so a dead peer never hangs a writer (STYLE rule 4).
  */
 import type { Duplex } from 'node:stream';
@@ -60,6 +60,8 @@ let nextConnId = 1;
 
 /** DATA of at most this many bytes is copied into its frame (see sendData). */
 const SMALL_DATA_BYTES = 16 * 1024;
+/** How long an aborted connection reads and discards while waiting for the peer to close (see abort()). */
+const ABORT_LINGER_MS = 2000;
 
 export class FramedConn {
   readonly #channel: Channel;
@@ -71,6 +73,8 @@ export class FramedConn {
   #handler: ConnHandler | undefined;
   #closeError: FcpError | undefined;
   #closed = false;
+  /** abort() ran: incoming bytes are read and thrown away until the stream closes. */
+  #aborted = false;
   readonly #pausedBy = new Set<PauseReason>();
   /** sendCorked() has corked the stream until the end of this tick. */
   #corkedTick = false;
@@ -227,6 +231,7 @@ export class FramedConn {
    * goes on only once every reason has resumed: one consumer catching up must not undo another's pause.
    */
   pause(reason: PauseReason): void {
+    if (this.#aborted) return;
     if (this.#pausedBy.size === 0) this.#stream.pause();
     this.#pausedBy.add(reason);
   }
@@ -236,9 +241,16 @@ export class FramedConn {
     this.#stream.resume();
   }
 
-  /** Sends ABORT for a fatal error, then closes. */
+  /**
+   * Sends ABORT for a fatal error, then closes without a reset: our FIN goes after it, and until the peer
+   * closes too we go on reading and discard what it sends. A socket closed with unread bytes in its receive
+   * buffer makes the kernel send RST, and a reset peer may lose what we sent before it: a daemon still
+   * flooding a pull saw EPIPE on its next write and never read the ABORT (hostile-tables e2e). A peer that
+   * keeps sending and never closes is cut off after ABORT_LINGER_MS.
+   */
   abort(err: FcpError): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#aborted) return;
+    this.#aborted = true;
     this.#closeError ??= err;
     try {
       // ABORT carries no path field: a message that does not name its path would reach the peer without it.
@@ -252,8 +264,11 @@ export class FramedConn {
       // The socket may already be half-dead; the destroy below is what matters.
     }
     this.#stream.end();
-    // Give the ABORT a moment to leave, but never wait on a peer that stopped reading.
-    setTimeout(() => this.#stream.destroy(), 2000).unref();
+    // Whoever paused reading is done with this connection: read on, so the peer's FIN is seen.
+    this.#pausedBy.clear();
+    this.#stream.resume();
+    // Give the ABORT a moment to leave, but never wait on a peer that stopped reading or never closes.
+    setTimeout(() => this.#stream.destroy(), ABORT_LINGER_MS).unref();
   }
 
   /** Graceful close after everything queued has been written. */
@@ -288,10 +303,11 @@ export class FramedConn {
   /**
    * Resolves once what was queued before end() has left (or the stream closed), or after `timeoutMs`: the
    * last message must not be cut off by a process exit right after (TLS encrypts and writes asynchronously).
+   * After abort(), only the close will do: exiting earlier resets a peer that is still sending (see abort()).
    */
   flushed(timeoutMs: number): Promise<void> {
     const stream = this.#stream;
-    if (stream.destroyed || stream.writableFinished) return Promise.resolve();
+    if (stream.destroyed || (stream.writableFinished && !this.#aborted)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -300,7 +316,7 @@ export class FramedConn {
         resolve();
       };
       const timer = setTimeout(done, timeoutMs);
-      stream.once('finish', done);
+      if (!this.#aborted) stream.once('finish', done);
       stream.once('close', done);
     });
   }
@@ -311,13 +327,15 @@ export class FramedConn {
   }
 
   #deliver(type: number, payload: Uint8Array): void {
+    // The rest of a chunk that made us abort: the session is over, nobody is to act on it.
+    if (this.#aborted) return;
     const msg = decodeMessage(type, payload);
     if (msg.type === MsgType.Ping) return;
     this.#handler?.onMessage(msg, this, FRAME_HEADER_SIZE + payload.byteLength);
   }
 
   #streamOnData(chunk: Buffer): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#aborted) return;
     this.lastReceivedMs = performance.now();
     try {
       this.#decoder.push(chunk);

@@ -141,6 +141,10 @@ async function assertBounded(peer: RawPeer, f: Flood, who: string): Promise<void
   assert.ok(f.answers.need <= LIST_WINDOW, `more than ${LIST_WINDOW} entries held open: ${what}`);
   const code = await peer.expectAbortAndClose(WAIT_MS).catch((err: Error) => err.message);
   assert.is(code, WINDOW_CODE, `${who} ends the session with FCP_ERR_PROTO_WINDOW: ${what}`);
+  // And it closes with a FIN, not a reset: it reads and discards the flood until we close (spec/PROTOCOL.md
+  // §2). A client that exited with the flood unread reset us, and our next write then failed (EPIPE) before
+  // we had read the ABORT: the session ended without the reason.
+  assert.is(peer.socketError, undefined, `${who} resets the connection instead of closing it: ${what}`);
   assert.ok(f.growthMiB < RSS_CEILING_MIB, `${who} grew past ${RSS_CEILING_MIB} MiB: ${what}`);
 }
 
