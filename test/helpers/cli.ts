@@ -214,7 +214,7 @@ function checkCanRun(user: Identity): void {
 }
 
 /** Adds o+x to every directory from `file`'s up to the file system root that lacks it. */
-function grantSearchAbove(file: string): void {
+export function grantSearchAbove(file: string): void {
   for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
     const mode = statSync(dir).mode & 0o7777;
     if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
