@@ -4,6 +4,7 @@
  */
 import { homedir } from 'node:os';
 import type { FcpError } from '../protocol/index.js';
+import type { OneTimeCredential } from '../security/client-auth.js';
 import { defaultKnownHostsPath } from '../security/known-hosts.js';
 import type { Hasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
@@ -36,6 +37,11 @@ export interface SecurityOptions {
   homeDir: string;
   /** Default $SSH_AUTH_SOCK. */
   agentSocket: string | undefined;
+  /**
+   * A daemon that fcp started over ssh (`fcpd --serve-once`, spec/SECURITY.md §14): pin its announced
+   * fingerprint, leave known_hosts alone, offer only its one-time secret.
+   */
+  oneTime?: OneTimeCredential;
 }
 
 export interface CommonOptions {
@@ -55,6 +61,8 @@ export interface CommonOptions {
   onNotice?: (text: string) => void;
   /** What the user should hear of unless -q (a host key pinned in known_hosts). */
   onInfo?: (text: string) => void;
+  /** The transport to use instead of the one dialerFor() picks (fcp over ssh: a command dialer). */
+  dialer?: Dialer;
 }
 
 export interface PushOptions extends CommonOptions {
@@ -80,6 +88,7 @@ export function securityDefaults(given: Partial<SecurityOptions> | undefined): S
     configIdentityFiles: given?.configIdentityFiles ?? [],
     homeDir: given?.homeDir ?? homedir(),
     agentSocket: given?.agentSocket ?? process.env['SSH_AUTH_SOCK'],
+    ...(given?.oneTime === undefined ? {} : { oneTime: given.oneTime }),
   };
 }
 

@@ -93,7 +93,7 @@ export async function openSession(
   afterFirstProof?: (conn: FramedConn, preSessionEntries: number) => void,
 ): Promise<OpenedSession> {
   const security = securityDefaults(opts.security);
-  const dialer = dialerFor(opts.endpoint, security);
+  const dialer = opts.dialer ?? dialerFor(opts.endpoint, security);
   // Only a TLS handshake fails with FCP_ERR_NET_CLOSED here: a daemon dropping at accept (tcp-tls-dial.ts).
   const ch = await openPastBusy(() => openConn(dialer, opts.hasher, undefined), opts.onNotice).catch(
     (err: unknown) => {

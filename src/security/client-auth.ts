@@ -51,6 +51,17 @@ export interface ClientAuthOptions {
   readonly onNotice: (text: string) => void;
   /** A host key written to known_hosts: shown unless -q, as ssh's "Permanently added" line is. */
   readonly onHostKeyRecorded: (text: string) => void;
+  /**
+   * A daemon started by fcp over ssh (spec/SECURITY.md §14): its key must have exactly this fingerprint,
+   * known_hosts is neither read nor written, and the only proof offered is the one-time secret's.
+   */
+  readonly oneTime?: OneTimeCredential;
+}
+
+/** What the bootstrap line of `fcpd --serve-once` gave the client, through ssh. */
+export interface OneTimeCredential {
+  readonly hostFingerprint: string;
+  readonly secret: Buffer;
 }
 
 /** The channel the handshake runs on: TLS (the daemon's certificate key and the exporter) or plaintext. */
@@ -117,6 +128,12 @@ export class ClientAuthExchange {
     if (!checkHostProof(ch.hostKey, handshake, ch.hostProof)) throw authError('FCP_ERR_AUTH_HOST_PROOF');
     this.#shared = x25519Shared(this.#kx.privateKey, ch.serverKx);
     this.#hostFingerprint = spkiFingerprint(ch.hostKey);
+    if (this.#opts.oneTime !== undefined) {
+      // The fingerprint came through ssh, which authenticated the host: it is the pin, and nothing else is.
+      this.#checkOneTimeKey(this.#opts.oneTime);
+      this.#handshake = handshake;
+      return;
+    }
     this.#checkAcceptedKey();
     this.#token = await this.#usableToken(ch.tokenPath);
     if (this.#token === undefined || this.#token.ownerUid !== process.geteuid?.()) {
@@ -134,14 +151,16 @@ export class ClientAuthExchange {
   async *proofs(request: RequestBinding): AsyncGenerator<AuthProofMsg> {
     const h = this.#handshake;
     if (h === undefined) throw new Error('proofs() before acceptChallenge()');
+    const oneTime = this.#opts.oneTime;
+    if (oneTime !== undefined) {
+      // Only the secret: an agent or a key file offered to a daemon we started would tell it nothing new.
+      this.#offered++;
+      yield tokenProof(oneTime.secret, h, request);
+      return;
+    }
     if (this.#token !== undefined) {
       this.#offered++;
-      yield {
-        type: MsgType.AuthProof,
-        method: AuthMethodCode.Token,
-        keyBlob: new Uint8Array(0),
-        proof: makeTokenProof(this.#token.token, h, request),
-      };
+      yield tokenProof(this.#token.token, h, request);
     }
     for await (const signer of this.#signers()) {
       let proof: Buffer;
@@ -224,6 +243,15 @@ export class ClientAuthExchange {
       'FCP_ERR_AUTH_HOST_KEY_CHANGED',
       `the daemon at ${name} presented the host key ${this.#hostFingerprint}, not ${expected} ` +
         `as --accept-host-key requires; refusing to connect (${this.#opts.knownHostsFile} left unchanged)`,
+    );
+  }
+
+  #checkOneTimeKey(oneTime: OneTimeCredential): void {
+    if (oneTime.hostFingerprint === this.#hostFingerprint) return;
+    throw authError(
+      'FCP_ERR_AUTH_HOST_PROOF',
+      `the daemon at ${knownHostName(this.#opts.host, this.#opts.port)} presented the host key ` +
+        `${this.#hostFingerprint}, not ${oneTime.hostFingerprint} as the fcpd started over ssh announced`,
     );
   }
 
@@ -312,6 +340,16 @@ export class ClientAuthExchange {
       return undefined;
     }
   }
+}
+
+/** The proof of a shared secret: the same-host token's, or the one-time secret's (same HMAC, §6.3). */
+function tokenProof(secret: Buffer, h: Handshake, request: RequestBinding): AuthProofMsg {
+  return {
+    type: MsgType.AuthProof,
+    method: AuthMethodCode.Token,
+    keyBlob: new Uint8Array(0),
+    proof: makeTokenProof(secret, h, request),
+  };
 }
 
 /** The public key blob from FILE.pub, if there is a readable one. */

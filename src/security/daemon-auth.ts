@@ -37,7 +37,42 @@ export interface DaemonAuthConfig {
   readonly authorizedKeys: AuthorizedKeysFile | undefined;
   /** Why SSH-key logins are refused, sent to the client (e.g. root without --user, spec/SECURITY.md §8). */
   readonly publicKeyRefusal: string | undefined;
+  /**
+   * fcpd --serve-once: the one-time secret is then the only credential, good for one login
+   * (spec/SECURITY.md §14); the token and SSH keys are not looked at.
+   */
+  readonly oneTime?: OneTimeLogin;
   readonly log: (line: string) => void;
+}
+
+/** Why a serve-once daemon refuses an SSH key: it was started for one client, which holds its secret. */
+export const ONE_TIME_ONLY = 'this fcpd was started by fcp over ssh and accepts only its one-time secret';
+/** Why a serve-once daemon refuses every login after the first. */
+export const ONE_TIME_SPENT =
+  'this fcpd was started by fcp over ssh for one session, and its one-time secret has been used';
+
+/**
+ * The one-time secret of a serve-once daemon (spec/SECURITY.md §14.2): accepted for one control login,
+ * then never again, whatever the connection; later connections of that session join it by ATTACH.
+ */
+export class OneTimeLogin {
+  readonly #secret: Buffer;
+  #spent = false;
+
+  constructor(secret: Buffer) {
+    this.#secret = secret;
+  }
+
+  get spent(): boolean {
+    return this.#spent;
+  }
+
+  /** True, once, for a proof made with the secret. Synchronous: two racing logins cannot both win. */
+  accept(h: Handshake, binding: RequestBinding, proof: Uint8Array): boolean {
+    if (this.#spent || !checkTokenProof(this.#secret, h, binding, proof)) return false;
+    this.#spent = true;
+    return true;
+  }
 }
 
 /** What an accepted proof established. */
@@ -134,6 +169,8 @@ export class DaemonAuthExchange {
         `this daemon does not serve the account ${JSON.stringify(user)} (ask without user@, or reach the fcpd of that account)`,
       );
     }
+    const oneTime = this.#config.oneTime;
+    if (oneTime !== undefined) return this.#checkOneTime(oneTime, binding, proof, remote, refuse);
     if (proof.method === AuthMethodCode.Token) {
       const token = this.#config.token;
       if (token === undefined) return refuse('token proof, but this daemon has no local token');
@@ -161,5 +198,25 @@ export class DaemonAuthExchange {
     }
     const comment = decision.entry.comment === '' ? '' : ` (${decision.entry.comment})`;
     return `publickey ${key.fingerprint}${comment}`;
+  }
+
+  /** A serve-once login: the token proof made with the one-time secret, once; SSH keys never. */
+  #checkOneTime(
+    oneTime: OneTimeLogin,
+    binding: RequestBinding,
+    proof: AuthProofMsg,
+    remote: string,
+    refuse: (why: string) => undefined,
+  ): string | undefined {
+    // No other proof can help in either case: the client is told at once, and why.
+    const deny = (why: string): never => {
+      this.#config.log(`${remote}: login refused: ${why}`);
+      throw authError('FCP_ERR_AUTH_DENIED', why);
+    };
+    if (oneTime.spent) deny(ONE_TIME_SPENT);
+    if (proof.method !== AuthMethodCode.Token) deny(ONE_TIME_ONLY);
+    if (proof.keyBlob.length !== 0) return refuse('token proof with a key blob');
+    if (!oneTime.accept(this.#handshake, binding, proof.proof)) return refuse('wrong one-time secret');
+    return 'one-time secret';
   }
 }

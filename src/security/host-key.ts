@@ -65,6 +65,15 @@ export async function loadOrCreateHostKey(stateDir: string): Promise<HostKey> {
   return loadHostKeyFile(path, await createKeyFile(path));
 }
 
+/**
+ * A fresh host key that lives only in this process's memory (`fcpd --serve-once`, spec/SECURITY.md §14):
+ * nothing is written to disk, and it dies with the process. `path` is empty.
+ */
+export function generateHostKey(): HostKey {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  return hostKeyOf(privateKey, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, '', true);
+}
+
 /** Signs `data` with the host key (Ed25519, so no hash is chosen). */
 export function hostSign(hostKey: HostKey, data: Uint8Array): Buffer {
   return sign(null, data, hostKey.privateKey);
@@ -97,6 +106,10 @@ async function loadHostKeyFile(path: string, created: boolean): Promise<HostKey>
   if (privateKey.asymmetricKeyType !== 'ed25519') {
     throw authError('FCP_ERR_AUTH_MALFORMED', `${path}: the host key must be Ed25519`, { path });
   }
+  return hostKeyOf(privateKey, keyPem, path, created);
+}
+
+function hostKeyOf(privateKey: KeyObject, keyPem: string, path: string, created: boolean): HostKey {
   const spki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
   const fingerprintBytes = spkiDigest(spki);
   return {
