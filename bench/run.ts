@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Dataset, type DatasetName, defaultCacheDir, ensureDataset } from './datasets.js';
 import { type FcpDaemon, fcpMissing, startFcpDaemon } from './fcp.js';
+import { FCP_SSH_TOOL_IDS, fcpSshTools, loopbackSshRoute, wanSshRoute } from './fcp-ssh.js';
 import { installSignalCleanup, runCleanups, startService } from './proc.js';
 import { type CellResult, median, type ScenarioResult, scenarioTable } from './report.js';
 import { aptInstall, type PrivateSshd, SSHD, startPrivateSshd } from './sshd.js';
@@ -24,6 +25,7 @@ import {
   fcpPushTool,
   type RunContext,
   rawTool,
+  type SshRoute,
   sshPeers,
   type Tool,
   which,
@@ -115,7 +117,8 @@ interface Settings {
 
 const USAGE = `usage: npm run bench -- [--only ID[,ID...]] [--tools T[,T...]] [--quick] [--runs N] [--scale X] [--conns N] [--list]
   --only     scenario ids, or a word that selects every id containing it (e.g. "small", "wan")
-  --tools    only these rows: tool ids or prefixes (fcp, fcp-pull, scp, rsync, tar-ssh, rclone, lftp, cp, raw)
+  --tools    only these rows: tool ids or prefixes (fcp, fcp-pull, fcp-ssh, scp, rsync, tar-ssh, rclone,
+             lftp, cp, raw)
   --quick    scale 0.02, 1 run, short timeouts (FCP_BENCH_SCALE still wins)
   env: FCP_BENCH_DATA (cache dir, default .bench-data), FCP_BENCH_SCALE (1), FCP_BENCH_RUNS (3),
        FCP_BENCH_CONNS (8), FCP_BENCH_TIMEOUT (s per run, 300), FCP_BENCH_BUDGET (minutes, 240),
@@ -215,6 +218,7 @@ class Rig {
   pull: FcpDaemon | string = 'not started';
   sinkPort: number | undefined;
   readonly #proxies = new Map<number, number>();
+  readonly #sshRoutes = new Map<boolean, SshRoute>();
 
   constructor(
     readonly settings: Settings,
@@ -269,9 +273,20 @@ class Rig {
     return port;
   }
 
+  /** fcp --ssh's route on this path, made (emulators started) on first use. */
+  async #sshRoute(wan: boolean): Promise<SshRoute | undefined> {
+    if (typeof this.sshd === 'string') return undefined;
+    const known = this.#sshRoutes.get(wan);
+    if (known !== undefined) return known;
+    const route = wan ? await wanSshRoute(this.sshd, this.settings.model) : await loopbackSshRoute(this.sshd);
+    this.#sshRoutes.set(wan, route);
+    return route;
+  }
+
   async endpoints(wan: boolean): Promise<Endpoints> {
     const direct: Endpoints = {
       sshPort: typeof this.sshd === 'string' ? undefined : this.sshd.port,
+      fcpSsh: await this.#sshRoute(false),
       fcpPushPort: typeof this.push === 'string' ? undefined : this.push.port,
       fcpPullPort: typeof this.pull === 'string' ? undefined : this.pull.port,
       sinkPort: this.sinkPort,
@@ -279,6 +294,7 @@ class Rig {
     if (!wan) return direct;
     return {
       sshPort: await this.#proxy(direct.sshPort),
+      fcpSsh: await this.#sshRoute(true),
       fcpPushPort: await this.#proxy(direct.fcpPushPort),
       fcpPullPort: await this.#proxy(direct.fcpPullPort),
       sinkPort: await this.#proxy(direct.sinkPort),
@@ -286,23 +302,33 @@ class Rig {
   }
 }
 
-const SSH_TOOL_IDS = ['scp', 'rsync', 'tar-ssh', 'rclone', 'lftp'];
+const SSH_TOOL_IDS = ['scp', 'rsync', 'tar-ssh', 'rclone', 'lftp', ...FCP_SSH_TOOL_IDS];
+/** Where fcp over ssh gets rows: the issue's three figures (bytes, files, one-file latency) through the WAN. */
+const FCP_SSH_SCENARIOS = new Set(['wan-big', 'wan-small', 'wan-one']);
+
+/** A tool is wanted when --tools is empty or names it, or a prefix of it ("fcp" covers every fcp-*). */
+function wantsTool(wanted: string[], id: string): boolean {
+  return wanted.length === 0 || wanted.some((w) => id === w || id.startsWith(`${w}-`));
+}
 
 function toolsFor(s: Scenario, rig: Rig, conns: number): Tool[] {
   const push = fcpPushTool(() => rig.daemon('push'));
   const pull = fcpPullTool(() => rig.daemon('pull'));
   const peers = sshPeers(rig.sshd);
+  const overSsh = FCP_SSH_SCENARIOS.has(s.id)
+    ? fcpSshTools({ push: rig.destRoot, pull: rig.settings.cacheDir })
+    : [];
   if (s.kind === 'conns') {
     return CONN_STEPS.flatMap((n) => [fcpPushTool(() => rig.daemon('push'), n), rawTool(n)]);
   }
   const local = s.wan ? [] : [cpTool];
   // One small file: latency, where encryption and raw streams say nothing.
-  if (s.kind === 'nochange' || s.dataset === 'one') return [push, pull, ...peers, ...local];
+  if (s.kind === 'nochange' || s.dataset === 'one') return [push, pull, ...overSsh, ...peers, ...local];
   // Encryption on and off, side by side, where bytes dominate.
   const plain =
     s.dataset === 'small' ? [] : [fcpPushTool(() => rig.daemon('push'), undefined, { plaintext: true })];
   const raw = conns === 1 ? [rawTool(1)] : [rawTool(1), rawTool(conns)];
-  return [push, ...plain, pull, ...peers, ...local, ...raw];
+  return [push, ...plain, pull, ...overSsh, ...peers, ...local, ...raw];
 }
 
 function lastLine(text: string): string {
@@ -422,9 +448,7 @@ class Harness {
     const conns = this.settings.conns;
     const cells: CellResult[] = [];
     const wanted = this.settings.tools;
-    const tools = toolsFor(s, this.rig, conns).filter(
-      (t) => wanted.length === 0 || wanted.some((w) => t.id === w || t.id.startsWith(`${w}-`)),
-    );
+    const tools = toolsFor(s, this.rig, conns).filter((t) => wantsTool(wanted, t.id));
     for (const tool of tools) cells.push(await this.runCell(s, tool, dataset, net, conns));
     addRatios(s, cells);
     const where = s.wan ? `through the WAN emulator (${modelText(this.settings.model)})` : 'over loopback';
@@ -519,7 +543,7 @@ async function main(): Promise<number> {
   await rig.start({
     peers:
       copyScenarios.some((s) => s.kind !== 'conns') &&
-      (settings.tools.length === 0 || settings.tools.some((t) => SSH_TOOL_IDS.includes(t))),
+      SSH_TOOL_IDS.some((id) => wantsTool(settings.tools, id)),
     fcp: copyScenarios.length > 0,
     sink: copyScenarios.some((s) => s.kind !== 'nochange'),
   });

@@ -20,6 +20,11 @@ export interface PrivateSshd {
   keyFile: string;
   /** ssh -F file: key, no known-hosts checks, the cipher; the port is given per command. */
   sshConfigFile: string;
+  /**
+   * Writes an ssh config where `alias` means `hostName`:`port` (same key and settings) and returns its path:
+   * for tools that take a host name and ask ssh where it points (fcp --ssh runs `ssh -G`).
+   */
+  aliasConfig(alias: string, hostName: string, port: number): string;
   stop(): Promise<void>;
 }
 
@@ -70,10 +75,22 @@ function sshdConfig(dir: string, port: number): string {
   ].join('\n');
 }
 
-function sshConfig(dir: string, user: string): string {
+/** Where a Host block points: every name at 127.0.0.1 (port per command), or one alias at a host and port. */
+interface HostTarget {
+  pattern: string;
+  hostName: string;
+  port?: number;
+}
+
+function sshConfig(
+  dir: string,
+  user: string,
+  to: HostTarget = { pattern: '*', hostName: '127.0.0.1' },
+): string {
   return [
-    'Host *',
-    '  HostName 127.0.0.1',
+    `Host ${to.pattern}`,
+    `  HostName ${to.hostName}`,
+    ...(to.port === undefined ? [] : [`  Port ${to.port}`]),
     `  User ${user}`,
     `  IdentityFile ${path.join(dir, 'id_ed25519')}`,
     '  IdentitiesOnly yes',
@@ -111,11 +128,17 @@ export async function startPrivateSshd(): Promise<SshdResult> {
   } catch (err) {
     return { ok: false, reason: `sshd did not start: ${err instanceof Error ? err.message : String(err)}` };
   }
+  let aliases = 0;
   const sshd: PrivateSshd = {
     port,
     user,
     keyFile: path.join(dir, 'id_ed25519'),
     sshConfigFile,
+    aliasConfig: (alias, hostName, aliasPort) => {
+      const file = path.join(dir, `ssh_config.${++aliases}`);
+      writeFileSync(file, sshConfig(dir, user, { pattern: alias, hostName, port: aliasPort }));
+      return file;
+    },
     stop: () => service.stop(),
   };
   return { ok: true, sshd };

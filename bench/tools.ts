@@ -24,9 +24,18 @@ import { RAW_STREAM_JS } from './verify-wan.js';
 /** Which way the data goes: peers whose parallel modes only download (rclone, lftp) are timed as pulls. */
 export type Direction = 'push' | 'pull' | 'local' | 'wire';
 
+/** How fcp over ssh (bench/fcp-ssh.ts) reaches the sshd and its one-session fcpd on one network path. */
+export interface SshRoute {
+  /** ssh config in which fcp's host alias points at sshd, or at the emulator in front of it. */
+  configFile: string;
+  /** The port the remote fcpd is told to bind on 127.0.0.1 (fixed: an emulator must know it). */
+  fcpdPort: number;
+}
+
 /** Endpoints on one network path: loopback direct, or through the WAN emulator. */
 export interface Endpoints {
   sshPort?: number;
+  fcpSsh?: SshRoute;
   fcpPushPort?: number;
   fcpPullPort?: number;
   sinkPort?: number;

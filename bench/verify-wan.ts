@@ -26,12 +26,21 @@ export interface WanCheckRow {
 export const RAW_STREAM_JS = fileURLToPath(new URL('./raw-stream.js', import.meta.url));
 export const WAN_PROXY_JS = fileURLToPath(new URL('./wan-proxy.js', import.meta.url));
 
-/** Command-line arguments for the wan-proxy CLI in front of `targetPort`. */
-export function wanProxyArgs(model: WanModel, targetPort: number): string[] {
+/**
+ * Command-line arguments for the wan-proxy CLI in front of 127.0.0.1:`targetPort`, listening on a free port
+ * of 127.0.0.1 unless `listen` says where.
+ */
+export function wanProxyArgs(
+  model: WanModel,
+  targetPort: number,
+  listen: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
+): string[] {
   const args = [
     WAN_PROXY_JS,
     '--listen',
-    '0',
+    String(listen.port),
+    '--listen-host',
+    listen.host,
     '--target',
     `127.0.0.1:${targetPort}`,
     '--rtt',

@@ -456,7 +456,7 @@ function parseTarget(text: string): { host: string; port: number } {
 }
 
 const USAGE = `usage: node dist/bench/wan-proxy.js --listen PORT --target HOST:PORT --rtt MS --window SIZE
-       [--per-conn-rate RATE] [--link RATE] [--slot MS]
+       [--listen-host ADDR] [--per-conn-rate RATE] [--link RATE] [--slot MS]
   SIZE: bytes with an optional unit (64KiB, 4MiB); RATE: 2Gbit, 500Mbit, 100MB (bytes) per second.
   Prints {"event":"listening","port":N} when ready and its counters as JSON on SIGINT/SIGTERM.`;
 
@@ -465,6 +465,7 @@ async function cliMain(argv: string[]): Promise<void> {
     args: argv,
     options: {
       listen: { type: 'string', default: '0' },
+      'listen-host': { type: 'string', default: '127.0.0.1' },
       target: { type: 'string' },
       rtt: { type: 'string', default: '40' },
       window: { type: 'string', default: '4MiB' },
@@ -480,6 +481,7 @@ async function cliMain(argv: string[]): Promise<void> {
   }
   const proxy = await startWanProxy({
     listenPort: Number(values.listen),
+    listenHost: values['listen-host'],
     target: parseTarget(values.target),
     rttMs: Number(values.rtt),
     windowBytes: parseBytes(values.window),

@@ -1,0 +1,147 @@
+/**
+ * fcp over ssh (issue 17) in the bench: fcp starts a one-session fcpd through the private sshd and sends its
+ * data either straight to that fcpd's port (direct) or through N ssh connections (carried).
+ *
+ *   fcp push -q -n 8 '--ssh=ssh -F CONFIG' --ssh-transport=direct|carried
+ *     '--remote-fcpd=NODE .../dist/bin/fcpd.js --bind 127.0.0.1 --port P --root ROOT' SRC/ fcp-bench-ssh:DST
+ *
+ * fcp asks ssh where the host is (`ssh -G`) and dials that address for the direct connections, so in WAN
+ * scenarios CONFIG names 127.0.0.2, where one emulator forwards to sshd and a second one, on 127.0.0.2:P,
+ * to the serve-once port 127.0.0.1:P: the ssh login, the direct data and the carried data all cross the
+ * model.
+ */
+import { spawnSync } from 'node:child_process';
+import { FCP_CLIENT_JS, FCP_DAEMON_JS, fcpMissing } from './fcp.js';
+import { freePort, startService } from './proc.js';
+import type { PrivateSshd } from './sshd.js';
+import { type Endpoints, runNodeMeasured, type SshRoute, type Tool } from './tools.js';
+import { type WanModel, wanProxyArgs } from './verify-wan.js';
+
+/** The host name fcp is given; the route's ssh config says where it points. */
+export const FCP_SSH_ALIAS = 'fcp-bench-ssh';
+/** A second loopback address for the emulators, so that `ssh -G` sends the direct dial through one too. */
+const WAN_ADDRESS = '127.0.0.2';
+
+export type SshTransport = 'direct' | 'carried';
+
+/** The route over plain loopback: the alias is sshd itself. */
+export async function loopbackSshRoute(sshd: PrivateSshd): Promise<SshRoute> {
+  return { configFile: sshd.aliasConfig(FCP_SSH_ALIAS, '127.0.0.1', sshd.port), fcpdPort: await freePort() };
+}
+
+/** The route through the WAN emulator: both sshd and the serve-once port behind emulators on 127.0.0.2. */
+export async function wanSshRoute(sshd: PrivateSshd, model: WanModel): Promise<SshRoute> {
+  const fcpdPort = await freePort();
+  const sshProxy = await startService(
+    process.execPath,
+    wanProxyArgs(model, sshd.port, { host: WAN_ADDRESS, port: 0 }),
+    { readyEvent: 'listening' },
+  );
+  await startService(process.execPath, wanProxyArgs(model, fcpdPort, { host: WAN_ADDRESS, port: fcpdPort }), {
+    readyEvent: 'listening',
+  });
+  const sshPort = Number(sshProxy.ready['port']);
+  return { configFile: sshd.aliasConfig(FCP_SSH_ALIAS, WAN_ADDRESS, sshPort), fcpdPort };
+}
+
+/** The remote command that starts fcpd: this node and this build, bound where the route expects it. */
+function remoteFcpd(route: SshRoute, root: string): string {
+  return [
+    process.execPath,
+    FCP_DAEMON_JS,
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(route.fcpdPort),
+    '--root',
+    root,
+  ].join(' ');
+}
+
+/** The options that send fcp through ssh, each one argv word (`--opt=value`: no value is taken for a path). */
+function sshOptions(route: SshRoute, transport: SshTransport, root: string): string[] {
+  return [
+    `--ssh=ssh -F ${route.configFile}`,
+    `--ssh-transport=${transport}`,
+    `--remote-fcpd=${remoteFcpd(route, root)}`,
+  ];
+}
+
+/** One fcp command through ssh: what to copy, which way, and over which route and transport. */
+export interface FcpSshCopy {
+  direction: 'push' | 'pull';
+  route: SshRoute;
+  transport: SshTransport;
+  conns: number;
+  /** The remote fcpd's --root; `remote` is absolute inside it. */
+  root: string;
+  /** Local side (source of a push, destination of a pull); a trailing slash copies a tree's contents. */
+  local: string;
+  remote: string;
+}
+
+/** Arguments (after `node`) for `fcp push LOCAL alias:REMOTE` or `fcp pull alias:REMOTE LOCAL` through ssh. */
+export function fcpSshArgs(c: FcpSshCopy): string[] {
+  const remote = `${FCP_SSH_ALIAS}:${c.remote}`;
+  const operands = c.direction === 'push' ? [c.local, remote] : [remote, c.local];
+  const opts = sshOptions(c.route, c.transport, c.root);
+  return [FCP_CLIENT_JS, c.direction, '-q', '-n', String(c.conns), ...opts, ...operands];
+}
+
+let sshSupport: string | undefined | null = null;
+
+/** Undefined when this build of fcp knows --ssh-transport, else why the rows are skipped. */
+function fcpSshMissing(): string | undefined {
+  if (sshSupport !== null) return sshSupport;
+  sshSupport = fcpMissing();
+  if (sshSupport === undefined) {
+    const help = spawnSync(process.execPath, [FCP_CLIENT_JS, 'push', '--help'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    if (!`${help.stdout}`.includes('--ssh-transport')) sshSupport = 'this fcp has no --ssh-transport';
+  }
+  return sshSupport;
+}
+
+/** The tool ids fcpSshTools makes, push then pull, direct then carried. */
+export const FCP_SSH_TOOL_IDS = [
+  'fcp-ssh-direct',
+  'fcp-ssh-carried',
+  'fcp-ssh-direct-pull',
+  'fcp-ssh-carried-pull',
+];
+
+/**
+ * fcp push and pull through ssh in both transports. Pushes land under `roots.push` (the bench's tmpfs, where
+ * the harness puts ctx.dst); pulls read the data cache, `roots.pull`, like the standing fcpd rows do.
+ */
+export function fcpSshTools(roots: { push: string; pull: string }): Tool[] {
+  const tools: Tool[] = [];
+  for (const direction of ['push', 'pull'] as const) {
+    for (const transport of ['direct', 'carried'] as const) {
+      tools.push({
+        id: `fcp-ssh-${transport}${direction === 'pull' ? '-pull' : ''}`,
+        label: `fcp ${direction === 'pull' ? 'pull ' : ''}--ssh ${transport}`,
+        direction,
+        writesTree: true,
+        missing: (net: Endpoints) =>
+          fcpSshMissing() ?? (net.fcpSsh === undefined ? 'no route to sshd' : undefined),
+        run: async (ctx) => {
+          const args = fcpSshArgs({
+            direction,
+            route: ctx.net.fcpSsh as SshRoute,
+            transport,
+            conns: ctx.conns,
+            ...(direction === 'push'
+              ? { root: roots.push, local: `${ctx.src}/`, remote: ctx.dst }
+              : { root: roots.pull, local: ctx.dst, remote: `${ctx.src}/` }),
+          });
+          const { result, rssKb } = await runNodeMeasured(args, process.env, ctx.timeoutMs);
+          return { result, clientRssKb: rssKb };
+        },
+      });
+    }
+  }
+  return tools;
+}
