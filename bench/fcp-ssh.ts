@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { FCP_CLIENT_JS, FCP_DAEMON_JS, fcpMissing } from './fcp.js';
-import { freePort, startService } from './proc.js';
+import { freePort, runTimed, startService } from './proc.js';
 import type { PrivateSshd } from './sshd.js';
 import { type Endpoints, runNodeMeasured, type SshRoute, type Tool } from './tools.js';
 import { type WanModel, wanProxyArgs } from './verify-wan.js';
@@ -145,3 +145,22 @@ export function fcpSshTools(roots: { push: string; pull: string }): Tool[] {
   }
   return tools;
 }
+
+/**
+ * `ssh -F CONFIG fcp-bench-ssh true` on the fcp route: what an ssh login alone costs on this path, so the
+ * one-file rows can be read as "today's fcp + one login + at most one RTT" (issue 17's latency bound).
+ */
+export const sshLoginTool: Tool = {
+  id: 'ssh-login',
+  label: 'ssh login only (ssh HOST true)',
+  direction: 'wire',
+  writesTree: false,
+  note: 'no data: the login and `true` alone',
+  missing: (net) => (net.fcpSsh === undefined ? 'no route to sshd' : undefined),
+  run: async (ctx) => {
+    const config = (ctx.net.fcpSsh as SshRoute).configFile;
+    return {
+      result: await runTimed('ssh', ['-F', config, FCP_SSH_ALIAS, 'true'], { timeoutMs: ctx.timeoutMs }),
+    };
+  },
+};

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Dataset, type DatasetName, defaultCacheDir, ensureDataset } from './datasets.js';
 import { type FcpDaemon, fcpMissing, startFcpDaemon } from './fcp.js';
-import { FCP_SSH_TOOL_IDS, fcpSshTools, loopbackSshRoute, wanSshRoute } from './fcp-ssh.js';
+import { FCP_SSH_TOOL_IDS, fcpSshTools, loopbackSshRoute, sshLoginTool, wanSshRoute } from './fcp-ssh.js';
 import { installSignalCleanup, runCleanups, startService } from './proc.js';
 import { type CellResult, median, type ScenarioResult, scenarioTable } from './report.js';
 import { aptInstall, type PrivateSshd, SSHD, startPrivateSshd } from './sshd.js';
@@ -302,7 +302,7 @@ class Rig {
   }
 }
 
-const SSH_TOOL_IDS = ['scp', 'rsync', 'tar-ssh', 'rclone', 'lftp', ...FCP_SSH_TOOL_IDS];
+const SSH_TOOL_IDS = ['scp', 'rsync', 'tar-ssh', 'rclone', 'lftp', 'ssh-login', ...FCP_SSH_TOOL_IDS];
 /** Where fcp over ssh gets rows: the issue's three figures (bytes, files, one-file latency) through the WAN. */
 const FCP_SSH_SCENARIOS = new Set(['wan-big', 'wan-small', 'wan-one']);
 
@@ -316,7 +316,10 @@ function toolsFor(s: Scenario, rig: Rig, conns: number): Tool[] {
   const pull = fcpPullTool(() => rig.daemon('pull'));
   const peers = sshPeers(rig.sshd);
   const overSsh = FCP_SSH_SCENARIOS.has(s.id)
-    ? fcpSshTools({ push: rig.destRoot, pull: rig.settings.cacheDir })
+    ? [
+        ...fcpSshTools({ push: rig.destRoot, pull: rig.settings.cacheDir }),
+        ...(s.dataset === 'one' ? [sshLoginTool] : []),
+      ]
     : [];
   if (s.kind === 'conns') {
     return CONN_STEPS.flatMap((n) => [fcpPushTool(() => rig.daemon('push'), n), rawTool(n)]);
@@ -419,7 +422,7 @@ class Harness {
           }
           for (const w of check.warnings) warnings.add(w);
         }
-        if (!tool.writesTree) warnings.add('bytes only, no tree written');
+        if (!tool.writesTree) warnings.add(tool.note ?? 'bytes only, no tree written');
         const seconds = tool.writesTree ? r.seconds : rawSeconds(r.stdout, r.seconds);
         log(`[${s.id}] ${tool.label} ${what}: ${seconds.toFixed(2)} s`);
         if (!timed) continue;

@@ -64,6 +64,8 @@ export interface Tool {
   direction: Direction;
   /** False for the raw TCP reference, which moves bytes but writes no tree. */
   writesTree: boolean;
+  /** What the check column says of a tool that writes no tree; default "bytes only, no tree written". */
+  note?: string;
   /** Undefined when the tool can run here, else why not ("not installed", "fcp not built"). */
   missing(net: Endpoints): string | undefined;
   run(ctx: RunContext): Promise<ToolRun>;
