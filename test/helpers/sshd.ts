@@ -12,9 +12,9 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FCPD_BIN, grantSearchAbove, track } from './cli.js';
@@ -97,7 +97,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<PrivateSshd> {
   try {
     const keys = makeKeys(dir, users);
     const homes = makeHomes(dir, users);
-    const sessionPath = resolvePath(dir, opts.path);
+    const sessionPath = await resolvePath(dir, opts.path);
     const marker = `FCP_TEST_SSHD=${dir}`;
     const port = await freePort();
     const configFile = path.join(dir, 'sshd_config');
@@ -189,36 +189,42 @@ function makeHomes(dir: string, users: string[]): Map<string, string> {
   return homes;
 }
 
-function resolvePath(dir: string, given: SshdOptions['path']): string {
+async function resolvePath(dir: string, given: SshdOptions['path']): Promise<string> {
   if (given === undefined) return '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   if (typeof given === 'string') return given;
   const tools = path.join(dir, 'tools');
   mkdirSync(tools, { mode: 0o755 });
-  if (given.node) symlinkSync(process.execPath, path.join(tools, 'node'));
+  if (given.node) await symlink(process.execPath, path.join(tools, 'node'));
   if (given.fcpd) {
     grantSearchAbove(FCPD_BIN);
     const wrapper = `#!/bin/sh\nexec ${shellQuote(process.execPath)} ${shellQuote(FCPD_BIN)} "$@"\n`;
     writeFileSync(path.join(tools, 'fcpd'), wrapper, { mode: 0o755 });
   }
-  return `${tools}:${systemWithoutNode(dir)}`;
+  return `${tools}:${await systemWithoutNode()}`;
 }
+
+let systemBin: string | undefined;
 
 /**
  * A directory of links to every system command except node's and fcp's. On this kind of machine node is
- * in /usr/bin beside sh and mkdir, so a PATH without node cannot simply leave a directory out.
+ * in /usr/bin beside sh and mkdir, so a PATH without node cannot simply leave a directory out. Made once per
+ * test process (a thousand links take seconds on a loaded machine) and shared by its sshds, read-only.
  */
-function systemWithoutNode(dir: string): string {
-  const sys = path.join(dir, 'sys');
-  mkdirSync(sys, { mode: 0o755 });
-  const seen = new Set<string>();
+async function systemWithoutNode(): Promise<string> {
+  if (systemBin !== undefined) return systemBin;
+  const sys = mkdtempSync(path.join(tmpdir(), 'fcp-sshd-bin-'));
+  chmodSync(sys, 0o755);
+  process.once('exit', () => rmSync(sys, { recursive: true, force: true }));
+  const links = new Map<string, string>();
   for (const bin of SYSTEM_BIN_DIRS) {
     if (!existsSync(bin)) continue;
     for (const name of readdirSync(bin)) {
-      if (NODE_COMMANDS.has(name) || seen.has(name)) continue;
-      seen.add(name);
-      symlinkSync(path.join(bin, name), path.join(sys, name));
+      if (!NODE_COMMANDS.has(name) && !links.has(name)) links.set(name, path.join(bin, name));
     }
   }
+  // All at once: the file system's latency overlaps in libuv's thread pool (about twice as fast here).
+  await Promise.all([...links].map(([name, target]) => symlink(target, path.join(sys, name))));
+  systemBin = sys;
   return sys;
 }
 
