@@ -17,6 +17,8 @@ import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
 import { printable } from './printable.js';
 import { createStats, RunTotals } from '../transfer/stats.js';
 import { pinYoungGeneration } from './young-generation.js';
+import { parseRate } from './rate-option.js';
+import { RateLimit } from '../transport/rate-limit.js';
 import { resolveHost } from '../client/host-resolve.js';
 import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
 import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
@@ -41,6 +43,7 @@ interface CommonArgs {
   identity: string | undefined;
   encryption: boolean;
   'accept-host-key': string | undefined;
+  bwlimit: string | undefined;
 }
 
 let verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
@@ -122,12 +125,14 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     local = [operands[1]!];
   }
   const { endpoint, security } = endpointFor(remote, args);
+  const rateLimit = args.bwlimit === undefined ? undefined : new RateLimit(parseRate(args.bwlimit));
   const hasher = await loadHasher();
   const startedMs = monotonicMs();
   let stats = createStats(startedMs);
   const progress = new ProgressReporter({
     stream: process.stdout,
     enabled: process.stdout.isTTY === true && !args.quiet,
+    capBps: rateLimit?.rateBps,
   });
   // Not unref'd: it also keeps the process alive while the transfer waits on a peer. Were every socket idle
   // and every engine timer unref'd, node would otherwise end the run with status 0, a silent "success".
@@ -158,6 +163,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
           endpoint,
           security,
           connections: args.connections,
+          rateLimit,
           checksum: args.checksum,
           select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
           hasher,
@@ -269,6 +275,10 @@ function commonOptions<T>(y: Argv<T>) {
       .option('accept-host-key', {
         type: 'string',
         describe: "accept the daemon's host key only if it has this fingerprint (fcpd --fingerprint)",
+      })
+      .option('bwlimit', {
+        type: 'string',
+        describe: 'cap file data at RATE bytes/s, all connections together (10M, 500k, 1.5G, 64Mi)',
       })
       .option('quiet', {
         alias: 'q',

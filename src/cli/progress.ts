@@ -74,6 +74,8 @@ export interface ProgressOptions {
   intervalMs?: number;
   /** Span of the sliding window the rate is measured over. */
   windowMs?: number;
+  /** --bwlimit, in bytes/s: the line says the rate is capped. */
+  capBps?: number;
 }
 
 interface Sample {
@@ -96,6 +98,7 @@ export class ProgressReporter {
   readonly #now: () => number;
   readonly #intervalMs: number;
   readonly #windowMs: number;
+  readonly #capBps: number | undefined;
   #samples: Sample[] = [];
   #lastDrawMs: number | undefined;
   #drawn = false;
@@ -106,6 +109,7 @@ export class ProgressReporter {
     this.#now = opts.nowMs ?? monotonicMs;
     this.#intervalMs = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
     this.#windowMs = opts.windowMs ?? DEFAULT_WINDOW_MS;
+    this.#capBps = opts.capBps;
   }
 
   /** Redraws the line unless the last redraw was less than `intervalMs` ago. */
@@ -115,7 +119,7 @@ export class ProgressReporter {
     if (this.#lastDrawMs !== undefined && now - this.#lastDrawMs < this.#intervalMs) return;
     this.#lastDrawMs = now;
     const rate = this.#sampleRate(stats, now);
-    const line = fitLine(progressFields(stats, rate), this.#columns());
+    const line = fitLine(progressFields(stats, rate, this.#capBps), this.#columns());
     this.#stream.write(`${REWRITE}${line}${ERASE_EOL}`);
     this.#drawn = true;
   }
@@ -149,10 +153,15 @@ export class ProgressReporter {
 }
 
 /** The fields of the progress line, most important first; fitLine drops from the end. */
-function progressFields(stats: TransferStats, rate: number | undefined): string[] {
+function progressFields(
+  stats: TransferStats,
+  rate: number | undefined,
+  capBps: number | undefined,
+): string[] {
   const known = stats.listComplete;
   const fields = [`${formatBytes(stats.bytesDone)} / ${known ? formatBytes(stats.bytesTotal) : '?'}`];
-  if (rate !== undefined) fields.push(formatRate(rate));
+  const cap = capBps === undefined ? '' : ` (capped at ${formatRate(capBps)})`;
+  if (rate !== undefined) fields.push(`${formatRate(rate)}${cap}`);
   const remaining = stats.bytesTotal - stats.bytesDone;
   if (known && rate !== undefined && rate > 0 && remaining >= 0) {
     fields.push(`ETA ${formatDuration(remaining / rate)}`);

@@ -12,6 +12,7 @@ import type { TransferListener } from '../transfer/events.js';
 import type { SelectOptions } from '../transfer/select.js';
 import type { TransferStats } from '../transfer/stats.js';
 import type { Dialer } from '../transport/dialer.js';
+import type { RateLimit } from '../transport/rate-limit.js';
 import { tcpTlsDialer } from '../transport/tcp-tls-dial.js';
 
 export interface Endpoint {
@@ -53,6 +54,8 @@ export interface CommonOptions {
   hasher: Hasher;
   stats: TransferStats;
   onWarning: (err: FcpError) => void;
+  /** --bwlimit: shared by every connection of the session, both directions. */
+  rateLimit?: RateLimit;
   /** More subscribers to the engine's events (transfer/events.ts), beside the problem printer: --json. */
   listeners?: readonly TransferListener[];
   /** Called with the engine once it runs, so the caller can cancel it (SIGINT). */

@@ -51,6 +51,7 @@ export async function pull(opts: PullOptions): Promise<void> {
     hasher: opts.hasher,
     control: conn,
     stats: opts.stats,
+    rateLimit: opts.rateLimit,
     listeners: [problemsTo(opts.onWarning), extra.listener, ...(opts.listeners ?? [])],
     root: dest.root,
     singleName: dest.singleName,

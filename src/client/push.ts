@@ -31,6 +31,7 @@ export async function push(opts: PushOptions): Promise<void> {
       hasher: opts.hasher,
       control,
       stats: opts.stats,
+      rateLimit: opts.rateLimit,
       listeners: [problemsTo(opts.onWarning), extra.listener, ...(opts.listeners ?? [])],
       sources: roots.map((r) => r.root),
       selector,

@@ -6,6 +6,7 @@
  * One promise, `done`, settles when the transfer is over.
  */
 import type { ConnHandler, FramedConn } from '../transport/framed-conn.js';
+import type { RateLimit } from '../transport/rate-limit.js';
 import { codeFromWire, FcpError, type Message, MsgType, toFcpError } from '../protocol/index.js';
 import type { Hasher } from './checksum.js';
 import { reduceStats, type TransferEvent, TransferEvents, type TransferListener } from './events.js';
@@ -28,6 +29,8 @@ export interface EngineOptions {
   listeners: readonly TransferListener[];
   /** A connection that receives nothing (not even PING) for this long is dropped. */
   idleTimeoutMs?: number;
+  /** --bwlimit: the session's one bucket; the sender pays before it writes, the receiver as it reads. */
+  rateLimit?: RateLimit;
 }
 
 export abstract class TransferEngine implements ConnHandler {
@@ -35,6 +38,7 @@ export abstract class TransferEngine implements ConnHandler {
   protected readonly control: FramedConn;
   protected readonly stats: TransferStats;
   protected readonly conns = new Set<FramedConn>();
+  protected readonly rateLimit: RateLimit | undefined;
   /** What this transfer reports as it goes (events.ts); `stats` is kept as their reduction. */
   readonly events = new TransferEvents();
   readonly #idleTimeoutMs: number;
@@ -49,6 +53,7 @@ export abstract class TransferEngine implements ConnHandler {
     this.hasher = opts.hasher;
     this.control = opts.control;
     this.stats = opts.stats;
+    this.rateLimit = opts.rateLimit;
     for (const listener of opts.listeners) this.events.on(listener);
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.done = new Promise<void>((resolve, reject) => {

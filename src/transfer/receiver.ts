@@ -91,6 +91,7 @@ export class Receiver extends TransferEngine {
   }
 
   protected connectionAdded(conn: FramedConn): void {
+    if (this.rateLimit !== undefined) conn.limitReading(this.rateLimit);
     this.#assembler.connectionAdded(conn);
   }
 

@@ -4,6 +4,7 @@
  */
 import type { FcpError } from '../protocol/index.js';
 import type { FramedConn } from '../transport/framed-conn.js';
+import type { RateLimit } from '../transport/rate-limit.js';
 import { pieceCount, pieceLength, type Hasher } from './checksum.js';
 import type { TransferEvent } from './events.js';
 import type { Source, SourceEntry, SourceFile } from './store/source.js';
@@ -48,6 +49,8 @@ export interface SendContext {
   readonly control: FramedConn;
   readonly hasher: Hasher;
   readonly source: Source;
+  /** --bwlimit: the pumps pay for each piece before writing it. */
+  readonly rateLimit: RateLimit | undefined;
   /** Reports what happened (events.ts); the engine's stats and its listeners take it. */
   readonly emit: (event: TransferEvent) => void;
   /** A problem that fails nothing: emit() of a 'warning'. */

@@ -33,10 +33,13 @@ export class Pumps {
   readonly #readAhead: ReadAhead;
   readonly #connState = new Map<FramedConn, ConnState>();
   readonly #pool = sharedPool;
+  /** With --bwlimit a batch is one piece, paid for before it goes: a cork's worth would burst past the cap. */
+  readonly #corkBytes: number;
 
   constructor(ctx: SendContext, readAhead: ReadAhead) {
     this.#ctx = ctx;
     this.#readAhead = readAhead;
+    this.#corkBytes = ctx.rateLimit === undefined ? CORK_BYTES : 0;
   }
 
   /** Starts the connection's pump. */
@@ -101,6 +104,7 @@ export class Pumps {
     for (;;) {
       const piece = await this.#readAhead.next();
       if (piece === undefined) return;
+      if (this.#ctx.rateLimit !== undefined) await this.#ctx.rateLimit.take(piece.data.length);
       if (conn.closed) {
         // Died while we waited: put the piece back for another connection.
         this.#readAhead.putBack(piece);
@@ -129,7 +133,7 @@ export class Pumps {
       // Past this point a dying connection hands the piece to lost(), which re-sends it.
       ok = this.#queuePiece(conn, piece) && ok;
       batched += piece.data.length;
-      if (conn.closed || batched >= CORK_BYTES || cs.unackedBytes >= WINDOW_BYTES) break;
+      if (conn.closed || batched >= this.#corkBytes || cs.unackedBytes >= WINDOW_BYTES) break;
     }
     return ok;
   }

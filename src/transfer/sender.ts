@@ -51,6 +51,7 @@ export class Sender extends TransferEngine {
       control: this.control,
       hasher: this.hasher,
       source: opts.store ?? new PosixSource(),
+      rateLimit: opts.rateLimit,
       emit: (event) => this.emit(event),
       warn: (error) => this.emit({ type: 'warning', error }),
       finished: () => this.finished,

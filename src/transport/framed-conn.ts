@@ -24,6 +24,7 @@ import {
   writeFrameHeader,
 } from '../protocol/index.js';
 import type { Channel } from './channel.js';
+import type { RateLimit } from './rate-limit.js';
 
 export interface ConnHandler {
   /** `frameBytes`: the frame's size on the wire (what an Inbox bounds before authentication). */
@@ -52,9 +53,9 @@ export interface ConnHandler {
 
 /**
  * Why a connection stopped reading: messages held for the handshake (Inbox), piece writes behind, our
- * answers unsent, entry decisions behind (Receiver).
+ * answers unsent, entry decisions behind (Receiver), a --bwlimit debt being paid (rate).
  */
-export type PauseReason = 'inbox' | 'writes' | 'backlog' | 'decisions';
+export type PauseReason = 'inbox' | 'writes' | 'backlog' | 'decisions' | 'rate';
 
 let nextConnId = 1;
 
@@ -87,6 +88,8 @@ export class FramedConn {
   lastSentMs = performance.now();
   /** Who is at the other end, for the message when it goes away ("the daemon at h:p"); else the address. */
   peerName: string | undefined;
+  /** --bwlimit on what we read (a pull's receiver): see limitReading(). */
+  #readLimit: RateLimit | undefined;
 
   constructor(channel: Channel, sums: FrameChecksums, handler?: ConnHandler) {
     this.#channel = channel;
@@ -150,6 +153,15 @@ export class FramedConn {
     if (!this.#channel.encrypted) return;
     this.#dataSums = false;
     this.#decoder.skipDataChecksums();
+  }
+
+  /**
+   * Caps what this connection reads at `limit`'s rate, shared with the session's other connections: each
+   * chunk read is paid for, and reading stops until the debt is paid. The sender's window and socket buffers
+   * fill meanwhile and hold it back, so a receiver caps a transfer whose sender does not know of the limit.
+   */
+  limitReading(limit: RateLimit): void {
+    this.#readLimit = limit;
   }
 
   /** Sends one control message. Returns false when the caller should wait for drained(). */
@@ -337,6 +349,7 @@ export class FramedConn {
   #streamOnData(chunk: Buffer): void {
     if (this.#closed || this.#aborted) return;
     this.lastReceivedMs = performance.now();
+    if (this.#readLimit !== undefined) this.#payForRead(this.#readLimit, chunk.byteLength);
     try {
       this.#decoder.push(chunk);
     } catch (err) {
@@ -347,6 +360,14 @@ export class FramedConn {
       if (this.#handler?.onFrameError) this.#handler.onFrameError(fatal, this);
       else this.abort(fatal);
     }
+  }
+
+  #payForRead(limit: RateLimit, bytes: number): void {
+    const waitMs = limit.reserve(bytes);
+    if (waitMs === 0) return;
+    this.pause('rate');
+    // unref'd: a closed connection's resume is a no-op, and the engine's own timers decide the process's life.
+    setTimeout(() => this.resume('rate'), Math.ceil(waitMs)).unref();
   }
 
   #streamOnEnd(): void {

@@ -192,6 +192,14 @@ test('fits the terminal width, and re-reads it on every draw', () => {
   assert.ok(body(tty.writes[2]!).includes('files 120/4,000'));
 });
 
+test('--bwlimit: the rate says it is capped', () => {
+  const tty = new FakeTty();
+  const fake = tty as unknown as NodeJS.WritableStream & { isTTY: boolean; columns?: number };
+  const r = new ProgressReporter({ stream: fake, enabled: true, nowMs: () => 1000, capBps: 10_000_000 });
+  r.update(stats({ bytesDone: 9_000_000 }));
+  assert.match(tty.writes.at(-1)!, / {2}9.00 MB\/s \(capped at 10.0 MB\/s\)/);
+});
+
 test('finish clears a drawn line, and only then', () => {
   const tty = new FakeTty();
   const clock = { now: 1000 };
