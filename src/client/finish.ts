@@ -18,6 +18,6 @@ export async function finish(
     engine.closeAll();
     // The receiver's DONE is the last thing written: wait until it has left (TLS encrypts and writes it
     // asynchronously), so a process.exit right after cannot cut it off.
-    await Promise.all([control.flushed(FLUSH_TIMEOUT_MS), extrasClosed]);
+    await Promise.all([control.flushed(FLUSH_TIMEOUT_MS), extrasClosed, engine.cleanedUp()]);
   }
 }

@@ -19,6 +19,8 @@ export function sessionSummary(remote: string, authenticated: string, kind: 'pus
 export function sessionEndLine(summary: string, stats: TransferStats, err: FcpError | undefined): string {
   const secs = ((performance.now() - stats.startedMs) / 1000).toFixed(2);
   const what = `${stats.filesSent} sent, ${stats.filesSkipped} skipped, ${stats.filesFailed} failed, ${stats.bytesDone} bytes, ${secs} s`;
+  if (err?.code === 'FCP_ERR_SESSION_CANCELLED' || err?.code === 'FCP_ERR_SESSION_DISCARDED')
+    return `${summary}: session cancelled by the client: ${err.message} (${what})`;
   return err
     ? `${summary}: session failed: ${err.code}: ${err.message} (${what})`
     : `${summary}: session done (${what})`;

@@ -14,7 +14,7 @@
  * means the code itself does not decide: the error's `cause` does if it can, else the run exits with 70.
  */
 export type ExitClass =
-  'USAGE' | 'PATH' | 'PARTIAL' | 'CONNECT' | 'PROTOCOL' | 'REFUSED' | 'AUTH' | 'INTERNAL';
+  'USAGE' | 'PATH' | 'PARTIAL' | 'CONNECT' | 'PROTOCOL' | 'REFUSED' | 'AUTH' | 'INTERNAL' | 'INTERRUPTED';
 
 export interface ErrorCodeInfo {
   /** Number carried on the wire; its high byte is the area (see AREAS). */
@@ -92,6 +92,14 @@ export const ERROR_CODES = {
   },
   FCP_ERR_SESSION_ABORTED: { wire: 0x0304, fatal: true, exit: 'REFUSED', text: 'session aborted by peer' },
   FCP_ERR_SESSION_SHUTDOWN: { wire: 0x0305, fatal: true, exit: 'REFUSED', text: 'daemon is shutting down' },
+  // fcp cancel: the receiver keeps verified pieces for a resume (CANCELLED) or removes its partials (DISCARDED).
+  FCP_ERR_SESSION_CANCELLED: { wire: 0x0306, fatal: true, exit: 'INTERRUPTED', text: 'transfer cancelled' },
+  FCP_ERR_SESSION_DISCARDED: {
+    wire: 0x0307,
+    fatal: true,
+    exit: 'INTERRUPTED',
+    text: 'transfer cancelled, partial files discarded',
+  },
   // Paths: hostile or impossible names. Fatal when they concern the session's root, per file otherwise.
   FCP_ERR_PATH_UNSAFE: {
     wire: 0x0401,

@@ -69,6 +69,11 @@ export abstract class TransferEngine implements ConnHandler {
     return this.#finished || this.#failure !== undefined;
   }
 
+  /** The fatal error the session ended with, once it has. */
+  protected get failure(): FcpError | undefined {
+    return this.#failure;
+  }
+
   get connectionCount(): number {
     return this.conns.size;
   }
@@ -122,6 +127,14 @@ export abstract class TransferEngine implements ConnHandler {
   protected emit(event: TransferEvent): void {
     reduceStats(this.stats, event);
     this.events.emit(event);
+  }
+
+  /**
+   * Resolves once the file work a failure started is done: the partial files a --discard cancel removes.
+   * A process about to exit waits for it (client/finish.ts).
+   */
+  cleanedUp(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** After success: closes every connection once what is queued on it has been written. */

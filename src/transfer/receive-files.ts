@@ -182,7 +182,8 @@ export class FilesInProgress {
     file.settled = true;
     this.#files.delete(file.id);
     this.#dropped.add(file.id);
-    file.out.discard();
+    // In the background: the file's failure is what matters, and the removal cannot fail (see discard()).
+    void file.out.discard();
     this.#release(file);
     this.#ctx.answers.done(file.id, code);
   }
@@ -197,11 +198,22 @@ export class FilesInProgress {
    * sink; anything else is discarded.
    */
   cleanup(): void {
-    for (const file of this.#files.values()) {
-      // A file being committed finishes on its own (its rename and index removal are under way).
-      if (file.settled) continue;
-      if (file.piecesWritten === 0 || !file.out.keepPartial()) file.out.discard();
+    for (const file of this.#unsettled()) {
+      // In the background, as in #settle.
+      if (file.piecesWritten === 0 || !file.out.keepPartial()) void file.out.discard();
     }
     this.#files.clear();
+  }
+
+  /** The session was cancelled with --discard: every partial goes, verified pieces too; resolves when gone. */
+  discardAll(): Promise<void> {
+    const removed = [...this.#unsettled()].map((file) => file.out.discard());
+    this.#files.clear();
+    return Promise.all(removed).then(() => {});
+  }
+
+  /** A file being committed finishes on its own (its rename and index removal are under way). */
+  *#unsettled(): Iterable<RecvFile> {
+    for (const file of this.#files.values()) if (!file.settled) yield file;
   }
 }

@@ -55,6 +55,8 @@ export class Receiver extends TransferEngine {
   /** Ids must increase: one number of state instead of a set of every id ever seen. */
   #lastId = 0;
   #senderDone = false;
+  /** Set by a --discard cancel: resolves once the partial files are gone (see cleanedUp()). */
+  #discarded: Promise<void> | undefined;
 
   constructor(opts: ReceiverOptions) {
     super(opts);
@@ -95,12 +97,18 @@ export class Receiver extends TransferEngine {
     this.#assembler.connectionAdded(conn);
   }
 
+  override cleanedUp(): Promise<void> {
+    return this.#discarded ?? Promise.resolve();
+  }
+
   protected connectionLost(conn: FramedConn): void {
     this.#assembler.connectionLost(conn);
   }
 
   protected cleanup(): void {
-    this.#files.cleanup();
+    // fcp cancel --discard, from either end: nothing is kept for a resume.
+    if (this.failure?.code === 'FCP_ERR_SESSION_DISCARDED') this.#discarded = this.#files.discardAll();
+    else this.#files.cleanup();
     this.#dirs.clear();
   }
 

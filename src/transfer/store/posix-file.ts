@@ -199,7 +199,7 @@ export class PosixSinkFile implements SinkFile {
     await rename(root.resolveChecked(this.#tempRel), root.resolveChecked(this.#rel));
   }
 
-  discard(): void {
+  discard(): Promise<void> {
     this.#writer?.stop(new FcpError('FCP_ERR_SESSION_ABORTED', 'file closed'));
     const handle = this.#handle;
     const index = this.#index;
@@ -214,10 +214,10 @@ export class PosixSinkFile implements SinkFile {
     const resumed = this.#resumed;
     const tempAbs = root.resolveChecked(this.#tempRel);
     const sidecarAbs = this.#sidecarRel === undefined ? undefined : root.resolveChecked(this.#sidecarRel);
-    // Best effort, in the background (discard is synchronous): the file already failed and that error is
+    // Best effort, in the background (callers go on at once): the file already failed and that error is
     // reported; a handle whose open failed has nothing to close; unlinkQuiet already passes a temp file
     // that is gone, and any other unlink error would only restate the failure.
-    void (async () => {
+    return (async () => {
       await handle?.then((fh) => fh.close()).catch(() => {});
       await index?.then((ix) => ix.close()).catch(() => {});
       if (handle !== undefined || hadFd || resumed) await unlinkQuiet(tempAbs).catch(() => {});

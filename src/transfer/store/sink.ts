@@ -112,8 +112,12 @@ export interface SinkFile {
   writePiece(seq: number, data: Buffer, hash: bigint): Promise<void>;
   /** Mode and mtime applied, then the file is put in place atomically: the previous version until then. */
   commit(): Promise<void>;
-  /** Gives up: whatever was stored for this file is removed; the previous version stays untouched. */
-  discard(): void;
+  /**
+   * Gives up: whatever was stored for this file is removed; the previous version stays untouched. At once,
+   * as far as callers go: the promise (which never rejects) says when the removal is done, for a process
+   * about to exit (fcp cancel --discard).
+   */
+  discard(): Promise<void>;
   /**
    * The session died: keeps what was stored for a later resume and returns true, or returns false (having
    * done nothing) when there is nothing worth keeping; the caller then discards.
