@@ -19,6 +19,14 @@ import { createStats, RunTotals } from '../transfer/stats.js';
 import { pinYoungGeneration } from './young-generation.js';
 import { parseRate } from './rate-option.js';
 import { RateLimit } from '../transport/rate-limit.js';
+import { cancelCommand, statusCommand } from './status-command.js';
+import {
+  isBackgroundChild,
+  onCancel,
+  registerTransfer,
+  startInBackground,
+  transferId,
+} from './transfer-control.js';
 import { resolveHost } from '../client/host-resolve.js';
 import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
 import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
@@ -44,6 +52,7 @@ interface CommonArgs {
   encryption: boolean;
   'accept-host-key': string | undefined;
   bwlimit: string | undefined;
+  background: boolean;
 }
 
 let verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
@@ -126,6 +135,21 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   }
   const { endpoint, security } = endpointFor(remote, args);
   const rateLimit = args.bwlimit === undefined ? undefined : new RateLimit(parseRate(args.bwlimit));
+  const description = {
+    direction,
+    host: endpoint.host,
+    port: endpoint.port,
+    sources: direction === 'push' ? local.map((p) => path.resolve(p)) : [remote.path],
+    destination: direction === 'push' ? remote.path : path.resolve(local[0]!),
+    connections: args.connections,
+    bwlimit: rateLimit?.rateBps ?? null,
+  };
+  if (args.background && !isBackgroundChild()) {
+    // The id and nothing else: `id=$(fcp push --background ...)`.
+    process.stdout.write(`${startInBackground(description)}\n`);
+    process.exit(EXIT.OK);
+  }
+  const id = transferId();
   const hasher = await loadHasher();
   const startedMs = monotonicMs();
   let stats = createStats(startedMs);
@@ -154,6 +178,11 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
+  const status = registerTransfer(
+    { ...description, id },
+    { stats: () => stats, connections: () => engine?.connectionCount ?? 0 },
+  );
+  onCancel(id, () => engine, fail);
   const totals = new RunTotals();
   try {
     await withRetries(
@@ -164,6 +193,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
           security,
           connections: args.connections,
           rateLimit,
+          listeners: [status.listener],
           checksum: args.checksum,
           select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
           hasher,
@@ -280,6 +310,11 @@ function commonOptions<T>(y: Argv<T>) {
         type: 'string',
         describe: 'cap file data at RATE bytes/s, all connections together (10M, 500k, 1.5G, 64Mi)',
       })
+      .option('background', {
+        type: 'boolean',
+        default: false,
+        describe: 'run detached: print the transfer id, log to the state directory (fcp status)',
+      })
       .option('quiet', {
         alias: 'q',
         type: 'boolean',
@@ -326,7 +361,9 @@ async function main(): Promise<void> {
       (y) => y.positional('operands', { type: 'string', describe: 'HOST:SRC DST' }),
       (argv) => run('pull', [argv.operands ?? []].flat().map(String), argv as unknown as CommonArgs),
     )
-    .demandCommand(1, 'name a command: push or pull')
+    .command(statusCommand)
+    .command(cancelCommand)
+    .demandCommand(1, 'name a command: push, pull, status or cancel')
     .strict()
     .epilogue(
       `Trailing slash: "dir" copies the directory itself, "dir/" its contents (like rsync).\n\n${exitCodesHelp(helpColumns())}`,

@@ -1,48 +1,26 @@
 // --bwlimit end to end: the real client against a real daemon, several connections, both directions. The
 // test computes the average rate from the bytes and the run's elapsed time and checks it against the cap:
 // an upper bound only (1.15x), which a slow machine can only make easier. A bad RATE is one line and exit 1.
-import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, parseSummary, runFcp } from '../helpers/cli.js';
-import { type InProcessDaemon, startInProcessDaemon } from '../helpers/daemon.js';
 import { test } from '../helpers/test.js';
-import { buildTree, compareTrees, removeTree } from '../helpers/tree.js';
+import { servedTree } from '../helpers/transfers.js';
+import { buildTree, compareTrees } from '../helpers/tree.js';
 
 const CAP = 4_000_000;
 const FILES = 6;
 const FILE_BYTES = 2_000_000;
 const TOTAL = FILES * FILE_BYTES;
 
-const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-bwlimit-'));
-chmodSync(tmp, 0o755);
-const served = join(tmp, 'served');
-const src = join(tmp, 'src');
-let daemon: InProcessDaemon | undefined;
-
-test.before(async () => {
-  mkdirSync(served);
-  await buildTree(
-    src,
+const { tmp, served, remote } = servedTree('fcp-e2e-bwlimit-', (t) =>
+  buildTree(
+    join(t.tmp, 'src'),
     Array.from({ length: FILES }, (_, i) => ({ kind: 'file' as const, path: `f${i}.bin`, size: FILE_BYTES })),
-  );
-  daemon = await startInProcessDaemon({ root: served });
-});
-
-test.after(async () => {
-  try {
-    await daemon?.stop();
-  } finally {
-    await removeTree(tmp);
-  }
-});
-
-function remote(p: string): string {
-  if (daemon === undefined) throw new Error('daemon not started');
-  return daemon.remote(p);
-}
+  ),
+);
+const src = join(tmp, 'src');
 
 /** Runs fcp with --bwlimit and checks that the whole tree went at no more than 1.15 x CAP on average. */
 async function cappedRun(args: string[], from: string, to: string): Promise<void> {

@@ -1,0 +1,112 @@
+/**
+ * What makes a push or pull visible and stoppable from another shell (README "Transfers you can list, and
+ * stop"): its registry entry, the signals `fcp cancel` sends, and `--background`, which re-runs the same
+ * argv in a detached child (as `fcpd -d` does) and prints the transfer's id.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { FcpError } from '../protocol/index.js';
+import type { TransferEngine } from '../transfer/engine.js';
+import {
+  CANCEL_SIGNAL,
+  ensureRegistryDir,
+  newTransferId,
+  registryDir,
+  takeCancelRequest,
+  writeFirstStatus,
+} from '../client/transfer-registry.js';
+import {
+  initialStatus,
+  type StatusSources,
+  type TransferDescription,
+  TransferStatusWriter,
+} from '../client/transfer-status.js';
+
+/** Set in the environment of the child `--background` starts: its transfer id. */
+export const BACKGROUND_ENV = 'FCP_BACKGROUND_ID';
+
+/** The id of this process's transfer: the one the parent chose for a background child, else a new one. */
+export function transferId(): string {
+  return process.env[BACKGROUND_ENV] ?? newTransferId();
+}
+
+export function isBackgroundChild(): boolean {
+  return process.env[BACKGROUND_ENV] !== undefined;
+}
+
+/**
+ * Registers this transfer and keeps its entry current; at exit a foreground entry is removed and a
+ * background one records the exit code (process.on('exit') runs on every process.exit).
+ */
+export function registerTransfer(
+  description: Omit<TransferDescription, 'log'>,
+  from: StatusSources,
+): TransferStatusWriter {
+  const dir = registryDir();
+  const background = isBackgroundChild();
+  const log = background ? logFile(dir, description.id) : null;
+  const writer = new TransferStatusWriter(dir, { ...description, log }, from);
+  process.once('exit', (code) => {
+    try {
+      if (background) writer.exited(code);
+      else writer.remove();
+    } catch {
+      // The registry directory went away: there is nothing to update.
+    }
+  });
+  return writer;
+}
+
+/**
+ * `fcp cancel` for this process: the running engine fails with CANCELLED or DISCARDED, which it sends in
+ * ABORT (the daemon logs the session as cancelled, and a receiving daemon keeps or discards its partials);
+ * the run then ends with that error, exit 130. With no engine running (connecting, or waiting to retry)
+ * `stop` ends the process at once.
+ */
+export function onCancel(
+  id: string,
+  engine: () => TransferEngine | undefined,
+  stop: (err: FcpError) => never,
+): void {
+  process.on(CANCEL_SIGNAL, () => {
+    const discard = takeCancelRequest(registryDir(), id) === 'discard';
+    const err = new FcpError(discard ? 'FCP_ERR_SESSION_DISCARDED' : 'FCP_ERR_SESSION_CANCELLED');
+    const running = engine();
+    if (running === undefined || running.finished) stop(err);
+    running.fail(err);
+  });
+}
+
+function logFile(dir: string, id: string): string {
+  return path.join(dir, `${id}.log`);
+}
+
+/**
+ * `--background`: starts this same command in a detached child that logs to `<id>.log` in the registry,
+ * writes its first entry (so `fcp status` lists it from now on), and returns its id.
+ */
+export function startInBackground(description: Omit<TransferDescription, 'id' | 'log'>): string {
+  const dir = registryDir();
+  ensureRegistryDir(dir);
+  const id = newTransferId();
+  const log = logFile(dir, id);
+  const fd = openSync(log, 'a', 0o600);
+  let pid: number | undefined;
+  try {
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, [BACKGROUND_ENV]: id },
+    });
+    child.unref();
+    pid = child.pid;
+  } finally {
+    // The child holds its own copy.
+    closeSync(fd);
+  }
+  if (pid === undefined) throw new FcpError('FCP_ERR_INTERNAL', 'cannot start the background transfer');
+  // Unless the child was quicker: its own entry is newer.
+  writeFirstStatus(dir, initialStatus({ ...description, id, log }, pid));
+  return id;
+}

@@ -1,0 +1,77 @@
+// For tests of fcp status / cancel / --background: a private registry per test (XDG_STATE_HOME), and waits on
+// what the registry says (a transfer listed, moving, ended) rather than on time.
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { listTransfers, registryDir, type TransferStatus } from '../../src/client/transfer-registry.js';
+import { type InProcessDaemon, startInProcessDaemon } from './daemon.js';
+import { eventually } from './detached.js';
+import { test } from './test.js';
+import { removeTree } from './tree.js';
+
+/** A fresh XDG_STATE_HOME, and the registry directory fcp uses under it. */
+export function privateState(): { env: Record<string, string>; dir: string } {
+  const home = mkdtempSync(path.join(tmpdir(), 'fcp-e2e-xdg-'));
+  return { env: { XDG_STATE_HOME: home }, dir: registryDir({ XDG_STATE_HOME: home }) };
+}
+
+/** Waits until the registry lists a transfer `check` accepts, and returns it. */
+export async function transferWhere(
+  dir: string,
+  what: string,
+  check: (t: TransferStatus) => boolean,
+  ms = 20_000,
+): Promise<TransferStatus> {
+  let found: TransferStatus | undefined;
+  await eventually(ms, what, () => {
+    found = listTransfers(dir).find(check);
+    return found !== undefined;
+  });
+  return found!;
+}
+
+/** A transfer to `destination` that has moved at least `bytes`. */
+export function movingTo(destination: string, bytes = 1): (t: TransferStatus) => boolean {
+  return (t) => t.state === 'running' && t.destination === destination && t.bytes_done >= bytes;
+}
+
+/** A temp directory with a daemon serving `served` inside it, for the whole test file. */
+export interface ServedTree {
+  tmp: string;
+  served: string;
+  daemon(): InProcessDaemon;
+  /** `127.0.0.1:port:p`. */
+  remote(p: string): string;
+}
+
+/**
+ * Registers `test.before` (a temp dir, `served` in it, `setup`, the daemon) and `test.after` (daemon stopped,
+ * temp dir removed) on the default suite.
+ */
+export function servedTree(prefix: string, setup: (tree: ServedTree) => Promise<unknown>): ServedTree {
+  const tmp = mkdtempSync(path.join(tmpdir(), prefix));
+  let running: InProcessDaemon | undefined;
+  const daemon = (): InProcessDaemon => {
+    if (running === undefined) throw new Error('daemon not started');
+    return running;
+  };
+  const tree: ServedTree = {
+    tmp,
+    served: path.join(tmp, 'served'),
+    daemon,
+    remote: (p) => daemon().remote(p),
+  };
+  test.before(async () => {
+    mkdirSync(tree.served);
+    await setup(tree);
+    running = await startInProcessDaemon({ root: tree.served });
+  });
+  test.after(async () => {
+    try {
+      await running?.stop();
+    } finally {
+      await removeTree(tmp);
+    }
+  });
+  return tree;
+}
