@@ -38,6 +38,7 @@ import { ANY_ADDRESSES, formatAddress, listenOnFirst } from '../daemon/listen-ad
 import { PartialRegistry } from '../daemon/partials.js';
 import { isAlive, readPidFile, removePidFileAtExit, stopDaemon, writePidFile } from '../daemon/pid-file.js';
 import { FcpServer, type ServerOptions } from '../daemon/server.js';
+import { daemonStatusCommand } from './daemon-status-command.js';
 
 /** Set in the environment of the child that `fcpd -d` starts. */
 const DETACHED_ENV = 'FCPD_DETACHED';
@@ -360,6 +361,7 @@ async function main(): Promise<void> {
           }),
       (argv) => stop(argv as unknown as StopArgs),
     )
+    .command(daemonStatusCommand)
     .strict()
     .epilogue(
       'STATE, the state directory (host key, token, pid file, log, partials): $FCPD_STATE_DIR, else ' +

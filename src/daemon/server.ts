@@ -16,6 +16,7 @@ import { createLocalToken, type LocalToken, removeLocalToken } from '../security
 import { type Hasher, loadHasher } from '../transfer/checksum.js';
 import { openServedTree, type ServedTree } from '../transfer/store/served-tree.js';
 import { Admission, ThrottleReport } from './admission.js';
+import { ControlSocket, controlSocketPath } from './control-socket.js';
 import { handshake, type HandshakeContext } from './handshake.js';
 import { defaultStateDir } from './lifecycle.js';
 import { Listener, type Serving } from './listener.js';
@@ -54,6 +55,8 @@ export interface ServerOptions {
   account?: Account;
   /** authorized_keys to check SSH keys against; default ~/.ssh/authorized_keys of the account. */
   authorizedKeysFile?: string;
+  /** Serve `fcpd status` on a unix socket in the state directory (control-socket.ts); default true. */
+  controlSocket?: boolean;
   /** Accept --no-encryption clients as well as TLS ones (authentication stays mandatory). */
   allowPlaintext?: boolean;
   /**
@@ -77,6 +80,7 @@ export class FcpServer {
   #sessions: Sessions | undefined;
   #token: LocalToken | undefined;
   #hostKey: HostKey | undefined;
+  #control: ControlSocket | undefined;
 
   constructor(opts: ServerOptions) {
     this.#opts = opts;
@@ -108,6 +112,11 @@ export class FcpServer {
     return this.#hostKey?.fingerprint ?? '';
   }
 
+  /** The control socket `fcpd status` asks, when there is one. */
+  get controlPath(): string | undefined {
+    return this.#control?.path;
+  }
+
   /** The local token file, when one was written. */
   get tokenPath(): string | undefined {
     return this.#token?.path;
@@ -121,6 +130,26 @@ export class FcpServer {
       return await createLocalToken(dir, port, hostKey.fingerprint);
     } catch (err) {
       this.#opts.log(`no local token (same-host logins need an SSH key): ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * After the drop, as the token: the socket is the served account's, in its state directory. Without it
+   * only `fcpd status` is lost, so a failure is said and serving goes on.
+   */
+  async #listenControl(
+    stateDir: string,
+    port: number,
+    sessions: Sessions,
+  ): Promise<ControlSocket | undefined> {
+    const socketPath = controlSocketPath(stateDir, port);
+    try {
+      return await ControlSocket.listen(socketPath, () => sessions.status());
+    } catch (err) {
+      this.#opts.log(
+        `no control socket (fcpd status will not answer): ${socketPath}: ${(err as Error).message}`,
+      );
       return undefined;
     }
   }
@@ -139,6 +168,8 @@ export class FcpServer {
     if (this.#opts.localToken !== false) this.#token = await this.#writeToken(port, hostKey, stateDir);
     const sessions = new Sessions(this.#opts, this.#registry, this.#admission, { hasher, served });
     this.#sessions = sessions;
+    if (this.#opts.controlSocket !== false)
+      this.#control = await this.#listenControl(stateDir, port, sessions);
     const ctx: HandshakeContext = {
       hasher,
       auth: this.#authConfig(hostKey, account),
@@ -194,6 +225,7 @@ export class FcpServer {
    */
   async close(graceMs = 0): Promise<void> {
     const closed = this.#listener.stop();
+    this.#control?.close();
     await this.#sessions?.shutdown(graceMs);
     this.#listener.destroyAll();
     await closed;

@@ -4,6 +4,7 @@
  * and its sockets closed. Also the daemon's shutdown of what still runs, and giving memory back when idle.
  */
 import type { Admission } from './admission.js';
+import type { SessionStatus } from './control-socket.js';
 import { releaseIdleMemory } from './idle-memory.js';
 import type { PartialRegistry } from './partials.js';
 import { openPull } from './pull-handler.js';
@@ -55,6 +56,8 @@ export class Sessions {
   readonly #hasher: Hasher;
   readonly #served: ServedTree;
   #idleRelease: NodeJS.Timeout | undefined;
+  /** What `fcpd status` shows of each running session (control-socket.ts). */
+  readonly #shown = new Map<Session, { who: string; from: string; stats: TransferStats; startedAt: Date }>();
 
   constructor(
     opts: SessionOptions,
@@ -84,6 +87,26 @@ export class Sessions {
       this.#opts.log(`${summary}: session refused: ${e.code}: ${e.message}`);
       conn.abort(e.fatal ? e : new FcpError(e.code, e.message, { fatal: true }));
     }
+  }
+
+  /** The sessions served now, for `fcpd status`: figures from each one's stats (the reduction of its events). */
+  status(): SessionStatus[] {
+    const now = performance.now();
+    return [...this.#shown].map(([session, s]) => {
+      const secs = (now - s.stats.startedMs) / 1000;
+      return {
+        who: s.who,
+        from: s.from,
+        direction: session.kind,
+        bytes_done: s.stats.bytesDone,
+        bytes_total: s.stats.bytesTotal,
+        files_done: s.stats.filesSent + s.stats.filesSkipped + s.stats.filesFailed + s.stats.dirs,
+        files_total: s.stats.filesTotal,
+        rate: secs > 0 ? Math.round(s.stats.bytesDone / secs) : 0,
+        connections: session.engine.connectionCount,
+        started_at: s.startedAt.toISOString(),
+      };
+    });
   }
 
   /**
@@ -144,6 +167,7 @@ export class Sessions {
         address: auth.address,
       });
       registered = true;
+      this.#shown.set(session, { who: auth.who, from: conn.remote, stats, startedAt: new Date() });
       this.#admission.grant(auth.address, connections);
       // SESSION first: a push list that came early is replayed by handOver, and whatever the receiver
       // answers to it (an ABORT included) must follow SESSION on the wire.
@@ -169,6 +193,7 @@ export class Sessions {
 
   #end(session: Session, summary: string, stats: TransferStats, err: FcpError | undefined): void {
     this.#registry.remove(session, err === undefined);
+    this.#shown.delete(session);
     this.#admission.revoke(session.address, session.maxConnections);
     if (this.#registry.size === 0) this.#scheduleIdleRelease();
     this.#opts.log(sessionEndLine(summary, stats, err));

@@ -1,0 +1,153 @@
+/**
+ * fcpd's local control socket, for `fcpd status`: a unix socket in `<state dir>/control/` (the directory
+ * 0700, the socket 0600, both the served account's), so only that account and root can connect; no network
+ * port. One request per connection, a line ("status"), one JSON line back, then the socket closes
+ * (README "fcpd status").
+ */
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { FcpError, toFcpError } from '../protocol/index.js';
+
+/** Bumped when a field changes meaning or goes away. */
+export const CONTROL_VERSION = 1;
+/** A request is one short line; more than this is not one. */
+const MAX_REQUEST_BYTES = 64;
+/** A client that says nothing for this long is dropped. */
+const REQUEST_TIMEOUT_MS = 2000;
+
+/** One session fcpd serves now, as `fcpd status --json` shows it. */
+export interface SessionStatus {
+  /** Who logged in: the key's comment or fingerprint, or "local token". */
+  who: string;
+  /** The client's address and port. */
+  from: string;
+  direction: 'push' | 'pull';
+  bytes_done: number;
+  bytes_total: number;
+  files_done: number;
+  files_total: number;
+  /** Bytes per second, averaged since the session started. */
+  rate: number;
+  connections: number;
+  started_at: string;
+}
+
+export interface ControlReply {
+  version: number;
+  sessions: SessionStatus[];
+}
+
+/** `<stateDir>/control/fcpd-<port>.sock`: one per daemon, as the pid file is. */
+export function controlSocketPath(stateDir: string, port: number): string {
+  return path.join(stateDir, 'control', `fcpd-${port}.sock`);
+}
+
+export class ControlSocket {
+  readonly #server: net.Server;
+  readonly #path: string;
+
+  private constructor(server: net.Server, socketPath: string) {
+    this.#server = server;
+    this.#path = socketPath;
+  }
+
+  /**
+   * Listens on `socketPath`, answering "status" with `sessions()`. A socket file already there is a dead
+   * daemon's: this one holds the port now, and the name is per port.
+   */
+  static async listen(socketPath: string, sessions: () => SessionStatus[]): Promise<ControlSocket> {
+    const dir = path.dirname(socketPath);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    rmSync(socketPath, { force: true });
+    const server = net.createServer((socket) => answer(socket, sessions));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(socketPath, 0o600);
+    // Serving it must never keep a stopping daemon alive.
+    server.unref();
+    return new ControlSocket(server, socketPath);
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  close(): void {
+    this.#server.close();
+    rmSync(this.#path, { force: true });
+  }
+}
+
+function answer(socket: net.Socket, sessions: () => SessionStatus[]): void {
+  let request = '';
+  socket.setEncoding('utf8');
+  socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+  socket.on('error', () => {
+    // The client went away: nothing to answer.
+  });
+  socket.on('data', (chunk: string) => {
+    request += chunk;
+    const end = request.indexOf('\n');
+    if (end < 0 && request.length <= MAX_REQUEST_BYTES) return;
+    socket.removeAllListeners('data');
+    const reply =
+      request.slice(0, end).trim() === 'status'
+        ? { version: CONTROL_VERSION, sessions: sessions() }
+        : { version: CONTROL_VERSION, error: 'unknown request' };
+    socket.end(`${JSON.stringify(reply)}\n`);
+  });
+}
+
+/** How long `fcpd status` waits for the daemon's answer. */
+const QUERY_TIMEOUT_MS = 5000;
+
+/** The sessions the daemon at `socketPath` serves now (see queryStatus). */
+export async function querySessions(socketPath: string): Promise<SessionStatus[]> {
+  return (await queryStatus(socketPath)).sessions;
+}
+
+/**
+ * Asks the daemon at `socketPath` for its sessions. FCP_ERR_NET_CONNECT naming the socket when no daemon
+ * answers there; EACCES when the socket is another account's.
+ */
+export function queryStatus(socketPath: string): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    let reply = '';
+    const socket = net.connect(socketPath);
+    socket.setEncoding('utf8');
+    socket.setTimeout(QUERY_TIMEOUT_MS, () =>
+      socket.destroy(new FcpError('FCP_ERR_NET_TIMEOUT', `no answer on ${socketPath}`)),
+    );
+    socket.on('connect', () => socket.write('status\n'));
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+    });
+    socket.on('error', (err) => reject(queryError(err, socketPath)));
+    socket.on('end', () => {
+      try {
+        const parsed = JSON.parse(reply) as ControlReply;
+        if (!Array.isArray(parsed.sessions)) throw new Error('no sessions in the reply');
+        resolve(parsed);
+      } catch (err) {
+        reject(new FcpError('FCP_ERR_PROTO_MALFORMED', `bad answer on ${socketPath}`, { cause: err }));
+      }
+    });
+  });
+}
+
+function queryError(err: NodeJS.ErrnoException, socketPath: string): FcpError {
+  if (err instanceof FcpError) return err;
+  if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')
+    return new FcpError('FCP_ERR_NET_CONNECT', `no fcpd answers on ${socketPath}: is it running?`, {
+      cause: err,
+    });
+  const e = toFcpError(err, socketPath);
+  return new FcpError(e.code, `${socketPath}: ${e.message}`, { path: socketPath, cause: err });
+}
