@@ -178,9 +178,12 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  const status = registerTransfer(
+  const statusListener = registerTransfer(
     { ...description, id },
     { stats: () => stats, connections: () => engine?.connectionCount ?? 0 },
+    (err) => {
+      if (args.verbose) say(`fcp status will not list this transfer: ${err.message}`);
+    },
   );
   onCancel(id, () => engine, fail);
   const totals = new RunTotals();
@@ -193,7 +196,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
           security,
           connections: args.connections,
           rateLimit,
-          listeners: [status.listener],
+          listeners: [statusListener],
           checksum: args.checksum,
           select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
           hasher,

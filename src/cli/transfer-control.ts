@@ -6,8 +6,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { FcpError } from '../protocol/index.js';
+import { FcpError, toFcpError } from '../protocol/index.js';
 import type { TransferEngine } from '../transfer/engine.js';
+import type { TransferListener } from '../transfer/events.js';
 import {
   CANCEL_SIGNAL,
   ensureRegistryDir,
@@ -37,16 +38,26 @@ export function isBackgroundChild(): boolean {
 
 /**
  * Registers this transfer and keeps its entry current; at exit a foreground entry is removed and a
- * background one records the exit code (process.on('exit') runs on every process.exit).
+ * background one records the exit code (process.on('exit') runs on every process.exit). Returns the
+ * subscriber to the engine's events. A registry that cannot be written (a HOME the user may not write)
+ * costs only `fcp status`: `unavailable` is told, and the transfer goes on.
  */
 export function registerTransfer(
   description: Omit<TransferDescription, 'log'>,
   from: StatusSources,
-): TransferStatusWriter {
+  unavailable: (err: FcpError) => void,
+): TransferListener {
   const dir = registryDir();
   const background = isBackgroundChild();
   const log = background ? logFile(dir, description.id) : null;
-  const writer = new TransferStatusWriter(dir, { ...description, log }, from);
+  let writer: TransferStatusWriter;
+  try {
+    writer = new TransferStatusWriter(dir, { ...description, log }, from);
+  } catch (err) {
+    const e = toFcpError(err, dir);
+    unavailable(new FcpError(e.code, `${dir}: ${e.message}`, { path: dir, cause: err }));
+    return () => {};
+  }
   process.once('exit', (code) => {
     try {
       if (background) writer.exited(code);
@@ -55,7 +66,7 @@ export function registerTransfer(
       // The registry directory went away: there is nothing to update.
     }
   });
-  return writer;
+  return writer.listener;
 }
 
 /**

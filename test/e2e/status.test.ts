@@ -1,16 +1,18 @@
 // fcp status from another process: a running transfer (slowed by --bwlimit rather than sleeps) is listed with
 // its figures, as a table and as JSON; it is gone once it ends; a killed transfer's entry is cleaned and
 // never shown as running; an unknown id is one line and exit 1.
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import type { TransferStatus } from '../../src/client/transfer-registry.js';
-import { describeRun, runFcp, spawnNode, FCP_BIN } from '../helpers/cli.js';
+import { describeRun, FCP_BIN, runFcp, spawnNode, unprivileged } from '../helpers/cli.js';
 import { eventually } from '../helpers/detached.js';
 import { test } from '../helpers/test.js';
 import { movingTo, privateState, servedTree, transferWhere } from '../helpers/transfers.js';
-import { buildTree } from '../helpers/tree.js';
+import { buildTree, removeTree } from '../helpers/tree.js';
+import { freePort } from '../helpers/daemon.js';
 
 const BIG = 8_000_000;
 const { tmp, remote, daemon } = servedTree('fcp-e2e-status-', (t) =>
@@ -75,6 +77,30 @@ test('a killed transfer is cleaned from the registry, never shown as running', a
   assert.is(r.code, EXIT.OK, describeRun(r));
   assert.equal(JSON.parse(r.stdout), []);
   await eventually(1000, 'the entry to be removed', () => !existsSync(join(state.dir, `${t.id}.json`)));
+});
+
+test('a registry the user cannot write costs fcp status only, not the transfer', async () => {
+  const user = unprivileged();
+  // A state directory the user may read but not write (root's, 0755).
+  const readOnly = mkdtempSync(join(tmpdir(), 'fcp-e2e-status-ro-'));
+  chmodSync(readOnly, 0o755);
+  const source = join(readOnly, 'f.txt');
+  writeFileSync(source, 'readable\n', { mode: 0o644 });
+  try {
+    const r = await runFcp(['push', '-v', '--retries', '0', source, `127.0.0.1:${await freePort()}:x/`], {
+      ...user,
+      env: { XDG_STATE_HOME: readOnly },
+    });
+    // The transfer itself goes as far as it can: here, to the missing daemon (exit 4), not EACCES (2).
+    assert.is(r.code, EXIT.CONNECT, describeRun(r));
+    assert.match(
+      r.stderr,
+      /^fcp: fcp status will not list this transfer: .*fcp\/transfers: permission denied\n/,
+      describeRun(r),
+    );
+  } finally {
+    await removeTree(readOnly);
+  }
 });
 
 test('an unknown id is one line and exit 1', async () => {
