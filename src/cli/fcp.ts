@@ -351,7 +351,10 @@ async function main(): Promise<void> {
   pinYoungGeneration();
   await commonOptions(withoutTypeColumn(yargs(hideBin(process.argv))))
     .scriptName('fcp')
-    .usage('fcp [options] push SRC... [user@]host[:port]:DST\nfcp [options] pull [user@]host[:port]:SRC DST')
+    .usage(
+      'fcp [options] push SRC... [user@]host[:port]:DST\nfcp [options] pull [user@]host[:port]:SRC DST\n' +
+        'fcp status [ID] [--json]\nfcp cancel ID [--discard]',
+    )
     .command(
       'push <operands..>',
       'upload local files and directories to a daemon',
