@@ -93,9 +93,18 @@ export function processStartTime(pid: number): string | undefined {
   return fields[19];
 }
 
-/** The process that runs `status` is still that one (not gone, not a new process under the same pid). */
+/**
+ * The process that runs `status` is still that one (not gone, not a new process under the same pid).
+ * Without /proc (pid_start empty) only "not gone" can be told.
+ */
 export function isLive(status: Pick<TransferStatus, 'pid' | 'pid_start'>): boolean {
-  return processStartTime(status.pid) === status.pid_start;
+  if (status.pid_start !== '') return processStartTime(status.pid) === status.pid_start;
+  try {
+    process.kill(status.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function statusFile(dir: string, id: string): string {

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import {
   ensureRegistryDir,
   FINISHED_KEEP_MS,
+  isLive,
   listTransfers,
   processStartTime,
   registryDir,
@@ -63,6 +64,11 @@ test('a live transfer is listed; a reused pid (other start time) and a gone pid 
     ['aaaaaaaaaaaa'],
   );
   assert.equal(readdirSync(dir), ['aaaaaaaaaaaa.json']);
+});
+
+test('without a start time (no /proc), a live pid is live and a gone one is not', () => {
+  assert.ok(isLive({ pid: process.pid, pid_start: '' }));
+  assert.not.ok(isLive({ pid: 2 ** 22 + 1, pid_start: '' }));
 });
 
 test('a finished background transfer stays listed with its code, then expires with its log', () => {
