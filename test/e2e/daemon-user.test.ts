@@ -118,9 +118,10 @@ test('sudo fcpd -d --user NAME serves NAME and keeps all its state, owned by NAM
     const files = readdirSync(stateDir).sort();
     assert.equal(
       files,
-      ['fcpd-' + port + '.pid', 'fcpd-host-key.pem', `fcpd-token-${port}`, 'fcpd.log'].sort(),
+      ['control', 'fcpd-' + port + '.pid', 'fcpd-host-key.pem', `fcpd-token-${port}`, 'fcpd.log'].sort(),
     );
-    for (const name of ['.', ...files]) {
+    // control/ holds the socket `fcpd status` asks (README "fcpd status").
+    for (const name of ['.', ...files, `control/fcpd-${port}.sock`]) {
       const st = statSync(join(stateDir, name));
       assert.is(st.uid, account.uid, `${name} belongs to ${USER}`);
     }
