@@ -4,6 +4,7 @@
  */
 
 import { formatBytes, threeDigits, type TransferStats } from '../transfer/stats.js';
+import { type ProgressFigures, progressFigures, RateMeter } from './progress-figures.js';
 
 export { formatBytes };
 
@@ -78,11 +79,6 @@ export interface ProgressOptions {
   capBps?: number;
 }
 
-interface Sample {
-  t: number;
-  bytes: number;
-}
-
 const DEFAULT_INTERVAL_MS = 200;
 const DEFAULT_WINDOW_MS = 5000;
 const DEFAULT_COLUMNS = 80;
@@ -90,16 +86,15 @@ const DEFAULT_COLUMNS = 80;
 /**
  * Draws one status line, rewritten in place, at most every `intervalMs`:
  * "  1.23 GiB / 2.00 GiB  612 MB/s  ETA 0:02  files 120/4,000". Until the file list is complete the totals
- * read '?' and there is no ETA. The line is fitted to the terminal width by dropping fields from the right.
+ * are what is known so far, marked "+", and there is no ETA. Bytes a resume found in place count as done. The line is fitted to the terminal width by dropping fields from the right.
  */
 export class ProgressReporter {
   readonly #stream: ProgressOptions['stream'];
   readonly #enabled: boolean;
   readonly #now: () => number;
   readonly #intervalMs: number;
-  readonly #windowMs: number;
   readonly #capBps: number | undefined;
-  #samples: Sample[] = [];
+  readonly #rate: RateMeter;
   #lastDrawMs: number | undefined;
   #drawn = false;
 
@@ -108,8 +103,8 @@ export class ProgressReporter {
     this.#enabled = opts.enabled;
     this.#now = opts.nowMs ?? monotonicMs;
     this.#intervalMs = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
-    this.#windowMs = opts.windowMs ?? DEFAULT_WINDOW_MS;
     this.#capBps = opts.capBps;
+    this.#rate = new RateMeter(opts.windowMs ?? DEFAULT_WINDOW_MS);
   }
 
   /** Redraws the line unless the last redraw was less than `intervalMs` ago. */
@@ -118,8 +113,8 @@ export class ProgressReporter {
     const now = this.#now();
     if (this.#lastDrawMs !== undefined && now - this.#lastDrawMs < this.#intervalMs) return;
     this.#lastDrawMs = now;
-    const rate = this.#sampleRate(stats, now);
-    const line = fitLine(progressFields(stats, rate, this.#capBps), this.#columns());
+    const rate = this.#rate.sample(stats.startedMs, stats.bytesDone, now);
+    const line = fitLine(progressFields(progressFigures(stats, rate), this.#capBps), this.#columns());
     this.#stream.write(`${REWRITE}${line}${ERASE_EOL}`);
     this.#drawn = true;
   }
@@ -136,41 +131,20 @@ export class ProgressReporter {
     const columns = this.#stream.columns;
     return typeof columns === 'number' && columns > 0 ? columns : DEFAULT_COLUMNS;
   }
-
-  /** Bytes per second over the window, or undefined until two distinct instants have been seen. */
-  #sampleRate(stats: TransferStats, now: number): number | undefined {
-    // Seed with the transfer's start so the first lines show the average so far rather than nothing.
-    if (this.#samples.length === 0 && stats.startedMs <= now)
-      this.#samples.push({ t: stats.startedMs, bytes: 0 });
-    this.#samples.push({ t: now, bytes: stats.bytesDone });
-    // Keep one sample at or before the window's start so the window always spans windowMs once it can.
-    while (this.#samples.length > 2 && (this.#samples[1]?.t ?? now) <= now - this.#windowMs)
-      this.#samples.shift();
-    const first = this.#samples[0];
-    if (first === undefined || now - first.t <= 0) return undefined;
-    return (Math.max(0, stats.bytesDone - first.bytes) * 1000) / (now - first.t);
-  }
 }
 
-/** The fields of the progress line, most important first; fitLine drops from the end. */
-function progressFields(
-  stats: TransferStats,
-  rate: number | undefined,
-  capBps: number | undefined,
-): string[] {
-  const known = stats.listComplete;
-  const fields = [`${formatBytes(stats.bytesDone)} / ${known ? formatBytes(stats.bytesTotal) : '?'}`];
+/**
+ * The fields of the progress line, most important first; fitLine drops from the end. While the list is
+ * still walked the totals read "so far+" and there is no ETA (README "Output").
+ */
+function progressFields(f: ProgressFigures, capBps: number | undefined): string[] {
+  const more = f.listing ? '+' : '';
+  const fields = [`${formatBytes(f.bytesDone)} / ${formatBytes(f.bytesTotal)}${more}`];
   const cap = capBps === undefined ? '' : ` (capped at ${formatRate(capBps)})`;
-  if (rate !== undefined) fields.push(`${formatRate(rate)}${cap}`);
-  const remaining = stats.bytesTotal - stats.bytesDone;
-  if (known && rate !== undefined && rate > 0 && remaining >= 0) {
-    fields.push(`ETA ${formatDuration(remaining / rate)}`);
-  }
-  // Directories count: filesTotal announces them too.
-  const done = stats.filesSent + stats.filesSkipped + stats.filesFailed + stats.dirs;
-  const shown = known ? Math.min(done, stats.filesTotal) : done;
-  fields.push(`files ${formatCount(shown)}/${known ? formatCount(stats.filesTotal) : '?'}`);
-  if (stats.filesFailed > 0) fields.push(`${formatCount(stats.filesFailed)} failed`);
+  if (f.rate !== undefined) fields.push(`${formatRate(f.rate)}${cap}`);
+  if (f.etaSec !== undefined) fields.push(`ETA ${formatDuration(f.etaSec)}`);
+  fields.push(`files ${formatCount(f.filesDone)}/${formatCount(f.filesTotal)}${more}`);
+  if (f.filesFailed > 0) fields.push(`${formatCount(f.filesFailed)} failed`);
   return fields;
 }
 

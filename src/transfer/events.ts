@@ -28,8 +28,11 @@ export type TransferEvent =
    * synchronous step where it decides not to write ("waiting for the daemon").
    */
   | { readonly type: 'list-held'; readonly entries: number }
-  /** The receiver asked for `bytes` of this file's data (all of it, or what a resume still lacks). */
-  | { readonly type: 'needed'; readonly path: string; readonly bytes: number }
+  /**
+   * The receiver asked for `bytes` of this file's data (all of it, or what a resume still lacks); `held`
+   * bytes of it are already verified on the receiver from an earlier run and will not cross the wire.
+   */
+  | { readonly type: 'needed'; readonly path: string; readonly bytes: number; readonly held: number }
   /** Identical on the receiver: nothing is sent. */
   | { readonly type: 'skipped'; readonly path: string; readonly kind: ListedKind }
   /** File data crossed the wire (received, or acknowledged as written): progress, in bytes. */
@@ -89,6 +92,7 @@ export function reduceStats(stats: TransferStats, event: TransferEvent): void {
       return;
     case 'needed':
       stats.bytesTotal += event.bytes;
+      stats.bytesHeld += event.held;
       return;
     case 'skipped':
       if (event.kind === 'dir') stats.dirs++;

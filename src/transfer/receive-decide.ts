@@ -297,7 +297,8 @@ export class Decider {
   /** The file is expected: NEED, or RESUME after naming the pieces kept from an earlier run. */
   #start(file: RecvFile): void {
     this.#files.add(file);
-    this.#ctx.emit({ type: 'needed', path: file.info.path, bytes: file.size - file.resumedBytes });
+    const held = file.resumedBytes;
+    this.#ctx.emit({ type: 'needed', path: file.info.path, bytes: file.size - held, held });
     if (file.resumedPieces > 0) {
       this.#sendHave(file);
       this.#ctx.answers.ready(file.id, ReadyAction.Resume);

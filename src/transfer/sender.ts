@@ -127,7 +127,8 @@ export class Sender extends TransferEngine {
 
   /** The receiver asked for the file's data: what must cross counts now, and its pieces queue for reading. */
   #onWanted(file: SendFile): void {
-    this.emit({ type: 'needed', path: file.entry.rel, bytes: file.size - heldBytes(file) });
+    const held = heldBytes(file);
+    this.emit({ type: 'needed', path: file.entry.rel, bytes: file.size - held, held });
     this.#readAhead.want(file);
   }
 

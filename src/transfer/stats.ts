@@ -17,6 +17,11 @@ export interface TransferStats {
   bytesDone: number;
   /** Bytes a resumed file did not need to send again: the receiver kept them from an interrupted run. */
   bytesResumed: number;
+  /**
+   * Bytes the receiver already held, verified, when it asked for a resumed file (counted as soon as it
+   * asks, so progress shows them as done from the start; bytesResumed counts them once the file is done).
+   */
+  bytesHeld: number;
   /** Directories created or updated. */
   dirs: number;
   /** process.hrtime-based start, in milliseconds. */
@@ -33,6 +38,7 @@ export function createStats(nowMs: number): TransferStats {
     bytesTotal: 0,
     bytesDone: 0,
     bytesResumed: 0,
+    bytesHeld: 0,
     dirs: 0,
     startedMs: nowMs,
   };

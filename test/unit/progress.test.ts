@@ -117,11 +117,28 @@ test('draws one line with \\r and erase-to-end; totals known', () => {
   assert.is(line, '\r  1.23 GiB / 2.00 GiB  660 MB/s  ETA 0:01  files 120/4,000\x1b[K');
 });
 
-test('totals unknown: "?" and no ETA', () => {
+test('while the list is walked: the totals so far, marked "+", and no ETA', () => {
   const tty = new FakeTty();
   const r = reporter(tty, { now: 1000 });
-  r.update(stats({ bytesTotal: 100, bytesDone: 1024, filesTotal: 10, filesSent: 3 }));
-  assert.is(tty.writes[0], '\r  1.00 KiB / ?  1.02 kB/s  files 3/?\x1b[K');
+  r.update(stats({ bytesTotal: 2048, bytesDone: 1024, filesTotal: 10, filesSent: 3 }));
+  assert.is(tty.writes[0], '\r  1.00 KiB / 2.00 KiB+  1.02 kB/s  files 3/10+\x1b[K');
+});
+
+test('after a resume: held bytes are done from the start, the rate and ETA count only bytes sent', () => {
+  const tty = new FakeTty();
+  const r = reporter(tty, { now: 1000 });
+  // 1.5 GiB of a 2 GiB file was kept by the receiver; 0.25 GiB has been sent in the first second.
+  r.update(
+    stats({
+      listComplete: true,
+      filesTotal: 1,
+      bytesHeld: 1.5 * GiB,
+      bytesTotal: 0.5 * GiB,
+      bytesDone: GiB / 4,
+    }),
+  );
+  // 268 MB/s, 0.25 GiB left: 1 s. Counting the held bytes as sent would read 1.88 GB/s and ETA 0:00.
+  assert.is(tty.writes[0], '\r  1.75 GiB / 2.00 GiB  268 MB/s  ETA 0:01  files 0/1\x1b[K');
 });
 
 test('failed files are shown once there are any', () => {
