@@ -9,7 +9,7 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
+import { DEFAULT_PORT, FcpError, type SessionMsg, toFcpError } from '../protocol/index.js';
 import { loadHasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import { isFingerprint } from '../security/known-hosts.js';
@@ -32,12 +32,14 @@ import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
 import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
 import { withRetries } from '../client/retry.js';
 import { type Endpoint, pull, push, type SecurityOptions } from '../client/transfer-client.js';
+import { JsonEvents } from './json-events.js';
+import { type RunArgs, runArgsProblem, runOptions } from './run-options.js';
 
 /** Chosen from bench/ measurements (README "Performance"). */
 const DEFAULT_CONNECTIONS = 8;
 const MAX_CONNECTIONS = 64;
 
-interface CommonArgs {
+interface CommonArgs extends RunArgs {
   connections: number;
   retries: number;
   'retry-wait': number;
@@ -56,9 +58,12 @@ interface CommonArgs {
 }
 
 let verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
+/** Set by a running transfer: reports the error that ends it (--json's error and summary events). */
+let beforeFatalExit: ((err: FcpError, exitCode: number) => void) | undefined;
 
 function fail(err: unknown): never {
   const e = toFcpError(err);
+  beforeFatalExit?.(e, exitCodeFor(e));
   const where = e.path !== undefined && !e.message.includes(e.path) ? `${e.path}: ` : '';
   const code = verbose && e.code !== e.message ? ` [${e.code}]` : '';
   process.stderr.write(`fcp: ${printable(`${where}${e.message}`)}${code}\n`);
@@ -108,6 +113,8 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   }
   if (!Number.isInteger(args.retries) || args.retries < 0) usage('--retries must be a whole number');
   if (!(args['retry-wait'] >= 0)) usage('--retry-wait must be a number of seconds');
+  const runProblem = runArgsProblem(args);
+  if (runProblem !== undefined) fail(runProblem);
   let remote: RemoteSpec;
   let local: string[];
   if (direction === 'push') {
@@ -155,12 +162,16 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   let stats = createStats(startedMs);
   const progress = new ProgressReporter({
     stream: process.stdout,
-    enabled: process.stdout.isTTY === true && !args.quiet,
+    enabled: process.stdout.isTTY === true && !args.quiet && !args.json,
     capBps: rateLimit?.rateBps,
   });
+  const json = args.json ? new JsonEvents((line) => process.stdout.write(line), monotonicMs) : undefined;
   // Not unref'd: it also keeps the process alive while the transfer waits on a peer. Were every socket idle
   // and every engine timer unref'd, node would otherwise end the run with status 0, a silent "success".
-  const ticker = setInterval(() => progress.update(stats), 200);
+  const ticker = setInterval(() => {
+    progress.update(stats);
+    json?.progress(stats);
+  }, 200);
   const say = (line: string) => {
     progress.finish();
     // Names and messages may come from the peer: never let them forge lines or send terminal escapes.
@@ -170,10 +181,28 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     say(`${err.path !== undefined && !err.message.includes(err.path) ? `${err.path}: ` : ''}${err.message}`);
   };
   let engine: TransferEngine | undefined;
+  const totals = new RunTotals();
+  const jsonSummary = (exitCode: number) =>
+    json?.summary({
+      stats: totals.summary(stats),
+      filesNotSent: 0,
+      elapsedSec: (monotonicMs() - startedMs) / 1000,
+      dryRun: args['dry-run'],
+      exitCode,
+    });
+  /** The attempt whose figures totals already holds: a failed attempt is added as it fails. */
+  let counted: typeof stats | undefined;
+  beforeFatalExit = (err, exitCode) => {
+    json?.error(err);
+    if (counted !== stats) totals.add(stats);
+    jsonSummary(exitCode);
+  };
   const interrupt = () => {
     progress.finish();
-    engine?.fail(new FcpError('FCP_ERR_SESSION_ABORTED', 'interrupted'));
+    const err = new FcpError('FCP_ERR_SESSION_ABORTED', 'interrupted');
+    engine?.fail(err);
     process.stderr.write('fcp: interrupted\n');
+    beforeFatalExit?.(err, EXIT.INTERRUPTED);
     process.exit(EXIT.INTERRUPTED);
   };
   process.once('SIGINT', interrupt);
@@ -186,17 +215,17 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     },
   );
   onCancel(id, () => engine, fail);
-  const totals = new RunTotals();
+  let attempt = 0;
   try {
     await withRetries(
       async () => {
         stats = createStats(startedMs);
+        attempt++;
         const common = {
           endpoint,
           security,
           connections: args.connections,
           rateLimit,
-          listeners: [statusListener],
           checksum: args.checksum,
           select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
           hasher,
@@ -211,12 +240,27 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
           onEngine: (e: TransferEngine) => {
             engine = e;
           },
+          listeners: json === undefined ? [statusListener] : [statusListener, json.listener],
+          onSession: (s: SessionMsg) =>
+            json?.start({
+              direction,
+              sessionId: Buffer.from(s.sessionId).toString('hex'),
+              attempt,
+              host: endpoint.host,
+              port: endpoint.port,
+              sources: direction === 'push' ? local : [remote.path],
+              destination: direction === 'push' ? remote.path : local[0]!,
+              connections: Math.min(args.connections, s.maxConnections),
+              dryRun: args['dry-run'],
+              limit: args.limit,
+            }),
         };
         try {
           if (direction === 'push') await push({ ...common, sources: local, dest: remote.path });
           else await pull({ ...common, source: remote.path, dest: local[0]! });
         } catch (err) {
           totals.add(stats);
+          counted = stats;
           throw err;
         }
       },
@@ -235,9 +279,12 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   }
   totals.add(stats);
   const summary = totals.summary(stats);
-  if (!args.quiet)
+  const exitCode = summary.filesFailed > 0 ? EXIT.PARTIAL : EXIT.OK;
+  beforeFatalExit = undefined;
+  if (!args.quiet && !args.json)
     process.stdout.write(`${formatSummary(summary, (monotonicMs() - summary.startedMs) / 1000)}\n`);
-  process.exit(summary.filesFailed > 0 ? EXIT.PARTIAL : EXIT.OK);
+  jsonSummary(exitCode);
+  process.exit(exitCode);
 }
 
 /**
@@ -247,7 +294,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
  */
 function commonOptions<T>(y: Argv<T>) {
   return (
-    y
+    runOptions(y)
       .option('connections', {
         alias: 'n',
         type: 'number',

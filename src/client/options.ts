@@ -3,7 +3,7 @@
  * and the one place that picks the transport the options ask for.
  */
 import { homedir } from 'node:os';
-import type { FcpError } from '../protocol/index.js';
+import type { FcpError, SessionMsg } from '../protocol/index.js';
 import type { OneTimeCredential } from '../security/client-auth.js';
 import { defaultKnownHostsPath } from '../security/known-hosts.js';
 import type { Hasher } from '../transfer/checksum.js';
@@ -58,6 +58,8 @@ export interface CommonOptions {
   rateLimit?: RateLimit;
   /** More subscribers to the engine's events (transfer/events.ts), beside the problem printer: --json. */
   listeners?: readonly TransferListener[];
+  /** Called with the daemon's SESSION once a session is granted (--json's start event). */
+  onSession?: (session: SessionMsg) => void;
   /** Called with the engine once it runs, so the caller can cancel it (SIGINT). */
   onEngine?: (engine: TransferEngine) => void;
   /** Recoverable events worth a line with -v (a connection replaced). */

@@ -130,6 +130,7 @@ export async function openSession(
       const answer = await inbox.next(HANDSHAKE_TIMEOUT_MS * 3, 'SESSION');
       if (answer.type === MsgType.Session) {
         const link = { dialer, auth: exchange.session(), resumption: ch.dialed.resumption() };
+        opts.onSession?.(answer);
         return { conn, inbox, session: answer, link };
       }
       if (answer.type !== MsgType.AuthRetry)

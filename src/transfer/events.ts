@@ -33,8 +33,8 @@ export type TransferEvent =
    * bytes of it are already verified on the receiver from an earlier run and will not cross the wire.
    */
   | { readonly type: 'needed'; readonly path: string; readonly bytes: number; readonly held: number }
-  /** Identical on the receiver: nothing is sent. */
-  | { readonly type: 'skipped'; readonly path: string; readonly kind: ListedKind }
+  /** Identical on the receiver: nothing is sent. `size` is the file's (0 for a link or directory). */
+  | { readonly type: 'skipped'; readonly path: string; readonly kind: ListedKind; readonly size: number }
   /** File data crossed the wire (received, or acknowledged as written): progress, in bytes. */
   | { readonly type: 'data'; readonly bytes: number }
   /** Written and verified at its final name; `resumedBytes` came from an earlier run's partial. */
@@ -42,6 +42,8 @@ export type TransferEvent =
       readonly type: 'finished';
       readonly path: string;
       readonly kind: ListedKind;
+      /** The file's size; 0 for a link or directory. */
+      readonly size: number;
       readonly resumedBytes: number;
     }
   /** This entry failed; the transfer goes on (a session-ending error ends the stream instead). */

@@ -141,7 +141,7 @@ export class Decider {
 
   #dirPlaced(msg: DirInfoMsg, rel: SafePath): void {
     this.#dirs.add({ rel, mode: msg.mode & MODE_MASK, mtimeNs: msg.mtimeNs });
-    this.#ctx.emit({ type: 'finished', path: msg.path, kind: 'dir', resumedBytes: 0 });
+    this.#ctx.emit({ type: 'finished', path: msg.path, kind: 'dir', size: 0, resumedBytes: 0 });
     this.#ctx.answers.ready(msg.id, ReadyAction.Skip);
   }
 
@@ -247,6 +247,7 @@ export class Decider {
       type: 'skipped',
       path: info.path,
       kind: info.kind === FileKind.Symlink ? 'symlink' : 'file',
+      size: info.kind === FileKind.Symlink ? 0 : Number(info.size),
     });
     this.#ctx.answers.ready(info.id, ReadyAction.Skip);
   }
@@ -376,7 +377,7 @@ export class Decider {
       reservations.releaseAll(workNames);
       reservations.release(rel);
     }
-    this.#ctx.emit({ type: 'finished', path: info.path, kind: 'symlink', resumedBytes: 0 });
+    this.#ctx.emit({ type: 'finished', path: info.path, kind: 'symlink', size: 0, resumedBytes: 0 });
     this.#ctx.answers.done(info.id, 0);
   }
 

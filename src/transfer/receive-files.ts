@@ -140,7 +140,13 @@ export class FilesInProgress {
     await file.out.commit();
     this.#files.delete(file.id);
     this.#release(file);
-    this.#ctx.emit({ type: 'finished', path: file.info.path, kind: 'file', resumedBytes: file.resumedBytes });
+    this.#ctx.emit({
+      type: 'finished',
+      path: file.info.path,
+      kind: 'file',
+      size: file.size,
+      resumedBytes: file.resumedBytes,
+    });
     this.#ctx.answers.done(file.id, 0);
   }
 
@@ -158,7 +164,13 @@ export class FilesInProgress {
     file.settled = true;
     this.#files.delete(file.id);
     this.#release(file);
-    this.#ctx.emit({ type: 'finished', path: file.info.path, kind: 'file', resumedBytes: 0 });
+    this.#ctx.emit({
+      type: 'finished',
+      path: file.info.path,
+      kind: 'file',
+      size: file.size,
+      resumedBytes: 0,
+    });
     this.#ctx.answers.done(file.id, 0);
   }
 

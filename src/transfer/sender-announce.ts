@@ -271,7 +271,12 @@ export class Announcer {
       }
       this.#take(e.id);
       if (e.action === ReadyAction.Skip) {
-        this.#ctx.emit({ type: 'skipped', path: file.entry.rel, kind: listedKind(file.entry.kind) });
+        this.#ctx.emit({
+          type: 'skipped',
+          path: file.entry.rel,
+          kind: listedKind(file.entry.kind),
+          size: file.entry.kind === 'file' ? file.size : 0,
+        });
       } else this.#failed(file, e.code);
     }
   }
@@ -285,6 +290,7 @@ export class Announcer {
         type: 'finished',
         path: file.entry.rel,
         kind: listedKind(file.entry.kind),
+        size: file.entry.kind === 'file' ? file.size : 0,
         resumedBytes,
       });
       return;

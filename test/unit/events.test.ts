@@ -18,12 +18,12 @@ test('reduceStats counts a mixed run the way the summary line reads it', () => {
     { type: 'unlisted', path: 'd/x' },
     { type: 'list-complete' },
     { type: 'needed', path: 'd/a', bytes: 3000, held: 500 },
-    { type: 'skipped', path: 'd/b', kind: 'file' },
+    { type: 'skipped', path: 'd/b', kind: 'file', size: 10 },
     { type: 'data', bytes: 1000 },
     { type: 'data', bytes: 2000 },
-    { type: 'finished', path: 'd/a', kind: 'file', resumedBytes: 500 },
+    { type: 'finished', path: 'd/a', kind: 'file', size: 3500, resumedBytes: 500 },
     { type: 'failed', path: 'd/l', error: new FcpError('EACCES', undefined, { path: 'd/l' }) },
-    { type: 'finished', path: 'd', kind: 'dir', resumedBytes: 0 },
+    { type: 'finished', path: 'd', kind: 'dir', size: 0, resumedBytes: 0 },
     { type: 'warning', error: new FcpError('FCP_ERR_FILE_CHANGED') },
   ];
   for (const event of events) reduceStats(stats, event);
@@ -47,7 +47,7 @@ test('reduceStats counts a mixed run the way the summary line reads it', () => {
 
 test('a skipped directory counts as a directory, not as a skipped file', () => {
   const stats = createStats(0);
-  reduceStats(stats, { type: 'skipped', path: 'd', kind: 'dir' });
+  reduceStats(stats, { type: 'skipped', path: 'd', kind: 'dir', size: 0 });
   assert.is(stats.dirs, 1);
   assert.is(stats.filesSkipped, 0);
 });

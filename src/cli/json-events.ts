@@ -1,0 +1,167 @@
+/**
+ * fcp --json: one JSON object per line on stdout, for scripts (spec/EVENTS.md is the schema, version
+ * JSON_EVENTS_VERSION). A TransferListener turns the engine's per-file events into lines; the caller adds
+ * the start of each session, progress at most every PROGRESS_INTERVAL_MS, the fatal error and the summary.
+ * Only src/cli/ writes to stdout: this module is handed the function that does.
+ */
+import type { FcpError } from '../protocol/index.js';
+import type { TransferEvent, TransferListener } from '../transfer/events.js';
+import type { TransferStats } from '../transfer/stats.js';
+import { progressFigures, RateMeter } from './progress-figures.js';
+
+/** Bumped when a field changes meaning or goes away; new fields and events do not bump it. */
+export const JSON_EVENTS_VERSION = 1;
+const PROGRESS_INTERVAL_MS = 1000;
+const RATE_WINDOW_MS = 5000;
+
+/** What the start event says of a session (one per session: a retry opens another). */
+export interface JsonStart {
+  direction: 'push' | 'pull';
+  sessionId: string;
+  attempt: number;
+  host: string;
+  port: number;
+  sources: readonly string[];
+  destination: string;
+  connections: number;
+  dryRun: boolean;
+  limit: number | undefined;
+}
+
+/** What the summary event says of the whole run (every attempt's files and bytes counted once). */
+export interface JsonSummary {
+  stats: TransferStats;
+  filesNotSent: number;
+  elapsedSec: number;
+  dryRun: boolean;
+  exitCode: number;
+}
+
+type Line = Record<string, unknown>;
+
+export class JsonEvents {
+  readonly #write: (line: string) => void;
+  readonly #now: () => number;
+  readonly #rate = new RateMeter(RATE_WINDOW_MS);
+  #lastProgressMs: number | undefined;
+  #started = false;
+
+  /** `write` gets each line with its newline; `nowMs` is the monotonic clock of the stats' startedMs. */
+  constructor(write: (line: string) => void, nowMs: () => number) {
+    this.#write = write;
+    this.#now = nowMs;
+  }
+
+  /** The subscriber to the engine's events (EngineOptions.listeners): one line per settled entry. */
+  readonly listener: TransferListener = (event) => {
+    const line = fileLine(event);
+    if (line !== undefined) this.#emit(line);
+  };
+
+  start(s: JsonStart): void {
+    this.#started = true;
+    this.#emit({
+      event: 'start',
+      session: s.sessionId,
+      attempt: s.attempt,
+      direction: s.direction,
+      host: s.host,
+      port: s.port,
+      sources: s.sources,
+      destination: s.destination,
+      connections: s.connections,
+      dry_run: s.dryRun,
+      limit: s.limit ?? null,
+    });
+  }
+
+  /** A progress line, unless one went out less than a second ago or no session has started yet. */
+  progress(stats: TransferStats): void {
+    if (!this.#started) return;
+    const now = this.#now();
+    const rate = this.#rate.sample(stats.startedMs, stats.bytesDone, now);
+    if (this.#lastProgressMs !== undefined && now - this.#lastProgressMs < PROGRESS_INTERVAL_MS) return;
+    this.#lastProgressMs = now;
+    const f = progressFigures(stats, rate);
+    this.#emit({
+      event: 'progress',
+      bytes_done: f.bytesDone,
+      bytes_total: f.bytesTotal,
+      bytes_sent: f.bytesSent,
+      files_done: f.filesDone,
+      files_total: f.filesTotal,
+      files_failed: f.filesFailed,
+      listing: f.listing,
+      rate: f.rate === undefined ? null : Math.round(f.rate),
+      eta_sec: f.etaSec === undefined ? null : Math.round(f.etaSec),
+    });
+  }
+
+  /** A problem that fails nothing (a retry, a notice worth telling). */
+  warning(err: FcpError): void {
+    this.#emit({ event: 'warning', ...errorFields(err) });
+  }
+
+  /** The error that ended the run; the summary follows. */
+  error(err: FcpError): void {
+    this.#emit({ event: 'error', ...errorFields(err) });
+  }
+
+  summary(s: JsonSummary): void {
+    this.#emit({
+      event: 'summary',
+      files_sent: s.stats.filesSent,
+      files_skipped: s.stats.filesSkipped,
+      files_failed: s.stats.filesFailed,
+      files_not_sent: s.filesNotSent,
+      dirs: s.stats.dirs,
+      bytes_sent: s.stats.bytesDone,
+      bytes_resumed: s.stats.bytesResumed,
+      bytes_planned: s.stats.bytesTotal,
+      elapsed_sec: Math.round(s.elapsedSec * 1000) / 1000,
+      dry_run: s.dryRun,
+      exit_code: s.exitCode,
+    });
+  }
+
+  #emit(fields: Line): void {
+    this.#write(`${JSON.stringify({ v: JSON_EVENTS_VERSION, time: new Date().toISOString(), ...fields })}\n`);
+  }
+}
+
+/** The "file" line of an engine event, or undefined for the events that settle no entry. */
+function fileLine(event: TransferEvent): Line | undefined {
+  switch (event.type) {
+    case 'finished':
+      return {
+        event: 'file',
+        status: 'sent',
+        path: event.path,
+        kind: event.kind,
+        size: event.size,
+        resumed_bytes: event.resumedBytes,
+      };
+    case 'skipped':
+      return { event: 'file', status: 'skipped', path: event.path, kind: event.kind, size: event.size };
+    case 'failed':
+      return {
+        event: 'file',
+        status: 'failed',
+        path: event.path,
+        code: event.error.code,
+        message: event.error.message,
+      };
+    case 'warning':
+      return { event: 'warning', ...errorFields(event.error) };
+    case 'connection-lost':
+      return { event: 'connection_lost', ...errorFields(event.error), connections: event.connections };
+    default:
+      return undefined;
+  }
+}
+
+function errorFields(err: FcpError): Line {
+  return err.path === undefined
+    ? { code: err.code, message: err.message }
+    : { code: err.code, message: err.message, path: err.path };
+}

@@ -1,0 +1,38 @@
+/**
+ * The options that shape how a push or pull runs and reports rather than what it connects to: --json,
+ * --dry-run, --limit. Declared here so cli/fcp.ts only chains them (README "Options").
+ */
+import type { Argv } from 'yargs';
+import { FcpError } from '../protocol/index.js';
+
+export interface RunArgs {
+  json: boolean;
+  'dry-run': boolean;
+  limit: number | undefined;
+}
+
+export function runOptions<T>(y: Argv<T>) {
+  return y
+    .option('json', {
+      type: 'boolean',
+      default: false,
+      describe: 'one JSON object per line on stdout, for scripts (spec/EVENTS.md); errors stay on stderr',
+    })
+    .option('dry-run', {
+      type: 'boolean',
+      default: false,
+      describe: 'compare as a real run and report what would be sent; write nothing on either end',
+    })
+    .option('limit', {
+      type: 'number',
+      describe: 'send at most N files (the first that need sending, in walk order); the rest are not sent',
+    });
+}
+
+/** The usage error in these options, if any. */
+export function runArgsProblem(args: RunArgs): FcpError | undefined {
+  const limit = args.limit;
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0))
+    return new FcpError('FCP_ERR_USAGE', `--limit wants a whole number of files, not "${String(limit)}"`);
+  return undefined;
+}

@@ -1,0 +1,184 @@
+// Issue 18, fcp --json (spec/EVENTS.md): real push and pull runs against a real fcpd, every stdout line
+// parsed and checked against the schema the document's tables define, including a file that fails, a run
+// that fails, and a resumed transfer whose first progress event already counts the bytes it found in place.
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as assert from 'uvu/assert';
+import { describeRun } from '../helpers/cli.js';
+import { freePort } from '../helpers/daemon.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import {
+  eventsNamed,
+  type EventSchema,
+  fileEvents,
+  type JsonEvent,
+  parseEvents,
+  readEventSchema,
+} from '../helpers/json-events.js';
+import {
+  type Fcpd,
+  HOST,
+  MiB,
+  partialOf,
+  piecesBytes,
+  type RunningChild,
+  sessionEnds,
+  settledRecordedPieces,
+  startFcp,
+  startFcpd,
+  waitUntil,
+  writeRandomFile,
+} from '../helpers/reliability.js';
+import { test } from '../helpers/test.js';
+import { removeTree } from '../helpers/tree.js';
+
+const RUN_TIMEOUT_MS = 60_000;
+const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-json-'));
+chmodSync(tmp, 0o755);
+const state = join(tmp, 'state');
+const src = join(tmp, 'src');
+const root = join(tmp, 'root');
+let schema: EventSchema;
+let d: Fcpd;
+const children: RunningChild[] = [];
+
+async function runJson(args: readonly string[]): Promise<{ events: JsonEvent[]; code: number | null }> {
+  const r = await startFcp(['--json', ...args], RUN_TIMEOUT_MS).done;
+  let events: JsonEvent[];
+  try {
+    events = parseEvents(schema, r.stdout);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${describeRun(r)}`, { cause: err });
+  }
+  const last = events.at(-1);
+  assert.is(last?.event, 'summary', `the last line is the summary: ${describeRun(r)}`);
+  assert.is(last?.['exit_code'], r.code, `the summary carries the exit code: ${describeRun(r)}`);
+  return { events, code: r.code };
+}
+
+test.before(async () => {
+  schema = readEventSchema();
+  mkdirSync(join(src, 'sub'), { recursive: true });
+  writeFileSync(join(src, 'a.txt'), 'alpha\n');
+  writeFileSync(join(src, 'sub', 'c.txt'), 'gamma\n');
+  writeFileSync(join(src, 'conflict.txt'), 'cannot land: a directory has its name\n');
+  await writeRandomFile(join(src, 'b.bin'), 3 * MiB + 7);
+  mkdirSync(join(root, 'dst', 'conflict.txt', 'inside'), { recursive: true });
+  d = await startFcpd({ root, stateDir: state });
+});
+
+test.after.each(async () => {
+  for (const c of children.splice(0)) await c.kill().catch(() => {});
+});
+
+test.after(async () => {
+  await d.stop();
+  await removeTree(tmp);
+});
+
+test('the schema document defines every event the writer knows', () => {
+  for (const name of ['start', 'progress', 'file', 'warning', 'connection_lost', 'error', 'summary']) {
+    assert.ok(schema.has(name), `spec/EVENTS.md has no table for ${name}`);
+  }
+});
+
+test('push: start, one file line per entry (a failing one with its code), then the summary', async () => {
+  const { events, code } = await runJson(['push', `${src}/`, d.remote('dst')]);
+  assert.is(code, 3, 'one file failed: exit 3');
+  const [start] = eventsNamed(events, 'start');
+  assert.ok(start, 'a start event');
+  assert.is(events[0], start, 'start comes first');
+  assert.is(start['direction'], 'push');
+  assert.match(String(start['session']), /^[0-9a-f]{32}$/);
+  assert.equal(start['sources'], [`${src}/`]);
+  assert.is(start['destination'], 'dst');
+  const files = fileEvents(events);
+  assert.equal(files.get('a.txt'), { ...files.get('a.txt'), status: 'sent', kind: 'file', size: 6 });
+  assert.equal(files.get('b.bin')?.['size'], 3 * MiB + 7);
+  assert.is(files.get('sub/c.txt')?.['status'], 'sent');
+  assert.is(files.get('sub')?.['kind'], 'dir');
+  const failed = files.get('conflict.txt');
+  assert.is(failed?.['status'], 'failed');
+  assert.is(failed?.['code'], 'FCP_ERR_PATH_TYPE');
+  const summary = events.at(-1)!;
+  assert.is(summary['files_sent'], 3);
+  assert.is(summary['files_failed'], 1);
+  assert.is(summary['bytes_sent'], 3 * MiB + 7 + 12);
+  assert.is(summary['dry_run'], false);
+
+  const again = await runJson(['push', `${src}/`, d.remote('dst')]);
+  const second = fileEvents(again.events);
+  assert.is(second.get('a.txt')?.['status'], 'skipped');
+  assert.is(second.get('b.bin')?.['size'], 3 * MiB + 7, 'a skipped file still has its size');
+  assert.is(again.events.at(-1)!['files_skipped'], 3);
+});
+
+test('pull: the same events, a local conflict failing with its code', async () => {
+  const local = join(tmp, 'pulled');
+  mkdirSync(join(local, 'sub', 'c.txt'), { recursive: true });
+  const { events, code } = await runJson(['pull', d.remote('dst/'), local]);
+  assert.is(code, 3);
+  assert.is(events[0]?.event, 'start');
+  assert.is(events[0]?.['direction'], 'pull');
+  const files = fileEvents(events);
+  assert.is(files.get('a.txt')?.['status'], 'sent');
+  assert.is(files.get('sub/c.txt')?.['status'], 'failed');
+  assert.is(files.get('sub/c.txt')?.['code'], 'FCP_ERR_PATH_TYPE');
+});
+
+test('a run that fails: no start, an error line, then the summary with its exit code', async () => {
+  const port = await freePort();
+  const { events, code } = await runJson(['push', `${src}/`, `${HOST}:${port}:dst`]);
+  assert.is(code, 4, 'cannot connect: exit 4');
+  assert.equal(
+    events.map((e) => e.event),
+    ['error', 'summary'],
+  );
+  assert.ok(String(events[0]!['code']).length > 0);
+});
+
+test('after a resume, the first progress event counts the bytes found in place as done', async () => {
+  const big = join(tmp, 'big.bin');
+  await writeRandomFile(big, 24 * MiB + 5);
+  mkdirSync(join(root, 'in'), { recursive: true });
+  const { meta } = partialOf(join(root, 'in', 'big.bin'));
+  const proxy = await startFaultProxy({ target: { host: HOST, port: d.port } });
+  const remote = `${HOST}:${proxy.port}:in/big.bin`;
+  try {
+    // Run 1: the upload is cut after 9 MiB; the daemon keeps the pieces it verified.
+    proxy.cutAfter(9 * MiB, { direction: 'up' });
+    const ends = sessionEnds(d.stderr()).length;
+    const first = await startFcp(['push', '-n', '1', '--retries', '0', big, remote], RUN_TIMEOUT_MS).done;
+    assert.is.not(first.code, 0, describeRun(first));
+    await waitUntil(() => sessionEnds(d.stderr()).length > ends, 'the daemon to end session 1', 10_000);
+    const held = piecesBytes(await settledRecordedPieces(meta), 24 * MiB + 5);
+    assert.ok(held > 0, 'run 1 left verified pieces');
+
+    // Run 2 stalls after its first MiB, so the run is still going when its progress events are read.
+    proxy.clearFaults();
+    proxy.stall({ direction: 'up', afterBytes: MiB });
+    const second = startFcp(['--json', 'push', '-n', '1', big, remote], RUN_TIMEOUT_MS);
+    children.push(second);
+    const firstSized = (): JsonEvent | undefined =>
+      eventsNamed(parseEvents(schema, second.stdout().replace(/[^\n]*$/, '')), 'progress').find(
+        (e) => (e['bytes_total'] as number) > 0,
+      );
+    await waitUntil(() => firstSized() !== undefined, 'a progress event with a total', 30_000);
+    const p = firstSized()!;
+    assert.is(p['bytes_total'], 24 * MiB + 5, 'the total is the whole file, held bytes included');
+    assert.ok((p['bytes_done'] as number) >= held, `held bytes count as done from the start: ${held}`);
+    assert.is((p['bytes_done'] as number) - (p['bytes_sent'] as number), held, 'done = sent + held');
+    proxy.clearFaults();
+    proxy.resume();
+    const r = await second.done;
+    assert.is(r.code, 0, describeRun(r));
+    const summary = parseEvents(schema, r.stdout).at(-1)!;
+    assert.is(summary['bytes_resumed'], held);
+    assert.is(summary['bytes_sent'], 24 * MiB + 5 - held);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test.run();
