@@ -185,7 +185,6 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   const jsonSummary = (exitCode: number) =>
     json?.summary({
       stats: totals.summary(stats),
-      filesNotSent: 0,
       elapsedSec: (monotonicMs() - startedMs) / 1000,
       dryRun: args['dry-run'],
       exitCode,
@@ -241,6 +240,8 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
             engine = e;
           },
           listeners: json === undefined ? [statusListener] : [statusListener, json.listener],
+          // A retry finds what earlier attempts sent already in place: they spent that much of the limit.
+          limit: args.limit === undefined ? undefined : Math.max(0, args.limit - totals.filesSent),
           onSession: (s: SessionMsg) =>
             json?.start({
               direction,

@@ -31,7 +31,6 @@ export interface JsonStart {
 /** What the summary event says of the whole run (every attempt's files and bytes counted once). */
 export interface JsonSummary {
   stats: TransferStats;
-  filesNotSent: number;
   elapsedSec: number;
   dryRun: boolean;
   exitCode: number;
@@ -113,7 +112,7 @@ export class JsonEvents {
       files_sent: s.stats.filesSent,
       files_skipped: s.stats.filesSkipped,
       files_failed: s.stats.filesFailed,
-      files_not_sent: s.filesNotSent,
+      files_not_sent: s.stats.filesNotSent,
       dirs: s.stats.dirs,
       bytes_sent: s.stats.bytesDone,
       bytes_resumed: s.stats.bytesResumed,
@@ -143,6 +142,8 @@ function fileLine(event: TransferEvent): Line | undefined {
       };
     case 'skipped':
       return { event: 'file', status: 'skipped', path: event.path, kind: event.kind, size: event.size };
+    case 'not-sent':
+      return { event: 'file', status: 'not_sent', path: event.path, kind: 'file', size: event.size };
     case 'failed':
       return {
         event: 'file',

@@ -61,7 +61,8 @@ export function formatSummary(stats: TransferStats, elapsedSec: number): string 
   return (
     `fcp: ${plural(stats.filesSent, 'file', 'files')} sent, ${formatCount(stats.filesSkipped)} skipped, ` +
     `${formatCount(stats.filesFailed)} failed, ${formatBytes(stats.bytesDone)} in ${elapsed}${rate}` +
-    (stats.bytesResumed > 0 ? `, ${formatBytes(stats.bytesResumed)} resumed (not sent again)` : '')
+    (stats.bytesResumed > 0 ? `, ${formatBytes(stats.bytesResumed)} resumed (not sent again)` : '') +
+    (stats.filesNotSent > 0 ? `, ${plural(stats.filesNotSent, 'file', 'files')} not sent (--limit)` : '')
   );
 }
 

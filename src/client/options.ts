@@ -56,6 +56,8 @@ export interface CommonOptions {
   onWarning: (err: FcpError) => void;
   /** --bwlimit: shared by every connection of the session, both directions. */
   rateLimit?: RateLimit;
+  /** --limit N: at most N files get their data sent, the first that need it in walk order. */
+  limit?: number | undefined;
   /** More subscribers to the engine's events (transfer/events.ts), beside the problem printer: --json. */
   listeners?: readonly TransferListener[];
   /** Called with the daemon's SESSION once a session is granted (--json's start event). */

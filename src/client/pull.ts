@@ -57,6 +57,7 @@ export async function pull(opts: PullOptions): Promise<void> {
     singleName: dest.singleName,
     checksum: opts.checksum,
     wantsFile: (path) => regexOnly.wantsFile(path),
+    limit: opts.limit,
   });
   extra.granted(session, link, receiver);
   inbox.handOver(receiver);

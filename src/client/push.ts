@@ -37,6 +37,7 @@ export async function push(opts: PushOptions): Promise<void> {
       selector,
       checksum: opts.checksum,
       preSessionEntries,
+      limit: opts.limit,
     });
     started.start();
   };

@@ -46,6 +46,8 @@ export type TransferEvent =
       readonly size: number;
       readonly resumedBytes: number;
     }
+  /** A file left out by --limit (send-limit.ts): its data is not sent this run. */
+  | { readonly type: 'not-sent'; readonly path: string; readonly size: number }
   /** This entry failed; the transfer goes on (a session-ending error ends the stream instead). */
   | { readonly type: 'failed'; readonly path: string; readonly error: FcpError }
   /** A problem worth telling that fails nothing (a file sent again, a directory that could not be read). */
@@ -110,6 +112,9 @@ export function reduceStats(stats: TransferStats, event: TransferEvent): void {
       return;
     case 'failed':
       stats.filesFailed++;
+      return;
+    case 'not-sent':
+      stats.filesNotSent++;
       return;
     case 'list-held':
     case 'warning':

@@ -24,6 +24,8 @@ import { type FilesInProgress, PieceState, type ReceiveContext, type RecvFile } 
 import type { SinkEntry } from './store/sink.js';
 import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from './wire-path.js';
 import { notEnoughSpace } from './store/write-failures.js';
+import { LimitedDecisions } from './receive-limit.js';
+import type { SendLimit } from './send-limit.js';
 
 /** Entries checked against the disk at once (those that must wait for a directory or a read). */
 const DECISION_CONCURRENCY = 32;
@@ -55,6 +57,8 @@ export interface DecideOptions {
   checksum: boolean;
   /** A file or link this returns false for is declined without counting (pull's --regex). */
   wantsFile: ((path: string) => boolean) | undefined;
+  /** --limit: regular files are decided in turn, and those past it left out (receive-limit.ts). */
+  limit?: SendLimit | undefined;
 }
 
 export class Decider {
@@ -66,6 +70,7 @@ export class Decider {
   readonly #decisions = new Limiter(DECISION_CONCURRENCY);
   readonly #partialLoads = new Limiter(PARTIAL_LOADS);
   #pending = 0;
+  readonly #limited: LimitedDecisions | undefined;
 
   constructor(
     ctx: ReceiveContext,
@@ -79,6 +84,16 @@ export class Decider {
     this.#dirs = dirs;
     this.#control = control;
     this.#opts = opts;
+    this.#limited =
+      opts.limit === undefined
+        ? undefined
+        : new LimitedDecisions(opts.limit, {
+            decide: (info) => this.#decideEntry(info),
+            leaveOut: (info) => {
+              this.#ctx.emit({ type: 'not-sent', path: info.path, size: Number(info.size) });
+              this.#ctx.answers.ready(info.id, ReadyAction.Skip);
+            },
+          });
   }
 
   /** Entries waiting for a decision. */
@@ -155,6 +170,11 @@ export class Decider {
       this.#ctx.answers.ready(info.id, ReadyAction.Skip);
       return;
     }
+    if (this.#limited !== undefined && info.kind === FileKind.File) this.#limited.offer(info);
+    else this.#decideEntry(info);
+  }
+
+  #decideEntry(info: FileInfoMsg): void {
     const rel = this.#claim(info);
     if (rel === undefined) return;
     if (this.#ctx.sink.dirReady(parentOf(rel)) && this.#decideFileNow(info, rel)) return;
@@ -250,6 +270,7 @@ export class Decider {
       size: info.kind === FileKind.Symlink ? 0 : Number(info.size),
     });
     this.#ctx.answers.ready(info.id, ReadyAction.Skip);
+    this.#limited?.decided(info.id, false);
   }
 
   /**
@@ -306,6 +327,7 @@ export class Decider {
     } else {
       this.#ctx.answers.ready(file.id, ReadyAction.Need);
     }
+    this.#limited?.decided(file.id, true);
   }
 
   /** The pieces the sink kept from an interrupted run of this same source file, verified (§7.1). */
@@ -394,5 +416,6 @@ export class Decider {
     }
     this.#ctx.emit({ type: 'failed', path, error: e });
     this.#ctx.answers.ready(id, ReadyAction.Fail, e.wireCode);
+    this.#limited?.decided(id, false);
   }
 }

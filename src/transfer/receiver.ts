@@ -25,6 +25,7 @@ import { Decider } from './receive-decide.js';
 import { FilesInProgress, type ReceiveContext } from './receive-files.js';
 import { PathReservations } from './receive-reservations.js';
 import { PosixSink } from './store/posix-sink.js';
+import { SendLimit } from './send-limit.js';
 import type { Sink } from './store/sink.js';
 
 /** Directory metadata calls made before letting the event loop turn (they are synchronous). */
@@ -39,6 +40,8 @@ export interface ReceiverOptions extends EngineOptions {
   checksum: boolean;
   /** A file or link this returns false for is declined without counting (pull's --regex). */
   wantsFile?: (path: string) => boolean;
+  /** --limit N: at most N files get their data sent, the first that need it (send-limit.ts). */
+  limit?: number | undefined;
   /** Told about every partial file kept for resume when the session fails (the daemon sweeps stale ones). */
   onPartialKept?: (tempAbs: string, sidecarAbs: string) => void;
 }
@@ -72,6 +75,7 @@ export class Receiver extends TransferEngine {
       singleName: opts.singleName,
       checksum: opts.checksum,
       wantsFile: opts.wantsFile,
+      limit: opts.limit === undefined ? undefined : new SendLimit(opts.limit),
     });
     this.addConnection(opts.control);
   }

@@ -21,6 +21,7 @@ import { Signal } from './engine.js';
 import type { Selector } from './select.js';
 import { listedKind } from './events.js';
 import { heldBytes, newSendFile, type SendContext, type SendFile } from './sender-file.js';
+import type { LimitVerdict, SendLimit } from './send-limit.js';
 import type { SourceRoot } from './store/source-spec.js';
 import type { SourceEntry } from './store/source.js';
 
@@ -44,6 +45,8 @@ export interface AnnouncerOptions {
   onSettled: (file: SendFile) => void;
   /** The list or the set of unresolved entries changed outside a message: the session may be complete. */
   onChange: () => void;
+  /** --limit: files past it are not announced but reported as not sent. */
+  limit?: SendLimit | undefined;
 }
 
 export class Announcer {
@@ -132,19 +135,46 @@ export class Announcer {
       if (!this.#mayAnnounce() && !this.#granted) this.#reportHeld();
       while (!this.#mayAnnounce() && !this.#ctx.finished()) await this.#resolved.wait();
       if (this.#ctx.finished()) return;
+      let turn: LimitVerdict = 'go';
       if (this.#opts.checksum) {
-        await this.#announce(entries[next++]!, 1);
-        continue;
+        turn = this.#limitTurn(entries[next]!);
+        if (turn === 'go') await this.#announce(entries[next]!, 1);
+        if (turn !== 'wait') next++;
+      } else {
+        const ok = control.corked(() => {
+          let written = true;
+          while (written && next < entries.length && this.#mayAnnounce()) {
+            turn = this.#limitTurn(entries[next]!);
+            if (turn === 'wait') break;
+            if (turn === 'go') written = this.#announceNow(entries[next]!, 1, undefined);
+            next++;
+          }
+          return written;
+        });
+        if (!ok) await control.drained();
       }
-      const ok = control.corked(() => {
-        let written = true;
-        while (written && next < entries.length && this.#mayAnnounce()) {
-          written = this.#announceNow(entries[next++]!, 1, undefined);
-        }
-        return written;
-      });
-      if (!ok) await control.drained();
+      // --limit: every file being decided might still be needed; the next waits for one that is not.
+      if (turn === 'wait' && !this.#ctx.finished()) await this.#resolved.wait();
     }
+  }
+
+  /**
+   * --limit's verdict on the next entry in walk order ('go' for what it does not count); a file it leaves
+   * out is reported here as not sent.
+   */
+  #limitTurn(entry: SourceEntry): LimitVerdict {
+    const limit = this.#opts.limit;
+    if (limit === undefined || entry.kind !== 'file') return 'go';
+    const turn = limit.admit();
+    if (turn === 'leave-out') this.#ctx.emit({ type: 'not-sent', path: entry.rel, size: Number(entry.size) });
+    return turn;
+  }
+
+  /** --limit: a file announced for the first time is decided (needed or not); its successor may go. */
+  #decided(file: SendFile, needed: boolean): void {
+    if (this.#opts.limit === undefined || file.attempt !== 1 || file.entry.kind !== 'file') return;
+    this.#opts.limit.decided(needed);
+    this.#resolved.wake();
   }
 
   /** Whether one more entry may go out now: the unanswered window, and before SESSION its byte bound. */
@@ -182,6 +212,7 @@ export class Announcer {
       try {
         checksum = await this.#ctx.source.hashWhole(entry, this.#ctx.hasher);
       } catch (err) {
+        if (attempt === 1) this.#opts.limit?.decided(false);
         this.#ctx.emit({ type: 'failed', path: entry.rel, error: toFcpError(err, entry.rel) });
         return;
       }
@@ -266,9 +297,11 @@ export class Announcer {
         if (file.entry.kind !== 'file') continue; // a link or directory is settled by FILE_DONE alone
         if (e.action === ReadyAction.Need) file.have = undefined;
         file.resumed = file.have !== undefined;
+        this.#decided(file, true);
         this.#opts.onWanted(file);
         continue;
       }
+      this.#decided(file, false);
       this.#take(e.id);
       if (e.action === ReadyAction.Skip) {
         this.#ctx.emit({

@@ -20,6 +20,7 @@ import { Announcer } from './sender-announce.js';
 import { heldBytes, type SendContext, type SendFile } from './sender-file.js';
 import { Pumps } from './sender-pump.js';
 import { ReadAhead } from './sender-read-ahead.js';
+import { SendLimit } from './send-limit.js';
 import type { SourceRoot } from './store/source-spec.js';
 import { PosixSource } from './store/posix-source.js';
 import type { Source } from './store/source.js';
@@ -35,6 +36,8 @@ export interface SenderOptions extends EngineOptions {
    * until sessionGranted(); 0 holds the whole list back (a daemon without ListBeforeSession).
    */
   preSessionEntries?: number;
+  /** --limit N: at most N files get their data sent, the first that need it (send-limit.ts). */
+  limit?: number | undefined;
   /** Where the sources are read from; the local file system (PosixSource) when absent. */
   store?: Source;
 }
@@ -65,6 +68,7 @@ export class Sender extends TransferEngine {
       onWanted: (file) => this.#onWanted(file),
       onSettled: (file) => this.#readAhead.closeFile(file),
       onChange: () => this.#maybeDone(),
+      limit: opts.limit === undefined ? undefined : new SendLimit(opts.limit),
     });
     this.#readAhead = new ReadAhead(ctx, (file) => this.#list.isUnresolved(file));
     this.#pumps = new Pumps(ctx, this.#readAhead);

@@ -11,6 +11,8 @@ export interface TransferStats {
   filesSkipped: number;
   /** Files that failed (reported per file; the transfer went on). */
   filesFailed: number;
+  /** Files left out by --limit. */
+  filesNotSent: number;
   /** Bytes of file data that must cross the wire, known once the receiver has answered. */
   bytesTotal: number;
   /** Bytes of file data that have crossed the wire. */
@@ -35,6 +37,7 @@ export function createStats(nowMs: number): TransferStats {
     filesSent: 0,
     filesSkipped: 0,
     filesFailed: 0,
+    filesNotSent: 0,
     bytesTotal: 0,
     bytesDone: 0,
     bytesResumed: 0,
@@ -77,6 +80,11 @@ export class RunTotals {
   #bytesResumed = 0;
   /** Bytes earlier attempts sent that no later attempt has reported as resumed yet. */
   #sentUnclaimed = 0;
+
+  /** Files the attempts added so far have sent (what --limit has already spent). */
+  get filesSent(): number {
+    return this.#filesSent;
+  }
 
   /** Adds one attempt, the failed ones as they fail and the last one at the end. */
   add(attempt: TransferStats): void {

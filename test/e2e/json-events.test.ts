@@ -15,6 +15,7 @@ import {
   type JsonEvent,
   parseEvents,
   readEventSchema,
+  runFcpJson,
 } from '../helpers/json-events.js';
 import {
   type Fcpd,
@@ -43,19 +44,7 @@ let schema: EventSchema;
 let d: Fcpd;
 const children: RunningChild[] = [];
 
-async function runJson(args: readonly string[]): Promise<{ events: JsonEvent[]; code: number | null }> {
-  const r = await startFcp(['--json', ...args], RUN_TIMEOUT_MS).done;
-  let events: JsonEvent[];
-  try {
-    events = parseEvents(schema, r.stdout);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${describeRun(r)}`, { cause: err });
-  }
-  const last = events.at(-1);
-  assert.is(last?.event, 'summary', `the last line is the summary: ${describeRun(r)}`);
-  assert.is(last?.['exit_code'], r.code, `the summary carries the exit code: ${describeRun(r)}`);
-  return { events, code: r.code };
-}
+const runJson = runFcpJson;
 
 test.before(async () => {
   schema = readEventSchema();

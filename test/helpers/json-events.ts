@@ -2,6 +2,8 @@
 // for fcp's stdout against it: the doc is the schema, so a field that is not documented fails a test.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { describeRun } from './cli.js';
+import { startFcp } from './reliability.js';
 
 type FieldType = 'integer' | 'number' | 'string' | 'boolean' | 'string[]';
 
@@ -104,4 +106,25 @@ export function eventsNamed(events: readonly JsonEvent[], name: string): JsonEve
 /** The `file` events, by path. */
 export function fileEvents(events: readonly JsonEvent[]): Map<string, JsonEvent> {
   return new Map(eventsNamed(events, 'file').map((e) => [String(e['path']), e]));
+}
+
+/**
+ * Runs `fcp --json ARGS` to its end: every stdout line must conform to the schema and the last must be the
+ * summary, carrying the exit code the process exited with.
+ */
+export async function runFcpJson(
+  args: readonly string[],
+  timeoutMs = 60_000,
+): Promise<{ events: JsonEvent[]; code: number | null }> {
+  const r = await startFcp(['--json', ...args], timeoutMs).done;
+  let events: JsonEvent[];
+  try {
+    events = parseEvents(readEventSchema(), r.stdout);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${describeRun(r)}`, { cause: err });
+  }
+  const last = events.at(-1);
+  if (last?.event !== 'summary' || last['exit_code'] !== r.code)
+    throw new Error(`the last line is not the summary with the exit code:\n${describeRun(r)}`);
+  return { events, code: r.code };
 }

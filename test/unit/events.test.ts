@@ -35,6 +35,7 @@ test('reduceStats counts a mixed run the way the summary line reads it', () => {
       filesSent: 1,
       filesSkipped: 1,
       filesFailed: 1,
+      filesNotSent: 0,
       bytesTotal: 3000,
       bytesDone: 3000,
       bytesResumed: 500,
