@@ -28,12 +28,12 @@ import {
   transferId,
 } from './transfer-control.js';
 import { resolveHost } from '../client/host-resolve.js';
-import { formatSummary, monotonicMs, ProgressReporter } from './progress.js';
+import { formatDryRunSummary, formatSummary, monotonicMs, ProgressReporter } from './progress.js';
 import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
 import { withRetries } from '../client/retry.js';
 import { type Endpoint, pull, push, type SecurityOptions } from '../client/transfer-client.js';
 import { JsonEvents } from './json-events.js';
-import { type RunArgs, runArgsProblem, runOptions } from './run-options.js';
+import { type RunArgs, runArgsProblem, runListeners, runOptions } from './run-options.js';
 
 /** Chosen from bench/ measurements (README "Performance"). */
 const DEFAULT_CONNECTIONS = 8;
@@ -99,6 +99,7 @@ function endpointFor(
       user: host.user ?? '',
       identityFile: args.identity === undefined ? undefined : path.resolve(args.identity),
       configIdentityFiles: host.identityFiles,
+      knownHostsReadOnly: args['dry-run'],
     },
   };
 }
@@ -184,7 +185,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
   const totals = new RunTotals();
   const jsonSummary = (exitCode: number) =>
     json?.summary({
-      stats: totals.summary(stats),
+      stats: args['dry-run'] ? stats : totals.summary(stats),
       elapsedSec: (monotonicMs() - startedMs) / 1000,
       dryRun: args['dry-run'],
       exitCode,
@@ -239,7 +240,8 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
           onEngine: (e: TransferEngine) => {
             engine = e;
           },
-          listeners: json === undefined ? [statusListener] : [statusListener, json.listener],
+          listeners: [statusListener, ...runListeners(args, json)],
+          dryRun: args['dry-run'],
           // A retry finds what earlier attempts sent already in place: they spent that much of the limit.
           limit: args.limit === undefined ? undefined : Math.max(0, args.limit - totals.filesSent),
           onSession: (s: SessionMsg) =>
@@ -279,11 +281,14 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     progress.finish();
   }
   totals.add(stats);
-  const summary = totals.summary(stats);
+  // A dry run sent nothing: its last attempt's plan is the whole answer.
+  const summary = args['dry-run'] ? stats : totals.summary(stats);
   const exitCode = summary.filesFailed > 0 ? EXIT.PARTIAL : EXIT.OK;
   beforeFatalExit = undefined;
   if (!args.quiet && !args.json)
-    process.stdout.write(`${formatSummary(summary, (monotonicMs() - summary.startedMs) / 1000)}\n`);
+    process.stdout.write(
+      `${args['dry-run'] ? formatDryRunSummary(summary) : formatSummary(summary, (monotonicMs() - summary.startedMs) / 1000)}\n`,
+    );
   jsonSummary(exitCode);
   process.exit(exitCode);
 }

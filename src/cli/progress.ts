@@ -66,6 +66,20 @@ export function formatSummary(stats: TransferStats, elapsedSec: number): string 
   );
 }
 
+/**
+ * The line that ends a dry run: what the real run would do, from the same figures.
+ * "fcp: dry run, nothing written: 3 files would be sent (4.00 MiB), 12 skipped, 0 failed".
+ */
+export function formatDryRunSummary(stats: TransferStats): string {
+  return (
+    `fcp: dry run, nothing written: ${plural(stats.filesSent, 'file', 'files')} would be sent ` +
+    `(${formatBytes(stats.bytesTotal)}), ${formatCount(stats.filesSkipped)} skipped, ` +
+    `${formatCount(stats.filesFailed)} failed` +
+    (stats.bytesHeld > 0 ? `, ${formatBytes(stats.bytesHeld)} would be resumed (not sent again)` : '') +
+    (stats.filesNotSent > 0 ? `, ${plural(stats.filesNotSent, 'file', 'files')} not sent (--limit)` : '')
+  );
+}
+
 export interface ProgressOptions {
   stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   /** Decided by the caller: stdout is a TTY and -q was not given. When false nothing is ever written. */

@@ -4,8 +4,12 @@
  */
 import type { Argv } from 'yargs';
 import { FcpError } from '../protocol/index.js';
+import type { TransferListener } from '../transfer/events.js';
+import { dryRunPlan } from './dry-run-plan.js';
+import type { JsonEvents } from './json-events.js';
 
 export interface RunArgs {
+  verbose: boolean;
   json: boolean;
   'dry-run': boolean;
   limit: number | undefined;
@@ -35,4 +39,11 @@ export function runArgsProblem(args: RunArgs): FcpError | undefined {
   if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0))
     return new FcpError('FCP_ERR_USAGE', `--limit wants a whole number of files, not "${String(limit)}"`);
   return undefined;
+}
+
+/** The engine subscribers these options add: --json's writer, or --dry-run -v's plan on stdout. */
+export function runListeners(args: RunArgs, json: JsonEvents | undefined): TransferListener[] {
+  if (json !== undefined) return [json.listener];
+  if (args['dry-run'] && args.verbose) return [dryRunPlan((line) => process.stdout.write(line))];
+  return [];
 }

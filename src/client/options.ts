@@ -43,6 +43,8 @@ export interface SecurityOptions {
    * fingerprint, leave known_hosts alone, offer only its one-time secret.
    */
   oneTime?: OneTimeCredential;
+  /** --dry-run: check the host key pin, never write known_hosts. Default false. */
+  knownHostsReadOnly: boolean;
 }
 
 export interface CommonOptions {
@@ -56,6 +58,8 @@ export interface CommonOptions {
   onWarning: (err: FcpError) => void;
   /** --bwlimit: shared by every connection of the session, both directions. */
   rateLimit?: RateLimit;
+  /** --dry-run: decide everything as a real run, write nothing on either end (spec/PROTOCOL.md §5.6). */
+  dryRun?: boolean;
   /** --limit N: at most N files get their data sent, the first that need it in walk order. */
   limit?: number | undefined;
   /** More subscribers to the engine's events (transfer/events.ts), beside the problem printer: --json. */
@@ -96,6 +100,7 @@ export function securityDefaults(given: Partial<SecurityOptions> | undefined): S
     homeDir: given?.homeDir ?? homedir(),
     agentSocket: given?.agentSocket ?? process.env['SSH_AUTH_SOCK'],
     ...(given?.oneTime === undefined ? {} : { oneTime: given.oneTime }),
+    knownHostsReadOnly: given?.knownHostsReadOnly ?? false,
   };
 }
 

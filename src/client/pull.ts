@@ -4,7 +4,11 @@
  */
 import { FcpError, MAX_PATTERNS, MsgType, type PullMsg, TransferFlag } from '../protocol/index.js';
 import { problemsTo } from '../transfer/events.js';
-import { resolveLocalDestination } from '../transfer/store/destination.js';
+import {
+  type Destination,
+  planLocalDestination,
+  resolveLocalDestination,
+} from '../transfer/store/destination.js';
 import { Receiver } from '../transfer/receiver.js';
 import { createSelector } from '../transfer/select.js';
 import { ExtraConnections } from './extra-connections.js';
@@ -30,6 +34,7 @@ export async function pull(opts: PullOptions): Promise<void> {
   const regexOnly = createSelector({ regex: opts.select.regex ?? [] });
   let flags = 0;
   if (opts.checksum) flags |= TransferFlag.Checksum;
+  if (opts.dryRun === true) flags |= TransferFlag.DryRun;
   const request: PullMsg = {
     type: MsgType.Pull,
     flags,
@@ -39,9 +44,14 @@ export async function pull(opts: PullOptions): Promise<void> {
     exclude: [...(opts.select.exclude ?? [])],
   };
   const { conn, inbox, session, link } = await openSession(opts, request);
-  let dest: Awaited<ReturnType<typeof resolveLocalDestination>>;
+  let dest: Destination | undefined;
   try {
-    dest = await resolveLocalDestination(opts.dest, (session.flags & TransferFlag.SingleFile) !== 0);
+    const single = (session.flags & TransferFlag.SingleFile) !== 0;
+    // A dry run makes no directory, the destination included (PROTOCOL.md §5.6).
+    dest =
+      opts.dryRun === true
+        ? await planLocalDestination(opts.dest, single)
+        : await resolveLocalDestination(opts.dest, single);
   } catch (err) {
     conn.abort(new FcpError('FCP_ERR_SESSION_ABORTED', 'client cannot write to its destination'));
     throw err;
@@ -53,8 +63,9 @@ export async function pull(opts: PullOptions): Promise<void> {
     stats: opts.stats,
     rateLimit: opts.rateLimit,
     listeners: [problemsTo(opts.onWarning), extra.listener, ...(opts.listeners ?? [])],
-    root: dest.root,
-    singleName: dest.singleName,
+    root: dest?.root,
+    singleName: dest?.singleName,
+    dryRun: opts.dryRun,
     checksum: opts.checksum,
     wantsFile: (path) => regexOnly.wantsFile(path),
     limit: opts.limit,

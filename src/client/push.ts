@@ -21,6 +21,7 @@ export async function push(opts: PushOptions): Promise<void> {
   const selector = createSelector(opts.select);
   let flags = single ? TransferFlag.SingleFile : 0;
   if (opts.checksum) flags |= TransferFlag.Checksum;
+  if (opts.dryRun === true) flags |= TransferFlag.DryRun;
   const request: PushMsg = { type: MsgType.Push, flags, connections: opts.connections, dest: opts.dest };
   const extra = new ExtraConnections(opts);
   let started: Sender | undefined;
@@ -38,6 +39,7 @@ export async function push(opts: PushOptions): Promise<void> {
       checksum: opts.checksum,
       preSessionEntries,
       limit: opts.limit,
+      dryRun: opts.dryRun,
     });
     started.start();
   };

@@ -14,6 +14,7 @@ import {
   type PullMsg,
   type PushMsg,
   type SessionMsg,
+  TransferFlag,
 } from '../protocol/index.js';
 import { type AuthenticatedSession, ClientAuthExchange } from '../security/client-auth.js';
 import type { Hasher } from '../transfer/checksum.js';
@@ -25,6 +26,7 @@ import {
   listsBeforeSession,
   negotiateVersion,
   ourHello,
+  servesDryRun,
 } from '../transport/hello.js';
 import { Inbox } from '../transport/inbox.js';
 import { openPastBusy } from './busy-retry.js';
@@ -115,6 +117,7 @@ export async function openSession(
     const hello = await exchangeHello(ch, exchange.start).catch((err: unknown) => {
       throw dialer.unanswered(err);
     });
+    if (asksDryRun(request) && !servesDryRun(hello)) throw dryRunUnsupported(opts.endpoint);
     const challenge = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_CHALLENGE');
     if (challenge.type !== MsgType.AuthChallenge)
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected AUTH_CHALLENGE');
@@ -129,6 +132,8 @@ export async function openSession(
       // The daemon acts on the request only now (paths, globs): give it the time SESSION always had.
       const answer = await inbox.next(HANDSHAKE_TIMEOUT_MS * 3, 'SESSION');
       if (answer.type === MsgType.Session) {
+        if (asksDryRun(request) && (answer.flags & TransferFlag.DryRun) === 0)
+          throw dryRunUnsupported(opts.endpoint);
         const link = { dialer, auth: exchange.session(), resumption: ch.dialed.resumption() };
         opts.onSession?.(answer);
         return { conn, inbox, session: answer, link };
@@ -143,4 +148,21 @@ export async function openSession(
   } finally {
     exchange.close();
   }
+}
+
+/** The request asks for a dry run (fcp --dry-run). */
+function asksDryRun(request: PushMsg | PullMsg): boolean {
+  return (request.flags & TransferFlag.DryRun) !== 0;
+}
+
+/**
+ * A dry run asked of a daemon that does not offer it (HELLO) or did not grant it (SESSION's flags): an older
+ * daemon ignores the flag and would write, so the client stops before the request (PROTOCOL.md §5.6).
+ */
+function dryRunUnsupported(endpoint: { host: string; port: number }): FcpError {
+  return new FcpError(
+    'FCP_ERR_SESSION_DRY_RUN',
+    `the daemon at ${endpoint.host}:${endpoint.port} cannot do a dry run (it is older than this fcp); nothing was sent`,
+    { fatal: true },
+  );
 }

@@ -20,11 +20,15 @@ export async function openPull(request: PullMsg, ctx: HandlerContext): Promise<S
     sources,
     selector,
     checksum: (request.flags & TransferFlag.Checksum) !== 0,
+    dryRun: (request.flags & TransferFlag.DryRun) !== 0,
     idleTimeoutMs: ctx.idleTimeoutMs,
   });
   return {
     engine: sender,
-    flags: (request.flags & TransferFlag.Checksum) | (single ? TransferFlag.SingleFile : 0),
+    // Echoed: the client checks a dry run was understood before it reads any answer (PROTOCOL.md §5.6).
+    flags:
+      (request.flags & (TransferFlag.Checksum | TransferFlag.DryRun)) |
+      (single ? TransferFlag.SingleFile : 0),
     start: () => sender.start(),
   };
 }

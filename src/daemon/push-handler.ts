@@ -11,17 +11,22 @@ export async function openPush(
   partials: PartialRegistry | undefined,
 ): Promise<SessionEngine> {
   const singleFile = (request.flags & TransferFlag.SingleFile) !== 0;
-  const dest = await ctx.served.destination(request.dest, singleFile);
+  const dryRun = (request.flags & TransferFlag.DryRun) !== 0;
+  // A dry run makes no directory, the destination included (PROTOCOL.md §5.6).
+  const dest = dryRun
+    ? await ctx.served.plannedDestination(request.dest, singleFile)
+    : await ctx.served.destination(request.dest, singleFile);
   const engine = new Receiver({
     hasher: ctx.hasher,
     control: ctx.control,
     stats: ctx.stats,
     listeners: ctx.listeners,
-    root: dest.root,
-    singleName: dest.singleName,
+    root: dest?.root,
+    singleName: dest?.singleName,
+    dryRun,
     checksum: (request.flags & TransferFlag.Checksum) !== 0,
     idleTimeoutMs: ctx.idleTimeoutMs,
     onPartialKept: (temp, sidecar) => partials?.record(temp, sidecar),
   });
-  return { engine, flags: request.flags & TransferFlag.Checksum };
+  return { engine, flags: request.flags & (TransferFlag.Checksum | TransferFlag.DryRun) };
 }

@@ -20,6 +20,11 @@ export const Capability = {
    * keeps it across AUTH_RETRY (§3.2, SECURITY.md §6.1). Saves the round trip to SESSION on every push.
    */
   ListBeforeSession: 0x0002,
+  /**
+   * The daemon serves dry-run sessions (TransferFlag.DryRun, §5.6). A client asks for one only of a daemon
+   * that sets it: an older daemon ignores flag bits it does not know and would write.
+   */
+  DryRun: 0x0004,
 } as const;
 
 /** List entries (DIR_INFO, FILE_INFO) a client may send before SESSION under ListBeforeSession. */
@@ -112,6 +117,8 @@ export const TransferFlag = {
   Checksum: 1 << 0,
   /** The list holds exactly one top-level entry that is not a directory: the destination may name it. */
   SingleFile: 1 << 1,
+  /** Decide every entry as a real run would, write nothing, send no data (§5.6). SESSION echoes it. */
+  DryRun: 1 << 2,
 } as const;
 
 /** FILE_INFO.kind */

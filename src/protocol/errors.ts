@@ -100,6 +100,12 @@ export const ERROR_CODES = {
     exit: 'INTERRUPTED',
     text: 'transfer cancelled, partial files discarded',
   },
+  FCP_ERR_SESSION_DRY_RUN: {
+    wire: 0x0308,
+    fatal: true,
+    exit: 'REFUSED',
+    text: 'the daemon cannot do a dry run',
+  },
   // Paths: hostile or impossible names. Fatal when they concern the session's root, per file otherwise.
   FCP_ERR_PATH_UNSAFE: {
     wire: 0x0401,

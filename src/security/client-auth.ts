@@ -19,7 +19,7 @@ import {
 import { authError } from './auth-errors.js';
 import { spkiDigest, spkiFingerprint } from './host-key.js';
 import { encryptedKeyMessage, loadIdentityFile } from './identity-file.js';
-import { knownHostName, replaceHostKey, verifyHostKey } from './known-hosts.js';
+import { checkHostKey, knownHostName, replaceHostKey, verifyHostKey } from './known-hosts.js';
 import { checkHostProof, makePublicKeyProof, makeTokenProof } from './proofs.js';
 import { deriveSessionSecret, generateKx, type KxKeyPair, x25519Shared } from './session-secret.js';
 import { SshAgentClient } from './ssh-agent.js';
@@ -56,6 +56,8 @@ export interface ClientAuthOptions {
    * known_hosts is neither read nor written, and the only proof offered is the one-time secret's.
    */
   readonly oneTime?: OneTimeCredential;
+  /** fcp --dry-run: known_hosts is checked as always but never written; a new key is only reported. */
+  readonly knownHostsReadOnly?: boolean;
 }
 
 /** What the bootstrap line of `fcpd --serve-once` gave the client, through ssh. */
@@ -260,6 +262,13 @@ export class ClientAuthExchange {
     const name = knownHostName(this.#opts.host, this.#opts.port);
     const fingerprint = this.#hostFingerprint;
     try {
+      if (this.#opts.knownHostsReadOnly === true) {
+        if ((await checkHostKey(file, name, fingerprint)) === 'unknown')
+          this.#opts.onHostKeyRecorded(
+            `not pinning host key ${fingerprint} for ${name}: a dry run writes nothing`,
+          );
+        return;
+      }
       const recorded =
         acceptHostKey === fingerprint
           ? await replaceHostKey(file, name, fingerprint)

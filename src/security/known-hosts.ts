@@ -69,11 +69,28 @@ export type HostKeyStatus = 'known' | 'pinned';
  */
 export async function verifyHostKey(file: string, name: string, fingerprint: string): Promise<HostKeyStatus> {
   const text = await readKnownHosts(file);
+  if (checkPins(text, file, name, fingerprint) === 'known') return 'known';
+  await writeKnownHosts(file, appendLine(text, `${name} ${fingerprint}`));
+  return 'pinned';
+}
+
+/**
+ * verifyHostKey without the write (fcp --dry-run): 'known', or 'unknown' for a host never pinned; a
+ * different pinned key throws alike.
+ */
+export async function checkHostKey(
+  file: string,
+  name: string,
+  fingerprint: string,
+): Promise<'known' | 'unknown'> {
+  return checkPins(await readKnownHosts(file), file, name, fingerprint);
+}
+
+function checkPins(text: string, file: string, name: string, fingerprint: string): 'known' | 'unknown' {
   const pins = parseKnownHosts(text).filter((l) => l.name === name);
   if (pins.some((l) => l.fingerprint === fingerprint)) return 'known';
   if (pins.length > 0) throw hostKeyChanged(file, name, fingerprint, pins[0]!);
-  await writeKnownHosts(file, appendLine(text, `${name} ${fingerprint}`));
-  return 'pinned';
+  return 'unknown';
 }
 
 /**

@@ -59,6 +59,8 @@ export interface DecideOptions {
   wantsFile: ((path: string) => boolean) | undefined;
   /** --limit: regular files are decided in turn, and those past it left out (receive-limit.ts). */
   limit?: SendLimit | undefined;
+  /** A dry run (§5.6): a needed file is answered, then settled at once with no data; the sink writes nothing. */
+  dryRun?: boolean;
 }
 
 export class Decider {
@@ -318,7 +320,7 @@ export class Decider {
 
   /** The file is expected: NEED, or RESUME after naming the pieces kept from an earlier run. */
   #start(file: RecvFile): void {
-    this.#files.add(file);
+    if (!this.#opts.dryRun) this.#files.add(file);
     const held = file.resumedBytes;
     this.#ctx.emit({ type: 'needed', path: file.info.path, bytes: file.size - held, held });
     if (file.resumedPieces > 0) {
@@ -328,6 +330,21 @@ export class Decider {
       this.#ctx.answers.ready(file.id, ReadyAction.Need);
     }
     this.#limited?.decided(file.id, true);
+    if (this.#opts.dryRun) this.#rehearsed(file);
+  }
+
+  /** A dry run's needed file: what it would send is said (NEED or RESUME); it is settled with no data. */
+  #rehearsed(file: RecvFile): void {
+    this.#ctx.reservations.releaseAll([file.rel, ...file.workNames]);
+    const { path } = file.info;
+    this.#ctx.emit({
+      type: 'finished',
+      path,
+      kind: 'file',
+      size: file.size,
+      resumedBytes: file.resumedBytes,
+    });
+    this.#ctx.answers.done(file.id, 0);
   }
 
   /** The pieces the sink kept from an interrupted run of this same source file, verified (§7.1). */

@@ -26,14 +26,17 @@ import { FilesInProgress, type ReceiveContext } from './receive-files.js';
 import { PathReservations } from './receive-reservations.js';
 import { PosixSink } from './store/posix-sink.js';
 import { SendLimit } from './send-limit.js';
+import { DryRunSink } from './store/dry-run-sink.js';
 import type { Sink } from './store/sink.js';
 
 /** Directory metadata calls made before letting the event loop turn (they are synchronous). */
 const DIR_META_SLICE = 1024;
 
 export interface ReceiverOptions extends EngineOptions {
-  /** The destination directory; every entry path is confined to it. */
-  root: ConfinedRoot;
+  /** The destination directory; every entry path is confined to it. Undefined: a dry run's missing one. */
+  root: ConfinedRoot | undefined;
+  /** Decide every entry, write nothing, and settle needed files without data (spec/PROTOCOL.md §5.6). */
+  dryRun?: boolean;
   /** Set when the single top-level file of the list is to be written under this name instead of its own. */
   singleName: string | undefined;
   /** Compare existing files by content hash (the sender announces hashes). */
@@ -63,10 +66,7 @@ export class Receiver extends TransferEngine {
 
   constructor(opts: ReceiverOptions) {
     super(opts);
-    this.#sink = new PosixSink(opts.root, {
-      sessionOver: () => this.finished,
-      onPartialKept: opts.onPartialKept,
-    });
+    this.#sink = this.#sinkFor(opts);
     this.#answers = new Answers(this.control, this.#open, () => this.finished);
     const ctx = this.#context();
     this.#files = new FilesInProgress(ctx);
@@ -76,8 +76,18 @@ export class Receiver extends TransferEngine {
       checksum: opts.checksum,
       wantsFile: opts.wantsFile,
       limit: opts.limit === undefined ? undefined : new SendLimit(opts.limit),
+      dryRun: opts.dryRun === true,
     });
     this.addConnection(opts.control);
+  }
+
+  /** The POSIX tree at `root`; a dry run reads it through a sink that writes nothing. */
+  #sinkFor(opts: ReceiverOptions): Sink {
+    const posix = (root: ConfinedRoot) =>
+      new PosixSink(root, { sessionOver: () => this.finished, onPartialKept: opts.onPartialKept });
+    if (opts.dryRun === true) return new DryRunSink(opts.root && posix(opts.root));
+    if (opts.root === undefined) throw new FcpError('FCP_ERR_INTERNAL', 'a receiver needs its destination');
+    return posix(opts.root);
   }
 
   /** What the parts share of this engine. */

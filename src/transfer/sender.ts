@@ -38,6 +38,8 @@ export interface SenderOptions extends EngineOptions {
   preSessionEntries?: number;
   /** --limit N: at most N files get their data sent, the first that need it (send-limit.ts). */
   limit?: number | undefined;
+  /** A dry run (spec/PROTOCOL.md §5.6): a needed file is only counted; the receiver settles it, no data. */
+  dryRun?: boolean;
   /** Where the sources are read from; the local file system (PosixSource) when absent. */
   store?: Source;
 }
@@ -46,10 +48,12 @@ export class Sender extends TransferEngine {
   readonly #list: Announcer;
   readonly #readAhead: ReadAhead;
   readonly #pumps: Pumps;
+  readonly #dryRun: boolean;
   #doneSent = false;
 
   constructor(opts: SenderOptions) {
     super(opts);
+    this.#dryRun = opts.dryRun === true;
     const ctx: SendContext = {
       control: this.control,
       hasher: this.hasher,
@@ -133,7 +137,7 @@ export class Sender extends TransferEngine {
   #onWanted(file: SendFile): void {
     const held = heldBytes(file);
     this.emit({ type: 'needed', path: file.entry.rel, bytes: file.size - held, held });
-    this.#readAhead.want(file);
+    if (!this.#dryRun) this.#readAhead.want(file);
   }
 
   #maybeDone(): void {

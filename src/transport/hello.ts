@@ -19,7 +19,7 @@ export function ourHello(): HelloMsg {
     type: MsgType.Hello,
     versionMin: PROTOCOL_VERSION_MIN,
     versionMax: PROTOCOL_VERSION_MAX,
-    capabilities: Capability.TlsDataUnsummed | Capability.ListBeforeSession,
+    capabilities: Capability.TlsDataUnsummed | Capability.ListBeforeSession | Capability.DryRun,
     agent: AGENT,
   };
 }
@@ -35,6 +35,11 @@ export function applyCapabilities(conn: FramedConn, theirs: HelloMsg): void {
 /** Whether `hello` offers ListBeforeSession (ours always does): the push list may start before SESSION. */
 export function listsBeforeSession(hello: HelloMsg): boolean {
   return (hello.capabilities & Capability.ListBeforeSession) !== 0;
+}
+
+/** Whether `hello` offers DryRun: the daemon serves dry-run sessions (an older one would write). */
+export function servesDryRun(hello: HelloMsg): boolean {
+  return (hello.capabilities & Capability.DryRun) !== 0;
 }
 
 /** The highest version both ends speak, or FCP_ERR_PROTO_VERSION naming both ranges. */

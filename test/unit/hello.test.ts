@@ -5,6 +5,7 @@ import { FramedConn } from '../../src/transport/framed-conn.js';
 import {
   applyCapabilities,
   listsBeforeSession,
+  servesDryRun,
   negotiateVersion,
   ourHello,
 } from '../../src/transport/hello.js';
@@ -34,8 +35,10 @@ async function dataChecksumAfter(theirs: HelloMsg): Promise<number> {
 
 test('our HELLO offers every capability we know and speaks version 2 only', () => {
   const ours = ourHello();
-  assert.is(ours.capabilities, Capability.TlsDataUnsummed | Capability.ListBeforeSession);
+  assert.is(ours.capabilities, Capability.TlsDataUnsummed | Capability.ListBeforeSession | Capability.DryRun);
   assert.ok(listsBeforeSession(ours));
+  assert.ok(servesDryRun(ours));
+  assert.not.ok(servesDryRun({ ...ours, capabilities: Capability.ListBeforeSession }));
   assert.not.ok(listsBeforeSession({ ...ours, capabilities: Capability.TlsDataUnsummed }));
   assert.equal([ours.versionMin, ours.versionMax], [2, 2]);
   assert.is(negotiateVersion(hello(1, 5)), 2);

@@ -19,6 +19,12 @@ export interface Destination {
 }
 
 /**
+ * What a missing destination directory gets: made (a real run), or only planned (a dry run, which writes
+ * nothing: the resolve functions then answer undefined, "it would be made and would hold nothing yet").
+ */
+type MissingDir = 'make' | 'plan';
+
+/**
  * Turns an operand a client sent into a checked wire path relative to a confined root (`fcpd --root`):
  * absolute inside the root, or relative to it. '..' is refused outright rather than normalised away.
  */
@@ -41,6 +47,24 @@ export async function resolveServedDestination(
   spec: string,
   singleFile: boolean,
 ): Promise<Destination> {
+  return (await servedDestination(servedRoot, spec, singleFile, 'make'))!;
+}
+
+/** resolveServedDestination for a dry run: the same checks, nothing made; undefined when it would be. */
+export function planServedDestination(
+  servedRoot: ConfinedRoot,
+  spec: string,
+  singleFile: boolean,
+): Promise<Destination | undefined> {
+  return servedDestination(servedRoot, spec, singleFile, 'plan');
+}
+
+async function servedDestination(
+  servedRoot: ConfinedRoot,
+  spec: string,
+  singleFile: boolean,
+  missing: MissingDir,
+): Promise<Destination | undefined> {
   // Nothing a previous session verified is trusted: the tree may have changed since.
   const served = servedRoot.fresh();
   const rel = servedRelative(served, spec);
@@ -55,6 +79,7 @@ export async function resolveServedDestination(
   if (st === undefined) {
     const pst = rel === ROOT_ENTRY ? undefined : await fatalOnError(served.inspect(parentOf(rel)), spec);
     if (!pst?.isDirectory()) throw missingParent(spec);
+    if (missing === 'plan') return undefined;
     await fatalOnError(served.ensureDir(rel), spec);
   } else if (!st.isDirectory()) {
     throw new FcpError('ENOTDIR', `destination ${spec} is not a directory`, { path: spec, fatal: true });
@@ -74,24 +99,41 @@ export async function resolveAccountDestination(
 ): Promise<Destination> {
   const operand = parseOperand(spec);
   const abs = path.resolve(operand.absolute ? '/' : home, ...operand.segments);
-  return resolveKernelDestination(abs, operand.contents, singleFile, spec);
+  return (await kernelDestination(abs, operand.contents, singleFile, spec, 'make'))!;
+}
+
+/** resolveAccountDestination for a dry run: the same checks, nothing made; undefined when it would be. */
+export function planAccountDestination(
+  home: string,
+  spec: string,
+  singleFile: boolean,
+): Promise<Destination | undefined> {
+  const operand = parseOperand(spec);
+  const abs = path.resolve(operand.absolute ? '/' : home, ...operand.segments);
+  return kernelDestination(abs, operand.contents, singleFile, spec, 'plan');
 }
 
 /** The client's side of a pull: the user's own path, which may pass through links the user made. */
 export async function resolveLocalDestination(dest: string, singleFile: boolean): Promise<Destination> {
-  return resolveKernelDestination(path.resolve(dest), namesContents(dest), singleFile, dest);
+  return (await kernelDestination(path.resolve(dest), namesContents(dest), singleFile, dest, 'make'))!;
+}
+
+/** resolveLocalDestination for a dry run: the same checks, nothing made; undefined when it would be. */
+export function planLocalDestination(dest: string, singleFile: boolean): Promise<Destination | undefined> {
+  return kernelDestination(path.resolve(dest), namesContents(dest), singleFile, dest, 'plan');
 }
 
 /**
  * The rsync rules on a path the kernel resolves (links followed): `abs` is the destination, `shown` what
  * the user typed, for messages. The destination found becomes a ConfinedRoot at its real path.
  */
-async function resolveKernelDestination(
+async function kernelDestination(
   abs: string,
   trailing: boolean,
   singleFile: boolean,
   shown: string,
-): Promise<Destination> {
+  missing: MissingDir,
+): Promise<Destination | undefined> {
   const st = await statOrMissing(abs, shown);
   if (singleFile && !trailing && !st?.isDirectory()) {
     const parent = path.dirname(abs);
@@ -100,6 +142,7 @@ async function resolveKernelDestination(
   }
   if (st === undefined) {
     if (!(await statOrMissing(path.dirname(abs), shown))?.isDirectory()) throw missingParent(shown);
+    if (missing === 'plan') return undefined;
     await mkdir(abs).catch((err: unknown) => {
       throw operandError(err, shown);
     });

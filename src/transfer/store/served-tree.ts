@@ -13,7 +13,13 @@
 import path from 'node:path';
 import type { FcpError } from '../../protocol/errors.js';
 import { ConfinedRoot } from './confined-root.js';
-import { type Destination, resolveAccountDestination, resolveServedDestination } from './destination.js';
+import {
+  type Destination,
+  planAccountDestination,
+  planServedDestination,
+  resolveAccountDestination,
+  resolveServedDestination,
+} from './destination.js';
 import { expandAccountSources, expandRemoteSources, type SourceRoot } from './source-spec.js';
 
 /** The operands a daemon resolves, one contract for both ways of serving. */
@@ -22,6 +28,8 @@ export interface ServedTree {
   readonly description: string;
   /** Where a push to `spec` writes (README "Paths, like rsync"). */
   destination(spec: string, singleFile: boolean): Promise<Destination>;
+  /** destination() for a dry run: nothing made; undefined when the directory would be. */
+  plannedDestination(spec: string, singleFile: boolean): Promise<Destination | undefined>;
   /** What a pull of `spec` sends (source-spec.ts). */
   sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]>;
 }
@@ -38,6 +46,10 @@ class ConfinedTree implements ServedTree {
 
   destination(spec: string, singleFile: boolean): Promise<Destination> {
     return resolveServedDestination(this.#root, spec, singleFile);
+  }
+
+  plannedDestination(spec: string, singleFile: boolean): Promise<Destination | undefined> {
+    return planServedDestination(this.#root, spec, singleFile);
   }
 
   sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]> {
@@ -57,6 +69,10 @@ class AccountTree implements ServedTree {
 
   destination(spec: string, singleFile: boolean): Promise<Destination> {
     return resolveAccountDestination(this.#home, spec, singleFile);
+  }
+
+  plannedDestination(spec: string, singleFile: boolean): Promise<Destination | undefined> {
+    return planAccountDestination(this.#home, spec, singleFile);
   }
 
   sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]> {
