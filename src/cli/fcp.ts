@@ -9,7 +9,7 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_PORT, FcpError, type SessionMsg, toFcpError } from '../protocol/index.js';
+import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
 import { loadHasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import { isFingerprint } from '../security/known-hosts.js';
@@ -32,8 +32,7 @@ import { formatDryRunSummary, formatSummary, monotonicMs, ProgressReporter } fro
 import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
 import { withRetries } from '../client/retry.js';
 import { type Endpoint, pull, push, type SecurityOptions } from '../client/transfer-client.js';
-import { JsonEvents } from './json-events.js';
-import { type RunArgs, runArgsProblem, runListeners, runOptions } from './run-options.js';
+import { jsonWriter, type RunArgs, runArgsProblem, runListeners, runOptions } from './run-options.js';
 
 /** Chosen from bench/ measurements (README "Performance"). */
 const DEFAULT_CONNECTIONS = 8;
@@ -166,7 +165,13 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     enabled: process.stdout.isTTY === true && !args.quiet && !args.json,
     capBps: rateLimit?.rateBps,
   });
-  const json = args.json ? new JsonEvents((line) => process.stdout.write(line), monotonicMs) : undefined;
+  const json = jsonWriter(args, {
+    direction,
+    host: endpoint.host,
+    port: endpoint.port,
+    sources: direction === 'push' ? local : [remote.path],
+    destination: direction === 'push' ? remote.path : local[0]!,
+  });
   // Not unref'd: it also keeps the process alive while the transfer waits on a peer. Were every socket idle
   // and every engine timer unref'd, node would otherwise end the run with status 0, a silent "success".
   const ticker = setInterval(() => {
@@ -215,12 +220,10 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     },
   );
   onCancel(id, () => engine, fail);
-  let attempt = 0;
   try {
     await withRetries(
       async () => {
         stats = createStats(startedMs);
-        attempt++;
         const common = {
           endpoint,
           security,
@@ -244,19 +247,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
           dryRun: args['dry-run'],
           // A retry finds what earlier attempts sent already in place: they spent that much of the limit.
           limit: args.limit === undefined ? undefined : Math.max(0, args.limit - totals.filesSent),
-          onSession: (s: SessionMsg) =>
-            json?.start({
-              direction,
-              sessionId: Buffer.from(s.sessionId).toString('hex'),
-              attempt,
-              host: endpoint.host,
-              port: endpoint.port,
-              sources: direction === 'push' ? local : [remote.path],
-              destination: direction === 'push' ? remote.path : local[0]!,
-              connections: Math.min(args.connections, s.maxConnections),
-              dryRun: args['dry-run'],
-              limit: args.limit,
-            }),
+          onSession: json?.sessionStarted,
         };
         try {
           if (direction === 'push') await push({ ...common, sources: local, dest: remote.path });

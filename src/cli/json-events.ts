@@ -4,7 +4,7 @@
  * the start of each session, progress at most every PROGRESS_INTERVAL_MS, the fatal error and the summary.
  * Only src/cli/ writes to stdout: this module is handed the function that does.
  */
-import type { FcpError } from '../protocol/index.js';
+import type { FcpError, SessionMsg } from '../protocol/index.js';
 import type { TransferEvent, TransferListener } from '../transfer/events.js';
 import type { TransferStats } from '../transfer/stats.js';
 import { progressFigures, RateMeter } from './progress-figures.js';
@@ -14,15 +14,14 @@ export const JSON_EVENTS_VERSION = 1;
 const PROGRESS_INTERVAL_MS = 1000;
 const RATE_WINDOW_MS = 5000;
 
-/** What the start event says of a session (one per session: a retry opens another). */
-export interface JsonStart {
+/** What the start events say of the run; each adds its session's id and granted connections. */
+export interface JsonRun {
   direction: 'push' | 'pull';
-  sessionId: string;
-  attempt: number;
   host: string;
   port: number;
   sources: readonly string[];
   destination: string;
+  /** The connections asked for (--connections): the daemon may grant fewer. */
   connections: number;
   dryRun: boolean;
   limit: number | undefined;
@@ -42,11 +41,14 @@ export class JsonEvents {
   readonly #write: (line: string) => void;
   readonly #now: () => number;
   readonly #rate = new RateMeter(RATE_WINDOW_MS);
+  readonly #run: JsonRun;
   #lastProgressMs: number | undefined;
-  #started = false;
+  /** Sessions started so far: the start event's `attempt`. */
+  #sessions = 0;
 
   /** `write` gets each line with its newline; `nowMs` is the monotonic clock of the stats' startedMs. */
-  constructor(write: (line: string) => void, nowMs: () => number) {
+  constructor(run: JsonRun, write: (line: string) => void, nowMs: () => number) {
+    this.#run = run;
     this.#write = write;
     this.#now = nowMs;
   }
@@ -57,26 +59,28 @@ export class JsonEvents {
     if (line !== undefined) this.#emit(line);
   };
 
-  start(s: JsonStart): void {
-    this.#started = true;
+  /** The start event of a session the daemon granted (CommonOptions.onSession). */
+  readonly sessionStarted = (session: SessionMsg): void => {
+    this.#sessions++;
+    const run = this.#run;
     this.#emit({
       event: 'start',
-      session: s.sessionId,
-      attempt: s.attempt,
-      direction: s.direction,
-      host: s.host,
-      port: s.port,
-      sources: s.sources,
-      destination: s.destination,
-      connections: s.connections,
-      dry_run: s.dryRun,
-      limit: s.limit ?? null,
+      session: Buffer.from(session.sessionId).toString('hex'),
+      attempt: this.#sessions,
+      direction: run.direction,
+      host: run.host,
+      port: run.port,
+      sources: run.sources,
+      destination: run.destination,
+      connections: Math.min(run.connections, session.maxConnections),
+      dry_run: run.dryRun,
+      limit: run.limit ?? null,
     });
-  }
+  };
 
   /** A progress line, unless one went out less than a second ago or no session has started yet. */
   progress(stats: TransferStats): void {
-    if (!this.#started) return;
+    if (this.#sessions === 0) return;
     const now = this.#now();
     const rate = this.#rate.sample(stats.startedMs, stats.bytesDone, now);
     if (this.#lastProgressMs !== undefined && now - this.#lastProgressMs < PROGRESS_INTERVAL_MS) return;

@@ -6,7 +6,8 @@ import type { Argv } from 'yargs';
 import { FcpError } from '../protocol/index.js';
 import type { TransferListener } from '../transfer/events.js';
 import { dryRunPlan } from './dry-run-plan.js';
-import type { JsonEvents } from './json-events.js';
+import { JsonEvents, type JsonRun } from './json-events.js';
+import { monotonicMs } from './progress.js';
 
 export interface RunArgs {
   verbose: boolean;
@@ -46,4 +47,14 @@ export function runListeners(args: RunArgs, json: JsonEvents | undefined): Trans
   if (json !== undefined) return [json.listener];
   if (args['dry-run'] && args.verbose) return [dryRunPlan((line) => process.stdout.write(line))];
   return [];
+}
+
+/** --json's writer on stdout for this run, or undefined without --json. */
+export function jsonWriter(
+  args: RunArgs & { connections: number },
+  run: Omit<JsonRun, 'connections' | 'dryRun' | 'limit'>,
+): JsonEvents | undefined {
+  if (!args.json) return undefined;
+  const all = { ...run, connections: args.connections, dryRun: args['dry-run'], limit: args.limit };
+  return new JsonEvents(all, (line) => process.stdout.write(line), monotonicMs);
 }

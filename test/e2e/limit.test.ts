@@ -17,7 +17,7 @@ import { describeRun } from '../helpers/cli.js';
 import { eventsNamed, type JsonEvent, runFcpJson } from '../helpers/json-events.js';
 import { type Fcpd, startFcp, startFcpd } from '../helpers/reliability.js';
 import { test } from '../helpers/test.js';
-import { listFiles, removeTree } from '../helpers/tree.js';
+import { listFiles, removeTree, snapshotTree } from '../helpers/tree.js';
 
 const RUN_TIMEOUT_MS = 60_000;
 const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-limit-'));
@@ -98,6 +98,17 @@ test('pull --limit 2: the receiver decides in walk order and leaves out what is 
   placeIdentical(local, 'f6');
   const again = await startFcp(['pull', '--limit', '1', d.remote('serve/'), local], RUN_TIMEOUT_MS).done;
   assert.match(again.stdout, /^fcp: 1 file sent, 3 skipped, 0 failed, .*, 2 files not sent \(--limit\)$/m);
+});
+
+test('--dry-run --limit 2 rehearses the first batch: it names the files the real run then sends', async () => {
+  const dry = await runJson(['push', '--dry-run', '--limit', '2', `${src}/`, d.remote('batch')]);
+  assert.is(dry.code, 0);
+  assert.not.ok((await snapshotTree(root)).has('batch'), 'the dry run made nothing');
+  const real = await runJson(['push', '--limit', '2', `${src}/`, d.remote('batch')]);
+  for (const status of ['sent', 'not_sent'])
+    assert.equal(byStatus(dry.events, status), byStatus(real.events, status));
+  assert.equal(byStatus(real.events, 'sent'), ['f1', 'f2']);
+  assert.equal(await listFiles(join(root, 'batch')), ['f1', 'f2']);
 });
 
 test('--limit 0 sends nothing and reports every file that was not sent', async () => {
