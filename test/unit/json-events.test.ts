@@ -1,0 +1,89 @@
+import * as assert from 'uvu/assert';
+import { JsonEvents } from '../../src/cli/json-events.js';
+import { FcpError, MsgType } from '../../src/protocol/index.js';
+import { createStats } from '../../src/transfer/stats.js';
+import { readEventSchema, schemaProblems } from '../helpers/json-events.js';
+import { test } from '../helpers/test.js';
+
+// The --json writer (src/cli/json-events.ts) with a fake clock: what it writes, when, and that every line
+// conforms to spec/EVENTS.md (the e2e test does the same on real runs).
+
+const RUN = {
+  direction: 'push' as const,
+  host: '127.0.0.1',
+  port: 7523,
+  sources: ['src/'],
+  destination: 'dst',
+  connections: 8,
+  dryRun: false,
+  limit: undefined,
+};
+
+function writer(clock: { now: number }) {
+  const lines: Array<Record<string, unknown>> = [];
+  const json = new JsonEvents(
+    RUN,
+    (l) => lines.push(JSON.parse(l) as Record<string, unknown>),
+    () => clock.now,
+  );
+  return { json, lines };
+}
+
+const session = {
+  type: MsgType.Session,
+  sessionId: new Uint8Array(16).fill(0xab),
+  flags: 0,
+  maxConnections: 4,
+  pieceSize: 1 << 20,
+} as const;
+
+test('no progress before a session, then at most one a second; every line conforms to the schema', () => {
+  const clock = { now: 0 };
+  const { json, lines } = writer(clock);
+  const stats = createStats(0);
+  json.progress(stats);
+  assert.is(lines.length, 0, 'nothing before start');
+  json.sessionStarted(session);
+  assert.is(lines[0]?.['session'], 'ab'.repeat(16));
+  assert.is(lines[0]?.['connections'], 4, 'what the daemon granted');
+  assert.is(lines[0]?.['attempt'], 1);
+  for (clock.now = 200; clock.now <= 2000; clock.now += 200) json.progress(stats);
+  assert.is(lines.filter((l) => l['event'] === 'progress').length, 2);
+  json.listener({ type: 'finished', path: 'a', kind: 'file', size: 3, resumedBytes: 0 });
+  json.listener({ type: 'skipped', path: 'b', kind: 'file', size: 4 });
+  json.listener({ type: 'failed', path: 'c', error: new FcpError('EACCES', undefined, { path: 'c' }) });
+  json.listener({ type: 'not-sent', path: 'd', size: 5 });
+  json.listener({ type: 'warning', error: new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: 'e' }) });
+  json.listener({ type: 'data', bytes: 10 });
+  json.error(new FcpError('FCP_ERR_NET_CLOSED'));
+  json.summary({ stats, elapsedSec: 2, dryRun: false, exitCode: 5 });
+  const schema = readEventSchema();
+  for (const line of lines) assert.equal(schemaProblems(schema, line), [], JSON.stringify(line));
+  assert.equal(
+    lines.map((l) => `${String(l['event'])}${l['status'] === undefined ? '' : ` ${String(l['status'])}`}`),
+    [
+      'start',
+      'progress',
+      'progress',
+      'file sent',
+      'file skipped',
+      'file failed',
+      'file not_sent',
+      'warning',
+      'error',
+      'summary',
+    ],
+  );
+});
+
+test('a second session is attempt 2', () => {
+  const { json, lines } = writer({ now: 0 });
+  json.sessionStarted(session);
+  json.sessionStarted(session);
+  assert.equal(
+    lines.map((l) => l['attempt']),
+    [1, 2],
+  );
+});
+
+test.run();
