@@ -10,8 +10,8 @@ export function authenticatedBy(who: string, encrypted: boolean): string {
   return `authenticated by ${who}${encrypted ? '' : ' (no encryption)'}`;
 }
 
-/** What every line of the session starts with: `127.0.0.1:50312 authenticated by ..., push`. */
-export function sessionSummary(remote: string, authenticated: string, kind: 'push' | 'pull'): string {
+/** What every line of the session starts with: `127.0.0.1:50312 authenticated by ..., push (dry run)`. */
+export function sessionSummary(remote: string, authenticated: string, kind: string): string {
   return `${remote} ${authenticated}, ${kind}`;
 }
 

@@ -14,7 +14,15 @@ import { authenticatedBy, sessionEndLine, sessionSummary } from './session-log.j
 import type { Session, SessionRegistry } from './session-registry.js';
 import type { FramedConn } from '../transport/framed-conn.js';
 import type { Inbox } from '../transport/inbox.js';
-import { FcpError, MsgType, PIECE_SIZE, type PullMsg, type PushMsg, toFcpError } from '../protocol/index.js';
+import {
+  FcpError,
+  MsgType,
+  PIECE_SIZE,
+  type PullMsg,
+  type PushMsg,
+  toFcpError,
+  TransferFlag,
+} from '../protocol/index.js';
 import type { Hasher } from '../transfer/checksum.js';
 import { problemsTo } from '../transfer/events.js';
 import type { ServedTree } from '../transfer/store/served-tree.js';
@@ -78,7 +86,10 @@ export class Sessions {
    */
   async start(conn: FramedConn, inbox: Inbox, request: PushMsg | PullMsg, auth: Granted): Promise<void> {
     const who = authenticatedBy(auth.who, auth.encrypted);
-    const summary = sessionSummary(conn.remote, who, request.type === MsgType.Push ? 'push' : 'pull');
+    const kind = request.type === MsgType.Push ? 'push' : 'pull';
+    // A dry run's counts are what it would have moved (PROTOCOL.md §5.6): the log says so.
+    const dryRun = (request.flags & TransferFlag.DryRun) !== 0;
+    const summary = sessionSummary(conn.remote, who, dryRun ? `${kind} (dry run)` : kind);
     if (this.#opts.verbose) this.#opts.log(`${conn.remote}: ${who}`);
     try {
       await this.#run(conn, inbox, request, auth, summary);

@@ -145,6 +145,7 @@ test('push --dry-run: both trees unchanged, the plan is what the real push then 
   const held = piecesBytes(await settledRecordedPieces(meta), BIG);
   assert.ok(held > 0, 'the cut run left verified pieces');
   await rehearseThenRun(['push', `${src}/`, d.remote('push')], [src, dest], held);
+  assert.match(d.stderr(), /, push \(dry run\): session done/, 'the daemon logs a dry run as one');
 });
 
 test('pull --dry-run: both trees unchanged, the plan is what the real pull then does', async () => {
