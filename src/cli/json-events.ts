@@ -138,14 +138,20 @@ function fileLine(event: TransferEvent): Line | undefined {
     case 'finished':
       return {
         event: 'file',
-        status: 'sent',
+        status: statusOf(event.kind, 'sent'),
         path: event.path,
         kind: event.kind,
         size: event.size,
         resumed_bytes: event.resumedBytes,
       };
     case 'skipped':
-      return { event: 'file', status: 'skipped', path: event.path, kind: event.kind, size: event.size };
+      return {
+        event: 'file',
+        status: statusOf(event.kind, 'skipped'),
+        path: event.path,
+        kind: event.kind,
+        size: event.size,
+      };
     case 'not-sent':
       return { event: 'file', status: 'not_sent', path: event.path, kind: 'file', size: event.size };
     case 'failed':
@@ -163,6 +169,14 @@ function fileLine(event: TransferEvent): Line | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * A directory's status is 'ready' (made or verified), whichever way the engine reported it: the receiver
+ * answers SKIP for both, so a pushing client cannot tell them apart, and a pull must not read differently.
+ */
+function statusOf(kind: string, status: 'sent' | 'skipped'): string {
+  return kind === 'dir' ? 'ready' : status;
 }
 
 function errorFields(err: FcpError): Line {

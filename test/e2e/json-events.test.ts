@@ -87,6 +87,7 @@ test('push: start, one file line per entry (a failing one with its code), then t
   assert.equal(files.get('b.bin')?.['size'], 3 * MiB + 7);
   assert.is(files.get('sub/c.txt')?.['status'], 'sent');
   assert.is(files.get('sub')?.['kind'], 'dir');
+  assert.is(files.get('sub')?.['status'], 'ready', 'a directory is ready, on a push as on a pull');
   const failed = files.get('conflict.txt');
   assert.is(failed?.['status'], 'failed');
   assert.is(failed?.['code'], 'FCP_ERR_PATH_TYPE');
@@ -114,6 +115,7 @@ test('pull: the same events, a local conflict failing with its code', async () =
   assert.is(files.get('a.txt')?.['status'], 'sent');
   assert.is(files.get('sub/c.txt')?.['status'], 'failed');
   assert.is(files.get('sub/c.txt')?.['code'], 'FCP_ERR_PATH_TYPE');
+  assert.is(files.get('sub')?.['status'], 'ready');
 });
 
 test('a run that fails: no start, an error line, then the summary with its exit code', async () => {
