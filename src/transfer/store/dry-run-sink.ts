@@ -79,7 +79,7 @@ export class DryRunSink implements Sink {
       writePiece: () => Promise.reject(wouldWrite(rel)),
       commit: () => Promise.reject(wouldWrite(rel)),
       // Nothing was stored, and a real partial from an earlier run is not ours to remove.
-      discard: () => {},
+      discard: () => Promise.resolve(),
       keepPartial: () => true,
     };
   }
