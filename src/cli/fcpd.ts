@@ -22,6 +22,8 @@ import {
   withAccountIds,
 } from '../security/privileges.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
+import { commandOverSsh } from './fcpd-serve-once.js';
+import { FCP_VERSION } from './version.js';
 import { printable } from './printable.js';
 import { pinYoungGeneration } from './young-generation.js';
 import { daemonPaths, type DaemonPaths, servedAccount } from '../daemon/daemon-paths.js';
@@ -47,7 +49,8 @@ const STOP_TIMEOUT_MS = 15_000;
 const SHUTDOWN_GRACE_MS = 10_000;
 
 interface ServeArgs {
-  port: number;
+  /** Undefined: 7523, or 0 (ephemeral) with --serve-once. */
+  port: number | undefined;
   /** Undefined: every address, IPv6 and IPv4 (listen-address.ts). */
   bind: string | undefined;
   /** Undefined: serve what the account may open, relative paths from its home (spec/SECURITY.md §11). */
@@ -65,6 +68,8 @@ interface ServeArgs {
   encryption: boolean | undefined;
   'local-token': boolean | undefined;
   fingerprint: boolean | undefined;
+  'serve-once': boolean | undefined;
+  stdio: string | undefined;
 }
 
 function fail(err: unknown): never {
@@ -87,7 +92,14 @@ function checkPort(port: number): void {
   }
 }
 
-async function serve(args: ServeArgs): Promise<void> {
+/** `fcpd`, or one of the commands fcp runs over ssh (`--serve-once`, `--stdio SOCKET`). */
+async function serveCommand(args: ServeArgs): Promise<void> {
+  const overSsh = commandOverSsh(args);
+  if (overSsh !== undefined) process.exit(await overSsh);
+  return serve({ ...args, port: args.port ?? DEFAULT_PORT });
+}
+
+async function serve(args: ServeArgs & { port: number }): Promise<void> {
   checkPort(args.port);
   for (const key of ['max-sessions', 'max-connections'] as const) {
     if (!Number.isInteger(args[key]) || args[key] < 1)
@@ -144,7 +156,7 @@ async function startDetached(port: number, paths: DaemonPaths, account: Account 
 
 /** Serves until a signal stops it; logs to `logFile` when given (the detached child), else to stderr. */
 async function runDaemon(
-  args: ServeArgs,
+  args: ServeArgs & { port: number },
   paths: DaemonPaths,
   account: Account | undefined,
   logFile: string | undefined,
@@ -266,7 +278,7 @@ async function main(): Promise<void> {
           .option('port', {
             alias: 'p',
             type: 'number',
-            default: DEFAULT_PORT,
+            defaultDescription: `${DEFAULT_PORT}; 0 with --serve-once`,
             describe: 'TCP port (0 picks a free one)',
           })
           .option('bind', {
@@ -333,10 +345,21 @@ async function main(): Promise<void> {
           .option('fingerprint', {
             type: 'boolean',
             describe: 'print the host key fingerprint (creating the key if needed) and exit',
+          })
+          .option('serve-once', {
+            type: 'boolean',
+            describe:
+              'what fcp runs over ssh: print one bootstrap line, serve one session with an ephemeral key ' +
+              'and a one-time secret, then exit',
+          })
+          .option('stdio', {
+            type: 'string',
+            requiresArg: true,
+            describe: 'what fcp runs over ssh to carry a connection: relay stdin/stdout to this socket',
           }),
       (argv) => {
         const args = argv as unknown as ServeArgs;
-        return serve({ ...args, root: args.root === undefined ? undefined : path.resolve(args.root) });
+        return serveCommand({ ...args, root: args.root === undefined ? undefined : path.resolve(args.root) });
       },
     )
     .command(
@@ -370,7 +393,7 @@ async function main(): Promise<void> {
     )
     .help()
     .alias('h', 'help')
-    .version('0.1.0')
+    .version(FCP_VERSION)
     .fail((msg, err) => fail(err ?? new FcpError('FCP_ERR_USAGE', msg)))
     .parseAsync();
 }

@@ -63,6 +63,7 @@ export async function handshake(
     const first = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_START or ATTACH');
     const established: Established = {
       encrypted: channel.encrypted,
+      carried: channel.carried === true,
       binding: channel.binding,
       address: arrival.address,
       listBeforeSession: listsBeforeSession(hello),

@@ -34,6 +34,25 @@ export interface Serving extends TcpAcceptOptions {
   readonly handshake: ChannelHandler;
 }
 
+/**
+ * Gives an accepted socket HANDSHAKE_DEADLINE_MS to authenticate, or destroys it. Returns the connection's
+ * `authenticated()`: it stops the deadline and calls `release` once, as the socket's close does.
+ */
+export function handshakeDeadline(socket: net.Socket, release: () => void): () => void {
+  // Errors are reported through FramedConn; this keeps an early reset from becoming an uncaught error.
+  socket.on('error', () => {});
+  let pending = true;
+  const deadline = setTimeout(() => socket.destroy(), HANDSHAKE_DEADLINE_MS);
+  const authenticated = () => {
+    if (!pending) return;
+    pending = false;
+    clearTimeout(deadline);
+    release();
+  };
+  socket.on('close', authenticated);
+  return authenticated;
+}
+
 export class Listener {
   readonly #opts: ListenerOptions;
   readonly #sockets = new Set<net.Socket>();
@@ -101,20 +120,8 @@ export class Listener {
     }
     this.#logThrottle(this.#opts.throttle.admitted(this.#opts.admission.pending, performance.now()));
     this.#sockets.add(socket);
-    // Errors are reported through FramedConn; this keeps an early reset from becoming an uncaught error.
-    socket.on('error', () => {});
-    let pending = true;
-    const deadline = setTimeout(() => socket.destroy(), HANDSHAKE_DEADLINE_MS);
-    const authenticated = () => {
-      if (!pending) return;
-      pending = false;
-      clearTimeout(deadline);
-      slot.release();
-    };
-    socket.on('close', () => {
-      this.#sockets.delete(socket);
-      authenticated();
-    });
+    socket.on('close', () => this.#sockets.delete(socket));
+    const authenticated = handshakeDeadline(socket, () => slot.release());
     void this.#accept(socket, serving, { address, authenticated });
   }
 

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { AuthorizedKeysFile } from '../security/authorized-keys-file.js';
-import type { DaemonAuthConfig } from '../security/daemon-auth.js';
+import { type DaemonAuthConfig, ONE_TIME_ONLY, type OneTimeLogin } from '../security/daemon-auth.js';
 import { type HostKey, loadOrCreateHostKey } from '../security/host-key.js';
 import type { Account } from '../security/privileges.js';
 import { createServerContext } from '../security/tls-channel.js';
@@ -16,8 +16,10 @@ import { createLocalToken, type LocalToken, removeLocalToken } from '../security
 import { type Hasher, loadHasher } from '../transfer/checksum.js';
 import { openServedTree, type ServedTree } from '../transfer/store/served-tree.js';
 import { Admission, ThrottleReport } from './admission.js';
+import type { FcpError } from '../protocol/index.js';
+import type { AcceptedChannel } from '../transport/tcp-tls-accept.js';
 import { ControlSocket, controlSocketPath } from './control-socket.js';
-import { handshake, type HandshakeContext } from './handshake.js';
+import { type Arrival, handshake, type HandshakeContext } from './handshake.js';
 import { defaultStateDir } from './lifecycle.js';
 import { Listener, type Serving } from './listener.js';
 import type { PartialRegistry } from './partials.js';
@@ -64,6 +66,12 @@ export interface ServerOptions {
    * drops root privileges here (spec/SECURITY.md §8).
    */
   afterBind?: () => void | Promise<void>;
+  /** Use this host key instead of the state directory's (fcpd --serve-once: an ephemeral one in memory). */
+  hostKey?: HostKey;
+  /** fcpd --serve-once: the one-time secret is the only credential (spec/SECURITY.md §14). */
+  oneTime?: OneTimeLogin;
+  /** See SessionOptions.onSessionEnd. */
+  onSessionEnd?: (err: FcpError | undefined) => void;
 }
 
 /** Why SSH-key logins are refused by a daemon that serves as root (spec/SECURITY.md §8). */
@@ -81,6 +89,7 @@ export class FcpServer {
   #token: LocalToken | undefined;
   #hostKey: HostKey | undefined;
   #control: ControlSocket | undefined;
+  #serving: Serving | undefined;
 
   constructor(opts: ServerOptions) {
     this.#opts = opts;
@@ -103,8 +112,18 @@ export class FcpServer {
       await this.#listener.stop();
       throw err;
     }
+    this.#serving = serving;
     this.#listener.serve(serving);
     return port;
+  }
+
+  /**
+   * Runs the handshake on a channel that came another way than the TCP listener (the serve-once relay
+   * socket); never rejects. Only after listen().
+   */
+  serveChannel(channel: AcceptedChannel, arrival: Arrival): Promise<void> {
+    if (this.#serving === undefined) throw new Error('serveChannel() before listen()');
+    return this.#serving.handshake(channel, arrival);
   }
 
   /** The daemon's host key fingerprint (after listen()). */
@@ -158,7 +177,7 @@ export class FcpServer {
     const stateDir = this.#opts.stateDir ?? defaultStateDir();
     // After the drop: the key lives in the served account's state directory, created and read as it.
     await this.#opts.afterBind?.();
-    const hostKey = await loadOrCreateHostKey(stateDir);
+    const hostKey = this.#opts.hostKey ?? (await loadOrCreateHostKey(stateDir));
     this.#hostKey = hostKey;
     const { root, home } = this.#opts;
     const served = await openServedTree(root === undefined ? { home: home ?? homedir() } : { root });
@@ -187,6 +206,11 @@ export class FcpServer {
 
   /** Who may log in: the local token, and SSH keys unless the daemon serves as root (spec/SECURITY.md §8). */
   #authConfig(hostKey: HostKey, account: Account): DaemonAuthConfig {
+    const oneTime = this.#opts.oneTime;
+    if (oneTime !== undefined) {
+      const none = { token: undefined, authorizedKeys: undefined, publicKeyRefusal: ONE_TIME_ONLY };
+      return { hostKey, account: account.name, ...none, oneTime, log: this.#opts.log };
+    }
     const servingAsRoot = process.geteuid?.() === 0;
     const log = this.#opts.log;
     return {

@@ -11,6 +11,14 @@ import { verifyAttachProof } from '../security/session-secret.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { Established } from './sessions.js';
 
+/**
+ * A session's connections all come the same way: all TLS, all plaintext (spec/SECURITY.md §3.2), or all
+ * through the relay socket (§14.4). A proof made for one kind of channel is never good on another.
+ */
+function sameWay(session: { encrypted: boolean; carried: boolean }, est: Established): boolean {
+  return session.encrypted === est.encrypted && session.carried === est.carried;
+}
+
 export interface AttachContext {
   readonly registry: SessionRegistry;
   readonly log: (line: string) => void;
@@ -42,13 +50,13 @@ export async function attachToSession(
   const proven =
     session !== undefined &&
     !session.engine.finished &&
-    session.encrypted === est.encrypted &&
+    sameWay(session, est) &&
     verifyAttachProof(session.secret, sessionId, nonce, est.binding, answer.proof);
   if (!proven) {
     const ended = ctx.registry.endedWell(sessionId);
     const late =
       ended !== undefined &&
-      ended.encrypted === est.encrypted &&
+      sameWay(ended, est) &&
       verifyAttachProof(ended.secret, sessionId, nonce, est.binding, answer.proof);
     if (!late) throw new FcpError('FCP_ERR_SESSION_UNKNOWN');
     // A client's extra connection that arrived just after its session ended in good order: the same

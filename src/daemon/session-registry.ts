@@ -16,6 +16,8 @@ export interface Session {
   readonly secret: Buffer;
   /** Whether the control connection was TLS; an ATTACH must match (spec/SECURITY.md §3.2). */
   readonly encrypted: boolean;
+  /** Whether it came through the relay socket; an ATTACH must match (spec/SECURITY.md §14.4). */
+  readonly carried: boolean;
   /** The client's address, for the handshake allowance of its extra connections. */
   readonly address: string;
 }
@@ -31,6 +33,7 @@ const ENDED_KEPT_MS = 30_000;
 export interface EndedSession {
   readonly secret: Buffer;
   readonly encrypted: boolean;
+  readonly carried: boolean;
   readonly endedMs: number;
 }
 
@@ -89,6 +92,7 @@ export class SessionRegistry {
     this.#ended.set(session.key, {
       secret: session.secret,
       encrypted: session.encrypted,
+      carried: session.carried,
       endedMs: Date.now(),
     });
     for (const key of this.#ended.keys()) {

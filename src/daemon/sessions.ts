@@ -34,6 +34,8 @@ const IDLE_RELEASE_MS = 1000;
 /** What the handshake of one connection established, passed on to its session. */
 export interface Established {
   readonly encrypted: boolean;
+  /** Came through the relay socket (fcpd --stdio), not TCP: ATTACH must come the same way. */
+  readonly carried: boolean;
   readonly binding: Uint8Array;
   readonly address: string;
   /** The client's HELLO offered ListBeforeSession: a push list may come between its proofs. */
@@ -55,6 +57,11 @@ export interface SessionOptions {
   readonly verbose: boolean;
   readonly partials?: PartialRegistry;
   readonly idleTimeoutMs?: number;
+  /**
+   * A session ended, or a granted login could not start one; called once its connections are closed
+   * (so its last frames have left). fcpd --serve-once exits here.
+   */
+  readonly onSessionEnd?: (err: FcpError | undefined) => void;
 }
 
 export class Sessions {
@@ -97,6 +104,7 @@ export class Sessions {
       const e = toFcpError(err);
       this.#opts.log(`${summary}: session refused: ${e.code}: ${e.message}`);
       conn.abort(e.fatal ? e : new FcpError(e.code, e.message, { fatal: true }));
+      this.#notifyEnd([conn], e);
     }
   }
 
@@ -175,6 +183,7 @@ export class Sessions {
         startedMs: stats.startedMs,
         secret: auth.secret,
         encrypted: auth.encrypted,
+        carried: auth.carried,
         address: auth.address,
       });
       registered = true;
@@ -212,6 +221,20 @@ export class Sessions {
     setTimeout(() => {
       for (const c of session.conns) c.destroy();
     }, 5000).unref();
+    this.#notifyEnd([...session.conns], err);
+  }
+
+  /** onSessionEnd, once every one of `conns` has closed. */
+  #notifyEnd(conns: readonly FramedConn[], err: FcpError | undefined): void {
+    const hook = this.#opts.onSessionEnd;
+    if (hook === undefined) return;
+    let open = conns.length;
+    if (open === 0) hook(err);
+    for (const c of conns) {
+      c.onceClosed(() => {
+        if (--open === 0) hook(err);
+      });
+    }
   }
 
   /**

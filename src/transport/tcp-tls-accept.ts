@@ -25,6 +25,11 @@ export interface AcceptedChannel extends Channel {
    * plaintext ABORT the client can read, spec/SECURITY.md §3.2) and closes, instead of just hanging up.
    */
   readonly refusal?: FcpError;
+  /**
+   * Came through `fcpd --stdio` (the relay socket of a serve-once daemon), not TCP: a session's connections
+   * must all come the same way (spec/SECURITY.md §14.4).
+   */
+  readonly carried?: boolean;
 }
 
 /**

@@ -1,0 +1,83 @@
+/**
+ * The carried transport's two ends on the remote host (spec/PROTOCOL.md §8.3): `fcpd --stdio SOCKET` joins
+ * its stdin/stdout (an ssh channel) to the relay socket of a serve-once daemon, and the daemon makes a
+ * channel of each connection on that socket. The bytes are the protocol's frames, unchanged: ssh encrypts
+ * the wire leg, and the socket lives in a directory only this user (and root) can enter.
+ */
+import net from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { FcpError } from '../protocol/index.js';
+import type { AcceptedChannel } from './tcp-tls-accept.js';
+
+/** After one side ended, how long the other gets to finish before the relay gives up on it. */
+export const RELAY_LINGER_MS = 5_000;
+
+const NO_BINDING = new Uint8Array(0);
+
+/**
+ * The channel of a connection accepted on the relay socket: `encrypted` (the wire leg is ssh, the local
+ * leg a private socket), no binding (nothing to bind to; spec/SECURITY.md §14.4), and `carried`, so that
+ * its session takes no TCP connection.
+ */
+export function relayChannel(socket: net.Socket): AcceptedChannel {
+  return {
+    stream: socket,
+    encrypted: true,
+    binding: NO_BINDING,
+    peer: 'a relayed connection',
+    carried: true,
+  };
+}
+
+/**
+ * Pipes `input` to the socket at `socketPath` and the socket to `output`, with backpressure both ways
+ * (pipe()), so the relay holds at most a few pipe buffers whatever either side does. Resolves once both
+ * directions are done: the daemon closed, or our input ended and the daemon then closed (bounded by
+ * RELAY_LINGER_MS). Rejects with FCP_ERR_NET_CONNECT when the socket cannot be reached.
+ */
+export async function relayStdio(socketPath: string, input: Readable, output: Writable): Promise<void> {
+  const socket = await connectUnix(socketPath);
+  await new Promise<void>((resolve) => {
+    let linger: NodeJS.Timeout | undefined;
+    const finish = () => {
+      clearTimeout(linger);
+      socket.destroy();
+      resolve();
+    };
+    // Our input ended (ssh's channel closed): pass the end on, and give the daemon a moment to close.
+    input.once('end', () => {
+      linger = setTimeout(finish, RELAY_LINGER_MS);
+    });
+    input.once('error', finish);
+    output.once('error', finish);
+    socket.once('close', () => {
+      input.unpipe(socket);
+      // What the daemon sent last must leave before we exit.
+      if (output.writableFinished) finish();
+      else output.once('finish', finish);
+    });
+    socket.on('error', () => {});
+    input.pipe(socket);
+    socket.pipe(output);
+  });
+}
+
+function connectUnix(socketPath: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path: socketPath });
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        new FcpError(
+          'FCP_ERR_NET_CONNECT',
+          `cannot reach the serve-once daemon at ${socketPath}: ${err.code ?? err.message} ` +
+            '(it exits when its session ends, when ssh closes, or after 30 s without a login)',
+          { cause: err, path: socketPath },
+        ),
+      );
+    });
+  });
+}
