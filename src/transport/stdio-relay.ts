@@ -52,9 +52,16 @@ export async function relayStdio(socketPath: string, input: Readable, output: Wr
     output.once('error', finish);
     socket.once('close', () => {
       input.unpipe(socket);
-      // What the daemon sent last must leave before we exit.
-      if (output.writableFinished) finish();
-      else output.once('finish', finish);
+      // What the daemon sent last must leave before we exit; a socket destroyed rather than ended has
+      // not ended our output through pipe(), so end it here.
+      if (output.writableFinished) {
+        finish();
+        return;
+      }
+      output.once('finish', finish);
+      output.end();
+      clearTimeout(linger);
+      linger = setTimeout(finish, RELAY_LINGER_MS);
     });
     socket.on('error', () => {});
     input.pipe(socket);

@@ -22,24 +22,17 @@ import {
   processesMentioning,
   relayDialer,
   type ServeOnceChild,
-  startServeOnce,
+  serveOnceRegistry,
 } from '../helpers/serve-once.js';
 import { generateKey } from '../helpers/ssh-keys.js';
 import { buildTree, compareTrees, mixedTree } from '../helpers/tree.js';
 
 const MiB = 1 << 20;
 const dirs = tempDirs('fcp-e2e-serve-once-');
-const running: ServeOnceChild[] = [];
-test.after.each(async () => {
-  for (const d of running.splice(0)) await d.cleanup();
-});
+const daemons = serveOnceRegistry();
+test.after.each(() => daemons.cleanupAll());
 test.after(() => dirs.removeAll());
-
-async function serveOnce(root: string, more: Parameters<typeof startServeOnce>[0] = {}) {
-  const d = await startServeOnce({ root, ...more });
-  running.push(d);
-  return d;
-}
+const serveOnce = daemons.start;
 
 /** A tree of small files plus one of several pieces, so that every connection carries data. */
 async function sourceTree(name: string): Promise<string> {

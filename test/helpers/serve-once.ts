@@ -173,3 +173,21 @@ export function processesMentioning(text: string): number[] {
   }
   return out;
 }
+
+/** Serve-once daemons a test file started, all killed and removed by cleanupAll() (its test.after.each). */
+export function serveOnceRegistry(): {
+  start(root: string, more?: ServeOnceStart): Promise<ServeOnceChild>;
+  cleanupAll(): Promise<void>;
+} {
+  const running: ServeOnceChild[] = [];
+  return {
+    async start(root, more = {}) {
+      const d = await startServeOnce({ root, ...more });
+      running.push(d);
+      return d;
+    },
+    async cleanupAll() {
+      for (const d of running.splice(0)) await d.cleanup();
+    },
+  };
+}
