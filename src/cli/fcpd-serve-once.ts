@@ -96,6 +96,8 @@ async function serveOnce(args: ServeOnceArgs): Promise<number> {
       `${running.info.relay}, host key ${running.info.hostKey}`,
   );
   for (const signal of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.once(signal, running.stop);
+  // A stdout nobody reads any more (ssh gone) is the same news as stdin's end, not a crash.
+  process.stdout.on('error', running.stop);
   process.stdout.write(`${formatBootstrapLine(running.info)}\n`);
   const how = await running.ended;
   write(`serve-once: ${describeEnd(how)}; exiting`);

@@ -48,8 +48,8 @@ export async function relayStdio(socketPath: string, input: Readable, output: Wr
     input.once('end', () => {
       linger = setTimeout(finish, RELAY_LINGER_MS);
     });
-    input.once('error', finish);
-    output.once('error', finish);
+    input.on('error', finish);
+    output.on('error', finish);
     socket.once('close', () => {
       input.unpipe(socket);
       // What the daemon sent last must leave before we exit; a socket destroyed rather than ended has

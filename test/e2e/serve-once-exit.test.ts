@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -175,6 +175,21 @@ test('fcpd --stdio to a socket nobody serves: exit 4, one line naming the socket
     r.stderr,
     new RegExp(`^fcpd: cannot reach the serve-once daemon at ${socket}: ENOENT[^\\n]*\\n$`),
   );
+});
+
+test('a relay directory others may enter: --serve-once refuses to start, naming it, exit 7', async () => {
+  const home = dirs.make();
+  const run = join(home, '.cache', 'fcp', 'run');
+  mkdirSync(run, { recursive: true, mode: 0o755 });
+  chmodSync(run, 0o755);
+  const r = await runFcpd(['--serve-once', '--bind', HOST], { env: { HOME: home, XDG_RUNTIME_DIR: '' } });
+  assert.is(r.code, 7, r.stderr);
+  assert.is(r.stdout, '');
+  assert.match(
+    r.stderr,
+    new RegExp(`^fcpd: ${run} must be a directory owned by uid \\d+ that only it may enter`),
+  );
+  assert.equal(await readdir(run), []);
 });
 
 test('--serve-once refuses the standing daemon options, in one line, exit 1', async () => {
