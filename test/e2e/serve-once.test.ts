@@ -11,6 +11,7 @@ import { pull, push } from '../../src/client/transfer-client.js';
 import { FcpError } from '../../src/protocol/errors.js';
 import { ONE_TIME_ONLY, ONE_TIME_SPENT } from '../../src/security/daemon-auth.js';
 import type { TransferEngine } from '../../src/transfer/engine.js';
+import type { TransferEvent } from '../../src/transfer/events.js';
 import type { DialedChannel, Dialer } from '../../src/transport/dialer.js';
 import { tcpTlsDialer } from '../../src/transport/tcp-tls-dial.js';
 import { HOST } from '../helpers/daemon.js';
@@ -184,7 +185,8 @@ test('an SSH key is refused at once, saying the daemon takes only its one-time s
 test('a session is all TLS or all relay: an ATTACH through the relay to a TLS session is refused', async () => {
   const root = dirs.make();
   const src = join(dirs.make(), 'mixed-src');
-  await buildTree(src, [{ kind: 'file', path: 'big.bin', size: 24 * MiB + 5 }]);
+  const size = 24 * MiB + 5;
+  await buildTree(src, [{ kind: 'file', path: 'big.bin', size }]);
   const log = join(dirs.make(), 'fcpd.log');
   const d = await serveOnce(root, { args: ['--log-file', log] });
   // The control connection over TLS, through a proxy that holds its data after the first pieces, so the
@@ -215,10 +217,19 @@ test('a session is all TLS or all relay: an ATTACH through the relay to a TLS se
     unanswered: (err) => tls.unanswered(err),
   };
   try {
-    const pushed = push({ ...opts, dialer: mixed, sources: [src], dest: 'got' });
+    // Half the file written while the control connection is held: it went over relayed connections,
+    // so their ATTACH was accepted.
+    let written = 0;
+    let carriedData: () => void = () => {};
+    const attached = new Promise<string>((resolve) => (carriedData = () => resolve('attached')));
+    const listener = (e: TransferEvent) => {
+      if (e.type === 'data' && (written += e.bytes) > size / 2) carriedData();
+    };
+    const pushed = push({ ...opts, dialer: mixed, listeners: [listener], sources: [src], dest: 'got' });
     pushed.catch(() => {});
     // Refused, the three extra connections close while the session waits on the stalled control one.
-    await relaysDone;
+    const first = await Promise.race([relaysDone.then(() => 'refused'), attached]);
+    assert.is(first, 'refused', 'a relayed ATTACH joined a TLS session');
     proxy.resume();
     await pushed;
   } finally {
