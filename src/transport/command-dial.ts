@@ -15,7 +15,10 @@ import type { Channel } from './channel.js';
 import type { DaemonIdentity, DialedChannel, Dialer } from './dialer.js';
 import { HANDSHAKE_TIMEOUT_MS } from './hello.js';
 
-/** How long a child gets to exit after SIGTERM (close(), a cancelled channel) before SIGKILL. */
+/**
+ * How long a child whose stdin close() ended gets to exit on its own before SIGTERM, and then before
+ * SIGKILL (a cancelled channel's child gets SIGTERM at once).
+ */
 export const CHILD_KILL_GRACE_MS = 2_000;
 /** A stderr line longer than this is cut: it is for a message, not a log. */
 const MAX_STDERR_LINE = 1000;
@@ -33,7 +36,11 @@ export interface CommandDialerOptions {
 
 /** A Dialer that also ends the children it started. */
 export interface CommandDialer extends Dialer {
-  /** Kills every child still running: SIGTERM, then SIGKILL after CHILD_KILL_GRACE_MS. */
+  /**
+   * Ends every running child's stdin; one still running CHILD_KILL_GRACE_MS later gets SIGTERM, and SIGKILL
+   * as long again after that. The grace lets a child relay what was written last (ssh, fcpd --stdio): its
+   * pipe still holds it when our side is done.
+   */
   close(): void;
 }
 
@@ -70,7 +77,7 @@ export function commandDialer(opts: CommandDialerOptions): CommandDialer {
     open,
     unanswered: (err) => unanswered(opts.peerName, err, lastEnding),
     close: () => {
-      for (const child of children) terminate(child);
+      for (const child of children) endThenTerminate(child);
     },
   };
 }
@@ -133,6 +140,8 @@ function childChannel(
 class ChildDuplex extends Duplex {
   readonly #stdin: Writable;
   readonly #stdout: Readable;
+  #childClosed = false;
+  #finished: (() => void) | undefined;
 
   constructor(child: ChildProcess, peerName: string) {
     super({ allowHalfOpen: false });
@@ -146,8 +155,10 @@ class ChildDuplex extends Duplex {
     this.#stdout.on('error', (err) => this.destroy(new Error(`${peerName}: ${err.message}`)));
   }
 
-  /** The child exited and its pipes are closed: nothing more will come. */
+  /** The child exited and its pipes are closed: nothing more will come, and all we wrote was taken. */
   childClosed(): void {
+    this.#childClosed = true;
+    this.#finished?.();
     if (!this.destroyed) this.push(null);
   }
 
@@ -178,8 +189,14 @@ class ChildDuplex extends Duplex {
     this.#stdin.uncork();
   }
 
+  /**
+   * Our side is done once the child has exited: only then has it surely read what we wrote last (a pipe
+   * holds it until then), so 'finish' means what FramedConn.flushed() needs from it.
+   */
   override _final(callback: (err?: Error | null) => void): void {
-    this.#stdin.end(() => callback());
+    this.#stdin.end();
+    if (this.#childClosed) callback();
+    else this.#finished = () => callback();
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
@@ -213,6 +230,14 @@ function cancelOnAbort(child: ChildProcess, signal: AbortSignal): void {
   };
   signal.addEventListener('abort', signalOnAbort, { once: true });
   child.once('close', () => signal.removeEventListener('abort', signalOnAbort));
+}
+
+/** Ends the child's stdin, and terminates it if it has not exited within CHILD_KILL_GRACE_MS. */
+function endThenTerminate(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.stdin?.end();
+  const timer = setTimeout(() => terminate(child), CHILD_KILL_GRACE_MS);
+  child.once('exit', () => clearTimeout(timer));
 }
 
 /** SIGTERM, then SIGKILL if the child has not exited within CHILD_KILL_GRACE_MS. */

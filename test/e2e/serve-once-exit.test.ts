@@ -11,7 +11,8 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
-import { push } from '../../src/client/transfer-client.js';
+import { pull, push } from '../../src/client/transfer-client.js';
+import { commandDialer } from '../../src/transport/command-dial.js';
 import type { FcpError } from '../../src/protocol/errors.js';
 import type { TransferEvent } from '../../src/transfer/events.js';
 import type { Dialer } from '../../src/transport/dialer.js';
@@ -131,6 +132,45 @@ test('carried: stdin closes during the session; every fcpd --stdio child ends by
   assert.ok(closes.length >= 1);
   assert.equal(processesMentioning(d.info.relay), []);
   dialer.close();
+});
+
+/**
+ * A relay like fcpd --stdio that holds each chunk from its stdin 200 ms before passing it on: when the
+ * client is done, what it wrote last is still in the pipe.
+ */
+const SLOW_RELAY = `
+const net = require('node:net');
+const socket = net.connect({ path: process.argv[1] }, () => {
+  socket.pipe(process.stdout);
+  process.stdin.on('data', (chunk) => {
+    process.stdin.pause();
+    setTimeout(() => { socket.write(chunk); process.stdin.resume(); }, 200);
+  });
+  process.stdin.on('end', () => setTimeout(() => socket.end(), 200));
+});
+socket.on('close', () => process.exit(0));
+`;
+
+test('what the client wrote last reaches the daemon, though it closes its dialer at once', async () => {
+  const root = dirs.make();
+  const src = join(root, 'src');
+  await buildTree(src, [{ kind: 'file', path: 'f.bin', size: 3 * MiB }]);
+  const d = await serveOnce(root);
+  const dialer = commandDialer({
+    peerName: 'a slow relay',
+    argv: () => [process.execPath, '-e', SLOW_RELAY, d.info.relay],
+    env: d.env,
+  });
+  const opts = await directOptions(d, 4, () => {});
+  const back = join(dirs.make(), 'back');
+  try {
+    // A pull: the client's DONE is the session's last frame.
+    await pull({ ...opts, dialer, source: 'src/', dest: back });
+  } finally {
+    dialer.close();
+  }
+  assert.equal(await compareTrees(src, back), []);
+  await gone(d, 0);
 });
 
 test('garbage on the relay socket and on a relay stdin: the real session is served, nothing else written', async () => {
