@@ -24,6 +24,7 @@ import { loadFrameBuilder, T } from '../helpers/frame-builder.js';
 import {
   carriedOptions,
   directOptions,
+  processesLeftMentioning,
   processesMentioning,
   type ServeOnceChild,
   serveOnceRegistry,
@@ -44,7 +45,7 @@ async function gone(d: ServeOnceChild, code: number): Promise<void> {
   assert.not.ok(existsSync(`/proc/${d.child.pid}`));
   assert.not.ok(existsSync(d.info.relay), 'relay socket removed');
   assert.equal(await readdir(join(d.home, '.cache', 'fcp', 'run')), [], 'run dir left empty');
-  assert.equal(processesMentioning(d.info.relay), []);
+  assert.equal(await processesLeftMentioning(d.info.relay), []);
 }
 
 test('no login within the idle time: exits 4 saying so, socket removed', async () => {
@@ -126,10 +127,11 @@ test('carried: stdin closes during the session; every fcpd --stdio child ends by
     () => {},
     () => {},
   );
-  await gone(d, 0);
-  // A channel ends only once its child has exited (transport/command-dial.ts).
+  // A channel ends only once its child has exited (transport/command-dial.ts). Wait for that before gone()
+  // looks for processes: the relays exit just after the daemon, when their socket closes.
   await Promise.all(closes);
   assert.ok(closes.length >= 1);
+  await gone(d, 0);
   assert.equal(processesMentioning(d.info.relay), []);
   dialer.close();
 });

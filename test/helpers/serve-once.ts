@@ -174,6 +174,20 @@ export function processesMentioning(text: string): number[] {
   return out;
 }
 
+/**
+ * The processes still mentioning `text` once they have had up to `withinMs` to exit: a relay ends just
+ * after the daemon whose socket it joined, and one spawned as the session failed ends once its connect is
+ * refused. Polls /proc, bounded: a process still there after `withinMs` is left running.
+ */
+export async function processesLeftMentioning(text: string, withinMs = 5000): Promise<number[]> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const left = processesMentioning(text);
+    if (left.length === 0 || Date.now() >= deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Serve-once daemons a test file started, all killed and removed by cleanupAll() (its test.after.each). */
 export function serveOnceRegistry(): {
   start(root: string, more?: ServeOnceStart): Promise<ServeOnceChild>;
