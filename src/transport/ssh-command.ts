@@ -1,0 +1,231 @@
+/**
+ * The ssh command lines of fcp over ssh (README "Works wherever ssh works"): `--ssh CMD` split into
+ * argv the way a shell would (no shell is run), and the argv of the bootstrap, the remote install, the
+ * carried data connections and `ssh -G`. The remote side gets one POSIX sh script, wrapped so that any login
+ * shell (sh, bash, zsh, fish, csh) hands it to `sh` unchanged.
+ */
+import { FcpError } from '../protocol/index.js';
+
+/** An ssh command as `--ssh` gave it: the program and the options the user put after it. */
+export interface SshCommand {
+  readonly file: string;
+  readonly args: readonly string[];
+}
+
+/** What the remote runs to start fcpd: the user's `--remote-fcpd` words, or fcp's own search. */
+export type RemoteCommand =
+  | { readonly kind: 'given'; readonly command: string }
+  | { readonly kind: 'search'; readonly cachedName: string | undefined };
+
+/** `--remote-fcpd CMD` when given, else the search (with the cached bundle's name when this fcp has one). */
+export function remoteCommandFor(given: string | undefined, cachedName: string | undefined): RemoteCommand {
+  return given === undefined ? { kind: 'search', cachedName } : { kind: 'given', command: given };
+}
+
+export const DEFAULT_SSH: SshCommand = { file: 'ssh', args: [] };
+
+/** The first word of the line the remote prints when it has neither fcpd nor the cached bundle. */
+export const NEED_INSTALL_TAG = 'FCPD-NEED-INSTALL';
+
+/** Where the remote keeps the bundle fcp installed, under the login user's home. */
+export const REMOTE_CACHE_DIR = '.cache/fcp';
+
+/**
+ * Splits `--ssh CMD` into words like sh does, without running a shell: blanks separate words, '...' is
+ * literal, "..." keeps blanks and lets \ escape " \ $ `, and \ outside quotes escapes the next character.
+ */
+export function parseSshCommand(cmd: string): SshCommand {
+  const words = splitWords(cmd);
+  const [file, ...args] = words;
+  if (file === undefined) throw sshUsage('--ssh needs a command, such as --ssh="ssh -p 2222"');
+  return { file, args };
+}
+
+function splitWords(cmd: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  let i = 0;
+  const add = (text: string) => {
+    word = (word ?? '') + text;
+  };
+  while (i < cmd.length) {
+    const ch = cmd[i]!;
+    if (/\s/.test(ch)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+      i++;
+    } else if (ch === "'") {
+      const end = cmd.indexOf("'", i + 1);
+      if (end === -1) throw sshUsage(`--ssh has an unbalanced ' in "${cmd}"`);
+      add(cmd.slice(i + 1, end));
+      i = end + 1;
+    } else if (ch === '"') {
+      const { text, next } = doubleQuoted(cmd, i + 1);
+      add(text);
+      i = next;
+    } else if (ch === '\\') {
+      if (i + 1 >= cmd.length) throw sshUsage(`--ssh ends in a lone \\ in "${cmd}"`);
+      add(cmd[i + 1]!);
+      i += 2;
+    } else {
+      add(ch);
+      i++;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/** The text of a "..." word from `start` (just after the opening quote), and the index after its end. */
+function doubleQuoted(cmd: string, start: number): { text: string; next: number } {
+  let text = '';
+  for (let i = start; i < cmd.length; i++) {
+    const ch = cmd[i]!;
+    if (ch === '"') return { text, next: i + 1 };
+    if (ch === '\\' && i + 1 < cmd.length && '"\\$`'.includes(cmd[i + 1]!)) {
+      text += cmd[i + 1]!;
+      i++;
+    } else {
+      text += ch;
+    }
+  }
+  throw sshUsage(`--ssh has an unbalanced " in "${cmd}"`);
+}
+
+function sshUsage(message: string): FcpError {
+  return new FcpError('FCP_ERR_USAGE', message);
+}
+
+/**
+ * `[user@]host` as ssh's destination: the alias exactly as typed, so ssh applies its own config to it. A
+ * leading '-' would make ssh read it as an option (`-oProxyCommand=...`): refused.
+ */
+export function sshDestination(host: string, user: string | undefined): string {
+  const dest = user === undefined ? host : `${user}@${host}`;
+  if (dest.startsWith('-')) throw sshUsage(`"${dest}" is not a host ssh can be given (it starts with -)`);
+  return dest;
+}
+
+/**
+ * Quotes `text` as one word for sh, bash, zsh, fish and csh alike: single quotes, and each ' inside as
+ * '\'' (a quote escaped outside the quotes, which all five read the same way).
+ */
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * The one word ssh hands to the login shell: `exec sh -c '<script>'`. The script must be one line (csh
+ * refuses a newline inside quotes), and free of `\\` (fish unescapes it inside '...') and `!` (csh history).
+ */
+export function loginShellCommand(script: string): string {
+  if (/[\n\r!]|\\\\/.test(script))
+    throw new FcpError('FCP_ERR_INTERNAL', 'remote script not safe for every login shell');
+  return `exec sh -c ${shellQuote(script)}`;
+}
+
+/** The bundle's name in the remote cache: fcpd-VERSION-HASH16.js. */
+export function cachedBundleName(version: string, hash16: string): string {
+  return `fcpd-${version}-${hash16}.js`;
+}
+
+/**
+ * The remote sh script that runs the first fcpd that exists with `tail` after it: `--remote-fcpd`, else
+ * `fcpd` on PATH, else the cached bundle with node; else it prints NEED_INSTALL_TAG and node's version.
+ * The data connections run the same script, so they find the same fcpd the bootstrap found.
+ */
+export function remoteFcpdScript(remote: RemoteCommand, tail: readonly string[]): string {
+  const args = tail.map(shellQuote).join(' ');
+  // --remote-fcpd is the user's own remote command line, run by the remote sh as rsync runs --rsync-path.
+  if (remote.kind === 'given') return `exec ${remote.command} ${args}`;
+  const steps = [`if command -v fcpd >/dev/null 2>&1; then exec fcpd ${args}; fi`];
+  if (remote.cachedName !== undefined) {
+    const cached = `"$HOME"/${REMOTE_CACHE_DIR}/${shellQuote(remote.cachedName)}`;
+    steps.push(
+      `if [ -f ${cached} ] && command -v node >/dev/null 2>&1; then exec node ${cached} ${args}; fi`,
+    );
+  }
+  return [
+    ...steps,
+    `N=$(node -p process.versions.node 2>/dev/null)`,
+    `if [ -n "$N" ]; then echo "${NEED_INSTALL_TAG} {\\"node\\":\\"$N\\"}"; ` +
+      `else echo "${NEED_INSTALL_TAG} {\\"node\\":null}"; fi`,
+  ].join('; ');
+}
+
+/**
+ * The node program that installs the bundle it reads on stdin: the cache dir (and its parent) must be the
+ * user's own and closed to group and other, the bundle must hash to `sha256`, and it lands under its final
+ * name by a rename from an exclusive temp file, so a reader never sees half of it. Written without ', ! and
+ * backslashes (see loginShellCommand).
+ */
+export function installProgram(name: string, sha256: string): string {
+  return [
+    `const fs=require("fs"),path=require("path"),crypto=require("crypto");`,
+    `const fail=(m)=>{process.stderr.write("fcp install: "+m+"\\n");process.exit(1)};`,
+    `const dir=path.join(require("os").homedir(),"${REMOTE_CACHE_DIR}");`,
+    `fs.mkdirSync(dir,{recursive:true,mode:0o700});`,
+    `for(const d of [dir,path.dirname(dir)]){const s=fs.lstatSync(d);`,
+    `const ok=s.isDirectory()&&s.uid===process.getuid()&&(s.mode&0o22)===0;`,
+    `if(ok===false)fail(d+" must be a directory of this user that group and other cannot write")}`,
+    `const parts=[];process.stdin.on("data",(c)=>parts.push(c));process.stdin.on("end",()=>{`,
+    `const data=Buffer.concat(parts);const got=crypto.createHash("sha256").update(data).digest("hex");`,
+    `if((got==="${sha256}")===false)fail("the bundle arrived damaged (sha256 "+got+")");`,
+    `const tmp=path.join(dir,".${name}."+process.pid+".tmp");`,
+    `const fd=fs.openSync(tmp,"wx",0o600);fs.writeSync(fd,data);fs.fsyncSync(fd);fs.closeSync(fd);`,
+    `fs.renameSync(tmp,path.join(dir,"${name}"))});`,
+  ].join('');
+}
+
+/** `ssh [user's args] DEST <script>`: the bootstrap, which prints the line (or NEED_INSTALL_TAG). */
+export function bootstrapArgv(ssh: SshCommand, dest: string, remote: RemoteCommand): string[] {
+  return [ssh.file, ...NO_FORWARDING, ...ssh.args, dest, remoteCommand(remote, ['--serve-once'])];
+}
+
+/** `ssh [user's args] DEST <install script>`, with the bundle on its stdin. */
+export function installArgv(ssh: SshCommand, dest: string, name: string, sha256: string): string[] {
+  const script = `umask 077; exec node -e ${shellQuote(installProgram(name, sha256))}`;
+  return [ssh.file, ...NO_FORWARDING, ...ssh.args, dest, loginShellCommand(script)];
+}
+
+/**
+ * One carried data connection: `ssh -o ControlMaster=no -o ControlPath=none [user's args] DEST <fcpd>
+ * --stdio SOCKET`. Each must be its own ssh connection: through a shared master (ControlMaster in the
+ * user's config) all N would share one TCP connection and one ssh channel window, the 2 MiB bottleneck
+ * that parallel connections exist to get past. ssh takes the first value it sees for an option, so ours,
+ * placed before the user's, win over both the user's -o and the config file.
+ */
+export function dataArgv(ssh: SshCommand, dest: string, remote: RemoteCommand, socket: string): string[] {
+  return [
+    ssh.file,
+    ...NO_FORWARDING,
+    ...['-o', 'ControlMaster=no', '-o', 'ControlPath=none', '-o', 'ClearAllForwardings=yes'],
+    ...ssh.args,
+    dest,
+    remoteCommand(remote, ['--stdio', socket]),
+  ];
+}
+
+/** `ssh [user's args] -G DEST`: prints the configuration ssh would use, without connecting. */
+export function configQueryArgv(ssh: SshCommand, dest: string): string[] {
+  return [ssh.file, ...ssh.args, '-G', dest];
+}
+
+/** The `hostname` line of `ssh -G`'s output: where ssh would connect, after aliases and HostName. */
+export function hostnameFromConfig(output: string): string | undefined {
+  for (const line of output.split('\n')) {
+    const m = /^hostname\s+(\S+)\s*$/i.exec(line);
+    if (m !== null) return m[1];
+  }
+  return undefined;
+}
+
+/**
+ * No agent or X11 forwarding for any of our ssh runs: the remote fcpd needs neither, and a forwarded agent
+ * would be usable by anyone who can take over the remote session.
+ */
+const NO_FORWARDING = ['-a', '-x'] as const;
+
+function remoteCommand(remote: RemoteCommand, tail: readonly string[]): string {
+  return loginShellCommand(remoteFcpdScript(remote, tail));
+}

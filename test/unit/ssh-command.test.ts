@@ -1,0 +1,204 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as assert from 'uvu/assert';
+import { FcpError } from '../../src/protocol/errors.js';
+import {
+  bootstrapArgv,
+  configQueryArgv,
+  dataArgv,
+  hostnameFromConfig,
+  installArgv,
+  loginShellCommand,
+  parseSshCommand,
+  remoteFcpdScript,
+  shellQuote,
+  sshDestination,
+} from '../../src/transport/ssh-command.js';
+import { test } from '../helpers/test.js';
+
+function usage(fn: () => unknown, message: RegExp): void {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, FcpError);
+    assert.is((err as FcpError).code, 'FCP_ERR_USAGE');
+    assert.match((err as FcpError).message, message);
+    return;
+  }
+  assert.unreachable('should be a usage error');
+}
+
+test('--ssh splits into words like sh, without a shell', () => {
+  assert.equal(parseSshCommand('ssh'), { file: 'ssh', args: [] });
+  assert.equal(parseSshCommand('  ssh   -p 2222 -J bastion '), {
+    file: 'ssh',
+    args: ['-p', '2222', '-J', 'bastion'],
+  });
+  assert.equal(parseSshCommand(`ssh -o 'ProxyCommand=nc %h %p' -i "/my keys/id"`), {
+    file: 'ssh',
+    args: ['-o', 'ProxyCommand=nc %h %p', '-i', '/my keys/id'],
+  });
+  assert.equal(parseSshCommand(String.raw`ssh -F a\ b "x\"y\\z" 'q'"r"s $HOME`), {
+    file: 'ssh',
+    args: ['-F', 'a b', 'x"y\\z', 'qrs', '$HOME'],
+  });
+  assert.equal(parseSshCommand(`ssh ''`), { file: 'ssh', args: [''] });
+});
+
+test('an empty or unbalanced --ssh is a usage error naming --ssh', () => {
+  usage(() => parseSshCommand(''), /--ssh/);
+  usage(() => parseSshCommand('   '), /--ssh/);
+  usage(() => parseSshCommand(`ssh -o 'x`), /--ssh.*unbalanced '/);
+  usage(() => parseSshCommand('ssh "x'), /--ssh.*unbalanced "/);
+  usage(() => parseSshCommand('ssh x\\'), /--ssh.*lone \\/);
+});
+
+test('a destination that ssh would read as an option is refused', () => {
+  assert.is(sshDestination('box', undefined), 'box');
+  assert.is(sshDestination('box', 'ann'), 'ann@box');
+  usage(() => sshDestination('-oProxyCommand=x', undefined), /starts with -/);
+  usage(() => sshDestination('box', '-x'), /starts with -/);
+});
+
+/** Runs a login-shell command line as ssh would: `$SHELL -c "<the one word>"`. */
+function asLoginShell(shell: string, command: string, env: NodeJS.ProcessEnv = process.env): string {
+  return execFileSync(shell, ['-c', command], { env, encoding: 'utf8' });
+}
+
+test('shellQuote and loginShellCommand survive sh, dash and bash unchanged', () => {
+  const tricky = `it's "quoted" $HOME \`x\` ; & | * ~ {a,b}`;
+  for (const shell of ['/bin/sh', '/usr/bin/dash', '/usr/bin/bash']) {
+    assert.is(asLoginShell(shell, `printf %s ${shellQuote(tricky)}`), tricky, shell);
+    const command = loginShellCommand(`printf %s ${shellQuote(tricky)}`);
+    assert.is(asLoginShell(shell, command), tricky, shell);
+  }
+});
+
+test('loginShellCommand refuses what some login shell would change', () => {
+  for (const bad of ['a\nb', 'echo hi!', 'a\\\\b']) {
+    assert.throws(
+      () => loginShellCommand(bad),
+      (e: unknown) => (e as FcpError).code === 'FCP_ERR_INTERNAL',
+    );
+  }
+});
+
+test('the remote scripts pass loginShellCommand (one line, no \\\\ or !)', () => {
+  const ssh = parseSshCommand('ssh -p 2222');
+  const search = { kind: 'search', cachedName: 'fcpd-0.1.0-0123456789abcdef.js' } as const;
+  bootstrapArgv(ssh, 'box', search);
+  dataArgv(ssh, 'box', search, '/run/user/1/fcp/s.sock');
+  installArgv(ssh, 'box', 'fcpd-0.1.0-0123456789abcdef.js', 'a'.repeat(64));
+});
+
+test('the data connections never share an ssh master, and ours come before the user options', () => {
+  const ssh = parseSshCommand('ssh -o ControlMaster=auto -p 2222');
+  const argv = dataArgv(ssh, 'ann@box', { kind: 'given', command: '/opt/fcpd' }, '/tmp/s');
+  const master = argv.indexOf('ControlMaster=no');
+  assert.ok(master > 0 && master < argv.indexOf('ControlMaster=auto'));
+  assert.ok(argv.includes('ControlPath=none'));
+  assert.is(argv[0], 'ssh');
+  assert.is(argv.at(-2), 'ann@box');
+  assert.match(argv.at(-1)!, /^exec sh -c '/);
+  const boot = bootstrapArgv(ssh, 'ann@box', { kind: 'given', command: '/opt/fcpd' });
+  assert.not.ok(boot.includes('ControlMaster=no'), 'the bootstrap may use a master');
+  assert.equal(configQueryArgv(ssh, 'box').slice(-2), ['-G', 'box']);
+});
+
+test('ssh -G: the hostname line', () => {
+  assert.is(hostnameFromConfig('user ann\nhostname 10.0.0.7\nport 22\n'), '10.0.0.7');
+  assert.is(hostnameFromConfig('user ann\n'), undefined);
+});
+
+/** A home and a PATH for running the remote script here, as the remote login would. */
+function fakeRemote(withNode: boolean): { home: string; bin: string; env: NodeJS.ProcessEnv } {
+  const home = mkdtempSync(path.join(tmpdir(), 'fcp-ssh-cmd-'));
+  const bin = path.join(home, 'bin');
+  mkdirSync(bin);
+  if (withNode)
+    writeFileSync(path.join(bin, 'node'), `#!/bin/sh\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+  for (const tool of ['sh', 'printf', 'echo', '[']) {
+    // Only the tools the script needs, so no fcpd or node of this machine is found.
+    const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+    if (found.startsWith('/'))
+      writeFileSync(path.join(bin, tool), `#!/bin/sh\nexec ${found} "$@"\n`, { mode: 0o755 });
+  }
+  return { home, bin, env: { HOME: home, PATH: bin } };
+}
+
+function runScript(script: string, env: NodeJS.ProcessEnv, input?: Buffer) {
+  return spawnSync('/bin/sh', ['-c', loginShellCommand(script)], { env, input, encoding: 'utf8' });
+}
+
+test('the search: no fcpd, no node → the need-install line with node null', () => {
+  const r = fakeRemote(false);
+  try {
+    const out = runScript(
+      remoteFcpdScript({ kind: 'search', cachedName: 'fcpd-x.js' }, ['--serve-once']),
+      r.env,
+    );
+    assert.is(out.stdout, 'FCPD-NEED-INSTALL {"node":null}\n');
+  } finally {
+    rmSync(r.home, { recursive: true, force: true });
+  }
+});
+
+test('the search: node but no fcpd → node version; fcpd on PATH → it runs with the arguments', () => {
+  const r = fakeRemote(true);
+  try {
+    const search = { kind: 'search', cachedName: 'fcpd-x.js' } as const;
+    const out = runScript(remoteFcpdScript(search, ['--stdio', "/tmp/a b's"]), r.env);
+    assert.is(out.stdout, `FCPD-NEED-INSTALL {"node":"${process.versions.node}"}\n`);
+    writeFileSync(path.join(r.bin, 'fcpd'), '#!/bin/sh\nfor a; do echo "[$a]"; done\n', { mode: 0o755 });
+    const ran = runScript(remoteFcpdScript(search, ['--stdio', "/tmp/a b's"]), r.env);
+    assert.is(ran.stdout, "[--stdio]\n[/tmp/a b's]\n");
+  } finally {
+    rmSync(r.home, { recursive: true, force: true });
+  }
+});
+
+test('install: the bundle lands in ~/.cache/fcp under its name, 0600, and the search then runs it', () => {
+  const r = fakeRemote(true);
+  try {
+    const bundle = Buffer.from('console.log(JSON.stringify(process.argv.slice(2)))\n');
+    const sha = createHash('sha256').update(bundle).digest('hex');
+    const name = 'fcpd-0.1.0-0123456789abcdef.js';
+    const argv = installArgv(parseSshCommand('ssh'), 'box', name, sha);
+    const out = spawnSync('/bin/sh', ['-c', argv.at(-1)!], { env: r.env, input: bundle, encoding: 'utf8' });
+    assert.is(out.status, 0, out.stderr);
+    const installed = path.join(r.home, '.cache/fcp', name);
+    assert.equal(readFileSync(installed), bundle);
+    assert.is(statSync(installed).mode & 0o777, 0o600);
+    assert.is(statSync(path.dirname(installed)).mode & 0o777, 0o700);
+    assert.equal(readdirSync(path.dirname(installed)), [name], 'no temp file left');
+    const ran = runScript(remoteFcpdScript({ kind: 'search', cachedName: name }, ['--serve-once']), r.env);
+    assert.is(ran.stdout, '["--serve-once"]\n');
+  } finally {
+    rmSync(r.home, { recursive: true, force: true });
+  }
+});
+
+test('install: a damaged bundle or a cache dir others can write is refused, nothing installed', () => {
+  const r = fakeRemote(true);
+  try {
+    const name = 'fcpd-0.1.0-0123456789abcdef.js';
+    const argv = installArgv(parseSshCommand('ssh'), 'box', name, 'b'.repeat(64));
+    const damaged = spawnSync('/bin/sh', ['-c', argv.at(-1)!], { env: r.env, input: 'x', encoding: 'utf8' });
+    assert.is.not(damaged.status, 0);
+    assert.match(damaged.stderr, /damaged/);
+    assert.equal(readdirSync(path.join(r.home, '.cache/fcp')), []);
+    execFileSync('chmod', ['0777', path.join(r.home, '.cache/fcp')]);
+    const sha = createHash('sha256').update('x').digest('hex');
+    const open = installArgv(parseSshCommand('ssh'), 'box', name, sha);
+    const refused = spawnSync('/bin/sh', ['-c', open.at(-1)!], { env: r.env, input: 'x', encoding: 'utf8' });
+    assert.is.not(refused.status, 0);
+    assert.match(refused.stderr, /group and other cannot write/);
+    assert.equal(readdirSync(path.join(r.home, '.cache/fcp')), []);
+  } finally {
+    rmSync(r.home, { recursive: true, force: true });
+  }
+});
+test.run();
