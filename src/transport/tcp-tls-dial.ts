@@ -7,7 +7,7 @@ import type tls from 'node:tls';
 import { FcpError, toFcpError } from '../protocol/index.js';
 import { channelBinding, checkSameDaemon, connectTls, peerHostKey } from '../security/tls-channel.js';
 import { hostPort as formatHostPort, socketChannel } from './channel.js';
-import { dial } from './dial.js';
+import { CONNECT_TIMEOUT_MS, dial } from './dial.js';
 import type { DaemonIdentity, DialedChannel, Dialer } from './dialer.js';
 import { HANDSHAKE_TIMEOUT_MS } from './hello.js';
 
@@ -20,13 +20,21 @@ function hostPort(endpoint: TcpEndpoint): string {
   return formatHostPort(endpoint.host, endpoint.port);
 }
 
-/** TCP, then TLS unless `encryption` is false (--no-encryption: plaintext; authentication stays). */
-export function tcpTlsDialer(endpoint: TcpEndpoint, encryption: boolean): Dialer {
+/**
+ * TCP, then TLS unless `encryption` is false (--no-encryption: plaintext; authentication stays).
+ * `connectTimeoutMs` bounds the TCP connect (a probe for a daemon that may not be there wants it short).
+ */
+export function tcpTlsDialer(
+  endpoint: TcpEndpoint,
+  encryption: boolean,
+  connectTimeoutMs = CONNECT_TIMEOUT_MS,
+): Dialer {
+  const to = { ...endpoint, connectTimeoutMs };
   return {
     peerName: `the daemon at ${hostPort(endpoint)}`,
     open: encryption
-      ? (resume, signal) => openTls(endpoint, resume, signal)
-      : (_resume, signal) => openPlain(endpoint, signal),
+      ? (resume, signal) => openTls(to, resume, signal)
+      : (_resume, signal) => openPlain(to, signal),
     unanswered: (err) => unanswered(endpoint, err),
   };
 }
@@ -37,17 +45,22 @@ const UNPROVEN: DaemonIdentity = {
   checkSameDaemon: () => {},
 };
 
-async function openPlain(endpoint: TcpEndpoint, signal?: AbortSignal): Promise<DialedChannel> {
-  const socket = await dial(endpoint.host, endpoint.port, undefined, signal);
+/** Where to connect, and how long the TCP connect may take. */
+interface Target extends TcpEndpoint {
+  readonly connectTimeoutMs: number;
+}
+
+async function openPlain(endpoint: Target, signal?: AbortSignal): Promise<DialedChannel> {
+  const socket = await dial(endpoint.host, endpoint.port, endpoint.connectTimeoutMs, signal);
   return { channel: socketChannel(socket, false), identity: UNPROVEN, resumption: () => undefined };
 }
 
 async function openTls(
-  endpoint: TcpEndpoint,
+  endpoint: Target,
   tlsSession: Buffer | undefined,
   signal?: AbortSignal,
 ): Promise<DialedChannel> {
-  const socket = await dial(endpoint.host, endpoint.port, undefined, signal);
+  const socket = await dial(endpoint.host, endpoint.port, endpoint.connectTimeoutMs, signal);
   let secure: tls.TLSSocket;
   try {
     secure = await connectTls(socket, HANDSHAKE_TIMEOUT_MS, tlsSession);
