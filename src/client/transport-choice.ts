@@ -1,0 +1,153 @@
+/**
+ * Which way a transfer reaches the remote (README "Works wherever ssh works"): `--daemon`, the standing
+ * fcpd on its port; `--ssh`, a one-session fcpd that ssh starts; neither, the standing fcpd if one listens
+ * and else ssh, said once on stderr. A daemon that answers, even to refuse us, is never passed over for
+ * ssh: only nothing listening (refused, unreachable, unknown host, no answer in DAEMON_PROBE_MS) is.
+ */
+import { FcpError, toFcpError } from '../protocol/index.js';
+import { hostPort } from '../transport/channel.js';
+import type { DialedChannel, Dialer } from '../transport/dialer.js';
+import type { SshCommand } from '../transport/ssh-command.js';
+import { tcpTlsDialer } from '../transport/tcp-tls-dial.js';
+import {
+  type CommonOptions,
+  dialerFor,
+  type Endpoint,
+  type SecurityOptions,
+  securityDefaults,
+} from './options.js';
+import { type RemoteFcpd, startRemoteFcpd } from './ssh-bootstrap.js';
+import { sshDialer, sshHostname, type SshTransport } from './ssh-dialer.js';
+
+/** How long the first connection to a standing daemon may take before auto mode goes through ssh. */
+export const DAEMON_PROBE_MS = 3_000;
+
+export type TransportMode = 'auto' | 'daemon' | 'ssh';
+
+export interface TransportChoice {
+  readonly mode: TransportMode;
+  readonly ssh: SshCommand;
+  /** ssh's destination: `[user@]host` exactly as typed, so ssh applies its own config to the alias. */
+  readonly dest: string;
+  readonly sshTransport: SshTransport;
+  /** --remote-fcpd CMD. */
+  readonly remoteFcpd: string | undefined;
+  /** false for --no-remote-install. */
+  readonly remoteInstall: boolean;
+  /** Each line ssh, or the remote fcpd through it, writes on stderr. */
+  readonly onStderr: (line: string) => void;
+}
+
+/** Thrown for `--ssh` with `HOST:PORT:PATH`: the port names a standing fcpd, not ssh's. */
+export function portWithSsh(): FcpError {
+  return new FcpError(
+    'FCP_ERR_USAGE',
+    "a port in HOST:PORT:PATH names a standing fcpd; with --ssh give ssh's port in the ssh command or config",
+  );
+}
+
+/**
+ * Runs each attempt of a transfer (withRetries calls `run` once per attempt) the way the choice asks.
+ * Auto mode decides on its first attempt and keeps to it; every attempt over ssh starts its own remote
+ * fcpd and ends it (and every ssh) when the attempt ends.
+ */
+export class TransportChooser {
+  readonly #choice: TransportChoice;
+  #via: TransportMode;
+  readonly #open = new Set<() => void>();
+
+  constructor(choice: TransportChoice) {
+    this.#choice = choice;
+    this.#via = choice.mode;
+  }
+
+  async run(common: CommonOptions, transfer: (opts: CommonOptions) => Promise<void>): Promise<void> {
+    if (this.#via === 'auto' && (await this.#tryDaemon(common, transfer))) return;
+    if (this.#via === 'daemon') return transfer(common);
+    await this.#viaSsh(common, transfer);
+  }
+
+  /** Ends every ssh of the running attempt at once (SIGINT): each remote fcpd sees its stdin end. */
+  close(): void {
+    for (const close of this.#open) close();
+  }
+
+  /** true when the standing daemon served the attempt; false when nothing listens there (go through ssh). */
+  async #tryDaemon(
+    common: CommonOptions,
+    transfer: (opts: CommonOptions) => Promise<void>,
+  ): Promise<boolean> {
+    const probe = probingDialer(common.endpoint, securityDefaults(common.security));
+    try {
+      await transfer({ ...common, dialer: probe });
+      this.#via = 'daemon';
+      return true;
+    } catch (err) {
+      if (!probe.nothingListens()) {
+        this.#via = 'daemon';
+        throw err;
+      }
+      this.#via = 'ssh';
+      common.onInfo?.(
+        `no fcpd listening on ${hostPort(common.endpoint.host, common.endpoint.port)}; going through ssh`,
+      );
+      return false;
+    }
+  }
+
+  async #viaSsh(common: CommonOptions, transfer: (opts: CommonOptions) => Promise<void>): Promise<void> {
+    const c = this.#choice;
+    const [remote, directHost] = await Promise.all([
+      startRemoteFcpd(c),
+      c.sshTransport === 'carried' ? common.endpoint.host : sshHostname(c.ssh, c.dest, common.endpoint.host),
+    ]);
+    const dialer = sshDialer({ ...c, transport: c.sshTransport, directHost, onInfo: common.onInfo }, remote);
+    const end = () => {
+      dialer.close();
+      remote.abort();
+    };
+    this.#open.add(end);
+    try {
+      await transfer({ ...common, dialer, security: oneTimeSecurity(common, remote) });
+    } finally {
+      this.#open.delete(end);
+      dialer.close();
+      await remote.close();
+    }
+  }
+}
+
+/**
+ * The remote fcpd's own key and secret, from the bootstrap line: the handshake pins that fingerprint (no
+ * known_hosts) and offers only the secret. The login is ssh's: the daemon runs as that user, so none is
+ * asked for.
+ */
+function oneTimeSecurity(common: CommonOptions, remote: RemoteFcpd): CommonOptions['security'] {
+  const oneTime = { hostFingerprint: remote.info.hostKey, secret: remote.info.secret };
+  return { ...common.security, user: '', oneTime };
+}
+
+/** The standing daemon's dialer, whose first connect is short and remembers whether nothing listened. */
+function probingDialer(
+  endpoint: Endpoint,
+  security: SecurityOptions,
+): Dialer & { nothingListens(): boolean } {
+  const standing = dialerFor(endpoint, security);
+  let opened = false;
+  let nothing = false;
+  const first = async (resume: Buffer | undefined, signal?: AbortSignal): Promise<DialedChannel> => {
+    opened = true;
+    try {
+      return await tcpTlsDialer(endpoint, security.encryption, DAEMON_PROBE_MS).open(resume, signal);
+    } catch (err) {
+      nothing = toFcpError(err).code === 'FCP_ERR_NET_CONNECT';
+      throw err;
+    }
+  };
+  return {
+    peerName: standing.peerName,
+    open: (resume, signal) => (opened ? standing.open(resume, signal) : first(resume, signal)),
+    unanswered: (err) => standing.unanswered(err),
+    nothingListens: () => nothing,
+  };
+}
