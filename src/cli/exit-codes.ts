@@ -29,10 +29,11 @@ export const EXIT_DESCRIPTIONS: Readonly<Record<ExitName, string>> = {
   USAGE: 'invalid arguments, options or ssh config; fcpd: already running, or the port is in use',
   PATH: 'a source or destination path cannot be used (missing, permission denied, disk full, read-only, wrong type)',
   PARTIAL: 'the transfer finished but some files failed; each one was reported',
-  CONNECT: 'cannot reach the daemon (refused, unreachable, unknown host, timed out)',
+  CONNECT:
+    'cannot reach the daemon (refused, unreachable, unknown host, timed out), or ssh cannot reach the host or start fcpd there (no fcpd and no node to install it)',
   PROTOCOL: 'the connection broke or the peer violated the protocol',
   REFUSED: 'the daemon refused or ended the session (busy, limit exceeded, shutting down)',
-  AUTH: 'authentication failed: host key changed or unverifiable, no key accepted, no key to offer',
+  AUTH: 'authentication failed: host key changed or unverifiable, no key accepted, no key to offer, or ssh refused the login',
   INTERNAL: 'internal error (a bug: please report it)',
   INTERRUPTED: 'interrupted by SIGINT (Ctrl-C) or SIGTERM',
 };

@@ -33,12 +33,14 @@ import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
 import { withRetries } from '../client/retry.js';
 import { type Endpoint, pull, push, type SecurityOptions } from '../client/transfer-client.js';
 import { jsonWriter, type RunArgs, runArgsProblem, runListeners, runOptions } from './run-options.js';
+import { TransportChooser } from '../client/transport-choice.js';
+import { type SshArgs, sshOptions, TRANSPORT_HELP, transportChoice, withDefaultSsh } from './ssh-options.js';
 
 /** Chosen from bench/ measurements (README "Performance"). */
 const DEFAULT_CONNECTIONS = 8;
 const MAX_CONNECTIONS = 64;
 
-interface CommonArgs extends RunArgs {
+interface CommonArgs extends RunArgs, SshArgs {
   connections: number;
   retries: number;
   'retry-wait': number;
@@ -46,7 +48,6 @@ interface CommonArgs extends RunArgs {
   include: string[] | undefined;
   exclude: string[] | undefined;
   regex: string[] | undefined;
-  'ssh-config': string | undefined;
   quiet: boolean;
   verbose: boolean;
   identity: string | undefined;
@@ -141,6 +142,12 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     local = [operands[1]!];
   }
   const { endpoint, security } = endpointFor(remote, args);
+  const chooser = new TransportChooser(
+    transportChoice(args, remote, (line) => {
+      progress.finish();
+      process.stderr.write(`${printable(line)}\n`);
+    }),
+  );
   const rateLimit = args.bwlimit === undefined ? undefined : new RateLimit(parseRate(args.bwlimit));
   const description = {
     direction,
@@ -206,6 +213,7 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     progress.finish();
     const err = new FcpError('FCP_ERR_SESSION_ABORTED', 'interrupted');
     engine?.fail(err);
+    chooser.close();
     process.stderr.write('fcp: interrupted\n');
     beforeFatalExit?.(err, EXIT.INTERRUPTED);
     process.exit(EXIT.INTERRUPTED);
@@ -250,8 +258,11 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
           onSession: json?.sessionStarted,
         };
         try {
-          if (direction === 'push') await push({ ...common, sources: local, dest: remote.path });
-          else await pull({ ...common, source: remote.path, dest: local[0]! });
+          await chooser.run(common, (opts) =>
+            direction === 'push'
+              ? push({ ...opts, sources: local, dest: remote.path })
+              : pull({ ...opts, source: remote.path, dest: local[0]! }),
+          );
         } catch (err) {
           totals.add(stats);
           counted = stats;
@@ -393,7 +404,7 @@ function withoutTypeColumn<T>(y: Argv<T>): Argv<T> {
 
 async function main(): Promise<void> {
   pinYoungGeneration();
-  await commonOptions(withoutTypeColumn(yargs(hideBin(process.argv))))
+  await sshOptions(commonOptions(withoutTypeColumn(yargs(withDefaultSsh(hideBin(process.argv))))))
     .scriptName('fcp')
     .usage(
       'fcp [options] push SRC... [user@]host[:port]:DST\nfcp [options] pull [user@]host[:port]:SRC DST\n' +
@@ -416,7 +427,7 @@ async function main(): Promise<void> {
     .demandCommand(1, 'name a command: push, pull, status or cancel')
     .strict()
     .epilogue(
-      `Trailing slash: "dir" copies the directory itself, "dir/" its contents (like rsync).\n\n${exitCodesHelp(helpColumns())}`,
+      `Trailing slash: "dir" copies the directory itself, "dir/" its contents (like rsync).\n\n${TRANSPORT_HELP}\n\n${exitCodesHelp(helpColumns())}`,
     )
     .help()
     .alias('h', 'help')
