@@ -1,0 +1,141 @@
+// fcp over ssh (issue 17), the ways it refuses or goes elsewhere: usage errors of the new options, ssh
+// refusing the key (exit 7, ssh's own words on stderr), a remote with no fcpd and no node (exit 4, what to
+// install), --no-remote-install, and the automatic choice when a standing fcpd does listen (used, never ssh;
+// and a refusal there is final). Real fcp, real sshd (test/helpers/sshd.ts), nothing left on the remote.
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as assert from 'uvu/assert';
+import { describeRun, FCPD_BIN, runFcp, spawnNode } from '../helpers/cli.js';
+import { eventually } from '../helpers/detached.js';
+import { type PrivateSshd, startSshd } from '../helpers/sshd.js';
+import { test } from '../helpers/test.js';
+
+const started: PrivateSshd[] = [];
+const daemons: ChildProcess[] = [];
+const dirs: string[] = [];
+
+async function sshd(opts: Parameters<typeof startSshd>[0]): Promise<PrivateSshd> {
+  const s = await startSshd(opts);
+  started.push(s);
+  return s;
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fcp-ssh-fail-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** A one-file source to push. */
+function source(): string {
+  const file = path.join(tempDir(), 'a.txt');
+  writeFileSync(file, 'over ssh\n');
+  return file;
+}
+
+test.after.each(async () => {
+  for (const s of started.splice(0)) {
+    await eventually(
+      10_000,
+      'no process left on the remote side',
+      () => s.listRemoteProcesses().length === 0,
+    );
+    await s.stop();
+  }
+  for (const d of daemons.splice(0)) d.kill('SIGKILL');
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+test('usage: --ssh with --daemon, --ssh with a port, an empty --ssh= and --remote-fcpd are exit 1', async () => {
+  const file = source();
+  const cases: Array<[string[], RegExp]> = [
+    [['--ssh', '--daemon'], /--ssh and --daemon/],
+    [['--ssh'], /a port in HOST:PORT:PATH names a standing fcpd/],
+    [['--ssh='], /--ssh needs a command/],
+    [['--ssh=ssh -o "x'], /--ssh has an unbalanced "/],
+    [['--remote-fcpd', ' '], /--remote-fcpd needs a command/],
+  ];
+  for (const [opts, message] of cases) {
+    const dest = opts[0] === '--ssh' && opts.length === 1 ? 'box:7600:/tmp' : 'box:/tmp';
+    const r = await runFcp([...opts, 'push', file, dest]);
+    assert.is(r.code, 1, `${opts.join(' ')}: ${describeRun(r)}`);
+    assert.match(r.stderr, message);
+    assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
+test('ssh refusing the key: exit 7, with ssh\'s own "Permission denied" passed through', async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  const wrongKey = path.join(tempDir(), 'other_key');
+  // A key sshd does not know: the login is refused the way ssh refuses it.
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrongKey], { stdio: 'pipe' });
+  const config = s.configWith({ IdentityFile: wrongKey });
+  const r = await runFcp([`--ssh=ssh -F ${config}`, 'push', source(), `${s.alias}:/tmp/`]);
+  assert.is(r.code, 7, describeRun(r));
+  assert.match(r.stderr, /Permission denied/);
+  assert.match(r.stderr, new RegExp(`fcp: ssh could not log in to ${s.alias}`));
+});
+
+test('a remote without fcpd and without node: exit 4, one line naming what to install', async () => {
+  const s = await sshd({ path: { fcpd: false, node: false } });
+  const r = await runFcp([`--ssh=${s.sshCommand}`, 'push', source(), `${s.alias}:/tmp/`]);
+  assert.is(r.code, 4, describeRun(r));
+  assert.match(r.stderr, /fcp: fcp-test-host has neither fcpd nor node on its PATH: install fcp there/);
+  assert.match(r.stderr, /--remote-fcpd PATH/);
+  assert.match(r.stderr, /node 20\.19 or newer/);
+});
+
+test('--no-remote-install: a remote with node but no fcpd is exit 4 and gets nothing installed', async () => {
+  const s = await sshd({ path: { fcpd: false, node: true } });
+  const r = await runFcp([
+    `--ssh=${s.sshCommand}`,
+    '--no-remote-install',
+    'push',
+    source(),
+    `${s.alias}:/tmp/`,
+  ]);
+  assert.is(r.code, 4, describeRun(r));
+  assert.match(r.stderr, /no fcpd on its PATH and --no-remote-install forbids sending one/);
+  assert.not.ok(existsSync(path.join(s.home, '.cache/fcp')));
+});
+
+/** An address of 127/8 for a standing fcpd on the default port, away from 127.0.0.1 where tests listen. */
+const STANDING_ADDRESS = '127.0.0.17';
+
+/** fcpd on STANDING_ADDRESS:7523 as a child; resolves once it listens. */
+async function standingFcpd(extra: string[] = []): Promise<ChildProcess> {
+  const child = spawnNode(FCPD_BIN, ['--bind', STANDING_ADDRESS, '--port', '7523', ...extra]);
+  daemons.push(child);
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (t: string) => (out += t));
+  await eventually(10_000, 'the standing fcpd to listen', () => out.includes('fcpd listening on'));
+  return child;
+}
+
+/** An ssh config whose alias `standing` is STANDING_ADDRESS (no sshd there: ssh must not be used). */
+function standingConfig(): string {
+  const file = path.join(tempDir(), 'ssh_config');
+  writeFileSync(file, `Host standing\n  HostName ${STANDING_ADDRESS}\n  BatchMode yes\n`);
+  return file;
+}
+
+test('automatic choice: a standing fcpd on 7523 is used, without a word about ssh', async () => {
+  await standingFcpd();
+  const dest = tempDir();
+  const r = await runFcp(['-F', standingConfig(), 'push', source(), `standing:${dest}/`]);
+  assert.is(r.code, 0, describeRun(r));
+  assert.is(readFileSync(path.join(dest, 'a.txt'), 'utf8'), 'over ssh\n');
+  assert.not.match(r.stderr, /going through ssh/);
+});
+
+test('automatic choice: a standing fcpd that refuses the login is final (exit 7), never ssh', async () => {
+  // No same-host token and no authorized key: the daemon answers, and refuses us.
+  await standingFcpd(['--no-local-token', '--authorized-keys', '/dev/null']);
+  const r = await runFcp(['-F', standingConfig(), 'push', source(), `standing:${tempDir()}/`]);
+  assert.is(r.code, 7, describeRun(r));
+  assert.not.match(r.stderr, /going through ssh/);
+});
+
+test.run();
