@@ -3,30 +3,15 @@
 // install), --no-remote-install, and the automatic choice when a standing fcpd does listen (used, never ssh;
 // and a refusal there is final). Real fcp, real sshd (test/helpers/sshd.ts), nothing left on the remote.
 import { type ChildProcess, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { describeRun, FCPD_BIN, runFcp, spawnNode } from '../helpers/cli.js';
 import { eventually } from '../helpers/detached.js';
-import { type PrivateSshd, startSshd } from '../helpers/sshd.js';
+import { cleanUp, sshd, tempDir } from '../helpers/ssh-fcp.js';
 import { test } from '../helpers/test.js';
 
-const started: PrivateSshd[] = [];
 const daemons: ChildProcess[] = [];
-const dirs: string[] = [];
-
-async function sshd(opts: Parameters<typeof startSshd>[0]): Promise<PrivateSshd> {
-  const s = await startSshd(opts);
-  started.push(s);
-  return s;
-}
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'fcp-ssh-fail-'));
-  dirs.push(dir);
-  return dir;
-}
 
 /** A one-file source to push. */
 function source(): string {
@@ -36,16 +21,8 @@ function source(): string {
 }
 
 test.after.each(async () => {
-  for (const s of started.splice(0)) {
-    await eventually(
-      10_000,
-      'no process left on the remote side',
-      () => s.listRemoteProcesses().length === 0,
-    );
-    await s.stop();
-  }
   for (const d of daemons.splice(0)) d.kill('SIGKILL');
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  await cleanUp();
 });
 
 test('usage: --ssh with --daemon, --ssh with a port, an empty --ssh= and --remote-fcpd are exit 1', async () => {
