@@ -101,6 +101,9 @@ export class TransportChooser {
       startRemoteFcpd(c),
       c.sshTransport === 'carried' ? common.endpoint.host : sshHostname(c.ssh, c.dest, common.endpoint.host),
     ]);
+    common.onNotice?.(
+      `fcpd ${remote.info.version} started on ${c.dest} through ssh (port ${remote.info.port})`,
+    );
     const dialer = sshDialer({ ...c, transport: c.sshTransport, directHost, onInfo: common.onInfo }, remote);
     const end = () => {
       dialer.close();
