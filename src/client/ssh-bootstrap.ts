@@ -118,28 +118,31 @@ function scanStdout(
   let bytes = 0;
   let lines = 0;
   let done = false;
+  const finish = (settle: () => void) => {
+    done = true;
+    settle();
+  };
+  const tooMuch = () =>
+    new FcpError(
+      'FCP_ERR_PROTO_NOT_FCP',
+      `ssh ${dest} printed ${lines} lines (${bytes} bytes) and not the line of fcpd --serve-once ` +
+        `(do login scripts print on stdout?)`,
+    );
   onLines(ssh.child.stdout!, (line) => {
     if (done) return;
-    bytes += line.length + 1;
     lines++;
     try {
       const outcome = parseOutcome(line);
-      if (outcome !== undefined) {
-        done = true;
-        resolve(outcome);
-      } else if (bytes > BOOTSTRAP_SCAN_MAX_BYTES || lines > BOOTSTRAP_SCAN_MAX_LINES) {
-        done = true;
-        reject(
-          new FcpError(
-            'FCP_ERR_PROTO_NOT_FCP',
-            `ssh ${dest} printed ${lines} lines without the line of fcpd --serve-once (login scripts that print?)`,
-          ),
-        );
-      }
+      if (outcome !== undefined) finish(() => resolve(outcome));
+      else if (lines >= BOOTSTRAP_SCAN_MAX_LINES) finish(() => reject(tooMuch()));
     } catch (err) {
-      done = true;
-      reject(err);
+      finish(() => reject(err));
     }
+  });
+  // Counted as it arrives: a login script printing without newlines is bounded too.
+  ssh.child.stdout!.on('data', (chunk: string) => {
+    bytes += chunk.length;
+    if (!done && bytes > BOOTSTRAP_SCAN_MAX_BYTES) finish(() => reject(tooMuch()));
   });
 }
 

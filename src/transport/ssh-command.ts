@@ -136,8 +136,9 @@ export function cachedBundleName(version: string, hash16: string): string {
  */
 export function remoteFcpdScript(remote: RemoteCommand, tail: readonly string[]): string {
   const args = tail.map(shellQuote).join(' ');
-  // --remote-fcpd is the user's own remote command line, run by the remote sh as rsync runs --rsync-path.
-  if (remote.kind === 'given') return `exec ${remote.command} ${args}`;
+  // --remote-fcpd is the user's own remote command line, run by the remote sh as rsync runs --rsync-path
+  // (so `cd /srv && fcpd` works too: no exec in front of it).
+  if (remote.kind === 'given') return `${remote.command} ${args}`;
   const steps = [`if command -v fcpd >/dev/null 2>&1; then exec fcpd ${args}; fi`];
   if (remote.cachedName !== undefined) {
     const cached = `"$HOME"/${REMOTE_CACHE_DIR}/${shellQuote(remote.cachedName)}`;

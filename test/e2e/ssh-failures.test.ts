@@ -78,6 +78,21 @@ test('--no-remote-install: a remote with node but no fcpd is exit 4 and gets not
   assert.not.ok(existsSync(path.join(s.home, '.cache/fcp')));
 });
 
+test('a remote that prints only junk: bounded (200 lines), exit 5, and the fcpd behind it ended', async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  const junk = 'i=0; while [ $i -lt 300 ]; do echo motd $i; i=$((i+1)); done; fcpd';
+  const r = await runFcp([
+    `--ssh=${s.sshCommand}`,
+    '--remote-fcpd',
+    junk,
+    'push',
+    source(),
+    `${s.alias}:/tmp/`,
+  ]);
+  assert.is(r.code, 5, describeRun(r));
+  assert.match(r.stderr, /printed 200 lines .* and not the line of fcpd --serve-once/);
+});
+
 /** An address of 127/8 for a standing fcpd on the default port, away from 127.0.0.1 where tests listen. */
 const STANDING_ADDRESS = '127.0.0.17';
 
