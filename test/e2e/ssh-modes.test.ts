@@ -1,0 +1,151 @@
+// fcp over ssh (issue 17), every way the data can go: direct TLS to the fcpd that ssh started, carried
+// inside one ssh per connection, the automatic choice as a user types it (no daemon on 7523), the fall back
+// to carried when the port cannot be reached, the remote install and its reuse, and an unprivileged login
+// user's rights. Real fcp, a real private sshd (test/helpers/sshd.ts), real files compared byte for byte;
+// after each test nothing runs on the remote side and no ssh of ours is left (helpers/ssh-fcp.ts).
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import * as assert from 'uvu/assert';
+import { describeRun, parseSummary, runFcp } from '../helpers/cli.js';
+import { MiB, writeRandomFile } from '../helpers/reliability.js';
+import { cleanUp, sshd, tempDir } from '../helpers/ssh-fcp.js';
+import { SSH_TEST_USER } from '../helpers/sshd.js';
+import { test } from '../helpers/test.js';
+import { compareTrees } from '../helpers/tree.js';
+
+test.after.each(cleanUp);
+
+/** A tree with a file big enough that the extra connections open, and small ones beside it. */
+async function sourceTree(): Promise<string> {
+  const root = path.join(tempDir(), 'src');
+  mkdirSync(path.join(root, 'logs'), { recursive: true });
+  await writeRandomFile(path.join(root, 'big.bin'), 6 * MiB + 123);
+  for (let i = 0; i < 5; i++) writeFileSync(path.join(root, 'logs', `l${i}.gz`), `log ${i}\n`);
+  writeFileSync(path.join(root, 'logs', 'skip.txt'), 'not a .gz\n');
+  return root;
+}
+
+/** Pushes the tree to HOST:remote/ and pulls its logs back with a glob; both compared with the source. */
+async function pushThenPull(args: string[], host: string): Promise<{ push: string; pull: string }> {
+  const src = await sourceTree();
+  const remote = tempDir('fcp-ssh-remote-');
+  const pushed = await runFcp([...args, '-n', '4', 'push', src, `${host}:${remote}/`]);
+  assert.is(pushed.code, 0, describeRun(pushed));
+  assert.equal(await compareTrees(src, path.join(remote, 'src')), []);
+  const local = tempDir('fcp-ssh-local-');
+  const pulled = await runFcp([...args, 'pull', `${host}:${remote}/src/logs/*.gz`, '.'], { cwd: local });
+  assert.is(pulled.code, 0, describeRun(pulled));
+  assert.equal(readdirSync(local).sort(), ['l0.gz', 'l1.gz', 'l2.gz', 'l3.gz', 'l4.gz']);
+  return { push: pushed.stderr, pull: pulled.stderr };
+}
+
+test('--ssh --ssh-transport=direct: push a tree and pull a glob', async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  const said = await pushThenPull([`--ssh=${s.sshCommand}`, '--ssh-transport=direct'], s.alias);
+  assert.not.match(said.push + said.pull, /carrying/);
+});
+
+test('--ssh --ssh-transport=carried: the same, each connection its own ssh', async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  await pushThenPull([`--ssh=${s.sshCommand}`, '--ssh-transport=carried'], s.alias);
+});
+
+/** Whether something accepts connections on 127.0.0.1:7523 (the tests below need nothing there). */
+function standingDaemonAt7523(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port: 7523 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+test('as typed, with only an ssh config: no fcpd on 7523, so through ssh, said once (and not with -q)', async () => {
+  assert.not.ok(await standingDaemonAt7523(), 'this test needs 127.0.0.1:7523 free');
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  const said = await pushThenPull(['-F', s.sshConfigFile], s.alias);
+  assert.match(said.push, /^fcp: no fcpd listening on 127\.0\.0\.1:7523; going through ssh$/m);
+  assert.is(said.push.match(/going through ssh/g)?.length, 1);
+  const quiet = await runFcp([
+    '-q',
+    '-F',
+    s.sshConfigFile,
+    'push',
+    await sourceTree(),
+    `${s.alias}:${tempDir()}/`,
+  ]);
+  assert.is(quiet.code, 0, describeRun(quiet));
+  assert.is(quiet.stderr, '');
+});
+
+test("--ssh 'ssh -F FILE' as typed: fcp pull 'alias:/logs/*.gz' .", async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  await pushThenPull(['--ssh=' + s.sshCommand], s.alias);
+});
+
+test('the started fcpd cannot be reached directly (bound elsewhere): the data is carried through ssh', async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  // The client dials ssh's HostName, 127.0.0.1; the remote fcpd listens on 127.0.0.3 only, a firewall's effect.
+  const said = await pushThenPull(
+    [`--ssh=${s.sshCommand}`, '--remote-fcpd', 'fcpd --bind 127.0.0.3'],
+    s.alias,
+  );
+  assert.match(said.push, /^fcp: 127\.0\.0\.1:\d+ not reachable directly; carrying the data through ssh$/m);
+});
+
+test('login output before the line is skipped; --remote-fcpd may be a command line', async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  const remoteFcpd = 'echo Welcome; echo "FCPD-SERVE-ONCEish junk"; cd / && fcpd';
+  await pushThenPull(
+    [`--ssh=${s.sshCommand}`, '--ssh-transport=direct', '--remote-fcpd', remoteFcpd],
+    s.alias,
+  );
+});
+
+test('remote install: node but no fcpd gets the bundle in ~/.cache/fcp once; the next run reuses it', async () => {
+  const s = await sshd({ path: { fcpd: false, node: true } });
+  const cache = path.join(s.home, '.cache/fcp');
+  const src = await sourceTree();
+  const first = await runFcp([`--ssh=${s.sshCommand}`, 'push', src, `${s.alias}:${tempDir()}/`]);
+  assert.is(first.code, 0, describeRun(first));
+  // `run` is the serve-once daemon's socket directory (without XDG_RUNTIME_DIR), not the install's.
+  const [bundle, ...others] = readdirSync(cache).filter((name) => name !== 'run');
+  assert.match(bundle ?? '', /^fcpd-0\.1\.0-[0-9a-f]{16}\.js$/);
+  assert.equal(others, [], 'no temp file left');
+  const before = statSync(path.join(cache, bundle!));
+  assert.is(before.mode & 0o777, 0o600);
+  assert.is(statSync(cache).mode & 0o777, 0o700);
+  const second = await runFcp([`--ssh=${s.sshCommand}`, 'push', src, `${s.alias}:${tempDir()}/`]);
+  assert.is(second.code, 0, describeRun(second));
+  const after = statSync(path.join(cache, bundle!));
+  assert.is(after.ino, before.ino, 'the same file, not installed again');
+  assert.is(after.mtimeMs, before.mtimeMs);
+});
+
+test("an unprivileged login user: the transfer has that user's rights, no more", async () => {
+  const s = await sshd({ user: SSH_TEST_USER, path: { fcpd: true, node: true } });
+  const src = await sourceTree();
+  const mine = await runFcp([`--ssh=${s.sshCommand}`, 'push', path.join(src, 'logs'), `${s.alias}:in/`]);
+  assert.is(mine.code, 0, describeRun(mine));
+  const landed = path.join(s.home, 'in', 'logs', 'l0.gz');
+  assert.is(statSync(landed).uid, statSync(s.home).uid, 'written as the login user, in its HOME');
+  // Root's directory, which the login user may read but not write.
+  const closed = tempDir('fcp-ssh-closed-');
+  chownSync(closed, 0, 0);
+  chmodSync(closed, 0o755);
+  const denied = await runFcp([
+    `--ssh=${s.sshCommand}`,
+    'push',
+    path.join(src, 'big.bin'),
+    `${s.alias}:${closed}/`,
+  ]);
+  assert.is(denied.code, 2, describeRun(denied));
+  assert.match(denied.stderr, /permission denied/);
+  assert.not.ok(existsSync(path.join(closed, 'big.bin')));
+  assert.is(parseSummary(mine.stdout)?.sent, 6);
+});
+
+test.run();
