@@ -18,6 +18,7 @@ export interface SshArgs {
   'remote-fcpd': string | undefined;
   'remote-install': boolean;
   'ssh-config': string | undefined;
+  identity: string | undefined;
 }
 
 /** The rule, for the --help epilogue. */
@@ -82,7 +83,7 @@ export function transportChoice(
     args.daemon || spec.port !== undefined ? 'daemon' : args.ssh !== undefined ? 'ssh' : 'auto';
   return {
     mode,
-    ssh: withConfigFile(parseSshCommand(args.ssh ?? 'ssh'), args['ssh-config']),
+    ssh: withUserFiles(parseSshCommand(args.ssh ?? 'ssh'), args['ssh-config'], args.identity),
     dest: sshDestination(spec.host, spec.user),
     sshTransport: args['ssh-transport'],
     remoteFcpd: args['remote-fcpd'],
@@ -91,10 +92,21 @@ export function transportChoice(
   };
 }
 
-/** fcp's -F FILE names the ssh config for aliases: ssh must read the same file, unless CMD names one. */
-function withConfigFile(ssh: SshCommand, configFile: string | undefined): SshCommand {
-  if (configFile === undefined || ssh.args.some((a) => a.startsWith('-F'))) return ssh;
-  return { file: ssh.file, args: ['-F', path.resolve(configFile), ...ssh.args] };
+/**
+ * fcp's -F FILE names the ssh config for aliases, and -i FILE the key to log in with: ssh gets the same
+ * ones, unless the --ssh command names its own.
+ */
+function withUserFiles(
+  ssh: SshCommand,
+  configFile: string | undefined,
+  identity: string | undefined,
+): SshCommand {
+  const own = (flag: string) => ssh.args.some((a) => a.startsWith(flag));
+  const extra = [
+    ...(configFile === undefined || own('-F') ? [] : ['-F', path.resolve(configFile)]),
+    ...(identity === undefined || own('-i') ? [] : ['-i', path.resolve(identity)]),
+  ];
+  return { file: ssh.file, args: [...extra, ...ssh.args] };
 }
 
 function usage(message: string): FcpError {

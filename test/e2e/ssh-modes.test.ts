@@ -105,6 +105,28 @@ test('login output before the line is skipped; --remote-fcpd may be a command li
   );
 });
 
+test('over IPv6: ssh -G gives ::1, and the direct connections go there', async () => {
+  const s = await sshd({ ipv6: true, path: { fcpd: true, node: true } });
+  const said = await pushThenPull([`--ssh=${s.sshCommand}`, '-v'], s.alias6!);
+  assert.not.match(said.push, /carrying/);
+});
+
+test("fcp's -i FILE is the key ssh logs in with too", async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  const config = s.configWith({ IdentityFile: '/nonexistent/key' });
+  const r = await runFcp([
+    '-F',
+    config,
+    '--ssh',
+    '-i',
+    s.keyFile,
+    'push',
+    await sourceTree(),
+    `${s.alias}:${tempDir()}/`,
+  ]);
+  assert.is(r.code, 0, describeRun(r));
+});
+
 test('remote install: node but no fcpd gets the bundle in ~/.cache/fcp once; the next run reuses it', async () => {
   const s = await sshd({ path: { fcpd: false, node: true } });
   const cache = path.join(s.home, '.cache/fcp');

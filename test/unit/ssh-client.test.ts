@@ -70,6 +70,7 @@ const ARGS = {
   'remote-fcpd': undefined,
   'remote-install': true,
   'ssh-config': undefined,
+  identity: undefined,
 } as const;
 
 test('the rule: --daemon or a port → daemon; --ssh → ssh; neither → auto; -F goes to ssh', () => {
@@ -92,6 +93,8 @@ test('the rule: --daemon or a port → daemon; --ssh → ssh; neither → auto; 
     none,
   );
   assert.equal(own.ssh.args, ['-F', 'mine'], 'the ssh command names its own config');
+  const key = transportChoice({ ...ARGS, identity: '/k/id' }, { host: 'h', path: '' }, none);
+  assert.equal(key.ssh.args, ['-i', '/k/id'], "fcp's -i is ssh's key too");
   for (const [args, spec, message] of [
     [{ ...ARGS, ssh: 'ssh', daemon: true }, { host: 'h', path: '' }, /cannot both/],
     [{ ...ARGS, ssh: 'ssh' }, { host: 'h', port: 7600, path: '' }, /names a standing fcpd/],
