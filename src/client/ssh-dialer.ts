@@ -47,6 +47,8 @@ export interface SshDialerOptions {
 /** A Dialer that also ends the ssh children it started. */
 export interface SshDialer extends Dialer {
   close(): void;
+  /** The way the connections went, once the first one opened; undefined before. */
+  chosen(): 'direct' | 'carried' | undefined;
 }
 
 /** The dialer of the session `remote` serves. */
@@ -83,6 +85,7 @@ export function sshDialer(opts: SshDialerOptions, remote: RemoteFcpd): SshDialer
     open: (resume, signal) => (chosen === undefined ? probe(resume, signal) : chosen.open(resume, signal)),
     unanswered: (err) => (chosen ?? direct).unanswered(err),
     close: () => carried.close(),
+    chosen: () => (chosen === undefined ? undefined : chosen === direct ? 'direct' : 'carried'),
   };
 }
 

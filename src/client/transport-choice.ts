@@ -54,11 +54,14 @@ export function portWithSsh(): FcpError {
 export class TransportChooser {
   readonly #choice: TransportChoice;
   #via: TransportMode;
+  /** --ssh-transport; auto becomes what the first attempt found, so a retry does not probe again. */
+  #sshTransport: SshTransport;
   readonly #open = new Set<() => void>();
 
   constructor(choice: TransportChoice) {
     this.#choice = choice;
     this.#via = choice.mode;
+    this.#sshTransport = choice.sshTransport;
   }
 
   async run(common: CommonOptions, transfer: (opts: CommonOptions) => Promise<void>): Promise<void> {
@@ -99,12 +102,17 @@ export class TransportChooser {
     const c = this.#choice;
     const [remote, directHost] = await Promise.all([
       startRemoteFcpd(c),
-      c.sshTransport === 'carried' ? common.endpoint.host : sshHostname(c.ssh, c.dest, common.endpoint.host),
+      this.#sshTransport === 'carried'
+        ? common.endpoint.host
+        : sshHostname(c.ssh, c.dest, common.endpoint.host),
     ]);
     common.onNotice?.(
       `fcpd ${remote.info.version} started on ${c.dest} through ssh (port ${remote.info.port})`,
     );
-    const dialer = sshDialer({ ...c, transport: c.sshTransport, directHost, onInfo: common.onInfo }, remote);
+    const dialer = sshDialer(
+      { ...c, transport: this.#sshTransport, directHost, onInfo: common.onInfo },
+      remote,
+    );
     const end = () => {
       dialer.close();
       remote.abort();
@@ -113,6 +121,7 @@ export class TransportChooser {
     try {
       await transfer({ ...common, dialer, security: oneTimeSecurity(common, remote) });
     } finally {
+      this.#sshTransport = dialer.chosen() ?? this.#sshTransport;
       this.#open.delete(end);
       dialer.close();
       await remote.close();

@@ -43,14 +43,24 @@ async function midTransfer(dest: string): Promise<void> {
 }
 
 function serveOnceProcesses(s: PrivateSshd) {
-  return s.listRemoteProcesses().filter((p) => p.command.includes('--serve-once'));
+  // The fcpd itself (node running the bundle), not a shell around it (--remote-fcpd runs under sh).
+  return s.listRemoteProcesses().filter((p) => /fcpd\.js .*--serve-once/.test(p.command));
 }
 
-for (const transport of ['direct', 'carried']) {
-  test(`${transport}: the remote fcpd killed mid-transfer; the retry starts another and resumes`, async () => {
+/** How each variant reaches the remote fcpd: forced direct, forced carried, and auto behind a "firewall". */
+const VARIANTS: Array<[string, string[]]> = [
+  ['direct', ['--ssh-transport=direct']],
+  ['carried', ['--ssh-transport=carried']],
+  // The remote fcpd listens where the client cannot reach it: auto falls back to carried, and the retry
+  // remembers that instead of probing again.
+  ['auto, unreachable port', ['--remote-fcpd', 'fcpd --bind 127.0.0.3']],
+];
+
+for (const [name, transport] of VARIANTS) {
+  test(`${name}: the remote fcpd killed mid-transfer; the retry starts another and resumes`, async () => {
     const s = await sshd({ path: { fcpd: true, node: true } });
     const { file, remote, dest } = await bigPush();
-    const args = [`--ssh=${s.sshCommand}`, `--ssh-transport=${transport}`, '--retry-wait', '0.1'];
+    const args = [`--ssh=${s.sshCommand}`, ...transport, '--retry-wait', '0.1'];
     const run = startFcp([...args, 'push', file, `${s.alias}:${remote}/`], 120_000);
     await midTransfer(dest);
     const [victim, ...more] = serveOnceProcesses(s);
@@ -61,6 +71,8 @@ for (const transport of ['direct', 'carried']) {
     assert.match(r.stderr, /retrying in/);
     assert.is(await sha256File(dest), await sha256File(file));
     assert.ok((summaryBytes(r.stdout)?.resumed ?? 0) > 0, `resumed, not sent again: ${r.stdout}`);
+    const carriedLines = r.stderr.match(/carrying the data through ssh/g)?.length ?? 0;
+    assert.is(carriedLines, name.startsWith('auto') ? 1 : 0, r.stderr);
   });
 }
 
