@@ -346,12 +346,13 @@ function commonOptions<T>(y: Argv<T>) {
       .option('ssh-config', {
         alias: 'F',
         type: 'string',
-        describe: 'ssh config file for host aliases (default ~/.ssh/config)',
+        describe: 'ssh config file for host aliases, also given to ssh (default ~/.ssh/config)',
       })
       .option('identity', {
         alias: 'i',
         type: 'string',
-        describe: 'SSH private key to log in with (signed through ssh-agent when it holds it)',
+        describe:
+          'SSH private key to log in with, also given to ssh (signed through ssh-agent when it holds it)',
       })
       // yargs turns --no-encryption into encryption=false; the positive form is the default, so help shows
       // only the negative one.
