@@ -52,7 +52,8 @@ test('push and pull with [::1]:port:path; [::1]:path uses the default port', asy
     child.kill('SIGTERM');
   }
   // Nothing listens on the default port of ::1 here (tests never use it): refused, named in brackets.
-  const defaultPort = await runFcp(['push', payload, '[::1]:x.txt']);
+  // --daemon: without it, fcp would go on through ssh (README "Works wherever ssh works").
+  const defaultPort = await runFcp(['--daemon', 'push', payload, '[::1]:x.txt']);
   assert.is(defaultPort.code, EXIT.CONNECT, describeRun(defaultPort));
   assert.match(defaultPort.stderr, /cannot connect to \[::1\]:7523: /);
 });
