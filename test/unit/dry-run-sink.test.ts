@@ -40,7 +40,7 @@ test('over a real tree: checks what is in the way, plans what is missing, writes
     const f = sink.openFile(p('new/x'), spec, sink.workNames(p('new/x'), 1));
     assert.equal(await f.loadPartial(() => 0n), new Map());
     await rejects(f.writePiece(0, Buffer.from('abc'), 0n), 'FCP_ERR_INTERNAL');
-    f.discard();
+    await f.discard();
     sink.placeSymlink();
     sink.setDirMeta();
     assert.equal(readdirSync(dir).sort(), ['file', 'link', 'sub'], 'nothing was made');
