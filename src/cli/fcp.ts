@@ -27,6 +27,8 @@ import {
   startInBackground,
   transferId,
 } from './transfer-control.js';
+import { optionTable, type OptionTable } from './config-apply.js';
+import { clientSettings, formatClientConfig } from './config-client.js';
 import { resolveHost } from '../client/host-resolve.js';
 import { formatDryRunSummary, formatSummary, monotonicMs, ProgressReporter } from './progress.js';
 import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
@@ -104,18 +106,16 @@ function endpointFor(
   };
 }
 
-async function run(direction: 'push' | 'pull', operands: string[], args: CommonArgs): Promise<void> {
-  verbose = args.verbose;
+async function run(
+  direction: 'push' | 'pull',
+  operands: string[],
+  flags: CommonArgs,
+  table: OptionTable,
+): Promise<void> {
+  verbose = flags.verbose;
   // Every normal end calls process.exit with its code. If the event loop ever empties without one (a
   // transfer that neither finished nor failed), that is a bug, and it must not look like success.
   process.exitCode = EXIT.INTERNAL;
-  if (!Number.isInteger(args.connections) || args.connections < 1 || args.connections > MAX_CONNECTIONS) {
-    usage(`--connections must be an integer from 1 to ${MAX_CONNECTIONS}`);
-  }
-  if (!Number.isInteger(args.retries) || args.retries < 0) usage('--retries must be a whole number');
-  if (!(args['retry-wait'] >= 0)) usage('--retry-wait must be a number of seconds');
-  const runProblem = runArgsProblem(args);
-  if (runProblem !== undefined) fail(runProblem);
   let remote: RemoteSpec;
   let local: string[];
   if (direction === 'push') {
@@ -141,6 +141,16 @@ async function run(direction: 'push' | 'pull', operands: string[], args: CommonA
     remote = spec;
     local = [operands[1]!];
   }
+  // The config file's section for the host as typed (README "Configuration"); flags win over it.
+  const args = clientSettings(flags, table, hideBin(process.argv), remote.host).args;
+  verbose = args.verbose;
+  if (!Number.isInteger(args.connections) || args.connections < 1 || args.connections > MAX_CONNECTIONS) {
+    usage(`--connections must be an integer from 1 to ${MAX_CONNECTIONS}`);
+  }
+  if (!Number.isInteger(args.retries) || args.retries < 0) usage('--retries must be a whole number');
+  if (!(args['retry-wait'] >= 0)) usage('--retry-wait must be a number of seconds');
+  const runProblem = runArgsProblem(args);
+  if (runProblem !== undefined) fail(runProblem);
   const { endpoint, security } = endpointFor(remote, args);
   const chooser = new TransportChooser(
     transportChoice(args, remote, (line) => {
@@ -403,9 +413,17 @@ function withoutTypeColumn<T>(y: Argv<T>): Argv<T> {
   return configurable.usageConfiguration({ 'hide-types': true });
 }
 
+/** `fcp --print-config HOST` (or HOST:PATH): the settings a transfer to HOST would use, and whence. */
+function printConfig(operand: string, flags: CommonArgs, table: OptionTable): never {
+  const alias = (parseRemoteSpec(operand) ?? parseRemoteSpec(`${operand}:`))?.host ?? operand;
+  const config = clientSettings(flags, table, hideBin(process.argv), alias);
+  process.stdout.write(formatClientConfig(config, alias));
+  process.exit(EXIT.OK);
+}
+
 async function main(): Promise<void> {
   pinYoungGeneration();
-  await sshOptions(commonOptions(withoutTypeColumn(yargs(withDefaultSsh(hideBin(process.argv))))))
+  const cli: Argv = sshOptions(commonOptions(withoutTypeColumn(yargs(withDefaultSsh(hideBin(process.argv))))))
     .scriptName('fcp')
     .usage(
       'fcp [options] push SRC... [user@]host[:port]:DST\nfcp [options] pull [user@]host[:port]:SRC DST\n' +
@@ -415,16 +433,36 @@ async function main(): Promise<void> {
       'push <operands..>',
       'upload local files and directories to a daemon',
       (y) => y.positional('operands', { type: 'string', describe: 'SRC... HOST:DST' }),
-      (argv) => run('push', [argv.operands ?? []].flat().map(String), argv as unknown as CommonArgs),
+      (argv) =>
+        run(
+          'push',
+          [argv.operands ?? []].flat().map(String),
+          argv as unknown as CommonArgs,
+          optionTable(cli),
+        ),
     )
     .command(
       'pull <operands..>',
       'download a remote path or glob from a daemon',
       (y) => y.positional('operands', { type: 'string', describe: 'HOST:SRC DST' }),
-      (argv) => run('pull', [argv.operands ?? []].flat().map(String), argv as unknown as CommonArgs),
+      (argv) =>
+        run(
+          'pull',
+          [argv.operands ?? []].flat().map(String),
+          argv as unknown as CommonArgs,
+          optionTable(cli),
+        ),
     )
     .command(statusCommand)
     .command(cancelCommand)
+    .option('print-config', {
+      type: 'string',
+      describe: 'print the settings a transfer to HOST would use, and where each comes from; exit',
+    })
+    .middleware((argv) => {
+      const host = argv['print-config'];
+      if (typeof host === 'string') printConfig(host, argv as unknown as CommonArgs, optionTable(cli));
+    }, true)
     .demandCommand(1, 'name a command: push, pull, status or cancel')
     .strict()
     .epilogue(
@@ -439,8 +477,8 @@ async function main(): Promise<void> {
     .fail((msg, err) => {
       if (err) fail(err);
       usage(msg);
-    })
-    .parseAsync();
+    });
+  await cli.parseAsync();
 }
 
 main().catch(fail);

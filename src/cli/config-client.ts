@@ -1,0 +1,67 @@
+/**
+ * fcp's config file, `$FCP_CONFIG_DIR/config` else `$XDG_CONFIG_HOME/fcp/config` else `~/.config/fcp/config`:
+ * defaults for push and pull, and per-host sections (README "Configuration"). A missing file is no file.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import {
+  applySettings,
+  configSchema,
+  type Effective,
+  explicitOptions,
+  formatSettings,
+  type OptionTable,
+} from './config-apply.js';
+import { configDir, parseClientConfig, readConfigText, type Setting } from './config-file.js';
+import { settingsFor } from './config-hosts.js';
+
+const PER_RUN = 'it belongs to one run, not to every run';
+
+/** Options a file may not set, and why (shown to whoever tries). */
+const REFUSED = new Map([
+  // known_hosts already keeps every accepted key; a pin copied into a file would go on overriding it, long
+  // after the daemon's key changed, for every host the section matches.
+  ['accept-host-key', 'fcp keeps accepted host keys in known_hosts; give a new key once on the command line'],
+  // A selection hidden in a file would make a later transfer silently skip files (rsync has no such file).
+  ['include', 'what to send belongs on the command line'],
+  ['exclude', 'what to send belongs on the command line'],
+  ['regex', 'what to send belongs on the command line'],
+  ['print-config', PER_RUN],
+  ['dry-run', PER_RUN],
+  ['limit', PER_RUN],
+  ['background', PER_RUN],
+]);
+
+export function clientConfigPath(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
+  return join(configDir(env, home), 'config');
+}
+
+export interface ClientConfig<T> extends Effective<T> {
+  /** The file read, or undefined when there is none. */
+  file: string | undefined;
+}
+
+/** `args` with the config file applied for `alias`, the host as typed; flags (in `tokens`) win. */
+export function clientSettings<T extends object>(
+  args: T,
+  table: OptionTable,
+  tokens: readonly string[],
+  alias: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ClientConfig<T> {
+  const home = homedir();
+  const file = clientConfigPath(env, home);
+  const schema = configSchema(table, REFUSED);
+  const text = readConfigText(file);
+  const config = text === undefined ? undefined : parseClientConfig(file, text, schema, home);
+  const settings = config === undefined ? new Map<string, Setting>() : settingsFor(config, alias);
+  const keys = [...schema.kinds.keys()];
+  const effective = applySettings(args, keys, explicitOptions(tokens, table), settings);
+  return { ...effective, file: config === undefined ? undefined : file };
+}
+
+/** What `fcp --print-config HOST` prints. */
+export function formatClientConfig(config: ClientConfig<object>, alias: string): string {
+  const from = config.file ?? `no config file (${clientConfigPath()} does not exist)`;
+  return formatSettings(config, `fcp settings for host "${alias}"; file: ${from}`);
+}
