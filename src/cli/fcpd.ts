@@ -10,7 +10,7 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 
 import { homedir } from 'node:os';
 import path from 'node:path';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
 import { loadOrCreateHostKey } from '../security/host-key.js';
@@ -26,6 +26,8 @@ import { commandOverSsh } from './fcpd-serve-once.js';
 import { FCP_VERSION } from './version.js';
 import { printable } from './printable.js';
 import { pinYoungGeneration } from './young-generation.js';
+import { optionTable } from './config-apply.js';
+import { daemonSettings, formatDaemonConfig } from './config-daemon.js';
 import { daemonPaths, type DaemonPaths, servedAccount } from '../daemon/daemon-paths.js';
 import {
   ChildStartupError,
@@ -266,123 +268,156 @@ async function stop(args: StopArgs): Promise<void> {
   process.exit(result === 'stopped' ? EXIT.OK : EXIT.PATH);
 }
 
+/** The options of `fcpd` (serve); also what its config file may set (config-daemon.ts). */
+function serveOptions<T>(y: Argv<T>) {
+  return y
+    .option('port', {
+      alias: 'p',
+      type: 'number',
+      defaultDescription: `${DEFAULT_PORT}; 0 with --serve-once`,
+      describe: 'TCP port (0 picks a free one)',
+    })
+    .option('bind', {
+      type: 'string',
+      defaultDescription: 'every address, IPv6 and IPv4',
+      describe: 'address to listen on (every client must authenticate: spec/SECURITY.md)',
+    })
+    .option('root', {
+      type: 'string',
+      describe:
+        'confine every remote path to this directory (default: serve what the account may open; ' +
+        'relative paths start at its home)',
+    })
+    .option('max-sessions', { type: 'number', default: 16, describe: 'sessions served at once' })
+    .option('max-connections', {
+      type: 'number',
+      default: 64,
+      describe: 'connections one session may open',
+    })
+    .option('detach', {
+      alias: 'd',
+      type: 'boolean',
+      describe: 'run in the background (log in --log-file)',
+    })
+    .option('pid-file', {
+      type: 'string',
+      defaultDescription: 'STATE/fcpd-PORT.pid',
+      describe: 'pid file, written once fcpd serves and removed when it exits',
+    })
+    .option('log-file', {
+      type: 'string',
+      defaultDescription: 'STATE/fcpd.log',
+      describe: 'log file when detached',
+    })
+    .option('partial-max-age', {
+      type: 'number',
+      default: 24,
+      describe: 'hours an interrupted upload is kept for resume before it is removed',
+    })
+    .option('verbose', {
+      alias: 'v',
+      type: 'boolean',
+      describe: 'log every per-file problem',
+    })
+    .option('user', {
+      type: 'string',
+      describe:
+        'started as root: become this account right after binding (its rights, paths relative to its home), keep all state in its STATE',
+    })
+    .option('authorized-keys', {
+      type: 'string',
+      defaultDescription: '~/.ssh/authorized_keys of the account',
+      describe: 'SSH keys allowed to log in',
+    })
+    .option('encryption', {
+      type: 'boolean',
+      describe: 'TLS only, the default; --no-encryption also accepts plaintext clients (still authenticated)',
+    })
+    .option('local-token', {
+      type: 'boolean',
+      describe: 'a same-host login token in STATE, the default; --no-local-token: SSH keys only',
+    })
+    .option('fingerprint', {
+      type: 'boolean',
+      describe: 'print the host key fingerprint (creating the key if needed) and exit',
+    })
+    .option('serve-once', {
+      type: 'boolean',
+      describe:
+        'what fcp runs over ssh: print one bootstrap line, serve one session with an ephemeral key ' +
+        'and a one-time secret, then exit',
+    })
+    .option('stdio', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'what fcp runs over ssh to carry a connection: relay stdin/stdout to this socket',
+    })
+    .option('config', {
+      type: 'string',
+      defaultDescription: '/etc/fcpd.conf (root), ~/.config/fcp/fcpd.conf',
+      describe: 'settings file (TOML, one key per long option); flags win over it',
+    })
+    .option('print-config', {
+      type: 'boolean',
+      describe: 'print the settings fcpd would use and where each comes from, and exit',
+    });
+}
+
+/** The options of `fcpd stop`; the config file gives it the port, pid file and user fcpd serves with. */
+function stopOptions<T>(y: Argv<T>) {
+  return y
+    .option('port', {
+      alias: 'p',
+      type: 'number',
+      default: DEFAULT_PORT,
+      describe: 'port of the daemon to stop',
+    })
+    .option('pid-file', {
+      type: 'string',
+      defaultDescription: 'STATE/fcpd-PORT.pid',
+      describe: 'pid file',
+    })
+    .option('user', {
+      type: 'string',
+      describe: 'stop the daemon started with --user NAME (its STATE)',
+    })
+    .option('config', {
+      type: 'string',
+      defaultDescription: 'as for fcpd',
+      describe: 'settings file of the daemon to stop',
+    });
+}
+
+/**
+ * `args` with the config file applied (config-daemon.ts); `fcpd --print-config` prints them and exits. The
+ * options come from the same builders yargs parsed with, so a new option is a config key at once.
+ */
+function configured<T extends object>(args: T, options: (y: Argv) => Argv<unknown>): T {
+  const config = daemonSettings(
+    args,
+    optionTable(options(yargs([]))),
+    optionTable(serveOptions(yargs([]))),
+    hideBin(process.argv),
+  );
+  if ((args as { 'print-config'?: unknown })['print-config'] !== true) return config.args;
+  process.stdout.write(formatDaemonConfig(config));
+  process.exit(EXIT.OK);
+}
+
 async function main(): Promise<void> {
   pinYoungGeneration();
   await yargs(hideBin(process.argv))
     .scriptName('fcpd')
-    .command(
-      ['$0', 'serve'],
-      'serve files on TCP port 7523 (foreground unless -d)',
-      (y) =>
-        y
-          .option('port', {
-            alias: 'p',
-            type: 'number',
-            defaultDescription: `${DEFAULT_PORT}; 0 with --serve-once`,
-            describe: 'TCP port (0 picks a free one)',
-          })
-          .option('bind', {
-            type: 'string',
-            defaultDescription: 'every address, IPv6 and IPv4',
-            describe: 'address to listen on (every client must authenticate: spec/SECURITY.md)',
-          })
-          .option('root', {
-            type: 'string',
-            describe:
-              'confine every remote path to this directory (default: serve what the account may open; ' +
-              'relative paths start at its home)',
-          })
-          .option('max-sessions', { type: 'number', default: 16, describe: 'sessions served at once' })
-          .option('max-connections', {
-            type: 'number',
-            default: 64,
-            describe: 'connections one session may open',
-          })
-          .option('detach', {
-            alias: 'd',
-            type: 'boolean',
-            describe: 'run in the background (log in --log-file)',
-          })
-          .option('pid-file', {
-            type: 'string',
-            defaultDescription: 'STATE/fcpd-PORT.pid',
-            describe: 'pid file, written once fcpd serves and removed when it exits',
-          })
-          .option('log-file', {
-            type: 'string',
-            defaultDescription: 'STATE/fcpd.log',
-            describe: 'log file when detached',
-          })
-          .option('partial-max-age', {
-            type: 'number',
-            default: 24,
-            describe: 'hours an interrupted upload is kept for resume before it is removed',
-          })
-          .option('verbose', {
-            alias: 'v',
-            type: 'boolean',
-            describe: 'log every per-file problem',
-          })
-          .option('user', {
-            type: 'string',
-            describe:
-              'started as root: become this account right after binding (its rights, paths relative to its home), keep all state in its STATE',
-          })
-          .option('authorized-keys', {
-            type: 'string',
-            defaultDescription: '~/.ssh/authorized_keys of the account',
-            describe: 'SSH keys allowed to log in',
-          })
-          .option('encryption', {
-            type: 'boolean',
-            describe:
-              'TLS only, the default; --no-encryption also accepts plaintext clients (still authenticated)',
-          })
-          .option('local-token', {
-            type: 'boolean',
-            describe: 'a same-host login token in STATE, the default; --no-local-token: SSH keys only',
-          })
-          .option('fingerprint', {
-            type: 'boolean',
-            describe: 'print the host key fingerprint (creating the key if needed) and exit',
-          })
-          .option('serve-once', {
-            type: 'boolean',
-            describe:
-              'what fcp runs over ssh: print one bootstrap line, serve one session with an ephemeral key ' +
-              'and a one-time secret, then exit',
-          })
-          .option('stdio', {
-            type: 'string',
-            requiresArg: true,
-            describe: 'what fcp runs over ssh to carry a connection: relay stdin/stdout to this socket',
-          }),
-      (argv) => {
-        const args = argv as unknown as ServeArgs;
-        return serveCommand({ ...args, root: args.root === undefined ? undefined : path.resolve(args.root) });
-      },
-    )
-    .command(
-      'stop',
-      'stop the daemon started with -d (or any fcpd with a pid file)',
-      (y) =>
-        y
-          .option('port', {
-            alias: 'p',
-            type: 'number',
-            default: DEFAULT_PORT,
-            describe: 'port of the daemon to stop',
-          })
-          .option('pid-file', {
-            type: 'string',
-            defaultDescription: 'STATE/fcpd-PORT.pid',
-            describe: 'pid file',
-          })
-          .option('user', {
-            type: 'string',
-            describe: 'stop the daemon started with --user NAME (its STATE)',
-          }),
-      (argv) => stop(argv as unknown as StopArgs),
+    .command(['$0', 'serve'], 'serve files on TCP port 7523 (foreground unless -d)', serveOptions, (argv) => {
+      const given = argv as unknown as ServeArgs;
+      // What fcp runs over ssh takes no settings file: a standing daemon's port or bind there must not move
+      // a one-session daemon onto them.
+      const args =
+        given['serve-once'] === true || given.stdio !== undefined ? given : configured(given, serveOptions);
+      return serveCommand({ ...args, root: args.root === undefined ? undefined : path.resolve(args.root) });
+    })
+    .command('stop', 'stop the daemon started with -d (or any fcpd with a pid file)', stopOptions, (argv) =>
+      stop(configured(argv as unknown as StopArgs, stopOptions)),
     )
     .command(daemonStatusCommand)
     .strict()
