@@ -457,13 +457,15 @@ async function main(): Promise<void> {
     .command(cancelCommand)
     .option('print-config', {
       type: 'string',
-      describe: 'print the settings a transfer to HOST would use, and where each comes from; exit',
+      describe: 'HOST: print the settings a transfer to HOST would use, and where each comes from',
     })
     .middleware((argv) => {
       const host = argv['print-config'];
+      if (host === '') usage('--print-config needs a HOST: fcp --print-config HOST');
       if (typeof host === 'string') printConfig(host, argv as unknown as CommonArgs, optionTable(cli));
     }, true)
     .demandCommand(1, 'name a command: push, pull, status or cancel')
+    .completion('completion', 'print a completion script: bash, or zsh when $SHELL is zsh')
     .strict()
     .epilogue(
       `Trailing slash: "dir" copies the directory itself, "dir/" its contents (like rsync).\n\n${TRANSPORT_HELP}\n\n${exitCodesHelp(helpColumns())}`,

@@ -408,6 +408,7 @@ async function main(): Promise<void> {
   pinYoungGeneration();
   await yargs(hideBin(process.argv))
     .scriptName('fcpd')
+    .usage('fcpd [serve] [options]\nfcpd stop [options]\nfcpd status [--json]')
     .command(['$0', 'serve'], 'serve files on TCP port 7523 (foreground unless -d)', serveOptions, (argv) => {
       const given = argv as unknown as ServeArgs;
       // What fcp runs over ssh takes no settings file: a standing daemon's port or bind there must not move
@@ -420,6 +421,7 @@ async function main(): Promise<void> {
       stop(configured(argv as unknown as StopArgs, stopOptions)),
     )
     .command(daemonStatusCommand)
+    .completion('completion', 'print a completion script: bash, or zsh when $SHELL is zsh')
     .strict()
     .epilogue(
       'STATE, the state directory (host key, token, pid file, log, partials): $FCPD_STATE_DIR, else ' +
