@@ -12,7 +12,7 @@ import {
   formatSettings,
   type OptionTable,
 } from './config-apply.js';
-import { configDir, parseClientConfig, readConfigText, type Setting } from './config-file.js';
+import { configDir, parseClientConfig, readDefaultConfigText, type Setting } from './config-file.js';
 import { settingsFor } from './config-hosts.js';
 
 const PER_RUN = 'it belongs to one run, not to every run';
@@ -52,7 +52,7 @@ export function clientSettings<T extends object>(
   const home = homedir();
   const file = clientConfigPath(env, home);
   const schema = configSchema(table, REFUSED);
-  const text = readConfigText(file);
+  const text = readDefaultConfigText(file);
   const config = text === undefined ? undefined : parseClientConfig(file, text, schema, home);
   const settings = config === undefined ? new Map<string, Setting>() : settingsFor(config, alias);
   const keys = [...schema.kinds.keys()];

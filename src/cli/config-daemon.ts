@@ -15,7 +15,13 @@ import {
   formatSettings,
   type OptionTable,
 } from './config-apply.js';
-import { configDir, parseFlatConfig, readConfigText, type Setting } from './config-file.js';
+import {
+  configDir,
+  parseFlatConfig,
+  readConfigText,
+  readDefaultConfigText,
+  type Setting,
+} from './config-file.js';
 
 export const SYSTEM_DAEMON_CONFIG = '/etc/fcpd.conf';
 
@@ -49,7 +55,7 @@ export function daemonSettings<T extends object>(
 ): DaemonConfig<T> {
   const given = (args as { config?: unknown }).config;
   const file = typeof given === 'string' ? given : defaultDaemonConfigPath();
-  const text = readConfigText(file);
+  const text = typeof given === 'string' ? readConfigText(file) : readDefaultConfigText(file);
   if (text === undefined && typeof given === 'string') {
     throw new FcpError('FCP_ERR_USAGE', `--config ${file}: no such file`, { path: file });
   }

@@ -3,9 +3,9 @@
  * smol-toml. The client's file has top-level defaults and `[host."PATTERNS"]` sections; fcpd's is flat. A bad
  * file is one FcpError naming the file, the line and the key (exit 1).
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { parse, TomlDate, TomlError } from 'smol-toml';
 import { FcpError } from '../protocol/errors.js';
 
@@ -61,6 +61,20 @@ export function readConfigText(file: string): string | undefined {
     const reason = err instanceof Error ? err.message : String(err);
     throw new FcpError('FCP_ERR_USAGE', `cannot read config ${file}: ${reason}`, { path: file, cause: err });
   }
+}
+
+/**
+ * A file read by default rather than named: also none when its directory is not ours to search (a HOME left
+ * at another user's, as `sudo -u` can), as ssh ignores a ~/.ssh/config it cannot open. A file we can see
+ * but not read is still an error: its settings would be silently lost.
+ */
+export function readDefaultConfigText(file: string): string | undefined {
+  try {
+    accessSync(dirname(file), constants.X_OK);
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === 'EACCES') return undefined;
+  }
+  return readConfigText(file);
 }
 
 /** The client's file: top-level defaults and `[host."PATTERNS"]` sections. */

@@ -120,6 +120,32 @@ test('an unprivileged fcpd reads fcpd.conf from its config directory; a missing 
   assert.match(none.stdout, /no config file/);
 });
 
+test("a default config directory that is another user's is no file; a default file we cannot read is an error", async () => {
+  const user = unprivileged();
+  if (user.uid === undefined) return; // not root: no other user to try with
+  // As `sudo -u` can leave it: HOME (and its config directory) are root's, closed to the user.
+  const home = join(tmp, 'root-home');
+  mkdirSync(join(home, '.config', 'fcp'), { recursive: true, mode: 0o700 });
+  chmodSync(join(home, '.config', 'fcp'), 0o700);
+  writeFileSync(join(home, '.config', 'fcp', 'fcpd.conf'), 'port = 1\n');
+  writeFileSync(join(home, '.config', 'fcp', 'config'), 'connections = 2\n');
+  const env = { HOME: home, FCP_CONFIG_DIR: '', XDG_CONFIG_HOME: '' };
+  const daemon = await runFcpd(['--print-config'], { ...user, env });
+  assert.is(daemon.code, 0, describeRun(daemon));
+  assert.match(daemon.stdout.replace(/ +/g, ' '), 'port = 7523 # default\n');
+  const client = await runFcp(['--print-config', 'box'], { ...user, env });
+  assert.is(client.code, 0, describeRun(client));
+
+  // A file in a directory the user can search, but not readable by it: its settings must not be lost quietly.
+  const open = join(tmp, 'unreadable');
+  mkdirSync(open, { mode: 0o755 });
+  writeFileSync(join(open, 'fcpd.conf'), 'port = 1\n', { mode: 0o600 });
+  oneLine(
+    await runFcpd(['--print-config'], { ...user, env: { FCP_CONFIG_DIR: open } }),
+    /^fcpd: cannot read config .+fcpd\.conf: .*permission denied/,
+  );
+});
+
 test('a bad or missing --config file: one line naming it, exit 1', async () => {
   oneLine(
     await runFcpd(['--config', join(tmp, 'absent.conf')]),
