@@ -26,7 +26,8 @@ export type ExitCode = (typeof EXIT)[ExitName];
 /** One line per exit code, markdown-safe (no pipes), for README and --help. */
 export const EXIT_DESCRIPTIONS: Readonly<Record<ExitName, string>> = {
   OK: 'every file was copied or already up to date, or left out by --limit',
-  USAGE: 'invalid arguments, options or ssh config; fcpd: already running, or the port is in use',
+  USAGE:
+    'invalid arguments, options, config file or ssh config; fcpd: already running, or the port is in use',
   PATH: 'a source or destination path cannot be used (missing, permission denied, disk full, read-only, wrong type)',
   PARTIAL: 'the transfer finished but some files failed; each one was reported',
   CONNECT:
