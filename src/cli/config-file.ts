@@ -3,7 +3,7 @@
  * smol-toml. The client's file has top-level defaults and `[host."PATTERNS"]` sections; fcpd's is flat. A bad
  * file is one FcpError naming the file, the line and the key (exit 1).
  */
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse, TomlDate, TomlError } from 'smol-toml';
@@ -53,14 +53,46 @@ export function configDir(env: NodeJS.ProcessEnv = process.env, home: string = h
 
 /** The text of a config file; undefined when it does not exist. */
 export function readConfigText(file: string): string | undefined {
+  let fd: number;
   try {
-    return readFileSync(file, 'utf8');
+    fd = openSync(file, 'r');
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new FcpError('FCP_ERR_USAGE', `cannot read config ${file}: ${reason}`, { path: file, cause: err });
+    throw cannotRead(file, err);
   }
+  try {
+    checkOwner(file, fstatSync(fd));
+    return readFileSync(fd, 'utf8');
+  } catch (err) {
+    throw err instanceof FcpError ? err : cannotRead(file, err);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * As ssh with its config files: whoever may write the file decides what fcpd serves and as whom (`root`,
+ * `user`) or where fcp sends files, so it must be ours or root's and writable by no one else.
+ */
+function checkOwner(file: string, st: Stats): void {
+  const uid = process.geteuid?.();
+  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
+    throw new FcpError('FCP_ERR_USAGE', `${file}: owned by uid ${st.uid}, not by this user or root`, {
+      path: file,
+    });
+  }
+  if ((st.mode & 0o022) !== 0) {
+    throw new FcpError('FCP_ERR_USAGE', `${file}: writable by others (mode ${mode}): chmod go-w ${file}`, {
+      path: file,
+    });
+  }
+}
+
+function cannotRead(file: string, err: unknown): FcpError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new FcpError('FCP_ERR_USAGE', `cannot read config ${file}: ${reason}`, { path: file, cause: err });
 }
 
 /**

@@ -2,12 +2,12 @@
 // host as typed), its precedence (flag, then host section, then top-level defaults, then built-in default) in
 // a real transfer, `fcp --print-config HOST` naming where each value came from, and one clear line with exit
 // 1 for a bad file.
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
-import { describeRun, parseSummary, type RunResult, runFcp } from '../helpers/cli.js';
+import { describeRun, parseSummary, type RunResult, runFcp, unprivileged } from '../helpers/cli.js';
 import { type InProcessDaemon, startInProcessDaemon } from '../helpers/daemon.js';
 import { buildTree, removeTree } from '../helpers/tree.js';
 
@@ -174,5 +174,24 @@ for (const [what, text, pattern] of BAD) {
     }
   });
 }
+
+test('a config file others may write, or owned by another user, is refused as ssh would', async () => {
+  const open = configDir('connections = 2\n');
+  chmodSync(join(open, 'config'), 0o666);
+  const r = await fcpWith(open, ['--print-config', 'box']);
+  assert.is(r.code, 1, describeRun(r));
+  assert.match(r.stderr, /^fcp: .+\/config: writable by others \(mode 0666\): chmod go-w .+\n$/);
+
+  const user = unprivileged();
+  if (user.uid === undefined) return; // not root: no other user to own the file
+  const theirs = configDir('connections = 2\n');
+  chownSync(join(theirs, 'config'), user.uid, user.gid ?? user.uid);
+  const t = await fcpWith(theirs, ['--print-config', 'box']);
+  assert.is(t.code, 1, describeRun(t));
+  assert.match(
+    t.stderr,
+    new RegExp(`^fcp: .+/config: owned by uid ${user.uid}, not by this user or root\\n$`),
+  );
+});
 
 test.run();
