@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import yargs from 'yargs';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { applySettings, configSchema, explicitOptions, optionTable } from '../../src/cli/config-apply.js';
 import { parseClientConfig } from '../../src/cli/config-file.js';
 import { settingsFor } from '../../src/cli/config-hosts.js';
@@ -79,6 +80,18 @@ test('a transfer takes the host section over the defaults, and a flag over both'
   const unquiet = await push('quiet-box', '--quiet=false');
   assert.is(unquiet.code, 0, describeRun(unquiet));
   assert.ok(parseSummary(unquiet.stdout) !== undefined, describeRun(unquiet));
+});
+
+test('a host section reaches the connection: encryption = false is refused by a TLS-only fcpd, a flag undoes it', async () => {
+  const dir = configDir(['retries = 0', '[host."loud"]', 'encryption = false', ''].join('\n'));
+  const port = daemon!.port;
+  const plain = await fcpWith(dir, ['push', '-F', sshConfig, src, `loud:${port}:plain`]);
+  assert.is(plain.code, EXIT.AUTH, describeRun(plain));
+  assert.match(plain.stderr, /requires encryption/);
+  const tls = await fcpWith(dir, ['push', '-F', sshConfig, '--encryption', src, `loud:${port}:tls`]);
+  assert.is(tls.code, 0, describeRun(tls));
+  const other = await fcpWith(dir, ['push', '-F', sshConfig, src, `quiet-box:${port}:other`]);
+  assert.is(other.code, 0, describeRun(other));
 });
 
 test('--print-config HOST: ssh-style patterns, first match wins per key, and where each value came from', async () => {
