@@ -30,6 +30,8 @@ const REFUSED = new Map([
   ['config', 'a config file cannot name another'],
   ['print-config', 'it is an action, not a setting'],
   ['fingerprint', 'it is an action, not a setting'],
+  ['serve-once', 'it is what fcp runs over ssh, not a setting'],
+  ['stdio', 'it is what fcp runs over ssh, not a setting'],
 ]);
 
 export function defaultDaemonConfigPath(env: NodeJS.ProcessEnv = process.env, home = homedir()): string {

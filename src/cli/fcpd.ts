@@ -399,6 +399,9 @@ function configured<T extends object>(args: T, options: (y: Argv) => Argv<unknow
     optionTable(serveOptions(yargs([]))),
     hideBin(process.argv),
   );
+  // --port has no yargs default because --serve-once's is 0 (and takes no config file): a standing fcpd's
+  // is 7523, settled here so --print-config shows it.
+  if (options === serveOptions) (config.args as { port?: number }).port ??= DEFAULT_PORT;
   if ((args as { 'print-config'?: unknown })['print-config'] !== true) return config.args;
   process.stdout.write(formatDaemonConfig(config));
   process.exit(EXIT.OK);
