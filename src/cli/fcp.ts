@@ -9,7 +9,7 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
+import { DEFAULT_PORT, FCP_VERSION, FcpError, toFcpError } from '../protocol/index.js';
 import { loadHasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import { isFingerprint } from '../security/known-hosts.js';
@@ -472,7 +472,7 @@ async function main(): Promise<void> {
     )
     .help()
     .alias('h', 'help')
-    .version('0.1.0')
+    .version(FCP_VERSION)
     // Laying out the help text costs ~80 ms (string widths of every line), and yargs does it on every run to
     // cache it: only when help is asked for.
     .wrap(wantsHelp() ? helpColumns() : null)

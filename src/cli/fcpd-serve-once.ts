@@ -5,7 +5,7 @@
  * on stdout but the daemon's frames.
  */
 import { homedir } from 'node:os';
-import { FcpError } from '../protocol/index.js';
+import { FCP_VERSION, FcpError } from '../protocol/index.js';
 import { formatBootstrapLine } from '../transport/bootstrap-line.js';
 import { relayStdio } from '../transport/stdio-relay.js';
 import { openLog } from '../daemon/lifecycle.js';
@@ -13,7 +13,6 @@ import { ANY_ADDRESSES, formatAddress } from '../daemon/listen-address.js';
 import { type ServeOnceEnd, startServeOnce } from '../daemon/serve-once.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { printable } from './printable.js';
-import { FCP_VERSION } from './version.js';
 
 /** Hidden, for tests: the idle time before a serve-once daemon with no login exits, in ms. */
 export const IDLE_ENV = 'FCPD_SERVE_ONCE_IDLE_MS';

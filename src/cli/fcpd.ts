@@ -12,7 +12,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_PORT, FcpError, toFcpError } from '../protocol/index.js';
+import { DEFAULT_PORT, FCP_VERSION, FcpError, toFcpError } from '../protocol/index.js';
 import { loadOrCreateHostKey } from '../security/host-key.js';
 import {
   type Account,
@@ -23,7 +23,6 @@ import {
 } from '../security/privileges.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
 import { commandOverSsh } from './fcpd-serve-once.js';
-import { FCP_VERSION } from './version.js';
 import { printable } from './printable.js';
 import { pinYoungGeneration } from './young-generation.js';
 import { optionTable } from './config-apply.js';

@@ -7,12 +7,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { FcpError } from '../protocol/index.js';
+import { FCP_VERSION, FcpError } from '../protocol/index.js';
 import { cachedBundleName, installArgv, type SshCommand } from '../transport/ssh-command.js';
 import { endSsh, spawnSsh, sshEnded } from './ssh-process.js';
 
-/** fcp's package version, in the cache name so an upgrade never runs an old bundle. */
-export const FCP_VERSION = '0.1.0';
 /** The oldest node the bundle runs on (package.json "engines"). */
 const MIN_NODE = [20, 19] as const;
 /** Sending 640 KiB and renaming it: generous for a slow link through a jump host. */

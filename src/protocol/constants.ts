@@ -2,6 +2,12 @@
 
 export const DEFAULT_PORT = 7523;
 
+/**
+ * The package version: what both commands report (`--version`), what the serve-once bootstrap line carries,
+ * and part of the remote install's cache name. One constant, checked against package.json by a test.
+ */
+export const FCP_VERSION = '0.1.0';
+
 /** `flag` u8 | `chksum` u32 | `length` u16 */
 export const FRAME_HEADER_SIZE = 7;
 export const MAX_PAYLOAD = 0xffff;
