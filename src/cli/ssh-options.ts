@@ -71,11 +71,18 @@ export function sshOptions<T>(y: Argv<T>) {
 
 /** The transport the options and the operand ask for; throws FCP_ERR_USAGE for a contradiction. */
 export function transportChoice(
-  args: SshArgs,
+  args: SshArgs & { readonly 'accept-host-key'?: string | undefined },
   spec: RemoteSpec,
   onStderr: (line: string) => void,
 ): TransportChoice {
   if (args.ssh !== undefined && args.daemon) throw usage('--ssh and --daemon cannot both be given');
+  if (args.ssh !== undefined && args['accept-host-key'] !== undefined) {
+    // Silently ignoring it would let a user believe a key they checked was enforced.
+    throw usage(
+      "--accept-host-key pins a standing fcpd's key; with --ssh, ssh checks the host and fcp pins the key " +
+        'of the fcpd it started, which came through ssh',
+    );
+  }
   if (spec.port !== undefined && args.ssh !== undefined) throw portWithSsh();
   if (args['remote-fcpd']?.trim() === '')
     throw usage('--remote-fcpd needs a command, such as /opt/fcp/bin/fcpd');

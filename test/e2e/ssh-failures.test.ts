@@ -25,7 +25,7 @@ test.after.each(async () => {
   await cleanUp();
 });
 
-test('usage: --ssh with --daemon, --ssh with a port, an empty --ssh= and --remote-fcpd are exit 1', async () => {
+test('usage: --ssh with --daemon, --ssh with a port or --accept-host-key, an empty --ssh= and --remote-fcpd are exit 1', async () => {
   const file = source();
   const cases: Array<[string[], RegExp]> = [
     [['--ssh', '--daemon'], /--ssh and --daemon/],
@@ -33,6 +33,10 @@ test('usage: --ssh with --daemon, --ssh with a port, an empty --ssh= and --remot
     [['--ssh='], /--ssh needs a command/],
     [['--ssh=ssh -o "x'], /--ssh has an unbalanced "/],
     [['--remote-fcpd', ' '], /--remote-fcpd needs a command/],
+    [
+      ['--ssh=ssh', '--accept-host-key', `SHA256:${'A'.repeat(43)}`],
+      /--accept-host-key pins a standing fcpd's key; with --ssh, ssh checks the host/,
+    ],
   ];
   for (const [opts, message] of cases) {
     const dest = opts[0] === '--ssh' && opts.length === 1 ? 'box:7600:/tmp' : 'box:/tmp';
