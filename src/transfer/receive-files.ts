@@ -138,16 +138,7 @@ export class FilesInProgress {
       return;
     }
     await file.out.commit();
-    this.#files.delete(file.id);
-    this.#release(file);
-    this.#ctx.emit({
-      type: 'finished',
-      path: file.info.path,
-      kind: 'file',
-      size: file.size,
-      resumedBytes: file.resumedBytes,
-    });
-    this.#ctx.answers.done(file.id, 0);
+    this.#committed(file, file.resumedBytes);
   }
 
   #commitNow(file: RecvFile, expected: bigint): void {
@@ -162,15 +153,14 @@ export class FilesInProgress {
       return;
     }
     file.settled = true;
+    this.#committed(file, 0);
+  }
+
+  /** A file now under its final name: forget it, free its slot, report it, and answer DONE. */
+  #committed(file: RecvFile, resumedBytes: number): void {
     this.#files.delete(file.id);
     this.#release(file);
-    this.#ctx.emit({
-      type: 'finished',
-      path: file.info.path,
-      kind: 'file',
-      size: file.size,
-      resumedBytes: 0,
-    });
+    this.#ctx.emit({ type: 'finished', path: file.info.path, kind: 'file', size: file.size, resumedBytes });
     this.#ctx.answers.done(file.id, 0);
   }
 
