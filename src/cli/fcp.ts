@@ -28,19 +28,16 @@ import {
   transferId,
 } from './transfer-control.js';
 import { optionTable, type OptionTable } from './config-apply.js';
+import { commonOptions, MAX_CONNECTIONS } from './fcp-options.js';
 import { clientSettings, formatClientConfig } from './config-client.js';
 import { resolveHost } from '../client/host-resolve.js';
 import { formatDryRunSummary, formatSummary, monotonicMs, ProgressReporter } from './progress.js';
 import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
 import { withRetries } from '../client/retry.js';
 import { type Endpoint, pull, push, type SecurityOptions } from '../client/transfer-client.js';
-import { jsonWriter, type RunArgs, runArgsProblem, runListeners, runOptions } from './run-options.js';
+import { jsonWriter, type RunArgs, runArgsProblem, runListeners } from './run-options.js';
 import { TransportChooser } from '../client/transport-choice.js';
 import { type SshArgs, sshOptions, TRANSPORT_HELP, transportChoice, withDefaultSsh } from './ssh-options.js';
-
-/** Chosen from bench/ measurements (README "Performance"). */
-const DEFAULT_CONNECTIONS = 8;
-const MAX_CONNECTIONS = 64;
 
 interface CommonArgs extends RunArgs, SshArgs {
   connections: number;
@@ -303,95 +300,6 @@ async function run(
     );
   jsonSummary(exitCode);
   process.exit(exitCode);
-}
-
-/**
- * The options of push and pull, declared once at the top so they work before the command as after it
- * (`fcp -v push ...`). Defaults are written into the descriptions: yargs' "[default: true]" column would
- * describe --encryption, which nobody types, instead of --no-encryption.
- */
-function commonOptions<T>(y: Argv<T>) {
-  return (
-    runOptions(y)
-      .option('connections', {
-        alias: 'n',
-        type: 'number',
-        default: DEFAULT_CONNECTIONS,
-        describe: `TCP connections to use (default ${DEFAULT_CONNECTIONS})`,
-      })
-      .option('retries', {
-        type: 'number',
-        default: 5,
-        describe: 'times to resume after the session is lost (default 5)',
-      })
-      .option('retry-wait', {
-        type: 'number',
-        default: 1,
-        describe: 'seconds before the first retry, then doubling (default 1)',
-      })
-      .option('checksum', {
-        alias: 'c',
-        type: 'boolean',
-        default: false,
-        describe: 'skip files by content hash, not size and mtime',
-      })
-      .option('include', {
-        type: 'string',
-        // Not `array: true`, which would swallow the operands after it: the option repeats instead.
-        coerce: (v: unknown) => [v].flat().map(String),
-        describe: 'only send files matching this glob (repeatable)',
-      })
-      .option('exclude', {
-        type: 'string',
-        // Not `array: true`, which would swallow the operands after it: the option repeats instead.
-        coerce: (v: unknown) => [v].flat().map(String),
-        describe: 'skip files and directories matching this glob (repeatable)',
-      })
-      .option('regex', {
-        type: 'string',
-        // Not `array: true`, which would swallow the operands after it: the option repeats instead.
-        coerce: (v: unknown) => [v].flat().map(String),
-        describe: 'only send files whose relative path matches (repeatable)',
-      })
-      .option('ssh-config', {
-        alias: 'F',
-        type: 'string',
-        describe: 'ssh config file for host aliases, also given to ssh (default ~/.ssh/config)',
-      })
-      .option('identity', {
-        alias: 'i',
-        type: 'string',
-        describe:
-          'SSH private key to log in with, also given to ssh (signed through ssh-agent when it holds it)',
-      })
-      // yargs turns --no-encryption into encryption=false; the positive form is the default, so help shows
-      // only the negative one.
-      .option('encryption', { type: 'boolean', default: true, hidden: true })
-      .option('no-encryption', {
-        type: 'boolean',
-        describe: 'send files in clear, still authenticated (trusted networks only)',
-      })
-      .option('accept-host-key', {
-        type: 'string',
-        describe: "accept the daemon's host key only if it has this fingerprint (fcpd --fingerprint)",
-      })
-      .option('bwlimit', {
-        type: 'string',
-        describe: 'cap file data at RATE bytes/s, all connections together (10M, 500k, 1.5G, 64Mi)',
-      })
-      .option('background', {
-        type: 'boolean',
-        default: false,
-        describe: 'run detached: print the transfer id, log to the state directory (fcp status)',
-      })
-      .option('quiet', {
-        alias: 'q',
-        type: 'boolean',
-        default: false,
-        describe: 'no progress and no summary',
-      })
-      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail in errors' })
-  );
 }
 
 /** The terminal's width up to 110; 80 when stdout is not a terminal. */
