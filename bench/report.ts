@@ -1,5 +1,12 @@
 /** The bench's markdown: a header with the machine and settings, then one table per scenario. */
-import type { Direction } from './tools.js';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import type { Dataset } from './datasets.js';
+import type { Settings } from './settings.js';
+import { SSHD } from './sshd.js';
+import { type Direction, which } from './tools.js';
+import { formatBytes, formatRate } from './units.js';
+import type { WanModel } from './verify-wan.js';
 
 export interface CellResult {
   toolId: string;
@@ -77,4 +84,32 @@ export function scenarioTable(s: ScenarioResult): string {
   }
   for (const n of s.notes) lines.push('', n);
   return lines.join('\n');
+}
+
+export function modelText(m: WanModel): string {
+  return `RTT ${m.rttMs} ms, window ${formatBytes(m.windowBytes)}/connection, link ${formatRate(m.linkRateBps)}`;
+}
+
+export function describeDataset(d: Dataset): string {
+  const extra = d.symlinks > 0 ? `, ${d.symlinks} symlinks, ${d.dirs} dirs` : '';
+  return `${d.name}: ${d.files} file${d.files === 1 ? '' : 's'}, ${formatBytes(d.bytes)}${extra}`;
+}
+
+export function machineLines(settings: Settings, destNote: string, datasets: Dataset[]): string[] {
+  const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
+  const installed = (c: string): boolean => (c === 'sshd' ? existsSync(SSHD) : which(c) !== undefined);
+  const peers = ['sshd', 'scp', 'rsync', 'rclone', 'lftp']
+    .map((c) => (installed(c) ? c : `${c} (not installed)`))
+    .join(', ');
+  return [
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${os.availableParallelism()} cores (nproc) ${cpu}, ${formatBytes(os.totalmem())} RAM, ` +
+      `Linux ${os.release()}, Node ${process.version}`,
+    `- ${destNote}; sources in ${settings.cacheDir}, read once before each scenario (page cache)`,
+    `- settings: scale ${settings.scale}, ${settings.runs} run(s) per cell (median), -n ${settings.conns}, ` +
+      `per-run timeout ${settings.timeoutMs / 1000} s`,
+    `- WAN emulator (bench/wan-proxy.ts): ${modelText(settings.model)}; client, daemon and emulator share the cores`,
+    `- data sets: ${datasets.map(describeDataset).join('; ')}`,
+    `- tools: ${peers}`,
+  ];
 }
