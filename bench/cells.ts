@@ -1,8 +1,14 @@
-/** Runs the cells of a scenario: each tool's timed runs, each destination verified, medians and ratios. */
+/**
+ * Runs a scenario's cells: one untimed warm-up run per tool (for a no-change scenario, the run that makes
+ * the copy), then RUNS rounds in which every tool runs once in turn (A B C, A B C, ...), so that whatever
+ * else the machine does at a given minute falls on every tool alike. Each run is verified and its wall
+ * time and CPU seconds per side recorded; the row shows medians.
+ */
 import { mkdirSync } from 'node:fs';
 import { open, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { markServer, serverCpuSince } from './cpu.js';
 import type { Dataset, DatasetName } from './datasets.js';
 import { type CellResult, describeDataset, median, modelText, type ScenarioResult } from './report.js';
 import { log, type Rig } from './rig.js';
@@ -10,11 +16,13 @@ import type { Scenario } from './scenarios.js';
 import type { Settings } from './settings.js';
 import { prefault } from './tmpfs.js';
 import { toolsFor, wantsTool } from './tool-set.js';
-import type { Endpoints, RunContext, Tool } from './tools.js';
+import type { Endpoints, RunContext, Tool, ToolRun } from './tools.js';
 import { checkTreeFull, checkTreeSampled } from './verify-tree.js';
 
 /** Destinations of data sets from this size up are pre-faulted before every run (see prefault()). */
 const PREFAULT_MIN_BYTES = 64 * 1024 * 1024;
+/** Data sets checked byte for byte after every run; the others are sampled. */
+const FULL_CHECK: ReadonlySet<DatasetName> = new Set(['small', 'one', 'tree']);
 
 /** Reads every file once so sources come from the page cache, not the disk, in every run. */
 async function warm(dir: string): Promise<void> {
@@ -42,6 +50,79 @@ function lastLine(text: string): string {
   return (lines[lines.length - 1] ?? '').slice(0, 160);
 }
 
+function maxDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.max(a, b);
+}
+
+/** One tool's row while the scenario's rounds go on. */
+class Lane {
+  readonly cell: CellResult;
+  readonly warnings = new Set<string>();
+  #runSeq = 0;
+  /** Set once the lane has failed, timed out or was skipped: it runs no more. */
+  done = false;
+
+  constructor(
+    readonly tool: Tool,
+    readonly parent: string,
+    readonly ctx: RunContext,
+  ) {
+    this.cell = {
+      toolId: tool.id,
+      label: tool.label,
+      direction: tool.direction,
+      status: 'ok',
+      seconds: [],
+      clientCpu: [],
+      serverCpu: [],
+      conns: [],
+      warnings: [],
+    };
+  }
+
+  /** A new, empty destination for the next run (no run may meet, and skip, what an earlier one left). */
+  async fresh(destRoot: string): Promise<void> {
+    await rm(path.dirname(this.ctx.dst), { recursive: true, force: true });
+    this.ctx.dst = path.join(this.parent, `run-${++this.#runSeq}`, path.basename(this.ctx.src));
+    mkdirSync(path.dirname(this.ctx.dst), { recursive: true });
+    const d = this.ctx.dataset;
+    if (this.tool.writesTree && d.bytes >= PREFAULT_MIN_BYTES) prefault(destRoot, d.bytes);
+  }
+
+  stop(status: CellResult['status'], reason: string): void {
+    this.cell.status = status;
+    this.cell.reason = reason;
+    this.done = true;
+  }
+
+  record(run: ToolRun, seconds: number, serverCpuS: number | undefined): void {
+    const c = this.cell;
+    c.seconds.push(seconds);
+    if (run.clientCpuS !== undefined) c.clientCpu.push(run.clientCpuS);
+    if (serverCpuS !== undefined) c.serverCpu.push(serverCpuS);
+    if (run.conns !== undefined) c.conns.push(run.conns);
+    c.clientRssKb = maxDefined(c.clientRssKb, run.clientRssKb);
+    c.daemonRssKb = maxDefined(c.daemonRssKb, run.daemonRssKb);
+  }
+
+  /** Medians and rates once every round is over. */
+  finish(dataset: Dataset): CellResult {
+    const c = this.cell;
+    c.warnings = [...this.warnings];
+    if (c.status !== 'ok') return c;
+    c.medianS = median(c.seconds);
+    c.clientCpuS = median(c.clientCpu);
+    c.serverCpuS = median(c.serverCpu);
+    if (c.medianS !== undefined) {
+      c.mbps = dataset.bytes / c.medianS / 1e6;
+      c.filesPerS = dataset.files / c.medianS;
+    }
+    return c;
+  }
+}
+
 export class Harness {
   readonly #t0 = performance.now();
   #cellSeq = 0;
@@ -56,128 +137,118 @@ export class Harness {
     return performance.now() - this.#t0 > this.settings.budgetMs;
   }
 
-  async runCell(
-    s: Scenario,
-    tool: Tool,
-    dataset: Dataset,
-    net: Endpoints,
-    conns: number,
-  ): Promise<CellResult> {
-    const cell: CellResult = {
-      toolId: tool.id,
-      label: tool.label,
-      direction: tool.direction,
-      status: 'ok',
-      seconds: [],
-      warnings: [],
-    };
-    const missing = tool.missing(net);
-    if (missing !== undefined) return { ...cell, status: 'skipped', reason: missing };
-    // A new destination path for every run, so that no run can meet (and skip) what an earlier one left.
-    // (fcpd once failed with ENOENT on a path it wrote earlier that was deleted since; it no longer does.)
+  #lane(tool: Tool, dataset: Dataset, net: Endpoints): Lane {
     const parent = path.join(this.destRoot, `dst-${++this.#cellSeq}`);
-    const ctx: RunContext = {
+    const s = this.settings;
+    return new Lane(tool, parent, {
       dataset,
       src: dataset.dir,
-      dst: path.join(parent, path.basename(dataset.dir)),
-      conns,
+      dst: path.join(parent, 'run-0', path.basename(dataset.dir)),
+      conns: s.conns,
+      fcpConns: s.fcpConns,
       net,
-      timeoutMs: this.settings.timeoutMs,
-    };
-    let runSeq = 0;
-    const fresh = async (): Promise<void> => {
-      await rm(path.dirname(ctx.dst), { recursive: true, force: true });
-      ctx.dst = path.join(parent, `run-${++runSeq}`, path.basename(dataset.dir));
-      mkdirSync(path.dirname(ctx.dst), { recursive: true });
-      if (tool.writesTree && dataset.bytes >= PREFAULT_MIN_BYTES) prefault(this.destRoot, dataset.bytes);
-    };
-    const warnings = new Set<string>();
-    await fresh();
-    // A no-change run first makes the copy (untimed), then times copies onto it.
-    const attempts = s.kind === 'nochange' ? this.settings.runs + 1 : this.settings.runs;
-    try {
-      for (let i = 0; i < attempts; i++) {
-        if (this.#overBudget()) return { ...cell, status: 'skipped', reason: 'time budget spent' };
-        const timed = s.kind !== 'nochange' || i > 0;
-        if (s.kind !== 'nochange') await fresh();
-        const run = await tool.run(ctx);
-        const r = run.result;
-        const what = timed ? `run ${cell.seconds.length + 1}/${this.settings.runs}` : 'populate';
-        if (r.timedOut) {
-          log(`[${s.id}] ${tool.label} ${what}: timed out after ${this.settings.timeoutMs / 1000} s`);
-          return { ...cell, status: 'timeout', reason: `> ${this.settings.timeoutMs / 1000} s` };
+      timeoutMs: s.timeoutMs,
+      pin: s.pin,
+    });
+  }
+
+  /**
+   * One run of a lane: `round` 0 is the warm-up (or a no-change scenario's populate run) and is not
+   * recorded. A copy scenario's destination is made fresh before and removed after, so the tmpfs holds one
+   * copy at a time.
+   */
+  async #attempt(s: Scenario, lane: Lane, round: number): Promise<void> {
+    const { tool, ctx } = lane;
+    const nochange = s.kind === 'nochange';
+    const what = round === 0 ? (nochange ? 'populate' : 'warm-up') : `run ${round}/${this.settings.runs}`;
+    if (!nochange || round === 0) await lane.fresh(this.destRoot);
+    const serverPid = tool.server?.();
+    const mark = serverPid === undefined ? undefined : markServer(serverPid);
+    const run = await tool.run(ctx);
+    // After the client exits: the server's share, once its sessions are over and its children reaped.
+    const serverCpuS = mark === undefined ? undefined : await serverCpuSince(mark);
+    const r = run.result;
+    if (r.timedOut) {
+      log(`[${s.id}] ${tool.label} ${what}: timed out after ${this.settings.timeoutMs / 1000} s`);
+      return lane.stop('timeout', `> ${this.settings.timeoutMs / 1000} s`);
+    }
+    if (r.code !== 0) {
+      log(`[${s.id}] ${tool.label} ${what}: exit ${r.code ?? r.signal}: ${r.stderr.trim().slice(-400)}`);
+      return lane.stop('failed', `exit ${r.code ?? r.signal}: ${lastLine(r.stderr)}`);
+    }
+    if (!(await this.#verified(s, lane, what))) return;
+    if (!nochange) await rm(path.dirname(ctx.dst), { recursive: true, force: true });
+    const seconds = run.seconds ?? r.seconds;
+    const cpu = `cpu ${run.clientCpuS?.toFixed(2) ?? '-'} / ${serverCpuS?.toFixed(2) ?? '-'} s`;
+    log(`[${s.id}] ${tool.label} ${what}: ${seconds.toFixed(2)} s, ${cpu}`);
+    if (round > 0) lane.record(run, seconds, serverCpuS);
+  }
+
+  /** Checks the destination a run left; false (and the lane stopped) when it is wrong. */
+  async #verified(s: Scenario, lane: Lane, what: string): Promise<boolean> {
+    const { tool, ctx } = lane;
+    if (!tool.writesTree) {
+      lane.warnings.add(tool.note ?? 'bytes only, no tree written');
+      return true;
+    }
+    const check = FULL_CHECK.has(ctx.dataset.name)
+      ? await checkTreeFull(ctx.src, ctx.dst)
+      : await checkTreeSampled(ctx.src, ctx.dst);
+    if (check.errors.length > 0) {
+      log(`[${s.id}] ${tool.label} ${what}: verify failed: ${check.errors.join('; ')}`);
+      lane.stop('failed', `verify: ${check.errors[0]}`);
+      return false;
+    }
+    for (const w of check.warnings) lane.warnings.add(w);
+    return true;
+  }
+
+  /** The warm-up, then the interleaved rounds; stops starting runs once the time budget is spent. */
+  async #rounds(s: Scenario, lanes: Lane[]): Promise<void> {
+    for (let round = 0; round <= this.settings.runs; round++) {
+      for (const lane of lanes) {
+        if (lane.done) continue;
+        if (this.#overBudget()) {
+          if (lane.cell.seconds.length === 0) lane.stop('skipped', 'time budget spent');
+          else lane.warnings.add('time budget spent: fewer runs');
+          lane.done = true;
+          continue;
         }
-        if (r.code !== 0) {
-          log(`[${s.id}] ${tool.label} ${what}: exit ${r.code ?? r.signal}: ${r.stderr.trim().slice(-400)}`);
-          return { ...cell, status: 'failed', reason: `exit ${r.code ?? r.signal}: ${lastLine(r.stderr)}` };
-        }
-        if (tool.writesTree) {
-          const check =
-            dataset.name === 'small' || dataset.name === 'one'
-              ? await checkTreeFull(ctx.src, ctx.dst)
-              : await checkTreeSampled(ctx.src, ctx.dst);
-          if (check.errors.length > 0) {
-            log(`[${s.id}] ${tool.label} ${what}: verify failed: ${check.errors.join('; ')}`);
-            return { ...cell, status: 'failed', reason: `verify: ${check.errors[0]}` };
-          }
-          for (const w of check.warnings) warnings.add(w);
-        }
-        if (!tool.writesTree) warnings.add(tool.note ?? 'bytes only, no tree written');
-        const seconds = tool.writesTree ? r.seconds : rawSeconds(r.stdout, r.seconds);
-        log(`[${s.id}] ${tool.label} ${what}: ${seconds.toFixed(2)} s`);
-        if (!timed) continue;
-        cell.seconds.push(seconds);
-        cell.clientRssKb = maxDefined(cell.clientRssKb, run.clientRssKb);
-        cell.daemonRssKb = maxDefined(cell.daemonRssKb, run.daemonRssKb);
+        await this.#attempt(s, lane, round);
       }
-    } finally {
-      await rm(parent, { recursive: true, force: true });
     }
-    cell.warnings = [...warnings];
-    cell.medianS = median(cell.seconds);
-    if (cell.medianS !== undefined) {
-      cell.mbps = dataset.bytes / cell.medianS / 1e6;
-      cell.filesPerS = dataset.files / cell.medianS;
-    }
-    return cell;
   }
 
   async runScenario(s: Scenario, datasets: Map<DatasetName, Dataset>): Promise<ScenarioResult> {
     const dataset = s.dataset === undefined ? undefined : datasets.get(s.dataset);
     if (dataset === undefined) throw new Error(`scenario ${s.id} has no data set`);
-    const net = await this.rig.endpoints(s.wan);
+    const net = await this.rig.endpoints(s);
     log(`[${s.id}] warming the page cache with ${dataset.dir}`);
     await warm(dataset.dir);
-    const conns = this.settings.conns;
-    const cells: CellResult[] = [];
-    const wanted = this.settings.tools;
-    const tools = toolsFor(s, this.rig, conns).filter((t) => wantsTool(wanted, t.id));
-    for (const tool of tools) cells.push(await this.runCell(s, tool, dataset, net, conns));
+    const tools = toolsFor(s, this.rig).filter((t) => wantsTool(this.settings.tools, t.id));
+    const lanes = tools.map((t) => this.#lane(t, dataset, net));
+    for (const lane of lanes) {
+      const missing = lane.tool.missing(net);
+      if (missing !== undefined) lane.stop('skipped', missing);
+    }
+    try {
+      await this.#rounds(s, lanes);
+    } finally {
+      for (const lane of lanes) await rm(lane.parent, { recursive: true, force: true });
+    }
+    const cells = lanes.map((l) => l.finish(dataset));
     addRatios(s, cells);
-    const where = s.wan ? `through the WAN emulator (${modelText(this.settings.model)})` : 'over loopback';
+    const model = this.rig.modelFor(s);
+    const where = s.wan ? `through the WAN emulator (${modelText(model)})` : 'over loopback';
+    const n = this.settings.fcpConns === undefined ? 'fcp default -n' : `-n ${this.settings.fcpConns}`;
     return {
       id: s.id,
-      title: `${describeDataset(dataset)}, ${where}, ${s.kind === 'conns' ? 'varying -n' : `-n ${conns}`}`,
-      smallFiles: dataset.name === 'small',
+      title: `${describeDataset(dataset)}, ${where}, ${s.kind === 'conns' ? 'varying -n' : n}`,
+      smallFiles: dataset.name === 'small' || dataset.name === 'tree',
       cells,
       notes: [],
     };
   }
-}
-
-function rawSeconds(stdout: string, fallback: number): number {
-  try {
-    const out = JSON.parse(lastLine(stdout)) as { seconds?: number };
-    return out.seconds ?? fallback;
-  } catch {
-    return fallback;
-  }
-}
-
-function maxDefined(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.max(a, b);
 }
 
 /** Each peer against fcp in its own direction (pull peers against fcp pull when that ran). */
@@ -186,9 +257,10 @@ function addRatios(s: Scenario, cells: CellResult[]): void {
   for (const c of cells) {
     if (c.mbps === undefined) continue;
     let base: CellResult | undefined;
-    if (s.kind === 'conns')
-      base = c.toolId.startsWith('fcp-n') ? byId.get(c.toolId.replace('fcp-n', 'raw-x')) : undefined;
-    else if (c.toolId === 'fcp' || c.toolId === 'fcp-pull') base = undefined;
+    if (s.kind === 'conns') {
+      const raw = c.toolId.replace(/^fcp-n(\d+)(-baseline)?$/, 'raw-x$1');
+      base = c.toolId.startsWith('fcp-n') ? byId.get(raw) : undefined;
+    } else if (c.toolId === 'fcp' || c.toolId === 'fcp-pull') base = undefined;
     else if (c.direction === 'pull' && byId.get('fcp-pull')?.mbps !== undefined) base = byId.get('fcp-pull');
     else base = byId.get('fcp');
     if (base?.mbps === undefined) continue;

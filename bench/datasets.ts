@@ -3,7 +3,9 @@
  *   big    one 2 GiB file;
  *   medium 64 files of 32 MiB;
  *   small  20,000 files of 1-16 KiB in nested directories, 1 % symlinks, modes 0600/0644/0755;
- *   one    one file of 16 KiB (not scaled): what a single small copy costs in start-up and round trips.
+ *   one    one file of 16 KiB (not scaled): what a single small copy costs in start-up and round trips;
+ *   tree   55,000 files of 0-2 KiB, 1 in 20 with a symlink beside it, in directories up to 14 levels deep
+ *          (about 60,000 entries): the no-change re-run of a system-like tree.
  * Content is an AES-128-CTR keystream keyed by the set's name and scale (a seeded PRNG that runs at
  * memory speed), so nothing compresses and every rerun produces the same bytes. FCP_BENCH_SCALE shrinks
  * file sizes (big, medium) and the file count (small).
@@ -13,9 +15,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, open, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-export type DatasetName = 'big' | 'medium' | 'small' | 'one';
+export type DatasetName = 'big' | 'medium' | 'small' | 'one' | 'tree';
 
-export const DATASET_NAMES: readonly DatasetName[] = ['big', 'medium', 'small', 'one'];
+export const DATASET_NAMES: readonly DatasetName[] = ['big', 'medium', 'small', 'one', 'tree'];
 
 export interface Dataset {
   name: DatasetName;
@@ -146,6 +148,47 @@ async function generateSmall(dir: string, scale: number, ks: Keystream): Promise
   return counts;
 }
 
+const TREE_FILES_PER_DIR = 40;
+const TREE_TOPS = 30;
+const TREE_MAX_DEPTH = 12;
+
+/** The leaf directory of file `i`: `tNN/l0/l1/.../dNNN`, 2 to 14 levels deep. */
+function treeDir(i: number): string[] {
+  const leaf = Math.floor(i / TREE_FILES_PER_DIR);
+  const chain = Array.from({ length: leaf % TREE_MAX_DEPTH }, (_, k) => `l${k}`);
+  return [`t${String(leaf % TREE_TOPS).padStart(2, '0')}`, ...chain, `d${leaf}`];
+}
+
+async function generateTree(dir: string, scale: number, ks: Keystream): Promise<Counts> {
+  const count = Math.max(1000, Math.round(55_000 * scale));
+  const rand = prng(0x7233);
+  const counts: Counts = { files: 0, symlinks: 0, dirs: 0, bytes: 0 };
+  const made = new Set<string>();
+  for (let i = 0; i < count; i++) {
+    const parts = treeDir(i);
+    for (let k = 1; k <= parts.length; k++) {
+      const p = path.join(dir, ...parts.slice(0, k));
+      if (made.has(p)) continue;
+      await mkdir(p);
+      made.add(p);
+      counts.dirs++;
+    }
+    const sub = path.join(dir, ...parts);
+    // Most system files are small; a fifth are empty.
+    const size = rand() < 0.2 ? 0 : Math.floor(rand() * 2048);
+    const name = `f${i}`;
+    await writeFile(path.join(sub, name), ks.next(size), { mode: rand() < 0.1 ? 0o755 : 0o644 });
+    counts.files++;
+    counts.bytes += size;
+    if (i % 20 === 10) {
+      // Alternately a link to the file beside it and one to the directory above.
+      await symlink(i % 40 === 10 ? name : '..', path.join(sub, `link${i}`));
+      counts.symlinks++;
+    }
+  }
+  return counts;
+}
+
 async function generateOne(dir: string, _scale: number, ks: Keystream): Promise<Counts> {
   const size = 16 * 1024;
   await writeFile(path.join(dir, 'one.dat'), ks.next(size));
@@ -157,6 +200,7 @@ const GENERATORS: Record<DatasetName, (dir: string, scale: number, ks: Keystream
   medium: generateMedium,
   small: generateSmall,
   one: generateOne,
+  tree: generateTree,
 };
 
 function describe(name: DatasetName, scale: number): string {

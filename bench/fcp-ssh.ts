@@ -2,7 +2,7 @@
  * fcp over ssh (issue 17) in the bench: fcp starts a one-session fcpd through the private sshd and sends its
  * data either straight to that fcpd's port (direct) or through N ssh connections (carried).
  *
- *   fcp push -q -n 8 '--ssh=ssh -F CONFIG' --ssh-transport=direct|carried
+ *   fcp push --json [-n N] '--ssh=ssh -F CONFIG' --ssh-transport=direct|carried
  *     '--remote-fcpd=NODE .../dist/bin/fcpd.js --bind 127.0.0.1 --port P --root ROOT' SRC/ fcp-bench-ssh:DST
  *
  * fcp asks ssh where the host is (`ssh -G`) and dials that address for the direct connections, so in WAN
@@ -11,10 +11,10 @@
  * model.
  */
 import { spawnSync } from 'node:child_process';
-import { FCP_CLIENT_JS, FCP_DAEMON_JS, fcpMissing } from './fcp.js';
-import { freePort, runTimed, startService } from './proc.js';
+import { FCP_CLIENT_JS, FCP_DAEMON_JS, fcpMissing, summaryConnections } from './fcp.js';
+import { freePort, startService } from './proc.js';
 import type { PrivateSshd } from './sshd.js';
-import { type Endpoints, runNodeMeasured, type SshRoute, type Tool } from './tools.js';
+import { type Endpoints, runClient, type SshRoute, type Tool } from './tools.js';
 import { type WanModel, wanProxyArgs } from './verify-wan.js';
 
 /** The host name fcp is given; the route's ssh config says where it points. */
@@ -72,7 +72,8 @@ export interface FcpSshCopy {
   direction: 'push' | 'pull';
   route: SshRoute;
   transport: SshTransport;
-  conns: number;
+  /** -n, or undefined for fcp's default. */
+  conns: number | undefined;
   /** The remote fcpd's --root; `remote` is absolute inside it. */
   root: string;
   /** Local side (source of a push, destination of a pull); a trailing slash copies a tree's contents. */
@@ -85,7 +86,8 @@ export function fcpSshArgs(c: FcpSshCopy): string[] {
   const remote = `${FCP_SSH_ALIAS}:${c.remote}`;
   const operands = c.direction === 'push' ? [c.local, remote] : [remote, c.local];
   const opts = sshOptions(c.route, c.transport, c.root);
-  return [FCP_CLIENT_JS, c.direction, '-q', '-n', String(c.conns), ...opts, ...operands];
+  const n = c.conns === undefined ? [] : ['-n', String(c.conns)];
+  return [FCP_CLIENT_JS, c.direction, '--json', ...n, ...opts, ...operands];
 }
 
 let sshSupport: string | undefined | null = null;
@@ -114,9 +116,13 @@ export const FCP_SSH_TOOL_IDS = [
 
 /**
  * fcp push and pull through ssh in both transports. Pushes land under `roots.push` (the bench's tmpfs, where
- * the harness puts ctx.dst); pulls read the data cache, `roots.pull`, like the standing fcpd rows do.
+ * the harness puts ctx.dst); pulls read the data cache, `roots.pull`, like the standing fcpd rows do. The
+ * server side's CPU is the sshd's (`sshdPid`), which reaps the one-session fcpd.
  */
-export function fcpSshTools(roots: { push: string; pull: string }): Tool[] {
+export function fcpSshTools(
+  roots: { push: string; pull: string },
+  sshdPid: () => number | undefined,
+): Tool[] {
   const tools: Tool[] = [];
   for (const direction of ['push', 'pull'] as const) {
     for (const transport of ['direct', 'carried'] as const) {
@@ -127,18 +133,27 @@ export function fcpSshTools(roots: { push: string; pull: string }): Tool[] {
         writesTree: true,
         missing: (net: Endpoints) =>
           fcpSshMissing() ?? (net.fcpSsh === undefined ? 'no route to sshd' : undefined),
+        server: sshdPid,
         run: async (ctx) => {
           const args = fcpSshArgs({
             direction,
             route: ctx.net.fcpSsh as SshRoute,
             transport,
-            conns: ctx.conns,
+            conns: ctx.fcpConns,
             ...(direction === 'push'
               ? { root: roots.push, local: `${ctx.src}/`, remote: ctx.dst }
               : { root: roots.pull, local: ctx.dst, remote: `${ctx.src}/` }),
           });
-          const { result, rssKb } = await runNodeMeasured(args, process.env, ctx.timeoutMs);
-          return { result, clientRssKb: rssKb };
+          const run = await runClient(ctx.pin, process.execPath, args, {
+            timeoutMs: ctx.timeoutMs,
+            stdoutTail: true,
+          });
+          return {
+            result: run.result,
+            clientCpuS: run.cpuS,
+            clientRssKb: run.rssKb,
+            conns: summaryConnections(run.result.stdout),
+          };
         },
       });
     }
@@ -150,17 +165,21 @@ export function fcpSshTools(roots: { push: string; pull: string }): Tool[] {
  * `ssh -F CONFIG fcp-bench-ssh true` on the fcp route: what an ssh login alone costs on this path, so the
  * one-file rows can be read as "today's fcp + one login + at most one RTT" (issue 17's latency bound).
  */
-export const sshLoginTool: Tool = {
-  id: 'ssh-login',
-  label: 'ssh login only (ssh HOST true)',
-  direction: 'wire',
-  writesTree: false,
-  note: 'no data: the login and `true` alone',
-  missing: (net) => (net.fcpSsh === undefined ? 'no route to sshd' : undefined),
-  run: async (ctx) => {
-    const config = (ctx.net.fcpSsh as SshRoute).configFile;
-    return {
-      result: await runTimed('ssh', ['-F', config, FCP_SSH_ALIAS, 'true'], { timeoutMs: ctx.timeoutMs }),
-    };
-  },
-};
+export function sshLoginTool(sshdPid: () => number | undefined): Tool {
+  return {
+    id: 'ssh-login',
+    label: 'ssh login only (ssh HOST true)',
+    direction: 'wire',
+    writesTree: false,
+    note: 'no data: the login and `true` alone',
+    missing: (net) => (net.fcpSsh === undefined ? 'no route to sshd' : undefined),
+    server: sshdPid,
+    run: async (ctx) => {
+      const config = (ctx.net.fcpSsh as SshRoute).configFile;
+      const run = await runClient(ctx.pin, 'ssh', ['-F', config, FCP_SSH_ALIAS, 'true'], {
+        timeoutMs: ctx.timeoutMs,
+      });
+      return { result: run.result, clientCpuS: run.cpuS };
+    },
+  };
+}

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -63,6 +64,8 @@ export interface RunOptions {
   cwd?: string;
   /** Told the child's pid once it is spawned (to sample its /proc entries while it runs). */
   onSpawn?: (pid: number) => void;
+  /** Keep the last OUTPUT_CAP characters of stdout rather than the first (for a summary at the end). */
+  stdoutTail?: boolean;
 }
 
 export interface RunResult {
@@ -79,6 +82,10 @@ const OUTPUT_CAP = 64 * 1024;
 function capAppend(acc: string, chunk: Buffer): string {
   if (acc.length >= OUTPUT_CAP) return acc;
   return acc + chunk.toString('utf8', 0, Math.min(chunk.length, OUTPUT_CAP - acc.length));
+}
+
+function tailAppend(acc: string, chunk: Buffer): string {
+  return (acc + chunk.toString('utf8')).slice(-OUTPUT_CAP);
 }
 
 /** Runs a command to completion (or the time limit) and times it with a monotonic clock. */
@@ -108,7 +115,7 @@ export function runTimed(cmd: string, args: string[], opts: RunOptions): Promise
     let stderr = '';
     let timedOut = false;
     child.stdout?.on('data', (c: Buffer) => {
-      stdout = capAppend(stdout, c);
+      stdout = opts.stdoutTail === true ? tailAppend(stdout, c) : capAppend(stdout, c);
     });
     child.stderr?.on('data', (c: Buffer) => {
       stderr = capAppend(stderr, c);
@@ -154,6 +161,8 @@ export interface ServiceOptions {
   readyEvent?: string;
   /** Or resolve once 127.0.0.1:port accepts a connection. */
   readyPort?: number;
+  /** Or resolve once stdout holds this text (for servers that a probe connection would disturb). */
+  readyText?: string;
   readyTimeoutMs?: number;
 }
 
@@ -181,7 +190,7 @@ export async function startService(
     out = capAppend(out, c);
   });
   child.stderr?.on('data', (c: Buffer) => {
-    err = (err + c.toString('utf8')).slice(-OUTPUT_CAP);
+    err = tailAppend(err, c);
   });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const service: Service = {
@@ -208,6 +217,8 @@ export async function startService(
         const obj = parseJsonLine(line);
         if (obj?.['event'] === opts.readyEvent) return { service, ready: obj };
       }
+    } else if (opts.readyText !== undefined && out.includes(opts.readyText)) {
+      return { service, ready: {} };
     } else if (opts.readyPort !== undefined && (await portAccepts(opts.readyPort))) {
       return { service, ready: {} };
     }
@@ -277,4 +288,13 @@ export function parseGnuTimeRss(text: string): number | undefined {
 
 export function haveGnuTime(): boolean {
   return existsSync(GNU_TIME);
+}
+
+/** A command on PATH, or undefined. */
+export function which(cmd: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    const p = path.join(dir, cmd);
+    if (dir !== '' && existsSync(p)) return p;
+  }
+  return undefined;
 }

@@ -4,7 +4,8 @@ import os from 'node:os';
 import type { Dataset } from './datasets.js';
 import type { Settings } from './settings.js';
 import { SSHD } from './sshd.js';
-import { type Direction, which } from './tools.js';
+import { which } from './proc.js';
+import type { Direction } from './tools.js';
 import { formatBytes, formatRate } from './units.js';
 import type { WanModel } from './verify-wan.js';
 
@@ -17,7 +18,14 @@ export interface CellResult {
   reason?: string;
   /** Seconds of each timed run that completed and verified. */
   seconds: number[];
+  /** CPU seconds (user + sys) of each timed run: the client's process tree, and the server's share. */
+  clientCpu: number[];
+  serverCpu: number[];
+  /** The data connections fcp used in each run (its --json summary), when it says. */
+  conns: number[];
   medianS?: number;
+  clientCpuS?: number;
+  serverCpuS?: number;
   mbps?: number;
   filesPerS?: number;
   /** This tool's speed over the baseline's (fcp in the same direction), from the same scenario run. */
@@ -57,13 +65,37 @@ function statusText(c: CellResult): string {
   return `${c.status === 'timeout' ? 'timeout' : c.status}${c.reason ? `: ${c.reason}` : ''}`;
 }
 
+function cpu(s: number | undefined): string {
+  return s === undefined ? '' : s.toFixed(2);
+}
+
+/** fcp's connection count: one figure, or the range when runs differ; `-` when fcp does not say. */
+function connsText(c: CellResult): string {
+  if (!c.toolId.startsWith('fcp')) return '';
+  if (c.conns.length === 0) return c.seconds.length === 0 ? '' : '-';
+  const lo = Math.min(...c.conns);
+  const hi = Math.max(...c.conns);
+  return lo === hi ? String(lo) : `${lo}-${hi}`;
+}
+
+const HEAD = [
+  'tool',
+  'dir',
+  'median s',
+  'MB/s',
+  'files/s',
+  'vs fcp',
+  'CPU client s',
+  'CPU server s',
+  'conns',
+];
+const TAIL = ['runs (s)', 'RSS client / daemon MiB', 'check'];
+const ALIGN: Record<string, string> = { tool: '---', dir: '---', 'runs (s)': '---', check: '---' };
+
 export function scenarioTable(s: ScenarioResult): string {
-  const head = s.smallFiles
-    ? '| tool | dir | median s | MB/s | files/s | vs fcp | runs (s) | RSS client / daemon MiB | check |'
-    : '| tool | dir | median s | MB/s | vs fcp | runs (s) | RSS client / daemon MiB | check |';
-  const align = s.smallFiles
-    ? '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |'
-    : '| --- | --- | ---: | ---: | ---: | --- | ---: | --- |';
+  const names = [...HEAD.filter((h) => s.smallFiles || h !== 'files/s'), ...TAIL];
+  const head = `| ${names.join(' | ')} |`;
+  const align = `| ${names.map((n) => ALIGN[n] ?? '---:').join(' | ')} |`;
   const lines = [`### ${s.id}: ${s.title}`, '', head, align];
   for (const c of s.cells) {
     const ok = c.medianS !== undefined;
@@ -74,6 +106,9 @@ export function scenarioTable(s: ScenarioResult): string {
       ok && c.mbps !== undefined ? formatMbps(c.mbps) : '',
       ...(s.smallFiles ? [ok ? c.filesPerS?.toFixed(0) : ''] : []),
       c.ratio === undefined ? '' : `${c.ratio.toFixed(2)}x${c.ratioTo === 'fcp' ? '' : ` (${c.ratioTo})`}`,
+      ok ? cpu(c.clientCpuS) : '',
+      ok ? cpu(c.serverCpuS) : '',
+      connsText(c),
       c.seconds.map((x) => x.toFixed(2)).join(', '),
       c.clientRssKb === undefined && c.daemonRssKb === undefined
         ? ''
@@ -98,7 +133,7 @@ export function describeDataset(d: Dataset): string {
 export function machineLines(settings: Settings, destNote: string, datasets: Dataset[]): string[] {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const installed = (c: string): boolean => (c === 'sshd' ? existsSync(SSHD) : which(c) !== undefined);
-  const peers = ['sshd', 'scp', 'rsync', 'rclone', 'lftp']
+  const peers = ['sshd', 'scp', 'rsync', 'rclone', 'lftp', 'iperf3', 'taskset']
     .map((c) => (installed(c) ? c : `${c} (not installed)`))
     .join(', ');
   return [
@@ -106,8 +141,13 @@ export function machineLines(settings: Settings, destNote: string, datasets: Dat
     `- machine: ${os.availableParallelism()} cores (nproc) ${cpu}, ${formatBytes(os.totalmem())} RAM, ` +
       `Linux ${os.release()}, Node ${process.version}`,
     `- ${destNote}; sources in ${settings.cacheDir}, read once before each scenario (page cache)`,
-    `- settings: scale ${settings.scale}, ${settings.runs} run(s) per cell (median), -n ${settings.conns}, ` +
-      `per-run timeout ${settings.timeoutMs / 1000} s`,
+    `- ${settings.pin.note}`,
+    `- settings: scale ${settings.scale}, one untimed warm-up run per tool then ${settings.runs} interleaved ` +
+      `round(s) (median), fcp ${settings.fcpConns === undefined ? 'with its default -n' : `-n ${settings.fcpConns}`}, ` +
+      `peers and raw TCP ${settings.conns} streams, per-run timeout ${settings.timeoutMs / 1000} s`,
+    ...(settings.baseline === undefined
+      ? []
+      : [`- baseline rows: ${settings.baseline.clientJs} and its fcpd`]),
     `- WAN emulator (bench/wan-proxy.ts): ${modelText(settings.model)}; client, daemon and emulator share the cores`,
     `- data sets: ${datasets.map(describeDataset).join('; ')}`,
     `- tools: ${peers}`,

@@ -1,7 +1,11 @@
 /** The bench's scenarios: which data set, over loopback or through the WAN emulator, and of which kind. */
 import type { DatasetName } from './datasets.js';
 
-export type Kind = 'copy' | 'nochange' | 'conns' | 'wan-check';
+/**
+ * copy: every tool onto a fresh destination; nochange: onto the copy the tool left; conns: fcp -n 1-16
+ * beside raw TCP; shaped: fcp's own choice of connections behind a per-flow shaper; wan-check: the emulator.
+ */
+export type Kind = 'copy' | 'nochange' | 'conns' | 'shaped' | 'wan-check';
 
 export interface Scenario {
   id: string;
@@ -9,7 +13,12 @@ export interface Scenario {
   wan: boolean;
   dataset?: DatasetName;
   title: string;
+  /** A per-connection rate cap in the emulator (an ISP's per-flow shaper), bytes/s. */
+  perConnRateBps?: number;
 }
+
+/** The shaped scenario's per-flow cap: 10 MB/s, a 25th of the default 2 Gbit/s (250 MB/s) link. */
+export const SHAPER_RATE_BPS = 10e6;
 
 export const SCENARIOS: Scenario[] = [
   { id: 'wan-check', kind: 'wan-check', wan: true, title: 'raw TCP through the WAN emulator vs its model' },
@@ -51,6 +60,22 @@ export const SCENARIOS: Scenario[] = [
     wan: true,
     dataset: 'small',
     title: 're-run of the small set onto an identical copy, WAN emulator',
+  },
+  {
+    id: 'loop-nochange-tree',
+    kind: 'nochange',
+    wan: false,
+    dataset: 'tree',
+    title:
+      're-run onto an identical copy of a tree of 50,000+ entries (deep directories, symlinks), loopback',
+  },
+  {
+    id: 'wan-big-shaped',
+    kind: 'shaped',
+    wan: true,
+    dataset: 'big',
+    perConnRateBps: SHAPER_RATE_BPS,
+    title: 'the big file through the WAN emulator with a per-flow shaper: fcp picks its connections',
   },
   {
     id: 'wan-big-conns',

@@ -1,7 +1,11 @@
 /** The bench's settings: command-line options and FCP_BENCH_* environment variables. */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { defaultCacheDir } from './datasets.js';
+import { buildAt, type FcpBuild, fcpMissing } from './fcp.js';
+import { choosePinning, type Pinning } from './pin.js';
 import { SCENARIOS, type Scenario, selectScenarios } from './scenarios.js';
 import { parseBytes, parseRate } from './units.js';
 import type { WanModel } from './verify-wan.js';
@@ -9,7 +13,13 @@ import type { WanModel } from './verify-wan.js';
 export interface Settings {
   scale: number;
   runs: number;
+  /** Streams for rclone, lftp and raw TCP. */
   conns: number;
+  /** fcp's -n: undefined (fcp chooses) unless --conns or FCP_BENCH_CONNS says. */
+  fcpConns: number | undefined;
+  pin: Pinning;
+  /** FCP_BENCH_BASELINE's build: `fcp (baseline)` rows beside fcp's. */
+  baseline: FcpBuild | undefined;
   timeoutMs: number;
   budgetMs: number;
   model: WanModel;
@@ -22,13 +32,15 @@ export interface Settings {
   checkSeconds: number;
 }
 
-const USAGE = `usage: npm run bench -- [--only ID[,ID...]] [--tools T[,T...]] [--quick] [--runs N] [--scale X] [--conns N] [--list]
+const USAGE = `usage: npm run bench -- [--only ID[,ID...]] [--tools T[,T...]] [--quick] [--pin] [--runs N] [--scale X] [--conns N] [--list]
   --only     scenario ids, or a word that selects every id containing it (e.g. "small", "wan")
   --tools    only these rows: tool ids or prefixes (fcp, fcp-pull, fcp-ssh, scp, rsync, tar-ssh, rclone,
-             lftp, cp, raw)
+             lftp, cp, raw, iperf3); "fcp" covers the baseline's rows too
   --quick    scale 0.02, 1 run, short timeouts (FCP_BENCH_SCALE still wins)
+  --pin      clients on core 0, servers on core 1 (taskset); also FCP_BENCH_PIN=1
   env: FCP_BENCH_DATA (cache dir, default .bench-data), FCP_BENCH_SCALE (1), FCP_BENCH_RUNS (3),
-       FCP_BENCH_CONNS (8), FCP_BENCH_TIMEOUT (s per run, 300), FCP_BENCH_BUDGET (minutes, 240),
+       FCP_BENCH_CONNS (fcp: its own default; peers: 8), FCP_BENCH_BASELINE (a checkout with dist/ built:
+       adds "fcp (baseline)" rows), FCP_BENCH_TIMEOUT (s per run, 300), FCP_BENCH_BUDGET (minutes, 240),
        FCP_BENCH_RTT (ms, 40), FCP_BENCH_WINDOW (4MiB), FCP_BENCH_LINK (2Gbit), FCP_BENCH_INSTALL=1
        (apt-get install openssh-server rsync when sshd is missing and running as root)`;
 
@@ -44,6 +56,7 @@ export function parseSettings(argv: string[]): Settings | undefined {
       only: { type: 'string' },
       tools: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
       runs: { type: 'string' },
       scale: { type: 'string' },
       conns: { type: 'string' },
@@ -61,10 +74,15 @@ export function parseSettings(argv: string[]): Settings | undefined {
     return undefined;
   }
   const quick = values.quick;
+  const conns = values.conns ?? process.env['FCP_BENCH_CONNS'];
+  const fcpConns = conns === undefined || conns === '' ? undefined : Number(conns);
   return {
     scale: Number(values.scale ?? process.env['FCP_BENCH_SCALE'] ?? (quick ? 0.02 : 1)),
     runs: Math.max(1, Math.min(20, Number(values.runs ?? envNumber('FCP_BENCH_RUNS', quick ? 1 : 3)))),
-    conns: Number(values.conns ?? envNumber('FCP_BENCH_CONNS', 8)),
+    conns: fcpConns ?? 8,
+    fcpConns,
+    pin: choosePinning(values.pin || process.env['FCP_BENCH_PIN'] === '1'),
+    baseline: baselineBuild(process.env['FCP_BENCH_BASELINE']),
     timeoutMs: envNumber('FCP_BENCH_TIMEOUT', quick ? 120 : 300) * 1000,
     budgetMs: envNumber('FCP_BENCH_BUDGET', 240) * 60_000,
     model: {
@@ -82,4 +100,14 @@ export function parseSettings(argv: string[]): Settings | undefined {
     outFile: values.out ?? fileURLToPath(new URL('../../bench/results/latest.md', import.meta.url)),
     checkSeconds: quick ? 1 : 3,
   };
+}
+
+/** The baseline's build, or undefined when FCP_BENCH_BASELINE is unset; an unbuilt one is an error. */
+function baselineBuild(dir: string | undefined): FcpBuild | undefined {
+  if (dir === undefined || dir === '') return undefined;
+  if (!existsSync(dir)) throw new Error(`FCP_BENCH_BASELINE: ${dir} does not exist`);
+  const build = buildAt(path.resolve(dir));
+  const missing = fcpMissing(build);
+  if (missing !== undefined) throw new Error(`FCP_BENCH_BASELINE: ${missing} (run npm run build there)`);
+  return build;
 }

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import { pinned } from './pin.js';
 import { freePort, onCleanup, type Service, startService } from './proc.js';
 
 export const SSHD = '/usr/sbin/sshd';
@@ -16,6 +17,8 @@ export const SSH_CIPHER = 'aes128-gcm@openssh.com';
 export interface PrivateSshd {
   /** Port sshd listens on (the WAN proxy, when used, forwards here). */
   port: number;
+  /** The listening sshd's pid: it reaps every connection's processes, so their CPU lands in its cutime. */
+  pid: number;
   user: string;
   keyFile: string;
   /** ssh -F file: key, no known-hosts checks, the cipher; the port is given per command. */
@@ -105,8 +108,8 @@ function sshConfig(
   ].join('\n');
 }
 
-/** Starts the private sshd, or says why it cannot. */
-export async function startPrivateSshd(): Promise<SshdResult> {
+/** Starts the private sshd (behind `pin`, taskset in the pinned mode: its children inherit it), or says why it cannot. */
+export async function startPrivateSshd(pin: string[] = []): Promise<SshdResult> {
   if (!existsSync(SSHD)) {
     return { ok: false, reason: `${SSHD} not installed (apt-get install -y openssh-server rsync)` };
   }
@@ -124,13 +127,16 @@ export async function startPrivateSshd(): Promise<SshdResult> {
   writeFileSync(sshConfigFile, sshConfig(dir, user));
   let service: Service;
   try {
-    ({ service } = await startService(SSHD, ['-D', '-e', '-f', configFile], { readyPort: port }));
+    ({ service } = await startService(...pinned(pin, SSHD, ['-D', '-e', '-f', configFile]), {
+      readyPort: port,
+    }));
   } catch (err) {
     return { ok: false, reason: `sshd did not start: ${err instanceof Error ? err.message : String(err)}` };
   }
   let aliases = 0;
   const sshd: PrivateSshd = {
     port,
+    pid: service.pid,
     user,
     keyFile: path.join(dir, 'id_ed25519'),
     sshConfigFile,

@@ -1,24 +1,33 @@
 /**
- * The tools the bench times: fcp (push and pull), the ssh-based peers, and the references (cp -a, raw TCP).
- * Each tool turns a run context into a command; the harness times, verifies and tabulates. Commands that
- * copy a tree all produce `ctx.dst` holding the contents of `ctx.src`, so one verifier fits all.
+ * The tools the bench times: fcp (push and pull, this build and the baseline's) and the references (cp -a,
+ * raw TCP); the ssh-based peers are in ssh-peers.ts, iperf3 in iperf.ts. Each tool turns a run context into
+ * a command; the harness times, verifies and tabulates. Commands that copy a tree all produce `ctx.dst`
+ * holding the contents of `ctx.src`, so one verifier fits all.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { GNU_TIME_FORMAT, parseTimeFile } from './cpu.js';
 import type { Dataset } from './datasets.js';
-import { type FcpDaemon, fcpClientEnv, fcpPullArgs, fcpPushArgs } from './fcp.js';
+import {
+  type FcpBuild,
+  type FcpDaemon,
+  fcpClientEnv,
+  fcpPullArgs,
+  fcpPushArgs,
+  summaryConnections,
+} from './fcp.js';
+import { type Pinning, pinned, UNPINNED } from './pin.js';
 import {
   GNU_TIME,
   haveGnuTime,
-  parseGnuTimeRss,
   peakRssKb,
+  type RunOptions,
   type RunResult,
   resetPeakRss,
-  runShell,
   runTimed,
+  which,
 } from './proc.js';
-import { type PrivateSshd, SSH_CIPHER, sshCommand } from './sshd.js';
 import { RAW_STREAM_JS } from './verify-wan.js';
 
 /** Which way the data goes: peers whose parallel modes only download (rclone, lftp) are timed as pulls. */
@@ -38,7 +47,10 @@ export interface Endpoints {
   fcpSsh?: SshRoute;
   fcpPushPort?: number;
   fcpPullPort?: number;
+  baselinePushPort?: number;
+  baselinePullPort?: number;
   sinkPort?: number;
+  iperfPort?: number;
 }
 
 export interface RunContext {
@@ -47,15 +59,25 @@ export interface RunContext {
   src: string;
   /** Destination directory (its parent exists; it may exist already for a no-change run). */
   dst: string;
+  /** Streams for the peers that take a count (rclone, lftp). */
   conns: number;
+  /** fcp's -n, or undefined to let fcp choose. */
+  fcpConns: number | undefined;
   net: Endpoints;
   timeoutMs: number;
+  pin: Pinning;
 }
 
 export interface ToolRun {
   result: RunResult;
+  /** The tool's own timing (raw TCP, iperf3: the transfer without process start), else the wall time. */
+  seconds?: number;
+  /** user + sys of the client's process tree. */
+  clientCpuS?: number;
   clientRssKb?: number;
   daemonRssKb?: number;
+  /** The data connections fcp used (its --json summary), when it says. */
+  conns?: number;
 }
 
 export interface Tool {
@@ -68,53 +90,58 @@ export interface Tool {
   note?: string;
   /** Undefined when the tool can run here, else why not ("not installed", "fcp not built"). */
   missing(net: Endpoints): string | undefined;
+  /** The standing server process whose CPU the run costs (fcpd, sshd, a sink), if any. */
+  server?(): number | undefined;
   run(ctx: RunContext): Promise<ToolRun>;
 }
 
-/** A command on PATH, or undefined. */
-export function which(cmd: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(':')) {
-    const p = path.join(dir, cmd);
-    if (dir !== '' && existsSync(p)) return p;
-  }
-  return undefined;
-}
-
-function quote(s: string): string {
+export function quote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-function notInstalled(...cmds: string[]): string | undefined {
+export function notInstalled(...cmds: string[]): string | undefined {
   const absent = cmds.filter((c) => which(c) === undefined);
   return absent.length === 0 ? undefined : `skipped (not installed: ${absent.join(', ')})`;
 }
 
+export interface MeasuredRun {
+  result: RunResult;
+  cpuS?: number;
+  rssKb?: number;
+}
+
 /**
- * Runs a node entry point under GNU time -v (when present) to learn the client's peak RSS. `onSpawn` gets
- * the pid of the process started, which is GNU time's when it is present (node is its only child).
+ * Runs a client command, pinned as `pin` says, under GNU time (when present) for the CPU seconds (user +
+ * sys) and peak RSS of it and every descendant it waited for. `onSpawn` gets the pid of the process
+ * started, which is GNU time's when it is present.
  */
+export async function runClient(
+  pin: Pinning,
+  cmd: string,
+  args: string[],
+  opts: RunOptions,
+): Promise<MeasuredRun> {
+  const [command, argv] = pinned(pin.client, cmd, args);
+  if (!haveGnuTime()) return { result: await runTimed(command, argv, opts) };
+  const dir = mkdtempSync(path.join(tmpdir(), 'fcp-bench-time-'));
+  try {
+    const out = path.join(dir, 'time.txt');
+    const result = await runTimed(GNU_TIME, ['-f', GNU_TIME_FORMAT, '-o', out, command, ...argv], opts);
+    return { result, ...(existsSync(out) ? parseTimeFile(readFileSync(out, 'utf8')) : {}) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A node entry point run unpinned under GNU time: its peak RSS (huge-tree.ts). */
 export async function runNodeMeasured(
   args: string[],
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
   onSpawn?: (pid: number) => void,
 ): Promise<{ result: RunResult; rssKb?: number }> {
-  if (!haveGnuTime()) {
-    return { result: await runTimed(process.execPath, args, { timeoutMs, env, onSpawn }) };
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), 'fcp-bench-time-'));
-  try {
-    const out = path.join(dir, 'time.txt');
-    const result = await runTimed(GNU_TIME, ['-v', '-o', out, process.execPath, ...args], {
-      timeoutMs,
-      env,
-      onSpawn,
-    });
-    const rssKb = existsSync(out) ? parseGnuTimeRss(readFileSync(out, 'utf8')) : undefined;
-    return { result, rssKb };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { result, rssKb } = await runClient(UNPINNED, process.execPath, args, { timeoutMs, env, onSpawn });
+  return { result, rssKb };
 }
 
 /** On failure, appends what the daemon logged during the run (approximate once its log tail has wrapped). */
@@ -124,7 +151,14 @@ function withDaemonLog(result: RunResult, d: FcpDaemon, logLengthBefore: number)
   return log === '' ? result : { ...result, stderr: `${result.stderr}\nfcpd log:\n${log}` };
 }
 
-/** An fcp row: the client run under GNU time against `daemon`, with both peak RSS figures and, on failure, its log. */
+function livePid(d: FcpDaemon | string): number | undefined {
+  return typeof d === 'string' ? undefined : d.service.pid;
+}
+
+/**
+ * An fcp row: the client run with --json against `daemon`, with CPU and peak RSS on both sides, the
+ * connections it used, and on failure the daemon's log.
+ */
 function fcpTool(
   meta: Pick<Tool, 'id' | 'label' | 'direction'>,
   daemon: () => FcpDaemon | string,
@@ -139,180 +173,73 @@ function fcpTool(
       if (typeof d === 'string') return d;
       return port(net) === undefined ? 'no route to fcpd' : undefined;
     },
+    server: () => livePid(daemon()),
     run: async (ctx) => {
       const d = daemon() as FcpDaemon;
       resetPeakRss(d.service.pid);
       const logLength = d.service.stderrTail().length;
-      const { result, rssKb } = await runNodeMeasured(
-        args(ctx, port(ctx.net) ?? 0),
-        fcpClientEnv(d),
-        ctx.timeoutMs,
-      );
+      const run = await runClient(ctx.pin, process.execPath, args(ctx, port(ctx.net) ?? 0), {
+        timeoutMs: ctx.timeoutMs,
+        env: fcpClientEnv(d),
+        stdoutTail: true,
+      });
       return {
-        result: withDaemonLog(result, d, logLength),
-        clientRssKb: rssKb,
+        result: withDaemonLog(run.result, d, logLength),
+        clientCpuS: run.cpuS,
+        clientRssKb: run.rssKb,
         daemonRssKb: peakRssKb(d.service.pid),
+        conns: summaryConnections(run.result.stdout),
       };
     },
   };
 }
 
-/** fcp push (`-n conns`) into the push daemon, whose root holds ctx.dst; `plaintext` adds --no-encryption. */
-export function fcpPushTool(
-  daemon: () => FcpDaemon | string,
-  conns?: number,
-  opts: { plaintext?: boolean } = {},
-): Tool {
+/** Which fcp an fcp row runs: this build against the bench's daemons, or the baseline against its own. */
+export interface FcpSide {
+  daemon: () => FcpDaemon | string;
+  /** The baseline's build; undefined for this one. */
+  baseline?: FcpBuild;
+}
+
+function sideId(side: FcpSide, id: string): string {
+  return side.baseline === undefined ? id : `${id}-baseline`;
+}
+
+function sideLabel(side: FcpSide, label: string): string {
+  return side.baseline === undefined ? label : `${label} (baseline)`;
+}
+
+/**
+ * fcp push into the push daemon, whose root holds ctx.dst: `-n conns` when given, else the bench's fcp
+ * setting (fcp's own default unless FCP_BENCH_CONNS says); `plaintext` adds --no-encryption.
+ */
+export function fcpPushTool(side: FcpSide, opts: { conns?: number; plaintext?: boolean } = {}): Tool {
   const plaintext = opts.plaintext === true;
+  const id = opts.conns === undefined ? (plaintext ? 'fcp-plain' : 'fcp') : `fcp-n${opts.conns}`;
+  const label =
+    opts.conns === undefined ? (plaintext ? 'fcp --no-encryption' : 'fcp') : `fcp -n ${opts.conns}`;
   return fcpTool(
-    {
-      id: conns === undefined ? (plaintext ? 'fcp-plain' : 'fcp') : `fcp-n${conns}`,
-      label: conns === undefined ? (plaintext ? 'fcp --no-encryption' : 'fcp') : `fcp -n ${conns}`,
-      direction: 'push',
-    },
-    daemon,
-    (net) => net.fcpPushPort,
-    (ctx, port) => fcpPushArgs(conns ?? ctx.conns, `${ctx.src}/`, port, ctx.dst, { plaintext }),
+    { id: sideId(side, id), label: sideLabel(side, label), direction: 'push' },
+    side.daemon,
+    (net) => (side.baseline === undefined ? net.fcpPushPort : net.baselinePushPort),
+    (ctx, port) =>
+      fcpPushArgs(opts.conns ?? ctx.fcpConns, `${ctx.src}/`, port, ctx.dst, {
+        plaintext,
+        build: side.baseline,
+        json: true,
+      }),
   );
 }
 
 /** fcp pull from the pull daemon, whose root is the data cache. */
-export function fcpPullTool(daemon: () => FcpDaemon | string): Tool {
+export function fcpPullTool(side: FcpSide): Tool {
   return fcpTool(
-    { id: 'fcp-pull', label: 'fcp pull', direction: 'pull' },
-    daemon,
-    (net) => net.fcpPullPort,
-    (ctx, port) => fcpPullArgs(ctx.conns, port, `${ctx.src}/`, ctx.dst),
+    { id: sideId(side, 'fcp-pull'), label: sideLabel(side, 'fcp pull'), direction: 'pull' },
+    side.daemon,
+    (net) => (side.baseline === undefined ? net.fcpPullPort : net.baselinePullPort),
+    (ctx, port) =>
+      fcpPullArgs(ctx.fcpConns, port, `${ctx.src}/`, ctx.dst, { build: side.baseline, json: true }),
   );
-}
-
-function sshMissing(sshd: PrivateSshd | string, net: Endpoints, ...cmds: string[]): string | undefined {
-  if (typeof sshd === 'string') return `skipped (${sshd})`;
-  if (net.sshPort === undefined) return 'no route to sshd';
-  return notInstalled(...cmds);
-}
-
-/** The peers that run over the private sshd. `sshd` is a string when it could not be started. */
-export function sshPeers(sshd: PrivateSshd | string): Tool[] {
-  const s = (): PrivateSshd => sshd as PrivateSshd;
-  const host = (): string => `${s().user}@127.0.0.1`;
-  const sshLine = (port: number): string => sshCommand(s(), port).join(' ');
-  return [
-    {
-      id: 'scp',
-      label: 'scp',
-      direction: 'push',
-      writesTree: true,
-      missing: (net) => sshMissing(sshd, net, 'scp'),
-      // scp -r SRC HOST:PARENT/ creates PARENT/basename(SRC), which the harness makes equal to ctx.dst.
-      run: async (ctx) => ({
-        result: await runTimed(
-          'scp',
-          [
-            '-q',
-            '-r',
-            '-F',
-            s().sshConfigFile,
-            '-P',
-            String(ctx.net.sshPort),
-            '-c',
-            SSH_CIPHER,
-            ctx.src,
-            `${host()}:${path.dirname(ctx.dst)}/`,
-          ],
-          { timeoutMs: ctx.timeoutMs },
-        ),
-      }),
-    },
-    {
-      id: 'rsync',
-      label: 'rsync -a',
-      direction: 'push',
-      writesTree: true,
-      missing: (net) => sshMissing(sshd, net, 'rsync'),
-      run: async (ctx) => ({
-        result: await runTimed(
-          'rsync',
-          ['-a', '-e', sshLine(ctx.net.sshPort ?? 0), `${ctx.src}/`, `${host()}:${ctx.dst}/`],
-          { timeoutMs: ctx.timeoutMs },
-        ),
-      }),
-    },
-    {
-      id: 'tar-ssh',
-      label: 'tar | ssh | tar',
-      direction: 'push',
-      writesTree: true,
-      missing: (net) => sshMissing(sshd, net, 'tar', 'ssh'),
-      run: async (ctx) => {
-        const remote = `mkdir -p ${quote(ctx.dst)} && tar -C ${quote(ctx.dst)} -xpf -`;
-        const line =
-          `set -o pipefail 2>/dev/null; tar -C ${quote(ctx.src)} -cf - . | ` +
-          `${sshLine(ctx.net.sshPort ?? 0)} ${host()} ${quote(remote)}`;
-        return { result: await runTimed('/bin/bash', ['-c', line], { timeoutMs: ctx.timeoutMs }) };
-      },
-    },
-    {
-      id: 'rclone',
-      label: 'rclone (sftp)',
-      direction: 'pull',
-      writesTree: true,
-      missing: (net) => sshMissing(sshd, net, 'rclone'),
-      run: async (ctx) => {
-        const n = String(ctx.conns);
-        const args = [
-          'copy',
-          `:sftp:${ctx.src}`,
-          ctx.dst,
-          '--config',
-          '/dev/null',
-          '--sftp-host',
-          '127.0.0.1',
-          '--sftp-port',
-          String(ctx.net.sshPort),
-          '--sftp-user',
-          s().user,
-          '--sftp-key-file',
-          s().keyFile,
-          '--sftp-shell-type',
-          'none',
-          '--sftp-disable-hashcheck',
-          '--transfers',
-          n,
-          '--checkers',
-          n,
-          '--multi-thread-streams',
-          n,
-          '--multi-thread-cutoff',
-          '16M',
-          '-q',
-        ];
-        return { result: await runTimed('rclone', args, { timeoutMs: ctx.timeoutMs }) };
-      },
-    },
-    {
-      id: 'lftp',
-      label: 'lftp (sftp)',
-      direction: 'pull',
-      writesTree: true,
-      missing: (net) => sshMissing(sshd, net, 'lftp', 'ssh'),
-      run: async (ctx) => {
-        // One big file: split it with pget; many files: that many files at once.
-        const one = ctx.dataset.files === 1;
-        const mirror = `mirror --parallel=${one ? 1 : ctx.conns} --use-pget-n=${one ? ctx.conns : 1}`;
-        const script = [
-          `set sftp:connect-program ${quote(`ssh -a -x -F ${s().sshConfigFile}`)}`,
-          'set sftp:auto-confirm yes',
-          'set net:max-retries 1',
-          'set net:reconnect-interval-base 1',
-          'set cmd:fail-exit yes',
-          `open -u ${s().user}, -p ${ctx.net.sshPort} sftp://127.0.0.1`,
-          `${mirror} ${quote(ctx.src)} ${quote(ctx.dst)}`,
-        ].join('; ');
-        return { result: await runTimed('lftp', ['-c', script], { timeoutMs: ctx.timeoutMs }) };
-      },
-    },
-  ];
 }
 
 /** cp -a from the data cache to the destination file system: the local-copy ceiling. */
@@ -322,21 +249,34 @@ export const cpTool: Tool = {
   direction: 'local',
   writesTree: true,
   missing: () => notInstalled('cp'),
-  run: async (ctx) => ({
-    result: await runShell(`cp -a ${quote(ctx.src)} ${quote(path.dirname(ctx.dst))}/`, {
+  run: async (ctx) => {
+    const run = await runClient(ctx.pin, 'cp', ['-a', ctx.src, `${path.dirname(ctx.dst)}/`], {
       timeoutMs: ctx.timeoutMs,
-    }),
-  }),
+    });
+    return { result: run.result, clientCpuS: run.cpuS };
+  },
 };
 
-/** Raw TCP: the data set's byte count over `streams` connections into a discarding sink. */
-export function rawTool(streams: number): Tool {
+/** The sender's own timing from its JSON line (from the first connect to the last close), else `fallback`. */
+function rawSeconds(stdout: string, fallback: number): number {
+  try {
+    const lines = stdout.trim().split('\n');
+    const out = JSON.parse(lines[lines.length - 1] ?? '') as { seconds?: number };
+    return out.seconds ?? fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/** Raw TCP: the data set's byte count over `streams` connections into a discarding sink (`sink` its pid). */
+export function rawTool(streams: number, sink: () => number | undefined): Tool {
   return {
     id: `raw-x${streams}`,
     label: `raw TCP x${streams}`,
     direction: 'wire',
     writesTree: false,
     missing: (net) => (net.sinkPort === undefined ? 'no sink' : undefined),
+    server: sink,
     run: async (ctx) => {
       const args = [
         RAW_STREAM_JS,
@@ -348,7 +288,12 @@ export function rawTool(streams: number): Tool {
         '--streams',
         String(streams),
       ];
-      return { result: await runTimed(process.execPath, args, { timeoutMs: ctx.timeoutMs }) };
+      const run = await runClient(ctx.pin, process.execPath, args, { timeoutMs: ctx.timeoutMs });
+      return {
+        result: run.result,
+        seconds: rawSeconds(run.result.stdout, run.result.seconds),
+        clientCpuS: run.cpuS,
+      };
     },
   };
 }

@@ -1,0 +1,59 @@
+/**
+ * The iperf3 reference row: `iperf3 -c 127.0.0.1 -p PORT -P 8 -n BYTES --json` against a standing
+ * `iperf3 -s` (through the emulator in WAN scenarios), timed by iperf3's own receiver figures. apt's
+ * iperf3; without it the row says `skipped (not installed: iperf3)`.
+ */
+import { pinned } from './pin.js';
+import { freePort, startService, which } from './proc.js';
+import { notInstalled, runClient, type Tool } from './tools.js';
+
+export const IPERF_STREAMS = 8;
+
+/**
+ * Starts `iperf3 -s -p P` behind `pin`, or returns undefined when iperf3 is absent. Ready on its banner: a
+ * probe connection would count as a failed test in its log.
+ */
+export async function startIperfServer(pin: string[]): Promise<{ port: number; pid: number } | undefined> {
+  if (which('iperf3') === undefined) return undefined;
+  const port = await freePort();
+  const args = ['-s', '-p', String(port), '--bind', '127.0.0.1', '--forceflush'];
+  const { service } = await startService(...pinned(pin, 'iperf3', args), { readyText: 'Server listening' });
+  return { port, pid: service.pid };
+}
+
+/** Seconds to move `bytes` at the receiver's rate in iperf3's --json report, or undefined. */
+export function iperfSeconds(stdout: string, bytes: number): number | undefined {
+  try {
+    const r = JSON.parse(stdout) as { end?: { sum_received?: { bytes?: number; seconds?: number } } };
+    const sum = r.end?.sum_received;
+    if (sum?.bytes === undefined || sum.seconds === undefined || sum.bytes <= 0) return undefined;
+    return bytes / (sum.bytes / sum.seconds);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `iperf3 -P streams` for the data set's byte count; `server` is the standing iperf3 -s's pid. */
+export function iperfTool(streams: number, server: () => number | undefined): Tool {
+  return {
+    id: 'iperf3',
+    label: `iperf3 -P ${streams}`,
+    direction: 'wire',
+    writesTree: false,
+    note: "bytes only; iperf3's receiver rate",
+    missing: (net) =>
+      notInstalled('iperf3') ?? (net.iperfPort === undefined ? 'no iperf3 server' : undefined),
+    server,
+    run: async (ctx) => {
+      const args = ['-c', '127.0.0.1', '-p', String(ctx.net.iperfPort), '-P', String(streams)];
+      // -i 0: no per-second reports, so the JSON stays small.
+      args.push('-n', String(ctx.dataset.bytes), '-i', '0', '--json');
+      const run = await runClient(ctx.pin, 'iperf3', args, { timeoutMs: ctx.timeoutMs, stdoutTail: true });
+      return {
+        result: run.result,
+        seconds: iperfSeconds(run.result.stdout, ctx.dataset.bytes) ?? run.result.seconds,
+        clientCpuS: run.cpuS,
+      };
+    },
+  };
+}
