@@ -4,7 +4,7 @@
  *   medium 64 files of 32 MiB;
  *   small  20,000 files of 1-16 KiB in nested directories, 1 % symlinks, modes 0600/0644/0755;
  *   one    one file of 16 KiB (not scaled): what a single small copy costs in start-up and round trips;
- *   tree   55,000 files of 0-2 KiB, 1 in 20 with a symlink beside it, in directories up to 14 levels deep
+ *   tree   55,000 files of 0-2 KiB, 1 in 20 with a symlink beside it, in directories 2 to 13 levels deep
  *          (about 60,000 entries): the no-change re-run of a system-like tree.
  * Content is an AES-128-CTR keystream keyed by the set's name and scale (a seeded PRNG that runs at
  * memory speed), so nothing compresses and every rerun produces the same bytes. FCP_BENCH_SCALE shrinks
@@ -152,7 +152,7 @@ const TREE_FILES_PER_DIR = 40;
 const TREE_TOPS = 30;
 const TREE_MAX_DEPTH = 12;
 
-/** The leaf directory of file `i`: `tNN/l0/l1/.../dNNN`, 2 to 14 levels deep. */
+/** The leaf directory of file `i`: `tNN/l0/l1/.../dNNN`, 2 to 13 levels deep. */
 function treeDir(i: number): string[] {
   const leaf = Math.floor(i / TREE_FILES_PER_DIR);
   const chain = Array.from({ length: leaf % TREE_MAX_DEPTH }, (_, k) => `l${k}`);
