@@ -280,12 +280,6 @@ export function resetPeakRss(pid: number): void {
   }
 }
 
-/** GNU time's "Maximum resident set size (kbytes)" from a -o file's text. */
-export function parseGnuTimeRss(text: string): number | undefined {
-  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(text);
-  return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
 export function haveGnuTime(): boolean {
   return existsSync(GNU_TIME);
 }

@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { defaultCacheDir } from './datasets.js';
 import { buildAt, type FcpBuild, fcpMissing } from './fcp.js';
@@ -36,13 +37,15 @@ const USAGE = `usage: npm run bench -- [--only ID[,ID...]] [--tools T[,T...]] [-
   --only     scenario ids, or a word that selects every id containing it (e.g. "small", "wan")
   --tools    only these rows: tool ids or prefixes (fcp, fcp-pull, fcp-ssh, scp, rsync, tar-ssh, rclone,
              lftp, cp, raw, iperf3); "fcp" covers the baseline's rows too
-  --quick    scale 0.02, 1 run, short timeouts (FCP_BENCH_SCALE still wins)
+  --quick    scale 0.02, 1 run, short timeouts (FCP_BENCH_SCALE still wins); output to $TMPDIR/fcp-bench-quick.md
   --pin      clients on core 0, servers on core 1 (taskset); also FCP_BENCH_PIN=1
   env: FCP_BENCH_DATA (cache dir, default .bench-data), FCP_BENCH_SCALE (1), FCP_BENCH_RUNS (3),
        FCP_BENCH_CONNS (fcp: its own default; peers: 8), FCP_BENCH_BASELINE (a checkout with dist/ built:
        adds "fcp (baseline)" rows), FCP_BENCH_TIMEOUT (s per run, 300), FCP_BENCH_BUDGET (minutes, 240),
        FCP_BENCH_RTT (ms, 40), FCP_BENCH_WINDOW (4MiB), FCP_BENCH_LINK (2Gbit), FCP_BENCH_INSTALL=1
        (apt-get install openssh-server rsync when sshd is missing and running as root)`;
+
+const LATEST = fileURLToPath(new URL('../../bench/results/latest.md', import.meta.url));
 
 function envNumber(name: string, fallback: number): number {
   const v = process.env[name];
@@ -97,7 +100,8 @@ export function parseSettings(argv: string[]): Settings | undefined {
       .filter((t) => t !== ''),
     cacheDir: defaultCacheDir(),
     install: process.env['FCP_BENCH_INSTALL'] === '1',
-    outFile: values.out ?? fileURLToPath(new URL('../../bench/results/latest.md', import.meta.url)),
+    // latest.md is the last full run, which the README quotes: a quick check does not replace it.
+    outFile: values.out ?? (quick ? path.join(tmpdir(), 'fcp-bench-quick.md') : LATEST),
     checkSeconds: quick ? 1 : 3,
   };
 }
