@@ -99,9 +99,10 @@ class Lane {
 
   record(run: ToolRun, seconds: number, serverCpuS: number | undefined): void {
     const c = this.cell;
+    const scale = run.cpuScale ?? 1;
     c.seconds.push(seconds);
-    if (run.clientCpuS !== undefined) c.clientCpu.push(run.clientCpuS);
-    if (serverCpuS !== undefined) c.serverCpu.push(serverCpuS);
+    if (run.clientCpuS !== undefined) c.clientCpu.push(run.clientCpuS * scale);
+    if (serverCpuS !== undefined) c.serverCpu.push(serverCpuS * scale);
     if (run.conns !== undefined) c.conns.push(run.conns);
     c.clientRssKb = maxDefined(c.clientRssKb, run.clientRssKb);
     c.daemonRssKb = maxDefined(c.daemonRssKb, run.daemonRssKb);

@@ -32,13 +32,13 @@ export async function startIperfServer(pin: string[]): Promise<{ port: number; p
   return { port, pid: service.pid };
 }
 
-/** Seconds to move `bytes` at the receiver's rate in iperf3's --json report, or undefined. */
-export function iperfSeconds(stdout: string, bytes: number): number | undefined {
+/** The receiver's bytes and seconds in iperf3's --json report, or undefined. */
+export function iperfReceived(stdout: string): { bytes: number; seconds: number } | undefined {
   try {
     const r = JSON.parse(stdout) as { end?: { sum_received?: { bytes?: number; seconds?: number } } };
     const sum = r.end?.sum_received;
     if (sum?.bytes === undefined || sum.seconds === undefined || sum.bytes <= 0) return undefined;
-    return bytes / (sum.bytes / sum.seconds);
+    return { bytes: sum.bytes, seconds: sum.seconds };
   } catch {
     return undefined;
   }
@@ -60,13 +60,15 @@ export function iperfTool(streams: number, server: () => number | undefined): To
       // -i 0: no per-second reports, so the JSON stays small.
       args.push('-t', String(duration(ctx.dataset.bytes)), '-i', '0', '--json');
       const run = await runClient(ctx.pin, 'iperf3', args, { timeoutMs: ctx.timeoutMs, stdoutTail: true });
-      const seconds = iperfSeconds(run.result.stdout, ctx.dataset.bytes);
+      const got = iperfReceived(run.result.stdout);
       // A wall time of a fixed-duration run would say nothing: no receiver figures fail the row.
-      const result =
-        seconds === undefined && run.result.code === 0
-          ? { ...run.result, code: 1, stderr: `${run.result.stderr}\nno receiver figures in iperf3's --json` }
-          : run.result;
-      return { result, seconds, clientCpuS: run.cpuS };
+      if (got === undefined) {
+        const stderr = `${run.result.stderr}\nno receiver figures in iperf3's --json`;
+        return { result: { ...run.result, code: run.result.code || 1, stderr } };
+      }
+      // The run moved got.bytes: its time and CPU are scaled to the data set's bytes.
+      const scale = ctx.dataset.bytes / got.bytes;
+      return { result: run.result, seconds: got.seconds * scale, cpuScale: scale, clientCpuS: run.cpuS };
     },
   };
 }

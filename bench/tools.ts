@@ -78,6 +78,8 @@ export interface ToolRun {
   daemonRssKb?: number;
   /** The data connections fcp used (its --json summary), when it says. */
   conns?: number;
+  /** Both sides' CPU seconds are multiplied by this: a run that moved other than the data set's bytes (iperf3 -t). */
+  cpuScale?: number;
 }
 
 export interface Tool {
