@@ -123,6 +123,8 @@ export class PosixSinkFile implements SinkFile {
 
   commitNow(): void {
     const root = this.#ctx.root;
+    // Never (re)open once the session is over: the temporary may be gone, or hold a torn write.
+    if (this.#fd === undefined && this.#ctx.sessionOver()) throw new FcpError('FCP_ERR_SESSION_ABORTED');
     this.#fd ??= this.#openSmallTemp();
     if (!this.#modeAtCreate) fchmodSync(this.#fd, this.#spec.mode);
     futimesSync(this.#fd, Date.now() / 1000, nsToSeconds(this.#spec.mtimeNs));
