@@ -7,19 +7,41 @@ import { PIECE_SIZE } from '../protocol/index.js';
 
 /** Buffers kept for reuse; more than this in flight are allocated and left to the GC. */
 const MAX_POOLED = 40;
+/**
+ * Buffers up to SMALL_MAX bytes are views into a slab of SLAB_BYTES (Node's allocUnsafe does the same below
+ * 4 KiB only): a small file's buffer then costs no ArrayBuffer of its own, whose allocation and sweeping
+ * were ~5 % of a side's CPU on 20,000 small files. A slab is never reused; the GC frees it with its last view.
+ */
+const SLAB_BYTES = 256 * 1024;
+const SMALL_MAX = 64 * 1024;
 
 export class BufferPool {
   readonly #free: Buffer[] = [];
+  #slab: Buffer | undefined;
+  #slabUsed = 0;
 
   /** A buffer of exactly `len` bytes (a view of a pooled one for full pieces). Contents are garbage. */
   take(len: number): Buffer {
-    if (len !== PIECE_SIZE) return Buffer.allocUnsafe(len);
-    return this.#free.pop() ?? Buffer.allocUnsafeSlow(PIECE_SIZE);
+    if (len === PIECE_SIZE) return this.#free.pop() ?? Buffer.allocUnsafeSlow(PIECE_SIZE);
+    if (len > SMALL_MAX) return Buffer.allocUnsafeSlow(len);
+    return this.#carve(len);
+  }
+
+  /** `len` bytes of the current slab, a new one when it has no room left; offsets stay 8-byte aligned. */
+  #carve(len: number): Buffer {
+    if (this.#slab === undefined || this.#slabUsed + len > SLAB_BYTES) {
+      this.#slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.#slabUsed = 0;
+    }
+    const view = this.#slab.subarray(this.#slabUsed, this.#slabUsed + len);
+    this.#slabUsed += (len + 7) & ~7;
+    return view;
   }
 
   /** Forgets the idle buffers, for the GC to free (a daemon with no session left: see idle-memory.ts). */
   trim(): void {
     this.#free.length = 0;
+    this.#slab = undefined;
   }
 
   /** Returns a buffer from take(); the caller must not touch it afterwards. */

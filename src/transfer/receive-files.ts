@@ -119,6 +119,9 @@ export class FilesInProgress {
     if (file.settled || file.end === undefined || file.end.code !== 0 || file.piecesWritten < file.pieces) {
       return;
     }
+    // A session that ended meanwhile commits nothing more: a write that failed with a session-ending
+    // error (a full disk) leaves its file unsettled, and the caller that stored the piece goes on to here.
+    if (this.#ctx.finished) return;
     if (file.pieces <= 1 && file.out.commitNow !== undefined) {
       this.#commitNow(file, file.end.checksum);
       return;

@@ -11,6 +11,8 @@ import { Signal } from './engine.js';
 import type { ReadPiece, SendContext, SendFile } from './sender-file.js';
 import type { SourceFeatures } from './store/source.js';
 
+type ReadWholeSync = NonNullable<SourceFeatures['readWholeSync']>;
+
 /** Pieces read ahead of the sockets, by count and by bytes. */
 const READ_AHEAD_PIECES = 64;
 const READ_AHEAD_BYTES = 24 * PIECE_SIZE;
@@ -70,52 +72,92 @@ export class ReadAhead {
     this.#pieceReady.wake();
   }
 
-  /** Starts reads while the read-ahead has room; each finished read wakes the pumps. */
+  /**
+   * Starts reads while the read-ahead has room; each finished read wakes the pumps. A one-piece file is read
+   * here and now (readWholeSync): at most READ_AHEAD_PIECES of them per call, so the loop stays short.
+   */
   fill(): void {
+    let readNow = false;
     while (
       !this.#ctx.finished() &&
       this.#readsInFlight + this.#ready.length < READ_AHEAD_PIECES &&
       this.#bytesAhead < READ_AHEAD_BYTES
     ) {
       const next = this.#nextPieceToRead();
-      if (next === undefined) return;
+      if (next === undefined) break;
       const { file, seq, resend } = next;
-      // Take the following pieces of the same file along (one readv, one thread-pool trip) while they fit.
-      let count = 1;
-      let len = pieceLength(file.size, seq);
-      while (
-        !resend &&
-        count < READ_RUN_PIECES &&
-        this.#queue[0] === file &&
-        file.nextSeq === seq + count &&
-        this.#bytesAhead + len + pieceLength(file.size, seq + count) <= READ_AHEAD_BYTES
-      ) {
-        len += pieceLength(file.size, file.nextSeq++);
-        count++;
-        if (file.nextSeq >= file.pieces) this.#queue.shift();
+      if (file.pieces === 1 && this.#readWholeSync !== undefined) {
+        this.#readSmallNow(file, this.#readWholeSync, resend);
+        readNow = true;
+        continue;
       }
-      this.#readsInFlight += count;
-      this.#bytesAhead += len;
-      file.readsInFlight++;
-      this.#readPieces(file, seq, count, resend).then(
-        (pieces) => {
-          this.#readsInFlight -= count;
-          file.readsInFlight--;
-          for (let i = 0; i < count; i++) {
-            const data = pieces[i];
-            if (data === undefined || this.#ctx.finished()) {
-              this.#bytesAhead -= pieceLength(file.size, seq + i);
-              if (data !== undefined) this.#pool.give(data);
-            } else {
-              this.#ready.push({ file, seq: seq + i, data });
-            }
-          }
-          this.#afterRead(file);
-          this.#pieceReady.wake();
-          this.fill();
-        },
-        (err) => this.#ctx.fail(err),
-      );
+      this.#startRead(file, seq, resend);
+    }
+    if (readNow) this.#pieceReady.wake();
+  }
+
+  /**
+   * A one-piece file, read, hashed and queued for the pumps without a promise, a closure or a thread-pool
+   * hop: on a tree of small files those cost more than the open, read, fstat and close themselves.
+   */
+  #readSmallNow(file: SendFile, readWhole: ReadWholeSync, resend: boolean): void {
+    this.#bytesAhead += file.size;
+    const data = this.#pool.take(file.size);
+    let pieces: Array<Buffer | undefined>;
+    try {
+      readWhole(file.entry, data);
+      pieces = this.#hashed(file, 0, [data], resend);
+    } catch (err) {
+      this.#pool.give(data);
+      file.failure ??= toFcpError(err, file.entry.rel);
+      pieces = [undefined];
+    }
+    this.#queueRead(file, 0, pieces);
+    this.#afterRead(file);
+  }
+
+  /** Reads `seq` and, while they fit, the following pieces of the same file, in the background. */
+  #startRead(file: SendFile, seq: number, resend: boolean): void {
+    // Take the following pieces of the same file along (one readv, one thread-pool trip) while they fit.
+    let count = 1;
+    let len = pieceLength(file.size, seq);
+    while (
+      !resend &&
+      count < READ_RUN_PIECES &&
+      this.#queue[0] === file &&
+      file.nextSeq === seq + count &&
+      this.#bytesAhead + len + pieceLength(file.size, seq + count) <= READ_AHEAD_BYTES
+    ) {
+      len += pieceLength(file.size, file.nextSeq++);
+      count++;
+      if (file.nextSeq >= file.pieces) this.#queue.shift();
+    }
+    this.#readsInFlight += count;
+    this.#bytesAhead += len;
+    file.readsInFlight++;
+    this.#readPieces(file, seq, count, resend).then(
+      (pieces) => {
+        this.#readsInFlight -= count;
+        file.readsInFlight--;
+        this.#queueRead(file, seq, pieces);
+        this.#afterRead(file);
+        this.#pieceReady.wake();
+        this.fill();
+      },
+      (err) => this.#ctx.fail(err),
+    );
+  }
+
+  /** The pieces read from `first` join the ready ones; those with nothing to send leave the byte count. */
+  #queueRead(file: SendFile, first: number, pieces: Array<Buffer | undefined>): void {
+    for (let i = 0; i < pieces.length; i++) {
+      const data = pieces[i];
+      if (data === undefined || this.#ctx.finished()) {
+        this.#bytesAhead -= pieceLength(file.size, first + i);
+        if (data !== undefined) this.#pool.give(data);
+      } else {
+        this.#ready.push({ file, seq: first + i, data });
+      }
     }
   }
 
@@ -156,36 +198,41 @@ export class ReadAhead {
     const buffers: Buffer[] = [];
     for (let i = 0; i < count; i++) buffers.push(this.#pool.take(pieceLength(file.size, first + i)));
     try {
-      if (file.pieces === 1 && this.#readWholeSync !== undefined) {
-        this.#readWholeSync(file.entry, buffers[0]!);
-      } else {
-        file.handle ??= this.#ctx.source.open(file.entry);
-        const source = await file.handle;
-        await source.read(buffers, first * PIECE_SIZE);
-      }
-      for (let i = 0; i < count; i++) {
-        const seq = first + i;
-        const hash = this.#ctx.hasher.pieceHash(buffers[i]!);
-        if (file.hashed[seq] === 0) {
-          file.hashed[seq] = 1;
-          file.hashes[seq] = hash;
-          file.hashedCount++;
-        } else if (file.hashes[seq] !== hash) {
-          // Read again for a re-send and it differs: the file changed under us after FILE_END went out.
-          throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: file.entry.rel });
-        }
-      }
-      // Only once nothing can throw: a buffer must go back to the pool exactly once.
-      return buffers.map((data, i) => {
-        if (resend || file.have?.[first + i] !== 1) return data;
-        this.#pool.give(data);
-        return undefined;
-      });
+      file.handle ??= this.#ctx.source.open(file.entry);
+      const source = await file.handle;
+      await source.read(buffers, first * PIECE_SIZE);
+      return this.#hashed(file, first, buffers, resend);
     } catch (err) {
       for (const b of buffers) this.#pool.give(b);
       file.failure ??= toFcpError(err, file.entry.rel);
       return none();
     }
+  }
+
+  /**
+   * Records the hashes of the pieces just read from `first` and returns what to send of them: a piece the
+   * receiver already holds goes back to the pool (undefined). Throws FCP_ERR_FILE_CHANGED, touching no
+   * buffer, when a piece read again for a re-send hashes differently.
+   */
+  #hashed(file: SendFile, first: number, buffers: Buffer[], resend: boolean): Array<Buffer | undefined> {
+    for (let i = 0; i < buffers.length; i++) {
+      const seq = first + i;
+      const hash = this.#ctx.hasher.pieceHash(buffers[i]!);
+      if (file.hashed[seq] === 0) {
+        file.hashed[seq] = 1;
+        file.hashes[seq] = hash;
+        file.hashedCount++;
+      } else if (file.hashes[seq] !== hash) {
+        // Read again for a re-send and it differs: the file changed under us after FILE_END went out.
+        throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: file.entry.rel });
+      }
+    }
+    // Only once nothing can throw: a buffer must go back to the pool exactly once.
+    return buffers.map((data, i) => {
+      if (resend || file.have?.[first + i] !== 1) return data;
+      this.#pool.give(data);
+      return undefined;
+    });
   }
 
   /** Once every piece is hashed (or the file failed and no read is left), FILE_END goes out. */

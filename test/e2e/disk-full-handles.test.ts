@@ -5,9 +5,10 @@
 //
 // The destination is a 2 MiB tmpfs mounted by the test (we run as root), the daemon a real child process
 // whose /proc/PID/fd is read. The push mixes one-piece files (the synchronous path) and multi-piece files
-// (PieceWriter and the piece index), so that whichever write meets ENOSPC first, every path is exercised.
+// (PieceWriter and the piece index), so that whichever write meets ENOSPC first, every path is exercised;
+// a second push sends one-piece files only, so that the synchronous path alone meets it.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from '../helpers/test.js';
@@ -78,6 +79,11 @@ test.before(() => {
   // 8 MiB in all against 2 MiB of room: multi-piece files first in the walk (big-*), then one-piece ones.
   for (let i = 0; i < 3; i++) randomFile(join(src, 'tree', `big-${i}.bin`), 2 * MiB + 4096, 100 + i);
   for (let i = 0; i < 16; i++) randomFile(join(src, 'tree', `small-${i}.bin`), 100_000, 200 + i);
+  // One-piece files only (the synchronous path: open, write, futimes, close, rename per file): 3 MiB.
+  mkdirSync(join(src, 'only-small', 'sub'), { recursive: true });
+  for (let i = 0; i < 48; i++) {
+    randomFile(join(src, 'only-small', i % 2 === 0 ? 'sub' : '.', `s-${i}.bin`), 64 * 1024, 300 + i);
+  }
   writeFileSync(join(src, 'warm-up.txt'), 'warm-up\n');
 });
 
@@ -132,6 +138,45 @@ test('a push that fills the disk leaves no file handle open in fcpd, and none to
   daemon = undefined;
   assert.not.match(d.stderr(), /on garbage collection/, d.stderr());
   assert.not.match(d.stderr(), /DEP0137/, d.stderr());
+});
+
+test('one-piece files only: the disk fills on the synchronous path, one line says so, nothing torn is left', async () => {
+  if (!mounted) {
+    console.log(`  skipped: cannot mount a tmpfs (${mountError}); this test needs root`);
+    return;
+  }
+  for (const name of readdirSync(small)) rmSync(join(small, name), { recursive: true, force: true });
+  const d = await spawnDaemon({ root: small });
+  daemon = d;
+  const r = await runFcp(['push', '-n', '2', `${join(src, 'only-small')}/`, d.remote('dst')]);
+  assert.is(r.code, EXIT.PATH, `disk full is exit ${EXIT.PATH}: ${describeRun(r)}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.is(lines.filter((l) => /space/i.test(l)).length, 1, describeRun(r));
+  assert.not.match(r.stderr, /^\s+at /m, describeRun(r));
+  assert.ok(
+    await pollUntil(() => /session failed/.test(d.stderr())),
+    `fcpd logged the failed session:\n${d.stderr()}`,
+  );
+  assert.ok(
+    await pollUntil(() => fds(d.child.pid!).onSmall.length === 0),
+    `fcpd still holds files on the full disk: ${fds(d.child.pid!).onSmall.join(', ')}`,
+  );
+  // Whatever is under a final name is whole; no temporary is left behind.
+  const landed = readdirSync(join(small, 'dst'), { recursive: true, encoding: 'utf8' });
+  assert.equal(
+    landed.filter((n) => n.includes('.fcp-part')),
+    [],
+  );
+  let whole = 0;
+  for (const rel of landed) {
+    const st = statSync(join(small, 'dst', rel));
+    if (!st.isFile()) continue;
+    assert.is(st.size, statSync(join(src, 'only-small', rel)).size, `${rel} is not torn`);
+    whole++;
+  }
+  assert.ok(whole > 0 && whole < 48, `${whole} of 48 files fit`);
+  await d.stop();
+  daemon = undefined;
 });
 
 test.run();

@@ -3,28 +3,12 @@
 // file, links, nested directories, modes and mtimes), a resume from the partial and piece index an
 // interrupted run left, a data connection lost mid-file (its pieces re-sent), and a damaged piece (the
 // file fails its checksum and is sent again).
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
-import {
-  DATA_PREFIX_SIZE,
-  type FcpError,
-  FRAME_HEADER_SIZE,
-  MAX_DATA_BYTES,
-  MsgType,
-} from '../../src/protocol/index.js';
-import { loadHasher } from '../../src/transfer/checksum.js';
-import { problemsTo, type TransferEvent, type TransferListener } from '../../src/transfer/events.js';
-import { ConfinedRoot } from '../../src/transfer/store/confined-root.js';
-import { Receiver } from '../../src/transfer/receiver.js';
-import { createSelector } from '../../src/transfer/select.js';
-import { Sender } from '../../src/transfer/sender.js';
-import { localSourceRoot } from '../../src/transfer/store/source-spec.js';
-import { createStats, type TransferStats } from '../../src/transfer/stats.js';
-import { FramedConn } from '../../src/transport/framed-conn.js';
+import { DATA_PREFIX_SIZE, FRAME_HEADER_SIZE, MAX_DATA_BYTES, MsgType } from '../../src/protocol/index.js';
+import { hasher, leftovers, pathsOf, scratchDirs, type SocketPair, startRun } from '../helpers/engine-run.js';
 import {
   bounded,
   MiB,
@@ -34,36 +18,10 @@ import {
   waitUntil,
   writeRandomFile,
 } from '../helpers/reliability.js';
-import { channelOf, socketPair } from '../helpers/socket-pair.js';
+import { socketPair } from '../helpers/socket-pair.js';
 import { buildTree, compareTrees, type EntrySpec } from '../helpers/tree.js';
-
-const hasher = await loadHasher();
 const RUN_MS = 30_000;
-const tmp = await mkdtemp(path.join(tmpdir(), 'fcp-engine-pair-'));
-let dirCount = 0;
-
-/** The paths of the non-directory entries reported as `type`, sorted. */
-function pathsOf(events: readonly TransferEvent[], type: 'finished' | 'skipped'): string[] {
-  const paths: string[] = [];
-  for (const e of events) if (e.type === type && e.kind !== 'dir') paths.push(e.path);
-  return paths.sort();
-}
-
-/** A listener that keeps every lost data connection's error. */
-function lostTo(lost: FcpError[]): TransferListener {
-  return (event) => {
-    if (event.type === 'connection-lost') lost.push(event.error);
-  };
-}
-
-async function freshDir(name: string): Promise<string> {
-  const dir = path.join(tmp, `${name}-${dirCount++}`);
-  await mkdir(dir);
-  return dir;
-}
-
-/** Two ends of one connection: [the sender's socket, the receiver's socket]. */
-type SocketPair = [Socket, Socket];
+const { tmp, freshDir } = await scratchDirs('fcp-engine-pair-');
 
 /**
  * [the sender's socket, the receiver's socket] joined through a relay that hands every frame from the
@@ -89,102 +47,6 @@ async function relayedPair(tap: (frame: Buffer) => boolean): Promise<SocketPair>
   relayIn.on('close', () => relayOut.destroy());
   relayOut.on('close', () => relayIn.destroy());
   return [senderSide, receiverSide];
-}
-
-interface RunOptions {
-  src: string;
-  dest: string;
-  /** Extra data connections besides the control one. */
-  extra?: number;
-  /** The control connection's sockets (default: a plain pair). */
-  control?: SocketPair;
-  /** Called with the receiver's end of each extra data connection, numbered from 0. */
-  onExtra?: (receiverSocket: Socket, index: number) => void;
-}
-
-interface Run {
-  sender: Sender;
-  receiver: Receiver;
-  senderStats: TransferStats;
-  receiverStats: TransferStats;
-  warnings: FcpError[];
-  lost: FcpError[];
-  partialsKept: string[];
-  /** Every event each engine reported, in order. */
-  senderEvents: TransferEvent[];
-  receiverEvents: TransferEvent[];
-  /** Both engines' outcome: resolves when both succeeded. */
-  done: Promise<void>;
-}
-
-async function conns(pair: SocketPair | Promise<SocketPair>): Promise<[FramedConn, FramedConn]> {
-  const [a, b] = await pair;
-  return [new FramedConn(channelOf(a), hasher), new FramedConn(channelOf(b), hasher)];
-}
-
-/** Pushes the contents of `src` into `dest` with a Sender and a Receiver, as a push or a pull would. */
-async function startRun(opts: RunOptions): Promise<Run> {
-  const controlSockets = opts.control ?? (await socketPair());
-  const [tx, rx] = await conns(controlSockets);
-  const warnings: FcpError[] = [];
-  const lost: FcpError[] = [];
-  const partialsKept: string[] = [];
-  const senderEvents: TransferEvent[] = [];
-  const receiverEvents: TransferEvent[] = [];
-  const senderStats = createStats(performance.now());
-  const receiverStats = createStats(performance.now());
-  const receiver = new Receiver({
-    hasher,
-    control: rx,
-    stats: receiverStats,
-    listeners: [problemsTo((e) => warnings.push(e)), lostTo(lost), (e) => receiverEvents.push(e)],
-    root: await ConfinedRoot.open(opts.dest),
-    singleName: undefined,
-    checksum: false,
-    onPartialKept: (temp) => partialsKept.push(temp),
-  });
-  rx.setHandler(receiver);
-  const sender = new Sender({
-    hasher,
-    control: tx,
-    stats: senderStats,
-    listeners: [problemsTo((e) => warnings.push(e)), lostTo(lost), (e) => senderEvents.push(e)],
-    sources: [localSourceRoot(`${opts.src}/`)],
-    selector: createSelector({}),
-    checksum: false,
-  });
-  tx.setHandler(sender);
-  for (let i = 0; i < (opts.extra ?? 0); i++) {
-    const sockets = await socketPair();
-    opts.onExtra?.(sockets[1], i);
-    const [etx, erx] = await conns(sockets);
-    receiver.addConnection(erx);
-    erx.setHandler(receiver);
-    sender.addConnection(etx);
-    etx.setHandler(sender);
-  }
-  sender.start();
-  const done = Promise.all([sender.done, receiver.done]).then(() => {
-    sender.closeAll();
-    receiver.closeAll();
-  });
-  return {
-    sender,
-    receiver,
-    senderStats,
-    receiverStats,
-    warnings,
-    lost,
-    partialsKept,
-    senderEvents,
-    receiverEvents,
-    done,
-  };
-}
-
-async function leftovers(dir: string): Promise<string[]> {
-  const names = await readdir(dir, { recursive: true });
-  return names.filter((n) => n.includes('.fcp-part') || n.includes('.fcp-meta'));
 }
 
 test('a mixed tree arrives whole: files, an empty file, links, nested directories, modes and mtimes', async () => {

@@ -13,11 +13,21 @@ import type { ConfinedRoot } from './confined-root.js';
 import { type PartialIdentity, PieceIndex } from './piece-index.js';
 import { PieceWriter } from './piece-writer.js';
 import type { SafePath } from '../wire-path.js';
-import { nsToSeconds, unlinkQuiet } from './posix-io.js';
+import { nsToSeconds, unlinkQuiet, unlinkQuietSync } from './posix-io.js';
 import type { SinkFile, SinkFileSpec } from './sink.js';
 
 /** Set-id and sticky bits: open() may drop them, so a mode with any of them is always set with fchmod. */
 const SPECIAL_MODE_BITS = 0o7000;
+
+/**
+ * A link where the temporary goes: what a run killed while placing a link of that name leaves, or a local
+ * user's plant. The name is the receiver's (a file found there is truncated and taken over just the same),
+ * so the link itself is removed (unlink never follows it) and the temporary created afresh with O_EXCL;
+ * refusing it failed that file on every later run.
+ */
+function isLinkRefused(err: unknown): boolean {
+  return (err as FcpError).code === 'FCP_ERR_PATH_SYMLINK';
+}
 
 /** What every file of one PosixSink shares. */
 export interface PosixFileContext {
@@ -113,6 +123,8 @@ export class PosixSinkFile implements SinkFile {
 
   commitNow(): void {
     const root = this.#ctx.root;
+    // Never (re)open once the session is over: the temporary may be gone, or hold a torn write.
+    if (this.#fd === undefined && this.#ctx.sessionOver()) throw new FcpError('FCP_ERR_SESSION_ABORTED');
     this.#fd ??= this.#openSmallTemp();
     if (!this.#modeAtCreate) fchmodSync(this.#fd, this.#spec.mode);
     futimesSync(this.#fd, Date.now() / 1000, nsToSeconds(this.#spec.mtimeNs));
@@ -144,9 +156,19 @@ export class PosixSinkFile implements SinkFile {
         if ((err as FcpError).code !== 'EEXIST') throw err;
       }
     }
+    try {
+      return root.openFileSync(
+        this.#tempRel,
+        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC,
+        0o600,
+      );
+    } catch (err) {
+      if (!isLinkRefused(err)) throw err;
+    }
+    unlinkQuietSync(root.resolveChecked(this.#tempRel));
     return root.openFileSync(
       this.#tempRel,
-      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC,
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL,
       0o600,
     );
   }
@@ -166,7 +188,15 @@ export class PosixSinkFile implements SinkFile {
     if (this.#handle !== undefined) return this.#handle;
     const root = this.#ctx.root;
     const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | (this.#resumed ? 0 : fsConstants.O_TRUNC);
-    this.#handle = root.openFile(this.#tempRel, flags, 0o600);
+    this.#handle = root.openFile(this.#tempRel, flags, 0o600).catch(async (err: unknown) => {
+      if (!isLinkRefused(err)) throw err;
+      await unlinkQuiet(root.resolveChecked(this.#tempRel));
+      return root.openFile(
+        this.#tempRel,
+        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL,
+        0o600,
+      );
+    });
     if (this.#sidecarRel !== undefined) {
       this.#index = this.#resumed
         ? PieceIndex.reopen(root, this.#sidecarRel)

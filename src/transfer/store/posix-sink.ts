@@ -92,8 +92,7 @@ export class PosixSink implements Sink {
   placeSymlink(rel: SafePath, target: string, mtimeNs: bigint): void {
     const abs = this.#root.resolveChecked(rel);
     const tempAbs = this.#root.resolveChecked(tempNameFor(rel));
-    unlinkQuietSync(tempAbs);
-    symlinkSync(target, tempAbs);
+    symlinkOver(target, tempAbs);
     try {
       const t = nsToSeconds(mtimeNs);
       lutimesSync(tempAbs, t, t);
@@ -120,5 +119,19 @@ export class PosixSink implements Sink {
       sessionWriteFailure(err, wirePath, this.#root.resolveChecked(dir), needed) ??
       unwritableDestination(err, this.#root)
     );
+  }
+}
+
+/**
+ * symlink(), replacing a temporary left by an earlier run. Tried first and unlinked only on EEXIST: an
+ * unlink of a name that is not there throws an ENOENT error that costs ten times the link itself.
+ */
+function symlinkOver(target: string, abs: string): void {
+  try {
+    symlinkSync(target, abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    unlinkQuietSync(abs);
+    symlinkSync(target, abs);
   }
 }
