@@ -4,7 +4,7 @@
  * for, oldest first, so a big file's pieces spread over every connection. Once every piece of a file is
  * hashed (or it failed), its FILE_END goes out on the control connection.
  */
-import { FcpError, MsgType, PIECE_SIZE, toFcpError } from '../protocol/index.js';
+import { dataFrameViews, FcpError, MsgType, PIECE_SIZE, toFcpError } from '../protocol/index.js';
 import { sharedPool } from './buffer-pool.js';
 import { pieceLength } from './checksum.js';
 import { Signal } from './engine.js';
@@ -102,12 +102,12 @@ export class ReadAhead {
           this.#readsInFlight -= count;
           file.readsInFlight--;
           for (let i = 0; i < count; i++) {
-            const data = pieces[i];
-            if (data === undefined || this.#ctx.finished()) {
+            const piece = pieces[i];
+            if (piece === undefined || this.#ctx.finished()) {
               this.#bytesAhead -= pieceLength(file.size, seq + i);
-              if (data !== undefined) this.#pool.give(data);
+              if (piece !== undefined) this.#pool.give(piece.data);
             } else {
-              this.#ready.push({ file, seq: seq + i, data });
+              this.#ready.push(piece);
             }
           }
           this.#afterRead(file);
@@ -143,29 +143,30 @@ export class ReadAhead {
   /**
    * Reads and hashes `count` consecutive pieces from `first`. An entry is undefined when there is nothing to
    * send: the file failed (recorded on it), or the receiver already holds the piece and only its hash was
-   * needed.
+   * needed. Pieces read through the Source land straight in DATA frame layout (see takePieces).
    */
   async #readPieces(
     file: SendFile,
     first: number,
     count: number,
     resend: boolean,
-  ): Promise<Array<Buffer | undefined>> {
+  ): Promise<Array<ReadPiece | undefined>> {
     const none = (): undefined[] => new Array<undefined>(count).fill(undefined);
     if (file.failure !== undefined) return none();
-    const buffers: Buffer[] = [];
-    for (let i = 0; i < count; i++) buffers.push(this.#pool.take(pieceLength(file.size, first + i)));
+    const whole = file.pieces === 1 && this.#readWholeSync !== undefined;
+    const pieces = this.#takePieces(file, first, count, whole);
     try {
-      if (file.pieces === 1 && this.#readWholeSync !== undefined) {
-        this.#readWholeSync(file.entry, buffers[0]!);
+      const views = pieces.map((p) => (p.framed ? dataFrameViews(p.data, p.bytes) : [p.data]));
+      if (whole) {
+        this.#readWholeSync!(file.entry, pieces[0]!.data);
       } else {
         file.handle ??= this.#ctx.source.open(file.entry);
         const source = await file.handle;
-        await source.read(buffers, first * PIECE_SIZE);
+        await source.read(views.flat(), first * PIECE_SIZE);
       }
       for (let i = 0; i < count; i++) {
         const seq = first + i;
-        const hash = this.#ctx.hasher.pieceHash(buffers[i]!);
+        const hash = this.#ctx.hasher.pieceHashViews(views[i]!);
         if (file.hashed[seq] === 0) {
           file.hashed[seq] = 1;
           file.hashes[seq] = hash;
@@ -176,16 +177,31 @@ export class ReadAhead {
         }
       }
       // Only once nothing can throw: a buffer must go back to the pool exactly once.
-      return buffers.map((data, i) => {
-        if (resend || file.have?.[first + i] !== 1) return data;
-        this.#pool.give(data);
+      return pieces.map((piece, i) => {
+        if (resend || file.have?.[first + i] !== 1) return piece;
+        this.#pool.give(piece.data);
         return undefined;
       });
     } catch (err) {
-      for (const b of buffers) this.#pool.give(b);
+      for (const p of pieces) this.#pool.give(p.data);
       file.failure ??= toFcpError(err, file.entry.rel);
       return none();
     }
+  }
+
+  /**
+   * Buffers for `count` pieces from `first`. A small file read whole gets its bytes in one piece; pieces read
+   * through the Source get room for their DATA frames' headers between the data (protocol/data-frames.ts),
+   * so that each goes to the socket as one buffer, which TLS encrypts without first copying it.
+   */
+  #takePieces(file: SendFile, first: number, count: number, whole: boolean): ReadPiece[] {
+    const pieces: ReadPiece[] = [];
+    for (let i = 0; i < count; i++) {
+      const bytes = pieceLength(file.size, first + i);
+      const data = whole ? this.#pool.take(bytes) : this.#pool.takeFramed(bytes);
+      pieces.push({ file, seq: first + i, data, framed: !whole, bytes });
+    }
+    return pieces;
   }
 
   /** Once every piece is hashed (or the file failed and no read is left), FILE_END goes out. */
@@ -261,7 +277,7 @@ export class ReadAhead {
   take(): ReadPiece | undefined {
     const piece = this.#ready.shift();
     if (piece === undefined) return undefined;
-    this.#bytesAhead -= piece.data.length;
+    this.#bytesAhead -= piece.bytes;
     this.fill();
     return piece;
   }
@@ -269,7 +285,7 @@ export class ReadAhead {
   /** A piece taken for a connection that died before sending it: first in line for another one. */
   putBack(piece: ReadPiece): void {
     this.#ready.unshift(piece);
-    this.#bytesAhead += piece.data.length;
+    this.#bytesAhead += piece.bytes;
     this.#pieceReady.wake();
   }
 }

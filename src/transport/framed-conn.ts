@@ -19,6 +19,7 @@ import {
   FrameDecoder,
   type Message,
   MsgType,
+  sealDataFrames,
   toFcpError,
   writeDataPrefix,
   writeFrameHeader,
@@ -229,6 +230,24 @@ export class FramedConn {
     const ok = this.#stream.write(data, onWritten);
     this.#stream.uncork();
     return ok;
+  }
+
+  /**
+   * Sends a piece laid out as its DATA frames (protocol/data-frames.ts) as one write: one buffer reaches TLS
+   * whole, where a writev of headers and data is first copied into one. Headers are filled here, where the
+   * checksum choice is known. `block` is kept by reference until `onWritten` runs (or the connection closes).
+   */
+  sendDataFrames(
+    id: number,
+    seq: number,
+    block: Buffer,
+    length: number,
+    onWritten?: (err?: Error | null) => void,
+  ): boolean {
+    if (this.#closed || this.#stream.destroyed) return false;
+    this.lastSentMs = performance.now();
+    const frames = sealDataFrames(block, length, id, seq, this.#dataSums ? this.#sums.h32 : undefined);
+    return this.#stream.write(frames, onWritten);
   }
 
   /** Resolves when the stream can take more, rejects if it closes first. */
