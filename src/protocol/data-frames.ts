@@ -8,7 +8,7 @@
  */
 import { DATA_PREFIX_SIZE, FRAME_HEADER_SIZE, MAX_DATA_BYTES, MsgType } from './constants.js';
 import { writeDataPrefix } from './messages.js';
-import { type Checksum32, writeFrameHeader } from './frame.js';
+import { type Checksum32, type FrameChecksums, writeFrameHeader } from './frame.js';
 
 /** Header and prefix in front of each frame's data. */
 const FRAME_OVERHEAD = FRAME_HEADER_SIZE + DATA_PREFIX_SIZE;
@@ -67,4 +67,39 @@ function checkBlock(block: Buffer, length: number): void {
   if (length <= 0 || block.length < dataFramesSize(length)) {
     throw new RangeError(`a layout of ${block.length} bytes cannot hold ${length} bytes of DATA frames`);
   }
+}
+
+/** One DATA frame with its data copied in (small data, where a copy costs less than a second write). */
+export function encodeDataFrame(
+  id: number,
+  seq: number,
+  offset: number,
+  data: Uint8Array,
+  checksum: Checksum32 | undefined,
+): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_OVERHEAD + data.byteLength);
+  const payload = frame.subarray(FRAME_HEADER_SIZE);
+  writeDataPrefix(payload, id, seq, offset);
+  frame.set(data, FRAME_OVERHEAD);
+  writeFrameHeader(frame, MsgType.Data, checksum === undefined ? 0 : checksum(payload), payload.byteLength);
+  return frame;
+}
+
+/**
+ * The header and prefix of a DATA frame whose data goes out as its own buffer behind them (STYLE rule 5);
+ * `sums` is undefined where DATA travels with chksum 0.
+ */
+export function encodeDataHead(
+  id: number,
+  seq: number,
+  offset: number,
+  data: Uint8Array,
+  sums: FrameChecksums | undefined,
+): Buffer {
+  const head = Buffer.allocUnsafe(FRAME_OVERHEAD);
+  const prefix = head.subarray(FRAME_HEADER_SIZE);
+  writeDataPrefix(prefix, id, seq, offset);
+  const sum = sums === undefined ? 0 : sums.h32Parts(prefix, data);
+  writeFrameHeader(head, MsgType.Data, sum, DATA_PREFIX_SIZE + data.byteLength);
+  return head;
 }

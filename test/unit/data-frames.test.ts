@@ -5,6 +5,8 @@ import {
   dataFrameCount,
   dataFramesSize,
   dataFrameViews,
+  encodeDataFrame,
+  encodeDataHead,
   sealDataFrames,
 } from '../../src/protocol/data-frames.js';
 import { FcpError } from '../../src/protocol/errors.js';
@@ -159,6 +161,23 @@ test("pieceHashViews over a layout's data views is the piece hash of its bytes",
     let at = 0;
     for (const v of views) at += data.copy(v, 0, at, at + v.length);
     assert.is(hasher.pieceHashViews(views), hasher.pieceHash(data), `${size} bytes`);
+  }
+});
+
+test('encodeDataFrame and encodeDataHead + data are the frame a builder makes, summed or not', () => {
+  for (const size of [0, 1, 5000, MAX_DATA_BYTES]) {
+    const data = filled(size, 2);
+    const p = payload.data({ id: 4, seq: 7, offset: 65_523, data });
+    for (const summed of [true, false]) {
+      const expected = fb.frame(T.DATA, p, summed ? {} : { checksum: 0 });
+      const whole = encodeDataFrame(4, 7, 65_523, data, summed ? fb.h32 : undefined);
+      assert.ok(whole.equals(expected), `${size} bytes copied, summed=${summed}`);
+      const head = encodeDataHead(4, 7, 65_523, data, summed ? hasher : undefined);
+      assert.ok(
+        Buffer.concat([head, data]).equals(expected),
+        `${size} bytes behind a head, summed=${summed}`,
+      );
+    }
   }
 });
 
