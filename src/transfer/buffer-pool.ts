@@ -3,9 +3,9 @@
  * socket has taken its bytes (or the disk write finished); recycling them keeps RSS flat instead of
  * leaving hundreds of MiB of garbage between collections on a fast link.
  */
-import { PIECE_SIZE } from '../protocol/index.js';
+import { dataFramesSize, PIECE_SIZE } from '../protocol/index.js';
 
-/** Buffers kept for reuse; more than this in flight are allocated and left to the GC. */
+/** Buffers kept for reuse, of each kind; more than this in flight are allocated and left to the GC. */
 const MAX_POOLED = 40;
 /**
  * Buffers up to SMALL_MAX bytes are views into a slab of SLAB_BYTES (Node's allocUnsafe does the same below
@@ -14,9 +14,12 @@ const MAX_POOLED = 40;
  */
 const SLAB_BYTES = 256 * 1024;
 const SMALL_MAX = 64 * 1024;
+/** A full piece laid out as its DATA frames (protocol/data-frames.ts): what the sender reads into. */
+const FRAMED_PIECE_SIZE = dataFramesSize(PIECE_SIZE);
 
 export class BufferPool {
   readonly #free: Buffer[] = [];
+  readonly #freeFramed: Buffer[] = [];
   #slab: Buffer | undefined;
   #slabUsed = 0;
 
@@ -38,16 +41,29 @@ export class BufferPool {
     return view;
   }
 
+  /** A buffer for `len` bytes of a piece laid out as DATA frames (pooled for full pieces). Garbage. */
+  takeFramed(len: number): Buffer {
+    if (len !== PIECE_SIZE) return Buffer.allocUnsafe(dataFramesSize(len));
+    return this.#freeFramed.pop() ?? Buffer.allocUnsafeSlow(FRAMED_PIECE_SIZE);
+  }
+
   /** Forgets the idle buffers, for the GC to free (a daemon with no session left: see idle-memory.ts). */
   trim(): void {
     this.#free.length = 0;
+    this.#freeFramed.length = 0;
     this.#slab = undefined;
   }
 
-  /** Returns a buffer from take(); the caller must not touch it afterwards. */
+  /** Returns a buffer from take() or takeFramed(); the caller must not touch it afterwards. */
   give(buf: Buffer): void {
-    if (buf.length !== PIECE_SIZE || this.#free.length >= MAX_POOLED) return;
-    this.#free.push(buf);
+    const free =
+      buf.length === PIECE_SIZE
+        ? this.#free
+        : buf.length === FRAMED_PIECE_SIZE
+          ? this.#freeFramed
+          : undefined;
+    if (free === undefined || free.length >= MAX_POOLED) return;
+    free.push(buf);
   }
 }
 

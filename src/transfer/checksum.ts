@@ -40,6 +40,14 @@ export class Hasher {
     return this.#api.h64Raw(bytes, 0n);
   }
 
+  /** xxh64 of several buffers as if concatenated, seed 0: the piece hash of a piece read as DATA frames. */
+  pieceHashViews(views: readonly Uint8Array[]): bigint {
+    if (views.length === 1) return this.pieceHash(views[0]!);
+    const state = this.#api.create64(0n);
+    for (const view of views) state.update(view);
+    return state.digest();
+  }
+
   /** The file checksum: xxh64 over the big-endian piece hashes, in piece order. */
   fileHash(pieceHashes: BigUint64Array): bigint {
     // A copy in host order, swapped to big-endian where the host is little-endian: writeBigUInt64BE per

@@ -41,7 +41,11 @@ export interface SendFile {
 export interface ReadPiece {
   file: SendFile;
   seq: number;
+  /** The piece's bytes; with `framed`, the piece laid out as its DATA frames (protocol/data-frames.ts). */
   data: Buffer;
+  framed: boolean;
+  /** Bytes of file data in the piece. */
+  bytes: number;
 }
 
 /** The engine's services, handed to each loop (the Sender owns them). */

@@ -104,7 +104,7 @@ export class Pumps {
     for (;;) {
       const piece = await this.#readAhead.next();
       if (piece === undefined) return;
-      if (this.#ctx.rateLimit !== undefined) await this.#ctx.rateLimit.take(piece.data.length);
+      if (this.#ctx.rateLimit !== undefined) await this.#ctx.rateLimit.take(piece.bytes);
       if (conn.closed) {
         // Died while we waited: put the piece back for another connection.
         this.#readAhead.putBack(piece);
@@ -128,11 +128,11 @@ export class Pumps {
     let batched = 0;
     for (let piece: ReadPiece | undefined = first; piece !== undefined; piece = this.#readAhead.take()) {
       const key = `${piece.file.id}:${piece.seq}`;
-      cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.data.length });
-      cs.unackedBytes += piece.data.length;
+      cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.bytes });
+      cs.unackedBytes += piece.bytes;
       // Past this point a dying connection hands the piece to lost(), which re-sends it.
       ok = this.#queuePiece(conn, piece) && ok;
-      batched += piece.data.length;
+      batched += piece.bytes;
       if (conn.closed || batched >= this.#corkBytes || cs.unackedBytes >= WINDOW_BYTES) break;
     }
     return ok;
@@ -141,6 +141,13 @@ export class Pumps {
   /** Queues a piece's DATA frames (by reference); its buffer returns to the pool once the socket wrote it. */
   #queuePiece(conn: FramedConn, piece: ReadPiece): boolean {
     const { data } = piece;
+    if (piece.framed) {
+      const release = () => this.#pool.give(data);
+      const ok = conn.sendDataFrames(piece.file.id, piece.seq, data, piece.bytes, release);
+      // Never handed to the socket (it died first): nothing references the buffer any more.
+      if (conn.closed && !ok) release();
+      return ok;
+    }
     let release: (() => void) | undefined = () => this.#pool.give(data);
     let ok = true;
     try {

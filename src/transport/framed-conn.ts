@@ -8,9 +8,10 @@
  */
 import type { Duplex } from 'node:stream';
 import {
-  DATA_PREFIX_SIZE,
   type DataMsg,
   decodeMessage,
+  encodeDataFrame,
+  encodeDataHead,
   encodeFrame,
   encodeMessage,
   FcpError,
@@ -19,9 +20,8 @@ import {
   FrameDecoder,
   type Message,
   MsgType,
+  sealDataFrames,
   toFcpError,
-  writeDataPrefix,
-  writeFrameHeader,
 } from '../protocol/index.js';
 import type { Channel } from './channel.js';
 import type { RateLimit } from './rate-limit.js';
@@ -211,24 +211,34 @@ export class FramedConn {
       // A small file's piece (or a piece's short last frame): copying it beside its header costs less than a
       // second write and a streaming hash. onWritten still waits for the socket: it means the caller may
       // reuse the buffer, and this piece's earlier frames may still be queued by reference.
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + DATA_PREFIX_SIZE + data.byteLength);
-      writeDataPrefix(frame.subarray(FRAME_HEADER_SIZE), id, seq, offset);
-      frame.set(data, FRAME_HEADER_SIZE + DATA_PREFIX_SIZE);
-      const payload = frame.subarray(FRAME_HEADER_SIZE);
-      const sum = this.#dataSums ? this.#sums.h32(payload) : 0;
-      writeFrameHeader(frame, MsgType.Data, sum, payload.byteLength);
-      return this.#stream.write(frame, onWritten);
+      const checksum = this.#dataSums ? this.#sums.h32 : undefined;
+      return this.#stream.write(encodeDataFrame(id, seq, offset, data, checksum), onWritten);
     }
-    const head = Buffer.allocUnsafe(FRAME_HEADER_SIZE + DATA_PREFIX_SIZE);
-    const prefix = head.subarray(FRAME_HEADER_SIZE);
-    writeDataPrefix(prefix, id, seq, offset);
-    const sum = this.#dataSums ? this.#sums.h32Parts(prefix, data) : 0;
-    writeFrameHeader(head, MsgType.Data, sum, DATA_PREFIX_SIZE + data.byteLength);
+    const parts = this.#dataSums ? this.#sums : undefined;
+    const head = encodeDataHead(id, seq, offset, data, parts);
     this.#stream.cork();
     this.#stream.write(head);
     const ok = this.#stream.write(data, onWritten);
     this.#stream.uncork();
     return ok;
+  }
+
+  /**
+   * Sends a piece laid out as its DATA frames (protocol/data-frames.ts) as one write: one buffer reaches TLS
+   * whole, where a writev of headers and data is first copied into one. Headers are filled here, where the
+   * checksum choice is known. `block` is kept by reference until `onWritten` runs (or the connection closes).
+   */
+  sendDataFrames(
+    id: number,
+    seq: number,
+    block: Buffer,
+    length: number,
+    onWritten?: (err?: Error | null) => void,
+  ): boolean {
+    if (this.#closed || this.#stream.destroyed) return false;
+    this.lastSentMs = performance.now();
+    const frames = sealDataFrames(block, length, id, seq, this.#dataSums ? this.#sums.h32 : undefined);
+    return this.#stream.write(frames, onWritten);
   }
 
   /** Resolves when the stream can take more, rejects if it closes first. */
