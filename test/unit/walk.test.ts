@@ -465,6 +465,35 @@ test('a directory that vanishes between its lstat and its read is reported and t
   );
 });
 
+test('an entry whose wire path would pass PATH_MAX is reported and skipped, and the walk goes on', async () => {
+  const tree = tempDir();
+  // 16 levels of 250-byte names: the 16th level's path is 4,015 bytes, a name under it 4,266.
+  const name = 'n'.repeat(250);
+  execFileSync('sh', [
+    '-c',
+    `cd "$1" && for i in $(seq 16); do mkdir "$2" && cd "$2"; done && : > "$2" && : > short`,
+    'sh',
+    tree,
+    name,
+  ]);
+  fs.writeFileSync(path.join(tree, 'z'), '');
+  let walked: Walked;
+  try {
+    walked = await collect(tree, '.');
+  } finally {
+    // rm(1): fs.rmSync gives up on paths past PATH_MAX.
+    execFileSync('rm', ['-rf', tree]);
+  }
+  const deepest = Array(16).fill(name).join('/');
+  assert.ok(rels(walked).includes(`${deepest}/short`));
+  assert.not.ok(rels(walked).includes(`${deepest}/${name}`));
+  assert.ok(rels(walked).includes('z'));
+  assert.equal(
+    walked.warnings.map((w) => [w.code, w.path]),
+    [['FCP_ERR_PATH_UNSAFE', `${deepest}/${name}`]],
+  );
+});
+
 test('names are in UTF-8 byte order, astral characters after U+E000..U+FFFF', async () => {
   const tree = tempDir();
   for (const name of ['\u{1F600}', '\uFF21', 'b', 'A', '\u00e9']) fs.writeFileSync(path.join(tree, name), '');

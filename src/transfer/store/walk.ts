@@ -8,7 +8,7 @@ import { type BigIntStats, lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import { lstat, stat } from 'node:fs/promises';
 import { FcpError, toFcpError } from '../../protocol/errors.js';
 import type { Selector } from '../select.js';
-import { checkWirePath, compareUtf8, joinWirePath, ROOT_ENTRY } from '../wire-path.js';
+import { checkWirePath, compareUtf8, joinWirePath, MAX_PATH_BYTES, ROOT_ENTRY } from '../wire-path.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -194,11 +194,17 @@ function childPath(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
-/** The child's wire path, or undefined (after a warning) when it is too long to cross the wire. */
+/**
+ * The child's wire path, or undefined (after a warning) when it is too long to cross the wire. A name from
+ * readdir is one segment that checkWirePath would pass (not empty, '.' or '..'; no '/' or NUL; at most
+ * NAME_MAX bytes; decoded UTF-8, so no lone surrogate): only the length of the whole path is left to check,
+ * and that by counting bytes only when the units could reach PATH_MAX.
+ */
 function childWirePath(dirRel: string, name: string, onWarning: (err: FcpError) => void): string | undefined {
   const rel = joinWirePath(dirRel, name);
+  // A UTF-16 unit is at most 3 bytes of UTF-8.
+  if (rel.length * 3 <= MAX_PATH_BYTES) return rel;
   try {
-    // Names from readdir are single, non-empty segments, but a deep tree can pass PATH_MAX.
     return checkWirePath(rel);
   } catch (err) {
     onWarning(toFcpError(err, rel));
