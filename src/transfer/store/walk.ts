@@ -4,7 +4,7 @@
  * directory keeps only its sorted list of names and a cursor.
  */
 
-import { type BigIntStats, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { type BigIntStats, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat, stat } from 'node:fs/promises';
 import { FcpError, toFcpError } from '../../protocol/errors.js';
 import type { Selector } from '../select.js';
@@ -32,6 +32,8 @@ interface OpenDir {
   readonly names: string[];
   next: number;
 }
+
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK } = constants;
 
 /** Entries of one batch at most (see walkBatches). */
 const MAX_BATCH = 512;
@@ -70,7 +72,7 @@ export async function* walkBatches(
       throw new FcpError('ENOTDIR', `not a directory: ${abs}`, { path: abs, fatal: true });
     }
     if (!selector.wantsFile(topRel)) return;
-    const entry = toEntry(abs, topRel, top, onWarning);
+    const entry = toEntry(abs, topRel, top, Number(top.mode), onWarning);
     if (entry !== undefined) yield [entry];
     return;
   }
@@ -105,7 +107,9 @@ export async function* walkBatches(
       onWarning(toFcpError(err, childRel));
       continue;
     }
-    if (st.isDirectory()) {
+    // st_mode as a number once: each of the Stats' is*() tests is BigInt arithmetic, per entry.
+    const mode = Number(st.mode);
+    if ((mode & S_IFMT) === S_IFDIR) {
       if (!selector.wantsDir(childRel)) continue;
       batch.push(toDirEntry(childAbs, childRel, st));
       const sub = openDir(childAbs, childRel, onWarning);
@@ -113,7 +117,7 @@ export async function* walkBatches(
       continue;
     }
     if (!selector.wantsFile(childRel)) continue;
-    const entry = toEntry(childAbs, childRel, st, onWarning);
+    const entry = toEntry(childAbs, childRel, st, mode, onWarning);
     if (entry !== undefined) batch.push(entry);
   }
   if (batch.length > 0) yield batch;
@@ -212,28 +216,35 @@ function childWirePath(dirRel: string, name: string, onWarning: (err: FcpError) 
   }
 }
 
-function kindOf(st: BigIntStats): EntryKind {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  return 'other';
+function kindOf(mode: number): EntryKind {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return 'file';
+    case S_IFDIR:
+      return 'dir';
+    case S_IFLNK:
+      return 'symlink';
+    default:
+      return 'other';
+  }
 }
 
 function toDirEntry(abs: string, rel: string, st: BigIntStats): WalkEntry {
-  return { rel, abs, kind: 'dir', mode: modeOf(st), size: st.size, mtimeNs: st.mtimeNs };
+  return { rel, abs, kind: 'dir', mode: Number(st.mode) & 0o7777, size: st.size, mtimeNs: st.mtimeNs };
 }
 
 function toEntry(
   abs: string,
   rel: string,
   st: BigIntStats,
+  mode: number,
   onWarning: (err: FcpError) => void,
 ): WalkEntry | undefined {
   const entry: WalkEntry = {
     rel,
     abs,
-    kind: kindOf(st),
-    mode: modeOf(st),
+    kind: kindOf(mode),
+    mode: mode & 0o7777,
     size: st.size,
     mtimeNs: st.mtimeNs,
   };
@@ -253,8 +264,4 @@ function toEntry(
   }
   entry.linkTarget = target;
   return entry;
-}
-
-function modeOf(st: BigIntStats): number {
-  return Number(st.mode & 0o7777n);
 }
