@@ -174,6 +174,11 @@ export class PayloadWriter {
     return this.#pos;
   }
 
+  /** Empties the writer for the next payload, keeping its buffer: the view finish() gave out is reused. */
+  reset(): void {
+    this.#pos = 0;
+  }
+
   finish(): Buffer {
     return this.#buf.subarray(0, this.#pos);
   }

@@ -3,5 +3,6 @@ export * from './byte-io.js';
 export * from './constants.js';
 export * from './errors.js';
 export * from './frame.js';
+export * from './frame-batch.js';
 export * from './messages.js';
 export * from './data-frames.js';

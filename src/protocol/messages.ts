@@ -146,11 +146,19 @@ export function typeName(flag: number): string {
 
 /** Encodes everything but DATA (whose bytes are never copied: see encodeDataPrefix). */
 export function encodeMessage(msg: Exclude<Message, DataMsg>): Buffer {
+  return encodeMessageInto(new PayloadWriter(), msg);
+}
+
+/**
+ * encodeMessage into `w` (emptied first), for a caller encoding many: the result is a view of `w`'s
+ * buffer, valid until `w` is used again.
+ */
+export function encodeMessageInto(w: PayloadWriter, msg: Exclude<Message, DataMsg>): Buffer {
   const codec = CODEC_BY_TYPE[msg.type];
   if (codec?.encode === undefined) {
     throw new FcpError('FCP_ERR_PROTO_UNKNOWN_FLAG', `cannot encode message type ${typeName(msg.type)}`);
   }
-  const w = new PayloadWriter();
+  w.reset();
   codec.encode(w, msg);
   const payload = w.finish();
   if (payload.length > codec.maxPayload) {

@@ -11,20 +11,20 @@ import {
   FcpError,
   type FileInfoMsg,
   FileKind,
-  MAX_HAVE_BYTES,
   PIECE_SIZE,
   ReadyAction,
   toFcpError,
 } from '../protocol/index.js';
 import type { FramedConn } from '../transport/framed-conn.js';
-import { pieceCount, pieceLength } from './checksum.js';
 import type { DirMetaLog } from './dir-meta-log.js';
 import { Limiter } from './engine.js';
-import { type FilesInProgress, PieceState, type ReceiveContext, type RecvFile } from './receive-files.js';
+import type { FilesInProgress, ReceiveContext, RecvFile } from './receive-files.js';
 import type { SinkEntry } from './store/sink.js';
 import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from './wire-path.js';
-import { notEnoughSpace } from './store/write-failures.js';
-import { LimitedDecisions } from './receive-limit.js';
+import type { LimitedDecisions } from './receive-limit.js';
+import { limitedDecisions, settleRehearsed } from './receive-decide-hooks.js';
+import { MODE_MASK, newRecvFile } from './receive-new-file.js';
+import { loadPartial, sendHave } from './receive-resume.js';
 import type { SendLimit } from './send-limit.js';
 
 /** Entries checked against the disk at once (those that must wait for a directory or a read). */
@@ -38,15 +38,6 @@ const DECISION_BACKLOG = 1024;
 const PARTIAL_LOADS = 2;
 /** Two mtimes within this many nanoseconds are equal: futimes() takes microseconds. */
 const MTIME_TOLERANCE_NS = 1000n;
-/**
- * Permission bits applied from the wire: everything but setuid and setgid. A peer must not be able to plant
- * a set-id program (owned by whoever runs the receiver, root included); the sticky bit is harmless.
- */
-const MODE_MASK = 0o1777;
-/** Larger than this cannot be a real file (and would lose precision as a JS number). */
-const MAX_FILE_SIZE = BigInt(Number.MAX_SAFE_INTEGER);
-/** Files from this size up are checked against the free space of their file system before they start. */
-const SPACE_CHECK_MIN = 16 * PIECE_SIZE;
 /** Larger files may have a partial to resume (§7.1), which takes reading: never decided on the spot. */
 const ONE_PIECE = BigInt(PIECE_SIZE);
 
@@ -86,16 +77,7 @@ export class Decider {
     this.#dirs = dirs;
     this.#control = control;
     this.#opts = opts;
-    this.#limited =
-      opts.limit === undefined
-        ? undefined
-        : new LimitedDecisions(opts.limit, {
-            decide: (info) => this.#decideEntry(info),
-            leaveOut: (info) => {
-              this.#ctx.emit({ type: 'not-sent', path: info.path, size: Number(info.size) });
-              this.#ctx.answers.ready(info.id, ReadyAction.Skip);
-            },
-          });
+    this.#limited = limitedDecisions(ctx, opts.limit, (info) => this.#decideEntry(info));
   }
 
   /** Entries waiting for a decision. */
@@ -227,9 +209,9 @@ export class Decider {
         this.#skipFile(info, rel);
         return;
       }
-      file = this.#newFile(info, rel);
+      file = newRecvFile(this.#ctx, this.#files, info, rel);
       const f = file;
-      if (sink.features.resume) await this.#partialLoads.run(() => this.#loadPartial(f));
+      if (sink.features.resume) await this.#partialLoads.run(() => loadPartial(this.#ctx, f));
       this.#start(file);
     } catch (err) {
       if (file !== undefined) this.#ctx.reservations.releaseAll([file.rel, ...file.workNames]);
@@ -259,7 +241,7 @@ export class Decider {
       }
     }
     if (info.size > ONE_PIECE) return false;
-    this.#start(this.#newFile(info, rel));
+    this.#start(newRecvFile(this.#ctx, this.#files, info, rel));
     return true;
   }
 
@@ -275,115 +257,19 @@ export class Decider {
     this.#limited?.decided(info.id, false);
   }
 
-  /**
-   * The bookkeeping of a file to be received, the sink's work names (temporary, piece index) reserved beside
-   * `rel`, which the caller reserved.
-   */
-  #newFile(info: FileInfoMsg, rel: SafePath): RecvFile {
-    if (info.size > MAX_FILE_SIZE) {
-      throw new FcpError('FCP_ERR_LIMIT_EXCEEDED', `announced size ${info.size} is not a real file size`, {
-        path: info.path,
-        fatal: false,
-      });
-    }
-    const size = Number(info.size);
-    if (size >= SPACE_CHECK_MIN) this.#checkSpace(rel, size, info.path);
-    const pieces = pieceCount(size);
-    const sink = this.#ctx.sink;
-    const workNames = sink.workNames(rel, pieces);
-    this.#ctx.reservations.reserve(workNames, info.path);
-    const spec = {
-      wirePath: info.path,
-      wireSize: info.size,
-      size,
-      pieces,
-      mode: info.mode & MODE_MASK,
-      mtimeNs: info.mtimeNs,
-    };
-    return {
-      id: info.id,
-      rel,
-      workNames,
-      info,
-      size,
-      pieces,
-      state: new Uint8Array(pieces),
-      hashes: new BigUint64Array(pieces),
-      piecesWritten: 0,
-      resumedPieces: 0,
-      resumedBytes: 0,
-      out: sink.openFile(rel, spec, workNames),
-      end: undefined,
-      settled: false,
-    };
-  }
-
   /** The file is expected: NEED, or RESUME after naming the pieces kept from an earlier run. */
   #start(file: RecvFile): void {
     if (!this.#opts.dryRun) this.#files.add(file);
     const held = file.resumedBytes;
     this.#ctx.emit({ type: 'needed', path: file.info.path, bytes: file.size - held, held });
     if (file.resumedPieces > 0) {
-      this.#sendHave(file);
+      sendHave(this.#ctx, file);
       this.#ctx.answers.ready(file.id, ReadyAction.Resume);
     } else {
       this.#ctx.answers.ready(file.id, ReadyAction.Need);
     }
     this.#limited?.decided(file.id, true);
-    if (this.#opts.dryRun) this.#rehearsed(file);
-  }
-
-  /** A dry run's needed file: what it would send is said (NEED or RESUME); it is settled with no data. */
-  #rehearsed(file: RecvFile): void {
-    this.#ctx.reservations.releaseAll([file.rel, ...file.workNames]);
-    const { path } = file.info;
-    this.#ctx.emit({
-      type: 'finished',
-      path,
-      kind: 'file',
-      size: file.size,
-      resumedBytes: file.resumedBytes,
-    });
-    this.#ctx.answers.done(file.id, 0);
-  }
-
-  /** The pieces the sink kept from an interrupted run of this same source file, verified (§7.1). */
-  async #loadPartial(file: RecvFile): Promise<void> {
-    const kept = await file.out.loadPartial((data) => this.#ctx.hasher.pieceHash(data));
-    for (const [seq, hash] of kept) {
-      file.state[seq] = PieceState.Written;
-      file.hashes[seq] = hash;
-      file.piecesWritten++;
-      file.resumedPieces++;
-      file.resumedBytes += pieceLength(file.size, seq);
-    }
-  }
-
-  #sendHave(file: RecvFile): void {
-    const bitsPerMsg = MAX_HAVE_BYTES * 8;
-    for (let first = 0; first < file.pieces; first += bitsPerMsg) {
-      const count = Math.min(bitsPerMsg, file.pieces - first);
-      const bitmap = new Uint8Array(Math.ceil(count / 8));
-      let any = false;
-      for (let i = 0; i < count; i++) {
-        if (file.state[first + i] !== PieceState.Written) continue;
-        bitmap[i >> 3]! |= 0x80 >> (i & 7);
-        any = true;
-      }
-      if (any) this.#ctx.answers.have(file.id, first, bitmap);
-    }
-  }
-
-  /**
-   * Refuses, before a byte is sent, a file its file system has no room for (counting the files already in
-   * progress): a clear early error instead of ENOSPC halfway through, and no bookkeeping sized by a
-   * hostile peer's invented size.
-   */
-  #checkSpace(rel: SafePath, size: number, path: string): void {
-    const free = this.#ctx.sink.freeBytes(parentOf(rel));
-    if (free === undefined) return; // no statfs here: the write itself will report ENOSPC
-    const inProgress = this.#files.bytesInProgress();
-    if (size > free - inProgress) throw notEnoughSpace(path, size, Math.max(0, free - inProgress));
+    if (this.#opts.dryRun) settleRehearsed(this.#ctx, file);
   }
 
   /** --checksum: whether the local copy (of the announced size) hashes as the sender's file does. */

@@ -38,6 +38,12 @@ export interface Selector {
 
 type Test = (rel: string) => boolean;
 
+/** The selector without patterns. */
+const EVERYTHING: Selector = {
+  wantsFile: () => true,
+  wantsDir: () => true,
+};
+
 interface Glob {
   readonly test: Test;
   readonly dirOnly: boolean;
@@ -48,6 +54,9 @@ export function createSelector(opts: SelectOptions = {}): Selector {
   const includes = (opts.include ?? []).map(compileInclude);
   const excludes = (opts.exclude ?? []).map((p) => compileGlob(p, '--exclude'));
   const regexes = (opts.regex ?? []).map(compileRegex);
+
+  // Nothing to match: every entry of the list passes here on both sides, so skip the empty scans.
+  if (includes.length === 0 && excludes.length === 0 && regexes.length === 0) return EVERYTHING;
 
   const excludedFile = (rel: string) => excludes.some((g) => !g.dirOnly && g.test(rel));
   const excludedDir = (rel: string) => excludes.some((g) => g.test(rel));

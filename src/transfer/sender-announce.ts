@@ -6,8 +6,11 @@
  */
 import {
   codeFromWire,
+  type DirInfoMsg,
   FcpError,
   type FileHaveMsg,
+  type FileInfoMsg,
+  type FrameBatch,
   FileKind,
   type FileReadyMsg,
   LIST_WINDOW,
@@ -63,6 +66,8 @@ export class Announcer {
   #granted: boolean;
   /** The control connection's messageBytesSent when the list started (bytes before SESSION are bounded). */
   readonly #listBytesBase: number;
+  /** Where a run of announcements is encoded before its one write. */
+  readonly #batch: FrameBatch;
 
   constructor(ctx: SendContext, opts: AnnouncerOptions) {
     this.#ctx = ctx;
@@ -70,6 +75,7 @@ export class Announcer {
     this.#granted = opts.preSessionEntries === undefined;
     this.#preSessionEntries = opts.preSessionEntries ?? LIST_WINDOW;
     this.#listBytesBase = ctx.control.messageBytesSent;
+    this.#batch = ctx.control.newBatch();
   }
 
   /** The whole list went out, SESSION granted it, and the receiver settled every entry. */
@@ -124,9 +130,9 @@ export class Announcer {
 
   /**
    * Announces `entries` in order, waiting only while the unanswered window or the socket is full. Without
-   * --checksum a run of them goes under one cork: one write (and with TLS, full records) for many entries,
-   * never held across an await (a corked socket would not drain). With it, each file is hashed first, one
-   * at a time.
+   * --checksum a run of them is encoded into one batch of frames and goes out in one write (with TLS, full
+   * records); a socket past its high-water mark is waited for between batches. With it, each file is
+   * hashed first, one at a time.
    */
   async #announceAll(entries: readonly SourceEntry[]): Promise<void> {
     const control = this.#ctx.control;
@@ -141,17 +147,14 @@ export class Announcer {
         if (turn === 'go') await this.#announce(entries[next]!, 1);
         if (turn !== 'wait') next++;
       } else {
-        const ok = control.corked(() => {
-          let written = true;
-          while (written && next < entries.length && this.#mayAnnounce()) {
-            turn = this.#limitTurn(entries[next]!);
-            if (turn === 'wait') break;
-            if (turn === 'go') written = this.#announceNow(entries[next]!, 1, undefined);
-            next++;
-          }
-          return written;
-        });
-        if (!ok) await control.drained();
+        const batch = this.#batch;
+        while (next < entries.length && this.#mayAnnounce()) {
+          turn = this.#limitTurn(entries[next]!);
+          if (turn === 'wait') break;
+          if (turn === 'go') batch.add(this.#register(entries[next]!, 1, undefined));
+          next++;
+        }
+        if (!control.sendBatch(batch)) await control.drained();
       }
       // --limit: every file being decided might still be needed; the next waits for one that is not.
       if (turn === 'wait' && !this.#ctx.finished()) await this.#resolved.wait();
@@ -183,10 +186,9 @@ export class Announcer {
     // moment its new FILE_INFO arrives), so a re-announce can never take the window past LIST_WINDOW.
     const open = this.#unresolved.size + this.#announcing;
     if (this.#granted) return open < LIST_WINDOW;
-    return (
-      open < this.#preSessionEntries &&
-      this.#ctx.control.messageBytesSent - this.#listBytesBase < MAX_LIST_BYTES_BEFORE_SESSION
-    );
+    // Frames encoded into the batch and not yet written count as sent.
+    const sent = this.#ctx.control.messageBytesSent + this.#batch.length - this.#listBytesBase;
+    return open < this.#preSessionEntries && sent < MAX_LIST_BYTES_BEFORE_SESSION;
   }
 
   /**
@@ -223,18 +225,23 @@ export class Announcer {
 
   /** Sends DIR_INFO or FILE_INFO for a new id; false when the caller should wait for drained(). */
   #announceNow(entry: SourceEntry, attempt: number, checksum: bigint | undefined): boolean {
+    return this.#ctx.control.send(this.#register(entry, attempt, checksum));
+  }
+
+  /** Takes a new id for `entry`, holding it unresolved; returns its DIR_INFO or FILE_INFO. */
+  #register(entry: SourceEntry, attempt: number, checksum: bigint | undefined): DirInfoMsg | FileInfoMsg {
     const id = this.#nextId++;
     this.#unresolved.set(id, newSendFile(id, entry, attempt));
     if (attempt === 1) this.#ctx.emit({ type: 'listed', path: entry.rel, kind: listedKind(entry.kind) });
     return entry.kind === 'dir'
-      ? this.#ctx.control.send({
+      ? {
           type: MsgType.DirInfo,
           id,
           mode: entry.mode,
           mtimeNs: entry.mtimeNs,
           path: entry.rel,
-        })
-      : this.#ctx.control.send({
+        }
+      : {
           type: MsgType.FileInfo,
           id,
           kind: entry.kind === 'symlink' ? FileKind.Symlink : FileKind.File,
@@ -244,7 +251,7 @@ export class Announcer {
           checksum,
           path: entry.rel,
           linkTarget: entry.linkTarget ?? '',
-        });
+        };
   }
 
   /** Announces a file again under a new id, from a fresh lstat (it may have changed). */

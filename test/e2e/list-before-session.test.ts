@@ -11,8 +11,11 @@ import * as assert from 'uvu/assert';
 import { push } from '../../src/client/transfer-client.js';
 import {
   Capability,
+  encodeMessage,
   ERROR_CODES,
+  FRAME_HEADER_SIZE,
   MAX_LIST_BEFORE_SESSION,
+  MAX_LIST_BYTES_BEFORE_SESSION,
   type Message,
   MsgType,
 } from '../../src/protocol/index.js';
@@ -188,6 +191,40 @@ test('a list longer than the protocol allows before SESSION stops at 1024 entrie
       assert.is(entries(peer), count + 1);
     },
     { sources: [many] },
+  );
+});
+
+test('a list of long paths stops before SESSION at the byte bound, though its entries go out in batches', async () => {
+  // Ten 250-byte directory names, then 300 files of 250-byte names: ~2,800-byte paths, ~800 KiB of list.
+  const long = path.join(base, 'long');
+  const deep = path.join(long, ...Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(250, 'd')));
+  await mkdir(deep, { recursive: true });
+  for (let i = 0; i < 300; i++) await writeFile(path.join(deep, `${i}`.padEnd(250, 'f')), '');
+  const listed = (peer: RawPeer): Message[] =>
+    afterProof(peer).filter((m) => m.type === MsgType.FileInfo || m.type === MsgType.DirInfo);
+  const frameBytes = (msgs: Message[]): number =>
+    msgs.reduce(
+      (n, m) =>
+        n + FRAME_HEADER_SIZE + encodeMessage(m as Exclude<Message, { type: typeof MsgType.Data }>).length,
+      0,
+    );
+  await pushAgainstFake(
+    Capability.ListBeforeSession,
+    async (peer, held) => {
+      const entries = await held();
+      await peer.until(() => listed(peer).length >= entries, WAIT_MS, `${entries} entries`);
+      const bytes = frameBytes(listed(peer));
+      // The bound stopped the list, not the entry count: the last entry written crossed it, no more followed.
+      assert.ok(entries < MAX_LIST_BEFORE_SESSION, `${entries} entries`);
+      assert.ok(bytes >= MAX_LIST_BYTES_BEFORE_SESSION, `${bytes} bytes`);
+      const last = frameBytes(listed(peer).slice(-1));
+      assert.ok(bytes - last < MAX_LIST_BYTES_BEFORE_SESSION, `${bytes} bytes, the last frame ${last}`);
+    },
+    async (peer) => {
+      const fileCount = await peer.expect(MsgType.FileCount);
+      assert.is(fileCount.entries, 300 + 11);
+    },
+    { sources: [long] },
   );
 });
 

@@ -1,6 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -361,7 +360,7 @@ test('an unsafe topRel is refused', async () => {
   }
 });
 
-test('walkBatches: the same entries as walk, at most 512 a batch, each batch ending before a directory is read', async () => {
+test('walkBatches: the same entries as walk, in batches of at most 512 that run across directories', async () => {
   const base = tempDir();
   const tree = path.join(base, 'tree');
   fs.mkdirSync(path.join(tree, 'a', 'deep'), { recursive: true });
@@ -377,38 +376,128 @@ test('walkBatches: the same entries as walk, at most 512 a batch, each batch end
   const flat = batches.flat().map((e) => e.rel);
   assert.equal(flat, rels(await collect(tree, 'tree')));
   assert.is(flat.length, 1 + 2 + 1 + 1 + 1 + 1200 + 1);
-  for (const batch of batches) {
-    assert.ok(batch.length > 0 && batch.length <= 512, `batch of ${batch.length}`);
-    // A directory entry is always last in its batch: its contents are read only after the caller took it.
-    batch.slice(0, -1).forEach((e) => assert.is.not(e.kind, 'dir', e.rel));
-  }
-  // The 1,200 files of one directory come in three batches (512, 512, 176), then 'z' after it.
-  const sizes = batches.map((b) => b.length);
-  assert.ok(sizes.includes(512), sizes.join(','));
-  assert.is(batches.at(-1)!.at(-1)!.rel, 'tree/z');
+  // The top alone (its contents are read once the caller took it), then full batches: a directory no
+  // longer ends one, so a tree of small directories goes out in few writes.
+  assert.equal(
+    batches.map((b) => b.length),
+    [1, 512, 512, 182],
+  );
 });
 
-test('the walk streams: the first entry arrives before deep directories are read', async () => {
-  const { tree } = buildTree();
-  const reads: string[] = [];
-  const original = fsp.readdir;
-  fsp.readdir = ((p: fs.PathLike, opts: unknown) => {
-    reads.push(String(p));
-    return (original as (p: fs.PathLike, o: unknown) => Promise<unknown>)(p, opts);
-  }) as typeof fsp.readdir;
+/** Runs `body` with fs.readdirSync recording the directories it reads. */
+async function recordingReaddir<T>(reads: string[], body: () => Promise<T>): Promise<T> {
+  const original = fs.readdirSync;
+  Object.assign(fs, {
+    readdirSync: ((p: fs.PathLike, opts?: unknown) => {
+      reads.push(String(p));
+      return (original as (p: fs.PathLike, o: unknown) => unknown)(p, opts);
+    }) as typeof fs.readdirSync,
+  });
   syncBuiltinESMExports();
   try {
+    return await body();
+  } finally {
+    Object.assign(fs, { readdirSync: original });
+    syncBuiltinESMExports();
+  }
+}
+
+test('the walk streams: the first entry arrives before any directory is read', async () => {
+  const { tree } = buildTree();
+  const reads: string[] = [];
+  await recordingReaddir(reads, async () => {
     const it = walk(tree, 'tree', createSelector(), () => {});
     const first = await it.next();
     assert.is(first.value?.rel, 'tree');
     assert.equal(reads, []);
     await it.next();
-    assert.equal(reads, [tree]);
+    assert.equal(reads.slice(0, 1), [tree]);
     await it.return(undefined);
+  });
+});
+
+test('a wide tree is read one batch ahead at most: directories past the batch are not read yet', async () => {
+  const base = tempDir();
+  const tree = path.join(base, 'tree');
+  // 2,000 directories of one file each: the walk holds only the open branch and the current batch.
+  for (let i = 0; i < 2000; i++) {
+    const dir = path.join(tree, `d${String(i).padStart(4, '0')}`);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'f'), '');
+  }
+  const reads: string[] = [];
+  await recordingReaddir(reads, async () => {
+    const it = walkBatches(tree, 'tree', createSelector(), () => {});
+    await it.next(); // the top
+    const batch = await it.next();
+    assert.is(batch.value?.length, 512);
+    // The top, and the 256 directories whose entries (and files) are in this batch.
+    assert.is(reads.length, 1 + 256);
+    await it.return(undefined);
+  });
+});
+
+test('a directory that vanishes between its lstat and its read is reported and the walk goes on', async () => {
+  const { tree } = buildTree();
+  const gone = path.join(tree, 'a', 'deep');
+  const original = fs.readdirSync;
+  Object.assign(fs, {
+    readdirSync: ((p: fs.PathLike, opts?: unknown) => {
+      // rm(1), not fs.rmSync: that reads directories through this very function.
+      if (String(p) === gone) execFileSync('rm', ['-rf', gone]);
+      return (original as (p: fs.PathLike, o: unknown) => unknown)(p, opts);
+    }) as typeof fs.readdirSync,
+  });
+  syncBuiltinESMExports();
+  let walked: Walked;
+  try {
+    walked = await collect(tree, 'tree');
   } finally {
-    fsp.readdir = original;
+    Object.assign(fs, { readdirSync: original });
     syncBuiltinESMExports();
   }
+  assert.ok(rels(walked).includes('tree/a/deep'));
+  assert.not.ok(rels(walked).includes('tree/a/deep/er'));
+  assert.ok(rels(walked).includes('tree/b.txt'));
+  assert.equal(
+    walked.warnings.map((w) => [w.code, w.path]),
+    [['ENOENT', 'tree/a/deep']],
+  );
+});
+
+test('an entry whose wire path would pass PATH_MAX is reported and skipped, and the walk goes on', async () => {
+  const tree = tempDir();
+  // 16 levels of 250-byte names: the 16th level's path is 4,015 bytes, a name under it 4,266.
+  const name = 'n'.repeat(250);
+  execFileSync('sh', [
+    '-c',
+    `cd "$1" && for i in $(seq 16); do mkdir "$2" && cd "$2"; done && : > "$2" && : > short`,
+    'sh',
+    tree,
+    name,
+  ]);
+  fs.writeFileSync(path.join(tree, 'z'), '');
+  let walked: Walked;
+  try {
+    walked = await collect(tree, '.');
+  } finally {
+    // rm(1): fs.rmSync gives up on paths past PATH_MAX.
+    execFileSync('rm', ['-rf', tree]);
+  }
+  const deepest = Array(16).fill(name).join('/');
+  assert.ok(rels(walked).includes(`${deepest}/short`));
+  assert.not.ok(rels(walked).includes(`${deepest}/${name}`));
+  assert.ok(rels(walked).includes('z'));
+  assert.equal(
+    walked.warnings.map((w) => [w.code, w.path]),
+    [['FCP_ERR_PATH_UNSAFE', `${deepest}/${name}`]],
+  );
+});
+
+test('names are in UTF-8 byte order, astral characters after U+E000..U+FFFF', async () => {
+  const tree = tempDir();
+  for (const name of ['\u{1F600}', '\uFF21', 'b', 'A', '\u00e9']) fs.writeFileSync(path.join(tree, name), '');
+  assert.equal(rels(await collect(tree, '.')), ['.', 'A', 'b', '\u00e9', '\uFF21', '\u{1F600}']);
 });
 
 test.run();
