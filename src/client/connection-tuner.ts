@@ -5,7 +5,8 @@
  *
  * A session starts with AUTO_START connections. Each step measures the session's goodput (bytes the
  * receiver acknowledged on a push, bytes received on a pull) once the step's connections are all open and
- * a warm-up interval has passed, then:
+ * a warm-up has passed (two intervals, longer while the goodput is still in the dip new connections cause),
+ * over at least 16 pieces and 2 per connection, then:
  *   - the first step grows at once unless the client's event loop is already saturated (CPU-bound: more
  *     connections only cost CPU there, the case of loopback);
  *   - a later step that raised the goodput by MIN_GAIN or more is kept, and the next one grows again,
@@ -28,6 +29,14 @@ export const CPU_BOUND_ELU = 0.9;
 const LINEAR_SHARE = 0.75;
 /** Intervals thrown away after a step's connections are open (TLS start, TCP windows opening). */
 const WARMUP_SAMPLES = 2;
+/**
+ * Then the warm-up goes on, up to this many intervals, while the goodput is below RECOVERED of the step
+ * before: new connections first fill their socket buffers and the emulated 4 MiB windows (24 of them at
+ * once is ~100 MiB written before one more byte is acknowledged), and a busy client does that at the
+ * expense of the connections it had. Measured inside that dip, a step that pays read as -60 to -70 %.
+ */
+const MAX_WARMUP_SAMPLES = 6;
+const RECOVERED = 0.9;
 /** Intervals averaged into a step's goodput, at least. */
 const STEP_SAMPLES = 2;
 /**
@@ -36,6 +45,9 @@ const STEP_SAMPLES = 2;
  * inside MIN_GAIN.
  */
 const MIN_STEP_BYTES = 16 * 1024 * 1024;
+/** And at least this many pieces per connection, so that each has had several acknowledged. */
+const MIN_STEP_PIECES_PER_CONN = 2;
+const PIECE_BYTES = 1024 * 1024;
 const MAX_STEP_SAMPLES = 10;
 /** Intervals a step waits for its connections before it is measured with those that did open. */
 const MAX_WAIT_SAMPLES = 8;
@@ -81,7 +93,7 @@ export class ConnectionTuner {
   /** The current step: intervals spent waiting for its connections, warm-up left, samples counted. */
   #opening = true;
   #waited = 0;
-  #warmupLeft = WARMUP_SAMPLES;
+  #warmed = 0;
   #counted: TunerSample[] = [];
 
   /** `max`: the most this session may open (AUTO_MAX, or fewer when the daemon allows fewer). */
@@ -119,8 +131,8 @@ export class ConnectionTuner {
       this.#opening = false;
       return { kind: 'wait' };
     }
-    if (this.#warmupLeft > 0) {
-      this.#warmupLeft--;
+    if (this.#warming(s)) {
+      this.#warmed++;
       return this.#nearEnd(s) ? this.#stop('end') : { kind: 'wait' };
     }
     this.#counted.push(s);
@@ -135,7 +147,17 @@ export class ConnectionTuner {
   #measuredEnough(): boolean {
     const n = this.#counted.length;
     if (n < STEP_SAMPLES) return false;
-    return n >= MAX_STEP_SAMPLES || this.#counted.reduce((sum, c) => sum + c.bytes, 0) >= MIN_STEP_BYTES;
+    const bytes = this.#counted.reduce((sum, c) => sum + c.bytes, 0);
+    const wanted = Math.max(MIN_STEP_BYTES, MIN_STEP_PIECES_PER_CONN * PIECE_BYTES * this.#target);
+    return n >= MAX_STEP_SAMPLES || bytes >= wanted;
+  }
+
+  /** Still warming up: the first intervals, then while the goodput has not come back from the step's dip. */
+  #warming(s: TunerSample): boolean {
+    if (this.#warmed < WARMUP_SAMPLES) return true;
+    const prev = this.#steps.at(-1);
+    if (prev === undefined || this.#warmed >= MAX_WARMUP_SAMPLES || s.ms <= 0) return false;
+    return (s.bytes * 1000) / s.ms < RECOVERED * prev.rate;
   }
 
   #measured(connections: number): Measured {
@@ -175,7 +197,7 @@ export class ConnectionTuner {
     this.#target = to;
     this.#opening = true;
     this.#waited = 0;
-    this.#warmupLeft = WARMUP_SAMPLES;
+    this.#warmed = 0;
     return { kind: 'grow', to };
   }
 

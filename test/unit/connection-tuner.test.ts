@@ -40,6 +40,12 @@ function drive(
   return actions;
 }
 
+/** Samples at 2 connections until the first step grows to 8. */
+function toEight(tuner: ConnectionTuner): void {
+  for (let i = 0; i < 50 && tuner.target !== 8; i++) tuner.sample(sample(2, shaped(2)));
+  assert.is(tuner.target, 8);
+}
+
 /** A per-flow shaper: 10 MB/s per connection, 250 MB/s for the link. */
 const shaped = (n: number): number => Math.min(n * 10e6, 250e6);
 
@@ -87,6 +93,26 @@ test('shrinks back when the first step does not pay (a shared bottleneck, loopba
   assert.match(describeTuning(tuner, false), /stay/);
 });
 
+test('the dip while new connections fill their windows is waited out, not judged', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  toEight(tuner);
+  // Open, then three intervals far below the 20 MB/s of the step before, then the real rate.
+  const rates = [0, 5e6, 5e6, 5e6, 80e6, 80e6, 80e6, 80e6, 80e6, 80e6];
+  const actions = rates.map((r) => tuner.sample(sample(8, r))).filter((a) => a.kind !== 'wait');
+  assert.equal(actions, [{ kind: 'grow', to: 32 }]);
+  assert.is(tuner.steps.at(-1)?.rate, 80e6);
+});
+
+test('a step that stays below the one before is judged after the longest warm-up, and retired', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const actions = drive(tuner, (n) => (n === 2 ? 100e6 : 40e6));
+  assert.equal(actions, [
+    { kind: 'grow', to: 8 },
+    { kind: 'shrink', to: 2 },
+  ]);
+  assert.is(tuner.steps.at(-1)?.rate, 40e6);
+});
+
 test('a CPU-bound client stays small: more connections would only cost CPU', () => {
   const tuner = new ConnectionTuner(AUTO_MAX);
   const actions = drive(
@@ -118,7 +144,7 @@ test("respects the daemon's cap: max 6 grows to 6 and stops", () => {
 
 test('waits for the step to open before measuring, and measures with what opened after a while', () => {
   const tuner = new ConnectionTuner(AUTO_MAX);
-  drive(tuner, shaped, undefined, 5);
+  toEight(tuner);
   // Now at 8; only 5 of them open: nothing is judged for a while (they may still come).
   const waits: TunerAction[] = [];
   for (let i = 0; i < 8; i++) waits.push(tuner.sample(sample(5, shaped(5))));
