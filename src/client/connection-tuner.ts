@@ -6,7 +6,7 @@
  * A session starts with AUTO_START connections. Each step measures the session's goodput (bytes the
  * receiver acknowledged on a push, bytes received on a pull) once the step's connections are all open and
  * a warm-up has passed (two intervals, longer while the goodput is still in the dip new connections cause),
- * over at least 16 pieces and 2 per connection, then:
+ * over at least 16 pieces and 4 per connection (or 2 s), then:
  *   - the first step grows at once unless the client's event loop is already saturated (CPU-bound: more
  *     connections only cost CPU there, the case of loopback);
  *   - a later step that raised the goodput by MIN_GAIN or more is kept, and the next one grows again,
@@ -45,8 +45,11 @@ const STEP_SAMPLES = 2;
  * inside MIN_GAIN.
  */
 const MIN_STEP_BYTES = 16 * 1024 * 1024;
-/** And at least this many pieces per connection, so that each has had several acknowledged. */
-const MIN_STEP_PIECES_PER_CONN = 2;
+/**
+ * And at least this many pieces per connection: each connection has a piece partly across at either end
+ * of the measurement, so with 2 per connection a step of 8 read 10 MB/s on an 8 MB/s link (+25 %).
+ */
+const MIN_STEP_PIECES_PER_CONN = 4;
 const PIECE_BYTES = 1024 * 1024;
 const MAX_STEP_SAMPLES = 10;
 /** Intervals a step waits for its connections before it is measured with those that did open. */
@@ -93,7 +96,9 @@ export class ConnectionTuner {
   /** The current step: intervals spent waiting for its connections, warm-up left, samples counted. */
   #opening = true;
   #waited = 0;
-  #warmed = 0;
+  #warmup: TunerSample[] = [];
+  /** Intervals the current measurement takes: fixed when it starts (see #measureLength). */
+  #measureFor = 0;
   #counted: TunerSample[] = [];
 
   /** `max`: the most this session may open (AUTO_MAX, or fewer when the daemon allows fewer). */
@@ -131,45 +136,54 @@ export class ConnectionTuner {
       this.#opening = false;
       return { kind: 'wait' };
     }
-    if (this.#warming(s)) {
-      this.#warmed++;
-      return this.#nearEnd(s) ? this.#stop('end') : { kind: 'wait' };
+    if (this.#measureFor === 0) {
+      this.#warmup.push(s);
+      if (this.#warming()) return this.#nearEnd(s) ? this.#stop('end') : { kind: 'wait' };
+      this.#measureFor = this.#measureLength(s.ms);
+      return { kind: 'wait' };
     }
     this.#counted.push(s);
     if (!this.#measuredEnough()) return { kind: 'wait' };
     const m = this.#measured(s.connections);
     this.#counted = [];
+    this.#measureFor = 0;
     // Nothing crossed (the list still being answered, the source not read yet): nothing to judge by yet.
     if (m.rate <= 0) return { kind: 'wait' };
     return this.#decide(m, s);
   }
 
   #measuredEnough(): boolean {
-    const n = this.#counted.length;
-    if (n < STEP_SAMPLES) return false;
-    const bytes = this.#counted.reduce((sum, c) => sum + c.bytes, 0);
-    const wanted = Math.max(MIN_STEP_BYTES, MIN_STEP_PIECES_PER_CONN * PIECE_BYTES * this.#target);
-    return n >= MAX_STEP_SAMPLES || bytes >= wanted;
+    return this.#counted.length >= this.#measureFor;
   }
 
-  /** Still warming up: the first intervals, then while the goodput has not come back from the step's dip. */
-  #warming(s: TunerSample): boolean {
-    if (this.#warmed < WARMUP_SAMPLES) return true;
+  /**
+   * How many intervals to measure for: enough for MIN_STEP_BYTES and MIN_STEP_PIECES_PER_CONN at the rate
+   * the warm-up saw, fixed before the first counted one. Stopping once the bytes were reached instead
+   * would always stop on a burst of acknowledgements (a step's new connections move in step, so their
+   * pieces complete together: 8 in one interval, none in the next) and read high.
+   */
+  #measureLength(ms: number): number {
+    const wanted = Math.max(MIN_STEP_BYTES, MIN_STEP_PIECES_PER_CONN * PIECE_BYTES * this.#target);
+    const perSample = (Math.max(rateOf(this.#warmup.slice(-2)), this.#steps.at(-1)?.rate ?? 0) * ms) / 1000;
+    const n = perSample > 0 ? Math.ceil(wanted / perSample) : MAX_STEP_SAMPLES;
+    return Math.min(MAX_STEP_SAMPLES, Math.max(STEP_SAMPLES, n));
+  }
+
+  /**
+   * Still warming up: the first intervals, then while the goodput of the last two has not come back from
+   * the step's dip.
+   */
+  #warming(): boolean {
+    const warmed = this.#warmup.length;
+    if (warmed < WARMUP_SAMPLES) return true;
     const prev = this.#steps.at(-1);
-    if (prev === undefined || this.#warmed >= MAX_WARMUP_SAMPLES || s.ms <= 0) return false;
-    return (s.bytes * 1000) / s.ms < RECOVERED * prev.rate;
+    if (prev === undefined || warmed >= MAX_WARMUP_SAMPLES) return false;
+    return rateOf(this.#warmup.slice(-2)) < RECOVERED * prev.rate;
   }
 
   #measured(connections: number): Measured {
-    let bytes = 0;
-    let ms = 0;
-    let elu = 0;
-    for (const c of this.#counted) {
-      bytes += c.bytes;
-      ms += c.ms;
-      elu += c.elu;
-    }
-    return { connections, rate: ms > 0 ? (bytes * 1000) / ms : 0, elu: elu / this.#counted.length };
+    const elu = this.#counted.reduce((sum, c) => sum + c.elu, 0) / this.#counted.length;
+    return { connections, rate: rateOf(this.#counted), elu };
   }
 
   #decide(m: Measured, last: TunerSample): TunerAction {
@@ -197,7 +211,7 @@ export class ConnectionTuner {
     this.#target = to;
     this.#opening = true;
     this.#waited = 0;
-    this.#warmed = 0;
+    this.#warmup = [];
     return { kind: 'grow', to };
   }
 
@@ -215,6 +229,17 @@ export class ConnectionTuner {
     const perMs = s.ms > 0 ? s.bytes / s.ms : 0;
     return s.remainingBytes < perMs * stepMs;
   }
+}
+
+/** Bytes per second over `samples`. */
+function rateOf(samples: readonly TunerSample[]): number {
+  let bytes = 0;
+  let ms = 0;
+  for (const s of samples) {
+    bytes += s.bytes;
+    ms += s.ms;
+  }
+  return ms > 0 ? (bytes * 1000) / ms : 0;
 }
 
 interface Measured {

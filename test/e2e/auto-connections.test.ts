@@ -16,7 +16,7 @@ import { servedTree } from '../helpers/transfers.js';
 const MiB = 1024 * 1024;
 /** Large enough that a step at 2 and one at 8 are measured well before the end (16 MiB each at least). */
 const SHAPED_SIZE = 80 * MiB;
-const SHARED_SIZE = 96 * MiB;
+const SHARED_SIZE = 128 * MiB;
 
 const { tmp, served, daemon } = servedTree('fcp-e2e-auto-conns-', async (t) => {
   await writeRandomFile(join(t.tmp, 'shaped.bin'), SHAPED_SIZE);
@@ -77,7 +77,7 @@ test('pull, each connection capped: auto grows, so the daemon sends on the new c
 });
 
 test('push over a link shared by all connections: the step to 8 does not pay and is retired cleanly', async () => {
-  const proxy = await emulator({ linkRateBps: 16e6 });
+  const proxy = await emulator({ linkRateBps: 24e6 });
   const mark = daemon().logs.length;
   const { r, events, tuning } = await fcp(['push', join(tmp, 'shared.bin'), `${HOST}:${proxy.port}:shrink/`]);
   assert.match(tuning, /-> 8 \([^)]*\): the last step did not pay, back to 2$/, describeRun(r));
