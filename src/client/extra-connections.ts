@@ -22,7 +22,9 @@ import { AutoConnections, requestedConnections } from './auto-connections.js';
  * parallel (a piece travels whole on one connection), and each costs a TLS handshake on both ends: a
  * one-file copy of a few KiB took 193 ms with its 7 extra connections and 183 ms without (README
  * "Connections"), and a no-change re-run of a tree opened all of them for nothing. A push lists before
- * SESSION, so they also wait for granted().
+ * SESSION, so they also wait for granted(). With `--connections auto` how many is decided as the transfer
+ * goes (auto-connections.ts): more are attached while each step pays, and on a push the newest are retired
+ * when one did not (TransferEngine.retire).
  *
  * When one dies mid-session its pieces are re-sent over the others (the engine does that); here a
  * replacement is attached so the transfer keeps its width. Bounded, so a link that kills every new
@@ -102,7 +104,7 @@ export class ExtraConnections {
     this.#attached = true;
     const auto = this.#auto;
     if (auto === undefined) {
-      const n = Math.min(this.#opts.connections as number, g.session.maxConnections);
+      const n = Math.min(requestedConnections(this.#opts.connections), g.session.maxConnections);
       this.#opts.onNotice?.(`connections: ${n} (--connections ${this.#opts.connections})`);
       this.#openUpTo(g, n);
     } else {
