@@ -5,9 +5,17 @@
 import type { Argv } from 'yargs';
 import { runOptions } from './run-options.js';
 
-/** Chosen from bench/ measurements (README "Performance"). */
-export const DEFAULT_CONNECTIONS = 8;
+/** Tuned while the transfer runs (client/connection-tuner.ts, README "Connections"). */
+export const DEFAULT_CONNECTIONS = 'auto';
 export const MAX_CONNECTIONS = 64;
+
+/** `--connections` as given (flag or config file): 'auto', or a whole number 1..MAX_CONNECTIONS; else undefined. */
+export function parseConnections(value: unknown): number | 'auto' | undefined {
+  if (value === 'auto') return 'auto';
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CONNECTIONS) return undefined;
+  return n;
+}
 
 /**
  * The options of push and pull, declared once at the top so they work before the command as after it
@@ -17,11 +25,11 @@ export const MAX_CONNECTIONS = 64;
 export function commonOptions<T>(y: Argv<T>) {
   return (
     runOptions(y)
+      // No type: 'auto' or a number, from the command line or the config file alike (parseConnections).
       .option('connections', {
         alias: 'n',
-        type: 'number',
-        default: DEFAULT_CONNECTIONS,
-        describe: `TCP connections to use (default ${DEFAULT_CONNECTIONS})`,
+        default: DEFAULT_CONNECTIONS as number | string,
+        describe: `TCP connections: N exactly, or auto to grow while it pays (default ${DEFAULT_CONNECTIONS})`,
       })
       .option('retries', {
         type: 'number',

@@ -28,7 +28,8 @@ import {
   transferId,
 } from './transfer-control.js';
 import { optionTable, type OptionTable } from './config-apply.js';
-import { commonOptions, MAX_CONNECTIONS } from './fcp-options.js';
+import { commonOptions, MAX_CONNECTIONS, parseConnections } from './fcp-options.js';
+import { requestedConnections } from '../client/auto-connections.js';
 import { clientSettings, formatClientConfig } from './config-client.js';
 import { resolveHost } from '../client/host-resolve.js';
 import { formatDryRunSummary, formatSummary, monotonicMs, ProgressReporter } from './progress.js';
@@ -40,7 +41,7 @@ import { TransportChooser } from '../client/transport-choice.js';
 import { type SshArgs, sshOptions, TRANSPORT_HELP, transportChoice, withDefaultSsh } from './ssh-options.js';
 
 interface CommonArgs extends RunArgs, SshArgs {
-  connections: number;
+  connections: number | string;
   retries: number;
   'retry-wait': number;
   checksum: boolean;
@@ -141,9 +142,11 @@ async function run(
   // The config file's section for the host as typed (README "Configuration"); flags win over it.
   const args = clientSettings(flags, table, hideBin(process.argv), remote.host).args;
   verbose = args.verbose;
-  if (!Number.isInteger(args.connections) || args.connections < 1 || args.connections > MAX_CONNECTIONS) {
-    usage(`--connections must be an integer from 1 to ${MAX_CONNECTIONS}`);
-  }
+  const connections = parseConnections(args.connections);
+  if (connections === undefined)
+    usage(
+      `--connections must be auto or an integer from 1 to ${MAX_CONNECTIONS}, not "${String(args.connections)}"`,
+    );
   if (!Number.isInteger(args.retries) || args.retries < 0) usage('--retries must be a whole number');
   if (!(args['retry-wait'] >= 0)) usage('--retry-wait must be a number of seconds');
   const runProblem = runArgsProblem(args);
@@ -162,7 +165,7 @@ async function run(
     port: endpoint.port,
     sources: direction === 'push' ? local.map((p) => path.resolve(p)) : [remote.path],
     destination: direction === 'push' ? remote.path : path.resolve(local[0]!),
-    connections: args.connections,
+    connections: requestedConnections(connections),
     bwlimit: rateLimit?.rateBps ?? null,
   };
   if (args.background && !isBackgroundChild()) {
@@ -179,13 +182,16 @@ async function run(
     enabled: process.stdout.isTTY === true && !args.quiet && !args.json,
     capBps: rateLimit?.rateBps,
   });
-  const json = jsonWriter(args, {
-    direction,
-    host: endpoint.host,
-    port: endpoint.port,
-    sources: direction === 'push' ? local : [remote.path],
-    destination: direction === 'push' ? remote.path : local[0]!,
-  });
+  const json = jsonWriter(
+    { ...args, connections: requestedConnections(connections) },
+    {
+      direction,
+      host: endpoint.host,
+      port: endpoint.port,
+      sources: direction === 'push' ? local : [remote.path],
+      destination: direction === 'push' ? remote.path : local[0]!,
+    },
+  );
   // Not unref'd: it also keeps the process alive while the transfer waits on a peer. Were every socket idle
   // and every engine timer unref'd, node would otherwise end the run with status 0, a silent "success".
   const ticker = setInterval(() => {
@@ -201,6 +207,8 @@ async function run(
     say(`${err.path !== undefined && !err.message.includes(err.path) ? `${err.path}: ` : ''}${err.message}`);
   };
   let engine: TransferEngine | undefined;
+  /** The most connections an earlier attempt's engine had open at once (--json's summary). */
+  let peakConnections = 0;
   const totals = new RunTotals();
   const jsonSummary = (exitCode: number) =>
     json?.summary({
@@ -208,6 +216,7 @@ async function run(
       elapsedSec: (monotonicMs() - startedMs) / 1000,
       dryRun: args['dry-run'],
       exitCode,
+      connections: Math.max(peakConnections, engine?.peakConnections ?? 0),
     });
   /** The attempt whose figures totals already holds: a failed attempt is added as it fails. */
   let counted: typeof stats | undefined;
@@ -242,7 +251,7 @@ async function run(
         const common = {
           endpoint,
           security,
-          connections: args.connections,
+          connections,
           rateLimit,
           checksum: args.checksum,
           select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
@@ -256,6 +265,7 @@ async function run(
             if (!args.quiet) say(text);
           },
           onEngine: (e: TransferEngine) => {
+            peakConnections = Math.max(peakConnections, engine?.peakConnections ?? 0);
             engine = e;
           },
           listeners: [statusListener, ...runListeners(args, json)],

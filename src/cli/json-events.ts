@@ -33,6 +33,8 @@ export interface JsonSummary {
   elapsedSec: number;
   dryRun: boolean;
   exitCode: number;
+  /** The most connections open at once in any attempt, the control one included (it carries data too). */
+  connections: number;
 }
 
 type Line = Record<string, unknown>;
@@ -124,6 +126,7 @@ export class JsonEvents {
       elapsed_sec: Math.round(s.elapsedSec * 1000) / 1000,
       dry_run: s.dryRun,
       exit_code: s.exitCode,
+      connections: s.connections,
     });
   }
 

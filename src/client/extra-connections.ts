@@ -12,6 +12,7 @@ import { HANDSHAKE_TIMEOUT_MS } from '../transport/hello.js';
 import type { Inbox } from '../transport/inbox.js';
 import type { CommonOptions } from './options.js';
 import { exchangeHello, openConn, type SessionLink } from './session.js';
+import { AutoConnections, requestedConnections } from './auto-connections.js';
 
 /**
  * The session's connections besides the control one, for one engine.
@@ -21,7 +22,9 @@ import { exchangeHello, openConn, type SessionLink } from './session.js';
  * parallel (a piece travels whole on one connection), and each costs a TLS handshake on both ends: a
  * one-file copy of a few KiB took 193 ms with its 7 extra connections and 183 ms without (README
  * "Connections"), and a no-change re-run of a tree opened all of them for nothing. A push lists before
- * SESSION, so they also wait for granted().
+ * SESSION, so they also wait for granted(). With `--connections auto` how many is decided as the transfer
+ * goes (auto-connections.ts): more are attached while each step pays, and on a push the newest are retired
+ * when one did not (TransferEngine.retire).
  *
  * When one dies mid-session its pieces are re-sent over the others (the engine does that); here a
  * replacement is attached so the transfer keeps its width. Bounded, so a link that kills every new
@@ -33,13 +36,17 @@ import { exchangeHello, openConn, type SessionLink } from './session.js';
  */
 export class ExtraConnections {
   readonly #opts: CommonOptions;
-  #granted: { session: SessionMsg; link: SessionLink; engine: TransferEngine } | undefined;
+  #granted: Granted | undefined;
   #neededBytes = 0;
   #attached = false;
   #replacements = 0;
   #closing = false;
   /** Attaches on their way, each with what cancels it. */
   readonly #inFlight = new Map<Promise<void>, AbortController>();
+  /** Extra connections attached and open, oldest first: a step that did not pay retires the newest. */
+  readonly #open: FramedConn[] = [];
+  /** `--connections auto`: what decides the count, and the timer that feeds it (auto-connections.ts). */
+  #auto: AutoConnections | undefined;
 
   constructor(opts: CommonOptions) {
     this.#opts = opts;
@@ -47,8 +54,18 @@ export class ExtraConnections {
 
   /** SESSION arrived and `engine` runs it. */
   granted(session: SessionMsg, link: SessionLink, engine: TransferEngine): void {
-    this.#granted = { session, link, engine };
-    this.#replacements = 2 * this.#wanted(session);
+    const g = { session, link, engine };
+    this.#granted = g;
+    const max = Math.min(requestedConnections(this.#opts.connections), session.maxConnections);
+    this.#replacements = 2 * max;
+    if (this.#opts.connections === 'auto') {
+      this.#auto = new AutoConnections(max, this.#opts.stats, {
+        grow: (to) => this.#openUpTo(g, to),
+        shrink: (to) => this.#retireDownTo(g, to),
+        open: () => 1 + this.#open.length,
+        notice: (text) => this.#opts.onNotice?.(text),
+      });
+    }
     this.#maybeAttach();
   }
 
@@ -79,18 +96,28 @@ export class ExtraConnections {
     });
   }
 
-  #wanted(session: SessionMsg): number {
-    return Math.min(this.#opts.connections, session.maxConnections);
-  }
-
-  /** Opens the others in parallel; one that cannot be attached is reported and the transfer goes on. */
+  /** Opens the first ones once there is data for them; one that cannot be attached is reported. */
   #maybeAttach(): void {
     const g = this.#granted;
     if (this.#attached || this.#closing || g === undefined || g.engine.finished) return;
     if (this.#neededBytes <= g.session.pieceSize) return;
     this.#attached = true;
+    const auto = this.#auto;
+    if (auto === undefined) {
+      const n = Math.min(requestedConnections(this.#opts.connections), g.session.maxConnections);
+      this.#opts.onNotice?.(`connections: ${n} (--connections ${this.#opts.connections})`);
+      this.#openUpTo(g, n);
+    } else {
+      this.#openUpTo(g, auto.target);
+      auto.start();
+    }
+  }
+
+  /** Attaches as many as it takes to have `to` open or on their way, in parallel. */
+  #openUpTo(g: Granted, to: number): void {
     let reported = false;
-    for (let i = 1; i < this.#wanted(g.session); i++) {
+    const have = 1 + this.#open.length + this.#inFlight.size;
+    for (let i = have; i < to; i++) {
       this.#attachOne(g).catch((err: unknown) => {
         // SESSION_UNKNOWN: a small transfer finished on the daemon before this connection arrived; had the
         // session died, the control connection says so.
@@ -102,9 +129,24 @@ export class ExtraConnections {
     }
   }
 
+  /**
+   * Retires the newest until `to` are left: they finish what they carry and close cleanly. A receiving
+   * engine (a pull) cannot: the daemon decides what goes on each connection, so they stay and carry data.
+   */
+  #retireDownTo(g: Granted, to: number): boolean {
+    const surplus = this.#open.length + 1 - to;
+    for (let i = 0; i < surplus; i++) {
+      const conn = this.#open.at(-1);
+      if (conn === undefined || !g.engine.retire(conn)) return false;
+      this.#open.pop();
+    }
+    return true;
+  }
+
   /** The session is over: opens nothing more, cancels what is on its way, and waits (bounded) for it. */
   async close(timeoutMs: number): Promise<void> {
     this.#closing = true;
+    this.#auto?.end();
     for (const cancel of this.#inFlight.values()) cancel.abort();
     const settled = Promise.allSettled(this.#inFlight.keys());
     let timer: NodeJS.Timeout | undefined;
@@ -112,7 +154,7 @@ export class ExtraConnections {
     clearTimeout(timer);
   }
 
-  #attachOne(g: { session: SessionMsg; link: SessionLink; engine: TransferEngine }): Promise<void> {
+  #attachOne(g: Granted): Promise<void> {
     const cancel = new AbortController();
     const attempt = (async () => {
       const { conn, inbox } = await attachOne(this.#opts.hasher, g.session.sessionId, g.link, cancel.signal);
@@ -121,6 +163,11 @@ export class ExtraConnections {
         conn.end();
         return;
       }
+      this.#open.push(conn);
+      conn.onceClosed(() => {
+        const i = this.#open.indexOf(conn);
+        if (i >= 0) this.#open.splice(i, 1);
+      });
       g.engine.addConnection(conn);
       inbox.handOver(g.engine);
     })();
@@ -129,6 +176,12 @@ export class ExtraConnections {
     attempt.then(forget, forget);
     return attempt;
   }
+}
+
+interface Granted {
+  session: SessionMsg;
+  link: SessionLink;
+  engine: TransferEngine;
 }
 
 /**

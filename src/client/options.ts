@@ -50,7 +50,8 @@ export interface SecurityOptions {
 export interface CommonOptions {
   endpoint: Endpoint;
   security?: Partial<SecurityOptions>;
-  connections: number;
+  /** --connections: exactly N, or 'auto' (tuned while it runs: client/connection-tuner.ts). */
+  connections: number | 'auto';
   checksum: boolean;
   select: SelectOptions;
   hasher: Hasher;

@@ -11,6 +11,7 @@ import {
 } from '../transfer/store/destination.js';
 import { Receiver } from '../transfer/receiver.js';
 import { createSelector } from '../transfer/select.js';
+import { requestedConnections } from './auto-connections.js';
 import { ExtraConnections } from './extra-connections.js';
 import { finish } from './finish.js';
 import type { PullOptions } from './options.js';
@@ -38,7 +39,7 @@ export async function pull(opts: PullOptions): Promise<void> {
   const request: PullMsg = {
     type: MsgType.Pull,
     flags,
-    connections: opts.connections,
+    connections: requestedConnections(opts.connections),
     source: opts.source,
     include: [...(opts.select.include ?? [])],
     exclude: [...(opts.select.exclude ?? [])],

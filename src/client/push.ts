@@ -10,6 +10,7 @@ import { Sender } from '../transfer/sender.js';
 import { localSourceRoot, type SourceRoot } from '../transfer/store/source-spec.js';
 import { ROOT_ENTRY } from '../transfer/wire-path.js';
 import type { FramedConn } from '../transport/framed-conn.js';
+import { requestedConnections } from './auto-connections.js';
 import { ExtraConnections } from './extra-connections.js';
 import { finish } from './finish.js';
 import type { PushOptions } from './options.js';
@@ -22,7 +23,12 @@ export async function push(opts: PushOptions): Promise<void> {
   let flags = single ? TransferFlag.SingleFile : 0;
   if (opts.checksum) flags |= TransferFlag.Checksum;
   if (opts.dryRun === true) flags |= TransferFlag.DryRun;
-  const request: PushMsg = { type: MsgType.Push, flags, connections: opts.connections, dest: opts.dest };
+  const request: PushMsg = {
+    type: MsgType.Push,
+    flags,
+    connections: requestedConnections(opts.connections),
+    dest: opts.dest,
+  };
   const extra = new ExtraConnections(opts);
   let started: Sender | undefined;
   // The list starts right behind the first proof (when the daemon allows it), so its first answers come

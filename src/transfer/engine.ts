@@ -44,6 +44,9 @@ export abstract class TransferEngine implements ConnHandler {
   readonly #idleTimeoutMs: number;
   readonly #monitor: NodeJS.Timeout;
   #finished = false;
+  /** Connections retired on purpose (retire()): their close is no loss. */
+  readonly #retired = new Set<FramedConn>();
+  #peakConnections = 0;
   #failure: FcpError | undefined;
   #settle!: { resolve: () => void; reject: (err: FcpError) => void };
   /** Settles once: resolves when the transfer completed, rejects with the fatal error otherwise. */
@@ -78,6 +81,28 @@ export abstract class TransferEngine implements ConnHandler {
     return this.conns.size;
   }
 
+  /** The most connections this engine had open at once (the control one included). */
+  get peakConnections(): number {
+    return this.#peakConnections;
+  }
+
+  /**
+   * Gives `conn` no new work and closes it once what it carries is acknowledged; false when this engine
+   * cannot (it is not the sender: the peer decides what goes on each connection) or `conn` is the control
+   * connection. Its close is then no loss: nothing re-sent, no 'connection-lost', no replacement.
+   */
+  retire(conn: FramedConn): boolean {
+    if (conn === this.control || !this.conns.has(conn) || this.finished) return false;
+    if (!this.retireConnection(conn)) return false;
+    this.#retired.add(conn);
+    return true;
+  }
+
+  /** See retire(): a sender stops its pump on `conn` and ends it once it is idle. */
+  protected retireConnection(_conn: FramedConn): boolean {
+    return false;
+  }
+
   /**
    * Adds a connection: the control one (each subclass does that as the last step of its constructor, once
    * its own fields exist) or an ATTACHed one. Its messages reach the engine once the connection's Inbox
@@ -90,6 +115,7 @@ export abstract class TransferEngine implements ConnHandler {
       return;
     }
     this.conns.add(conn);
+    this.#peakConnections = Math.max(this.#peakConnections, this.conns.size);
     this.connectionAdded(conn);
   }
 
@@ -111,8 +137,10 @@ export abstract class TransferEngine implements ConnHandler {
   onClose(err: FcpError | undefined, conn: FramedConn): void {
     const known = this.conns.delete(conn);
     if (!known) return;
+    // A retired connection that still carried something (it failed before its acks came) is re-sent as
+    // any other, but its close is no loss to report.
     this.connectionLost(conn);
-    if (this.finished) return;
+    if (this.#retired.delete(conn) || this.finished) return;
     const e =
       err ??
       new FcpError('FCP_ERR_NET_CLOSED', `${conn.peer} closed the connection before the transfer finished`);

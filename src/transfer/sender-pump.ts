@@ -26,6 +26,8 @@ interface ConnState {
   unacked: Map<string, Unacked>;
   unackedBytes: number;
   acked: Signal;
+  /** Set by retire(): called once, when the connection has nothing unacknowledged left. */
+  onRetired?: (() => void) | undefined;
 }
 
 export class Pumps {
@@ -59,6 +61,25 @@ export class Pumps {
     return cs.unacked.values();
   }
 
+  /**
+   * The connection takes no new piece; `onRetired` runs once every piece it carried is acknowledged (the
+   * client's connection tuner retiring a step that did not pay, spec/PROTOCOL.md §3.2).
+   */
+  retire(conn: FramedConn, onRetired: () => void): void {
+    const cs = this.#connState.get(conn);
+    if (cs === undefined) return;
+    cs.onRetired = onRetired;
+    cs.acked.wake();
+    this.#settleRetired(cs);
+  }
+
+  #settleRetired(cs: ConnState): void {
+    const done = cs.onRetired;
+    if (done === undefined || cs.unackedBytes > 0) return;
+    cs.onRetired = () => {};
+    done();
+  }
+
   /** Wakes every pump waiting for acknowledgements (the session ended). */
   wake(): void {
     for (const cs of this.#connState.values()) cs.acked.wake();
@@ -77,6 +98,7 @@ export class Pumps {
       this.#ctx.emit({ type: 'data', bytes: u.bytes });
     }
     cs.acked.wake();
+    this.#settleRetired(cs);
   }
 
   /**
@@ -102,11 +124,12 @@ export class Pumps {
     const cs = this.#connState.get(conn);
     if (cs === undefined) return;
     for (;;) {
+      if (cs.onRetired !== undefined) return;
       const piece = await this.#readAhead.next();
       if (piece === undefined) return;
       if (this.#ctx.rateLimit !== undefined) await this.#ctx.rateLimit.take(piece.bytes);
-      if (conn.closed) {
-        // Died while we waited: put the piece back for another connection.
+      if (conn.closed || cs.onRetired !== undefined) {
+        // Died or retired while we waited: put the piece back for another connection.
         this.#readAhead.putBack(piece);
         return;
       }
@@ -114,7 +137,8 @@ export class Pumps {
       // The connection may die while we wait (drained() rejects): lost() re-sends its pieces elsewhere and
       // the conn.closed checks below end this pump; nothing else to handle here.
       if (!ok && !conn.closed) await conn.drained().catch(() => {});
-      while (cs.unackedBytes >= WINDOW_BYTES && !conn.closed && !this.#ctx.finished()) await cs.acked.wait();
+      while (cs.unackedBytes >= WINDOW_BYTES && !conn.closed && !this.#ctx.finished() && !cs.onRetired)
+        await cs.acked.wait();
       if (conn.closed) return;
     }
   }

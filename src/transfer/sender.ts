@@ -94,6 +94,11 @@ export class Sender extends TransferEngine {
     this.#pumps.add(conn);
   }
 
+  protected override retireConnection(conn: FramedConn): boolean {
+    this.#pumps.retire(conn, () => conn.end());
+    return true;
+  }
+
   protected connectionLost(conn: FramedConn): void {
     const unacked = this.#pumps.lost(conn);
     if (unacked !== undefined) this.#readAhead.sendAgain(unacked);

@@ -148,7 +148,7 @@ test('--print-config HOST: ssh-style patterns, first match wins per key, and whe
 test('no config file is no settings; XDG_CONFIG_HOME/fcp/config is read when FCP_CONFIG_DIR is unset', async () => {
   const none = await fcpWith(join(tmp, 'missing'), ['--print-config', 'box']);
   assert.is(none.code, 0, describeRun(none));
-  assert.is(line(none.stdout, 'connections'), 'connections = 8 # default');
+  assert.is(line(none.stdout, 'connections'), 'connections = "auto" # default');
 
   const xdg = join(tmp, 'xdg');
   mkdirSync(join(xdg, 'fcp'), { recursive: true });
@@ -164,7 +164,7 @@ const BAD: Array<[string, string, RegExp]> = [
     'retries = 1\n\n[host."a*"]\nconections = 3\n',
     /:4: unknown key "conections" in \[host\."a\*"\]$/,
   ],
-  ['wrong type', 'connections = "many"\n', /:1: "connections" must be a number, not a string \("many"\)$/],
+  ['wrong type', 'retries = "many"\n', /:1: "retries" must be a number, not a string \("many"\)$/],
   ['syntax error', 'retries = 1\nconnections = = 3\n', /:2: .+ \(column \d+\)$/],
   [
     'per-run option',

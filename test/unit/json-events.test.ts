@@ -56,7 +56,7 @@ test('no progress before a session, then at most one a second; every line confor
   json.listener({ type: 'warning', error: new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: 'e' }) });
   json.listener({ type: 'data', bytes: 10 });
   json.error(new FcpError('FCP_ERR_NET_CLOSED'));
-  json.summary({ stats, elapsedSec: 2, dryRun: false, exitCode: 5 });
+  json.summary({ stats, elapsedSec: 2, dryRun: false, exitCode: 5, connections: 4 });
   const schema = readEventSchema();
   for (const line of lines) assert.equal(schemaProblems(schema, line), [], JSON.stringify(line));
   assert.equal(

@@ -1,0 +1,96 @@
+/**
+ * `--connections auto` at run time: every SAMPLE_MS it feeds the tuner (connection-tuner.ts) what the
+ * client sees (file data that crossed, connections open, how busy its event loop was) and carries out the
+ * answer through the hooks of ExtraConnections: attach more, or retire the newest.
+ */
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
+import type { TransferStats } from '../transfer/stats.js';
+import { AUTO_MAX, ConnectionTuner, describeTuning } from './connection-tuner.js';
+
+/**
+ * Long enough for a few round trips of a WAN (40 ms here) and for ack batching to even out, short enough
+ * that a step (open, one warm-up, two measured intervals) costs under a second of a transfer.
+ */
+export const SAMPLE_MS = 200;
+
+/** What PUSH/PULL ask of the daemon: room for auto to grow to AUTO_MAX, or the count given. */
+export function requestedConnections(connections: number | 'auto'): number {
+  return connections === 'auto' ? AUTO_MAX : connections;
+}
+
+export interface AutoHooks {
+  /** Attach until `to` are open (the control one included). */
+  grow(to: number): void;
+  /** Retire the newest until `to` are left; false if the engine cannot (a pull). */
+  shrink(to: number): boolean;
+  /** Connections open now, the control one included. */
+  open(): number;
+  /** The -v line, once the count is final. */
+  notice(text: string): void;
+}
+
+export class AutoConnections {
+  readonly #tuner: ConnectionTuner;
+  readonly #stats: TransferStats;
+  readonly #hooks: AutoHooks;
+  #timer: NodeJS.Timeout | undefined;
+  #lastMs = 0;
+  #lastBytes = 0;
+  #lastElu: EventLoopUtilization | undefined;
+  #reported = false;
+
+  constructor(max: number, stats: TransferStats, hooks: AutoHooks) {
+    this.#tuner = new ConnectionTuner(max);
+    this.#stats = stats;
+    this.#hooks = hooks;
+  }
+
+  get target(): number {
+    return this.#tuner.target;
+  }
+
+  /** The first connections are on their way: sampling starts. */
+  start(): void {
+    if (this.#timer !== undefined || this.#reported) return;
+    this.#lastMs = performance.now();
+    this.#lastBytes = this.#stats.bytesDone;
+    this.#lastElu = performance.eventLoopUtilization();
+    this.#timer = setInterval(() => this.#tick(), SAMPLE_MS);
+    this.#timer.unref();
+  }
+
+  /** The session is over: the count is what it is. */
+  end(): void {
+    if (this.#timer === undefined) return;
+    this.#tuner.stop('end');
+    this.#report(true);
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    const elu = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(elu, this.#lastElu).utilization;
+    const bytes = this.#stats.bytesDone;
+    const remaining = this.#stats.listComplete ? this.#stats.bytesTotal - bytes : Number.POSITIVE_INFINITY;
+    const action = this.#tuner.sample({
+      ms: now - this.#lastMs,
+      bytes: bytes - this.#lastBytes,
+      connections: this.#hooks.open(),
+      elu: busy,
+      remainingBytes: remaining,
+    });
+    this.#lastMs = now;
+    this.#lastBytes = bytes;
+    this.#lastElu = elu;
+    if (action.kind === 'grow') this.#hooks.grow(action.to);
+    else if (action.kind === 'shrink') this.#report(this.#hooks.shrink(action.to));
+    else if (action.kind === 'stop') this.#report(true);
+  }
+
+  #report(retired: boolean): void {
+    clearInterval(this.#timer);
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#hooks.notice(describeTuning(this.#tuner, retired));
+  }
+}

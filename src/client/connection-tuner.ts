@@ -1,0 +1,279 @@
+/**
+ * How many connections `--connections auto` uses: the decisions alone, fed one sample of what the client
+ * sees per interval, no sockets and no clock (extra-connections.ts feeds it and carries its answers out).
+ * The algorithm and why its numbers are what they are: README "Connections".
+ *
+ * A session starts with AUTO_START connections. Each step measures the session's goodput (bytes the
+ * receiver acknowledged on a push, bytes received on a pull) once the step's connections are all open and
+ * a warm-up has passed (two intervals, longer while the goodput is still in the dip new connections cause),
+ * over at least 16 pieces and 4 per connection (or 2 s), then:
+ *   - the first step grows at once unless the client's event loop is already saturated (CPU-bound: more
+ *     connections only cost CPU there, the case of loopback);
+ *   - a later step that raised the goodput by MIN_GAIN or more is kept, and the next one grows again,
+ *     fourfold after a step that scaled almost linearly (each connection held its own rate: a per-flow
+ *     limit, not a shared bottleneck), twofold otherwise;
+ *   - a step that did not pay is undone (its connections retired) and the count is final;
+ *   - the count is final too at the cap, when the event loop is saturated, or when what is left to send
+ *     would be gone before another step could be measured.
+ */
+
+/** Connections in all (the control one included) an auto session starts with. */
+export const AUTO_START = 2;
+/** The most an auto session opens (the daemon may allow fewer: SESSION's max_connections). */
+export const AUTO_MAX = 32;
+/** A step must raise the goodput by this fraction to be kept. */
+export const MIN_GAIN = 0.15;
+/** Event-loop utilisation (0..1) at or above which the client counts as CPU-bound. */
+export const CPU_BOUND_ELU = 0.9;
+/** A step that scaled at least this share of linearly grows fourfold next. */
+const LINEAR_SHARE = 0.75;
+/** Intervals thrown away after a step's connections are open (TLS start, TCP windows opening). */
+const WARMUP_SAMPLES = 2;
+/**
+ * Then the warm-up goes on, up to this many intervals, while the goodput is below RECOVERED of the step
+ * before: new connections first fill their socket buffers and the emulated 4 MiB windows (24 of them at
+ * once is ~100 MiB written before one more byte is acknowledged), and a busy client does that at the
+ * expense of the connections it had. Measured inside that dip, a step that pays read as -60 to -70 %.
+ */
+const MAX_WARMUP_SAMPLES = 6;
+const RECOVERED = 0.9;
+/** Intervals averaged into a step's goodput, at least. */
+const STEP_SAMPLES = 2;
+/**
+ * Bytes a step's measurement spans, at least, unless it has taken MAX_STEP_SAMPLES: goodput is counted in
+ * whole pieces (1 MiB, acknowledged or received whole), so 16 of them keep the rounding under 7 %, well
+ * inside MIN_GAIN.
+ */
+const MIN_STEP_BYTES = 16 * 1024 * 1024;
+/**
+ * And at least this many pieces per connection: each connection has a piece partly across at either end
+ * of the measurement, so with 2 per connection a step of 8 read 10 MB/s on an 8 MB/s link (+25 %).
+ */
+const MIN_STEP_PIECES_PER_CONN = 4;
+const PIECE_BYTES = 1024 * 1024;
+const MAX_STEP_SAMPLES = 10;
+/** Intervals a step waits for its connections before it is measured with those that did open. */
+const MAX_WAIT_SAMPLES = 8;
+
+/** What the client saw over one interval. */
+export interface TunerSample {
+  /** The interval's length. */
+  readonly ms: number;
+  /** File data that crossed in it (acknowledged on a push, received on a pull). */
+  readonly bytes: number;
+  /** Data connections open at its end (the control one included). */
+  readonly connections: number;
+  /** Event-loop utilisation over it, 0..1 (performance.eventLoopUtilization). */
+  readonly elu: number;
+  /** File data known to be still to cross (what was asked for minus what crossed). */
+  readonly remainingBytes: number;
+}
+
+export type TunerAction =
+  | { readonly kind: 'wait' }
+  | { readonly kind: 'grow'; readonly to: number }
+  | { readonly kind: 'shrink'; readonly to: number }
+  | { readonly kind: 'stop' };
+
+/** One measured step, for the -v line and the summary. */
+export interface TunerStep {
+  readonly connections: number;
+  /** Bytes per second. */
+  readonly rate: number;
+  /** Its gain over the step before, a fraction; undefined for the first. */
+  readonly gain: number | undefined;
+  /** The client's event-loop utilisation over it, 0..1. */
+  readonly elu: number;
+}
+
+export type StopReason = 'no-gain' | 'cpu' | 'cap' | 'end' | 'fixed';
+
+export class ConnectionTuner {
+  readonly #max: number;
+  #target: number;
+  #stopped: StopReason | undefined;
+  readonly #steps: TunerStep[] = [];
+  /** The current step: intervals spent waiting for its connections, warm-up left, samples counted. */
+  #opening = true;
+  #waited = 0;
+  #warmup: TunerSample[] = [];
+  /** Intervals the current measurement takes: fixed when it starts (see #measureLength). */
+  #measureFor = 0;
+  #counted: TunerSample[] = [];
+
+  /** `max`: the most this session may open (AUTO_MAX, or fewer when the daemon allows fewer). */
+  constructor(max: number, start = AUTO_START) {
+    this.#max = Math.max(1, max);
+    this.#target = Math.min(start, this.#max);
+  }
+
+  /** The connections the tuner wants open now. */
+  get target(): number {
+    return this.#target;
+  }
+
+  /** Why the count is final; undefined while it is still being tuned. */
+  get stopped(): StopReason | undefined {
+    return this.#stopped;
+  }
+
+  get steps(): readonly TunerStep[] {
+    return this.#steps;
+  }
+
+  /** Stops tuning where it is (the session ends, or its connections cannot be opened). */
+  stop(reason: StopReason): void {
+    this.#stopped ??= reason;
+  }
+
+  /** One interval's figures; returns what to do now. */
+  sample(s: TunerSample): TunerAction {
+    if (this.#stopped !== undefined) return { kind: 'wait' };
+    if (this.#opening) {
+      // The interval in which the last of them opened had fewer for part of it: not counted either.
+      this.#waited++;
+      if (s.connections < this.#target && this.#waited <= MAX_WAIT_SAMPLES) return { kind: 'wait' };
+      this.#opening = false;
+      return { kind: 'wait' };
+    }
+    if (this.#measureFor === 0) {
+      this.#warmup.push(s);
+      if (this.#warming()) return this.#nearEnd(s) ? this.#stop('end') : { kind: 'wait' };
+      this.#measureFor = this.#measureLength(s.ms);
+      return { kind: 'wait' };
+    }
+    this.#counted.push(s);
+    if (!this.#measuredEnough()) return { kind: 'wait' };
+    const m = this.#measured(s.connections);
+    this.#counted = [];
+    this.#measureFor = 0;
+    // Nothing crossed (the list still being answered, the source not read yet): nothing to judge by yet.
+    if (m.rate <= 0) return { kind: 'wait' };
+    return this.#decide(m, s);
+  }
+
+  #measuredEnough(): boolean {
+    return this.#counted.length >= this.#measureFor;
+  }
+
+  /**
+   * How many intervals to measure for: enough for MIN_STEP_BYTES and MIN_STEP_PIECES_PER_CONN at the rate
+   * the warm-up saw, fixed before the first counted one. Stopping once the bytes were reached instead
+   * would always stop on a burst of acknowledgements (a step's new connections move in step, so their
+   * pieces complete together: 8 in one interval, none in the next) and read high.
+   */
+  #measureLength(ms: number): number {
+    const wanted = Math.max(MIN_STEP_BYTES, MIN_STEP_PIECES_PER_CONN * PIECE_BYTES * this.#target);
+    const perSample = (Math.max(rateOf(this.#warmup.slice(-2)), this.#steps.at(-1)?.rate ?? 0) * ms) / 1000;
+    const n = perSample > 0 ? Math.ceil(wanted / perSample) : MAX_STEP_SAMPLES;
+    return Math.min(MAX_STEP_SAMPLES, Math.max(STEP_SAMPLES, n));
+  }
+
+  /**
+   * Still warming up: the first intervals, then until one interval after the goodput (of two) came back
+   * from the step's dip: the acknowledgements the dip held up land in that one, and read as a rate the link
+   * does not have (298 and 353 MB/s on a 250 MB/s link).
+   */
+  #warming(): boolean {
+    const warmed = this.#warmup.length;
+    if (warmed < WARMUP_SAMPLES) return true;
+    const prev = this.#steps.at(-1);
+    if (prev === undefined || warmed >= MAX_WARMUP_SAMPLES) return false;
+    return rateOf(this.#warmup.slice(-3, -1)) < RECOVERED * prev.rate;
+  }
+
+  #measured(connections: number): Measured {
+    const elu = this.#counted.reduce((sum, c) => sum + c.elu, 0) / this.#counted.length;
+    return { connections, rate: rateOf(this.#counted), elu };
+  }
+
+  #decide(m: Measured, last: TunerSample): TunerAction {
+    const prev = this.#steps.at(-1);
+    const gain = prev === undefined ? undefined : m.rate / prev.rate - 1;
+    this.#steps.push({ connections: m.connections, rate: m.rate, gain, elu: m.elu });
+    if (prev !== undefined && gain !== undefined && gain < MIN_GAIN) {
+      this.#target = prev.connections;
+      this.#stopped = 'no-gain';
+      return { kind: 'shrink', to: prev.connections };
+    }
+    if (m.elu >= CPU_BOUND_ELU) return this.#stop('cpu');
+    if (m.connections >= this.#max) return this.#stop('cap');
+    if (this.#nearEnd(last)) return this.#stop('end');
+    return this.#grow(Math.min(m.connections * this.#factor(m, prev, gain), this.#max));
+  }
+
+  /** Fourfold after the first step and after one that scaled almost linearly, twofold otherwise. */
+  #factor(m: Measured, prev: TunerStep | undefined, gain: number | undefined): number {
+    if (prev === undefined || gain === undefined) return 4;
+    return gain >= LINEAR_SHARE * (m.connections / prev.connections - 1) ? 4 : 2;
+  }
+
+  #grow(to: number): TunerAction {
+    this.#target = to;
+    this.#opening = true;
+    this.#waited = 0;
+    this.#warmup = [];
+    return { kind: 'grow', to };
+  }
+
+  #stop(reason: StopReason): TunerAction {
+    this.#stopped = reason;
+    return { kind: 'stop' };
+  }
+
+  /**
+   * What is left would cross within another step at the current rate: a rate taken while the transfer
+   * drains would read as a step that did not pay, and connections opened that late carry little.
+   */
+  #nearEnd(s: TunerSample): boolean {
+    const stepMs = s.ms * (1 + WARMUP_SAMPLES + STEP_SAMPLES);
+    const perMs = s.ms > 0 ? s.bytes / s.ms : 0;
+    return s.remainingBytes < perMs * stepMs;
+  }
+}
+
+/** Bytes per second over `samples`. */
+function rateOf(samples: readonly TunerSample[]): number {
+  let bytes = 0;
+  let ms = 0;
+  for (const s of samples) {
+    bytes += s.bytes;
+    ms += s.ms;
+  }
+  return ms > 0 ? (bytes * 1000) / ms : 0;
+}
+
+interface Measured {
+  connections: number;
+  rate: number;
+  elu: number;
+}
+
+/**
+ * The -v line: each step's count, rate and gain, then why the count stopped where it did, e.g.
+ * `connections: 2 (21 MB/s, CPU 12 %) -> 8 (79 MB/s, CPU 40 %, +276 %) -> 32 (84 MB/s, CPU 55 %, +6 %):
+ * the last step did not pay, back to 8`. CPU is the client's event loop's busy share.
+ * `retired`: whether a step that did not pay could be undone (a pull cannot: the daemon is the sender).
+ */
+export function describeTuning(tuner: ConnectionTuner, retired: boolean): string {
+  const parts = tuner.steps.map((s) => {
+    const rate = `${(s.rate / 1e6).toFixed(s.rate < 1e7 ? 1 : 0)} MB/s, CPU ${Math.round(s.elu * 100)} %`;
+    return s.gain === undefined
+      ? `${s.connections} (${rate})`
+      : `${s.connections} (${rate}, ${s.gain >= 0 ? '+' : ''}${Math.round(s.gain * 100)} %)`;
+  });
+  if (parts.length === 0) parts.push(`${tuner.target}`);
+  const line = `connections: ${parts.join(' -> ')}`;
+  switch (tuner.stopped) {
+    case 'no-gain':
+      return retired
+        ? `${line}: the last step did not pay, back to ${tuner.target}`
+        : `${line}: the last step did not pay; its connections stay (the daemon sends a pull, fcp cannot retire them)`;
+    case 'cpu':
+      return `${line}: CPU-bound (event loop ${Math.round((tuner.steps.at(-1)?.elu ?? 0) * 100)} % busy), more connections would only cost CPU`;
+    case 'cap':
+      return `${line}: the most this session may open`;
+    default:
+      return `${line}: the transfer ended before another step`;
+  }
+}

@@ -1,0 +1,119 @@
+// --connections auto end to end (src/client/connection-tuner.ts, README "Connections"): the real client and
+// daemon through the bench's WAN emulator. A per-flow shaper (each connection capped) makes every added
+// connection pay; a link cap shared by all makes none pay. The assertions are on the tuner's decisions
+// (its -v line, --json's summary, the connections the emulator accepted), never on times.
+import { join } from 'node:path';
+import * as assert from 'uvu/assert';
+import { startWanProxy, type WanProxy } from '../../bench/wan-proxy.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import { describeRun, runFcp, type RunResult } from '../helpers/cli.js';
+import { HOST } from '../helpers/daemon.js';
+import { eventsNamed, type JsonEvent, parseEvents, readEventSchema } from '../helpers/json-events.js';
+import { sha256File, writeRandomFile } from '../helpers/reliability.js';
+import { test } from '../helpers/test.js';
+import { servedTree } from '../helpers/transfers.js';
+
+const MiB = 1024 * 1024;
+/** Large enough that a step at 2 and one at 8 are measured well before the end (16 MiB each at least). */
+const SHAPED_SIZE = 80 * MiB;
+const SHARED_SIZE = 128 * MiB;
+
+const { tmp, served, daemon } = servedTree('fcp-e2e-auto-conns-', async (t) => {
+  await writeRandomFile(join(t.tmp, 'shaped.bin'), SHAPED_SIZE);
+  await writeRandomFile(join(t.tmp, 'shared.bin'), SHARED_SIZE);
+  await writeRandomFile(join(t.served, 'pull-me.bin'), SHAPED_SIZE);
+});
+
+const proxies: WanProxy[] = [];
+test.after.each(async () => {
+  for (const p of proxies.splice(0)) await p.close();
+});
+
+/** The emulator in front of the daemon: 2 ms RTT, 4 MiB windows, and the caps given. */
+async function emulator(caps: { perConnRateBps?: number; linkRateBps?: number }): Promise<WanProxy> {
+  const proxy = await startWanProxy({
+    listenPort: 0,
+    target: { host: HOST, port: daemon().port },
+    rttMs: 2,
+    windowBytes: 4 * MiB,
+    ...caps,
+  });
+  proxies.push(proxy);
+  return proxy;
+}
+
+async function fcp(args: readonly string[]): Promise<{ r: RunResult; events: JsonEvent[]; tuning: string }> {
+  const r = await runFcp(['--json', '-v', '--retries', '0', ...args], { timeoutMs: 120_000 });
+  assert.is(r.code, EXIT.OK, describeRun(r));
+  const events = parseEvents(readEventSchema(), r.stdout);
+  const tuning = r.stderr.split('\n').find((l) => l.startsWith('fcp: connections: ')) ?? '';
+  assert.ok(tuning !== '', `no connections line\n${describeRun(r)}`);
+  return { r, events, tuning };
+}
+
+function summaryConnections(events: readonly JsonEvent[]): unknown {
+  return eventsNamed(events, 'summary')[0]?.['connections'];
+}
+
+test('push, each connection capped at 4 MB/s: auto grows from 2 mid-file and the file arrives intact', async () => {
+  const proxy = await emulator({ perConnRateBps: 4e6 });
+  const { r, events, tuning } = await fcp(['push', join(tmp, 'shaped.bin'), `${HOST}:${proxy.port}:grow/`]);
+  assert.match(tuning, /^fcp: connections: 2 \([^)]*\) -> 8 \(/, describeRun(r));
+  assert.ok((summaryConnections(events) as number) >= 8, describeRun(r));
+  assert.ok(proxy.stats.connections >= 8, `${proxy.stats.connections} connections through the emulator`);
+  assert.equal(eventsNamed(events, 'connection_lost'), []);
+  assert.is(await sha256File(join(served, 'grow', 'shaped.bin')), await sha256File(join(tmp, 'shaped.bin')));
+});
+
+test('pull, each connection capped: auto grows, so the daemon sends on the new connections as they attach', async () => {
+  const proxy = await emulator({ perConnRateBps: 4e6 });
+  const dest = join(tmp, 'pulled');
+  const { r, events, tuning } = await fcp(['pull', `${HOST}:${proxy.port}:pull-me.bin`, `${dest}/`]);
+  // A step only counts when the rate rose by 15 %: a daemon ignoring them would read as "did not pay".
+  assert.match(tuning, /^fcp: connections: 2 \([^)]*\) -> 8 \([^)]*, \+\d+ %\)/, describeRun(r));
+  assert.not.match(tuning, /did not pay/, describeRun(r));
+  assert.ok((summaryConnections(events) as number) >= 8, describeRun(r));
+  assert.is(await sha256File(join(dest, 'pull-me.bin')), await sha256File(join(served, 'pull-me.bin')));
+});
+
+test('push over a link shared by all connections: the step to 8 does not pay and is retired cleanly', async () => {
+  const proxy = await emulator({ linkRateBps: 24e6 });
+  const mark = daemon().logs.length;
+  const { r, events, tuning } = await fcp(['push', join(tmp, 'shared.bin'), `${HOST}:${proxy.port}:shrink/`]);
+  assert.match(tuning, /-> 8 \([^)]*\): the last step did not pay, back to 2$/, describeRun(r));
+  assert.is(summaryConnections(events), 8, describeRun(r));
+  // Retired, not lost: no replacement attached, nothing the daemon calls a problem.
+  assert.equal(eventsNamed(events, 'connection_lost'), [], describeRun(r));
+  assert.is(proxy.stats.connections, 8, 'no replacement was attached');
+  const log = daemon().logs.slice(mark);
+  assert.equal(
+    log.filter((l) => /FCP_ERR|error|lost|closed|reset/i.test(l)),
+    [],
+    log.join('\n'),
+  );
+  assert.ok(
+    log.some((l) => / push: session done \(1 sent, 0 skipped, 0 failed/.test(l)),
+    log.join('\n'),
+  );
+  assert.is(
+    await sha256File(join(served, 'shrink', 'shared.bin')),
+    await sha256File(join(tmp, 'shared.bin')),
+  );
+});
+
+test('-n 3 still opens exactly 3 connections: no tuning', async () => {
+  const proxy = await emulator({ perConnRateBps: 4e6 });
+  const { r, events, tuning } = await fcp([
+    'push',
+    '-n',
+    '3',
+    join(tmp, 'shaped.bin'),
+    `${HOST}:${proxy.port}:fixed/`,
+  ]);
+  assert.is(tuning, 'fcp: connections: 3 (--connections 3)', describeRun(r));
+  assert.is(proxy.stats.connections, 3);
+  assert.is(summaryConnections(events), 3);
+  assert.is(await sha256File(join(served, 'fixed', 'shaped.bin')), await sha256File(join(tmp, 'shaped.bin')));
+});
+
+test.run();

@@ -1,0 +1,183 @@
+import * as assert from 'uvu/assert';
+import {
+  AUTO_MAX,
+  AUTO_START,
+  ConnectionTuner,
+  describeTuning,
+  type TunerAction,
+  type TunerSample,
+} from '../../src/client/connection-tuner.js';
+import { test } from '../helpers/test.js';
+
+// --connections auto's decisions (src/client/connection-tuner.ts), fed synthetic samples: no sockets, no
+// clock. A "link" here is a function from open connections to bytes per second.
+
+const MS = 200;
+
+/** One interval at `connections` open, moving `rate` bytes/s, with the event loop `elu` busy. */
+function sample(connections: number, rate: number, elu = 0.2, remainingBytes = Infinity): TunerSample {
+  return { ms: MS, bytes: (rate * MS) / 1000, connections, elu, remainingBytes };
+}
+
+/**
+ * Runs the tuner against `link` (bytes/s for n connections), opening what it asks for at once, for at most
+ * `limit` intervals; returns every action that was not a wait.
+ */
+function drive(
+  tuner: ConnectionTuner,
+  link: (n: number) => number,
+  elu: (n: number) => number = () => 0.2,
+  limit = 100,
+): TunerAction[] {
+  const actions: TunerAction[] = [];
+  let open = tuner.target;
+  for (let i = 0; i < limit && tuner.stopped === undefined; i++) {
+    const a = tuner.sample(sample(open, link(open), elu(open)));
+    if (a.kind === 'wait') continue;
+    actions.push(a);
+    if (a.kind === 'grow' || a.kind === 'shrink') open = a.to;
+  }
+  return actions;
+}
+
+/** Samples at 2 connections until the first step grows to 8. */
+function toEight(tuner: ConnectionTuner): void {
+  for (let i = 0; i < 50 && tuner.target !== 8; i++) tuner.sample(sample(2, shaped(2)));
+  assert.is(tuner.target, 8);
+}
+
+/** A per-flow shaper: 10 MB/s per connection, 250 MB/s for the link. */
+const shaped = (n: number): number => Math.min(n * 10e6, 250e6);
+
+test('grows while it pays: 2 -> 8 -> 32 on a per-flow shaper, stopping at the cap', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  assert.is(tuner.target, AUTO_START);
+  const actions = drive(tuner, shaped);
+  assert.equal(actions, [{ kind: 'grow', to: 8 }, { kind: 'grow', to: 32 }, { kind: 'stop' }]);
+  assert.is(tuner.stopped, 'cap');
+  assert.is(tuner.target, 32);
+  assert.equal(
+    tuner.steps.map((s) => s.connections),
+    [2, 8, 32],
+  );
+});
+
+test('a step that scaled less than linearly grows twofold next, and stops when a step does not pay', () => {
+  // 2: 20, 8: 60 (+200 %, under 75 % of the +300 % linear), 16: 100 (+67 %), 32: 105 (+5 %).
+  const link = (n: number): number => ({ 2: 20e6, 8: 60e6, 16: 100e6, 32: 105e6 })[n] ?? 0;
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const actions = drive(tuner, link);
+  assert.equal(actions, [
+    { kind: 'grow', to: 8 },
+    { kind: 'grow', to: 16 },
+    { kind: 'grow', to: 32 },
+    { kind: 'shrink', to: 16 },
+  ]);
+  assert.is(tuner.stopped, 'no-gain');
+  assert.is(tuner.target, 16);
+});
+
+test('shrinks back when the first step does not pay (a shared bottleneck, loopback)', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const actions = drive(tuner, (n) => (n === 2 ? 200e6 : 190e6));
+  assert.equal(actions, [
+    { kind: 'grow', to: 8 },
+    { kind: 'shrink', to: 2 },
+  ]);
+  assert.is(tuner.target, 2);
+  assert.match(
+    describeTuning(tuner, true),
+    /^connections: 2 \(200 MB\/s, CPU 20 %\) -> 8 \(190 MB\/s, CPU 20 %, -5 %\)/,
+  );
+  assert.match(describeTuning(tuner, true), /did not pay, back to 2$/);
+  assert.match(describeTuning(tuner, false), /stay/);
+});
+
+test('the dip while new connections fill their windows is waited out, not judged', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  toEight(tuner);
+  // Open, then three intervals far below the 20 MB/s of the step before, then the real rate.
+  const rates = [0, 5e6, 5e6, 5e6, 80e6, 80e6, 80e6, 80e6, 80e6, 80e6];
+  const actions = rates.map((r) => tuner.sample(sample(8, r))).filter((a) => a.kind !== 'wait');
+  assert.equal(actions, [{ kind: 'grow', to: 32 }]);
+  assert.is(tuner.steps.at(-1)?.rate, 80e6);
+});
+
+test('a step that stays below the one before is judged after the longest warm-up, and retired', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const actions = drive(tuner, (n) => (n === 2 ? 100e6 : 40e6));
+  assert.equal(actions, [
+    { kind: 'grow', to: 8 },
+    { kind: 'shrink', to: 2 },
+  ]);
+  assert.is(tuner.steps.at(-1)?.rate, 40e6);
+});
+
+test('a CPU-bound client stays small: more connections would only cost CPU', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const actions = drive(
+    tuner,
+    () => 300e6,
+    () => 0.97,
+  );
+  assert.equal(actions, [{ kind: 'stop' }]);
+  assert.is(tuner.stopped, 'cpu');
+  assert.is(tuner.target, AUTO_START);
+  assert.match(describeTuning(tuner, true), /CPU-bound \(event loop 97 % busy\)/);
+});
+
+test('a step that paid but saturated the event loop is kept, and growth stops there', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const actions = drive(tuner, shaped, (n) => (n >= 8 ? 0.95 : 0.3));
+  assert.equal(actions, [{ kind: 'grow', to: 8 }, { kind: 'stop' }]);
+  assert.is(tuner.stopped, 'cpu');
+  assert.is(tuner.target, 8);
+});
+
+test("respects the daemon's cap: max 6 grows to 6 and stops", () => {
+  const tuner = new ConnectionTuner(6);
+  const actions = drive(tuner, shaped);
+  assert.equal(actions, [{ kind: 'grow', to: 6 }, { kind: 'stop' }]);
+  assert.is(tuner.stopped, 'cap');
+  assert.is(new ConnectionTuner(1).target, 1, 'a daemon allowing one connection: auto starts and stays at 1');
+});
+
+test('waits for the step to open before measuring, and measures with what opened after a while', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  toEight(tuner);
+  // Now at 8; only 5 of them open: nothing is judged for a while (they may still come).
+  const waits: TunerAction[] = [];
+  for (let i = 0; i < 8; i++) waits.push(tuner.sample(sample(5, shaped(5))));
+  assert.ok(waits.every((a) => a.kind === 'wait'));
+  // Past that, the step is measured with the 5 that did open.
+  let a: TunerAction = { kind: 'wait' };
+  for (let i = 0; i < 10 && a.kind === 'wait'; i++) a = tuner.sample(sample(5, shaped(5)));
+  assert.equal(a, { kind: 'grow', to: 20 });
+  assert.is(tuner.steps.at(-1)?.connections, 5);
+});
+
+test('near the end of the data it stops instead of judging a draining transfer', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  let a: TunerAction = { kind: 'wait' };
+  // 20 MB/s; 1 MB left: less than one step's worth.
+  for (let i = 0; i < 10 && a.kind === 'wait'; i++) a = tuner.sample(sample(2, 20e6, 0.2, 1e6));
+  assert.equal(a, { kind: 'stop' });
+  assert.is(tuner.stopped, 'end');
+  assert.is(tuner.target, AUTO_START);
+});
+
+test('nothing crossed yet (the list still being answered): no judgement, no growth', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  for (let i = 0; i < 20; i++) assert.equal(tuner.sample(sample(2, 0)), { kind: 'wait' });
+  assert.is(tuner.steps.length, 0);
+  assert.is(tuner.target, AUTO_START);
+});
+
+test('once stopped it only waits', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  tuner.stop('end');
+  assert.equal(tuner.sample(sample(2, 1e9)), { kind: 'wait' });
+  assert.is(tuner.stopped, 'end');
+});
+
+test.run();
