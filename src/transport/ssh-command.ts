@@ -216,7 +216,7 @@ export function dataArgv(ssh: SshCommand, dest: string, remote: RemoteCommand, s
  */
 export function forwardArgv(ssh: SshCommand, dest: string, local: string, relay: string): string[] {
   return [
-    ...STDIN_TIES_LIFE,
+    ...stdinTiesLife(local),
     ssh.file,
     ...NO_FORWARDING,
     '-N',
@@ -228,16 +228,18 @@ export function forwardArgv(ssh: SshCommand, dest: string, local: string, relay:
 }
 
 /**
- * `sh -c SCRIPT sh ssh ...`: runs ssh (which with -N reads no stdin) and kills it once the wrapper's stdin
- * ends, so a client that dies, even by SIGKILL, leaves no ssh behind: its pipe's end is the news, as it is
- * for the relay's ssh. The wrapper exits with ssh's status when ssh ends first.
+ * `sh -c SCRIPT sh LOCAL ssh ...`: runs ssh (which with -N reads no stdin) and kills it once the wrapper's
+ * stdin ends, so a client that dies, even by SIGKILL, leaves no ssh behind: its pipe's end is the news, as
+ * it is for the relay's ssh. Then it removes LOCAL (ssh leaves it) and its directory once empty, which a
+ * killed client cannot do; it exits with ssh's status.
  */
-const STDIN_TIES_LIFE = [
-  'sh',
-  '-c',
-  'exec 3<&0; "$@" </dev/null >/dev/null 3<&- & q=$!; (cat <&3; kill $q) >/dev/null 2>&1 & exec 3<&-; wait $q',
-  'sh',
-] as const;
+function stdinTiesLife(local: string): string[] {
+  const script =
+    'l=$1; shift; exec 3<&0; "$@" </dev/null >/dev/null 3<&- & q=$!; ' +
+    '(cat <&3; kill $q) >/dev/null 2>&1 & exec 3<&-; ' +
+    'wait $q; s=$?; rm -f "$l"; rmdir "${l%/*}" 2>/dev/null; exit $s';
+  return ['sh', '-c', script, 'sh', local];
+}
 
 /**
  * Whether `-L LOCAL:RELAY` can name `relay`: ssh splits a forwarding at ':' and reads '[' as an address.
