@@ -8,11 +8,16 @@
 import { execFile } from 'node:child_process';
 import { toFcpError } from '../protocol/index.js';
 import { hostPort } from '../transport/channel.js';
-import { commandDialer } from '../transport/command-dial.js';
+import { type CommandDialer, commandDialer } from '../transport/command-dial.js';
 import type { DialedChannel, Dialer } from '../transport/dialer.js';
+import { firstAnswerDialer } from '../transport/first-answer-dial.js';
+import { socketForwardDialer } from '../transport/socket-forward-dial.js';
 import {
   configQueryArgv,
   dataArgv,
+  forwardablePath,
+  forwardArgv,
+  forwardingsConfigured,
   hostnameFromConfig,
   remoteCommandFor,
   type SshCommand,
@@ -36,12 +41,14 @@ export interface SshDialerOptions {
   readonly dest: string;
   readonly remoteFcpd: string | undefined;
   readonly transport: SshTransport;
-  /** Where direct connections go: ssh's HostName for the destination (sshHostname). */
-  readonly directHost: string;
+  /** What `ssh -G` said of the destination (sshConfigFor). */
+  readonly config: SshConfig;
   /** Each stderr line of the carrying ssh children. */
   readonly onStderr: (line: string) => void;
   /** The one line auto mode says when it falls back to carrying (not with -q). */
   readonly onInfo?: (text: string) => void;
+  /** What -v shows: which way carried connections went. */
+  readonly onNotice?: (text: string) => void;
 }
 
 /** A Dialer that also ends the ssh children it started. */
@@ -51,16 +58,22 @@ export interface SshDialer extends Dialer {
   chosen(): 'direct' | 'carried' | undefined;
 }
 
+/** What fcp needs of `ssh -G DEST`. */
+export interface SshConfig {
+  /** Where direct connections go: ssh's HostName for the destination. */
+  readonly host: string;
+  /**
+   * The user's config sets up forwardings (or clears them all): carried connections then run the relay,
+   * as a forwarding of ours would bring theirs along.
+   */
+  readonly forwardings: boolean;
+}
+
 /** The dialer of the session `remote` serves. */
 export function sshDialer(opts: SshDialerOptions, remote: RemoteFcpd): SshDialer {
   const { info } = remote;
-  const endpoint = { host: opts.directHost, port: info.port };
-  const carried = commandDialer({
-    peerName: `the fcpd started through ssh on ${opts.dest}`,
-    argv: () =>
-      dataArgv(opts.ssh, opts.dest, remoteCommandFor(opts.remoteFcpd, remote.cachedName), info.relay),
-    onStderr: opts.onStderr,
-  });
+  const endpoint = { host: opts.config.host, port: info.port };
+  const carried = carriedDialer(opts, remote);
   const direct = tcpTlsDialer(endpoint, true);
   let chosen: Dialer | undefined =
     opts.transport === 'direct' ? direct : opts.transport === 'carried' ? carried : undefined;
@@ -90,14 +103,45 @@ export function sshDialer(opts: SshDialerOptions, remote: RemoteFcpd): SshDialer
 }
 
 /**
- * Where ssh itself would connect for `dest` (`ssh -G`'s hostname, after aliases, HostName and Match
- * blocks), so direct connections reach the same machine; `fallback` when ssh cannot say.
+ * Carried connections: each an `ssh -N -L` forwarding of its own to the relay socket, which sshd connects
+ * itself (no process on the remote per connection: spec/PROTOCOL.md §8.3); where the server refuses that
+ * (AllowStreamLocalForwarding, DisableForwarding, a `restrict` key), or the user's config has forwardings
+ * of its own, each an `ssh HOST fcpd --stdio SOCKET` relay. The first connection finds out for the session.
  */
-export function sshHostname(ssh: SshCommand, dest: string, fallback: string): Promise<string> {
+function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDialer {
+  const peerName = `the fcpd started through ssh on ${opts.dest}`;
+  const relayed = commandDialer({
+    peerName,
+    argv: () =>
+      dataArgv(opts.ssh, opts.dest, remoteCommandFor(opts.remoteFcpd, remote.cachedName), remote.info.relay),
+    onStderr: opts.onStderr,
+  });
+  if (opts.config.forwardings || !forwardablePath(remote.info.relay)) return relayed;
+  const forwarded = socketForwardDialer({
+    peerName,
+    argv: (local) => forwardArgv(opts.ssh, opts.dest, local, remote.info.relay),
+    onStderr: opts.onStderr,
+  });
+  return firstAnswerDialer(forwarded, relayed, (way) => {
+    if (way === 'fallback')
+      opts.onNotice?.(
+        `ssh on ${opts.dest} does not forward to the relay socket; relaying through fcpd --stdio`,
+      );
+  });
+}
+
+/**
+ * Where ssh itself would connect for `dest` (`ssh -G`'s hostname, after aliases, HostName and Match
+ * blocks), so direct connections reach the same machine, and whether it has forwardings of the user's;
+ * `fallback` and none when ssh cannot say.
+ */
+export function sshConfigFor(ssh: SshCommand, dest: string, fallback: string): Promise<SshConfig> {
   const [file, ...args] = configQueryArgv(ssh, dest);
   return new Promise((resolve) => {
     execFile(file!, args, { timeout: CONFIG_QUERY_TIMEOUT_MS }, (err, stdout) => {
-      resolve(err === null ? (hostnameFromConfig(stdout) ?? fallback) : fallback);
+      if (err !== null) resolve({ host: fallback, forwardings: false });
+      else
+        resolve({ host: hostnameFromConfig(stdout) ?? fallback, forwardings: forwardingsConfigured(stdout) });
     });
   });
 }

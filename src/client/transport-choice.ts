@@ -17,7 +17,7 @@ import {
   securityDefaults,
 } from './options.js';
 import { type RemoteFcpd, startRemoteFcpd } from './ssh-bootstrap.js';
-import { sshDialer, sshHostname, type SshTransport } from './ssh-dialer.js';
+import { sshConfigFor, sshDialer, type SshTransport } from './ssh-dialer.js';
 
 /** How long the first connection to a standing daemon may take before auto mode goes through ssh. */
 export const DAEMON_PROBE_MS = 3_000;
@@ -100,17 +100,15 @@ export class TransportChooser {
 
   async #viaSsh(common: CommonOptions, transfer: (opts: CommonOptions) => Promise<void>): Promise<void> {
     const c = this.#choice;
-    const [remote, directHost] = await Promise.all([
+    const [remote, config] = await Promise.all([
       startRemoteFcpd(c),
-      this.#sshTransport === 'carried'
-        ? common.endpoint.host
-        : sshHostname(c.ssh, c.dest, common.endpoint.host),
+      sshConfigFor(c.ssh, c.dest, common.endpoint.host),
     ]);
     common.onNotice?.(
       `fcpd ${remote.info.version} started on ${c.dest} through ssh (port ${remote.info.port})`,
     );
     const dialer = sshDialer(
-      { ...c, transport: this.#sshTransport, directHost, onInfo: common.onInfo },
+      { ...c, transport: this.#sshTransport, config, onInfo: common.onInfo, onNotice: common.onNotice },
       remote,
     );
     const end = () => {

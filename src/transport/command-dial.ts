@@ -45,13 +45,13 @@ export interface CommandDialer extends Dialer {
 }
 
 /** How the last child that ended before its channel answered went: for unanswered()'s message. */
-interface Ending {
+export interface Ending {
   readonly status: string;
   readonly lastStderr: string | undefined;
 }
 
 /** The command proves nothing about the daemon: the host proof and the pinned fingerprint do it all. */
-const UNPROVEN: DaemonIdentity = {
+export const UNPROVEN: DaemonIdentity = {
   hostKey: () => undefined,
   checkSameDaemon: () => {},
 };
@@ -72,18 +72,49 @@ export function commandDialer(opts: CommandDialerOptions): CommandDialer {
     if (signal !== undefined) cancelOnAbort(child, signal);
     return { channel, identity: UNPROVEN, resumption: () => undefined };
   };
+  return dialerOfChildren(opts.peerName, open, children, () => lastEnding);
+}
+
+/**
+ * The CommandDialer of `open`, whose channels are `children`' (each removed as it ends): close() ends them
+ * all, then runs `also`; unanswered() tells `lastEnding()`.
+ */
+export function dialerOfChildren(
+  peerName: string,
+  open: Dialer['open'],
+  children: ReadonlySet<ChildProcess>,
+  lastEnding: () => Ending | undefined,
+  also?: () => void,
+): CommandDialer {
   return {
-    peerName: opts.peerName,
+    peerName,
     open,
-    unanswered: (err) => unanswered(opts.peerName, err, lastEnding),
+    unanswered: (err) => unanswered(peerName, err, lastEnding()),
     close: () => {
       for (const child of children) endThenTerminate(child);
+      also?.();
     },
   };
 }
 
+/** Passes the child's stderr lines on, and once it has ended and its pipes closed, says how, with the last. */
+export function watchChild(
+  child: ChildProcess,
+  onStderr: ((line: string) => void) | undefined,
+  onEnded: (e: Ending) => void,
+): void {
+  let lastStderr: string | undefined;
+  readLines(child, (line) => {
+    lastStderr = line;
+    onStderr?.(line);
+  });
+  child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+    onEnded({ status: code !== null ? `exit status ${code}` : `signal ${signal ?? '?'}`, lastStderr });
+  });
+}
+
 /** Resolves once the child runs; a command that cannot start is FCP_ERR_NET_CONNECT naming it. */
-function spawnChild(opts: CommandDialerOptions, signal?: AbortSignal): Promise<ChildProcess> {
+export function spawnChild(opts: CommandDialerOptions, signal?: AbortSignal): Promise<ChildProcess> {
   const [file, ...args] = opts.argv();
   if (file === undefined) return Promise.reject(new FcpError('FCP_ERR_USAGE', 'empty command'));
   if (signal?.aborted === true) {
@@ -116,14 +147,9 @@ function childChannel(
   opts: CommandDialerOptions,
   onEnded: (e: Ending) => void,
 ): Channel {
-  let lastStderr: string | undefined;
-  readLines(child, (line) => {
-    lastStderr = line;
-    opts.onStderr?.(line);
-  });
   const stream = new ChildDuplex(child, opts.peerName);
-  child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-    onEnded({ status: code !== null ? `exit status ${code}` : `signal ${signal ?? '?'}`, lastStderr });
+  watchChild(child, opts.onStderr, (ending) => {
+    onEnded(ending);
     stream.childClosed();
   });
   // FramedConn reports errors; this keeps one that comes before it listens from being uncaught.
@@ -233,7 +259,7 @@ function cancelOnAbort(child: ChildProcess, signal: AbortSignal): void {
 }
 
 /** Ends the child's stdin, and terminates it if it has not exited within CHILD_KILL_GRACE_MS. */
-function endThenTerminate(child: ChildProcess): void {
+export function endThenTerminate(child: ChildProcess): void {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.stdin?.end();
   const timer = setTimeout(() => terminate(child), CHILD_KILL_GRACE_MS);
@@ -241,7 +267,7 @@ function endThenTerminate(child: ChildProcess): void {
 }
 
 /** SIGTERM, then SIGKILL if the child has not exited within CHILD_KILL_GRACE_MS. */
-function terminate(child: ChildProcess): void {
+export function terminate(child: ChildProcess): void {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_KILL_GRACE_MS);

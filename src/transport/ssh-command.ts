@@ -207,6 +207,47 @@ export function dataArgv(ssh: SshCommand, dest: string, remote: RemoteCommand, s
   ];
 }
 
+/**
+ * One carried data connection with no remote process: `ssh -N -L LOCAL:RELAY [user's args] DEST` listens
+ * on the private socket LOCAL and hands each connection to it to sshd as a direct-streamlocal@openssh.com
+ * channel, which sshd connects to the relay socket itself: no remote shell, no node, no relay copy.
+ * (OpenSSH's -W, the stdio form, takes only host:port up to 9.x, hence a listening -L.) ExitOnForwardFailure
+ * makes a socket ssh cannot bind an exit, not a warning. Own connection per channel: see dataArgv.
+ */
+export function forwardArgv(ssh: SshCommand, dest: string, local: string, relay: string): string[] {
+  return [
+    ...stdinTiesLife(local),
+    ssh.file,
+    ...NO_FORWARDING,
+    '-N',
+    ...['-o', 'ControlMaster=no', '-o', 'ControlPath=none', '-o', 'ExitOnForwardFailure=yes'],
+    ...['-L', `${local}:${relay}`],
+    ...ssh.args,
+    dest,
+  ];
+}
+
+/**
+ * `sh -c SCRIPT sh LOCAL ssh ...`: runs ssh (which with -N reads no stdin) and kills it once the wrapper's
+ * stdin ends, so a client that dies, even by SIGKILL, leaves no ssh behind: its pipe's end is the news, as
+ * it is for the relay's ssh. Then it removes LOCAL (ssh leaves it) and its directory once empty, which a
+ * killed client cannot do; it exits with ssh's status.
+ */
+function stdinTiesLife(local: string): string[] {
+  const script =
+    'l=$1; shift; exec 3<&0; "$@" </dev/null >/dev/null 3<&- & q=$!; ' +
+    '(cat <&3; kill $q) >/dev/null 2>&1 & exec 3<&-; ' +
+    'wait $q; s=$?; rm -f "$l"; rmdir "${l%/*}" 2>/dev/null; exit $s';
+  return ['sh', '-c', script, 'sh', local];
+}
+
+/**
+ * Whether `-L LOCAL:RELAY` can name `relay`: ssh splits a forwarding at ':' and reads '[' as an address.
+ */
+export function forwardablePath(relay: string): boolean {
+  return relay.startsWith('/') && !/[:[\]\s]/.test(relay);
+}
+
 /** `ssh [user's args] -G DEST`: prints the configuration ssh would use, without connecting. */
 export function configQueryArgv(ssh: SshCommand, dest: string): string[] {
   return [ssh.file, ...ssh.args, '-G', dest];
@@ -219,6 +260,16 @@ export function hostnameFromConfig(output: string): string | undefined {
     if (m !== null) return m[1];
   }
   return undefined;
+}
+
+/**
+ * Whether `ssh -G`'s output sets up forwardings of the user's own (LocalForward, RemoteForward,
+ * DynamicForward) or clears every forwarding (ClearAllForwardings, which would clear forwardArgv's -L too).
+ * Each carried connection would then bind the user's forwardings again (warnings, or a port in use), and
+ * dataArgv, which clears them, is the way.
+ */
+export function forwardingsConfigured(output: string): boolean {
+  return /^(?:localforward|remoteforward|dynamicforward)\s|^clearallforwardings\s+yes\s*$/im.test(output);
 }
 
 /**

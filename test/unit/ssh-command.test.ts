@@ -9,6 +9,9 @@ import {
   bootstrapArgv,
   configQueryArgv,
   dataArgv,
+  forwardablePath,
+  forwardArgv,
+  forwardingsConfigured,
   hostnameFromConfig,
   installArgv,
   loginShellCommand,
@@ -106,6 +109,28 @@ test('the data connections never share an ssh master, and ours come before the u
   const boot = bootstrapArgv(ssh, 'ann@box', { kind: 'given', command: '/opt/fcpd' });
   assert.not.ok(boot.includes('ControlMaster=no'), 'the bootstrap may use a master');
   assert.equal(configQueryArgv(ssh, 'box').slice(-2), ['-G', 'box']);
+});
+
+test('a forwarded connection: no remote command, ours before the user options, ssh under its stdin watcher', () => {
+  const ssh = parseSshCommand('ssh -o ControlMaster=auto -p 2222');
+  const argv = forwardArgv(ssh, 'ann@box', '/tmp/fcp-fwd-x/1.sock', '/run/user/1/fcp/s.sock');
+  assert.equal(argv.slice(0, 2), ['sh', '-c']);
+  assert.equal(argv.slice(3, 6), ['sh', '/tmp/fcp-fwd-x/1.sock', 'ssh']);
+  const ours = ['-N', 'ControlMaster=no', 'ControlPath=none', 'ExitOnForwardFailure=yes'];
+  for (const word of ours) assert.ok(argv.indexOf(word) < argv.indexOf('ControlMaster=auto'), word);
+  assert.is(argv[argv.indexOf('-L') + 1], '/tmp/fcp-fwd-x/1.sock:/run/user/1/fcp/s.sock');
+  assert.is(argv.at(-1), 'ann@box', 'no remote command');
+});
+
+test('which relay paths -L can carry, and which ssh configs forward ports of their own', () => {
+  assert.ok(forwardablePath('/home/ann/.cache/fcp/run/serve-once-1-ab.sock'));
+  for (const bad of ['relative.sock', '/a:b/s.sock', '/a b/s.sock', '/a[1]/s.sock'])
+    assert.not.ok(forwardablePath(bad), bad);
+  assert.not.ok(forwardingsConfigured('user ann\nhostname box\nclearallforwardings no\n'));
+  assert.ok(forwardingsConfigured('user ann\nlocalforward 127.0.0.1:8080 [127.0.0.1]:80\n'));
+  assert.ok(forwardingsConfigured('remoteforward 9000 localhost:9000\n'));
+  assert.ok(forwardingsConfigured('dynamicforward 1080\n'));
+  assert.ok(forwardingsConfigured('clearallforwardings yes\n'));
 });
 
 test('ssh -G: the hostname line', () => {
