@@ -159,13 +159,14 @@ async function run(
     }),
   );
   const rateLimit = args.bwlimit === undefined ? undefined : new RateLimit(parseRate(args.bwlimit));
+  const requested = requestedConnections(connections);
   const description = {
     direction,
     host: endpoint.host,
     port: endpoint.port,
     sources: direction === 'push' ? local.map((p) => path.resolve(p)) : [remote.path],
     destination: direction === 'push' ? remote.path : path.resolve(local[0]!),
-    connections: requestedConnections(connections),
+    connections: requested,
     bwlimit: rateLimit?.rateBps ?? null,
   };
   if (args.background && !isBackgroundChild()) {
@@ -183,7 +184,7 @@ async function run(
     capBps: rateLimit?.rateBps,
   });
   const json = jsonWriter(
-    { ...args, connections: requestedConnections(connections) },
+    { ...args, connections: requested },
     {
       direction,
       host: endpoint.host,
