@@ -25,7 +25,7 @@ import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
 import { commandOverSsh } from './fcpd-serve-once.js';
 import { printable } from './printable.js';
 import { pinYoungGeneration } from './young-generation.js';
-import { optionTable } from './config-apply.js';
+import { type Effective, optionTable, type Source } from './config-apply.js';
 import { daemonSettings, formatDaemonConfig } from './config-daemon.js';
 import { daemonPaths, type DaemonPaths, servedAccount } from '../daemon/daemon-paths.js';
 import {
@@ -72,6 +72,20 @@ interface ServeArgs {
   fingerprint: boolean | undefined;
   'serve-once': boolean | undefined;
   stdio: string | undefined;
+  /** Not an option: why plaintext is refused when `encryption` was set, by flag or file (tlsOnlyCause). */
+  tlsOnlyCause?: string | undefined;
+}
+
+/**
+ * What a plaintext client is told this fcpd's cause is, when its setting says TLS only; undefined for the
+ * default, which the server words itself.
+ */
+function tlsOnlyCause(encryption: boolean | undefined, source: Source | undefined): string | undefined {
+  if (encryption !== true || source === undefined || source === 'default') return undefined;
+  // The file's path stays out: the client is not authenticated yet.
+  return source === 'flag'
+    ? 'this fcpd accepts TLS only, as started with --encryption'
+    : 'this fcpd accepts TLS only, as its config file sets encryption = true';
 }
 
 function fail(err: unknown): never {
@@ -182,6 +196,7 @@ async function runDaemon(
     stateDir: paths.stateDir,
     localToken: args['local-token'] !== false,
     allowPlaintext: args.encryption === false,
+    tlsOnlyCause: args.tlsOnlyCause,
     ...(account === undefined ? {} : { account }),
     ...(args['authorized-keys'] === undefined
       ? {}
@@ -269,10 +284,11 @@ async function stop(args: StopArgs): Promise<void> {
 }
 
 /**
- * `args` with the config file applied (config-daemon.ts); `fcpd --print-config` prints them and exits. The
- * options come from the same builders yargs parsed with, so a new option is a config key at once.
+ * `args` with the config file applied (config-daemon.ts), and where each came from; `fcpd --print-config`
+ * prints them and exits. The options come from the same builders yargs parsed with, so a new option is a
+ * config key at once.
  */
-function configured<T extends object>(args: T, options: (y: Argv) => Argv<unknown>): T {
+function configured<T extends object>(args: T, options: (y: Argv) => Argv<unknown>): Effective<T> {
   const config = daemonSettings(
     args,
     optionTable(options(yargs([]))),
@@ -282,7 +298,7 @@ function configured<T extends object>(args: T, options: (y: Argv) => Argv<unknow
   // --port has no yargs default because --serve-once's is 0 (and takes no config file): a standing fcpd's
   // is 7523, settled here so --print-config shows it.
   if (options === serveOptions) (config.args as { port?: number }).port ??= DEFAULT_PORT;
-  if ((args as { 'print-config'?: unknown })['print-config'] !== true) return config.args;
+  if ((args as { 'print-config'?: unknown })['print-config'] !== true) return config;
   process.stdout.write(formatDaemonConfig(config));
   process.exit(EXIT.OK);
 }
@@ -296,12 +312,17 @@ async function main(): Promise<void> {
       const given = argv as unknown as ServeArgs;
       // What fcp runs over ssh takes no settings file: a standing daemon's port or bind there must not move
       // a one-session daemon onto them.
-      const args =
-        given['serve-once'] === true || given.stdio !== undefined ? given : configured(given, serveOptions);
-      return serveCommand({ ...args, root: args.root === undefined ? undefined : path.resolve(args.root) });
+      const config =
+        given['serve-once'] === true || given.stdio !== undefined
+          ? undefined
+          : configured(given, serveOptions);
+      const args = config?.args ?? given;
+      const cause = tlsOnlyCause(args.encryption, config?.sources.get('encryption'));
+      const root = args.root === undefined ? undefined : path.resolve(args.root);
+      return serveCommand({ ...args, root, tlsOnlyCause: cause });
     })
     .command('stop', 'stop the daemon started with -d (or any fcpd with a pid file)', stopOptions, (argv) =>
-      stop(configured(argv as unknown as StopArgs, stopOptions)),
+      stop(configured(argv as unknown as StopArgs, stopOptions).args),
     )
     .command(daemonStatusCommand)
     .completion('completion', 'print a completion script: bash, or zsh when $SHELL is zsh')

@@ -59,6 +59,8 @@ export class TransportChooser {
   #sshTransport: SshTransport;
   readonly #open = new Set<() => void>();
   #route: TransferRoute | undefined;
+  /** The --no-encryption line over ssh is said once per run, not once per attempt. */
+  #toldPlaintext = false;
 
   constructor(choice: TransportChoice) {
     this.#choice = choice;
@@ -75,6 +77,20 @@ export class TransportChooser {
   /** How the latest granted session was reached; undefined before the first one (fcp status). */
   route(): TransferRoute | undefined {
     return this.#route;
+  }
+
+  /**
+   * --no-encryption (or encryption = false) over ssh: the fcpd ssh started accepts TLS only, and carried
+   * connections ride inside ssh whatever fcp does, so the data stays encrypted; said, never silently
+   * ignored (README "Works wherever ssh works").
+   */
+  #tellPlaintextKept(common: CommonOptions): void {
+    if (common.security?.encryption !== false || this.#toldPlaintext) return;
+    this.#toldPlaintext = true;
+    common.onInfo?.(
+      '--no-encryption does not apply over ssh: direct connections keep TLS to the fcpd ssh started, ' +
+        "carried ones ride inside ssh's encryption",
+    );
   }
 
   /** `common` whose onSession first records the route, which is known once a session is granted. */
@@ -118,6 +134,7 @@ export class TransportChooser {
 
   async #viaSsh(common: CommonOptions, transfer: (opts: CommonOptions) => Promise<void>): Promise<void> {
     const c = this.#choice;
+    this.#tellPlaintextKept(common);
     const [remote, config] = await Promise.all([
       startRemoteFcpd(c),
       sshConfigFor(c.ssh, c.dest, common.endpoint.host),

@@ -87,7 +87,7 @@ test('a host section reaches the connection: encryption = false is refused by a 
   const port = daemon!.port;
   const plain = await fcpWith(dir, ['push', '-F', sshConfig, src, `loud:${port}:plain`]);
   assert.is(plain.code, EXIT.AUTH, describeRun(plain));
-  assert.match(plain.stderr, /requires encryption/);
+  assert.match(plain.stderr, /plaintext refused: this fcpd accepts TLS only, its default: connect with TLS/);
   const tls = await fcpWith(dir, ['push', '-F', sshConfig, '--encryption', src, `loud:${port}:tls`]);
   assert.is(tls.code, 0, describeRun(tls));
   const other = await fcpWith(dir, ['push', '-F', sshConfig, src, `quiet-box:${port}:other`]);
