@@ -14,6 +14,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_PORT, FCP_VERSION, FcpError, toFcpError } from '../protocol/index.js';
 import { loadOrCreateHostKey } from '../security/host-key.js';
+import { RateLimit } from '../transport/rate-limit.js';
 import {
   type Account,
   dropPrivileges,
@@ -24,6 +25,7 @@ import {
 import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
 import { commandOverSsh } from './fcpd-serve-once.js';
 import { printable } from './printable.js';
+import { parseRate } from './rate-option.js';
 import { pinYoungGeneration } from './young-generation.js';
 import { type Effective, optionTable, type Source } from './config-apply.js';
 import { daemonSettings, formatDaemonConfig } from './config-daemon.js';
@@ -66,6 +68,7 @@ interface ServeArgs {
   verbose: boolean | undefined;
   user: string | undefined;
   'authorized-keys': string | undefined;
+  bwlimit: string | undefined;
   /** Undefined (not given) means on, as for local-token: yargs would print `[default: true]` otherwise. */
   encryption: boolean | undefined;
   'local-token': boolean | undefined;
@@ -121,14 +124,16 @@ async function serve(args: ServeArgs & { port: number }): Promise<void> {
     if (!Number.isInteger(args[key]) || args[key] < 1)
       throw new FcpError('FCP_ERR_USAGE', `--${key} must be a positive integer`);
   }
+  // Parsed before anything is bound or started: a bad rate is a usage error, exit 1.
+  const rateLimit = args.bwlimit === undefined ? undefined : new RateLimit(parseRate(args.bwlimit));
   const account = servedAccount(args.user);
   const paths = daemonPaths(account, args.port, args['pid-file'], args['log-file']);
   if (args.fingerprint === true) await printFingerprint(paths.stateDir, account);
   // The detached child runs this same command line, -d included; the variable tells it that it is the child.
-  if (args.detach !== true) return runDaemon(args, paths, account, undefined);
+  if (args.detach !== true) return runDaemon(args, paths, account, undefined, rateLimit);
   if (process.env[DETACHED_ENV] !== '1') await startDetached(args.port, paths, account);
   // The detached child: its stderr is the log, which it opens itself too, so that SIGHUP can reopen it.
-  await runDaemon(args, paths, account, paths.logFile);
+  await runDaemon(args, paths, account, paths.logFile, rateLimit);
 }
 
 /** --fingerprint; with --user, as that account, whose state directory holds the key. */
@@ -176,6 +181,7 @@ async function runDaemon(
   paths: DaemonPaths,
   account: Account | undefined,
   logFile: string | undefined,
+  rateLimit: RateLimit | undefined,
 ): Promise<void> {
   let log: LogFile | undefined;
   // Until the detached child has its own log open (after the drop), its stderr is that same file.
@@ -197,6 +203,7 @@ async function runDaemon(
     localToken: args['local-token'] !== false,
     allowPlaintext: args.encryption === false,
     tlsOnlyCause: args.tlsOnlyCause,
+    ...(rateLimit === undefined ? {} : { rateLimit }),
     ...(account === undefined ? {} : { account }),
     ...(args['authorized-keys'] === undefined
       ? {}
@@ -223,6 +230,10 @@ async function runDaemon(
   }
   if (args.encryption === false)
     write('--no-encryption: plaintext clients accepted (they still authenticate)');
+  if (rateLimit !== undefined)
+    write(
+      `--bwlimit: file data capped at ${rateLimit.rateBps} B/s, all sessions and both directions together`,
+    );
   // Before the pid file: whoever reads it may signal the daemon at once (logrotate's SIGHUP, fcpd stop).
   handleSignals(server, write, log);
   if (paths.pidFile !== undefined) {

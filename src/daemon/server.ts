@@ -17,6 +17,7 @@ import { type Hasher, loadHasher } from '../transfer/checksum.js';
 import { openServedTree, type ServedTree } from '../transfer/store/served-tree.js';
 import { Admission, ThrottleReport } from './admission.js';
 import type { FcpError } from '../protocol/index.js';
+import type { RateLimit } from '../transport/rate-limit.js';
 import { type AcceptedChannel, TLS_ONLY } from '../transport/tcp-tls-accept.js';
 import { ControlSocket, controlSocketPath } from './control-socket.js';
 import { type Arrival, handshake, type HandshakeContext } from './handshake.js';
@@ -61,6 +62,8 @@ export interface ServerOptions {
   controlSocket?: boolean;
   /** Accept --no-encryption clients as well as TLS ones (authentication stays mandatory). */
   allowPlaintext?: boolean;
+  /** fcpd --bwlimit: one limiter for every session's file data, both directions (none: no cap). */
+  rateLimit?: RateLimit;
   /**
    * Otherwise, why plaintext is refused, as a plaintext client is told (fcpd: where its encryption setting
    * came from); default TLS_ONLY's, for a one-session fcpd or by default.
