@@ -6,7 +6,7 @@
  */
 import type { Argv } from 'yargs';
 import { Parser } from 'yargs/helpers';
-import type { ConfigSchema, OptionKind, Setting } from './config-file.js';
+import type { ConfigSchema, OptionKind, Setting, ValueRule } from './config-file.js';
 
 /** The part of yargs' `getOptions()` read here (yargs 17 has it at run time but not in its typings). */
 export interface OptionTable {
@@ -33,9 +33,14 @@ export function longOptions(table: OptionTable): string[] {
 
 /**
  * What a file may set: every long option but the `refused` ones (each with the reason shown to the user)
- * and the `no-X` spellings of a boolean X, which a file writes `X = false`.
+ * and the `no-X` spellings of a boolean X, which a file writes `X = false`. `values` narrows what some keys
+ * take beyond their type.
  */
-export function configSchema(table: OptionTable, refused: ReadonlyMap<string, string>): ConfigSchema {
+export function configSchema(
+  table: OptionTable,
+  refused: ReadonlyMap<string, string>,
+  values?: ReadonlyMap<string, ValueRule>,
+): ConfigSchema {
   const kinds = new Map<string, OptionKind>();
   const refusedAll = new Map(refused);
   const names = longOptions(table);
@@ -45,7 +50,7 @@ export function configSchema(table: OptionTable, refused: ReadonlyMap<string, st
       refusedAll.set(name, `write ${positive} = false`);
     } else if (!refused.has(name)) kinds.set(name, kindOf(table, name));
   }
-  return { kinds, refused: refusedAll };
+  return { kinds, refused: refusedAll, values };
 }
 
 function kindOf(table: OptionTable, name: string): OptionKind {

@@ -14,6 +14,7 @@ import {
 } from './config-apply.js';
 import { configDir, parseClientConfig, readDefaultConfigText, type Setting } from './config-file.js';
 import { settingsFor } from './config-hosts.js';
+import { MAX_CONNECTIONS, parseConnections } from './fcp-options.js';
 
 const PER_RUN = 'it belongs to one run, not to every run';
 
@@ -30,6 +31,17 @@ const REFUSED = new Map([
   ['dry-run', PER_RUN],
   ['limit', PER_RUN],
   ['background', PER_RUN],
+]);
+
+/** Keys whose option takes less than its type allows: checked at their line in the file. */
+const VALUES = new Map([
+  [
+    'connections',
+    {
+      takes: `auto or an integer from 1 to ${MAX_CONNECTIONS}`,
+      accepts: (value: unknown) => parseConnections(value) !== undefined,
+    },
+  ],
 ]);
 
 export function clientConfigPath(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
@@ -51,7 +63,7 @@ export function clientSettings<T extends object>(
 ): ClientConfig<T> {
   const home = homedir();
   const file = clientConfigPath(env, home);
-  const schema = configSchema(table, REFUSED);
+  const schema = configSchema(table, REFUSED, VALUES);
   const text = readDefaultConfigText(file);
   const config = text === undefined ? undefined : parseClientConfig(file, text, schema, home);
   const settings = config === undefined ? new Map<string, Setting>() : settingsFor(config, alias);

@@ -16,6 +16,18 @@ export type OptionKind = 'number' | 'boolean' | 'string' | 'strings' | 'scalar';
 export interface ConfigSchema {
   kinds: ReadonlyMap<string, OptionKind>;
   refused: ReadonlyMap<string, string>;
+  /**
+   * For an option whose type says too little (`connections`: "auto" or 1..64), what it takes, e.g. "auto or
+   * an integer from 1 to 64", and whether a value is one of those; a value that is not is refused here, at
+   * its line, rather than later under the option's flag name.
+   */
+  values?: ReadonlyMap<string, ValueRule>;
+}
+
+export interface ValueRule {
+  /** What the option takes, completing `"KEY" must be ...`. */
+  readonly takes: string;
+  readonly accepts: (value: unknown) => boolean;
 }
 
 /** One key set in a file, and where, for `--print-config`. */
@@ -173,8 +185,10 @@ function setting(r: Reader, section: string | undefined, key: string, value: unk
   if (refusal !== undefined) throw bad(r.file, line, `"${key}" cannot be set in a config file: ${refusal}`);
   const kind = r.schema.kinds.get(key);
   if (kind === undefined) throw bad(r.file, line, `unknown key "${key}"${where}`);
-  if (!fits(kind, value)) {
-    throw bad(r.file, line, `"${key}"${where} must be ${KIND_NAMES[kind]}, not ${describe(value)}`);
+  const rule = r.schema.values?.get(key);
+  if (!fits(kind, value) || rule?.accepts(value) === false) {
+    const takes = rule?.takes ?? KIND_NAMES[kind];
+    throw bad(r.file, line, `"${key}"${where} must be ${takes}, not ${describe(value)}`);
   }
   return { key, value: expandHome(value, r.home), file: r.file, line, section };
 }

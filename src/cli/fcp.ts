@@ -239,7 +239,7 @@ async function run(
   process.once('SIGTERM', interrupt);
   const statusListener = registerTransfer(
     { ...description, id },
-    { stats: () => stats, connections: () => engine?.connectionCount ?? 0 },
+    { stats: () => stats, connections: () => engine?.connectionCount ?? 0, route: () => chooser.route() },
     (err) => {
       if (args.verbose) say(`fcp status will not list this transfer: ${err.message}`);
     },

@@ -66,6 +66,11 @@ export function serveOptions<T>(y: Argv<T>) {
       defaultDescription: '~/.ssh/authorized_keys of the account',
       describe: 'SSH keys allowed to log in',
     })
+    .option('bwlimit', {
+      type: 'string',
+      describe:
+        "cap the daemon's file data at RATE bytes/s, all sessions and both directions together (10M, 500k, 64Mi)",
+    })
     .option('encryption', {
       type: 'boolean',
       describe: 'TLS only, the default; --no-encryption also accepts plaintext clients (still authenticated)',

@@ -32,7 +32,15 @@ export interface OverSshArgs {
 }
 
 /** Options of the standing daemon that `--serve-once` and `--stdio` refuse. */
-const STANDING_ONLY = ['detach', 'user', 'pid-file', 'fingerprint', 'authorized-keys', 'local-token'];
+const STANDING_ONLY = [
+  'detach',
+  'user',
+  'pid-file',
+  'fingerprint',
+  'authorized-keys',
+  'local-token',
+  'bwlimit',
+];
 
 /** The exit code of `--stdio` or `--serve-once` once done; undefined when neither was asked for. */
 export function commandOverSsh(args: OverSshArgs): Promise<number> | undefined {

@@ -14,6 +14,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_PORT, FCP_VERSION, FcpError, toFcpError } from '../protocol/index.js';
 import { loadOrCreateHostKey } from '../security/host-key.js';
+import { RateLimit } from '../transport/rate-limit.js';
 import {
   type Account,
   dropPrivileges,
@@ -24,8 +25,9 @@ import {
 import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
 import { commandOverSsh } from './fcpd-serve-once.js';
 import { printable } from './printable.js';
+import { parseRate } from './rate-option.js';
 import { pinYoungGeneration } from './young-generation.js';
-import { optionTable } from './config-apply.js';
+import { type Effective, optionTable, type Source } from './config-apply.js';
 import { daemonSettings, formatDaemonConfig } from './config-daemon.js';
 import { daemonPaths, type DaemonPaths, servedAccount } from '../daemon/daemon-paths.js';
 import {
@@ -66,12 +68,27 @@ interface ServeArgs {
   verbose: boolean | undefined;
   user: string | undefined;
   'authorized-keys': string | undefined;
+  bwlimit: string | undefined;
   /** Undefined (not given) means on, as for local-token: yargs would print `[default: true]` otherwise. */
   encryption: boolean | undefined;
   'local-token': boolean | undefined;
   fingerprint: boolean | undefined;
   'serve-once': boolean | undefined;
   stdio: string | undefined;
+  /** Not an option: why plaintext is refused when `encryption` was set, by flag or file (tlsOnlyCause). */
+  tlsOnlyCause?: string | undefined;
+}
+
+/**
+ * What a plaintext client is told this fcpd's cause is, when its setting says TLS only; undefined for the
+ * default, which the server words itself.
+ */
+function tlsOnlyCause(encryption: boolean | undefined, source: Source | undefined): string | undefined {
+  if (encryption !== true || source === undefined || source === 'default') return undefined;
+  // The file's path stays out: the client is not authenticated yet.
+  return source === 'flag'
+    ? 'this fcpd accepts TLS only, as started with --encryption'
+    : 'this fcpd accepts TLS only, as its config file sets encryption = true';
 }
 
 function fail(err: unknown): never {
@@ -107,14 +124,16 @@ async function serve(args: ServeArgs & { port: number }): Promise<void> {
     if (!Number.isInteger(args[key]) || args[key] < 1)
       throw new FcpError('FCP_ERR_USAGE', `--${key} must be a positive integer`);
   }
+  // Parsed before anything is bound or started: a bad rate is a usage error, exit 1.
+  const rateLimit = args.bwlimit === undefined ? undefined : new RateLimit(parseRate(args.bwlimit));
   const account = servedAccount(args.user);
   const paths = daemonPaths(account, args.port, args['pid-file'], args['log-file']);
   if (args.fingerprint === true) await printFingerprint(paths.stateDir, account);
   // The detached child runs this same command line, -d included; the variable tells it that it is the child.
-  if (args.detach !== true) return runDaemon(args, paths, account, undefined);
+  if (args.detach !== true) return runDaemon(args, paths, account, undefined, rateLimit);
   if (process.env[DETACHED_ENV] !== '1') await startDetached(args.port, paths, account);
   // The detached child: its stderr is the log, which it opens itself too, so that SIGHUP can reopen it.
-  await runDaemon(args, paths, account, paths.logFile);
+  await runDaemon(args, paths, account, paths.logFile, rateLimit);
 }
 
 /** --fingerprint; with --user, as that account, whose state directory holds the key. */
@@ -162,6 +181,7 @@ async function runDaemon(
   paths: DaemonPaths,
   account: Account | undefined,
   logFile: string | undefined,
+  rateLimit: RateLimit | undefined,
 ): Promise<void> {
   let log: LogFile | undefined;
   // Until the detached child has its own log open (after the drop), its stderr is that same file.
@@ -182,6 +202,8 @@ async function runDaemon(
     stateDir: paths.stateDir,
     localToken: args['local-token'] !== false,
     allowPlaintext: args.encryption === false,
+    tlsOnlyCause: args.tlsOnlyCause,
+    ...(rateLimit === undefined ? {} : { rateLimit }),
     ...(account === undefined ? {} : { account }),
     ...(args['authorized-keys'] === undefined
       ? {}
@@ -208,6 +230,10 @@ async function runDaemon(
   }
   if (args.encryption === false)
     write('--no-encryption: plaintext clients accepted (they still authenticate)');
+  if (rateLimit !== undefined)
+    write(
+      `--bwlimit: file data capped at ${rateLimit.rateBps} B/s, all sessions and both directions together`,
+    );
   // Before the pid file: whoever reads it may signal the daemon at once (logrotate's SIGHUP, fcpd stop).
   handleSignals(server, write, log);
   if (paths.pidFile !== undefined) {
@@ -269,10 +295,11 @@ async function stop(args: StopArgs): Promise<void> {
 }
 
 /**
- * `args` with the config file applied (config-daemon.ts); `fcpd --print-config` prints them and exits. The
- * options come from the same builders yargs parsed with, so a new option is a config key at once.
+ * `args` with the config file applied (config-daemon.ts), and where each came from; `fcpd --print-config`
+ * prints them and exits. The options come from the same builders yargs parsed with, so a new option is a
+ * config key at once.
  */
-function configured<T extends object>(args: T, options: (y: Argv) => Argv<unknown>): T {
+function configured<T extends object>(args: T, options: (y: Argv) => Argv<unknown>): Effective<T> {
   const config = daemonSettings(
     args,
     optionTable(options(yargs([]))),
@@ -282,7 +309,7 @@ function configured<T extends object>(args: T, options: (y: Argv) => Argv<unknow
   // --port has no yargs default because --serve-once's is 0 (and takes no config file): a standing fcpd's
   // is 7523, settled here so --print-config shows it.
   if (options === serveOptions) (config.args as { port?: number }).port ??= DEFAULT_PORT;
-  if ((args as { 'print-config'?: unknown })['print-config'] !== true) return config.args;
+  if ((args as { 'print-config'?: unknown })['print-config'] !== true) return config;
   process.stdout.write(formatDaemonConfig(config));
   process.exit(EXIT.OK);
 }
@@ -296,12 +323,17 @@ async function main(): Promise<void> {
       const given = argv as unknown as ServeArgs;
       // What fcp runs over ssh takes no settings file: a standing daemon's port or bind there must not move
       // a one-session daemon onto them.
-      const args =
-        given['serve-once'] === true || given.stdio !== undefined ? given : configured(given, serveOptions);
-      return serveCommand({ ...args, root: args.root === undefined ? undefined : path.resolve(args.root) });
+      const config =
+        given['serve-once'] === true || given.stdio !== undefined
+          ? undefined
+          : configured(given, serveOptions);
+      const args = config?.args ?? given;
+      const cause = tlsOnlyCause(args.encryption, config?.sources.get('encryption'));
+      const root = args.root === undefined ? undefined : path.resolve(args.root);
+      return serveCommand({ ...args, root, tlsOnlyCause: cause });
     })
     .command('stop', 'stop the daemon started with -d (or any fcpd with a pid file)', stopOptions, (argv) =>
-      stop(configured(argv as unknown as StopArgs, stopOptions)),
+      stop(configured(argv as unknown as StopArgs, stopOptions).args),
     )
     .command(daemonStatusCommand)
     .completion('completion', 'print a completion script: bash, or zsh when $SHELL is zsh')

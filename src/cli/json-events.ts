@@ -4,6 +4,7 @@
  * the start of each session, progress at most every PROGRESS_INTERVAL_MS, the fatal error and the summary.
  * Only src/cli/ writes to stdout: this module is handed the function that does.
  */
+import type { TransferRoute } from '../client/transfer-route.js';
 import type { FcpError, SessionMsg } from '../protocol/index.js';
 import type { TransferEvent, TransferListener } from '../transfer/events.js';
 import type { TransferStats } from '../transfer/stats.js';
@@ -62,7 +63,7 @@ export class JsonEvents {
   };
 
   /** The start event of a session the daemon granted (CommonOptions.onSession). */
-  readonly sessionStarted = (session: SessionMsg): void => {
+  readonly sessionStarted = (session: SessionMsg, route?: TransferRoute): void => {
     this.#sessions++;
     const run = this.#run;
     this.#emit({
@@ -71,7 +72,9 @@ export class JsonEvents {
       attempt: this.#sessions,
       direction: run.direction,
       host: run.host,
-      port: run.port,
+      port: route?.port ?? run.port,
+      // No route: the session was not run through a TransportChooser, so it dialed the endpoint itself.
+      transport: route?.transport ?? 'daemon',
       sources: run.sources,
       destination: run.destination,
       connections: Math.min(run.connections, session.maxConnections),

@@ -13,6 +13,7 @@ import {
   registryDir,
   type TransferStatus,
 } from '../client/transfer-registry.js';
+import type { TransportKind } from '../client/transfer-route.js';
 import { FcpError } from '../protocol/index.js';
 import { EXIT } from './exit-codes.js';
 import { formatBytes, formatDuration, formatRate } from './progress.js';
@@ -28,12 +29,27 @@ interface CancelArgs {
   discard: boolean;
 }
 
-/** Where the bytes go, as the command was typed: `a b -> host:7523:dst`, `host:7523:src -> dst`. */
+/**
+ * Where the bytes go: `a b -> host:7523:dst`, `host:7523:src -> dst` for a standing daemon; without the
+ * port over ssh (ssh chose how to reach the host) or while that is not known yet.
+ */
 function endpoints(t: TransferStatus): string {
-  const remote = (p: string) => `${t.host}:${t.port}:${p}`;
+  const host = t.transport === 'daemon' ? `${t.host}:${t.port}` : t.host;
+  const remote = (p: string) => `${host}:${p}`;
   return t.direction === 'push'
     ? `${t.sources.join(' ')} -> ${remote(t.destination)}`
     : `${t.sources.map(remote).join(' ')} -> ${t.destination}`;
+}
+
+const VIA: Record<TransportKind, string> = {
+  daemon: 'daemon',
+  'ssh-direct': 'ssh, direct',
+  'ssh-carried': 'ssh, carried',
+};
+
+/** How the transfer reaches the remote fcpd; `-` before its first session (auto may still go either way). */
+function via(t: TransferStatus): string {
+  return t.transport === null ? '-' : VIA[t.transport];
 }
 
 function stateOf(t: TransferStatus): string {
@@ -51,12 +67,13 @@ function row(t: TransferStatus): string[] {
     t.eta_sec === null ? '-' : formatDuration(t.eta_sec),
     String(t.connections),
     t.started_at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    via(t),
     endpoints(t),
     t.current_file ?? '-',
   ];
 }
 
-const HEADER = ['ID', 'STATE', 'DIR', 'BYTES', 'RATE', 'ETA', 'CONNS', 'STARTED', 'ENDPOINTS', 'FILE'];
+const HEADER = ['ID', 'STATE', 'DIR', 'BYTES', 'RATE', 'ETA', 'CONNS', 'STARTED', 'VIA', 'ENDPOINTS', 'FILE'];
 
 /** Columns padded to their widest cell, the last one left as it is. */
 export function formatTable(rows: readonly string[][]): string {

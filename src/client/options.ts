@@ -14,6 +14,7 @@ import type { TransferStats } from '../transfer/stats.js';
 import type { Dialer } from '../transport/dialer.js';
 import type { RateLimit } from '../transport/rate-limit.js';
 import { tcpTlsDialer } from '../transport/tcp-tls-dial.js';
+import type { TransferRoute } from './transfer-route.js';
 
 export interface Endpoint {
   host: string;
@@ -65,8 +66,11 @@ export interface CommonOptions {
   limit?: number | undefined;
   /** More subscribers to the engine's events (transfer/events.ts), beside the problem printer: --json. */
   listeners?: readonly TransferListener[];
-  /** Called with the daemon's SESSION once a session is granted (--json's start event). */
-  onSession?: (session: SessionMsg) => void;
+  /**
+   * Called with the daemon's SESSION once a session is granted (--json's start event), and how it was
+   * reached when the caller ran it through a TransportChooser.
+   */
+  onSession?: (session: SessionMsg, route?: TransferRoute) => void;
   /** Called with the engine once it runs, so the caller can cancel it (SIGINT). */
   onEngine?: (engine: TransferEngine) => void;
   /** Recoverable events worth a line with -v (a connection replaced). */

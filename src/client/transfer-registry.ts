@@ -19,6 +19,7 @@ import {
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { FcpError } from '../protocol/index.js';
+import type { TransportKind } from './transfer-route.js';
 
 /** Bumped when a field changes meaning or goes away. */
 export const STATUS_VERSION = 1;
@@ -41,7 +42,10 @@ export interface TransferStatus {
   state: 'running' | 'exited';
   direction: 'push' | 'pull';
   host: string;
+  /** The serving fcpd's port: the standing daemon's, or over ssh the one-session fcpd's (see transport). */
   port: number;
+  /** How the transfer reaches that fcpd; null until its first session is granted. */
+  transport: TransportKind | null;
   sources: string[];
   destination: string;
   current_file: string | null;

@@ -6,6 +6,7 @@
  */
 import type { TransferListener } from '../transfer/events.js';
 import type { TransferStats } from '../transfer/stats.js';
+import type { TransferRoute } from './transfer-route.js';
 import {
   ensureRegistryDir,
   processStartTime,
@@ -40,6 +41,7 @@ export function initialStatus(d: TransferDescription, pid: number): TransferStat
     ...d,
     pid,
     pid_start: processStartTime(pid) ?? '',
+    transport: null,
     state: 'running',
     current_file: null,
     bytes_done: 0,
@@ -59,6 +61,8 @@ export interface StatusSources {
   stats: () => TransferStats;
   /** Connections open now. */
   connections: () => number;
+  /** How the latest session was reached; undefined before the first one. */
+  route: () => TransferRoute | undefined;
 }
 
 export class TransferStatusWriter {
@@ -133,6 +137,11 @@ export class TransferStatusWriter {
         ? Math.round(Math.max(0, remaining) / s.rate)
         : null;
     s.connections = this.#from.connections();
+    const route = this.#from.route();
+    if (route !== undefined) {
+      s.transport = route.transport;
+      s.port = route.port;
+    }
     s.current_file = this.#inFlight.values().next().value ?? null;
     s.updated_at = new Date().toISOString();
   }

@@ -18,6 +18,7 @@ import {
 } from './options.js';
 import { type RemoteFcpd, startRemoteFcpd } from './ssh-bootstrap.js';
 import { sshConfigFor, sshDialer, type SshTransport } from './ssh-dialer.js';
+import type { TransferRoute } from './transfer-route.js';
 
 /** How long the first connection to a standing daemon may take before auto mode goes through ssh. */
 export const DAEMON_PROBE_MS = 3_000;
@@ -57,6 +58,9 @@ export class TransportChooser {
   /** --ssh-transport; auto becomes what the first attempt found, so a retry does not probe again. */
   #sshTransport: SshTransport;
   readonly #open = new Set<() => void>();
+  #route: TransferRoute | undefined;
+  /** The --no-encryption line over ssh is said once per run, not once per attempt. */
+  #toldPlaintext = false;
 
   constructor(choice: TransportChoice) {
     this.#choice = choice;
@@ -66,8 +70,38 @@ export class TransportChooser {
 
   async run(common: CommonOptions, transfer: (opts: CommonOptions) => Promise<void>): Promise<void> {
     if (this.#via === 'auto' && (await this.#tryDaemon(common, transfer))) return;
-    if (this.#via === 'daemon') return transfer(common);
+    if (this.#via === 'daemon') return transfer(this.#routed(common, () => daemonRoute(common)));
     await this.#viaSsh(common, transfer);
+  }
+
+  /** How the latest granted session was reached; undefined before the first one (fcp status). */
+  route(): TransferRoute | undefined {
+    return this.#route;
+  }
+
+  /**
+   * --no-encryption (or encryption = false) over ssh: the fcpd ssh started accepts TLS only, and carried
+   * connections ride inside ssh whatever fcp does, so the data stays encrypted; said, never silently
+   * ignored (README "Works wherever ssh works").
+   */
+  #tellPlaintextKept(common: CommonOptions): void {
+    if (common.security?.encryption !== false || this.#toldPlaintext) return;
+    this.#toldPlaintext = true;
+    common.onInfo?.(
+      '--no-encryption does not apply over ssh: direct connections keep TLS to the fcpd ssh started, ' +
+        "carried ones ride inside ssh's encryption",
+    );
+  }
+
+  /** `common` whose onSession first records the route, which is known once a session is granted. */
+  #routed(common: CommonOptions, route: () => TransferRoute): CommonOptions {
+    return {
+      ...common,
+      onSession: (session) => {
+        this.#route = route();
+        common.onSession?.(session, this.#route);
+      },
+    };
   }
 
   /** Ends every ssh of the running attempt at once (SIGINT): each remote fcpd sees its stdin end. */
@@ -82,7 +116,7 @@ export class TransportChooser {
   ): Promise<boolean> {
     const probe = probingDialer(common.endpoint, securityDefaults(common.security));
     try {
-      await transfer({ ...common, dialer: probe });
+      await transfer({ ...this.#routed(common, () => daemonRoute(common)), dialer: probe });
       this.#via = 'daemon';
       return true;
     } catch (err) {
@@ -100,6 +134,7 @@ export class TransportChooser {
 
   async #viaSsh(common: CommonOptions, transfer: (opts: CommonOptions) => Promise<void>): Promise<void> {
     const c = this.#choice;
+    this.#tellPlaintextKept(common);
     const [remote, config] = await Promise.all([
       startRemoteFcpd(c),
       sshConfigFor(c.ssh, c.dest, common.endpoint.host),
@@ -117,7 +152,9 @@ export class TransportChooser {
     };
     this.#open.add(end);
     try {
-      await transfer({ ...common, dialer, security: oneTimeSecurity(common, remote) });
+      // The first connection, made before the session is granted, has settled direct or carried.
+      const route = () => sshRoute(dialer.chosen(), remote.info.port);
+      await transfer({ ...this.#routed(common, route), dialer, security: oneTimeSecurity(common, remote) });
     } finally {
       this.#sshTransport = dialer.chosen() ?? this.#sshTransport;
       this.#open.delete(end);
@@ -125,6 +162,14 @@ export class TransportChooser {
       await remote.close();
     }
   }
+}
+
+function daemonRoute(common: CommonOptions): TransferRoute {
+  return { transport: 'daemon', port: common.endpoint.port };
+}
+
+function sshRoute(chosen: 'direct' | 'carried' | undefined, port: number): TransferRoute {
+  return { transport: chosen === 'carried' ? 'ssh-carried' : 'ssh-direct', port };
 }
 
 /**

@@ -22,6 +22,7 @@ export async function openPull(request: PullMsg, ctx: HandlerContext): Promise<S
     checksum: (request.flags & TransferFlag.Checksum) !== 0,
     dryRun: (request.flags & TransferFlag.DryRun) !== 0,
     idleTimeoutMs: ctx.idleTimeoutMs,
+    rateLimit: ctx.rateLimit,
   });
   return {
     engine: sender,

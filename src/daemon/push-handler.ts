@@ -26,6 +26,7 @@ export async function openPush(
     dryRun,
     checksum: (request.flags & TransferFlag.Checksum) !== 0,
     idleTimeoutMs: ctx.idleTimeoutMs,
+    rateLimit: ctx.rateLimit,
     onPartialKept: (temp, sidecar) => partials?.record(temp, sidecar),
   });
   return { engine, flags: request.flags & (TransferFlag.Checksum | TransferFlag.DryRun) };

@@ -17,7 +17,8 @@ import { type Hasher, loadHasher } from '../transfer/checksum.js';
 import { openServedTree, type ServedTree } from '../transfer/store/served-tree.js';
 import { Admission, ThrottleReport } from './admission.js';
 import type { FcpError } from '../protocol/index.js';
-import type { AcceptedChannel } from '../transport/tcp-tls-accept.js';
+import type { RateLimit } from '../transport/rate-limit.js';
+import { type AcceptedChannel, TLS_ONLY } from '../transport/tcp-tls-accept.js';
 import { ControlSocket, controlSocketPath } from './control-socket.js';
 import { type Arrival, handshake, type HandshakeContext } from './handshake.js';
 import { defaultStateDir } from './lifecycle.js';
@@ -61,6 +62,13 @@ export interface ServerOptions {
   controlSocket?: boolean;
   /** Accept --no-encryption clients as well as TLS ones (authentication stays mandatory). */
   allowPlaintext?: boolean;
+  /** fcpd --bwlimit: one limiter for every session's file data, both directions (none: no cap). */
+  rateLimit?: RateLimit;
+  /**
+   * Otherwise, why plaintext is refused, as a plaintext client is told (fcpd: where its encryption setting
+   * came from); default TLS_ONLY's, for a one-session fcpd or by default.
+   */
+  tlsOnlyCause?: string;
   /**
    * Runs once the port is bound, before the host key is loaded, the root opened and anything served: fcpd
    * drops root privileges here (spec/SECURITY.md §8).
@@ -199,9 +207,14 @@ export class FcpServer {
     };
     return {
       tls,
-      allowPlaintext: this.#opts.allowPlaintext === true,
+      plaintextRefused: this.#opts.allowPlaintext === true ? undefined : this.#tlsOnlyCause(),
       handshake: (channel, arrival) => handshake(channel, arrival, ctx),
     };
+  }
+
+  #tlsOnlyCause(): string {
+    const own = this.#opts.oneTime === undefined ? TLS_ONLY.byDefault : TLS_ONLY.oneSession;
+    return this.#opts.tlsOnlyCause ?? own;
   }
 
   /** Who may log in: the local token, and SSH keys unless the daemon serves as root (spec/SECURITY.md §8). */

@@ -9,7 +9,7 @@ import type { ServedTree } from '../transfer/store/served-tree.js';
 /** The engine options every session's engine gets, and the tree its paths are resolved in. */
 export interface HandlerContext extends Pick<
   EngineOptions,
-  'hasher' | 'control' | 'stats' | 'listeners' | 'idleTimeoutMs'
+  'hasher' | 'control' | 'stats' | 'listeners' | 'idleTimeoutMs' | 'rateLimit'
 > {
   readonly served: ServedTree;
   /** Problems the pull's source expansion meets before the engine exists (logged as the engine's are). */

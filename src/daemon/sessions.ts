@@ -14,6 +14,7 @@ import { authenticatedBy, sessionEndLine, sessionSummary } from './session-log.j
 import type { Session, SessionRegistry } from './session-registry.js';
 import type { FramedConn } from '../transport/framed-conn.js';
 import type { Inbox } from '../transport/inbox.js';
+import type { RateLimit } from '../transport/rate-limit.js';
 import {
   FcpError,
   MsgType,
@@ -57,6 +58,8 @@ export interface SessionOptions {
   readonly verbose: boolean;
   readonly partials?: PartialRegistry;
   readonly idleTimeoutMs?: number;
+  /** fcpd --bwlimit: one limiter for every session's file data, both directions (none: no cap). */
+  readonly rateLimit?: RateLimit;
   /**
    * A session ended, or a granted login could not start one; called once its connections are closed
    * (so its last frames have left). fcpd --serve-once exits here.
@@ -168,6 +171,7 @@ export class Sessions {
         listeners: [problemsTo(onWarning)],
         onWarning,
         idleTimeoutMs: this.#opts.idleTimeoutMs,
+        rateLimit: this.#opts.rateLimit,
         served: this.#served,
       };
       const { engine, flags, start } =

@@ -1,7 +1,8 @@
 /**
  * The daemon's side of a TCP connection: turns an accepted socket into a Channel. It reads the first byte
  * without consuming it (spec/SECURITY.md §3.2): a TLS ClientHello gets the TLS handshake with the host
- * certificate, an fcp HELLO a plaintext channel, which the daemon accepts only with --no-encryption.
+ * certificate, an fcp HELLO a plaintext channel, which the daemon accepts only with --no-encryption; else
+ * the client is told why, in one ABORT.
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -14,8 +15,28 @@ import { HANDSHAKE_TIMEOUT_MS } from './hello.js';
 export interface TcpAcceptOptions {
   /** The TLS context made from the host key (createServerContext). */
   readonly tls: tls.SecureContext;
-  /** Accept --no-encryption clients as well as TLS ones (authentication stays mandatory). */
-  readonly allowPlaintext: boolean;
+  /**
+   * Why a plaintext client is refused, in the daemon's own terms (TLS_ONLY, or where its setting came from);
+   * undefined: --no-encryption clients are accepted as well as TLS ones (authentication stays mandatory).
+   */
+  readonly plaintextRefused: string | undefined;
+}
+
+/** The daemon's causes for refusing plaintext that the daemon itself knows (fcpd names its settings'). */
+export const TLS_ONLY = {
+  byDefault: 'this fcpd accepts TLS only, its default',
+  oneSession: 'a one-session fcpd (fcpd --serve-once) accepts TLS only',
+} as const;
+
+/**
+ * What a plaintext client is told: the daemon's cause, then what the client can change (it does not know
+ * which of its own settings asked for plaintext: the flag or its config file).
+ */
+export function plaintextRefusal(cause: string): FcpError {
+  return authError(
+    'FCP_ERR_AUTH_CHANNEL',
+    `plaintext refused: ${cause}: connect with TLS (no --no-encryption, no encryption = false in fcp's config)`,
+  );
 }
 
 /** A channel, and why it must be refused when the options refuse it. */
@@ -42,11 +63,8 @@ export async function acceptTcpChannel(socket: net.Socket, opts: TcpAcceptOption
   const encrypted = await sniffTls(socket, HANDSHAKE_TIMEOUT_MS);
   if (!encrypted) {
     const channel = socketChannel(socket, false);
-    if (opts.allowPlaintext) return channel;
-    return {
-      ...channel,
-      refusal: authError('FCP_ERR_AUTH_CHANNEL', 'this daemon requires encryption: drop --no-encryption'),
-    };
+    if (opts.plaintextRefused === undefined) return channel;
+    return { ...channel, refusal: plaintextRefusal(opts.plaintextRefused) };
   }
   const secure = await acceptTls(socket, opts.tls, HANDSHAKE_TIMEOUT_MS);
   // A TLSSocket reports its own errors (a reset mid-record); FramedConn listens too, once it exists.

@@ -87,7 +87,7 @@ test('a host section reaches the connection: encryption = false is refused by a 
   const port = daemon!.port;
   const plain = await fcpWith(dir, ['push', '-F', sshConfig, src, `loud:${port}:plain`]);
   assert.is(plain.code, EXIT.AUTH, describeRun(plain));
-  assert.match(plain.stderr, /requires encryption/);
+  assert.match(plain.stderr, /plaintext refused: this fcpd accepts TLS only, its default: connect with TLS/);
   const tls = await fcpWith(dir, ['push', '-F', sshConfig, '--encryption', src, `loud:${port}:tls`]);
   assert.is(tls.code, 0, describeRun(tls));
   const other = await fcpWith(dir, ['push', '-F', sshConfig, src, `quiet-box:${port}:other`]);
@@ -165,6 +165,16 @@ const BAD: Array<[string, string, RegExp]> = [
     /:4: unknown key "conections" in \[host\."a\*"\]$/,
   ],
   ['wrong type', 'retries = "many"\n', /:1: "retries" must be a number, not a string \("many"\)$/],
+  [
+    'value its option refuses',
+    'retries = 1\n\n[host."a*"]\nconnections = "many"\n',
+    /:4: "connections" in \[host\."a\*"\] must be auto or an integer from 1 to 64, not a string \("many"\)$/,
+  ],
+  [
+    'number out of range',
+    'connections = 0\n',
+    /:1: "connections" must be auto or an integer from 1 to 64, not a number \(0\)$/,
+  ],
   ['syntax error', 'retries = 1\nconnections = = 3\n', /:2: .+ \(column \d+\)$/],
   [
     'per-run option',

@@ -1,31 +1,14 @@
 // A re-run over a tree that is already there: deep directories, a directory wider than the walk's batch,
 // links of every kind, odd modes. Nothing is sent and nothing on the destination is touched, both ways.
-import { mkdirSync, mkdtempSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { describeRun, parseSummary, type RunResult, runFcp } from '../helpers/cli.js';
-import { type ChildDaemon, spawnDaemon } from '../helpers/daemon.js';
-import { buildTree, compareTrees, type EntrySpec, removeTree, timeAt } from '../helpers/tree.js';
+import { servedByFcpd } from '../helpers/transfers.js';
+import { buildTree, compareTrees, type EntrySpec, timeAt } from '../helpers/tree.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-rerun-'));
-const served = join(tmp, 'served');
-mkdirSync(served);
-let daemon: ChildDaemon | undefined;
-
-test.before(async () => {
-  daemon = await spawnDaemon({ root: served });
-});
-
-test.after(async () => {
-  try {
-    await daemon?.stop();
-  } finally {
-    await removeTree(tmp);
-  }
-});
+const { tmp, served, remote } = servedByFcpd('fcp-e2e-rerun-');
 
 /** 40 levels deep, 1,300 files in one directory, 60 small directories, links and modes of every kind. */
 function rerunTree(): EntrySpec[] {
@@ -95,22 +78,22 @@ function expectNothingSent(r: RunResult, files: number): void {
 test('a no-change re-run of a deep, wide tree with links sends nothing and touches nothing (push and pull)', async () => {
   const src = join(tmp, 'src');
   const counts = await buildTree(src, rerunTree());
-  const first = await runFcp(['push', `${src}/`, daemon!.remote('copy')], { timeoutMs: 60_000 });
+  const first = await runFcp(['push', `${src}/`, remote('copy')], { timeoutMs: 60_000 });
   assert.is(first.code, 0, describeRun(first));
   const pushed = join(served, 'copy');
   assert.equal(await compareTrees(src, pushed, { ignoreRootMeta: true }), []);
 
   const before = await metaOf(pushed);
-  const again = await runFcp(['push', `${src}/`, daemon!.remote('copy')], { timeoutMs: 60_000 });
+  const again = await runFcp(['push', `${src}/`, remote('copy')], { timeoutMs: 60_000 });
   expectNothingSent(again, counts.files);
   assert.equal(await metaOf(pushed), before);
 
   const back = join(tmp, 'back');
-  const pulled = await runFcp(['pull', daemon!.remote('copy/'), back], { timeoutMs: 60_000 });
+  const pulled = await runFcp(['pull', remote('copy/'), back], { timeoutMs: 60_000 });
   assert.is(pulled.code, 0, describeRun(pulled));
   assert.equal(await compareTrees(src, back, { ignoreRootMeta: true }), []);
   const pulledBefore = await metaOf(back);
-  const pulledAgain = await runFcp(['pull', daemon!.remote('copy/'), back], { timeoutMs: 60_000 });
+  const pulledAgain = await runFcp(['pull', remote('copy/'), back], { timeoutMs: 60_000 });
   expectNothingSent(pulledAgain, counts.files);
   assert.equal(await metaOf(back), pulledBefore);
 });

@@ -29,6 +29,7 @@ test('a running push is listed with its figures, then gone once it ends', async 
   assert.is(t.direction, 'push');
   assert.equal(t.sources, [src]);
   assert.is(t.port, daemon().port);
+  assert.is(t.transport, 'daemon');
   assert.is(t.bytes_total, BIG);
   assert.is(t.bwlimit, 2_000_000);
   assert.is(t.current_file, 'big.bin');
@@ -48,10 +49,10 @@ test('a running push is listed with its figures, then gone once it ends', async 
   const table = await runFcp(['status'], { env: state.env });
   const lines = table.stdout.trimEnd().split('\n');
   assert.is(lines.length, 2, describeRun(table));
-  assert.match(lines[0]!, /^ID +STATE +DIR +BYTES +RATE +ETA +CONNS +STARTED +ENDPOINTS +FILE$/);
+  assert.match(lines[0]!, /^ID +STATE +DIR +BYTES +RATE +ETA +CONNS +STARTED +VIA +ENDPOINTS +FILE$/);
   assert.match(
     lines[1]!,
-    new RegExp(`^${t.id} +running +push .* -> 127\\.0\\.0\\.1:\\d+:listed/ +big\\.bin$`),
+    new RegExp(`^${t.id} +running +push .* daemon +.* -> 127\\.0\\.0\\.1:\\d+:listed/ +big\\.bin$`),
   );
 
   const done = await run;

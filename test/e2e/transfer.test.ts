@@ -2,10 +2,9 @@
 // ephemeral loopback port, with real temporary trees compared byte for byte, mode for mode, microsecond
 // for microsecond afterwards.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { chmod, lstat, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from '../helpers/test.js';
@@ -15,14 +14,9 @@ import { pull, push } from '../../src/client/transfer-client.js';
 import type { FcpError } from '../../src/protocol/errors.js';
 import { createStats } from '../../src/transfer/stats.js';
 import { describeRun, parseSummary, type RunResult, runFcp, unprivileged } from '../helpers/cli.js';
-import {
-  type ChildDaemon,
-  clientOptions,
-  HOST,
-  spawnDaemon,
-  startInProcessDaemon,
-} from '../helpers/daemon.js';
+import { clientOptions, HOST, spawnDaemon, startInProcessDaemon } from '../helpers/daemon.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { servedByFcpd } from '../helpers/transfers.js';
 import {
   buildTree,
   compareTrees,
@@ -30,7 +24,6 @@ import {
   listEntries,
   listFiles,
   mixedTree,
-  removeTree,
   restoreMtime,
   timeAt,
 } from '../helpers/tree.js';
@@ -38,21 +31,9 @@ import {
 const MiB = 1 << 20;
 const BIG_TIMEOUT_MS = 90_000;
 
-const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-transfer-'));
+const { tmp, served, remote, daemon: fcpd } = servedByFcpd('fcp-e2e-transfer-');
 // The unprivileged user must be able to reach the trees it reads.
 chmodSync(tmp, 0o755);
-const served = join(tmp, 'served');
-mkdirSync(served);
-let daemon: ChildDaemon | undefined;
-
-function fcpd(): ChildDaemon {
-  if (daemon === undefined) throw new Error('daemon not started');
-  return daemon;
-}
-
-function remote(p: string): string {
-  return fcpd().remote(p);
-}
 
 /** Asserts a run exited with `code`, showing everything it printed otherwise. */
 function expectExit(r: RunResult, code: number): void {
@@ -88,18 +69,6 @@ function smallTree(n: number, seed: number, prefix = ''): EntrySpec[] {
   }
   return specs;
 }
-
-test.before(async () => {
-  daemon = await spawnDaemon({ root: served });
-});
-
-test.after(async () => {
-  try {
-    await daemon?.stop();
-  } finally {
-    await removeTree(tmp);
-  }
-});
 
 test('push then pull back a mixed tree (65 MiB file, 1,000 small files, links, modes, odd names); reruns skip all', async () => {
   const base = join(tmp, 'mixed');
@@ -465,7 +434,7 @@ test("a pull's daemon counts every byte it delivered, though the client closes r
   // The receiver's PIECE_ACKs wait a few ms to share a frame; its DONE must not leave them behind, or a
   // daemon that sees an extra connection close before DONE drops that connection's pieces from its count.
   // Separate processes: in one, the event loop orders the two the same way every time.
-  const d = daemon!;
+  const d = fcpd();
   // Big enough that the extra connections are attached and carry pieces before the end.
   const size = 20 * MiB + 12_345;
   mkdirSync(join(served, 'count'));

@@ -1,10 +1,11 @@
-// For tests of fcp status / cancel / --background: a private registry per test (XDG_STATE_HOME), and waits on
-// what the registry says (a transfer listed, moving, ended) rather than on time.
+// For e2e files that share one served tree and daemon (servedTree, servedByFcpd), and tests of fcp status /
+// cancel / --background: a private registry per test (XDG_STATE_HOME), and waits on what the registry says
+// (a transfer listed, moving, ended) rather than on time.
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { listTransfers, registryDir, type TransferStatus } from '../../src/client/transfer-registry.js';
-import { type InProcessDaemon, startInProcessDaemon } from './daemon.js';
+import { type ChildDaemon, type InProcessDaemon, spawnDaemon, startInProcessDaemon } from './daemon.js';
 import { eventually } from './detached.js';
 import { test } from './test.js';
 import { removeTree } from './tree.js';
@@ -35,27 +36,37 @@ export function movingTo(destination: string, bytes = 1): (t: TransferStatus) =>
   return (t) => t.state === 'running' && t.destination === destination && t.bytes_done >= bytes;
 }
 
+/** What a test file needs of its daemon: where it is (remote paths) and how to stop it. */
+interface ServingDaemon {
+  remote(p: string): string;
+  stop(): Promise<unknown>;
+}
+
 /** A temp directory with a daemon serving `served` inside it, for the whole test file. */
-export interface ServedTree {
+export interface ServedTree<D extends ServingDaemon = InProcessDaemon> {
   tmp: string;
   served: string;
-  daemon(): InProcessDaemon;
+  daemon(): D;
   /** `127.0.0.1:port:p`. */
   remote(p: string): string;
 }
 
 /**
- * Registers `test.before` (a temp dir, `served` in it, `setup`, the daemon) and `test.after` (daemon stopped,
- * temp dir removed) on the default suite.
+ * Registers `test.before` (a temp dir, `served` in it, `setup`, the daemon `start` returns) and `test.after`
+ * (daemon stopped, temp dir removed) on the default suite: the one place of that pair for every e2e file.
  */
-export function servedTree(prefix: string, setup: (tree: ServedTree) => Promise<unknown>): ServedTree {
+function servedBy<D extends ServingDaemon>(
+  prefix: string,
+  start: (served: string) => Promise<D>,
+  setup: (tree: ServedTree<D>) => Promise<unknown>,
+): ServedTree<D> {
   const tmp = mkdtempSync(path.join(tmpdir(), prefix));
-  let running: InProcessDaemon | undefined;
-  const daemon = (): InProcessDaemon => {
+  let running: D | undefined;
+  const daemon = (): D => {
     if (running === undefined) throw new Error('daemon not started');
     return running;
   };
-  const tree: ServedTree = {
+  const tree: ServedTree<D> = {
     tmp,
     served: path.join(tmp, 'served'),
     daemon,
@@ -64,7 +75,7 @@ export function servedTree(prefix: string, setup: (tree: ServedTree) => Promise<
   test.before(async () => {
     mkdirSync(tree.served);
     await setup(tree);
-    running = await startInProcessDaemon({ root: tree.served });
+    running = await start(tree.served);
   });
   test.after(async () => {
     try {
@@ -74,4 +85,17 @@ export function servedTree(prefix: string, setup: (tree: ServedTree) => Promise<
     }
   });
   return tree;
+}
+
+/** servedBy with an in-process daemon (fast to start; its logs readable). */
+export function servedTree(prefix: string, setup: (tree: ServedTree) => Promise<unknown>): ServedTree {
+  return servedBy(prefix, (served) => startInProcessDaemon({ root: served }), setup);
+}
+
+/** servedBy with fcpd as a child process: the daemon users run, its own process and exit. */
+export function servedByFcpd(
+  prefix: string,
+  setup: (tree: ServedTree<ChildDaemon>) => Promise<unknown> = async () => {},
+): ServedTree<ChildDaemon> {
+  return servedBy(prefix, (served) => spawnDaemon({ root: served }), setup);
 }

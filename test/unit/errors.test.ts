@@ -21,7 +21,7 @@ import {
 } from '../../src/protocol/errors.js';
 import { EXIT, exitCodeFor, exitCodesMarkdown } from '../../src/cli/exit-codes.js';
 
-// The error code table (src/protocol/errors.ts) and its documentation (spec/ERRORS.md) must list the same
+// The error code table (src/protocol/error-codes.ts) and its documentation (spec/ERRORS.md) must list the same
 // codes with the same wire numbers, kinds and exit statuses. Tests run from the repository root.
 
 const SPEC_PATH = path.join(process.cwd(), 'spec', 'ERRORS.md');

@@ -43,8 +43,10 @@ test('no progress before a session, then at most one a second; every line confor
   const stats = createStats(0);
   json.progress(stats);
   assert.is(lines.length, 0, 'nothing before start');
-  json.sessionStarted(session);
+  json.sessionStarted(session, { transport: 'ssh-carried', port: 40001 });
   assert.is(lines[0]?.['session'], 'ab'.repeat(16));
+  assert.is(lines[0]?.['transport'], 'ssh-carried', 'how the session was reached');
+  assert.is(lines[0]?.['port'], 40001, "the serving fcpd's port, not the one typed");
   assert.is(lines[0]?.['connections'], 4, 'what the daemon granted');
   assert.is(lines[0]?.['attempt'], 1);
   for (clock.now = 200; clock.now <= 2000; clock.now += 200) json.progress(stats);

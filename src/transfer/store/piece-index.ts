@@ -9,8 +9,10 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { PIECE_SIZE } from '../../protocol/index.js';
+import { type FcpError, PIECE_SIZE } from '../../protocol/index.js';
 import type { ConfinedRoot } from './confined-root.js';
+import { unlinkQuiet } from './posix-io.js';
+import { checkWirePath } from '../wire-path.js';
 
 const MAGIC = Buffer.from('FCPMETA1', 'latin1');
 const HEADER_SIZE = 32;
@@ -24,6 +26,21 @@ export interface PartialIdentity {
   pieces: number;
 }
 
+/**
+ * The index file, truncated if one is there. A link in its place (a run killed while placing a link of that
+ * name, or a local user's plant) is removed, never followed (unlink does not follow it), and the index made
+ * afresh with O_EXCL, as posix-file.ts does for the temporary: refusing it failed that file on every run.
+ */
+async function openFresh(root: ConfinedRoot, rel: string): Promise<FileHandle> {
+  try {
+    return await root.openFile(rel, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600);
+  } catch (err) {
+    if ((err as FcpError).code !== 'FCP_ERR_PATH_SYMLINK') throw err;
+  }
+  await unlinkQuiet(root.resolveChecked(checkWirePath(rel)));
+  return root.openFile(rel, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+}
+
 export class PieceIndex {
   readonly #fh: FileHandle;
 
@@ -33,11 +50,7 @@ export class PieceIndex {
 
   /** Starts a fresh index (truncating any old one) for a partial of the given source file. */
   static async create(root: ConfinedRoot, rel: string, id: PartialIdentity): Promise<PieceIndex> {
-    const fh = await root.openFile(
-      rel,
-      fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_TRUNC,
-      0o600,
-    );
+    const fh = await openFresh(root, rel);
     const header = Buffer.alloc(HEADER_SIZE);
     MAGIC.copy(header, 0);
     header.writeBigUInt64BE(id.size, 8);
