@@ -11,6 +11,19 @@ import { FcpError, PIECE_SIZE } from '../protocol/index.js';
 type XXHashApi = Awaited<ReturnType<typeof xxhash>>;
 
 const LITTLE_ENDIAN = endianness() === 'LE';
+/** Files of up to this many pieces have their checksum computed in FILE_HASH_SCRATCH (see fileHash). */
+const FILE_HASH_SCRATCH_PIECES = 64;
+const FILE_HASH_SCRATCH = new DataView(new ArrayBuffer(FILE_HASH_SCRATCH_PIECES * 8));
+const ONE_PIECE_HASH = new Uint8Array(FILE_HASH_SCRATCH.buffer, 0, 8);
+
+/** The piece hashes as big-endian bytes, in a new buffer. */
+function bigEndianCopy(pieceHashes: BigUint64Array): Buffer {
+  // A copy in host order, swapped where the host is little-endian: writeBigUInt64BE per hash split each
+  // value with BigInt arithmetic.
+  const bytes = Buffer.from(pieceHashes.slice().buffer);
+  if (LITTLE_ENDIAN) bytes.swap64();
+  return bytes;
+}
 
 let loading: Promise<Hasher> | undefined;
 
@@ -50,10 +63,12 @@ export class Hasher {
 
   /** The file checksum: xxh64 over the big-endian piece hashes, in piece order. */
   fileHash(pieceHashes: BigUint64Array): bigint {
-    // A copy in host order, swapped to big-endian where the host is little-endian: writeBigUInt64BE per
-    // hash split each value with BigInt arithmetic, once per file of every small-file copy.
-    const bytes = Buffer.from(pieceHashes.slice().buffer);
-    if (LITTLE_ENDIAN) bytes.swap64();
+    const n = pieceHashes.length;
+    if (n > FILE_HASH_SCRATCH_PIECES) return this.#api.h64Raw(bigEndianCopy(pieceHashes), 0n);
+    // Laid out in a buffer kept for the purpose, through a DataView (no BigInt arithmetic): a copy of the
+    // small typed array made V8 give it an ArrayBuffer of its own, once per file of every small-file copy.
+    for (let i = 0; i < n; i++) FILE_HASH_SCRATCH.setBigUint64(i * 8, pieceHashes[i]!);
+    const bytes = n === 1 ? ONE_PIECE_HASH : new Uint8Array(FILE_HASH_SCRATCH.buffer, 0, n * 8);
     return this.#api.h64Raw(bytes, 0n);
   }
 

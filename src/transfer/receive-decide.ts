@@ -159,22 +159,26 @@ export class Decider {
   }
 
   #decideEntry(info: FileInfoMsg): void {
-    const rel = this.#claim(info);
+    const rel = this.#claimable(info);
     if (rel === undefined) return;
     if (this.#ctx.sink.dirReady(parentOf(rel)) && this.#decideFileNow(info, rel)) return;
+    this.#ctx.reservations.hold(rel);
     this.#decide(() => this.#decideFile(info, rel));
   }
 
   /**
-   * Checks the entry's path and reserves it, in arrival order, so that of two entries naming one path the
-   * second is refused; undefined after answering FAIL.
+   * Checks the entry's path and that no entry in progress holds it (in arrival order, so that of two
+   * entries naming one path the second is refused); undefined after answering FAIL. It is held only by an
+   * entry that goes on to write it or to wait: one decided on the spot and skipped (every entry of a
+   * no-change re-run) is answered before anything else can claim its path, and a Set that gains and loses a
+   * member per entry was a tenth of what a no-change re-run allocated.
    */
-  #claim(info: FileInfoMsg): SafePath | undefined {
+  #claimable(info: FileInfoMsg): SafePath | undefined {
     try {
       const rel = this.#destRel(info.path);
       if (rel === ROOT_ENTRY)
         throw new FcpError('FCP_ERR_PATH_TYPE', 'a file cannot replace the destination root');
-      this.#ctx.reservations.reserve([rel], info.path);
+      this.#ctx.reservations.checkFree(rel, info.path);
       return rel;
     } catch (err) {
       this.#answerFail(info.id, err, info.path);
@@ -187,6 +191,7 @@ export class Decider {
     try {
       return this.#decideKnown(info, rel, this.#ctx.sink.inspectNow(rel));
     } catch (err) {
+      // Free before (#claimable), so whatever holds it now is this entry's own hold.
       this.#ctx.reservations.release(rel);
       this.#answerFail(info.id, err, info.path);
       return true;
@@ -223,7 +228,8 @@ export class Decider {
   /**
    * Decides what needs no waiting, once the parent directory exists and `existing` is what is there: true
    * when answered; false, having done nothing, when the content must be hashed (--checksum) or a partial
-   * may be resumed (more than one piece). Throws for the caller to answer FAIL.
+   * may be resumed (more than one piece). Throws for the caller to answer FAIL. `rel` is held by this entry
+   * (the async way) or free (on the spot): a file started holds it, an entry answered releases it.
    */
   #decideKnown(info: FileInfoMsg, rel: SafePath, existing: SinkEntry | undefined): boolean {
     if (existing?.isDirectory()) throw new FcpError('FCP_ERR_PATH_TYPE', 'destination is a directory');
@@ -241,6 +247,7 @@ export class Decider {
       }
     }
     if (info.size > ONE_PIECE) return false;
+    this.#ctx.reservations.hold(rel); // held already on the async way
     this.#start(newRecvFile(this.#ctx, this.#files, info, rel));
     return true;
   }
@@ -281,7 +288,7 @@ export class Decider {
 
   /**
    * Links are recreated with their target text unchanged, never followed (spec/SECURITY.md). Synchronous:
-   * `rel` (reserved by the caller) and the sink's work names are released when it returns or throws.
+   * `rel` (held by the caller, or free) and the sink's work names are released when it returns or throws.
    */
   #placeSymlink(info: FileInfoMsg, rel: SafePath, existingIsLink: boolean): void {
     const { sink, reservations } = this.#ctx;

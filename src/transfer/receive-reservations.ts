@@ -16,6 +16,19 @@ export class PathReservations {
     for (const p of paths) this.#held.add(p);
   }
 
+  /**
+   * FCP_ERR_PATH_DUPLICATE (naming `wirePath`) when `path` is held. An entry decided on the spot checks
+   * this and holds nothing unless it goes on to write: a no-change re-run then adds nothing here.
+   */
+  checkFree(path: string, wirePath: string): void {
+    if (this.#held.has(path)) throw new FcpError('FCP_ERR_PATH_DUPLICATE', undefined, { path: wirePath });
+  }
+
+  /** Holds `path` for its entry, which checkFree() found free, or which holds it already. */
+  hold(path: string): void {
+    this.#held.add(path);
+  }
+
   release(path: string): void {
     this.#held.delete(path);
   }

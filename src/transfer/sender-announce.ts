@@ -23,7 +23,17 @@ import {
 import { Signal } from './engine.js';
 import type { Selector } from './select.js';
 import { listedKind } from './events.js';
-import { heldBytes, newSendFile, type SendContext, type SendFile } from './sender-file.js';
+import {
+  attemptOf,
+  entryOf,
+  heldBytes,
+  isSendFile,
+  type Listed,
+  listedSize,
+  newSendFile,
+  type SendContext,
+  type SendFile,
+} from './sender-file.js';
 import type { LimitVerdict, SendLimit } from './send-limit.js';
 import type { SourceRoot } from './store/source-spec.js';
 import type { SourceEntry } from './store/source.js';
@@ -55,8 +65,8 @@ export interface AnnouncerOptions {
 export class Announcer {
   readonly #ctx: SendContext;
   readonly #opts: AnnouncerOptions;
-  /** Every announced entry not yet resolved by the receiver. */
-  readonly #unresolved = new Map<number, SendFile>();
+  /** Every announced entry not yet resolved by the receiver (a SendFile once its data is wanted). */
+  readonly #unresolved = new Map<number, Listed>();
   readonly #resolved = new Signal();
   #nextId = 1;
   #announcing = 0;
@@ -88,8 +98,9 @@ export class Announcer {
     return this.#unresolved.get(file.id) === file;
   }
 
-  unresolvedFiles(): IterableIterator<SendFile> {
-    return this.#unresolved.values();
+  /** The unresolved entries whose data was wanted: those that may hold something open. */
+  *unresolvedFiles(): IterableIterator<SendFile> {
+    for (const listed of this.#unresolved.values()) if (isSendFile(listed)) yield listed;
   }
 
   /** SESSION arrived (preSessionEntries): the list may run the whole window ahead now. */
@@ -174,8 +185,8 @@ export class Announcer {
   }
 
   /** --limit: a file announced for the first time is decided (needed or not); its successor may go. */
-  #decided(file: SendFile, needed: boolean): void {
-    if (this.#opts.limit === undefined || file.attempt !== 1 || file.entry.kind !== 'file') return;
+  #decided(listed: Listed, needed: boolean): void {
+    if (this.#opts.limit === undefined || attemptOf(listed) !== 1 || entryOf(listed).kind !== 'file') return;
     this.#opts.limit.decided(needed);
     this.#resolved.wake();
   }
@@ -231,7 +242,7 @@ export class Announcer {
   /** Takes a new id for `entry`, holding it unresolved; returns its DIR_INFO or FILE_INFO. */
   #register(entry: SourceEntry, attempt: number, checksum: bigint | undefined): DirInfoMsg | FileInfoMsg {
     const id = this.#nextId++;
-    this.#unresolved.set(id, newSendFile(id, entry, attempt));
+    this.#unresolved.set(id, attempt === 1 ? entry : newSendFile(id, entry, attempt));
     if (attempt === 1) this.#ctx.emit({ type: 'listed', path: entry.rel, kind: listedKind(entry.kind) });
     return entry.kind === 'dir'
       ? {
@@ -255,22 +266,23 @@ export class Announcer {
   }
 
   /** Announces a file again under a new id, from a fresh lstat (it may have changed). */
-  #reannounce(file: SendFile): void {
+  #reannounce(listed: Listed): void {
+    const previous = entryOf(listed);
     this.#announcing++;
     this.#ctx.source
-      .restat(file.entry)
+      .restat(previous)
       .then(async (st) => {
         if (st.kind !== 'file') throw new FcpError('FCP_ERR_FILE_CHANGED', 'no longer a regular file');
         const entry: SourceEntry = {
-          ...file.entry,
+          ...previous,
           size: st.size,
           mtimeNs: st.mtimeNs,
           mode: st.mode,
         };
-        await this.#announce(entry, file.attempt + 1);
+        await this.#announce(entry, attemptOf(listed) + 1);
       })
       .catch((err) => {
-        this.#ctx.emit({ type: 'failed', path: file.entry.rel, error: toFcpError(err, file.entry.rel) });
+        this.#ctx.emit({ type: 'failed', path: previous.rel, error: toFcpError(err, previous.rel) });
       })
       .finally(() => {
         this.#announcing--;
@@ -280,10 +292,11 @@ export class Announcer {
   }
 
   onFileHave(msg: FileHaveMsg): void {
-    const file = this.#unresolved.get(msg.id);
-    if (file === undefined || file.entry.kind !== 'file') {
+    const listed = this.#unresolved.get(msg.id);
+    if (listed === undefined || entryOf(listed).kind !== 'file') {
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `FILE_HAVE for id ${msg.id}, which is not an open file`);
     }
+    const file = this.#wanted(msg.id, listed);
     file.have ??= new Uint8Array(file.pieces);
     for (let i = 0; i < msg.bitmap.length * 8; i++) {
       if ((msg.bitmap[i >> 3]! & (0x80 >> (i & 7))) === 0) continue;
@@ -297,65 +310,72 @@ export class Announcer {
   /** The receiver's decisions: data wanted (handed to onWanted), skipped, or failed on its side. */
   onFileReady(msg: FileReadyMsg): void {
     for (const e of msg.entries) {
-      const file = this.#unresolved.get(e.id);
-      if (file === undefined)
+      const listed = this.#unresolved.get(e.id);
+      if (listed === undefined)
         throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `FILE_READY for unknown id ${e.id}`);
+      const entry = entryOf(listed);
       if (e.action === ReadyAction.Need || e.action === ReadyAction.Resume) {
-        if (file.entry.kind !== 'file') continue; // a link or directory is settled by FILE_DONE alone
+        if (entry.kind !== 'file') continue; // a link or directory is settled by FILE_DONE alone
+        const file = this.#wanted(e.id, listed);
         if (e.action === ReadyAction.Need) file.have = undefined;
         file.resumed = file.have !== undefined;
         this.#decided(file, true);
         this.#opts.onWanted(file);
         continue;
       }
-      this.#decided(file, false);
+      this.#decided(listed, false);
       this.#take(e.id);
       if (e.action === ReadyAction.Skip) {
-        this.#ctx.emit({
-          type: 'skipped',
-          path: file.entry.rel,
-          kind: listedKind(file.entry.kind),
-          size: file.entry.kind === 'file' ? file.size : 0,
-        });
-      } else this.#failed(file, e.code);
+        const size = listedSize(listed);
+        this.#ctx.emit({ type: 'skipped', path: entry.rel, kind: listedKind(entry.kind), size });
+      } else this.#failed(entry, e.code);
     }
   }
 
   /** FILE_DONE for one entry: written, failed for good, or damaged and worth another attempt. */
   onFileDone(id: number, code: number): void {
-    const file = this.#take(id);
+    const listed = this.#take(id);
+    const entry = entryOf(listed);
     if (code === 0) {
-      const resumedBytes = file.resumed ? heldBytes(file) : 0;
+      const resumedBytes = isSendFile(listed) && listed.resumed ? heldBytes(listed) : 0;
       this.#ctx.emit({
         type: 'finished',
-        path: file.entry.rel,
-        kind: listedKind(file.entry.kind),
-        size: file.entry.kind === 'file' ? file.size : 0,
+        path: entry.rel,
+        kind: listedKind(entry.kind),
+        size: listedSize(listed),
         resumedBytes,
       });
       return;
     }
-    if (RETRYABLE_FILE_CODES.has(code) && file.attempt < MAX_FILE_ATTEMPTS && !this.#ctx.finished()) {
-      const why = new FcpError(codeFromWire(code), undefined, { path: file.entry.rel });
-      this.#ctx.warn(new FcpError(why.code, `${why.message}; sending it again`, { path: file.entry.rel }));
-      this.#reannounce(file);
+    if (RETRYABLE_FILE_CODES.has(code) && attemptOf(listed) < MAX_FILE_ATTEMPTS && !this.#ctx.finished()) {
+      const why = new FcpError(codeFromWire(code), undefined, { path: entry.rel });
+      this.#ctx.warn(new FcpError(why.code, `${why.message}; sending it again`, { path: entry.rel }));
+      this.#reannounce(listed);
       return;
     }
-    this.#failed(file, code);
+    this.#failed(entry, code);
   }
 
-  #take(id: number): SendFile {
-    const file = this.#unresolved.get(id);
-    if (file === undefined)
-      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `answer for unknown or settled id ${id}`);
-    this.#unresolved.delete(id);
-    this.#opts.onSettled(file);
-    this.#resolved.wake();
+  /** The unresolved entry `id` as a SendFile, made now if its data was not wanted before. */
+  #wanted(id: number, listed: Listed): SendFile {
+    if (isSendFile(listed)) return listed;
+    const file = newSendFile(id, listed, 1);
+    this.#unresolved.set(id, file);
     return file;
   }
 
-  #failed(file: SendFile, wireCode: number): void {
-    const error = new FcpError(codeFromWire(wireCode), undefined, { path: file.entry.rel });
-    this.#ctx.emit({ type: 'failed', path: file.entry.rel, error });
+  #take(id: number): Listed {
+    const listed = this.#unresolved.get(id);
+    if (listed === undefined)
+      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', `answer for unknown or settled id ${id}`);
+    this.#unresolved.delete(id);
+    if (isSendFile(listed)) this.#opts.onSettled(listed);
+    this.#resolved.wake();
+    return listed;
+  }
+
+  #failed(entry: SourceEntry, wireCode: number): void {
+    const error = new FcpError(codeFromWire(wireCode), undefined, { path: entry.rel });
+    this.#ctx.emit({ type: 'failed', path: entry.rel, error });
   }
 }

@@ -32,6 +32,20 @@ test('the file checksum is xxh64 of the piece hashes as big-endian u64s, in orde
   assert.is.not(h.fileHash(swapped), h.fileHash(hashes.subarray(0, 2)), 'order matters');
 });
 
+test('the file checksum is the same construction for files of many pieces, and after them', async () => {
+  const h = await loadHasher();
+  // Either side of the 64 pieces fileHash lays out in a buffer it keeps, and a small file after a big one.
+  for (const n of [64, 65, 200, 2, 1]) {
+    const hashes = BigUint64Array.from(
+      { length: n },
+      (_, i) => (0x9e3779b97f4a7c15n * BigInt(i + n)) & 0xffff_ffff_ffff_ffffn,
+    );
+    const be = Buffer.alloc(n * 8);
+    for (let i = 0; i < n; i++) be.writeBigUInt64BE(hashes[i]!, i * 8);
+    assert.is(h.fileHash(hashes), h.pieceHash(be), `${n} piece(s)`);
+  }
+});
+
 test('fileHash leaves its input as it was', async () => {
   const h = await loadHasher();
   const hashes = BigUint64Array.from([0x0102030405060708n, 0xf0e0d0c0b0a09080n]);

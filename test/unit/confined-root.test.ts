@@ -4,12 +4,9 @@ import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
-import {
-  ConfinedRoot,
-  openNoFollow,
-  sidecarNameFor,
-  tempNameFor,
-} from '../../src/transfer/store/confined-root.js';
+import { ConfinedRoot } from '../../src/transfer/store/confined-root.js';
+import { openNoFollow } from '../../src/transfer/store/no-follow.js';
+import { sidecarNameFor, tempNameFor } from '../../src/transfer/store/temp-names.js';
 import { checkWirePath, type SafePath } from '../../src/transfer/wire-path.js';
 import { rejection, tempDirs } from '../helpers/expect.js';
 

@@ -13,7 +13,6 @@
  * users; spec/SECURITY.md §12 says so.
  */
 
-import { createHash } from 'node:crypto';
 import {
   type BigIntStats,
   closeSync,
@@ -24,19 +23,11 @@ import {
   mkdirSync,
   openSync,
 } from 'node:fs';
-import { type FileHandle, open, realpath, stat } from 'node:fs/promises';
+import { type FileHandle, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FcpError, toFcpError } from '../../protocol/errors.js';
-import {
-  baseName,
-  checkWirePath,
-  joinWirePath,
-  MAX_NAME_BYTES,
-  MAX_PATH_BYTES,
-  parentOf,
-  ROOT_ENTRY,
-  type SafePath,
-} from '../wire-path.js';
+import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from '../wire-path.js';
+import { checkIsRealDir, lstatBig, lstatOrUndefined, openError, openNoFollowAs } from './no-follow.js';
 
 const RESOLVED = Promise.resolve();
 /** An empty, '.' or '..' segment, which includes a leading, trailing or doubled '/'. */
@@ -329,131 +320,4 @@ export class ConfinedRoot {
     }
     return true;
   }
-}
-
-/** Refuses a level of `root` that is a link or not a directory; the message names the root it is confined to. */
-function checkIsRealDir(
-  st: { isSymbolicLink(): boolean; isDirectory(): boolean },
-  rel: string,
-  root: string,
-): void {
-  if (st.isSymbolicLink()) {
-    throw new FcpError(
-      'FCP_ERR_PATH_SYMLINK',
-      `refusing to pass through a symbolic link: ${rel} (confined to ${root})`,
-      { path: rel },
-    );
-  }
-  if (!st.isDirectory()) {
-    throw new FcpError('FCP_ERR_PATH_TYPE', `exists and is not a directory: ${rel} (in ${root})`, {
-      path: rel,
-    });
-  }
-}
-
-// A missing path is an expected answer here, not an error: throwIfNoEntry: false spares building an Error
-// (three times the cost of the lstat itself). ENOTDIR still throws.
-function lstatOrUndefined(abs: string, rel: string) {
-  try {
-    return lstatSync(abs, { throwIfNoEntry: false });
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw toFcpError(err, rel);
-  }
-}
-
-function lstatBig(abs: string, rel: string): BigIntStats | undefined {
-  try {
-    return lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw toFcpError(err, rel);
-  }
-}
-
-function isMissing(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-/**
- * Opens `abs` with O_NOFOLLOW added: a symlink as the final component fails (as FCP_ERR_PATH_SYMLINK)
- * instead of being followed. It does not protect the parent levels; ConfinedRoot checks those.
- */
-export function openNoFollow(abs: string, flags: number, mode?: number): Promise<FileHandle> {
-  return openNoFollowAs(abs, flags, mode, abs);
-}
-
-async function openNoFollowAs(
-  abs: string,
-  flags: number,
-  mode: number | undefined,
-  shown: string,
-): Promise<FileHandle> {
-  try {
-    return await open(abs, flags | constants.O_NOFOLLOW, mode);
-  } catch (err) {
-    throw openError(err, shown);
-  }
-}
-
-function openError(err: unknown, shown: string): FcpError {
-  // O_NOFOLLOW reports a symlink as ELOOP.
-  if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
-    return new FcpError('FCP_ERR_PATH_SYMLINK', `refusing to open a symbolic link: ${shown}`, {
-      path: shown,
-      cause: err,
-    });
-  }
-  return toFcpError(err, shown);
-}
-
-const TEMP_PREFIX = '.';
-const TEMP_SUFFIX = '.fcp-part';
-// Same length as TEMP_SUFFIX, so whenever one name fits in NAME_MAX the other does too.
-const SIDECAR_SUFFIX = '.fcp-meta';
-
-/**
- * The wire path of the temporary file a receiver writes before renaming it onto `rel`: same directory
- * (so the rename stays on one filesystem), named `.<base>.fcp-part`, or `.fcp-<16 hex>.fcp-part` when
- * that would exceed NAME_MAX.
- */
-export function tempNameFor(rel: SafePath): SafePath {
-  return siblingName(rel, TEMP_SUFFIX);
-}
-
-/**
- * The wire path of the piece index kept beside a partial temporary file (`.<base>.fcp-meta`), so an
- * interrupted transfer resumes with only its missing pieces (spec/PROTOCOL.md §7).
- */
-export function sidecarNameFor(rel: SafePath): SafePath {
-  return siblingName(rel, SIDECAR_SUFFIX);
-}
-
-/**
- * A sibling of a checked path is built without checking it again: the new last segment is '.' + a checked
- * segment (never '.' or '..', no '/' or NUL) + suffix, kept within NAME_MAX by the hash; only the whole
- * path's length needs a look.
- */
-function siblingName(rel: SafePath, suffix: string): SafePath {
-  if (rel === ROOT_ENTRY) {
-    throw new FcpError('FCP_ERR_PATH_UNSAFE', 'the root has no temporary name', { path: rel });
-  }
-  const base = baseName(rel);
-  let name = `${TEMP_PREFIX}${base}${suffix}`;
-  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) {
-    const digest = createHash('sha256').update(base, 'utf8').digest('hex').slice(0, 16);
-    name = `.fcp-${digest}${suffix}`;
-  }
-  const sibling = joinWirePath(parentOf(rel), name);
-  if (sibling.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(sibling, 'utf8') > MAX_PATH_BYTES) {
-    throw new FcpError(
-      'FCP_ERR_PATH_UNSAFE',
-      `unsafe path: temporary name longer than ${MAX_PATH_BYTES} bytes`,
-      {
-        path: rel,
-      },
-    );
-  }
-  return sibling as SafePath;
 }

@@ -7,7 +7,8 @@
 import { constants as fsConstants, lutimesSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import type { FcpError } from '../../protocol/index.js';
 import type { Hasher } from '../checksum.js';
-import { type ConfinedRoot, sidecarNameFor, tempNameFor } from './confined-root.js';
+import type { ConfinedRoot } from './confined-root.js';
+import { sidecarNameFor, tempNameFor } from './temp-names.js';
 import { processUmask } from './umask.js';
 import { parentOf, type SafePath } from '../wire-path.js';
 import { freeBytes, sessionWriteFailure, unwritableDestination } from './write-failures.js';
