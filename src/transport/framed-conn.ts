@@ -47,10 +47,11 @@ export interface ConnHandler {
 }
 
 /**
- * Why a connection stopped reading: messages held for the handshake (Inbox), piece writes behind, our
- * answers unsent, entry decisions behind (Receiver), a --bwlimit debt being paid (rate).
+ * Why a connection stopped reading: messages held for the handshake (Inbox), piece writes behind (this
+ * connection's, or the session's stores), our answers unsent, entry decisions behind (Receiver), a
+ * --bwlimit debt being paid (rate).
  */
-export type PauseReason = 'inbox' | 'writes' | 'backlog' | 'decisions' | 'rate';
+export type PauseReason = 'inbox' | 'writes' | 'stores' | 'backlog' | 'decisions' | 'rate';
 
 let nextConnId = 1;
 
