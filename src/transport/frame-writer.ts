@@ -38,6 +38,11 @@ export abstract class FrameWriter {
   /** True once the connection is closed: nothing more is written. */
   abstract get closed(): boolean;
 
+  /** A write made now reaches the stream (and its callback runs, even if the stream dies later). */
+  get writable(): boolean {
+    return !this.closed && !this.#out.destroyed;
+  }
+
   /** DATA frames go out with chksum 0 from now on (see FramedConn.omitDataChecksums). */
   protected omitSentDataChecksums(): void {
     this.#dataSums = false;
@@ -45,7 +50,7 @@ export abstract class FrameWriter {
 
   /** Sends one control message. Returns false when the caller should wait for drained(). */
   send(msg: Exclude<Message, DataMsg>): boolean {
-    if (this.closed || this.#out.destroyed) return false;
+    if (!this.writable) return false;
     this.lastSentMs = performance.now();
     const frame = encodeFrame(msg.type, encodeMessage(msg), this.#outSums.h32);
     this.#messageBytesSent += frame.length;
@@ -61,7 +66,7 @@ export abstract class FrameWriter {
   sendBatch(batch: FrameBatch): boolean {
     if (batch.length === 0) return true;
     const frames = batch.take();
-    if (this.closed || this.#out.destroyed) return false;
+    if (!this.writable) return false;
     this.lastSentMs = performance.now();
     this.#messageBytesSent += frames.length;
     return this.#out.write(frames);
@@ -99,7 +104,7 @@ export abstract class FrameWriter {
     data: Uint8Array,
     onWritten?: (err?: Error | null) => void,
   ): boolean {
-    if (this.closed || this.#out.destroyed) return false;
+    if (!this.writable) return false;
     this.lastSentMs = performance.now();
     if (data.byteLength <= SMALL_DATA_BYTES) {
       // A small file's piece (or a piece's short last frame): copying it beside its header costs less than a
@@ -129,7 +134,7 @@ export abstract class FrameWriter {
     length: number,
     onWritten?: (err?: Error | null) => void,
   ): boolean {
-    if (this.closed || this.#out.destroyed) return false;
+    if (!this.writable) return false;
     this.lastSentMs = performance.now();
     const frames = sealDataFrames(block, length, id, seq, this.#dataSums ? this.#outSums.h32 : undefined);
     return this.#out.write(frames, onWritten);
