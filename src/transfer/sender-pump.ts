@@ -141,15 +141,21 @@ export class Pumps {
     if (cs === undefined) return;
     for (;;) {
       if (cs.onRetired !== undefined) return;
-      const piece = await this.#nextPiece(conn);
-      if (piece === undefined) return;
-      if (this.#ctx.rateLimit !== undefined) await this.#ctx.rateLimit.take(piece.bytes);
-      if (conn.closed || cs.onRetired !== undefined) {
-        // Died or retired while we waited: put the piece back for another connection.
-        this.#readAhead.putBack(piece);
-        return;
+      await this.#reserveRoom(conn);
+      let ok: boolean;
+      try {
+        const piece = await this.#readAhead.next();
+        if (piece === undefined) return;
+        if (this.#ctx.rateLimit !== undefined) await this.#ctx.rateLimit.take(piece.bytes);
+        if (conn.closed || cs.onRetired !== undefined) {
+          // Died or retired while we waited: put the piece back for another connection.
+          this.#readAhead.putBack(piece);
+          return;
+        }
+        ok = conn.corked(() => this.#queueBatch(conn, cs, piece));
+      } finally {
+        this.#writtenOut(undefined, PIECE_SIZE);
       }
-      const ok = conn.corked(() => this.#queueBatch(conn, cs, piece));
       // The connection may die while we wait (drained() rejects): lost() re-sends its pieces elsewhere and
       // the conn.closed checks below end this pump; nothing else to handle here.
       if (!ok && !conn.closed) await conn.drained().catch(() => {});
@@ -160,19 +166,14 @@ export class Pumps {
   }
 
   /**
-   * The next read piece, once the session's sockets hold less than MAX_QUEUED_BYTES. A pump waiting for
-   * a piece holds a piece's worth of the bound meanwhile: pumps that all passed the check and then waited
-   * for the read-ahead would otherwise each queue one more piece.
+   * Waits until the session's sockets hold less than MAX_QUEUED_BYTES (or the session is over), then holds
+   * a piece's worth of the bound for the piece this pump is about to take, until it is queued. The check and
+   * the hold are one synchronous step: pumps that all passed the check first would each queue one more.
    */
-  async #nextPiece(conn: FramedConn): Promise<ReadPiece | undefined> {
+  async #reserveRoom(conn: FramedConn): Promise<void> {
     while (this.#queuedBytes >= MAX_QUEUED_BYTES && !conn.closed && !this.#ctx.finished())
       await this.#written.wait();
     this.#queuedBytes += PIECE_SIZE;
-    try {
-      return await this.#readAhead.next();
-    } finally {
-      this.#writtenOut(undefined, PIECE_SIZE);
-    }
   }
 
   /**
