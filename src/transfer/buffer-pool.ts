@@ -41,10 +41,14 @@ export class BufferPool {
     return view;
   }
 
-  /** A buffer for `len` bytes of a piece laid out as DATA frames (pooled for full pieces). Garbage. */
+  /**
+   * A buffer for `len` bytes of a piece laid out as DATA frames: pooled for full pieces, carved from a slab
+   * up to SMALL_MAX bytes as take() does. Garbage.
+   */
   takeFramed(len: number): Buffer {
-    if (len !== PIECE_SIZE) return Buffer.allocUnsafe(dataFramesSize(len));
-    return this.#freeFramed.pop() ?? Buffer.allocUnsafeSlow(FRAMED_PIECE_SIZE);
+    if (len === PIECE_SIZE) return this.#freeFramed.pop() ?? Buffer.allocUnsafeSlow(FRAMED_PIECE_SIZE);
+    const size = dataFramesSize(len);
+    return size > SMALL_MAX ? Buffer.allocUnsafeSlow(size) : this.#carve(size);
   }
 
   /** Forgets the idle buffers, for the GC to free (a daemon with no session left: see idle-memory.ts). */

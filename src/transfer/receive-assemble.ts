@@ -10,6 +10,7 @@ import { sharedPool } from './buffer-pool.js';
 import { pieceLength } from './checksum.js';
 import { PieceAcks } from './receive-answers.js';
 import { type FilesInProgress, PieceState, type ReceiveContext, type RecvFile } from './receive-files.js';
+import { StoreBacklog } from './store-backlog.js';
 
 /** Pieces written but not yet on disk, per connection, before that connection stops being read. */
 const MAX_PENDING_WRITES = 2;
@@ -32,6 +33,7 @@ export class Assembler {
   readonly #files: FilesInProgress;
   readonly #connState = new Map<FramedConn, ConnState>();
   readonly #pool = sharedPool;
+  readonly #storing = new StoreBacklog(() => this.#connState.keys());
 
   constructor(ctx: ReceiveContext, files: FilesInProgress) {
     this.#ctx = ctx;
@@ -40,6 +42,7 @@ export class Assembler {
 
   connectionAdded(conn: FramedConn): void {
     this.#connState.set(conn, { current: undefined, pendingWrites: 0, acks: new PieceAcks(conn) });
+    this.#storing.connectionAdded(conn);
   }
 
   connectionLost(conn: FramedConn): void {
@@ -154,6 +157,7 @@ export class Assembler {
     }
     cs.pendingWrites++;
     if (cs.pendingWrites >= MAX_PENDING_WRITES) conn.pause('writes');
+    this.#storing.started();
     file.out
       .writePiece(seq, data, hash)
       .then(
@@ -167,6 +171,7 @@ export class Assembler {
         this.#pool.give(data);
         cs.pendingWrites--;
         if (cs.pendingWrites < MAX_PENDING_WRITES) conn.resume('writes');
+        this.#storing.finished();
       });
   }
 

@@ -15,6 +15,13 @@ import type { ReadPiece, SendContext, SendFile } from './sender-file.js';
 const WINDOW_BYTES = 64 * PIECE_SIZE;
 /** A pump queues what is ready under one cork up to this many bytes (see #pump). */
 const CORK_BYTES = 256 * 1024;
+/**
+ * Piece bytes queued on the session's sockets and not yet taken by the kernel, across all connections. A
+ * socket holds the piece it was given (and, under TLS, its ciphertext) until the kernel takes the last byte,
+ * so with one piece per connection the sender's memory grew with the connection count: a 1 GiB push with
+ * -n 32 peaked the client at 139-143 MiB against 88 with -n 8. Past this, pumps wait for a write to finish.
+ */
+export const MAX_QUEUED_BYTES = 16 * PIECE_SIZE;
 
 export interface Unacked {
   file: SendFile;
@@ -37,6 +44,9 @@ export class Pumps {
   readonly #pool = sharedPool;
   /** With --bwlimit a batch is one piece, paid for before it goes: a cork's worth would burst past the cap. */
   readonly #corkBytes: number;
+  /** Piece bytes handed to sockets and not yet written (see MAX_QUEUED_BYTES). */
+  #queuedBytes = 0;
+  readonly #written = new Signal();
 
   constructor(ctx: SendContext, readAhead: ReadAhead) {
     this.#ctx = ctx;
@@ -80,9 +90,15 @@ export class Pumps {
     done();
   }
 
-  /** Wakes every pump waiting for acknowledgements (the session ended). */
+  /** Wakes every pump waiting for acknowledgements or for the sockets (the session ended). */
   wake(): void {
     for (const cs of this.#connState.values()) cs.acked.wake();
+    this.#written.wake();
+  }
+
+  /** Piece bytes handed to the sockets and not yet written; at most MAX_QUEUED_BYTES plus one batch. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
   }
 
   onPieceAck(pieces: readonly { id: number; seq: number }[], conn: FramedConn): void {
@@ -125,15 +141,21 @@ export class Pumps {
     if (cs === undefined) return;
     for (;;) {
       if (cs.onRetired !== undefined) return;
-      const piece = await this.#readAhead.next();
-      if (piece === undefined) return;
-      if (this.#ctx.rateLimit !== undefined) await this.#ctx.rateLimit.take(piece.bytes);
-      if (conn.closed || cs.onRetired !== undefined) {
-        // Died or retired while we waited: put the piece back for another connection.
-        this.#readAhead.putBack(piece);
-        return;
+      await this.#reserveRoom(conn);
+      let ok: boolean;
+      try {
+        const piece = await this.#readAhead.next();
+        if (piece === undefined) return;
+        if (this.#ctx.rateLimit !== undefined) await this.#ctx.rateLimit.take(piece.bytes);
+        if (conn.closed || cs.onRetired !== undefined) {
+          // Died or retired while we waited: put the piece back for another connection.
+          this.#readAhead.putBack(piece);
+          return;
+        }
+        ok = conn.corked(() => this.#queueBatch(conn, cs, piece));
+      } finally {
+        this.#writtenOut(undefined, PIECE_SIZE);
       }
-      const ok = conn.corked(() => this.#queueBatch(conn, cs, piece));
       // The connection may die while we wait (drained() rejects): lost() re-sends its pieces elsewhere and
       // the conn.closed checks below end this pump; nothing else to handle here.
       if (!ok && !conn.closed) await conn.drained().catch(() => {});
@@ -141,6 +163,17 @@ export class Pumps {
         await cs.acked.wait();
       if (conn.closed) return;
     }
+  }
+
+  /**
+   * Waits until the session's sockets hold less than MAX_QUEUED_BYTES (or the session is over), then holds
+   * a piece's worth of the bound for the piece this pump is about to take, until it is queued. The check and
+   * the hold are one synchronous step: pumps that all passed the check first would each queue one more.
+   */
+  async #reserveRoom(conn: FramedConn): Promise<void> {
+    while (this.#queuedBytes >= MAX_QUEUED_BYTES && !conn.closed && !this.#ctx.finished())
+      await this.#written.wait();
+    this.#queuedBytes += PIECE_SIZE;
   }
 
   /**
@@ -165,28 +198,39 @@ export class Pumps {
   /** Queues a piece's DATA frames (by reference); its buffer returns to the pool once the socket wrote it. */
   #queuePiece(conn: FramedConn, piece: ReadPiece): boolean {
     const { data } = piece;
-    if (piece.framed) {
-      const release = () => this.#pool.give(data);
-      const ok = conn.sendDataFrames(piece.file.id, piece.seq, data, piece.bytes, release);
-      // Never handed to the socket (it died first): nothing references the buffer any more.
-      if (conn.closed && !ok) release();
-      return ok;
+    // A socket that died first never calls back: nothing references the buffer, and nothing is queued.
+    if (!conn.writable) {
+      this.#pool.give(data);
+      return false;
     }
-    let release: (() => void) | undefined = () => this.#pool.give(data);
+    this.#queuedBytes += data.length;
+    const release = () => this.#writtenOut(data, data.length);
+    if (piece.framed) return conn.sendDataFrames(piece.file.id, piece.seq, data, piece.bytes, release);
     let ok = true;
-    try {
-      for (let offset = 0; offset < data.length; offset += MAX_DATA_BYTES) {
-        const end = Math.min(offset + MAX_DATA_BYTES, data.length);
-        const last = end === data.length;
-        const onWritten = last ? release : undefined;
-        if (last) release = undefined;
-        ok = conn.sendData(piece.file.id, piece.seq, offset, data.subarray(offset, end), onWritten) && ok;
-        if (conn.closed) break;
+    for (let offset = 0; offset < data.length; offset += MAX_DATA_BYTES) {
+      const end = Math.min(offset + MAX_DATA_BYTES, data.length);
+      const last = end === data.length;
+      // A write that is made calls back, even on a socket destroyed later; one that is not never does.
+      if (last && !conn.writable) {
+        release();
+        break;
       }
-    } finally {
-      // Never handed to the socket (it died first): nothing references the buffer any more.
-      if (release !== undefined && conn.closed) release();
+      ok =
+        conn.sendData(
+          piece.file.id,
+          piece.seq,
+          offset,
+          data.subarray(offset, end),
+          last ? release : undefined,
+        ) && ok;
     }
     return ok;
+  }
+
+  /** A piece's buffer is the socket's no longer: it goes back to the pool, and a pump waiting may go on. */
+  #writtenOut(data: Buffer | undefined, bytes: number): void {
+    this.#queuedBytes -= bytes;
+    if (data !== undefined) this.#pool.give(data);
+    this.#written.wake();
   }
 }

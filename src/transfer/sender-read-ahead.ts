@@ -4,7 +4,14 @@
  * for, oldest first, so a big file's pieces spread over every connection. Once every piece of a file is
  * hashed (or it failed), its FILE_END goes out on the control connection.
  */
-import { dataFrameViews, FcpError, MsgType, PIECE_SIZE, toFcpError } from '../protocol/index.js';
+import {
+  dataFrameViews,
+  FcpError,
+  MAX_DATA_BYTES,
+  MsgType,
+  PIECE_SIZE,
+  toFcpError,
+} from '../protocol/index.js';
 import { sharedPool } from './buffer-pool.js';
 import { pieceLength } from './checksum.js';
 import { Signal } from './engine.js';
@@ -106,12 +113,12 @@ export class ReadAhead {
    */
   #readSmallNow(file: SendFile, readWhole: ReadWholeSync, resend: boolean): void {
     this.#bytesAhead += file.size;
-    const data = this.#pool.take(file.size);
-    const piece: ReadPiece = { file, seq: 0, data, framed: false, bytes: file.size };
+    const { data, body, framed } = this.#smallBuffer(file.size);
+    const piece: ReadPiece = { file, seq: 0, data, framed, bytes: file.size };
     let pieces: Array<ReadPiece | undefined>;
     try {
-      readWhole(file.entry, data);
-      pieces = this.#hashed(file, 0, [piece], [[data]], resend);
+      readWhole(file.entry, body);
+      pieces = this.#hashed(file, 0, [piece], [[body]], resend);
     } catch (err) {
       this.#pool.give(data);
       file.failure ??= toFcpError(err, file.entry.rel);
@@ -119,6 +126,20 @@ export class ReadAhead {
     }
     this.#queueRead(file, 0, pieces);
     this.#afterRead(file);
+  }
+
+  /**
+   * Where a one-piece file is read to: straight into its DATA frame when it fits in one, so the pump sends
+   * that buffer as it is (sendDataFrames) instead of copying the file beside a header (sendData's small
+   * path): one allocation and one copy less per small file, and half the garbage. `body`: the file's bytes.
+   */
+  #smallBuffer(size: number): { data: Buffer; body: Buffer; framed: boolean } {
+    if (size === 0 || size > MAX_DATA_BYTES) {
+      const data = this.#pool.take(size);
+      return { data, body: data, framed: false };
+    }
+    const data = this.#pool.takeFramed(size);
+    return { data, body: dataFrameViews(data, size)[0]!, framed: true };
   }
 
   /** Reads `seq` and, while they fit, the following pieces of the same file, in the background. */

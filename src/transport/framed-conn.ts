@@ -8,23 +8,17 @@
  */
 import type { Duplex } from 'node:stream';
 import {
-  type DataMsg,
   decodeMessage,
-  encodeDataFrame,
-  encodeDataHead,
-  encodeFrame,
-  encodeMessage,
   FcpError,
   FRAME_HEADER_SIZE,
-  FrameBatch,
   type FrameChecksums,
   FrameDecoder,
   type Message,
   MsgType,
-  sealDataFrames,
   toFcpError,
 } from '../protocol/index.js';
 import type { Channel } from './channel.js';
+import { FrameWriter } from './frame-writer.js';
 import type { RateLimit } from './rate-limit.js';
 
 export interface ConnHandler {
@@ -53,24 +47,22 @@ export interface ConnHandler {
 }
 
 /**
- * Why a connection stopped reading: messages held for the handshake (Inbox), piece writes behind, our
- * answers unsent, entry decisions behind (Receiver), a --bwlimit debt being paid (rate).
+ * Why a connection stopped reading: messages held for the handshake (Inbox), piece writes behind (this
+ * connection's, or the session's stores), our answers unsent, entry decisions behind (Receiver), a
+ * --bwlimit debt being paid (rate).
  */
-export type PauseReason = 'inbox' | 'writes' | 'backlog' | 'decisions' | 'rate';
+export type PauseReason = 'inbox' | 'writes' | 'stores' | 'backlog' | 'decisions' | 'rate';
 
 let nextConnId = 1;
 
-/** DATA of at most this many bytes is copied into its frame (see sendData). */
-const SMALL_DATA_BYTES = 16 * 1024;
 /** How long an aborted connection reads and discards while waiting for the peer to close (see abort()). */
 const ABORT_LINGER_MS = 2000;
 
-export class FramedConn {
+export class FramedConn extends FrameWriter {
   readonly #channel: Channel;
   readonly #stream: Duplex;
   /** Process-unique, for logs. */
   readonly connId = nextConnId++;
-  readonly #sums: FrameChecksums;
   readonly #decoder: FrameDecoder;
   #handler: ConnHandler | undefined;
   #closeError: FcpError | undefined;
@@ -78,25 +70,19 @@ export class FramedConn {
   /** abort() ran: incoming bytes are read and thrown away until the stream closes. */
   #aborted = false;
   readonly #pausedBy = new Set<PauseReason>();
-  /** sendCorked() has corked the stream until the end of this tick. */
-  #corkedTick = false;
-  /** DATA frames carry and check xxh32 (true unless omitDataChecksums() turned it off). */
-  #dataSums = true;
-  #messageBytesSent = 0;
   #drainWaiters: Array<{ resolve: () => void; reject: (err: FcpError) => void }> = [];
-  /** performance.now() of the last byte received and of the last frame queued; liveness checks read them. */
+  /** performance.now() of the last byte received (see lastSentMs); liveness checks read it. */
   lastReceivedMs = performance.now();
-  lastSentMs = performance.now();
   /** Who is at the other end, for the message when it goes away ("the daemon at h:p"); else the address. */
   peerName: string | undefined;
   /** --bwlimit on what we read (a pull's receiver): see limitReading(). */
   #readLimit: RateLimit | undefined;
 
   constructor(channel: Channel, sums: FrameChecksums, handler?: ConnHandler) {
+    super(channel.stream, sums);
     this.#channel = channel;
     const stream = channel.stream;
     this.#stream = stream;
-    this.#sums = sums;
     this.#handler = handler;
     this.#decoder = new FrameDecoder(sums.h32, (type, payload) => this.#deliver(type, payload));
     this.#decoder.setDataSink(
@@ -152,7 +138,7 @@ export class FramedConn {
    */
   omitDataChecksums(): void {
     if (!this.#channel.encrypted) return;
-    this.#dataSums = false;
+    this.omitSentDataChecksums();
     this.#decoder.skipDataChecksums();
   }
 
@@ -163,98 +149,6 @@ export class FramedConn {
    */
   limitReading(limit: RateLimit): void {
     this.#readLimit = limit;
-  }
-
-  /** Sends one control message. Returns false when the caller should wait for drained(). */
-  send(msg: Exclude<Message, DataMsg>): boolean {
-    if (this.#closed || this.#stream.destroyed) return false;
-    this.lastSentMs = performance.now();
-    const frame = encodeFrame(msg.type, encodeMessage(msg), this.#sums.h32);
-    this.#messageBytesSent += frame.length;
-    return this.#stream.write(frame);
-  }
-
-  /** A FrameBatch with this connection's frame checksum, for sendBatch(). */
-  newBatch(): FrameBatch {
-    return new FrameBatch(this.#sums.h32);
-  }
-
-  /** Sends the frames added to `batch` since its last take(), in one write. Returns as send() does. */
-  sendBatch(batch: FrameBatch): boolean {
-    if (batch.length === 0) return true;
-    const frames = batch.take();
-    if (this.#closed || this.#stream.destroyed) return false;
-    this.lastSentMs = performance.now();
-    this.#messageBytesSent += frames.length;
-    return this.#stream.write(frames);
-  }
-
-  /** Frame bytes of every control message send() has queued (DATA not included). */
-  get messageBytesSent(): number {
-    return this.#messageBytesSent;
-  }
-
-  /**
-   * Sends one control message corked with the others sent before the current tick ends: a burst goes out
-   * as one write (and one TLS record) instead of one each. Returns as send() does.
-   */
-  sendCorked(msg: Exclude<Message, DataMsg>): boolean {
-    if (!this.#corkedTick) {
-      this.#corkedTick = true;
-      this.#stream.cork();
-      process.nextTick(() => {
-        this.#corkedTick = false;
-        this.#stream.uncork();
-      });
-    }
-    return this.send(msg);
-  }
-
-  /**
-   * Sends one DATA frame. `data` is written by reference (a few KiB are copied): the caller keeps the
-   * buffer untouched until `onWritten` runs (or the connection closes).
-   */
-  sendData(
-    id: number,
-    seq: number,
-    offset: number,
-    data: Uint8Array,
-    onWritten?: (err?: Error | null) => void,
-  ): boolean {
-    if (this.#closed || this.#stream.destroyed) return false;
-    this.lastSentMs = performance.now();
-    if (data.byteLength <= SMALL_DATA_BYTES) {
-      // A small file's piece (or a piece's short last frame): copying it beside its header costs less than a
-      // second write and a streaming hash. onWritten still waits for the socket: it means the caller may
-      // reuse the buffer, and this piece's earlier frames may still be queued by reference.
-      const checksum = this.#dataSums ? this.#sums.h32 : undefined;
-      return this.#stream.write(encodeDataFrame(id, seq, offset, data, checksum), onWritten);
-    }
-    const parts = this.#dataSums ? this.#sums : undefined;
-    const head = encodeDataHead(id, seq, offset, data, parts);
-    this.#stream.cork();
-    this.#stream.write(head);
-    const ok = this.#stream.write(data, onWritten);
-    this.#stream.uncork();
-    return ok;
-  }
-
-  /**
-   * Sends a piece laid out as its DATA frames (protocol/data-frames.ts) as one write: one buffer reaches TLS
-   * whole, where a writev of headers and data is first copied into one. Headers are filled here, where the
-   * checksum choice is known. `block` is kept by reference until `onWritten` runs (or the connection closes).
-   */
-  sendDataFrames(
-    id: number,
-    seq: number,
-    block: Buffer,
-    length: number,
-    onWritten?: (err?: Error | null) => void,
-  ): boolean {
-    if (this.#closed || this.#stream.destroyed) return false;
-    this.lastSentMs = performance.now();
-    const frames = sealDataFrames(block, length, id, seq, this.#dataSums ? this.#sums.h32 : undefined);
-    return this.#stream.write(frames, onWritten);
   }
 
   /** Resolves when the stream can take more, rejects if it closes first. */
@@ -314,28 +208,10 @@ export class FramedConn {
     this.#stream.end();
   }
 
-  /**
-   * Runs `write` with the stream corked, so that what it queues leaves as one write (and one TLS record)
-   * instead of one per frame.
-   */
-  corked<T>(write: () => T): T {
-    this.#stream.cork();
-    try {
-      return write();
-    } finally {
-      this.#stream.uncork();
-    }
-  }
-
   /** Runs `listener` once the stream has closed (at once if it has). */
   onceClosed(listener: () => void): void {
     if (this.#stream.destroyed) listener();
     else this.#stream.once('close', listener);
-  }
-
-  /** Bytes queued on the stream and not yet handed to the kernel. */
-  get queuedBytes(): number {
-    return this.#stream.writableLength;
   }
 
   /**
