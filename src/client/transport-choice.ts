@@ -16,8 +16,9 @@ import {
   type SecurityOptions,
   securityDefaults,
 } from './options.js';
+import { dropEarlyBootstrap } from './early-bootstrap.js';
 import { type RemoteFcpd, startRemoteFcpd } from './ssh-bootstrap.js';
-import { sshConfigFor, sshDialer, type SshTransport } from './ssh-dialer.js';
+import { sshConfigFor, type SshDialer, sshDialer, type SshTransport } from './ssh-dialer.js';
 
 /** How long the first connection to a standing daemon may take before auto mode goes through ssh. */
 export const DAEMON_PROBE_MS = 3_000;
@@ -59,6 +60,8 @@ export class TransportChooser {
   readonly #open = new Set<() => void>();
 
   constructor(choice: TransportChoice) {
+    // A bootstrap the launcher started on a guess is of no use to a run that will not go through ssh.
+    if (choice.mode !== 'ssh') dropEarlyBootstrap();
     this.#choice = choice;
     this.#via = choice.mode;
     this.#sshTransport = choice.sshTransport;
@@ -101,7 +104,7 @@ export class TransportChooser {
   async #viaSsh(common: CommonOptions, transfer: (opts: CommonOptions) => Promise<void>): Promise<void> {
     const c = this.#choice;
     const [remote, config] = await Promise.all([
-      startRemoteFcpd(c),
+      startRemoteFcpd({ ...c, onNotice: common.onNotice }),
       sshConfigFor(c.ssh, c.dest, common.endpoint.host),
     ]);
     common.onNotice?.(
@@ -118,12 +121,20 @@ export class TransportChooser {
     this.#open.add(end);
     try {
       await transfer({ ...common, dialer, security: oneTimeSecurity(common, remote) });
-    } finally {
-      this.#sshTransport = dialer.chosen() ?? this.#sshTransport;
-      this.#open.delete(end);
-      dialer.close();
+    } catch (err) {
+      // A failed attempt makes sure the remote fcpd is gone before the next one (or the exit) goes on.
+      this.#endAttempt(dialer, end);
       await remote.close();
+      throw err;
     }
+    this.#endAttempt(dialer, end);
+    remote.release();
+  }
+
+  #endAttempt(dialer: SshDialer, end: () => void): void {
+    this.#sshTransport = dialer.chosen() ?? this.#sshTransport;
+    this.#open.delete(end);
+    dialer.close();
   }
 }
 
