@@ -111,7 +111,14 @@ export class TransportChooser {
       `fcpd ${remote.info.version} started on ${c.dest} through ssh (port ${remote.info.port})`,
     );
     const dialer = sshDialer(
-      { ...c, transport: this.#sshTransport, config, onInfo: common.onInfo, onNotice: common.onNotice },
+      {
+        ...c,
+        transport: this.#sshTransport,
+        config,
+        extraConnections: common.connections === 'auto' ? 1 : common.connections - 1,
+        onInfo: common.onInfo,
+        onNotice: common.onNotice,
+      },
       remote,
     );
     const end = () => {
