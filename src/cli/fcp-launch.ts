@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { startEarlyBootstrap } from '../client/early-bootstrap.js';
+import { dropEarlyBootstrap, startEarlyBootstrap } from '../client/early-bootstrap.js';
 import { bundleName } from '../client/remote-install.js';
 import { earlyBootstrapArgv } from './early-ssh-args.js';
 
@@ -27,7 +27,11 @@ function localBundleName(): string | undefined {
 function startEarly(): void {
   try {
     const argv = earlyBootstrapArgv(process.argv.slice(2), localBundleName);
-    if (argv !== undefined) startEarlyBootstrap(argv);
+    if (argv === undefined) return;
+    startEarlyBootstrap(argv);
+    // fcp ending before the bootstrap took it (a usage error, say) ends it too: left alone, a login that
+    // asks for a password would go on asking after fcp has gone. An adopted one is no longer ours to end.
+    process.once('exit', dropEarlyBootstrap);
   } catch {
     // A guess that fails is no guess: fcp starts its own bootstrap as always.
   }
