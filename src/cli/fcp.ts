@@ -9,10 +9,9 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_PORT, FCP_VERSION, FcpError, toFcpError } from '../protocol/index.js';
+import { FCP_VERSION, FcpError, toFcpError } from '../protocol/index.js';
 import { loadHasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
-import { isFingerprint } from '../security/known-hosts.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
 import { printable } from './printable.js';
 import { createStats, RunTotals } from '../transfer/stats.js';
@@ -31,11 +30,11 @@ import { optionTable, type OptionTable } from './config-apply.js';
 import { commonOptions, MAX_CONNECTIONS, parseConnections } from './fcp-options.js';
 import { requestedConnections } from '../client/auto-connections.js';
 import { clientSettings, formatClientConfig } from './config-client.js';
-import { resolveHost } from '../client/host-resolve.js';
 import { formatDryRunSummary, formatSummary, monotonicMs, ProgressReporter } from './progress.js';
-import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
+import { parseRemoteSpec } from '../client/remote-spec.js';
 import { withRetries } from '../client/retry.js';
-import { type Endpoint, pull, push, type SecurityOptions } from '../client/transfer-client.js';
+import { pull, push } from '../client/transfer-client.js';
+import { endpointFor, splitOperands } from './fcp-operands.js';
 import { jsonWriter, type RunArgs, runArgsProblem, runListeners } from './run-options.js';
 import { TransportChooser } from '../client/transport-choice.js';
 import { type SshArgs, sshOptions, TRANSPORT_HELP, transportChoice, withDefaultSsh } from './ssh-options.js';
@@ -76,34 +75,6 @@ function usage(message: string): never {
   fail(new FcpError('FCP_ERR_USAGE', message));
 }
 
-function endpointFor(
-  spec: RemoteSpec,
-  args: CommonArgs,
-): { endpoint: Endpoint; security: Partial<SecurityOptions> } {
-  const opts =
-    args['ssh-config'] === undefined
-      ? { defaultPort: DEFAULT_PORT }
-      : { defaultPort: DEFAULT_PORT, configFile: args['ssh-config'] };
-  const host = resolveHost(spec, opts);
-  const acceptHostKey = args['accept-host-key'];
-  if (acceptHostKey !== undefined && !isFingerprint(acceptHostKey)) {
-    usage(
-      `--accept-host-key wants a fingerprint as fcpd --fingerprint prints it (SHA256:...), not "${acceptHostKey}"`,
-    );
-  }
-  return {
-    endpoint: { host: host.host, port: host.port },
-    security: {
-      encryption: args.encryption,
-      acceptHostKey,
-      user: host.user ?? '',
-      identityFile: args.identity === undefined ? undefined : path.resolve(args.identity),
-      configIdentityFiles: host.identityFiles,
-      knownHostsReadOnly: args['dry-run'],
-    },
-  };
-}
-
 async function run(
   direction: 'push' | 'pull',
   operands: string[],
@@ -114,31 +85,7 @@ async function run(
   // Every normal end calls process.exit with its code. If the event loop ever empties without one (a
   // transfer that neither finished nor failed), that is a bug, and it must not look like success.
   process.exitCode = EXIT.INTERNAL;
-  let remote: RemoteSpec;
-  let local: string[];
-  if (direction === 'push') {
-    if (operands.length < 2)
-      usage('push needs at least one source and a destination: fcp push SRC... HOST:DST');
-    const last = operands[operands.length - 1]!;
-    const spec = parseRemoteSpec(last);
-    if (spec === undefined)
-      usage(`the destination "${last}" is not remote (expected [user@]host[:port]:path)`);
-    remote = spec;
-    local = operands.slice(0, -1);
-    for (const source of local) {
-      if (parseRemoteSpec(source) !== undefined) usage(`push sources must be local: "${source}"`);
-    }
-  } else {
-    if (operands.length !== 2)
-      usage('pull needs exactly a remote source and a local destination: fcp pull HOST:SRC DST');
-    const spec = parseRemoteSpec(operands[0]!);
-    if (spec === undefined)
-      usage(`the source "${operands[0]}" is not remote (expected [user@]host[:port]:path)`);
-    if (parseRemoteSpec(operands[1]!) !== undefined)
-      usage(`the pull destination must be local: "${operands[1]}"`);
-    remote = spec;
-    local = [operands[1]!];
-  }
+  const { remote, local } = splitOperands(direction, operands);
   // The config file's section for the host as typed (README "Configuration"); flags win over it.
   const args = clientSettings(flags, table, hideBin(process.argv), remote.host).args;
   verbose = args.verbose;

@@ -24,6 +24,7 @@ import {
 } from '../security/privileges.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
 import { commandOverSsh } from './fcpd-serve-once.js';
+import { quickOverSshArgs } from './fcpd-quick-args.js';
 import { printable } from './printable.js';
 import { parseRate } from './rate-option.js';
 import { pinYoungGeneration } from './young-generation.js';
@@ -316,6 +317,10 @@ function configured<T extends object>(args: T, options: (y: Argv) => Argv<unknow
 
 async function main(): Promise<void> {
   pinYoungGeneration();
+  // What fcp runs over ssh, in the forms it sends, skips building the yargs parser (fcpd-quick-args.ts).
+  const quick = quickOverSshArgs(hideBin(process.argv));
+  const overSsh = quick === undefined ? undefined : commandOverSsh(quick);
+  if (overSsh !== undefined) process.exit(await overSsh);
   await yargs(hideBin(process.argv))
     .scriptName('fcpd')
     .usage('fcpd [serve] [options]\nfcpd stop [options]\nfcpd status [--json]')

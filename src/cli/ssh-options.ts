@@ -3,13 +3,12 @@
  * --ssh-transport, --remote-fcpd, --no-remote-install, and the rule that picks the transport from them and
  * the operand.
  */
-import path from 'node:path';
 import type { Argv } from 'yargs';
 import type { RemoteSpec } from '../client/remote-spec.js';
 import { SSH_TRANSPORTS, type SshTransport } from '../client/ssh-dialer.js';
 import { portWithSsh, type TransportChoice, type TransportMode } from '../client/transport-choice.js';
 import { FcpError } from '../protocol/index.js';
-import { parseSshCommand, type SshCommand, sshDestination } from '../transport/ssh-command.js';
+import { parseSshCommand, sshDestination, withUserFiles } from '../transport/ssh-command.js';
 
 export interface SshArgs {
   ssh: string | undefined;
@@ -97,23 +96,6 @@ export function transportChoice(
     remoteInstall: args['remote-install'],
     onStderr,
   };
-}
-
-/**
- * fcp's -F FILE names the ssh config for aliases, and -i FILE the key to log in with: ssh gets the same
- * ones, unless the --ssh command names its own.
- */
-function withUserFiles(
-  ssh: SshCommand,
-  configFile: string | undefined,
-  identity: string | undefined,
-): SshCommand {
-  const own = (flag: string) => ssh.args.some((a) => a.startsWith(flag));
-  const extra = [
-    ...(configFile === undefined || own('-F') ? [] : ['-F', path.resolve(configFile)]),
-    ...(identity === undefined || own('-i') ? [] : ['-i', path.resolve(identity)]),
-  ];
-  return { file: ssh.file, args: [...extra, ...ssh.args] };
 }
 
 function usage(message: string): FcpError {

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { FCP_VERSION, FcpError } from '../protocol/index.js';
+import { FCP_VERSION } from '../protocol/constants.js';
+import { FcpError } from '../protocol/errors.js';
 import { cachedBundleName, installArgv, type SshCommand } from '../transport/ssh-command.js';
 import { endSsh, spawnSsh, sshEnded } from './ssh-process.js';
 
@@ -38,9 +39,14 @@ export async function findLocalBundle(): Promise<LocalBundle | undefined> {
       continue;
     }
     const sha256 = createHash('sha256').update(data).digest('hex');
-    return { data, sha256, name: cachedBundleName(FCP_VERSION, sha256.slice(0, 16)) };
+    return { data, sha256, name: bundleName(sha256) };
   }
   return undefined;
+}
+
+/** The name in the remote cache of the bundle whose SHA-256 is `sha256` (hex). */
+export function bundleName(sha256: string): string {
+  return cachedBundleName(FCP_VERSION, sha256.slice(0, 16));
 }
 
 /** Why the remote cannot get fcpd from us, or undefined when it can (node new enough, a bundle to send). */

@@ -19,6 +19,7 @@ import {
   remoteCommandFor,
   type SshCommand,
 } from '../transport/ssh-command.js';
+import { takeEarlyBootstrap } from './early-bootstrap.js';
 import { cannotInstall, findLocalBundle, installBundle, type LocalBundle } from './remote-install.js';
 import { abortSsh, endSsh, onLines, type SshChild, spawnSsh, sshEnded } from './ssh-process.js';
 
@@ -32,6 +33,8 @@ export interface BootstrapOptions {
   readonly remoteInstall: boolean;
   /** Each line ssh (or the remote fcpd) writes on stderr, for the user. */
   readonly onStderr: (line: string) => void;
+  /** What -v shows. */
+  readonly onNotice?: ((text: string) => void) | undefined;
 }
 
 /** The remote fcpd of one session, and the ssh that keeps it alive. */
@@ -41,6 +44,12 @@ export interface RemoteFcpd {
   readonly cachedName: string | undefined;
   /** Ends the ssh's stdin (the remote fcpd exits), and makes sure the ssh is gone. */
   close(): Promise<void>;
+  /**
+   * After a session that ended well: ends the ssh's stdin and does not wait. The remote fcpd ends with its
+   * session anyway, and its ssh then exits by itself; waiting for that costs the remote's exit and at least
+   * one round trip at the end of every run (spec/PROTOCOL.md §8.1).
+   */
+  release(): void;
   /** The same at once, for a process about to exit (SIGINT): the ssh is told to go and not waited for. */
   abort(): void;
 }
@@ -71,7 +80,13 @@ async function install(opts: BootstrapOptions, node: string | null, bundle: Loca
 }
 
 function running(ssh: SshChild, info: BootstrapInfo, cachedName: string | undefined): RemoteFcpd {
-  return { info, cachedName, close: () => endSsh(ssh), abort: () => abortSsh(ssh) };
+  return {
+    info,
+    cachedName,
+    close: () => endSsh(ssh),
+    release: () => ssh.child.stdin?.end(),
+    abort: () => abortSsh(ssh),
+  };
 }
 
 /**
@@ -83,8 +98,8 @@ async function bootstrapOnce(
   opts: BootstrapOptions,
   cachedName: string | undefined,
 ): Promise<{ ssh: SshChild; outcome: Outcome }> {
-  const remote = remoteCommandFor(opts.remoteFcpd, cachedName);
-  const ssh = spawnSsh(bootstrapArgv(opts.ssh, opts.dest, remote), opts.onStderr);
+  const argv = bootstrapArgv(opts.ssh, opts.dest, remoteCommandFor(opts.remoteFcpd, cachedName));
+  const ssh = adoptOrSpawn(argv, opts);
   let timer: NodeJS.Timeout | undefined;
   try {
     const outcome = await new Promise<Outcome>((resolve, reject) => {
@@ -102,6 +117,18 @@ async function bootstrapOnce(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The bootstrap ssh the launcher started early when it guessed `argv` right (-v says which), else a new one. */
+function adoptOrSpawn(argv: readonly string[], opts: BootstrapOptions): SshChild {
+  const early = takeEarlyBootstrap(argv, opts.onStderr);
+  if (early.kind === 'adopted') {
+    opts.onNotice?.('ssh login started at launch, before the rest of fcp loaded');
+    return early.ssh;
+  }
+  if (early.kind === 'wrong')
+    opts.onNotice?.('the ssh started at launch did not match the options and config; ssh again');
+  return spawnSsh(argv, opts.onStderr);
 }
 
 function notStarted(dest: string): string {

@@ -11,7 +11,7 @@ import { hostPort } from '../transport/channel.js';
 import { type CommandDialer, commandDialer } from '../transport/command-dial.js';
 import type { DialedChannel, Dialer } from '../transport/dialer.js';
 import { firstAnswerDialer } from '../transport/first-answer-dial.js';
-import { socketForwardDialer } from '../transport/socket-forward-dial.js';
+import { type ForwardDialer, socketForwardDialer } from '../transport/socket-forward-dial.js';
 import {
   configQueryArgv,
   dataArgv,
@@ -41,6 +41,8 @@ export interface SshDialerOptions {
   readonly dest: string;
   readonly remoteFcpd: string | undefined;
   readonly transport: SshTransport;
+  /** The connections a session opens after its first (the tuner's second with auto): their logins start early. */
+  readonly extraConnections: number;
   /** What `ssh -G` said of the destination (sshConfigFor). */
   readonly config: SshConfig;
   /** Each stderr line of the carrying ssh children. */
@@ -122,12 +124,38 @@ function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDiale
     argv: (local) => forwardArgv(opts.ssh, opts.dest, local, remote.info.relay),
     onStderr: opts.onStderr,
   });
-  return firstAnswerDialer(forwarded, relayed, (way) => {
-    if (way === 'fallback')
-      opts.onNotice?.(
-        `ssh on ${opts.dest} does not forward to the relay socket; relaying through fcpd --stdio`,
-      );
+  const either = firstAnswerDialer(forwarded, relayed, (way) => {
+    if (way !== 'fallback') return;
+    // Spares started for the forwarded way are of no use now.
+    forwarded.close();
+    opts.onNotice?.(
+      `ssh on ${opts.dest} does not forward to the relay socket; relaying through fcpd --stdio`,
+    );
   });
+  return withSpareLogins(either, forwarded, opts.extraConnections);
+}
+
+/**
+ * `dialer`, whose first open() also starts the logins of the `extra` connections the session will open
+ * next (the other `-n N - 1`, or auto's second), so they log in while the first one does instead of after
+ * its session began: each carried connection is an ssh login, several round trips, where a direct one is
+ * a TLS handshake. A spare that ends up unused is ended with the dialer.
+ */
+function withSpareLogins(dialer: CommandDialer, forwarded: ForwardDialer, extra: number): CommandDialer {
+  let first = true;
+  return {
+    ...dialer,
+    open: (resume, signal) => {
+      if (first && extra > 0) {
+        const channel = dialer.open(resume, signal);
+        forwarded.prestart(extra);
+        first = false;
+        return channel;
+      }
+      first = false;
+      return dialer.open(resume, signal);
+    },
+  };
 }
 
 /**

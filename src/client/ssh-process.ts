@@ -4,7 +4,7 @@
  * promises (7 for a login ssh refused, 4 for anything else that kept fcpd from starting).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { FcpError } from '../protocol/index.js';
+import { FcpError } from '../protocol/errors.js';
 
 /** A stderr or stdout line longer than this is cut: it is for a message, not a log. */
 const MAX_LINE_CHARS = 1000;

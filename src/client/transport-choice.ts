@@ -16,8 +16,9 @@ import {
   type SecurityOptions,
   securityDefaults,
 } from './options.js';
+import { dropEarlyBootstrap } from './early-bootstrap.js';
 import { type RemoteFcpd, startRemoteFcpd } from './ssh-bootstrap.js';
-import { sshConfigFor, sshDialer, type SshTransport } from './ssh-dialer.js';
+import { sshConfigFor, type SshDialer, sshDialer, type SshTransport } from './ssh-dialer.js';
 import type { TransferRoute } from './transfer-route.js';
 
 /** How long the first connection to a standing daemon may take before auto mode goes through ssh. */
@@ -63,6 +64,8 @@ export class TransportChooser {
   #toldPlaintext = false;
 
   constructor(choice: TransportChoice) {
+    // A bootstrap the launcher started on a guess is of no use to a run that will not go through ssh.
+    if (choice.mode !== 'ssh') dropEarlyBootstrap();
     this.#choice = choice;
     this.#via = choice.mode;
     this.#sshTransport = choice.sshTransport;
@@ -136,14 +139,21 @@ export class TransportChooser {
     const c = this.#choice;
     this.#tellPlaintextKept(common);
     const [remote, config] = await Promise.all([
-      startRemoteFcpd(c),
+      startRemoteFcpd({ ...c, onNotice: common.onNotice }),
       sshConfigFor(c.ssh, c.dest, common.endpoint.host),
     ]);
     common.onNotice?.(
       `fcpd ${remote.info.version} started on ${c.dest} through ssh (port ${remote.info.port})`,
     );
     const dialer = sshDialer(
-      { ...c, transport: this.#sshTransport, config, onInfo: common.onInfo, onNotice: common.onNotice },
+      {
+        ...c,
+        transport: this.#sshTransport,
+        config,
+        extraConnections: common.connections === 'auto' ? 1 : common.connections - 1,
+        onInfo: common.onInfo,
+        onNotice: common.onNotice,
+      },
       remote,
     );
     const end = () => {
@@ -155,12 +165,20 @@ export class TransportChooser {
       // The first connection, made before the session is granted, has settled direct or carried.
       const route = () => sshRoute(dialer.chosen(), remote.info.port);
       await transfer({ ...this.#routed(common, route), dialer, security: oneTimeSecurity(common, remote) });
-    } finally {
-      this.#sshTransport = dialer.chosen() ?? this.#sshTransport;
-      this.#open.delete(end);
-      dialer.close();
+    } catch (err) {
+      // A failed attempt makes sure the remote fcpd is gone before the next one (or the exit) goes on.
+      this.#endAttempt(dialer, end);
       await remote.close();
+      throw err;
     }
+    this.#endAttempt(dialer, end);
+    remote.release();
+  }
+
+  #endAttempt(dialer: SshDialer, end: () => void): void {
+    this.#sshTransport = dialer.chosen() ?? this.#sshTransport;
+    this.#open.delete(end);
+    dialer.close();
   }
 }
 

@@ -40,17 +40,40 @@ export interface SocketForwardDialerOptions {
   readonly onStderr?: (line: string) => void;
 }
 
+/** A forwarding dialer that can also start children ahead of need (ForwardDialer.prestart). */
+export interface ForwardDialer extends CommandDialer {
+  /**
+   * Starts `n` children now, without connecting to them: each logs in and listens meanwhile, and the next
+   * open()s take them in turn. A child's socket is only connected by open(), so the daemon sees nothing of
+   * a spare until then; close() ends the ones never taken.
+   */
+  prestart(n: number): void;
+}
+
+/** One child and the socket it listens on once ready. */
+interface Forwarding {
+  readonly child: ChildProcess;
+  readonly local: string;
+}
+
 /** Channels made of `argv(local)` children and one connection to each one's `local` socket. */
-export function socketForwardDialer(opts: SocketForwardDialerOptions): CommandDialer {
+export function socketForwardDialer(opts: SocketForwardDialerOptions): ForwardDialer {
   const children = new Set<ChildProcess>();
+  const spares: Array<Promise<Forwarding>> = [];
   let dir: string | undefined;
   let count = 0;
   let lastEnding: Ending | undefined;
-  const open = async (_resume: Buffer | undefined, signal?: AbortSignal): Promise<DialedChannel> => {
+  let closed = false;
+  const start = async (signal?: AbortSignal): Promise<Forwarding> => {
     // mkdtemp makes it 0700: only this user (and root) can reach the sockets in it.
     dir ??= mkdtempSync(path.join(tmpdir(), 'fcp-fwd-'));
     const local = path.join(dir, `${++count}.sock`);
     const child = await spawnChild({ peerName: opts.peerName, argv: () => opts.argv(local) }, signal);
+    if (closed) {
+      // A spare whose spawn close() overtook: end it at once, or nothing would.
+      endThenTerminate(child);
+      throw new FcpError('FCP_ERR_NET_CLOSED', `connection to ${opts.peerName} cancelled`);
+    }
     children.add(child);
     child.once('exit', () => child.stdin?.end());
     watchChild(child, opts.onStderr, (ending) => {
@@ -58,6 +81,10 @@ export function socketForwardDialer(opts: SocketForwardDialerOptions): CommandDi
       lastEnding = ending;
       unlinkQuietly(local);
     });
+    return { child, local };
+  };
+  const open = async (_resume: Buffer | undefined, signal?: AbortSignal): Promise<DialedChannel> => {
+    const { child, local } = await (spares.shift() ?? start(signal));
     try {
       const socket = await connectOnceListening(local, child, opts.peerName, signal);
       // One connection per child: once it closed, the child has nothing left to forward. Its stdin's end
@@ -72,15 +99,26 @@ export function socketForwardDialer(opts: SocketForwardDialerOptions): CommandDi
       throw err;
     }
   };
-  return dialerOfChildren(
+  const prestart = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const spare = start();
+      // A spare that cannot start fails the open() that takes it, not now.
+      spare.catch(() => {});
+      spares.push(spare);
+    }
+  };
+  const dialer = dialerOfChildren(
     opts.peerName,
     open,
     children,
     () => lastEnding,
     () => {
+      closed = true;
+      spares.length = 0;
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     },
   );
+  return { ...dialer, prestart };
 }
 
 /**

@@ -4,7 +4,8 @@
  * carried data connections and `ssh -G`. The remote side gets one POSIX sh script, wrapped so that any login
  * shell (sh, bash, zsh, fish, csh) hands it to `sh` unchanged.
  */
-import { FcpError } from '../protocol/index.js';
+import path from 'node:path';
+import { FcpError } from '../protocol/errors.js';
 
 /** An ssh command as `--ssh` gave it: the program and the options the user put after it. */
 export interface SshCommand {
@@ -23,6 +24,23 @@ export function remoteCommandFor(given: string | undefined, cachedName: string |
 }
 
 export const DEFAULT_SSH: SshCommand = { file: 'ssh', args: [] };
+
+/**
+ * fcp's -F FILE names the ssh config for aliases, and -i FILE the key to log in with: ssh gets the same
+ * ones, unless the --ssh command names its own.
+ */
+export function withUserFiles(
+  ssh: SshCommand,
+  configFile: string | undefined,
+  identity: string | undefined,
+): SshCommand {
+  const own = (flag: string) => ssh.args.some((a) => a.startsWith(flag));
+  const extra = [
+    ...(configFile === undefined || own('-F') ? [] : ['-F', path.resolve(configFile)]),
+    ...(identity === undefined || own('-i') ? [] : ['-i', path.resolve(identity)]),
+  ];
+  return { file: ssh.file, args: [...extra, ...ssh.args] };
+}
 
 /** The first word of the line the remote prints when it has neither fcpd nor the cached bundle. */
 export const NEED_INSTALL_TAG = 'FCPD-NEED-INSTALL';
