@@ -253,7 +253,8 @@ interface Measured {
  * The -v line: each step's count, rate and gain, then why the count stopped where it did, e.g.
  * `connections: 2 (21 MB/s, CPU 12 %) -> 8 (79 MB/s, CPU 40 %, +276 %) -> 32 (84 MB/s, CPU 55 %, +6 %):
  * the last step did not pay, back to 8`. CPU is the client's event loop's busy share.
- * `retired`: whether a step that did not pay could be undone (a pull cannot: the daemon is the sender).
+ * `retired`: whether a step that did not pay could be undone (a pull only by DETACH, which an older
+ * daemon does not offer).
  */
 export function describeTuning(tuner: ConnectionTuner, retired: boolean): string {
   const parts = tuner.steps.map((s) => {
@@ -268,7 +269,7 @@ export function describeTuning(tuner: ConnectionTuner, retired: boolean): string
     case 'no-gain':
       return retired
         ? `${line}: the last step did not pay, back to ${tuner.target}`
-        : `${line}: the last step did not pay; its connections stay (the daemon sends a pull, fcp cannot retire them)`;
+        : `${line}: the last step did not pay; its connections stay (the daemon is older than this fcp: it cannot be told to stop sending on them)`;
     case 'cpu':
       return `${line}: CPU-bound (event loop ${Math.round((tuner.steps.at(-1)?.elu ?? 0) * 100)} % busy), more connections would only cost CPU`;
     case 'cap':
