@@ -63,7 +63,7 @@ const RISING = 1.6;
  */
 const STEP_MS = 400;
 /**
- * Bytes a step's measurement spans, at least, unless it has taken MAX_STEP_SAMPLES: goodput is counted in
+ * Bytes a step's measurement spans, at least, unless it has taken MAX_STEP_MS: goodput is counted in
  * whole pieces (1 MiB, acknowledged or received whole), so 16 of them keep the rounding under 7 %, well
  * inside MIN_GAIN.
  */
@@ -201,11 +201,11 @@ export class ConnectionTuner {
   }
 
   /**
-   * Still warming up: the first FIRST_WARMUP_MS or WARMUP_MS; then, for the first step, while the goodput is still climbing
-   * (TCP slow start: at 40 ms RTT an unshaped 100 MB/s flow needs ~8 round trips, a 10 MB/s one ~5, and a
-   * yardstick read low makes the next step look linear); for a later one until one interval after the
-   * goodput (of two) came back from the step's dip: the acknowledgements the dip held up land in that one,
-   * and read as a rate the link does not have (298 and 353 MB/s on a 250 MB/s link).
+   * Still warming up: the first FIRST_WARMUP_MS or WARMUP_MS; then, for the first step, while the goodput
+   * is still climbing (TCP slow start: at 40 ms RTT an unshaped 100 MB/s flow needs ~8 round trips, a 10
+   * MB/s one ~5, and a yardstick read low makes the next step look linear); for a later one until one
+   * interval after the goodput (of two) came back from the step's dip: the acknowledgements the dip held
+   * up land in that one, and read as a rate the link does not have (298 and 353 MB/s on a 250 MB/s link).
    */
   #warming(): boolean {
     const warmedMs = this.#warmup.reduce((sum, w) => sum + w.ms, 0);
