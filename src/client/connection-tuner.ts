@@ -5,13 +5,13 @@
  *
  * A session starts with AUTO_START connections. Each step measures the session's goodput (bytes the
  * receiver acknowledged on a push, bytes received on a pull) once the step's connections are all open and
- * a warm-up has passed (two intervals, longer while the goodput is still in the dip new connections cause),
- * over at least 16 pieces and 4 per connection (or 2 s), then:
- *   - the first step grows at once unless the client's event loop is already saturated (CPU-bound: more
- *     connections only cost CPU there, the case of loopback);
- *   - a later step that raised the goodput by MIN_GAIN or more is kept, and the next one grows again,
- *     fourfold after a step that scaled almost linearly (each connection held its own rate: a per-flow
- *     limit, not a shared bottleneck), twofold otherwise;
+ * a warm-up has passed (400 ms for the first, 200 ms later, longer while the goodput still climbs or is
+ * still in the dip new connections cause), over at least 16 pieces and 4 per connection, or 2 s, then:
+ *   - the first step grows fourfold at once unless the client's event loop is already saturated
+ *     (CPU-bound: more connections only cost CPU there, the case of loopback);
+ *   - a later step that raised the goodput by MIN_GAIN or more is kept, and the next one grows again:
+ *     straight to the cap after a step that scaled nearly linearly (each connection held its own rate: a
+ *     per-flow limit, not a shared bottleneck, so every connection more adds as much), twofold otherwise;
  *   - a step that did not pay is undone (its connections retired) and the count is final;
  *   - the count is final too at the cap, when the event loop is saturated, or when what is left to send
  *     would be gone before another step could be measured.
@@ -25,22 +25,45 @@ export const AUTO_MAX = 32;
 export const MIN_GAIN = 0.15;
 /** Event-loop utilisation (0..1) at or above which the client counts as CPU-bound. */
 export const CPU_BOUND_ELU = 0.9;
-/** A step that scaled at least this share of linearly grows fourfold next. */
-const LINEAR_SHARE = 0.75;
-/** Intervals thrown away after a step's connections are open (TLS start, TCP windows opening). */
-const WARMUP_SAMPLES = 2;
 /**
- * Then the warm-up goes on, up to this many intervals, while the goodput is below RECOVERED of the step
- * before: new connections first fill their socket buffers and the emulated 4 MiB windows (24 of them at
- * once is ~100 MiB written before one more byte is acknowledged), and a busy client does that at the
- * expense of the connections it had. Measured inside that dip, a step that pays read as -60 to -70 %.
+ * A step that scaled at least this share of linearly goes straight to the cap next. A per-flow shaper
+ * scales fully (x4 connections, x4 goodput); a shared bottleneck much less (2 -> 8 on the unshaped
+ * emulated WAN: +13-30 %, where linear is +300 %). Half, for the noise of a loaded box: there 2 x 10 MB/s
+ * read 25 MB/s and 8 x 10 read +191 %. A wrong jump is undone by the next step's measurement, as any step
+ * that does not pay.
  */
-const MAX_WARMUP_SAMPLES = 6;
-const RECOVERED = 0.9;
-/** Intervals averaged into a step's goodput, at least. */
-const STEP_SAMPLES = 2;
+const LINEAR_SHARE = 0.5;
 /**
- * Bytes a step's measurement spans, at least, unless it has taken MAX_STEP_SAMPLES: goodput is counted in
+ * Time thrown away after a step's connections are open (TLS start, TCP windows opening): at 40 ms RTT a
+ * 10 MB/s flow needs ~400 KB of window, 4-5 round trips of slow start.
+ */
+const WARMUP_MS = 200;
+/**
+ * The first step's: the session itself is starting (list, answers, read-ahead, every socket buffer and
+ * emulated window filling), and a yardstick read low makes the next step look as if it paid: measured after
+ * 200 ms, 2 connections on a 24 MB/s shared link read 15-20 MB/s and the step to 8 +17-32 %.
+ */
+const FIRST_WARMUP_MS = 400;
+/**
+ * Then the warm-up goes on, up to this long, while the goodput is below RECOVERED of the step before: new
+ * connections first fill their socket buffers and the emulated 4 MiB windows (24 of them at once is ~100
+ * MiB written before one more byte is acknowledged), and a busy client does that at the expense of the
+ * connections it had. Measured inside that dip, a step that pays read as -60 to -70 %.
+ */
+const MAX_WARMUP_MS = 1200;
+const RECOVERED = 0.9;
+/**
+ * Goodput still rising this fast is slow start, not the path's rate. Above the rounding of a few whole
+ * pieces per interval (3 where 2 were is x1.5 already), well below slow start's doubling per round trip.
+ */
+const RISING = 1.6;
+/**
+ * Time averaged into a step's goodput, at least: acknowledgements come in bursts (a step's new
+ * connections move in step), and 200 ms read 341 MB/s on a 250 MB/s link.
+ */
+const STEP_MS = 400;
+/**
+ * Bytes a step's measurement spans, at least, unless it has taken MAX_STEP_MS: goodput is counted in
  * whole pieces (1 MiB, acknowledged or received whole), so 16 of them keep the rounding under 7 %, well
  * inside MIN_GAIN.
  */
@@ -51,9 +74,11 @@ const MIN_STEP_BYTES = 16 * 1024 * 1024;
  */
 const MIN_STEP_PIECES_PER_CONN = 4;
 const PIECE_BYTES = 1024 * 1024;
-const MAX_STEP_SAMPLES = 10;
-/** Intervals a step waits for its connections before it is measured with those that did open. */
-const MAX_WAIT_SAMPLES = 8;
+const MAX_STEP_MS = 2000;
+/** How long a step waits for its connections before it is measured with those that did open. */
+const MAX_WAIT_MS = 1600;
+/** What a next step takes at least (open, warm up, measure): too little left for it, and tuning stops. */
+const NEXT_STEP_MS = 1000;
 
 /** What the client saw over one interval. */
 export interface TunerSample {
@@ -84,6 +109,8 @@ export interface TunerStep {
   readonly gain: number | undefined;
   /** The client's event-loop utilisation over it, 0..1. */
   readonly elu: number;
+  /** When it was judged, in ms of sampling since the tuner started. */
+  readonly atMs: number;
 }
 
 export type StopReason = 'no-gain' | 'cpu' | 'cap' | 'end' | 'fixed';
@@ -93,9 +120,11 @@ export class ConnectionTuner {
   #target: number;
   #stopped: StopReason | undefined;
   readonly #steps: TunerStep[] = [];
-  /** The current step: intervals spent waiting for its connections, warm-up left, samples counted. */
+  /** Sampled time since the start, in ms. */
+  #elapsedMs = 0;
+  /** The current step: time spent waiting for its connections, warm-up samples, samples counted. */
   #opening = true;
-  #waited = 0;
+  #waitedMs = 0;
   #warmup: TunerSample[] = [];
   /** Intervals the current measurement takes: fixed when it starts (see #measureLength). */
   #measureFor = 0;
@@ -129,10 +158,11 @@ export class ConnectionTuner {
   /** One interval's figures; returns what to do now. */
   sample(s: TunerSample): TunerAction {
     if (this.#stopped !== undefined) return { kind: 'wait' };
+    this.#elapsedMs += s.ms;
     if (this.#opening) {
       // The interval in which the last of them opened had fewer for part of it: not counted either.
-      this.#waited++;
-      if (s.connections < this.#target && this.#waited <= MAX_WAIT_SAMPLES) return { kind: 'wait' };
+      this.#waitedMs += s.ms;
+      if (s.connections < this.#target && this.#waitedMs <= MAX_WAIT_MS) return { kind: 'wait' };
       this.#opening = false;
       return { kind: 'wait' };
     }
@@ -165,21 +195,32 @@ export class ConnectionTuner {
   #measureLength(ms: number): number {
     const wanted = Math.max(MIN_STEP_BYTES, MIN_STEP_PIECES_PER_CONN * PIECE_BYTES * this.#target);
     const perSample = (Math.max(rateOf(this.#warmup.slice(-2)), this.#steps.at(-1)?.rate ?? 0) * ms) / 1000;
-    const n = perSample > 0 ? Math.ceil(wanted / perSample) : MAX_STEP_SAMPLES;
-    return Math.min(MAX_STEP_SAMPLES, Math.max(STEP_SAMPLES, n));
+    const most = Math.max(1, Math.floor(MAX_STEP_MS / ms));
+    const n = perSample > 0 ? Math.ceil(wanted / perSample) : most;
+    return Math.min(most, Math.max(Math.ceil(STEP_MS / ms), n));
   }
 
   /**
-   * Still warming up: the first intervals, then until one interval after the goodput (of two) came back
-   * from the step's dip: the acknowledgements the dip held up land in that one, and read as a rate the link
-   * does not have (298 and 353 MB/s on a 250 MB/s link).
+   * Still warming up: the first FIRST_WARMUP_MS or WARMUP_MS; then, for the first step, while the goodput
+   * is still climbing (TCP slow start: at 40 ms RTT an unshaped 100 MB/s flow needs ~8 round trips, a 10
+   * MB/s one ~5, and a yardstick read low makes the next step look linear); for a later one until one
+   * interval after the goodput (of two) came back from the step's dip: the acknowledgements the dip held
+   * up land in that one, and read as a rate the link does not have (298 and 353 MB/s on a 250 MB/s link).
    */
   #warming(): boolean {
-    const warmed = this.#warmup.length;
-    if (warmed < WARMUP_SAMPLES) return true;
+    const warmedMs = this.#warmup.reduce((sum, w) => sum + w.ms, 0);
     const prev = this.#steps.at(-1);
-    if (prev === undefined || warmed >= MAX_WARMUP_SAMPLES) return false;
+    if (warmedMs < (prev === undefined ? FIRST_WARMUP_MS : WARMUP_MS)) return true;
+    if (warmedMs >= MAX_WARMUP_MS) return false;
+    if (prev === undefined) return this.#climbing();
     return rateOf(this.#warmup.slice(-3, -1)) < RECOVERED * prev.rate;
+  }
+
+  /** The last two intervals moved RISING times what the two before them did (or the first two, one). */
+  #climbing(): boolean {
+    const w = this.#warmup;
+    const span = w.length >= 4 ? 2 : 1;
+    return rateOf(w.slice(-span)) > RISING * rateOf(w.slice(-2 * span, -span));
   }
 
   #measured(connections: number): Measured {
@@ -190,7 +231,7 @@ export class ConnectionTuner {
   #decide(m: Measured, last: TunerSample): TunerAction {
     const prev = this.#steps.at(-1);
     const gain = prev === undefined ? undefined : m.rate / prev.rate - 1;
-    this.#steps.push({ connections: m.connections, rate: m.rate, gain, elu: m.elu });
+    this.#steps.push({ connections: m.connections, rate: m.rate, gain, elu: m.elu, atMs: this.#elapsedMs });
     if (prev !== undefined && gain !== undefined && gain < MIN_GAIN) {
       this.#target = prev.connections;
       this.#stopped = 'no-gain';
@@ -199,19 +240,24 @@ export class ConnectionTuner {
     if (m.elu >= CPU_BOUND_ELU) return this.#stop('cpu');
     if (m.connections >= this.#max) return this.#stop('cap');
     if (this.#nearEnd(last)) return this.#stop('end');
-    return this.#grow(Math.min(m.connections * this.#factor(m, prev, gain), this.#max));
+    return this.#grow(Math.min(this.#next(m, prev, gain), this.#max));
   }
 
-  /** Fourfold after the first step and after one that scaled almost linearly, twofold otherwise. */
-  #factor(m: Measured, prev: TunerStep | undefined, gain: number | undefined): number {
-    if (prev === undefined || gain === undefined) return 4;
-    return gain >= LINEAR_SHARE * (m.connections / prev.connections - 1) ? 4 : 2;
+  /**
+   * Fourfold after the first step (nothing to compare it with yet); the cap after one that scaled nearly
+   * linearly (on a per-flow-limited path a x2 then x2 again only spends a step per doubling: 2 -> 8 -> 16 ->
+   * 32 took ~3 s of a 1 GiB copy at 10 MB/s per flow); twofold otherwise.
+   */
+  #next(m: Measured, prev: TunerStep | undefined, gain: number | undefined): number {
+    if (prev === undefined || gain === undefined) return m.connections * 4;
+    const linear = gain >= LINEAR_SHARE * (m.connections / prev.connections - 1);
+    return linear ? this.#max : m.connections * 2;
   }
 
   #grow(to: number): TunerAction {
     this.#target = to;
     this.#opening = true;
-    this.#waited = 0;
+    this.#waitedMs = 0;
     this.#warmup = [];
     return { kind: 'grow', to };
   }
@@ -226,9 +272,8 @@ export class ConnectionTuner {
    * drains would read as a step that did not pay, and connections opened that late carry little.
    */
   #nearEnd(s: TunerSample): boolean {
-    const stepMs = s.ms * (1 + WARMUP_SAMPLES + STEP_SAMPLES);
     const perMs = s.ms > 0 ? s.bytes / s.ms : 0;
-    return s.remainingBytes < perMs * stepMs;
+    return s.remainingBytes < perMs * NEXT_STEP_MS;
   }
 }
 
@@ -251,13 +296,15 @@ interface Measured {
 
 /**
  * The -v line: each step's count, rate and gain, then why the count stopped where it did, e.g.
- * `connections: 2 (21 MB/s, CPU 12 %) -> 8 (79 MB/s, CPU 40 %, +276 %) -> 32 (84 MB/s, CPU 55 %, +6 %):
- * the last step did not pay, back to 8`. CPU is the client's event loop's busy share.
- * `retired`: whether a step that did not pay could be undone (a pull cannot: the daemon is the sender).
+ * `connections: 2 (21 MB/s, CPU 12 %, at 0.8 s) -> 8 (79 MB/s, CPU 40 %, at 1.6 s, +276 %) -> 32 (84 MB/s,
+ * CPU 55 %, at 2.5 s, +6 %): the last step did not pay, back to 8`. CPU is the client's event loop's busy
+ * share; "at" is when the step was judged, counted from the first connections being opened.
+ * `retired`: whether a step that did not pay could be undone (a pull only by DETACH, which an older
+ * daemon does not offer).
  */
 export function describeTuning(tuner: ConnectionTuner, retired: boolean): string {
   const parts = tuner.steps.map((s) => {
-    const rate = `${(s.rate / 1e6).toFixed(s.rate < 1e7 ? 1 : 0)} MB/s, CPU ${Math.round(s.elu * 100)} %`;
+    const rate = `${(s.rate / 1e6).toFixed(s.rate < 1e7 ? 1 : 0)} MB/s, CPU ${Math.round(s.elu * 100)} %, at ${(s.atMs / 1000).toFixed(1)} s`;
     return s.gain === undefined
       ? `${s.connections} (${rate})`
       : `${s.connections} (${rate}, ${s.gain >= 0 ? '+' : ''}${Math.round(s.gain * 100)} %)`;
@@ -268,7 +315,7 @@ export function describeTuning(tuner: ConnectionTuner, retired: boolean): string
     case 'no-gain':
       return retired
         ? `${line}: the last step did not pay, back to ${tuner.target}`
-        : `${line}: the last step did not pay; its connections stay (the daemon sends a pull, fcp cannot retire them)`;
+        : `${line}: the last step did not pay; its connections stay (the daemon is older than this fcp: it cannot be told to stop sending on them)`;
     case 'cpu':
       return `${line}: CPU-bound (event loop ${Math.round((tuner.steps.at(-1)?.elu ?? 0) * 100)} % busy), more connections would only cost CPU`;
     case 'cap':

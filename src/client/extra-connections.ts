@@ -23,8 +23,8 @@ import { AutoConnections, requestedConnections } from './auto-connections.js';
  * one-file copy of a few KiB took 193 ms with its 7 extra connections and 183 ms without (README
  * "Connections"), and a no-change re-run of a tree opened all of them for nothing. A push lists before
  * SESSION, so they also wait for granted(). With `--connections auto` how many is decided as the transfer
- * goes (auto-connections.ts): more are attached while each step pays, and on a push the newest are retired
- * when one did not (TransferEngine.retire).
+ * goes (auto-connections.ts): more are attached while each step pays, and the newest are retired when one
+ * did not (TransferEngine.retire: on a pull by DETACH, spec/PROTOCOL.md §3.2).
  *
  * When one dies mid-session its pieces are re-sent over the others (the engine does that); here a
  * replacement is attached so the transfer keeps its width. Bounded, so a link that kills every new
@@ -130,8 +130,9 @@ export class ExtraConnections {
   }
 
   /**
-   * Retires the newest until `to` are left: they finish what they carry and close cleanly. A receiving
-   * engine (a pull) cannot: the daemon decides what goes on each connection, so they stay and carry data.
+   * Retires the newest until `to` are left: they finish what they carry and close cleanly. On a pull the
+   * daemon decides what goes on each connection: it is asked to stop by DETACH, and a daemon too old to
+   * offer it keeps them (false).
    */
   #retireDownTo(g: Granted, to: number): boolean {
     const surplus = this.#open.length + 1 - to;

@@ -31,6 +31,11 @@ export const Capability = {
    * that sets it: an older daemon ignores flag bits it does not know and would write.
    */
   DryRun: 0x0004,
+  /**
+   * The sender honours DETACH (§3.2): a receiver may ask it to stop sending on one data connection and close
+   * it once its pieces are acknowledged. Without it a pulling client keeps every connection it attached.
+   */
+  Detach: 0x0008,
 } as const;
 
 /** List entries (DIR_INFO, FILE_INFO) a client may send before SESSION under ListBeforeSession. */
@@ -105,6 +110,8 @@ export const MsgType = {
   AuthRetry: 0x16,
   AttachChallenge: 0x17,
   AttachProof: 0x18,
+  // Under Capability.Detach: the receiver retires a data connection the sender sends on (§3.2).
+  Detach: 0x19,
 } as const;
 
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];

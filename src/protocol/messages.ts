@@ -48,6 +48,8 @@ import {
   type AttachMsg,
   abortCodec,
   attachCodec,
+  type DetachMsg,
+  detachCodec,
   type DoneMsg,
   doneCodec,
   type HelloMsg,
@@ -94,7 +96,8 @@ export type Message =
   | AuthProofMsg
   | AuthRetryMsg
   | AttachChallengeMsg
-  | AttachProofMsg;
+  | AttachProofMsg
+  | DetachMsg;
 
 /** Every codec, one per type. A test checks that each MsgType but the reserved 0x05 has exactly one. */
 export const MESSAGE_CODECS = [
@@ -121,6 +124,7 @@ export const MESSAGE_CODECS = [
   authRetryCodec,
   attachChallengeCodec,
   attachProofCodec,
+  detachCodec,
 ] as const;
 
 // Indexed by the flag byte: one array load per frame instead of a switch over every type. Each entry is

@@ -98,8 +98,13 @@ export abstract class TransferEngine implements ConnHandler {
     return true;
   }
 
-  /** See retire(): a sender stops its pump on `conn` and ends it once it is idle. */
-  protected retireConnection(_conn: FramedConn): boolean {
+  /** See retire(): a sender stops sending on `conn`; a receiver asks its peer to (DETACH). */
+  protected retireConnection(conn: FramedConn): boolean {
+    return this.stopSending(conn);
+  }
+
+  /** A sender stops its pump on `conn` and ends it once it is idle; false where nothing is sent. */
+  protected stopSending(_conn: FramedConn): boolean {
     return false;
   }
 
@@ -125,7 +130,29 @@ export abstract class TransferEngine implements ConnHandler {
       this.fail(new FcpError(codeFromWire(msg.code), msg.text || undefined, { fatal: true }), false);
       return;
     }
+    if (msg.type === MsgType.Detach) {
+      this.#detach(conn);
+      return;
+    }
     this.handle(msg, conn);
+  }
+
+  /**
+   * The receiver asks us to stop sending on `conn` (spec/PROTOCOL.md §3.2): retired as our own tuner would
+   * retire it. Only a sender has anything to stop, and the control connection carries the session.
+   */
+  #detach(conn: FramedConn): void {
+    if (conn === this.control) {
+      throw new FcpError(
+        'FCP_ERR_PROTO_UNEXPECTED',
+        'DETACH on the control connection: only a data connection can be detached',
+      );
+    }
+    if (this.#retired.has(conn) || !this.conns.has(conn)) return;
+    if (!this.stopSending(conn)) {
+      throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'DETACH sent to the receiving end of a session');
+    }
+    this.#retired.add(conn);
   }
 
   onFrameError(err: FcpError, conn: FramedConn): void {

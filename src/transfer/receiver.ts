@@ -15,6 +15,7 @@
  */
 import { FcpError, FileKind, type Message, MsgType, toFcpError } from '../protocol/index.js';
 import type { FramedConn } from '../transport/framed-conn.js';
+import { peerDetaches } from '../transport/hello.js';
 import type { ConfinedRoot } from './store/confined-root.js';
 import { type DirMeta, DirMetaLog } from './dir-meta-log.js';
 import { type EngineOptions, TransferEngine, unexpected } from './engine.js';
@@ -117,6 +118,16 @@ export class Receiver extends TransferEngine {
 
   protected connectionLost(conn: FramedConn): void {
     this.#assembler.connectionLost(conn);
+  }
+
+  /**
+   * DETACH (spec/PROTOCOL.md §3.2): the sender puts no new piece on `conn` and closes it once every piece it
+   * sent there is acknowledged. A sender that did not offer Detach would take it for an unknown message.
+   */
+  protected override retireConnection(conn: FramedConn): boolean {
+    if (!peerDetaches(conn)) return false;
+    conn.send({ type: MsgType.Detach });
+    return true;
   }
 
   protected cleanup(): void {

@@ -94,7 +94,7 @@ export class Sender extends TransferEngine {
     this.#pumps.add(conn);
   }
 
-  protected override retireConnection(conn: FramedConn): boolean {
+  protected override stopSending(conn: FramedConn): boolean {
     this.#pumps.retire(conn, () => conn.end());
     return true;
   }

@@ -19,7 +19,8 @@ export function ourHello(): HelloMsg {
     type: MsgType.Hello,
     versionMin: PROTOCOL_VERSION_MIN,
     versionMax: PROTOCOL_VERSION_MAX,
-    capabilities: Capability.TlsDataUnsummed | Capability.ListBeforeSession | Capability.DryRun,
+    capabilities:
+      Capability.TlsDataUnsummed | Capability.ListBeforeSession | Capability.DryRun | Capability.Detach,
     agent: AGENT,
   };
 }
@@ -30,6 +31,15 @@ export function ourHello(): HelloMsg {
  */
 export function applyCapabilities(conn: FramedConn, theirs: HelloMsg): void {
   if ((theirs.capabilities & Capability.TlsDataUnsummed) !== 0) conn.omitDataChecksums();
+  if ((theirs.capabilities & Capability.Detach) !== 0) detaching.add(conn);
+}
+
+/** Connections whose peer's HELLO offered Detach (kept here: framed-conn.ts knows no capability but one). */
+const detaching = new WeakSet<FramedConn>();
+
+/** Whether `conn`'s peer honours DETACH (§3.2): an older sender would take it for an unknown message. */
+export function peerDetaches(conn: FramedConn): boolean {
+  return detaching.has(conn);
 }
 
 /** Whether `hello` offers ListBeforeSession (ours always does): the push list may start before SESSION. */

@@ -17,11 +17,17 @@ const MiB = 1024 * 1024;
 /** Large enough that a step at 2 and one at 8 are measured well before the end (16 MiB each at least). */
 const SHAPED_SIZE = 80 * MiB;
 const SHARED_SIZE = 128 * MiB;
+/**
+ * A DETACHed connection closes once the pieces in flight on it are acknowledged: at 3 MB/s per connection
+ * that is 1-2 s of the shared link, so the pull is long enough to see them go well before its end.
+ */
+const PULL_SHARED_SIZE = 192 * MiB;
 
 const { tmp, served, daemon } = servedTree('fcp-e2e-auto-conns-', async (t) => {
   await writeRandomFile(join(t.tmp, 'shaped.bin'), SHAPED_SIZE);
   await writeRandomFile(join(t.tmp, 'shared.bin'), SHARED_SIZE);
   await writeRandomFile(join(t.served, 'pull-me.bin'), SHAPED_SIZE);
+  await writeRandomFile(join(t.served, 'pull-shared.bin'), PULL_SHARED_SIZE);
 });
 
 const proxies: WanProxy[] = [];
@@ -76,28 +82,70 @@ test('pull, each connection capped: auto grows, so the daemon sends on the new c
   assert.is(await sha256File(join(dest, 'pull-me.bin')), await sha256File(join(served, 'pull-me.bin')));
 });
 
+/**
+ * Retired, not lost: no connection_lost, no replacement attached (8 through the emulator in all), nothing
+ * in the daemon's log it calls a problem, and the session done with the file sent.
+ */
+function assertRetiredQuietly(
+  r: RunResult,
+  events: readonly JsonEvent[],
+  proxy: WanProxy,
+  log: readonly string[],
+  direction: 'push' | 'pull',
+): void {
+  assert.equal(eventsNamed(events, 'connection_lost'), [], describeRun(r));
+  assert.is(proxy.stats.connections, 8, 'no replacement was attached');
+  assert.equal(
+    log.filter((l) => /FCP_ERR|error|lost|closed|reset/i.test(l)),
+    [],
+    log.join('\n'),
+  );
+  const done = new RegExp(` ${direction}: session done \\(1 sent, 0 skipped, 0 failed`);
+  assert.ok(
+    log.some((l) => done.test(l)),
+    log.join('\n'),
+  );
+}
+
 test('push over a link shared by all connections: the step to 8 does not pay and is retired cleanly', async () => {
   const proxy = await emulator({ linkRateBps: 24e6 });
   const mark = daemon().logs.length;
   const { r, events, tuning } = await fcp(['push', join(tmp, 'shared.bin'), `${HOST}:${proxy.port}:shrink/`]);
   assert.match(tuning, /-> 8 \([^)]*\): the last step did not pay, back to 2$/, describeRun(r));
   assert.is(summaryConnections(events), 8, describeRun(r));
-  // Retired, not lost: no replacement attached, nothing the daemon calls a problem.
-  assert.equal(eventsNamed(events, 'connection_lost'), [], describeRun(r));
-  assert.is(proxy.stats.connections, 8, 'no replacement was attached');
-  const log = daemon().logs.slice(mark);
-  assert.equal(
-    log.filter((l) => /FCP_ERR|error|lost|closed|reset/i.test(l)),
-    [],
-    log.join('\n'),
-  );
-  assert.ok(
-    log.some((l) => / push: session done \(1 sent, 0 skipped, 0 failed/.test(l)),
-    log.join('\n'),
-  );
+  assertRetiredQuietly(r, events, proxy, daemon().logs.slice(mark), 'push');
   assert.is(
     await sha256File(join(served, 'shrink', 'shared.bin')),
     await sha256File(join(tmp, 'shared.bin')),
+  );
+});
+
+/** Every 50 ms until `stop` settles: how many connections the emulator had open, and bytes delivered down. */
+async function watchConnections(proxy: WanProxy, stop: Promise<unknown>): Promise<Array<[number, number]>> {
+  const seen: Array<[number, number]> = [];
+  const timer = setInterval(() => seen.push([proxy.stats.active, proxy.stats.bytesDown]), 50);
+  await stop.catch(() => {});
+  clearInterval(timer);
+  return seen;
+}
+
+test('pull over a shared link: the step to 8 does not pay and its connections are DETACHed mid-file', async () => {
+  const proxy = await emulator({ linkRateBps: 24e6 });
+  const mark = daemon().logs.length;
+  const dest = join(tmp, 'pulled-shared');
+  const run = fcp(['pull', `${HOST}:${proxy.port}:pull-shared.bin`, `${dest}/`]);
+  const seen = await watchConnections(proxy, run);
+  const { r, events, tuning } = await run;
+  assert.match(tuning, /-> 8 \([^)]*\): the last step did not pay, back to 2$/, describeRun(r));
+  assert.is(summaryConnections(events), 8, describeRun(r));
+  // Back to 2 while most of the file was still to come: the daemon stopped sending on the 6 and closed them.
+  const shrunk = seen.findIndex(([active], i) => active === 2 && seen.slice(0, i).some(([a]) => a === 8));
+  assert.ok(shrunk >= 0, JSON.stringify(seen));
+  assert.ok((seen[shrunk]?.[1] ?? PULL_SHARED_SIZE) < PULL_SHARED_SIZE * 0.9, JSON.stringify(seen[shrunk]));
+  assertRetiredQuietly(r, events, proxy, daemon().logs.slice(mark), 'pull');
+  assert.is(
+    await sha256File(join(dest, 'pull-shared.bin')),
+    await sha256File(join(served, 'pull-shared.bin')),
   );
 });
 

@@ -98,6 +98,7 @@ export const T = {
   AUTH_RETRY: 0x16,
   ATTACH_CHALLENGE: 0x17,
   ATTACH_PROOF: 0x18,
+  DETACH: 0x19,
 } as const;
 
 export interface FrameOverrides {
@@ -282,6 +283,11 @@ export const payload = {
 
   /** empty */
   ping(): Buffer {
+    return Buffer.alloc(0);
+  },
+
+  /** empty */
+  detach(): Buffer {
     return Buffer.alloc(0);
   },
 

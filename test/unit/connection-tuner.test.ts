@@ -7,12 +7,14 @@ import {
   type TunerAction,
   type TunerSample,
 } from '../../src/client/connection-tuner.js';
+import { SAMPLE_MS } from '../../src/client/auto-connections.js';
 import { test } from '../helpers/test.js';
 
 // --connections auto's decisions (src/client/connection-tuner.ts), fed synthetic samples: no sockets, no
 // clock. A "link" here is a function from open connections to bytes per second.
 
-const MS = 200;
+/** The interval auto-connections.ts samples at (SAMPLE_MS). */
+const MS = 100;
 
 /** One interval at `connections` open, moving `rate` bytes/s, with the event loop `elu` busy. */
 function sample(connections: number, rate: number, elu = 0.2, remainingBytes = Infinity): TunerSample {
@@ -62,9 +64,10 @@ test('grows while it pays: 2 -> 8 -> 32 on a per-flow shaper, stopping at the ca
   );
 });
 
-test('a step that scaled less than linearly grows twofold next, and stops when a step does not pay', () => {
-  // 2: 20, 8: 60 (+200 %, under 75 % of the +300 % linear), 16: 100 (+67 %), 32: 105 (+5 %).
-  const link = (n: number): number => ({ 2: 20e6, 8: 60e6, 16: 100e6, 32: 105e6 })[n] ?? 0;
+test('a step that scaled less than linearly grows twofold next, one that scaled linearly goes to the cap, and a step that did not pay is undone', () => {
+  // 2: 20, 8: 45 (+125 %, under half the +300 % linear), 16: 100 (+122 %: linear, to the cap), 32: 105
+  // (+5 %: back to 16).
+  const link = (n: number): number => ({ 2: 20e6, 8: 45e6, 16: 100e6, 32: 105e6 })[n] ?? 0;
   const tuner = new ConnectionTuner(AUTO_MAX);
   const actions = drive(tuner, link);
   assert.equal(actions, [
@@ -77,6 +80,43 @@ test('a step that scaled less than linearly grows twofold next, and stops when a
   assert.is(tuner.target, 16);
 });
 
+test('a step that scaled linearly goes straight to the cap: 2 -> 8 -> 64 when the daemon allows 64', () => {
+  const tuner = new ConnectionTuner(64);
+  const actions = drive(tuner, (n) => Math.min(n * 10e6, 1e9));
+  assert.equal(actions, [{ kind: 'grow', to: 8 }, { kind: 'grow', to: 64 }, { kind: 'stop' }]);
+  assert.is(tuner.stopped, 'cap');
+});
+
+test('on a per-flow shaper, sampled as auto-connections does, the cap is reached within 2.4 s', () => {
+  // 2 x 10 MB/s: 16 pieces after a 0.4 s warm-up; 8 x 10 MB/s: 32 pieces after 0.2 s; each step first
+  // waits one interval for its connections. Sampled every 200 ms, as before, that took 2.8 s.
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  let open = tuner.target;
+  for (let i = 0; i < 100 && tuner.stopped === undefined; i++) {
+    const a = tuner.sample({
+      ...sample(open, shaped(open)),
+      ms: SAMPLE_MS,
+      bytes: (shaped(open) * SAMPLE_MS) / 1000,
+    });
+    if (a.kind === 'grow') open = a.to;
+  }
+  assert.equal(
+    tuner.steps.map((s) => s.connections),
+    [2, 8, 32],
+  );
+  const second = tuner.steps[1]?.atMs ?? Infinity;
+  assert.ok(second <= 2400, `the step to 32 taken at ${second} ms`);
+  assert.match(describeTuning(tuner, true), /^connections: 2 \(20 MB\/s, CPU 20 %, at 1\.\d s\) -> 8 /);
+});
+
+test('the first step is not measured while its goodput still climbs (slow start)', () => {
+  // Unshaped, 40 ms RTT: the two connections double per round trip before they settle at 200 MB/s.
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const rates = [0, 10e6, 25e6, 50e6, 100e6, 160e6, ...Array<number>(20).fill(200e6)];
+  for (const r of rates) if (tuner.steps.length === 0) tuner.sample(sample(2, r));
+  assert.is(tuner.steps[0]?.rate, 200e6);
+});
+
 test('shrinks back when the first step does not pay (a shared bottleneck, loopback)', () => {
   const tuner = new ConnectionTuner(AUTO_MAX);
   const actions = drive(tuner, (n) => (n === 2 ? 200e6 : 190e6));
@@ -87,7 +127,7 @@ test('shrinks back when the first step does not pay (a shared bottleneck, loopba
   assert.is(tuner.target, 2);
   assert.match(
     describeTuning(tuner, true),
-    /^connections: 2 \(200 MB\/s, CPU 20 %\) -> 8 \(190 MB\/s, CPU 20 %, -5 %\)/,
+    /^connections: 2 \(200 MB\/s, CPU 20 %, at [\d.]+ s\) -> 8 \(190 MB\/s, CPU 20 %, at [\d.]+ s, -5 %\)/,
   );
   assert.match(describeTuning(tuner, true), /did not pay, back to 2$/);
   assert.match(describeTuning(tuner, false), /stay/);
@@ -97,7 +137,7 @@ test('the dip while new connections fill their windows is waited out, not judged
   const tuner = new ConnectionTuner(AUTO_MAX);
   toEight(tuner);
   // Open, then three intervals far below the 20 MB/s of the step before, then the real rate.
-  const rates = [0, 5e6, 5e6, 5e6, 80e6, 80e6, 80e6, 80e6, 80e6, 80e6];
+  const rates = [0, 5e6, 5e6, 5e6, ...Array<number>(10).fill(80e6)];
   const actions = rates.map((r) => tuner.sample(sample(8, r))).filter((a) => a.kind !== 'wait');
   assert.equal(actions, [{ kind: 'grow', to: 32 }]);
   assert.is(tuner.steps.at(-1)?.rate, 80e6);
@@ -147,12 +187,12 @@ test('waits for the step to open before measuring, and measures with what opened
   toEight(tuner);
   // Now at 8; only 5 of them open: nothing is judged for a while (they may still come).
   const waits: TunerAction[] = [];
-  for (let i = 0; i < 8; i++) waits.push(tuner.sample(sample(5, shaped(5))));
+  for (let i = 0; i < 16; i++) waits.push(tuner.sample(sample(5, shaped(5))));
   assert.ok(waits.every((a) => a.kind === 'wait'));
-  // Past that, the step is measured with the 5 that did open.
+  // Past that, the step is measured with the 5 that did open (linear: on to the cap).
   let a: TunerAction = { kind: 'wait' };
-  for (let i = 0; i < 10 && a.kind === 'wait'; i++) a = tuner.sample(sample(5, shaped(5)));
-  assert.equal(a, { kind: 'grow', to: 20 });
+  for (let i = 0; i < 30 && a.kind === 'wait'; i++) a = tuner.sample(sample(5, shaped(5)));
+  assert.equal(a, { kind: 'grow', to: AUTO_MAX });
   assert.is(tuner.steps.at(-1)?.connections, 5);
 });
 

@@ -252,6 +252,7 @@ test('each type accepts a header of exactly its maximum length and refuses one b
     [T.DONE]: 20,
     [T.FILE_END]: 14,
     [T.PING]: 0,
+    [T.DETACH]: 0,
     [T.HELLO]: 3 + 2 + 2 + 4 + 2 + 255,
     [T.ABORT]: 2 + 2 + 1024,
   };
@@ -265,8 +266,8 @@ test('each type accepts a header of exactly its maximum length and refuses one b
   );
   for (const [key, max] of Object.entries(MAX_PAYLOAD_BY_TYPE)) {
     const type = Number(key);
-    // A PING header alone is a whole frame: the PING tests above cover it.
-    if (type === T.PING) continue;
+    // A PING or DETACH header alone is a whole frame: the PING tests above cover that.
+    if (type === T.PING || type === T.DETACH) continue;
     const { decoder } = recorder();
     decoder.push(fb.header(type, 0, max));
     assert.not.ok(decoder.atBoundary, `type ${type} waits for ${max} payload bytes`);

@@ -5,6 +5,7 @@ import { FramedConn } from '../../src/transport/framed-conn.js';
 import {
   applyCapabilities,
   listsBeforeSession,
+  peerDetaches,
   servesDryRun,
   negotiateVersion,
   ourHello,
@@ -35,7 +36,10 @@ async function dataChecksumAfter(theirs: HelloMsg): Promise<number> {
 
 test('our HELLO offers every capability we know and speaks version 2 only', () => {
   const ours = ourHello();
-  assert.is(ours.capabilities, Capability.TlsDataUnsummed | Capability.ListBeforeSession | Capability.DryRun);
+  assert.is(
+    ours.capabilities,
+    Capability.TlsDataUnsummed | Capability.ListBeforeSession | Capability.DryRun | Capability.Detach,
+  );
   assert.ok(listsBeforeSession(ours));
   assert.ok(servesDryRun(ours));
   assert.not.ok(servesDryRun({ ...ours, capabilities: Capability.ListBeforeSession }));
@@ -52,6 +56,21 @@ test('applyCapabilities: a plain connection keeps DATA checksums whatever the pe
   // The bit only matters on TLS (framed-conn.test.ts shows chksum 0 there); here xxh32 stays either way.
   for (const caps of [0, Capability.TlsDataUnsummed, 0xffffffff]) {
     assert.is.not(await dataChecksumAfter(hello(2, 2, caps)), 0, `capabilities ${caps}`);
+  }
+});
+
+test('applyCapabilities: DETACH is sent only to a peer whose HELLO offered it', async () => {
+  for (const [caps, detaches] of [
+    [0, false],
+    [Capability.TlsDataUnsummed | Capability.DryRun, false],
+    [Capability.Detach, true],
+  ] as const) {
+    const [client, peer] = await socketPair();
+    const conn = new FramedConn(channelOf(client), hasher, { onMessage: () => {}, onClose: () => {} });
+    applyCapabilities(conn, hello(2, 2, caps));
+    assert.is(peerDetaches(conn), detaches, `capabilities ${caps}`);
+    client.destroy();
+    peer.destroy();
   }
 });
 

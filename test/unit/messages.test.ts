@@ -385,6 +385,7 @@ const CASES: Case[] = [
     ),
   },
   { name: 'PING', msg: { type: MsgType.Ping }, wire: payload.ping() },
+  { name: 'DETACH', msg: { type: MsgType.Detach }, wire: payload.detach() },
   {
     name: 'FILE_HAVE one bitmap byte',
     msg: { type: MsgType.FileHave, id: 4, firstSeq: 0, bitmap: Uint8Array.from([0b1010_0000]) },

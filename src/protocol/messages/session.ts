@@ -1,6 +1,6 @@
 /**
- * Opening and ending a session: HELLO, PUSH, PULL, SESSION, ATTACH, DONE, ABORT, PING (spec/PROTOCOL.md
- * §3.1–§3.3, §3.8).
+ * Opening and ending a session: HELLO, PUSH, PULL, SESSION, ATTACH, DETACH, DONE, ABORT, PING
+ * (spec/PROTOCOL.md §3.1–§3.3, §3.8).
  */
 import { MAX_PATH_BYTES, MAX_PAYLOAD, MsgType, PROTOCOL_MAGIC, SESSION_ID_SIZE } from '../constants.js';
 import { FcpError } from '../errors.js';
@@ -56,6 +56,10 @@ export interface AbortMsg {
 }
 export interface PingMsg {
   type: typeof MsgType.Ping;
+}
+/** Receiver -> sender, on the data connection it names by arriving there (§3.2). */
+export interface DetachMsg {
+  type: typeof MsgType.Detach;
 }
 
 export const helloCodec: MessageCodec<HelloMsg> = {
@@ -178,5 +182,14 @@ export const pingCodec: MessageCodec<PingMsg> = {
   encode() {},
   decode() {
     return { type: MsgType.Ping };
+  },
+};
+
+export const detachCodec: MessageCodec<DetachMsg> = {
+  type: MsgType.Detach,
+  maxPayload: 0,
+  encode() {},
+  decode() {
+    return { type: MsgType.Detach };
   },
 };
