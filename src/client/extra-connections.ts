@@ -59,7 +59,9 @@ export class ExtraConnections {
     const max = Math.min(requestedConnections(this.#opts.connections), session.maxConnections);
     this.#replacements = 2 * max;
     if (this.#opts.connections === 'auto') {
-      this.#auto = new AutoConnections(max, this.#opts.stats, {
+      // Carried over ssh each connection is also an ssh process on this side: its transport may cap auto lower.
+      const autoMax = Math.min(max, link.dialer.autoLimit?.() ?? max);
+      this.#auto = new AutoConnections(autoMax, this.#opts.stats, {
         grow: (to) => this.#openUpTo(g, to),
         shrink: (to) => this.#retireDownTo(g, to),
         open: () => 1 + this.#open.length,

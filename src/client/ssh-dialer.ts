@@ -33,6 +33,13 @@ export const SSH_TRANSPORTS: readonly SshTransport[] = ['auto', 'direct', 'carri
  * instead: a firewall that drops packets answers with nothing, and the user waits this long once.
  */
 export const DIRECT_PROBE_MS = 3_000;
+/**
+ * The most carried connections `--connections auto` opens. Each is an ssh process on the client, whose CPU
+ * the tuner's event-loop signal does not see, and each carries a full ssh channel window (2 MiB: ~50 MB/s
+ * at 40 ms), so 16 already carry more than one client core can encrypt. Measured pinned through the
+ * emulator (1 GiB, RTT 40 ms): auto reached 32 and took 9.11 s push / 11.20 s pull; -n 16 8.00 / 8.06 s.
+ */
+export const CARRIED_AUTO_MAX = 16;
 /** `ssh -G` only reads config files; a stuck one must not hold the transfer up. */
 const CONFIG_QUERY_TIMEOUT_MS = 10_000;
 
@@ -101,6 +108,7 @@ export function sshDialer(opts: SshDialerOptions, remote: RemoteFcpd): SshDialer
     unanswered: (err) => (chosen ?? direct).unanswered(err),
     close: () => carried.close(),
     chosen: () => (chosen === undefined ? undefined : chosen === direct ? 'direct' : 'carried'),
+    autoLimit: () => (chosen === carried ? CARRIED_AUTO_MAX : undefined),
   };
 }
 

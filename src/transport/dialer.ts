@@ -49,4 +49,10 @@ export interface Dialer {
    * it: a peer that never answers is not a daemon we reached (exit 4, not retried on the first attempt).
    */
   unanswered(err: unknown): unknown;
+  /**
+   * The most connections `--connections auto` should open through this transport, when a connection costs
+   * more than its socket (carried over ssh: an ssh process on the client whose CPU the tuner cannot see);
+   * undefined: the tuner's own cap.
+   */
+  autoLimit?(): number | undefined;
 }
