@@ -42,6 +42,14 @@ const VALUES = new Map([
       accepts: (value: unknown) => parseConnections(value) !== undefined,
     },
   ],
+  [
+    'retries',
+    { takes: 'a whole number', accepts: (value: unknown) => Number.isInteger(value) && Number(value) >= 0 },
+  ],
+  [
+    'retry-wait',
+    { takes: 'a number of seconds, 0 or more', accepts: (value: unknown) => Number(value) >= 0 },
+  ],
 ]);
 
 export function clientConfigPath(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {

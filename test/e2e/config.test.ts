@@ -164,7 +164,7 @@ const BAD: Array<[string, string, RegExp]> = [
     'retries = 1\n\n[host."a*"]\nconections = 3\n',
     /:4: unknown key "conections" in \[host\."a\*"\]$/,
   ],
-  ['wrong type', 'retries = "many"\n', /:1: "retries" must be a number, not a string \("many"\)$/],
+  ['wrong type', 'retries = "many"\n', /:1: "retries" must be a whole number, not a string \("many"\)$/],
   [
     'value its option refuses',
     'retries = 1\n\n[host."a*"]\nconnections = "many"\n',
@@ -174,6 +174,12 @@ const BAD: Array<[string, string, RegExp]> = [
     'number out of range',
     'connections = 0\n',
     /:1: "connections" must be auto or an integer from 1 to 64, not a number \(0\)$/,
+  ],
+  ['retries below 0', 'retries = -1\n', /:1: "retries" must be a whole number, not a number \(-1\)$/],
+  [
+    'retry-wait below 0',
+    'retry-wait = -2\n',
+    /:1: "retry-wait" must be a number of seconds, 0 or more, not a number \(-2\)$/,
   ],
   ['syntax error', 'retries = 1\nconnections = = 3\n', /:2: .+ \(column \d+\)$/],
   [
