@@ -14,8 +14,14 @@ import { test } from '../helpers/test.js';
 import { servedTree } from '../helpers/transfers.js';
 
 const MiB = 1024 * 1024;
-/** Large enough that a step at 2 and one at 8 are measured well before the end (16 MiB each at least). */
-const SHAPED_SIZE = 80 * MiB;
+/**
+ * Large enough that a step at 2 and one at 8 are measured well before the end. With the first step waiting
+ * out slow start it may take 2.4 s at 2 x 4 MB/s; 80 MiB then once ended (clean-clone CI, 4.8 s) before the
+ * step to 8 was judged, and the tuning line named only 2.
+ */
+const SHAPED_SIZE = 144 * MiB;
+/** The pull asserts that no step failed to pay: at 144 MiB it reaches a third step, 8 -> 32 on a 32 MB/s link. */
+const PULL_SHAPED_SIZE = 80 * MiB;
 const SHARED_SIZE = 128 * MiB;
 /**
  * A DETACHed connection closes once the pieces in flight on it are acknowledged: at 3 MB/s per connection
@@ -26,7 +32,7 @@ const PULL_SHARED_SIZE = 192 * MiB;
 const { tmp, served, daemon } = servedTree('fcp-e2e-auto-conns-', async (t) => {
   await writeRandomFile(join(t.tmp, 'shaped.bin'), SHAPED_SIZE);
   await writeRandomFile(join(t.tmp, 'shared.bin'), SHARED_SIZE);
-  await writeRandomFile(join(t.served, 'pull-me.bin'), SHAPED_SIZE);
+  await writeRandomFile(join(t.served, 'pull-me.bin'), PULL_SHAPED_SIZE);
   await writeRandomFile(join(t.served, 'pull-shared.bin'), PULL_SHARED_SIZE);
 });
 
