@@ -80,6 +80,7 @@ export class AutoConnections {
       connections: this.#hooks.open(),
       elu: busy,
       remainingBytes: remaining,
+      quietMs: Math.max(0, now - this.#stats.lastDataMs),
     });
     this.#lastMs = now;
     this.#lastBytes = bytes;

@@ -4,6 +4,7 @@
  * a `--json` writer and `fcp status` are subscribers, each one more listener (STYLE rule 15). An event is a
  * small object made only where the engine already does the work it reports; nothing is built per byte.
  */
+import { performance } from 'node:perf_hooks';
 import type { FcpError } from '../protocol/index.js';
 import type { TransferStats } from './stats.js';
 
@@ -104,6 +105,7 @@ export function reduceStats(stats: TransferStats, event: TransferEvent): void {
       return;
     case 'data':
       stats.bytesDone += event.bytes;
+      stats.lastDataMs = performance.now();
       return;
     case 'finished':
       if (event.kind === 'dir') stats.dirs++;

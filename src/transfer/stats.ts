@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 const IEC_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
 
 /** Counters one transfer keeps; the client's progress line and summary read them. */
@@ -28,6 +30,8 @@ export interface TransferStats {
   dirs: number;
   /** process.hrtime-based start, in milliseconds. */
   startedMs: number;
+  /** When file data last crossed (performance.now(), ms): the connection tuner measures whole bursts by it. */
+  lastDataMs: number;
 }
 
 export function createStats(nowMs: number): TransferStats {
@@ -44,6 +48,7 @@ export function createStats(nowMs: number): TransferStats {
     bytesHeld: 0,
     dirs: 0,
     startedMs: nowMs,
+    lastDataMs: performance.now(),
   };
 }
 

@@ -18,7 +18,7 @@ const MS = 100;
 
 /** One interval at `connections` open, moving `rate` bytes/s, with the event loop `elu` busy. */
 function sample(connections: number, rate: number, elu = 0.2, remainingBytes = Infinity): TunerSample {
-  return { ms: MS, bytes: (rate * MS) / 1000, connections, elu, remainingBytes };
+  return { ms: MS, bytes: (rate * MS) / 1000, connections, elu, remainingBytes, quietMs: 0 };
 }
 
 /**
@@ -131,6 +131,47 @@ test('shrinks back when the first step does not pay (a shared bottleneck, loopba
   );
   assert.match(describeTuning(tuner, true), /did not pay, back to 2$/);
   assert.match(describeTuning(tuner, false), /stay/);
+});
+
+/**
+ * A push on a link all connections share, acknowledged as a push is: each connection's pieces (1 MiB)
+ * complete whole, and the step's connections in step, so `n` MiB arrive at once every n MiB / rate, the
+ * first burst `phaseMs` after the step's connections opened. Sampled every MS as auto-connections does,
+ * with quietMs the time since the last burst. Returns the tuner's steps once it stopped.
+ */
+function burstyPush(rate: number, phaseMs: number): ConnectionTuner {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const piece = 1024 * 1024;
+  let open = tuner.target;
+  let nextBurst = phaseMs;
+  let lastBurst = 0;
+  for (let t = MS; t <= 20_000 && tuner.stopped === undefined; t += MS) {
+    let bytes = 0;
+    for (let i = 0; i < 1000 && nextBurst <= t; i++) {
+      bytes += open * piece;
+      lastBurst = nextBurst;
+      nextBurst += (open * piece * 1000) / rate;
+    }
+    const a = tuner.sample({ ...sample(open, 0), bytes, quietMs: t - lastBurst });
+    if (a.kind === 'grow' || a.kind === 'shrink') {
+      open = a.to;
+      nextBurst = t + phaseMs;
+    }
+  }
+  return tuner;
+}
+
+test('on a shared link acknowledged in whole-piece bursts, 2 -> 8 reads as no gain whatever the phase', () => {
+  // 8 MiB every 350 ms on a 24 MB/s link: a fixed window holds one burst more or less by phase alone,
+  // and read +15 % and more where 2 connections already filled the link. Measured burst to burst: exact.
+  for (let phase = 0; phase < 350; phase += 10) {
+    const tuner = burstyPush(24e6, phase);
+    const line = describeTuning(tuner, true);
+    assert.is(tuner.stopped, 'no-gain', `phase ${phase} ms: ${line}`);
+    assert.is(tuner.target, 2, `phase ${phase} ms: ${line}`);
+    const gain = tuner.steps[1]?.gain ?? Infinity;
+    assert.ok(Math.abs(gain) < 0.05, `phase ${phase} ms: ${line}`);
+  }
 });
 
 test('the dip while new connections fill their windows is waited out, not judged', () => {

@@ -28,7 +28,7 @@ test('reduceStats counts a mixed run the way the summary line reads it', () => {
   ];
   for (const event of events) reduceStats(stats, event);
   assert.equal(
-    { ...stats, startedMs: 0 },
+    { ...stats, startedMs: 0, lastDataMs: 0 },
     {
       filesTotal: 4,
       listComplete: true,
@@ -42,6 +42,7 @@ test('reduceStats counts a mixed run the way the summary line reads it', () => {
       bytesHeld: 500,
       dirs: 1,
       startedMs: 0,
+      lastDataMs: 0,
     },
   );
 });
