@@ -333,7 +333,7 @@ export function describeTuning(tuner: ConnectionTuner, retired: boolean): string
     const rate = `${(s.rate / 1e6).toFixed(s.rate < 1e7 ? 1 : 0)} MB/s, CPU ${Math.round(s.elu * 100)} %, at ${(s.atMs / 1000).toFixed(1)} s`;
     return s.gain === undefined
       ? `${s.connections} (${rate})`
-      : `${s.connections} (${rate}, ${s.gain >= 0 ? '+' : ''}${Math.round(s.gain * 100)} %)`;
+      : `${s.connections} (${rate}, ${signedPercent(s.gain)})`;
   });
   if (parts.length === 0) parts.push(`${tuner.target}`);
   const line = `connections: ${parts.join(' -> ')}`;
@@ -349,4 +349,10 @@ export function describeTuning(tuner: ConnectionTuner, retired: boolean): string
     default:
       return `${line}: the transfer ended before another step`;
   }
+}
+
+/** A gain as `+12 %`, `-5 %` or `0 %` (never `-0 %`, nor `+0 %` for a gain that rounds to nothing). */
+function signedPercent(fraction: number): string {
+  const pct = Math.round(fraction * 100);
+  return pct > 0 ? `+${pct} %` : pct < 0 ? `${pct} %` : '0 %';
 }
