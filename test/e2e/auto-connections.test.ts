@@ -67,6 +67,23 @@ function summaryConnections(events: readonly JsonEvent[]): unknown {
   return eventsNamed(events, 'summary')[0]?.['connections'];
 }
 
+/**
+ * A run on a shared link whose tuning ended on a step that did not pay: the most connections it opened
+ * (that step's) and the count it went back to. Which step that is depends on the yardstick: 2 fill the
+ * link, so 2 -> 8 does not pay, unless the 2-connection step was measured through a stall of the loaded box
+ * (once 11 MB/s of 24), when 8 reads as a gain and 8 -> 16 is the step that does not pay. Either way the
+ * point here is a step undone cleanly.
+ */
+function undoneStep(tuning: string, r: RunResult): { most: number; backTo: number } {
+  const m = /: the last step did not pay, back to (\d+)$/.exec(tuning);
+  assert.ok(m !== null, describeRun(r));
+  const counts = [...tuning.matchAll(/(?:: |-> )(\d+) \(/g)].map((c) => Number(c[1]));
+  const most = Math.max(...counts);
+  const backTo = Number(m[1]);
+  assert.ok(counts.length >= 2 && most > backTo && counts.at(-1) === most, describeRun(r));
+  return { most, backTo };
+}
+
 test('push, each connection capped at 4 MB/s: auto grows from 2 mid-file and the file arrives intact', async () => {
   const proxy = await emulator({ perConnRateBps: 4e6 });
   const { r, events, tuning } = await fcp(['push', join(tmp, 'shaped.bin'), `${HOST}:${proxy.port}:grow/`]);
@@ -83,13 +100,13 @@ test('pull, each connection capped: auto grows, so the daemon sends on the new c
   const { r, events, tuning } = await fcp(['pull', `${HOST}:${proxy.port}:pull-me.bin`, `${dest}/`]);
   // A step only counts when the rate rose by 15 %: a daemon ignoring them would read as "did not pay".
   assert.match(tuning, /^fcp: connections: 2 \([^)]*\) -> 8 \([^)]*, \+\d+ %\)/, describeRun(r));
-  assert.not.match(tuning, /did not pay/, describeRun(r));
+  assert.not.match(tuning, /did not pay, back to 2$/, describeRun(r));
   assert.ok((summaryConnections(events) as number) >= 8, describeRun(r));
   assert.is(await sha256File(join(dest, 'pull-me.bin')), await sha256File(join(served, 'pull-me.bin')));
 });
 
 /**
- * Retired, not lost: no connection_lost, no replacement attached (8 through the emulator in all), nothing
+ * Retired, not lost: no connection_lost, no replacement attached (`most` through the emulator in all), nothing
  * in the daemon's log it calls a problem, and the session done with the file sent.
  */
 function assertRetiredQuietly(
@@ -98,9 +115,11 @@ function assertRetiredQuietly(
   proxy: WanProxy,
   log: readonly string[],
   direction: 'push' | 'pull',
+  most: number,
 ): void {
   assert.equal(eventsNamed(events, 'connection_lost'), [], describeRun(r));
-  assert.is(proxy.stats.connections, 8, 'no replacement was attached');
+  assert.is(summaryConnections(events), most, describeRun(r));
+  assert.is(proxy.stats.connections, most, 'no replacement was attached');
   assert.equal(
     log.filter((l) => /FCP_ERR|error|lost|closed|reset/i.test(l)),
     [],
@@ -113,13 +132,12 @@ function assertRetiredQuietly(
   );
 }
 
-test('push over a link shared by all connections: the step to 8 does not pay and is retired cleanly', async () => {
+test('push over a link shared by all connections: a step that does not pay is retired cleanly', async () => {
   const proxy = await emulator({ linkRateBps: 24e6 });
   const mark = daemon().logs.length;
   const { r, events, tuning } = await fcp(['push', join(tmp, 'shared.bin'), `${HOST}:${proxy.port}:shrink/`]);
-  assert.match(tuning, /-> 8 \([^)]*\): the last step did not pay, back to 2$/, describeRun(r));
-  assert.is(summaryConnections(events), 8, describeRun(r));
-  assertRetiredQuietly(r, events, proxy, daemon().logs.slice(mark), 'push');
+  const { most } = undoneStep(tuning, r);
+  assertRetiredQuietly(r, events, proxy, daemon().logs.slice(mark), 'push', most);
   assert.is(
     await sha256File(join(served, 'shrink', 'shared.bin')),
     await sha256File(join(tmp, 'shared.bin')),
@@ -135,20 +153,22 @@ async function watchConnections(proxy: WanProxy, stop: Promise<unknown>): Promis
   return seen;
 }
 
-test('pull over a shared link: the step to 8 does not pay and its connections are DETACHed mid-file', async () => {
+test('pull over a shared link: a step that does not pay has its connections DETACHed mid-file', async () => {
   const proxy = await emulator({ linkRateBps: 24e6 });
   const mark = daemon().logs.length;
   const dest = join(tmp, 'pulled-shared');
   const run = fcp(['pull', `${HOST}:${proxy.port}:pull-shared.bin`, `${dest}/`]);
   const seen = await watchConnections(proxy, run);
   const { r, events, tuning } = await run;
-  assert.match(tuning, /-> 8 \([^)]*\): the last step did not pay, back to 2$/, describeRun(r));
-  assert.is(summaryConnections(events), 8, describeRun(r));
-  // Back to 2 while most of the file was still to come: the daemon stopped sending on the 6 and closed them.
-  const shrunk = seen.findIndex(([active], i) => active === 2 && seen.slice(0, i).some(([a]) => a === 8));
+  const { most, backTo } = undoneStep(tuning, r);
+  // Back down while most of the file was still to come: the daemon stopped sending on the retired
+  // connections and closed them.
+  const shrunk = seen.findIndex(
+    ([active], i) => active === backTo && seen.slice(0, i).some(([a]) => a === most),
+  );
   assert.ok(shrunk >= 0, JSON.stringify(seen));
   assert.ok((seen[shrunk]?.[1] ?? PULL_SHARED_SIZE) < PULL_SHARED_SIZE * 0.9, JSON.stringify(seen[shrunk]));
-  assertRetiredQuietly(r, events, proxy, daemon().logs.slice(mark), 'pull');
+  assertRetiredQuietly(r, events, proxy, daemon().logs.slice(mark), 'pull', most);
   assert.is(
     await sha256File(join(dest, 'pull-shared.bin')),
     await sha256File(join(served, 'pull-shared.bin')),
