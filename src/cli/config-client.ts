@@ -15,6 +15,7 @@ import {
 import { configDir, parseClientConfig, readDefaultConfigText, type Setting } from './config-file.js';
 import { settingsFor } from './config-hosts.js';
 import { MAX_CONNECTIONS, parseConnections } from './fcp-options.js';
+import { RATE_RULE } from './rate-option.js';
 
 const PER_RUN = 'it belongs to one run, not to every run';
 
@@ -50,6 +51,7 @@ const VALUES = new Map([
     'retry-wait',
     { takes: 'a number of seconds, 0 or more', accepts: (value: unknown) => Number(value) >= 0 },
   ],
+  ['bwlimit', RATE_RULE],
 ]);
 
 export function clientConfigPath(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {

@@ -21,7 +21,9 @@ import {
   readConfigText,
   readDefaultConfigText,
   type Setting,
+  type ValueRule,
 } from './config-file.js';
+import { RATE_RULE } from './rate-option.js';
 
 export const SYSTEM_DAEMON_CONFIG = '/etc/fcpd.conf';
 
@@ -32,6 +34,28 @@ const REFUSED = new Map([
   ['fingerprint', 'it is an action, not a setting'],
   ['serve-once', 'it is what fcp runs over ssh, not a setting'],
   ['stdio', 'it is what fcp runs over ssh, not a setting'],
+]);
+
+const POSITIVE: ValueRule = {
+  takes: 'a whole number, 1 or more',
+  accepts: (value: unknown) => Number.isInteger(value) && Number(value) >= 1,
+};
+
+/**
+ * Keys whose option takes less than its type allows: checked at their line in the file, where serve()
+ * would otherwise refuse them naming a flag the user never typed (`--port must be ...`).
+ */
+const VALUES = new Map<string, ValueRule>([
+  [
+    'port',
+    {
+      takes: 'a whole number from 0 to 65535',
+      accepts: (value: unknown) => Number.isInteger(value) && Number(value) >= 0 && Number(value) <= 65535,
+    },
+  ],
+  ['max-sessions', POSITIVE],
+  ['max-connections', POSITIVE],
+  ['bwlimit', RATE_RULE],
 ]);
 
 export function defaultDaemonConfigPath(env: NodeJS.ProcessEnv = process.env, home = homedir()): string {
@@ -61,7 +85,7 @@ export function daemonSettings<T extends object>(
   if (text === undefined && typeof given === 'string') {
     throw new FcpError('FCP_ERR_USAGE', `--config ${file}: no such file`, { path: file });
   }
-  const schema = configSchema(all, REFUSED);
+  const schema = configSchema(all, REFUSED, VALUES);
   const settings = new Map<string, Setting>();
   for (const s of text === undefined ? [] : parseFlatConfig(file, text, schema, homedir())) {
     settings.set(s.key, s);

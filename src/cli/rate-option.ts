@@ -4,6 +4,7 @@
  * allowed: "10MB/s" reads as it is meant.
  */
 import { FcpError } from '../protocol/index.js';
+import type { ValueRule } from './config-file.js';
 
 const MULTIPLIERS: Readonly<Record<string, number>> = {
   '': 1,
@@ -32,4 +33,19 @@ export function parseRate(text: string, option = '--bwlimit'): number {
   const rate = Math.round(Number(match[1]) * (MULTIPLIERS[match[2] ?? ''] ?? 1));
   if (!(rate >= 1) || !Number.isSafeInteger(rate)) throw bad();
   return rate;
+}
+
+/** `bwlimit` in a config file (fcp's or fcpd's): a bad rate is reported at its line, not as a flag. */
+export const RATE_RULE: ValueRule = {
+  takes: 'bytes per second like 10M, 500k, 1.5G or 64Mi',
+  accepts: (value: unknown) => typeof value === 'string' && isRate(value),
+};
+
+function isRate(text: string): boolean {
+  try {
+    parseRate(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -156,8 +156,21 @@ test('a bad or missing --config file: one line naming it, exit 1', async () => {
   const typed = configFile(['port = "seven"']);
   oneLine(
     await runFcpd(['--config', typed]),
-    /^fcpd: .+:1: "port" must be a number, not a string \("seven"\)$/,
+    /^fcpd: .+:1: "port" must be a whole number from 0 to 65535, not a string \("seven"\)$/,
   );
+  // Values their option refuses: at their line, not as a flag the user never typed (`--port must be ...`).
+  const refused: Array<[string, RegExp]> = [
+    ['port = 70000', /:2: "port" must be a whole number from 0 to 65535, not a number \(70000\)$/],
+    ['max-sessions = 0', /:2: "max-sessions" must be a whole number, 1 or more, not a number \(0\)$/],
+    [
+      'max-connections = 1.5',
+      /:2: "max-connections" must be a whole number, 1 or more, not a number \(1\.5\)$/,
+    ],
+    ['bwlimit = "fast"', /:2: "bwlimit" must be bytes per second like 10M, .+, not a string \("fast"\)$/],
+  ];
+  for (const [line, message] of refused) {
+    oneLine(await runFcpd(['--config', configFile(['bind = "127.0.0.1"', line])]), message);
+  }
   const broken = configFile(['port = 0', '[unclosed']);
   oneLine(await runFcpd(['--config', broken]), /^fcpd: .+:2: .+ \(column \d+\)$/);
   const action = configFile(['fingerprint = true']);

@@ -181,6 +181,11 @@ const BAD: Array<[string, string, RegExp]> = [
     'retry-wait = -2\n',
     /:1: "retry-wait" must be a number of seconds, 0 or more, not a number \(-2\)$/,
   ],
+  [
+    'bwlimit that is no rate',
+    'bwlimit = "fast"\n',
+    /:1: "bwlimit" must be bytes per second like 10M, .+, not a string \("fast"\)$/,
+  ],
   ['syntax error', 'retries = 1\nconnections = = 3\n', /:2: .+ \(column \d+\)$/],
   [
     'per-run option',
