@@ -81,7 +81,9 @@ export function commonOptions<T>(y: Argv<T>) {
       .option('encryption', { type: 'boolean', default: true, hidden: true })
       .option('no-encryption', {
         type: 'boolean',
-        describe: 'send files in clear, still authenticated (trusted networks only)',
+        describe:
+          'send files in clear, still authenticated (trusted networks only; a standing daemon must allow it; ' +
+          'over ssh it does not apply)',
       })
       .option('accept-host-key', {
         type: 'string',

@@ -108,7 +108,11 @@ test('help piped at 80 columns: whole words, no yargs defaults for operands or -
     for (const line of r.stdout.split('\n')) assert.ok(line.length <= 80, `${args.join(' ')}: ${line}`);
     // Lines joined again: a phrase split mid-word (yargs' ESM build cut "rsy|nc") would not be found.
     const joined = r.stdout.replace(/\n\s*/g, ' ');
-    const phrases = ['(fcpd --fingerprint)', 'still authenticated (trusted networks only)'];
+    const phrases = [
+      '(fcpd --fingerprint)',
+      'still authenticated (trusted networks only;',
+      'over ssh it does not apply)',
+    ];
     if (args[0] === '--help') phrases.push('(like rsync).', 'or the port is in use');
     for (const phrase of phrases) assert.ok(joined.includes(phrase), `${args.join(' ')}: "${phrase}"`);
     assert.not.match(r.stdout, /\[default: \[\]\]|\[array\]/, r.stdout);
