@@ -19,7 +19,7 @@ import {
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { FcpError } from '../protocol/index.js';
-import type { TransportKind } from './transfer-route.js';
+import { TRANSPORT_KINDS, type TransportKind } from './transfer-route.js';
 
 /** Bumped when a field changes meaning or goes away. */
 export const STATUS_VERSION = 1;
@@ -183,7 +183,10 @@ function readStatus(file: string): TransferStatus | undefined {
     const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<TransferStatus>;
     if (parsed.version !== STATUS_VERSION || typeof parsed.id !== 'string' || typeof parsed.pid !== 'number')
       return undefined;
-    return parsed as TransferStatus;
+    // Written by an fcp from before `transport` (still running, or finished within FINISHED_KEEP_MS after
+    // an upgrade), or by a later one with a kind this one does not know: not known.
+    const transport = TRANSPORT_KINDS.includes(parsed.transport as TransportKind) ? parsed.transport : null;
+    return { ...parsed, transport } as TransferStatus;
   } catch {
     // Removed between readdir and read (its transfer just ended), or not ours: not a transfer.
     return undefined;

@@ -5,7 +5,8 @@
  */
 
 /** The standing fcpd on its port; or a one-session fcpd ssh started, reached directly (TLS) or through ssh. */
-export type TransportKind = 'daemon' | 'ssh-direct' | 'ssh-carried';
+export const TRANSPORT_KINDS = ['daemon', 'ssh-direct', 'ssh-carried'] as const;
+export type TransportKind = (typeof TRANSPORT_KINDS)[number];
 
 export interface TransferRoute {
   readonly transport: TransportKind;

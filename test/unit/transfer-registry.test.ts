@@ -87,6 +87,27 @@ test('a finished background transfer stays listed with its code, then expires wi
   assert.equal(readdirSync(dir), []);
 });
 
+test("an entry without transport (an older fcp's) or with one this fcp does not know reads as not known", () => {
+  const dir = freshDir();
+  const live = initialStatus({ ...description, id: 'ffffffffffff' }, process.pid);
+  const { transport: _, ...older } = live;
+  writeFileSync(path.join(dir, 'ffffffffffff.json'), JSON.stringify(older), { mode: 0o600 });
+  writeFileSync(
+    path.join(dir, 'abababababab.json'),
+    JSON.stringify({ ...live, id: 'abababababab', transport: 'ssh-teleport' }),
+    { mode: 0o600 },
+  );
+  assert.equal(
+    listTransfers(dir)
+      .map((t) => [t.id, t.transport])
+      .sort(),
+    [
+      ['abababababab', null],
+      ['ffffffffffff', null],
+    ],
+  );
+});
+
 test('files that are not entries are ignored', () => {
   const dir = freshDir();
   writeFileSync(path.join(dir, 'eeeeeeeeeeee.json'), '{ torn');
