@@ -27,18 +27,21 @@ export interface PartialIdentity {
 }
 
 /**
- * The index file, truncated if one is there. A link in its place (a run killed while placing a link of that
- * name, or a local user's plant) is removed, never followed (unlink does not follow it), and the index made
- * afresh with O_EXCL, as posix-file.ts does for the temporary: refusing it failed that file on every run.
+ * The index file, made afresh with O_EXCL. Whatever is at its name (an index an earlier run left, a link
+ * from a run killed while placing a link of that name, a local user's plant, or a hard link to a file
+ * elsewhere that O_TRUNC would empty) is unlinked first, never opened: unlink does not follow a link, and
+ * it is reached only once openFile has found every parent level a real directory (its EEXIST comes after
+ * that check), so it cannot remove a file outside the root through a parent that is a link.
  */
 async function openFresh(root: ConfinedRoot, rel: string): Promise<FileHandle> {
+  const flags = fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL;
   try {
-    return await root.openFile(rel, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600);
+    return await root.openFile(rel, flags, 0o600);
   } catch (err) {
-    if ((err as FcpError).code !== 'FCP_ERR_PATH_SYMLINK') throw err;
+    if ((err as FcpError).code !== 'EEXIST') throw err;
   }
   await unlinkQuiet(root.resolveChecked(checkWirePath(rel)));
-  return root.openFile(rel, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+  return root.openFile(rel, flags, 0o600);
 }
 
 export class PieceIndex {

@@ -11,6 +11,7 @@ import { sharedPool } from '../buffer-pool.js';
 import { pieceLength, readFully } from '../checksum.js';
 import type { ConfinedRoot } from './confined-root.js';
 import { type PartialIdentity, PieceIndex } from './piece-index.js';
+import { isLinkAtName } from './no-follow.js';
 import { PieceWriter } from './piece-writer.js';
 import type { SafePath } from '../wire-path.js';
 import { nsToSeconds, unlinkQuiet, unlinkQuietSync } from './posix-io.js';
@@ -25,9 +26,6 @@ const SPECIAL_MODE_BITS = 0o7000;
  * so the link itself is removed (unlink never follows it) and the temporary created afresh with O_EXCL;
  * refusing it failed that file on every later run.
  */
-function isLinkRefused(err: unknown): boolean {
-  return (err as FcpError).code === 'FCP_ERR_PATH_SYMLINK';
-}
 
 /** What every file of one PosixSink shares. */
 export interface PosixFileContext {
@@ -163,7 +161,7 @@ export class PosixSinkFile implements SinkFile {
         0o600,
       );
     } catch (err) {
-      if (!isLinkRefused(err)) throw err;
+      if (!isLinkAtName(err)) throw err;
     }
     unlinkQuietSync(root.resolveChecked(this.#tempRel));
     return root.openFileSync(
@@ -187,16 +185,14 @@ export class PosixSinkFile implements SinkFile {
   #openTemp(): Promise<FileHandle> {
     if (this.#handle !== undefined) return this.#handle;
     const root = this.#ctx.root;
-    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | (this.#resumed ? 0 : fsConstants.O_TRUNC);
-    this.#handle = root.openFile(this.#tempRel, flags, 0o600).catch(async (err: unknown) => {
-      if (!isLinkRefused(err)) throw err;
-      await unlinkQuiet(root.resolveChecked(this.#tempRel));
-      return root.openFile(
-        this.#tempRel,
-        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL,
-        0o600,
-      );
-    });
+    // A resumed temporary must be the one whose pieces were verified: one that vanished or was replaced
+    // by a link since is never made afresh (its kept pieces would be committed as zeros). The file fails
+    // and the next run starts it over.
+    if (this.#resumed) {
+      this.#handle = root.openFile(this.#tempRel, fsConstants.O_WRONLY, 0o600);
+    } else {
+      this.#handle = this.#openFreshTemp();
+    }
     if (this.#sidecarRel !== undefined) {
       this.#index = this.#resumed
         ? PieceIndex.reopen(root, this.#sidecarRel)
@@ -206,6 +202,21 @@ export class PosixSinkFile implements SinkFile {
       this.#index.catch(() => {});
     }
     return this.#handle;
+  }
+
+  /** A new temporary, truncating one an earlier run left; a link in its place is removed, never followed. */
+  #openFreshTemp(): Promise<FileHandle> {
+    const root = this.#ctx.root;
+    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC;
+    return root.openFile(this.#tempRel, flags, 0o600).catch(async (err: unknown) => {
+      if (!isLinkAtName(err)) throw err;
+      await unlinkQuiet(root.resolveChecked(this.#tempRel));
+      return root.openFile(
+        this.#tempRel,
+        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL,
+        0o600,
+      );
+    });
   }
 
   /** Metadata through the descriptor, then the atomic rename (STYLE rule 9). */
