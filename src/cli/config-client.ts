@@ -3,7 +3,6 @@
  * defaults for push and pull, and per-host sections (README "Configuration"). A missing file is no file.
  */
 import { homedir } from 'node:os';
-import { join } from 'node:path';
 import {
   applySettings,
   configSchema,
@@ -12,7 +11,8 @@ import {
   formatSettings,
   type OptionTable,
 } from './config-apply.js';
-import { configDir, parseClientConfig, readDefaultConfigText, type Setting } from './config-file.js';
+import { clientConfigPath } from './config-dir.js';
+import { parseClientConfig, readDefaultConfigText, type Setting } from './config-file.js';
 import { settingsFor } from './config-hosts.js';
 import { MAX_CONNECTIONS, parseConnections } from './fcp-options.js';
 import { RATE_RULE } from './rate-option.js';
@@ -53,10 +53,6 @@ const VALUES = new Map([
   ],
   ['bwlimit', RATE_RULE],
 ]);
-
-export function clientConfigPath(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
-  return join(configDir(env, home), 'config');
-}
 
 export interface ClientConfig<T> extends Effective<T> {
   /** The file read, or undefined when there is none. */

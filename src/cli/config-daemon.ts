@@ -16,13 +16,13 @@ import {
   type OptionTable,
 } from './config-apply.js';
 import {
-  configDir,
   parseFlatConfig,
   readConfigText,
   readDefaultConfigText,
   type Setting,
   type ValueRule,
 } from './config-file.js';
+import { configDir } from './config-dir.js';
 import { RATE_RULE } from './rate-option.js';
 
 export const SYSTEM_DAEMON_CONFIG = '/etc/fcpd.conf';

@@ -4,8 +4,7 @@
  * file is one FcpError naming the file, the line and the key (exit 1).
  */
 import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse, TomlDate, TomlError } from 'smol-toml';
 import { FcpError } from '../protocol/errors.js';
 
@@ -52,15 +51,6 @@ export interface ConfigFile {
   defaults: Setting[];
   /** In file order: the first section that matches and sets a key wins it, as in ssh_config. */
   hosts: HostSection[];
-}
-
-/** `$FCP_CONFIG_DIR`, else `$XDG_CONFIG_HOME/fcp`, else `~/.config/fcp` (where known_hosts lives too). */
-export function configDir(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
-  const dir = env['FCP_CONFIG_DIR'];
-  if (dir !== undefined && dir !== '') return dir;
-  const xdg = env['XDG_CONFIG_HOME'];
-  if (xdg !== undefined && isAbsolute(xdg)) return join(xdg, 'fcp');
-  return join(home, '.config', 'fcp');
 }
 
 /** The text of a config file; undefined when it does not exist. */
