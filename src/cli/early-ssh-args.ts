@@ -34,6 +34,21 @@ const VALUE_OPTIONS: Readonly<Record<string, string>> = {
   '--remote-fcpd': 'remote-fcpd',
 };
 
+/**
+ * Config file keys that change the bootstrap's ssh command line (`identity` and `ssh-config` give ssh
+ * `-i` / `-F`, `ssh` replaces the command, `remote-fcpd` the remote one). A file that sets any of them, in
+ * any section, is not guessed around: an early `ssh HOST` without the host's `-i` would offer every key
+ * the agent holds, or prompt for a password, before fcp ends it as a wrong guess. Read as text, not TOML
+ * (the parser is not loaded yet): a key at a line's start, after a dot (a dotted key) or inside an inline
+ * table; a false alarm (the words in a comment or a string) only costs the early start.
+ */
+const SSH_KEYS = /(?:^|[\s.{,])["']?(?:identity|ssh-config|ssh|remote-fcpd)["']?[ \t]*=/m;
+
+/** True when fcp's config file `text` may make the bootstrap differ from a guess made from argv alone. */
+export function configChangesSsh(text: string): boolean {
+  return SSH_KEYS.test(text);
+}
+
 /** What the guess read from argv. */
 interface Guess {
   readonly values: Map<string, string>;

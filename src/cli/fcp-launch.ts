@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dropEarlyBootstrap, startEarlyBootstrap } from '../client/early-bootstrap.js';
 import { bundleName } from '../client/remote-install.js';
-import { earlyBootstrapArgv } from './early-ssh-args.js';
+import { clientConfigPath } from './config-dir.js';
+import { configChangesSsh, earlyBootstrapArgv } from './early-ssh-args.js';
 
 /** The main bundle, beside this one in bin/ (package.json's bundle script puts it there). */
 const MAIN = './fcp-main.js';
@@ -24,10 +25,21 @@ function localBundleName(): string | undefined {
   }
 }
 
+/** fcp's config file sets what the guess cannot see (or cannot be read here): make no guess. */
+function configInTheWay(): boolean {
+  let text: string;
+  try {
+    text = readFileSync(clientConfigPath(), 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+  return configChangesSsh(text);
+}
+
 function startEarly(): void {
   try {
     const argv = earlyBootstrapArgv(process.argv.slice(2), localBundleName);
-    if (argv === undefined) return;
+    if (argv === undefined || configInTheWay()) return;
     startEarlyBootstrap(argv);
     // fcp ending before the bootstrap took it (a usage error, say) ends it too: left alone, a login that
     // asks for a password would go on asking after fcp has gone. An adopted one is no longer ours to end.

@@ -3,7 +3,7 @@
 // anything it cannot be sure of it must not guess at all.
 import path from 'node:path';
 import * as assert from 'uvu/assert';
-import { earlyBootstrapArgv } from '../../src/cli/early-ssh-args.js';
+import { configChangesSsh, earlyBootstrapArgv } from '../../src/cli/early-ssh-args.js';
 import {
   bootstrapArgv,
   parseSshCommand,
@@ -93,6 +93,26 @@ test('no guess where the run may not go through ssh, or the argv is not plain', 
     ['status', '--ssh'],
   ];
   for (const words of none) assert.is(earlyBootstrapArgv(words, named), undefined, words.join(' '));
+});
+
+test('a config file that sets how ssh logs in is not guessed around, in any TOML form', () => {
+  const changes = [
+    'identity = "~/.ssh/h_key"',
+    '[host."backup"]\nretries = 2\n  identity = "k"',
+    '"ssh-config" = "/etc/fcp/ssh_config"',
+    "ssh = 'ssh -p 2222'",
+    'remote-fcpd="/opt/fcp/bin/fcpd"',
+    'host."backup".identity = "k"',
+    '[host]\n"backup" = { retries = 2, identity = "k" }',
+  ];
+  for (const text of changes) assert.ok(configChangesSsh(text), text);
+  const not = [
+    '',
+    'retries = 3\nconnections = "auto"',
+    'ssh-transport = "carried"',
+    '[host."ssh"]\nretries = 1',
+  ];
+  for (const text of not) assert.not.ok(configChangesSsh(text), text);
 });
 
 test.run();
