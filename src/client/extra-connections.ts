@@ -65,6 +65,8 @@ export class ExtraConnections {
         grow: (to) => this.#openUpTo(g, to),
         shrink: (to) => this.#retireDownTo(g, to),
         open: () => 1 + this.#open.length,
+        // Counted as open only once attached: a carried one is an ssh login first (seconds on a busy client).
+        opening: () => this.#inFlight.size,
         notice: (text) => this.#opts.onNotice?.(text),
       });
     }
