@@ -43,8 +43,8 @@ export class AutoConnections {
   #lastElu: EventLoopUtilization | undefined;
   #reported = false;
 
-  constructor(max: number, stats: TransferStats, hooks: AutoHooks) {
-    this.#tuner = new ConnectionTuner(max);
+  constructor(max: number, start: number | undefined, stats: TransferStats, hooks: AutoHooks) {
+    this.#tuner = new ConnectionTuner(max, start);
     this.#stats = stats;
     this.#hooks = hooks;
   }
