@@ -25,8 +25,10 @@ export interface AutoHooks {
   grow(to: number): void;
   /** Retire the newest until `to` are left; false if the engine cannot (a pull). */
   shrink(to: number): boolean;
-  /** Connections open now, the control one included. */
+  /** Connections attached now, the control one included. */
   open(): number;
+  /** Connections on their way now (dialling, an ssh login, the ATTACH exchange): not carrying data yet. */
+  opening(): number;
   /** The -v line, once the count is final. */
   notice(text: string): void;
 }
@@ -41,8 +43,8 @@ export class AutoConnections {
   #lastElu: EventLoopUtilization | undefined;
   #reported = false;
 
-  constructor(max: number, stats: TransferStats, hooks: AutoHooks) {
-    this.#tuner = new ConnectionTuner(max);
+  constructor(max: number, start: number | undefined, stats: TransferStats, hooks: AutoHooks) {
+    this.#tuner = new ConnectionTuner(max, start);
     this.#stats = stats;
     this.#hooks = hooks;
   }
@@ -78,6 +80,7 @@ export class AutoConnections {
       ms: now - this.#lastMs,
       bytes: bytes - this.#lastBytes,
       connections: this.#hooks.open(),
+      opening: this.#hooks.opening(),
       elu: busy,
       remainingBytes: remaining,
       quietMs: Math.max(0, now - this.#stats.lastDataMs),

@@ -59,12 +59,16 @@ export class ExtraConnections {
     const max = Math.min(requestedConnections(this.#opts.connections), session.maxConnections);
     this.#replacements = 2 * max;
     if (this.#opts.connections === 'auto') {
-      // Carried over ssh each connection is also an ssh process on this side: its transport may cap auto lower.
+      // Carried over ssh each connection is also an ssh process on this side and one ssh window: its transport
+      // may cap auto lower and start it higher.
       const autoMax = Math.min(max, link.dialer.autoLimit?.() ?? max);
-      this.#auto = new AutoConnections(autoMax, this.#opts.stats, {
+      const autoStart = link.dialer.autoStart?.();
+      this.#auto = new AutoConnections(autoMax, autoStart, this.#opts.stats, {
         grow: (to) => this.#openUpTo(g, to),
         shrink: (to) => this.#retireDownTo(g, to),
         open: () => 1 + this.#open.length,
+        // Counted as open only once attached: a carried one is an ssh login first (seconds on a busy client).
+        opening: () => this.#inFlight.size,
         notice: (text) => this.#opts.onNotice?.(text),
       });
     }

@@ -40,6 +40,15 @@ export const DIRECT_PROBE_MS = 3_000;
  * emulator (1 GiB, RTT 40 ms): auto reached 32 and took 9.11 s push / 11.20 s pull; -n 16 8.00 / 8.06 s.
  */
 export const CARRIED_AUTO_MAX = 16;
+/**
+ * The connections carried `--connections auto` starts with (the tuner's own start is 2), their logins
+ * started with the first's. Each carries one ssh channel window (2 MiB: ~50 MB/s at 40 ms), so two could not
+ * tell the tuner anything about a WAN but that a step to 8 pays, and that step cost a round of ssh logins
+ * mid-transfer: 1 GiB pushed through the emulator (RTT 40 ms) with -v spent ~1 s measuring 2 connections
+ * at 90 MB/s and 1.2-1.3 s more with them alone while the six new logins ran. 8 was carried mode's fixed
+ * count before auto.
+ */
+export const CARRIED_AUTO_START = 8;
 /** `ssh -G` only reads config files; a stuck one must not hold the transfer up. */
 const CONFIG_QUERY_TIMEOUT_MS = 10_000;
 
@@ -48,7 +57,7 @@ export interface SshDialerOptions {
   readonly dest: string;
   readonly remoteFcpd: string | undefined;
   readonly transport: SshTransport;
-  /** The connections a session opens after its first (the tuner's second with auto): their logins start early. */
+  /** The connections a session opens after its first (with auto, CARRIED_AUTO_START - 1): their logins start early. */
   readonly extraConnections: number;
   /** What `ssh -G` said of the destination (sshConfigFor). */
   readonly config: SshConfig;
@@ -109,6 +118,7 @@ export function sshDialer(opts: SshDialerOptions, remote: RemoteFcpd): SshDialer
     close: () => carried.close(),
     chosen: () => (chosen === undefined ? undefined : chosen === direct ? 'direct' : 'carried'),
     autoLimit: () => (chosen === carried ? CARRIED_AUTO_MAX : undefined),
+    autoStart: () => (chosen === carried ? CARRIED_AUTO_START : undefined),
   };
 }
 
@@ -145,7 +155,7 @@ function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDiale
 
 /**
  * `dialer`, whose first open() also starts the logins of the `extra` connections the session will open
- * next (the other `-n N - 1`, or auto's second), so they log in while the first one does instead of after
+ * next (the other `-n N - 1`, or the rest of carried auto's start), so they log in while the first one does instead of after
  * its session began: each carried connection is an ssh login, several round trips, where a direct one is
  * a TLS handshake. A spare that ends up unused is ended with the dialer.
  */

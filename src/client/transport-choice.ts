@@ -18,7 +18,13 @@ import {
 } from './options.js';
 import { dropEarlyBootstrap } from './early-bootstrap.js';
 import { type RemoteFcpd, startRemoteFcpd } from './ssh-bootstrap.js';
-import { sshConfigFor, type SshDialer, sshDialer, type SshTransport } from './ssh-dialer.js';
+import {
+  CARRIED_AUTO_START,
+  sshConfigFor,
+  type SshDialer,
+  sshDialer,
+  type SshTransport,
+} from './ssh-dialer.js';
 import type { TransferRoute } from './transfer-route.js';
 
 /** How long the first connection to a standing daemon may take before auto mode goes through ssh. */
@@ -150,7 +156,7 @@ export class TransportChooser {
         ...c,
         transport: this.#sshTransport,
         config,
-        extraConnections: common.connections === 'auto' ? 1 : common.connections - 1,
+        extraConnections: common.connections === 'auto' ? CARRIED_AUTO_START - 1 : common.connections - 1,
         onInfo: common.onInfo,
         onNotice: common.onNotice,
       },

@@ -55,4 +55,9 @@ export interface Dialer {
    * undefined: the tuner's own cap.
    */
   autoLimit?(): number | undefined;
+  /**
+   * How many connections `--connections auto` should start with through this transport, when that is more
+   * than the tuner's own start; undefined: the tuner's.
+   */
+  autoStart?(): number | undefined;
 }

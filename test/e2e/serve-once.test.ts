@@ -240,6 +240,8 @@ test('a session is all TLS or all relay: an ATTACH through the relay to a TLS se
   await endedClean(d);
   const lines = readFileSync(log, 'utf8');
   assert.match(lines, /a relayed connection: FCP_ERR_SESSION_UNKNOWN/, lines);
+  // Written after the bootstrap line now (the client does not wait for it), still written.
+  assert.match(lines, /serve-once: listening on [\d.:[\]]+:\d+ and /, lines);
 });
 
 /** `inner`, counting the channels it opens. */

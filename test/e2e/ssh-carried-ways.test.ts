@@ -76,6 +76,20 @@ test('carried: every connection is an ssh forwarding to the relay socket; the re
   assert.equal(forwardDirs(), dirsBefore, 'the forwardings’ socket directories are gone');
 });
 
+test('carried, --connections auto starts with 8 connections, their logins begun with the first', async () => {
+  const { s, remoteFcpd } = await loggingSshd();
+  const src = path.join(tempDir(), 'src');
+  mkdirSync(src);
+  await writeRandomFile(path.join(src, 'big.bin'), 6 * MiB + 5);
+  const remote = tempDir('fcp-ssh-remote-');
+  const ssh = [`--ssh=${s.sshCommand}`, '--ssh-transport=carried', '-v', '--remote-fcpd', remoteFcpd];
+  const pushed = await runFcp([...ssh, 'push', src, `${s.alias}:${remote}/`]);
+  assert.is(pushed.code, 0, describeRun(pushed));
+  assert.equal(await compareTrees(src, path.join(remote, 'src')), []);
+  // The -v line of the tuner: its first step (or, the copy being short, its count) is 8, not the tuner's 2.
+  assert.match(pushed.stderr, /^fcp: connections: 8[ :]/m, pushed.stderr);
+});
+
 for (const refusal of ['AllowStreamLocalForwarding no', 'DisableForwarding yes']) {
   test(`carried, sshd with ${refusal}: the first connection finds out, every connection relays`, async () => {
     const { s, remoteFcpd, log } = await loggingSshd({ extraConfig: [refusal] });

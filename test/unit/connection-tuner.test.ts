@@ -18,7 +18,12 @@ const MS = 100;
 
 /** One interval at `connections` open, moving `rate` bytes/s, with the event loop `elu` busy. */
 function sample(connections: number, rate: number, elu = 0.2, remainingBytes = Infinity): TunerSample {
-  return { ms: MS, bytes: (rate * MS) / 1000, connections, elu, remainingBytes, quietMs: 0 };
+  return { ms: MS, bytes: (rate * MS) / 1000, connections, opening: 0, elu, remainingBytes, quietMs: 0 };
+}
+
+/** One interval at `connections` attached and `opening` more on their way, moving `rate` bytes/s. */
+function whileOpening(connections: number, opening: number, rate: number): TunerSample {
+  return { ...sample(connections, rate), opening };
 }
 
 /**
@@ -223,18 +228,42 @@ test("respects the daemon's cap: max 6 grows to 6 and stops", () => {
   assert.is(new ConnectionTuner(1).target, 1, 'a daemon allowing one connection: auto starts and stays at 1');
 });
 
-test('waits for the step to open before measuring, and measures with what opened after a while', () => {
+test('waits for the step to open before measuring, and measures with those that opened once the others failed', () => {
   const tuner = new ConnectionTuner(AUTO_MAX);
   toEight(tuner);
-  // Now at 8; only 5 of them open: nothing is judged for a while (they may still come).
+  // Now at 8; 5 of them open, 3 still on their way: nothing is judged while they may still come.
   const waits: TunerAction[] = [];
-  for (let i = 0; i < 16; i++) waits.push(tuner.sample(sample(5, shaped(5))));
+  for (let i = 0; i < 16; i++) waits.push(tuner.sample(whileOpening(5, 3, shaped(5))));
   assert.ok(waits.every((a) => a.kind === 'wait'));
-  // Past that, the step is measured with the 5 that did open (linear: on to the cap).
+  // The 3 failed: the step is measured with the 5 that did open (linear: on to the cap).
   let a: TunerAction = { kind: 'wait' };
   for (let i = 0; i < 30 && a.kind === 'wait'; i++) a = tuner.sample(sample(5, shaped(5)));
   assert.equal(a, { kind: 'grow', to: AUTO_MAX });
   assert.is(tuner.steps.at(-1)?.connections, 5);
+});
+
+test('a step is not judged while its connections still log in, even for seconds (carried over ssh)', () => {
+  // Six ssh logins at once on a loaded client: 5 s before they attach, and their CPU slows the 2 that carry
+  // data meanwhile. Judged then (with the 2, at 60 % of their rate) the step read "-40 %" and was undone.
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  toEight(tuner);
+  for (let i = 0; i < 50; i++) {
+    assert.equal(tuner.sample(whileOpening(2, 6, 0.6 * shaped(2))), { kind: 'wait' }, `interval ${i}`);
+  }
+  assert.is(tuner.steps.length, 1, 'the step to 8 is not judged before its connections attach');
+  let a: TunerAction = { kind: 'wait' };
+  for (let i = 0; i < 30 && a.kind === 'wait'; i++) a = tuner.sample(sample(8, shaped(8)));
+  assert.equal(a, { kind: 'grow', to: AUTO_MAX });
+  assert.is(tuner.steps.at(-1)?.connections, 8);
+});
+
+test('a connection that stays on its way for good does not stop tuning: the step is measured in the end', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  toEight(tuner);
+  let a: TunerAction = { kind: 'wait' };
+  for (let i = 0; i < 200 && a.kind === 'wait'; i++) a = tuner.sample(whileOpening(7, 1, shaped(7)));
+  assert.equal(a, { kind: 'grow', to: AUTO_MAX });
+  assert.is(tuner.steps.at(-1)?.connections, 7);
 });
 
 test('near the end of the data it stops instead of judging a draining transfer', () => {

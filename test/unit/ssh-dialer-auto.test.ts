@@ -2,10 +2,10 @@
  * The ssh dialer's cap on `--connections auto` (CARRIED_AUTO_MAX): carried connections are each an ssh
  * process on the client, which the tuner's event-loop signal cannot see, so auto stops at 16 there; direct
  * connections are plain TLS sockets and leave the tuner its own cap. Built without dialling: the transport
- * is forced, so nothing is probed.
+ * is forced, so nothing is probed. Carried auto also starts at 8 (CARRIED_AUTO_START) rather than the tuner's 2.
  */
 import * as assert from 'uvu/assert';
-import { CARRIED_AUTO_MAX, sshDialer } from '../../src/client/ssh-dialer.js';
+import { CARRIED_AUTO_MAX, CARRIED_AUTO_START, sshDialer } from '../../src/client/ssh-dialer.js';
 import type { RemoteFcpd } from '../../src/client/ssh-bootstrap.js';
 import { parseSshCommand } from '../../src/transport/ssh-command.js';
 import { test } from '../helpers/test.js';
@@ -50,11 +50,22 @@ test('carried connections cap auto at CARRIED_AUTO_MAX', () => {
   }
 });
 
-test('direct connections leave auto its own cap', () => {
+test('carried connections start auto at CARRIED_AUTO_START: one ssh window each, two tell nothing on a WAN', () => {
+  const d = dialerFor('carried');
+  try {
+    assert.is(d.autoStart?.(), CARRIED_AUTO_START);
+    assert.is(CARRIED_AUTO_START, 8);
+  } finally {
+    d.close();
+  }
+});
+
+test('direct connections leave auto its own cap and start', () => {
   const d = dialerFor('direct');
   try {
     assert.is(d.chosen(), 'direct');
     assert.is(d.autoLimit?.(), undefined);
+    assert.is(d.autoStart?.(), undefined);
   } finally {
     d.close();
   }
