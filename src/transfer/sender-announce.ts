@@ -37,6 +37,7 @@ import {
 import type { LimitVerdict, SendLimit } from './send-limit.js';
 import type { SourceRoot } from './store/source-spec.js';
 import type { SourceEntry } from './store/source.js';
+import { SendWindow } from './send-window.js';
 
 /** A file that arrives damaged or changes while it is read is sent again, up to this many times in all. */
 const MAX_FILE_ATTEMPTS = 3;
@@ -67,6 +68,8 @@ export class Announcer {
   readonly #opts: AnnouncerOptions;
   /** Every announced entry not yet resolved by the receiver (a SendFile once its data is wanted). */
   readonly #unresolved = new Map<number, Listed>();
+  /** Entries that may be unanswered after SESSION, within LIST_WINDOW (send-window.ts). */
+  readonly #window = new SendWindow();
   readonly #resolved = new Signal();
   #nextId = 1;
   #announcing = 0;
@@ -196,7 +199,7 @@ export class Announcer {
     // A file being announced again holds the slot its first id left (the receiver counts it open from the
     // moment its new FILE_INFO arrives), so a re-announce can never take the window past LIST_WINDOW.
     const open = this.#unresolved.size + this.#announcing;
-    if (this.#granted) return open < LIST_WINDOW;
+    if (this.#granted) return open < this.#window.size;
     // Frames encoded into the batch and not yet written count as sent.
     const sent = this.#ctx.control.messageBytesSent + this.#batch.length - this.#listBytesBase;
     return open < this.#preSessionEntries && sent < MAX_LIST_BYTES_BEFORE_SESSION;
@@ -317,6 +320,7 @@ export class Announcer {
       if (e.action === ReadyAction.Need || e.action === ReadyAction.Resume) {
         if (entry.kind !== 'file') continue; // a link or directory is settled by FILE_DONE alone
         const file = this.#wanted(e.id, listed);
+        this.#window.dataWanted();
         if (e.action === ReadyAction.Need) file.have = undefined;
         file.resumed = file.have !== undefined;
         this.#decided(file, true);
@@ -324,6 +328,7 @@ export class Announcer {
         continue;
       }
       this.#decided(listed, false);
+      this.#window.settledWithoutData();
       this.#take(e.id);
       if (e.action === ReadyAction.Skip) {
         const size = listedSize(listed);

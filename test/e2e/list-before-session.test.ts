@@ -12,7 +12,6 @@ import { push } from '../../src/client/transfer-client.js';
 import {
   Capability,
   encodeMessage,
-  ERROR_CODES,
   FRAME_HEADER_SIZE,
   MAX_LIST_BEFORE_SESSION,
   MAX_LIST_BYTES_BEFORE_SESSION,
@@ -22,6 +21,7 @@ import {
 import { loadHasher } from '../../src/transfer/checksum.js';
 import type { TransferListener } from '../../src/transfer/events.js';
 import { createStats } from '../../src/transfer/stats.js';
+import { abortFakeSession } from '../helpers/fake-session.js';
 import { LOOPBACK, RawListener, type RawPeer, serveSession, WAIT_MS } from '../helpers/raw-peer.js';
 import { bounded } from '../helpers/reliability.js';
 
@@ -98,13 +98,7 @@ async function pushAgainstFake(
     const peer = await listener.accept();
     await serveSession(peer, { capabilities, beforeSession: (p) => beforeSession(p, heldBounded) });
     await afterSession(peer);
-    await peer.send({
-      type: MsgType.Abort,
-      code: ERROR_CODES.FCP_ERR_SESSION_ABORTED.wire,
-      text: 'test over',
-    });
-    const err = await pushing;
-    assert.is((err as { code?: string }).code, 'FCP_ERR_SESSION_ABORTED', String(err));
+    await abortFakeSession(peer, pushing);
   } finally {
     await listener.close();
   }
