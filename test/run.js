@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the compiled uvu suites (dist/test/**/*.test.js) and ends with the plain "N passed, N failed" line
 // that CI reads. Usage: node test/run.js [pattern]   (pattern filters test file paths, e.g. "unit/frame")
-// A run whose uvu prints nothing for FCP_TEST_STALL_MS (default 5 minutes) is stopped, and the state of uvu
+// A run whose uvu prints nothing for FCP_TEST_STALL_MS (default 8 minutes) is stopped, and the state of uvu
 // and its children goes to stderr (test/stall-report.js).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -29,11 +29,12 @@ const child = spawn(process.execPath, [uvuBin, 'dist/test', pattern, ...(colour 
 // printed its summary, it gets EXIT_GRACE_MS to exit on its own; the whole run gets RUN_LIMIT_MS.
 const EXIT_GRACE_MS = 15_000;
 const RUN_LIMIT_MS = 30 * 60_000;
-// uvu prints a mark per finished test, and every test has its own timeout (test/helpers/test.ts; the
-// longest is 3 minutes). Silence for longer means uvu's thread is blocked (a synchronous call that never
-// returns) or the process is stopped, which no timer inside it can catch: report its state and stop it.
+// uvu prints a mark per finished test, and every test and hook has its own timeout (test/helpers/test.ts;
+// the longest is 3 minutes) or, when it blocks the thread, its spawnSync's (e2e/packaging's before hook
+// runs two of 3 minutes each). Silence for longer means uvu's thread is blocked in a call that never
+// returns or the process is stopped, which no timer inside it can catch: report its state and stop it.
 // (test/e2e/tooling.test.ts tests this watchdog with a short FCP_TEST_STALL_MS.)
-const STALL_MS = Number(process.env['FCP_TEST_STALL_MS'] ?? 5 * 60_000);
+const STALL_MS = Number(process.env['FCP_TEST_STALL_MS'] ?? 8 * 60_000);
 let out = '';
 let lingered = false;
 let lastOutput = Date.now();
@@ -63,7 +64,9 @@ function stopWithReport(why) {
   clearTimeout(limit);
   console.error(`\ntest/run.js: ${why}; stopping it. uvu (pid ${child.pid}) and its children:`);
   console.error(processTreeReport(child.pid));
-  for (const pid of processTree(child.pid).reverse()) {
+  // uvu first: killed after its child, it could run on (a blocked spawnSync returns) and print a summary
+  // before its own SIGKILL lands, which a loaded machine allows between two kill() calls.
+  for (const pid of processTree(child.pid)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {

@@ -80,9 +80,12 @@ function liveProcesses(argv: string[]): number[] {
     .filter((entry) => /^\d+$/.test(entry))
     .filter((pid) => {
       try {
+        // The name and state first: another process's cmdline is read only when it may be ours (reading
+        // one waits on that process's memory map lock).
         const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
         const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-        return state !== 'Z' && readFileSync(`/proc/${pid}/cmdline`, 'latin1') === wanted;
+        if (state === 'Z' || !stat.startsWith(`${pid} (${argv[0]}) `)) return false;
+        return readFileSync(`/proc/${pid}/cmdline`, 'latin1') === wanted;
       } catch {
         return false; // gone meanwhile
       }
