@@ -53,7 +53,7 @@ const watchdog = setInterval(
 /** The test uvu is in: the file it named last and the count of marks (one per test) printed after it. */
 function whereStalled() {
   const m = /([^\s]+\.test\.js)\n([^\n]*)$/.exec(out.replace(/\x1b\[[0-9;]*m/g, ''));
-  if (m === null) return '(before its first test file started)';
+  if (m === null) return out === '' ? '(before its first test file started)' : '(after its last mark)';
   const done = m[2].match(/[•✘]/g)?.length ?? 0;
   return `(in ${m[1]}: test ${done + 1} or a hook around it)`;
 }
