@@ -2,7 +2,6 @@
 // new one through ssh and resumes the kept partial file, as with a standing daemon), and the client killed
 // mid-transfer (every ssh's stdin closes, the remote fcpd goes, nothing of it is left on either side).
 import { readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { describeRun } from '../helpers/cli.js';
@@ -83,11 +82,14 @@ for (const signal of ['SIGKILL', 'SIGINT'] as const) {
     const s = await sshd({ path: { fcpd: true, node: true } });
     const { file, remote, dest } = await bigPush();
     const args = [`--ssh=${s.sshCommand}`, '--ssh-transport=carried', '-n', '4'];
-    const forwardDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith('fcp-fwd-'));
-    const dirsBefore = forwardDirs().join();
-    const run = startFcp([...args, 'push', file, `${s.alias}:${remote}/`], 120_000);
+    // fcp gets a TMPDIR of its own, so the forwardings' directories seen here are this run's only, whatever
+    // else (another test run) shares /tmp.
+    const fcpTmp = tempDir('fcp-ssh-tmp-');
+    const forwardDirs = () => readdirSync(fcpTmp).filter((name) => name.startsWith('fcp-fwd-'));
+    const run = startFcp([...args, 'push', file, `${s.alias}:${remote}/`], 120_000, { TMPDIR: fcpTmp });
     await midTransfer(dest);
     assert.ok(localProcessesNaming(s.dir).length >= 2, 'the bootstrap ssh and the carrying ones run');
+    assert.is(forwardDirs().length, 1, "the forwardings have their private directory in fcp's TMPDIR");
     run.child.kill(signal);
     const r = await run.done;
     if (signal === 'SIGINT') assert.is(r.code, 130, describeRun(r));
@@ -96,7 +98,7 @@ for (const signal of ['SIGKILL', 'SIGINT'] as const) {
     await waitUntil(() => s.listRemoteProcesses().length === 0, 'the remote side to empty', 15_000);
     await waitUntil(() => localProcessesNaming(s.dir).length === 0, 'the local ssh processes to end', 15_000);
     // The forwardings' sockets and their private directory go with their ssh, even after a SIGKILL.
-    await waitUntil(() => forwardDirs().join() === dirsBefore, 'the socket directory to go', 15_000);
+    await waitUntil(() => forwardDirs().length === 0, 'the socket directory to go', 15_000);
     const { meta } = partialOf(dest);
     assert.ok((await recordedPieces(meta)).length >= KILL_AFTER_PIECES, 'the partial file is kept');
   });

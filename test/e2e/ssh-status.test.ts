@@ -19,7 +19,9 @@ for (const way of ['direct', 'carried'] as const) {
   test(`fcp status of a push over ssh (${way}) shows "ssh, ${way}", in the table, --json and the start event`, async () => {
     const s = await sshd({ path: { fcpd: true, node: true } });
     const src = path.join(tempDir(), 'big.bin');
-    await writeRandomFile(src, 4 * MiB);
+    // 8 s at --bwlimit 2M: in a full run on a loaded 2-core box, 4 MiB had ended before the two `fcp status`
+    // calls after the first progress (2 of 2 runs: the second saw an empty list).
+    await writeRandomFile(src, 16 * MiB);
     const remote = `${tempDir('fcp-ssh-remote-')}/`;
     const state = privateState();
     const run = runFcp(

@@ -234,9 +234,16 @@ function runChild(script: string, args: readonly string[], env: Record<string, s
   return running;
 }
 
-/** Starts `fcp ARGS` and returns at once; killed with SIGKILL after `timeoutMs` if still running. */
-export function startFcp(args: readonly string[], timeoutMs: number): RunningChild {
-  return runChild(FCP_BIN, args, {}, timeoutMs);
+/**
+ * Starts `fcp ARGS` (`env` added to its environment) and returns at once; killed with SIGKILL after
+ * `timeoutMs` if still running.
+ */
+export function startFcp(
+  args: readonly string[],
+  timeoutMs: number,
+  env: Record<string, string> = {},
+): RunningChild {
+  return runChild(FCP_BIN, args, env, timeoutMs);
 }
 
 export interface Fcpd extends RunningChild {

@@ -86,7 +86,8 @@ export async function stopAll(sshd: ChildProcess, marker: string): Promise<void>
   const root = sshd.pid ?? -1;
   const signalAll = (signal: NodeJS.Signals) => {
     for (const p of remoteProcesses(root, marker)) kill(p.pid, signal);
-    kill(root, signal);
+    // Never kill(-1): as root that signals every process on the machine.
+    if (root > 0) kill(root, signal);
   };
   const gone = () =>
     (sshd.exitCode !== null || sshd.signalCode !== null) && remoteProcesses(root, marker).length === 0;

@@ -1,7 +1,7 @@
 // For e2e files that share one served tree and daemon (servedTree, servedByFcpd), and tests of fcp status /
 // cancel / --background: a private registry per test (XDG_STATE_HOME), and waits on what the registry says
 // (a transfer listed, moving, ended) rather than on time.
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { listTransfers, registryDir, type TransferStatus } from '../../src/client/transfer-registry.js';
@@ -10,9 +10,17 @@ import { eventually } from './detached.js';
 import { test } from './test.js';
 import { removeTree } from './tree.js';
 
-/** A fresh XDG_STATE_HOME, and the registry directory fcp uses under it. */
+const stateHomes: string[] = [];
+
+/** A fresh XDG_STATE_HOME, and the registry directory fcp uses under it; removed when the test process exits. */
 export function privateState(): { env: Record<string, string>; dir: string } {
   const home = mkdtempSync(path.join(tmpdir(), 'fcp-e2e-xdg-'));
+  // Tests take one per case and never removed them (22 left in TMPDIR per full run): they go at exit.
+  if (stateHomes.length === 0)
+    process.once('exit', () => {
+      for (const dir of stateHomes) rmSync(dir, { recursive: true, force: true });
+    });
+  stateHomes.push(home);
   return { env: { XDG_STATE_HOME: home }, dir: registryDir({ XDG_STATE_HOME: home }) };
 }
 

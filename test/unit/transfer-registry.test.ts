@@ -1,7 +1,7 @@
 // The registry of running transfers (client/transfer-registry.ts) on a real temp directory: atomic entries,
 // dead ones (pid gone, or pid reused by another process) cleaned and never listed, finished ones kept for a
 // while, and a 0700 directory.
-import { mkdtempSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
@@ -19,8 +19,16 @@ import {
 import { initialStatus } from '../../src/client/transfer-status.js';
 import { test } from '../helpers/test.js';
 
+const made: string[] = [];
+
+test.after(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 function freshDir(): string {
-  const dir = path.join(mkdtempSync(path.join(tmpdir(), 'fcp-registry-')), 'fcp', 'transfers');
+  const base = mkdtempSync(path.join(tmpdir(), 'fcp-registry-'));
+  made.push(base);
+  const dir = path.join(base, 'fcp', 'transfers');
   ensureRegistryDir(dir);
   return dir;
 }
