@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import type { TransferStatus } from '../../src/client/transfer-registry.js';
 import { describeRun, runFcp } from '../helpers/cli.js';
-import { isAlive } from '../helpers/detached.js';
+import { isAlive, killIfStill } from '../helpers/detached.js';
 import { test } from '../helpers/test.js';
 import { movingTo, privateState, servedTree, transferWhere } from '../helpers/transfers.js';
 import { buildTree, compareTrees } from '../helpers/tree.js';
@@ -22,7 +22,7 @@ const src = join(tmp, 'src');
 /** Detached children are not ours to track: any a failed test left running is stopped at the end. */
 const started: number[] = [];
 test.after(() => {
-  for (const pid of started) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of started) killIfStill(pid, 'fcp');
 });
 
 const ID_LINE = /^([0-9a-f]{12})\n$/;

@@ -10,7 +10,7 @@ import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { describeRun, type RunResult, runFcp, runFcpd, unprivileged } from '../helpers/cli.js';
 import { freePort, HOST, spawnDaemon } from '../helpers/daemon.js';
-import { eventually, isAlive, readPid } from '../helpers/detached.js';
+import { eventually, isAlive, killIfStill, readPid } from '../helpers/detached.js';
 import { removeTree } from '../helpers/tree.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-config-daemon-'));
@@ -41,7 +41,7 @@ function oneLine(r: RunResult, pattern: RegExp): void {
 
 test.after(async () => {
   for (const pid of detachedPids) {
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    killIfStill(pid, 'fcpd');
   }
   await removeTree(tmp);
 });

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, FCPD_BIN, runFcp, runFcpd, spawnNode } from '../helpers/cli.js';
 import { freePort, HOST, spawnDaemon, within } from '../helpers/daemon.js';
-import { eventually, isAlive, readPid } from '../helpers/detached.js';
+import { eventually, isAlive, killIfStill, readPid } from '../helpers/detached.js';
 import { removeTree } from '../helpers/tree.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-lifecycle-'));
@@ -33,7 +33,7 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
 
 test.after(async () => {
   for (const pid of detachedPids) {
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    killIfStill(pid, 'fcpd');
   }
   await removeTree(tmp);
 });

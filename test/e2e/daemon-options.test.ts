@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, FCPD_BIN, runFcp, runFcpd, spawnNode } from '../helpers/cli.js';
 import { freePort, HOST, within } from '../helpers/daemon.js';
-import { isAlive, readPid, startedPid } from '../helpers/detached.js';
+import { isAlive, killIfStill, readPid, startedPid } from '../helpers/detached.js';
 import { removeTree } from '../helpers/tree.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-daemon-options-'));
@@ -24,7 +24,7 @@ const detachedPids = new Set<number>();
 
 test.after(async () => {
   for (const pid of detachedPids) {
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    killIfStill(pid, 'fcpd');
   }
   await removeTree(tmp);
 });

@@ -24,7 +24,7 @@ import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, isRoot, runFcp, runFcpd } from '../helpers/cli.js';
 import { freePort, HOST } from '../helpers/daemon.js';
-import { eventually, isAlive, readPid, startedPid } from '../helpers/detached.js';
+import { eventually, isAlive, killIfStill, readPid, startedPid } from '../helpers/detached.js';
 import { removeTree } from '../helpers/tree.js';
 
 const USER = 'fcpuser-daemon';
@@ -103,7 +103,7 @@ test.before(() => {
 
 test.after(async () => {
   for (const pid of started) {
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    killIfStill(pid, 'fcpd');
   }
   await removeTree(tmp);
 });
@@ -161,7 +161,7 @@ test('sudo fcpd -d --user NAME serves NAME and keeps all its state, owned by NAM
     assert.not.ok(existsSync(join(stateDir, `fcpd-token-${port}`)), 'token removed');
     assert.match(await readFile(log, 'utf8'), /stopped/);
   } finally {
-    if (isAlive(pid)) process.kill(pid, 'SIGTERM');
+    killIfStill(pid, 'fcpd', 'SIGTERM');
   }
 });
 

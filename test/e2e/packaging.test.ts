@@ -14,7 +14,7 @@ import { generatedDocs } from '../../src/cli/docs.js';
 import { parseHelp } from '../../src/cli/man-page.js';
 import { hermeticEnv, track } from '../helpers/cli.js';
 import { freePort, HOST } from '../helpers/daemon.js';
-import { eventually, isAlive, readPid } from '../helpers/detached.js';
+import { eventually, killIfStill, readPid } from '../helpers/detached.js';
 import { removeTree } from '../helpers/tree.js';
 
 /** The checkout: this file is dist/test/e2e/packaging.test.js. */
@@ -78,7 +78,7 @@ test.before(() => {
 
 test.after(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  for (const pid of detachedPids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of detachedPids) killIfStill(pid, 'fcpd');
   await removeTree(tmp);
 });
 

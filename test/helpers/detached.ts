@@ -29,6 +29,26 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Signals `pid` only while its command line still names `name` (fcpd, or fcp for a background transfer):
+ * one that exited long ago may have left its pid to another process (pid_max 32768 wraps within half an
+ * hour on a busy machine), and as root a plain process.kill would hit that one, whoever's it is.
+ */
+export function killIfStill(pid: number, name: 'fcp' | 'fcpd', signal: NodeJS.Signals = 'SIGKILL'): void {
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return; // gone
+  }
+  if (!cmdline.includes(name)) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone meanwhile
+  }
+}
+
 /** Polls `check` until it holds; fails the test after `ms`. */
 export async function eventually(
   ms: number,
