@@ -23,6 +23,7 @@ import {
   type ValueRule,
 } from './config-file.js';
 import { configDir } from './config-dir.js';
+import { isCount, isListenPort } from './fcpd-options.js';
 import { RATE_RULE } from './rate-option.js';
 
 export const SYSTEM_DAEMON_CONFIG = '/etc/fcpd.conf';
@@ -36,25 +37,16 @@ const REFUSED = new Map([
   ['stdio', 'it is what fcp runs over ssh, not a setting'],
 ]);
 
-const POSITIVE: ValueRule = {
-  takes: 'a whole number, 1 or more',
-  accepts: (value: unknown) => Number.isInteger(value) && Number(value) >= 1,
-};
+const COUNT: ValueRule = { takes: 'a whole number, 1 or more', accepts: isCount };
 
 /**
  * Keys whose option takes less than its type allows: checked at their line in the file, where serve()
  * would otherwise refuse them naming a flag the user never typed (`--port must be ...`).
  */
 const VALUES = new Map<string, ValueRule>([
-  [
-    'port',
-    {
-      takes: 'a whole number from 0 to 65535',
-      accepts: (value: unknown) => Number.isInteger(value) && Number(value) >= 0 && Number(value) <= 65535,
-    },
-  ],
-  ['max-sessions', POSITIVE],
-  ['max-connections', POSITIVE],
+  ['port', { takes: 'a whole number from 0 to 65535', accepts: isListenPort }],
+  ['max-sessions', COUNT],
+  ['max-connections', COUNT],
   ['bwlimit', RATE_RULE],
 ]);
 

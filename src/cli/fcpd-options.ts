@@ -3,7 +3,24 @@
  * keys its config file may set (config-daemon.ts reads them from these builders).
  */
 import type { Argv } from 'yargs';
-import { DEFAULT_PORT } from '../protocol/index.js';
+import { DEFAULT_PORT, FcpError } from '../protocol/index.js';
+
+/** A port fcpd may listen on: 0 (the system picks) to 65535. */
+export function isListenPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535;
+}
+
+/** A count of sessions or connections: a whole number, 1 or more. */
+export function isCount(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 1;
+}
+
+/** --port as given (flag, config file already checked at its line, or --serve-once's own parse). */
+export function checkPort(port: number): void {
+  if (!isListenPort(port)) {
+    throw new FcpError('FCP_ERR_USAGE', `--port must be an integer from 0 to 65535, not ${port}`);
+  }
+}
 
 /** The options of `fcpd` (serve); also what its config file may set (config-daemon.ts). */
 export function serveOptions<T>(y: Argv<T>) {

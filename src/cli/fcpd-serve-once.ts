@@ -12,6 +12,7 @@ import { openLog } from '../daemon/lifecycle.js';
 import { ANY_ADDRESSES, formatAddress } from '../daemon/listen-address.js';
 import { type ServeOnceEnd, startServeOnce } from '../daemon/serve-once.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { checkPort } from './fcpd-options.js';
 import { printable } from './printable.js';
 
 /** Hidden, for tests: the idle time before a serve-once daemon with no login exits, in ms. */
@@ -80,9 +81,7 @@ async function serveOnce(args: ServeOnceArgs): Promise<number> {
   if (conflict !== undefined) {
     throw new FcpError('FCP_ERR_USAGE', `--serve-once cannot be combined with --${conflict}`);
   }
-  if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
-    throw new FcpError('FCP_ERR_USAGE', `--port must be an integer from 0 to 65535, not ${args.port}`);
-  }
+  checkPort(args.port);
   const log = args.logFile === undefined ? undefined : openLog(args.logFile);
   const write = (line: string) =>
     log?.write(`${new Date().toISOString()} fcpd[${process.pid}] ${printable(line)}\n`);

@@ -45,7 +45,7 @@ import { PartialRegistry } from '../daemon/partials.js';
 import { isAlive, readPidFile, removePidFileAtExit, stopDaemon, writePidFile } from '../daemon/pid-file.js';
 import { FcpServer, type ServerOptions } from '../daemon/server.js';
 import { daemonStatusCommand } from './daemon-status-command.js';
-import { serveOptions, stopOptions } from './fcpd-options.js';
+import { checkPort, isCount, serveOptions, stopOptions } from './fcpd-options.js';
 
 /** Set in the environment of the child that `fcpd -d` starts. */
 const DETACHED_ENV = 'FCPD_DETACHED';
@@ -106,12 +106,6 @@ function fail(err: unknown): never {
   process.exit(exitCodeFor(e));
 }
 
-function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new FcpError('FCP_ERR_USAGE', `--port must be an integer from 0 to 65535, not ${port}`);
-  }
-}
-
 /** `fcpd`, or one of the commands fcp runs over ssh (`--serve-once`, `--stdio SOCKET`). */
 async function serveCommand(args: ServeArgs): Promise<void> {
   const overSsh = commandOverSsh(args);
@@ -122,8 +116,7 @@ async function serveCommand(args: ServeArgs): Promise<void> {
 async function serve(args: ServeArgs & { port: number }): Promise<void> {
   checkPort(args.port);
   for (const key of ['max-sessions', 'max-connections'] as const) {
-    if (!Number.isInteger(args[key]) || args[key] < 1)
-      throw new FcpError('FCP_ERR_USAGE', `--${key} must be a positive integer`);
+    if (!isCount(args[key])) throw new FcpError('FCP_ERR_USAGE', `--${key} must be a positive integer`);
   }
   // Parsed before anything is bound or started: a bad rate is a usage error, exit 1.
   const rateLimit = args.bwlimit === undefined ? undefined : new RateLimit(parseRate(args.bwlimit));
