@@ -5,8 +5,9 @@
  *
  * A session starts with AUTO_START connections. Each step measures the session's goodput (bytes the
  * receiver acknowledged on a push, bytes received on a pull) once none of the step's connections is still
- * on its way (each attached, or failed) and a warm-up has passed (400 ms for the first, 200 ms later, longer while the goodput still climbs or is
- * still in the dip new connections cause), over at least 16 pieces and 4 per connection, or 2 s, then:
+ * on its way (each attached, or failed) and a warm-up has passed (400 ms for the first, 200 ms later,
+ * longer while the goodput still climbs or is still in the dip new connections cause), over at least 16
+ * pieces and 4 per connection, or 2 s, then:
  *   - the first step grows fourfold at once unless the client's event loop is already saturated
  *     (CPU-bound: more connections only cost CPU there, the case of loopback);
  *   - a later step that raised the goodput by MIN_GAIN or more is kept, and the next one grows again:
@@ -253,12 +254,7 @@ export class ConnectionTuner {
    */
   #measured(connections: number): Measured {
     const elu = this.#counted.reduce((sum, c) => sum + c.elu, 0) / this.#counted.length;
-    let bytes = 0;
-    let ms = 0;
-    for (const c of this.#counted) {
-      bytes += c.bytes;
-      ms += c.ms;
-    }
+    const { bytes, ms } = totals(this.#counted);
     const spanMs = ms + this.#quietAtStart - (this.#counted.at(-1)?.quietMs ?? 0);
     return { connections, rate: bytes > 0 && spanMs > 0 ? (bytes * 1000) / spanMs : 0, elu };
   }
@@ -314,13 +310,19 @@ export class ConnectionTuner {
 
 /** Bytes per second over `samples`. */
 function rateOf(samples: readonly TunerSample[]): number {
+  const { bytes, ms } = totals(samples);
+  return ms > 0 ? (bytes * 1000) / ms : 0;
+}
+
+/** The bytes and the time of `samples` together. */
+function totals(samples: readonly TunerSample[]): { bytes: number; ms: number } {
   let bytes = 0;
   let ms = 0;
   for (const s of samples) {
     bytes += s.bytes;
     ms += s.ms;
   }
-  return ms > 0 ? (bytes * 1000) / ms : 0;
+  return { bytes, ms };
 }
 
 interface Measured {
