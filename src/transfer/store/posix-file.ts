@@ -189,7 +189,7 @@ export class PosixSinkFile implements SinkFile {
     // by a link since is never made afresh (its kept pieces would be committed as zeros). The file fails
     // and the next run starts it over.
     if (this.#resumed) {
-      this.#handle = root.openFile(this.#tempRel, fsConstants.O_WRONLY, 0o600);
+      this.#handle = root.openFile(this.#tempRel, fsConstants.O_WRONLY);
     } else {
       this.#handle = this.#openFreshTemp();
     }
