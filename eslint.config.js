@@ -26,9 +26,11 @@ export default tseslint.config(
   },
   {
     // Tests take test/suite from test/helpers/test.ts, which adds the per-test timeout (a hang fails in
-    // seconds, not at test/run.js's 30-minute limit); only that file wraps uvu's own.
+    // seconds, not at test/run.js's 30-minute limit), and execFileSync/spawnSync from test/helpers/sync.ts,
+    // which adds a time limit to a call that blocks the thread (no per-test timeout can fire during it); only
+    // those two files wrap the originals.
     files: ['test/**/*.ts'],
-    ignores: ['test/helpers/test.ts'],
+    ignores: ['test/helpers/test.ts', 'test/helpers/sync.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -38,6 +40,11 @@ export default tseslint.config(
               name: 'uvu',
               importNames: ['test', 'suite'],
               message: 'import test/suite from test/helpers/test.ts: it adds the per-test timeout.',
+            },
+            {
+              name: 'node:child_process',
+              importNames: ['execFileSync', 'spawnSync', 'execSync'],
+              message: 'import execFileSync/spawnSync from test/helpers/sync.ts: a blocking call needs a time limit.',
             },
           ],
         },

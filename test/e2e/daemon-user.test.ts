@@ -2,7 +2,7 @@
 // the daemon serves NAME's home, keeps every file of its state in NAME's own state directory (owned by
 // NAME), survives SIGHUP, and `fcpd stop` finds it whether NAME or root runs it. Also: a privileged port
 // refused to an unprivileged account names the port and leaves nothing behind (item 7). Root only.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -26,6 +26,7 @@ import { describeRun, isRoot, runFcp, runFcpd } from '../helpers/cli.js';
 import { freePort, HOST } from '../helpers/daemon.js';
 import { eventually, isAlive, killIfStill, readPid, startedPid } from '../helpers/detached.js';
 import { removeTree } from '../helpers/tree.js';
+import { execFileSync } from '../helpers/sync.js';
 
 const USER = 'fcpuser-daemon';
 

@@ -7,7 +7,6 @@
 // whose /proc/PID/fd is read. The push mixes one-piece files (the synchronous path) and multi-piece files
 // (PieceWriter and the piece index), so that whichever write meets ENOSPC first, every path is exercised;
 // a second push sends one-piece files only, so that the synchronous path alone meets it.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, runFcp } from '../helpers/cli.js';
 import { type ChildDaemon, spawnDaemon } from '../helpers/daemon.js';
 import { prng } from '../helpers/tree.js';
+import { execFileSync } from '../helpers/sync.js';
 
 /** Every wait on the daemon is bounded by this. */
 const WAIT_MS = 15_000;

@@ -2,7 +2,6 @@
 // real fcpd (or a listener standing in for one), asserting the code and the one line a user reads. Also the
 // messages of item 10 that these failures print: paths named, causes in words, no bare errno, no internal
 // `.fcp-part` names, the daemon named when it goes away.
-import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
@@ -29,6 +28,7 @@ import {
   writeRandomFile,
 } from '../helpers/reliability.js';
 import { removeTree } from '../helpers/tree.js';
+import { execFileSync } from '../helpers/sync.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-exit-codes-'));
 chmodSync(tmp, 0o755);

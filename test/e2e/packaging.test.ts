@@ -2,7 +2,7 @@
 // (a real push between them), their man pages and completion scripts, and nothing of tests or benchmarks; the
 // man pages say what --help says; the systemd unit and the logrotate snippet pass their tools (skipped, with a
 // note, where the tool is missing).
-import { type ChildProcess, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { type ChildProcess, spawn, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { hermeticEnv, track } from '../helpers/cli.js';
 import { freePort, HOST } from '../helpers/daemon.js';
 import { eventually, killIfStill, readPid } from '../helpers/detached.js';
 import { removeTree } from '../helpers/tree.js';
+import { spawnSync } from '../helpers/sync.js';
 
 /** The checkout: this file is dist/test/e2e/packaging.test.js. */
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));

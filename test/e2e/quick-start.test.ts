@@ -1,12 +1,12 @@
 // The README's quick start, as a newcomer runs it: `npm run demo` starts a throwaway fcpd, pushes a
 // generated tree, pushes it again (nothing to send), pulls it back and verifies both copies.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
+import { spawnSync } from '../helpers/sync.js';
 
 const DEMO = fileURLToPath(new URL('../../bench/demo.js', import.meta.url));
 

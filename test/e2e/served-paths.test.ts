@@ -3,7 +3,6 @@
 // kernel's permissions are the boundary, and below the operand the peer's paths stay confined. The daemon
 // runs as the unprivileged test account (root would ignore permission bits) with a HOME of its own; the
 // client runs as us and logs in with that daemon's same-host token.
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { describeRun, type Identity, type RunResult, runFcp, unprivileged } from
 import { type ChildDaemon, spawnDaemon, startInProcessDaemon } from '../helpers/daemon.js';
 import { openPush } from '../helpers/raw-peer.js';
 import { buildTree, compareTrees } from '../helpers/tree.js';
+import { execFileSync } from '../helpers/sync.js';
 
 const tmp = realpathSync(mkdtempSync(path.join(tmpdir(), 'fcp-e2e-served-')));
 chmodSync(tmp, 0o755);

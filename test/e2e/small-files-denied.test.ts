@@ -1,7 +1,6 @@
 // One-piece files (the receiver's synchronous path: open, write, futimes, close, rename per file) into a
 // subdirectory the daemon's account may not write in: each of them fails on its own, named, and every
 // other file arrives. Daemon and client run as the unprivileged test account, as one same-host account.
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { describeRun, runFcp, unprivileged } from '../helpers/cli.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { sha256File, writeRandomFile } from '../helpers/reliability.js';
+import { execFileSync } from '../helpers/sync.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fcp-e2e-small-denied-'));
 // The unprivileged user must be able to reach the trees it reads.

@@ -2,7 +2,7 @@
 // refusing the key (exit 7, ssh's own words on stderr), a remote with no fcpd and no node (exit 4, what to
 // install), --no-remote-install, and the automatic choice when a standing fcpd does listen (used, never ssh;
 // and a refusal there is final). Real fcp, real sshd (test/helpers/sshd.ts), nothing left on the remote.
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
@@ -10,6 +10,7 @@ import { describeRun, FCPD_BIN, runFcp, spawnNode } from '../helpers/cli.js';
 import { eventually } from '../helpers/detached.js';
 import { cleanUp, sshd, tempDir } from '../helpers/ssh-fcp.js';
 import { test } from '../helpers/test.js';
+import { execFileSync } from '../helpers/sync.js';
 
 const daemons: ChildProcess[] = [];
 

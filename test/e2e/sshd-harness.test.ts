@@ -1,13 +1,14 @@
 // The private sshd of test/helpers/sshd.ts, which the fcp-over-ssh tests (issue 17) stand on: logins as root
 // and as the test account with real host key checking, a wrong key refused the way ssh refuses it, the
 // session PATH it promises, and nothing left running after stop().
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { track } from '../helpers/cli.js';
 import { eventually } from '../helpers/detached.js';
 import { isRunning, type PrivateSshd, SSH_TEST_USER, startSshd } from '../helpers/sshd.js';
 import { test } from '../helpers/test.js';
+import { execFileSync } from '../helpers/sync.js';
 
 interface SshRun {
   code: number | null;

@@ -1,6 +1,5 @@
 // Issue 15, item 14: `npm run demo` touches nothing outside its temp directory (it created a host key in the
 // real ~/.local/state/fcpd and read ~/.ssh/config), and the test runner prints no colour codes into a pipe.
-import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   mkdirSync,
@@ -16,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { removeTree } from '../helpers/tree.js';
+import { spawnSync } from '../helpers/sync.js';
 
 /** The checkout: this file is dist/test/e2e/tooling.test.js. */
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));

@@ -1,7 +1,6 @@
 // End-to-end transfers: the built fcp client (a child process) against a real fcpd (a child process) on an
 // ephemeral loopback port, with real temporary trees compared byte for byte, mode for mode, microsecond
 // for microsecond afterwards.
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { chmod, lstat, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -27,6 +26,7 @@ import {
   restoreMtime,
   timeAt,
 } from '../helpers/tree.js';
+import { execFileSync } from '../helpers/sync.js';
 
 const MiB = 1 << 20;
 const BIG_TIMEOUT_MS = 90_000;

@@ -1,7 +1,7 @@
 // Real unprivileged accounts for tests that need a second user (we run as root): looked up with getent,
 // created with a home when missing, and kept (removing one raced with another test file using it).
-import { execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync } from 'node:fs';
+import { execFileSync } from './sync.js';
 
 export interface Account {
   name: string;

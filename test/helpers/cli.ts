@@ -1,11 +1,12 @@
 // Runs the built fcp and fcpd binaries as child processes with a timeout, and keeps track of every child so
 // a failing test cannot leave one behind. Also: the unprivileged user some tests run as, and the summary
 // line parser.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from './sync.js';
 
 /** fcp and fcpd as installed: the single-file bundles `npm run build` writes (this file is dist/test/helpers/cli.js). */
 export const FCP_BIN = fileURLToPath(new URL('../../bin/fcp.js', import.meta.url));

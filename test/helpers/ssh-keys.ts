@@ -1,12 +1,13 @@
 // Real SSH keys and a real ssh-agent for the security unit tests: keys come from ssh-keygen in a temp dir,
 // the agent is `ssh-agent -D -a SOCK` (killed by pid after), keys are loaded with ssh-add. Nothing touches
 // the user's ~/.ssh or their own agent.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execFileSync } from './sync.js';
 
 export type TestKeyType = 'ed25519' | 'ecdsa-256' | 'ecdsa-384' | 'ecdsa-521' | 'rsa';
 

@@ -2,7 +2,7 @@
 // key, user key, authorized_keys, sshd_config and ssh_config in a temp dir, on a free high port. Nothing of
 // the machine's own ssh setup is read or changed (not /etc/ssh, not the system's sshd, not anyone's ~/.ssh),
 // apart from creating /run/sshd, the privilege-separation directory sshd insists on.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -20,6 +20,7 @@ import path from 'node:path';
 import { FCPD_BIN, grantSearchAbove, track } from './cli.js';
 import { freePort } from './daemon.js';
 import { type RemoteProcess, remoteProcesses, stopAll } from './remote-processes.js';
+import { execFileSync } from './sync.js';
 
 export { isRunning, type RemoteProcess } from './remote-processes.js';
 

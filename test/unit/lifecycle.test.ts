@@ -1,4 +1,3 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -25,6 +24,7 @@ import {
 } from '../../src/daemon/lifecycle.js';
 import { isAlive, readPidFile, removePidFile, stopDaemon, writePidFile } from '../../src/daemon/pid-file.js';
 import { FcpError } from '../../src/protocol/errors.js';
+import { execFileSync, spawnSync } from '../helpers/sync.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fcp-lifecycle-'));
 const PID_FILE_URL = new URL('../../src/daemon/pid-file.js', import.meta.url).href;

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmod, chown, readdir, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import {
   verifyHostSignature,
 } from '../../src/security/host-key.js';
 import { removeDir, tempDir } from '../helpers/ssh-keys.js';
+import { execFileSync } from '../helpers/sync.js';
 
 // The daemon's host key and certificate (src/security/host-key.ts, self-signed-cert.ts).
 

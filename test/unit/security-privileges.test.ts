@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { dropPrivileges, isRoot, lookupAccount, parsePasswdLine } from '../../src/security/privileges.js';
+import { execFileSync } from '../helpers/sync.js';
 
 // Dropping root (src/security/privileges.ts). The drop itself runs in a child process: it cannot be undone.
 

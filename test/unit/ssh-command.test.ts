@@ -1,4 +1,3 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import {
   sshDestination,
 } from '../../src/transport/ssh-command.js';
 import { test } from '../helpers/test.js';
+import { execFileSync, spawnSync } from '../helpers/sync.js';
 
 function usage(fn: () => unknown, message: RegExp): void {
   try {

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { processUmask } from '../../src/transfer/store/umask.js';
+import { execFileSync } from '../helpers/sync.js';
 
 const UMASK_JS = fileURLToPath(new URL('../../src/transfer/store/umask.js', import.meta.url));
 

@@ -1,4 +1,3 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
@@ -8,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import { createSelector, type Selector } from '../../src/transfer/select.js';
 import { type WalkEntry, walk, walkBatches } from '../../src/transfer/store/walk.js';
+import { execFileSync, spawnSync } from '../helpers/sync.js';
 
 const made: string[] = [];
 

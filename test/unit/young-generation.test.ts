@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
+import { execFileSync } from '../helpers/sync.js';
 
 const MODULE_JS = fileURLToPath(new URL('../../src/cli/young-generation.js', import.meta.url));
 
