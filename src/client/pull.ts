@@ -45,9 +45,9 @@ export async function pull(opts: PullOptions): Promise<void> {
     exclude: [...(opts.select.exclude ?? [])],
   };
   const { conn, inbox, session, link } = await openSession(opts, request);
+  const single = (session.flags & TransferFlag.SingleFile) !== 0;
   let dest: Destination | undefined;
   try {
-    const single = (session.flags & TransferFlag.SingleFile) !== 0;
     // A dry run makes no directory, the destination included (PROTOCOL.md §5.6).
     dest =
       opts.dryRun === true
@@ -66,6 +66,7 @@ export async function pull(opts: PullOptions): Promise<void> {
     listeners: [problemsTo(opts.onWarning), extra.listener, ...(opts.listeners ?? [])],
     root: dest?.root,
     singleName: dest?.singleName,
+    singleFile: single,
     dryRun: opts.dryRun,
     checksum: opts.checksum,
     wantsFile: (path) => regexOnly.wantsFile(path),

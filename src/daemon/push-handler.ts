@@ -23,6 +23,7 @@ export async function openPush(
     listeners: ctx.listeners,
     root: dest?.root,
     singleName: dest?.singleName,
+    singleFile,
     dryRun,
     checksum: (request.flags & TransferFlag.Checksum) !== 0,
     idleTimeoutMs: ctx.idleTimeoutMs,

@@ -27,6 +27,7 @@ import { FilesInProgress, type ReceiveContext } from './receive-files.js';
 import { PathReservations } from './receive-reservations.js';
 import { PosixSink } from './store/posix-sink.js';
 import { SendLimit } from './send-limit.js';
+import { SingleFileList } from './single-file-list.js';
 import { DryRunSink } from './store/dry-run-sink.js';
 import type { Sink } from './store/sink.js';
 
@@ -40,6 +41,8 @@ export interface ReceiverOptions extends EngineOptions {
   dryRun?: boolean;
   /** Set when the single top-level file of the list is to be written under this name instead of its own. */
   singleName: string | undefined;
+  /** The session's SINGLE_FILE flag: the list must be one top-level file or link (single-file-list.ts). */
+  singleFile?: boolean;
   /** Compare existing files by content hash (the sender announces hashes). */
   checksum: boolean;
   /** A file or link this returns false for is declined without counting (pull's --regex). */
@@ -62,11 +65,15 @@ export class Receiver extends TransferEngine {
   /** Ids must increase: one number of state instead of a set of every id ever seen. */
   #lastId = 0;
   #senderDone = false;
+  /** Set in a SINGLE_FILE session: refuses every entry but the one file. */
+  readonly #single: SingleFileList | undefined;
   /** Set by a --discard cancel: resolves once the partial files are gone (see cleanedUp()). */
   #discarded: Promise<void> | undefined;
 
   constructor(opts: ReceiverOptions) {
     super(opts);
+    this.#single =
+      opts.singleFile === true || opts.singleName !== undefined ? new SingleFileList() : undefined;
     this.#sink = this.#sinkFor(opts);
     this.#answers = new Answers(this.control, this.#open, () => this.finished);
     const ctx = this.#context();
@@ -143,11 +150,13 @@ export class Receiver extends TransferEngine {
         this.#assembler.onData(msg, conn);
         return;
       case MsgType.DirInfo:
+        this.#single?.admit('dir', msg.path);
         this.#admit(msg.id, conn);
         this.emit({ type: 'listed', path: msg.path, kind: 'dir' });
         this.#decider.onDirInfo(msg);
         return;
       case MsgType.FileInfo:
+        this.#single?.admit('file', msg.path);
         this.#admit(msg.id, conn);
         this.emit({
           type: 'listed',

@@ -18,6 +18,7 @@ import {
   MsgType,
   PIECE_SIZE,
   ReadyAction,
+  TransferFlag,
 } from '../../src/protocol/index.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { FCP_BIN } from '../helpers/cli.js';
@@ -81,7 +82,7 @@ function exited(child: ChildProcess): Promise<void> {
 async function runPull(
   c: Case,
   script: (peer: RawPeer) => Promise<void>,
-  opts: { interruptAfterMs?: number } = {},
+  opts: { interruptAfterMs?: number; flags?: number } = {},
 ): Promise<Run> {
   const listener = await RawListener.listen();
   // One attempt: each retry would reconnect to a fake daemon that serves one session only (retries are for
@@ -112,7 +113,7 @@ async function runPull(
   let peer: RawPeer | undefined;
   try {
     peer = await listener.accept();
-    const request = await serveSession(peer);
+    const request = await serveSession(peer, { flags: opts.flags ?? 0 });
     assert.is(request.type, MsgType.Pull);
     await script(peer);
   } catch (err) {
@@ -290,6 +291,41 @@ test('an entry with ".." is refused; the good entry next to it arrives', async (
     assert.is(await readFile(path.join(c.dest, 'ok.txt'), 'utf8'), 'ok');
     assert.not.ok(existsSync(path.join(base, 'escape.txt')));
   }
+});
+
+test('a single-file pull: entries beside the one file, a directory or "." are refused, nothing lands', async () => {
+  // `fcp pull host:x DIR/dest` with SINGLE_FILE writes the file as DIR/dest, confined to DIR: anything else
+  // listed would land in DIR itself (scp's CVE-2019-6111). DIR's mode must not change either.
+  const planted = [
+    [
+      { info: fileInfo(1, 'x', 3), content: Buffer.from('one') },
+      { info: fileInfo(2, '.ssh/authorized_keys', 9) },
+    ],
+    [{ info: fileInfo(1, 'x', 3), content: Buffer.from('one') }, { info: fileInfo(2, 'beside.sh', 9) }],
+    [{ info: linkInfo(1, 'x', outside) }, { info: fileInfo(2, 'newdir/dropped.sh', 9, { mode: 0o755 }) }],
+  ];
+  for (const entries of planted) {
+    const c = await newCase();
+    const modeBefore = (await lstat(c.dir)).mode;
+    const run = await runPull(c, (peer) => serveList(peer, entries, true).then(() => undefined), {
+      flags: TransferFlag.SingleFile,
+    });
+    await assertOutcome(c, run, { code: EXIT.PROTOCOL, lines: 1 });
+    assert.match(run.stderr, /single-file transfer/, describe(run));
+    assert.is((await lstat(c.dir)).mode, modeBefore, "the destination's parent changed mode");
+  }
+  const c = await newCase();
+  const modeBefore = (await lstat(c.dir)).mode;
+  const run = await runPull(
+    c,
+    async (peer) => {
+      await peer.send({ type: MsgType.DirInfo, id: 1, mode: 0o777, mtimeNs: OLD_MTIME_NS, path: '.' });
+      await serveList(peer, [{ info: fileInfo(2, 'x', 3), content: Buffer.from('one') }]);
+    },
+    { flags: TransferFlag.SingleFile },
+  );
+  await assertOutcome(c, run, { code: EXIT.PROTOCOL, lines: 1 });
+  assert.is((await lstat(c.dir)).mode, modeBefore, "the destination's parent changed mode");
 });
 
 test('absolute paths and NUL in entry names are refused', async () => {
