@@ -2,7 +2,19 @@
 // a ConfinedRoot and a PosixSink on real files. What is planted at a work name, or above it, is never
 // followed or emptied, nothing outside the root is removed, and a resumed partial whose temporary was
 // swapped since its pieces were verified fails rather than being committed with those pieces as zeros.
-import { linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+// A work file another local user planted at the predictable name (in a shared directory such as /tmp) is
+// replaced, never written into nor resumed from: that user could read the data, and own the final file.
+import {
+  chownSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { PIECE_SIZE } from '../../src/protocol/index.js';
@@ -104,5 +116,65 @@ for (const swap of ['replaced by a link', 'removed'] as const) {
     if (swap === 'replaced by a link') assert.is(readFileSync(victim, 'utf8'), VICTIM);
   });
 }
+
+/** A uid that is not ours: the plant of another local user (root may chown to any uid). */
+const STRANGER = 65534;
+const PLANT = 'planted by another user\n';
+
+/** Plants `rel` in `root` as the stranger's, mode 0666; returns a second name of its inode, to read later. */
+function plant(root: string, base: string, rel: string): string {
+  const at = path.join(root, rel);
+  writeFileSync(at, PLANT, { mode: 0o666 });
+  chownSync(at, STRANGER, STRANGER);
+  const keep = path.join(base, `kept-${path.basename(rel)}`);
+  linkSync(at, keep);
+  return keep;
+}
+
+for (const size of [5, 3 * PIECE_SIZE]) {
+  const how = size === 5 ? 'a one-piece file (the synchronous path)' : 'a file of pieces';
+  test(`${how}: a temporary another user planted is replaced, not written into`, async () => {
+    const { base, root } = layout();
+    const rel = checkWirePath('d/f.bin');
+    const keep = plant(root, base, tempNameFor(rel));
+    const plantIno = lstatSync(keep).ino;
+    const hasher = await loadHasher();
+    const sink = new PosixSink(await ConfinedRoot.open(root), { sessionOver: () => false });
+    await sink.prepareDir(checkWirePath('d')); // as the receiver does first: the synchronous path needs it
+    const spec = { ...SPEC, wireSize: BigInt(size), size, pieces: Math.ceil(size / PIECE_SIZE) };
+    const file = sink.openFile(rel, spec, sink.workNames(rel, spec.pieces));
+    const data = size === 5 ? [Buffer.from('hello')] : PIECES;
+    if (size === 5) {
+      file.writeNow!(data[0]!);
+      file.commitNow!();
+    } else {
+      for (const [seq, piece] of data.entries()) await file.writePiece(seq, piece, hasher.pieceHash(piece));
+      await file.commit();
+    }
+    const final = path.join(root, 'd', 'f.bin');
+    assert.ok(readFileSync(final).equals(Buffer.concat(data)));
+    assert.is.not(lstatSync(final).ino, plantIno, 'the planted inode became the file');
+    assert.is(lstatSync(final).uid, process.geteuid!());
+    assert.is(readFileSync(keep, 'utf8'), PLANT, "the data went into the other user's inode");
+  });
+}
+
+test('a kept temporary and index that another user owns are not resumed from: the file starts over', async () => {
+  const { base, root } = layout();
+  const { sink, hash } = await keptPartial(root);
+  const rel = checkWirePath(SPEC.wirePath);
+  for (const name of [tempNameFor(rel), sidecarNameFor(rel)])
+    chownSync(path.join(root, name), STRANGER, STRANGER);
+  const keep = path.join(base, 'kept-temp');
+  linkSync(path.join(root, tempNameFor(rel)), keep);
+  rmSync(keep); // one link again: the owner alone must make it untrusted
+  const again = sink.openFile(rel, SPEC, sink.workNames(rel, 3));
+  assert.equal([...(await again.loadPartial(hash)).keys()], [], 'resumed from a file that is not ours');
+  for (const [seq, piece] of PIECES.entries()) await again.writePiece(seq, piece, hash(piece));
+  await again.commit();
+  const final = path.join(root, 'd', 'f.bin');
+  assert.ok(readFileSync(final).equals(Buffer.concat(PIECES)));
+  assert.is(lstatSync(final).uid, process.geteuid!());
+});
 
 test.run();

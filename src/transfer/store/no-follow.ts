@@ -73,19 +73,6 @@ export async function openNoFollowAs(
   }
 }
 
-/**
- * The open refused a link at the name itself (O_NOFOLLOW's ELOOP, after every parent level was checked):
- * the one case where the name may be unlinked (unlink does not follow it) and made afresh. A parent level
- * found to be a link is refused too, with the same code, but unlinking the name through it would remove
- * a file outside the root.
- */
-export function isLinkAtName(err: unknown): boolean {
-  const e = err as FcpError;
-  return (
-    e.code === 'FCP_ERR_PATH_SYMLINK' && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ELOOP'
-  );
-}
-
 export function openError(err: unknown, shown: string): FcpError {
   // O_NOFOLLOW reports a symlink as ELOOP.
   if ((err as NodeJS.ErrnoException).code === 'ELOOP') {

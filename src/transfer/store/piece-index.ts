@@ -9,9 +9,9 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { type FcpError, PIECE_SIZE } from '../../protocol/index.js';
+import { PIECE_SIZE } from '../../protocol/index.js';
 import type { ConfinedRoot } from './confined-root.js';
-import { unlinkQuiet } from './posix-io.js';
+import { isOwnPlainFile, openFresh } from './fresh-file.js';
 import { checkWirePath } from '../wire-path.js';
 
 const MAGIC = Buffer.from('FCPMETA1', 'latin1');
@@ -26,24 +26,6 @@ export interface PartialIdentity {
   pieces: number;
 }
 
-/**
- * The index file, made afresh with O_EXCL. Whatever is at its name (an index an earlier run left, a link
- * from a run killed while placing a link of that name, a local user's plant, or a hard link to a file
- * elsewhere that O_TRUNC would empty) is unlinked first, never opened: unlink does not follow a link, and
- * it is reached only once openFile has found every parent level a real directory (its EEXIST comes after
- * that check), so it cannot remove a file outside the root through a parent that is a link.
- */
-async function openFresh(root: ConfinedRoot, rel: string): Promise<FileHandle> {
-  const flags = fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL;
-  try {
-    return await root.openFile(rel, flags, 0o600);
-  } catch (err) {
-    if ((err as FcpError).code !== 'EEXIST') throw err;
-  }
-  await unlinkQuiet(root.resolveChecked(checkWirePath(rel)));
-  return root.openFile(rel, flags, 0o600);
-}
-
 export class PieceIndex {
   readonly #fh: FileHandle;
 
@@ -53,7 +35,8 @@ export class PieceIndex {
 
   /** Starts a fresh index (truncating any old one) for a partial of the given source file. */
   static async create(root: ConfinedRoot, rel: string, id: PartialIdentity): Promise<PieceIndex> {
-    const fh = await openFresh(root, rel);
+    // Made afresh with O_EXCL, whatever is at its name (fresh-file.ts).
+    const fh = await openFresh(root, checkWirePath(rel), fsConstants.O_RDWR, 0o600);
     const header = Buffer.alloc(HEADER_SIZE);
     MAGIC.copy(header, 0);
     header.writeBigUInt64BE(id.size, 8);
@@ -92,6 +75,8 @@ export class PieceIndex {
       return undefined;
     }
     try {
+      // Another user's plant (or a hard link) is not an index of ours: the partial starts over.
+      if (!isOwnPlainFile(await fh.stat())) return undefined;
       const want = HEADER_SIZE + id.pieces * RECORD_SIZE;
       const buf = Buffer.alloc(want);
       const { bytesRead } = await fh.read(buf, 0, want, 0);

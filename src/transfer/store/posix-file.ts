@@ -11,10 +11,10 @@ import { sharedPool } from '../buffer-pool.js';
 import { pieceLength, readFully } from '../checksum.js';
 import type { ConfinedRoot } from './confined-root.js';
 import { type PartialIdentity, PieceIndex } from './piece-index.js';
-import { isLinkAtName } from './no-follow.js';
+import { isOwnPlainFile, openFresh, openFreshSync } from './fresh-file.js';
 import { PieceWriter } from './piece-writer.js';
 import type { SafePath } from '../wire-path.js';
-import { nsToSeconds, unlinkQuiet, unlinkQuietSync } from './posix-io.js';
+import { nsToSeconds, unlinkQuiet } from './posix-io.js';
 import type { SinkFile, SinkFileSpec } from './sink.js';
 
 /** Set-id and sticky bits: open() may drop them, so a mode with any of them is always set with fchmod. */
@@ -87,6 +87,12 @@ export class PosixSinkFile implements SinkFile {
     } catch {
       return kept;
     }
+    // Another user's plant (or a hard link) is not ours to resume into: start over, which replaces it.
+    const st = await fh.stat().catch(() => undefined);
+    if (st === undefined || !isOwnPlainFile(st)) {
+      await fh.close();
+      return kept;
+    }
     const buf = sharedPool.take(PIECE_SIZE);
     try {
       for (const [seq, hash] of recorded) {
@@ -154,21 +160,7 @@ export class PosixSinkFile implements SinkFile {
         if ((err as FcpError).code !== 'EEXIST') throw err;
       }
     }
-    try {
-      return root.openFileSync(
-        this.#tempRel,
-        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC,
-        0o600,
-      );
-    } catch (err) {
-      if (!isLinkAtName(err)) throw err;
-    }
-    unlinkQuietSync(root.resolveChecked(this.#tempRel));
-    return root.openFileSync(
-      this.#tempRel,
-      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL,
-      0o600,
-    );
+    return openFreshSync(root, this.#tempRel, fsConstants.O_WRONLY, 0o600);
   }
 
   writePiece(seq: number, data: Buffer, hash: bigint): Promise<void> {
@@ -204,19 +196,9 @@ export class PosixSinkFile implements SinkFile {
     return this.#handle;
   }
 
-  /** A new temporary, truncating one an earlier run left; a link in its place is removed, never followed. */
+  /** A new temporary, replacing whatever an earlier run (or anyone) left at its name (fresh-file.ts). */
   #openFreshTemp(): Promise<FileHandle> {
-    const root = this.#ctx.root;
-    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC;
-    return root.openFile(this.#tempRel, flags, 0o600).catch(async (err: unknown) => {
-      if (!isLinkAtName(err)) throw err;
-      await unlinkQuiet(root.resolveChecked(this.#tempRel));
-      return root.openFile(
-        this.#tempRel,
-        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL,
-        0o600,
-      );
-    });
+    return openFresh(this.#ctx.root, this.#tempRel, fsConstants.O_WRONLY, 0o600);
   }
 
   /** Metadata through the descriptor, then the atomic rename (STYLE rule 9). */
