@@ -21,6 +21,7 @@ import type { Hasher } from '../transfer/checksum.js';
 import { attachToSession } from './session-attach.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { Established, Sessions } from './sessions.js';
+import { isSameHostAddress } from './same-host.js';
 import { SetAsideList } from './set-aside-list.js';
 
 /** What whoever made the channel knows of its client, beyond the channel itself. */
@@ -109,7 +110,7 @@ async function authenticate(
   est: Established,
   ctx: HandshakeContext,
 ): Promise<void> {
-  const exchange = new DaemonAuthExchange(ctx.auth, start, est.binding);
+  const exchange = new DaemonAuthExchange(ctx.auth, start, est.binding, isSameHostAddress(est.address));
   conn.send(exchange.challenge);
   // Decoded, kept, and not acted on until a proof covering its exact bytes is accepted.
   const request = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'PUSH or PULL');

@@ -96,8 +96,12 @@ export class DaemonAuthExchange {
   readonly challenge: AuthChallengeMsg;
   #attempts = 0;
 
-  /** Checks the key share, then signs the challenge. Throws FCP_ERR_AUTH_MALFORMED for a bad key share. */
-  constructor(config: DaemonAuthConfig, start: AuthStartMsg, channelBinding: Uint8Array) {
+  /**
+   * Checks the key share, then signs the challenge. Throws FCP_ERR_AUTH_MALFORMED for a bad key share.
+   * `sameHost`: the client is on this host, the only place the token can be read, so the only client told
+   * its path (which names the served account's state directory: §5.3 tells that to nobody else).
+   */
+  constructor(config: DaemonAuthConfig, start: AuthStartMsg, channelBinding: Uint8Array, sameHost: boolean) {
     this.#config = config;
     const kx = generateKx();
     this.#shared = x25519Shared(kx.privateKey, start.clientKx);
@@ -116,7 +120,7 @@ export class DaemonAuthExchange {
       serverKx: kx.publicRaw,
       hostKey: config.hostKey.spki,
       hostProof: makeHostProof(config.hostKey, this.#handshake),
-      tokenPath: config.token?.path ?? '',
+      tokenPath: sameHost ? (config.token?.path ?? '') : '',
     };
   }
 

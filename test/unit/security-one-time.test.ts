@@ -66,7 +66,7 @@ function client(oneTime: OneTimeCredential): ClientAuthExchange {
 /** One control login: the client's proofs against a daemon exchange; what verify() said of each. */
 async function login(hostKey: HostKey, daemon: OneTimeLogin, cred: OneTimeCredential, logs: string[]) {
   const c = client(cred);
-  const d = new DaemonAuthExchange(daemonConfig(hostKey, daemon, logs), c.start, new Uint8Array(0));
+  const d = new DaemonAuthExchange(daemonConfig(hostKey, daemon, logs), c.start, new Uint8Array(0), true);
   await c.acceptChallenge(d.challenge);
   const proofs: AuthProofMsg[] = [];
   for await (const p of c.proofs(requestBinding(REQUEST))) proofs.push(p);
@@ -118,7 +118,7 @@ test('an SSH key is refused at once by a serve-once daemon', async () => {
   const daemon = new OneTimeLogin(randomBytes(16));
   const key = await loadIdentityFile((await generateKey(dir, 'ed25519', 'mallory')).path);
   const c = client({ hostFingerprint: hostKey.fingerprint, secret: randomBytes(16) });
-  const d = new DaemonAuthExchange(daemonConfig(hostKey, daemon, []), c.start, new Uint8Array(0));
+  const d = new DaemonAuthExchange(daemonConfig(hostKey, daemon, []), c.start, new Uint8Array(0), true);
   const h: Handshake = {
     clientNonce: c.start.clientNonce,
     serverNonce: d.challenge.serverNonce,
