@@ -281,7 +281,7 @@ async function stop(args: StopArgs): Promise<void> {
   const account = args.user === undefined ? undefined : lookupAccount(args.user);
   const paths = daemonPaths(account, args.port, args['pid-file'], undefined);
   const pidFile = paths.pidFile ?? defaultPidFile(paths.stateDir, args.port);
-  const result = await stopDaemon(pidFile, STOP_TIMEOUT_MS);
+  const result = await stopDaemon(pidFile, STOP_TIMEOUT_MS, account);
   process.stdout.write(
     result === 'stopped' ? 'fcpd: stopped\n' : `fcpd: not running (no live pid in ${pidFile})\n`,
   );

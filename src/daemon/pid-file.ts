@@ -11,6 +11,7 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FcpError, isErrorCode, toFcpError } from '../protocol/errors.js';
+import { type Account, isRoot, withAccountIds } from '../security/privileges.js';
 
 const STATE_DIR_MODE = 0o700;
 const PID_FILE_MODE = 0o644;
@@ -114,27 +115,53 @@ export function removePidFileAtExit(file: string): void {
   });
 }
 
-async function removePidFileOf(file: string, pid: number | undefined): Promise<void> {
+async function removePidFileOf(file: string, pid: number | undefined, owner?: Account): Promise<void> {
   if ((await readPidFile(file)) !== pid) return;
-  await unlink(file).catch((err: unknown) => {
+  const removed = (err: unknown): void => {
     if (errnoOf(err) !== 'ENOENT') throw toFcpError(err, file);
-  });
+  };
+  // As the account whose file it is: the kernel then resolves every level of the path as that user would,
+  // so a parent the user swapped for a link cannot make root unlink a file the user could not.
+  if (owner !== undefined && isRoot()) {
+    withAccountIds(owner, () => {
+      try {
+        unlinkSync(file);
+      } catch (err) {
+        removed(err);
+      }
+    });
+    return;
+  }
+  await unlink(file).catch(removed);
 }
 
 /**
  * Stops the daemon a pid file names: SIGTERM, wait up to `timeoutMs` for it to exit, then SIGKILL.
  * A pid file that names no live process (or no pid at all) is stale: it is removed and 'not-running' returned.
+ * `owner`: the account whose daemon this is (`fcpd stop --user NAME`): its file must be that account's (the
+ * daemon writes it after dropping to it), never root's, which a link in a parent level could lead to.
  */
-export async function stopDaemon(file: string, timeoutMs: number): Promise<'stopped' | 'not-running'> {
+export async function stopDaemon(
+  file: string,
+  timeoutMs: number,
+  owner?: Account,
+): Promise<'stopped' | 'not-running'> {
   const record = await readPidRecord(file);
+  if (owner !== undefined && record !== undefined && record.uid !== owner.uid) {
+    throw new FcpError(
+      'FCP_ERR_USAGE',
+      `${file} belongs to uid ${record.uid}, not to ${owner.name} (uid ${owner.uid}): not using it`,
+      { path: file },
+    );
+  }
   const pid = record?.pid;
   if (record === undefined || pid === undefined || !isAlive(pid)) {
-    await removePidFileOf(file, pid);
+    await removePidFileOf(file, pid, owner);
     return 'not-running';
   }
   checkOwner(pid, record.uid, file);
   if (!signal(pid, 'SIGTERM', file)) {
-    await removePidFileOf(file, pid);
+    await removePidFileOf(file, pid, owner);
     return 'not-running';
   }
   if (!(await waitForExit(pid, timeoutMs))) {
@@ -144,7 +171,7 @@ export async function stopDaemon(file: string, timeoutMs: number): Promise<'stop
     }
   }
   // A daemon that exits cleanly removes its own pid file; one that was killed cannot.
-  await removePidFileOf(file, pid);
+  await removePidFileOf(file, pid, owner);
   return 'stopped';
 }
 

@@ -7,6 +7,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  lchownSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -14,11 +15,12 @@ import {
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
@@ -198,6 +200,34 @@ test("fcpd stop --user NAME as root signals no process but NAME's", async () => 
   } finally {
     victim.kill('SIGKILL');
     await exited;
+  }
+});
+
+test("fcpd stop --user NAME as root: a state dir NAME swapped for a link to root's files is refused", async () => {
+  if (!enabled) return;
+  // NAME controls every level of its home: its state directory made a link to a directory of root's, where
+  // root's own pid file (trusted as root's) names a root process. Root must neither signal nor unlink.
+  const victim = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => victim.once('exit', resolve));
+  const rootDir = mkdtempSync(join(tmpdir(), 'fcp-e2e-root-owned-'));
+  try {
+    const port = await freePort();
+    const rootPidFile = join(rootDir, `fcpd-${port}.pid`);
+    writeFileSync(rootPidFile, `${victim.pid}\n`);
+    rmSync(stateDir, { recursive: true, force: true });
+    mkdirSync(dirname(stateDir), { recursive: true });
+    symlinkSync(rootDir, stateDir);
+    lchownSync(stateDir, account.uid, account.gid);
+    const r = await runFcpd(['stop', '--user', USER, '--port', String(port)], { env: rootEnv });
+    assert.is(r.code, EXIT.USAGE, describeRun(r));
+    assert.match(r.stderr, /not to fcpuser-daemon/, describeRun(r));
+    assert.ok(isAlive(victim.pid!), 'the root process was not signalled');
+    assert.ok(existsSync(rootPidFile), "root's pid file was not removed");
+  } finally {
+    victim.kill('SIGKILL');
+    await exited;
+    rmSync(stateDir, { force: true });
+    rmSync(rootDir, { recursive: true, force: true });
   }
 });
 
