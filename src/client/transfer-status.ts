@@ -4,6 +4,7 @@
  * from the stats. At the end the entry is removed (a foreground run) or kept with its exit code (a
  * background one, for FINISHED_KEEP_MS).
  */
+import { PIECE_SIZE } from '../protocol/index.js';
 import type { TransferListener } from '../transfer/events.js';
 import type { TransferStats } from '../transfer/stats.js';
 import type { TransferRoute } from './transfer-route.js';
@@ -16,6 +17,8 @@ import {
   writeStatus,
 } from './transfer-registry.js';
 
+/** Files from this size (a piece) up are followed one by one for the current file (see #latestSmall). */
+const BIG_FILE_BYTES = PIECE_SIZE;
 /** The entry is rewritten at most this often. */
 const WRITE_INTERVAL_MS = 1000;
 
@@ -70,8 +73,14 @@ export class TransferStatusWriter {
   readonly #status: TransferStatus;
   readonly #from: StatusSources;
   readonly #timer: NodeJS.Timeout;
-  /** Files whose data is on its way, oldest first: the first is the "current file". */
+  /** Files of a piece or more whose data is on its way, oldest first: the first is the "current file". */
   readonly #inFlight = new Set<string>();
+  /**
+   * The latest smaller file asked for, until it is done: the current file when no bigger one is on its way.
+   * Small files are not kept in #inFlight: hashing every path into a set was ~1.5 us a file, for a name
+   * the status shows once a second and that is gone in microseconds.
+   */
+  #latestSmall: string | undefined;
   #last: { ms: number; bytes: number } | undefined;
 
   constructor(dir: string, description: TransferDescription, from: StatusSources) {
@@ -87,8 +96,13 @@ export class TransferStatusWriter {
 
   /** The subscriber to the engine's events: which file is being sent. */
   readonly listener: TransferListener = (event) => {
-    if (event.type === 'needed' && event.bytes > 0) this.#inFlight.add(event.path);
-    else if (event.type === 'finished' || event.type === 'failed') this.#inFlight.delete(event.path);
+    if (event.type === 'needed') {
+      if (event.bytes >= BIG_FILE_BYTES) this.#inFlight.add(event.path);
+      else if (event.bytes > 0) this.#latestSmall = event.path;
+    } else if (event.type === 'finished' || event.type === 'failed') {
+      if (event.path === this.#latestSmall) this.#latestSmall = undefined;
+      else if (this.#inFlight.size > 0) this.#inFlight.delete(event.path);
+    }
   };
 
   /** A foreground run ends: its entry goes. Synchronous, so it can run in process.on('exit'). */
@@ -142,7 +156,7 @@ export class TransferStatusWriter {
       s.transport = route.transport;
       s.port = route.port;
     }
-    s.current_file = this.#inFlight.values().next().value ?? null;
+    s.current_file = this.#inFlight.values().next().value ?? this.#latestSmall ?? null;
     s.updated_at = new Date().toISOString();
   }
 }

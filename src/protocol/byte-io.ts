@@ -11,10 +11,13 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export class PayloadReader {
   readonly #buf: Uint8Array;
   readonly #view: DataView;
+  /** #buf when it is a Buffer (every payload the frame decoder hands out): strings decode from it. */
+  readonly #text: Buffer | undefined;
   #pos = 0;
 
   constructor(buf: Uint8Array) {
     this.#buf = buf;
+    this.#text = Buffer.isBuffer(buf) ? buf : undefined;
     this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
@@ -62,9 +65,14 @@ export class PayloadReader {
     const len = this.u16(`${what} length`);
     if (len > maxBytes)
       throw new FcpError('FCP_ERR_PROTO_MALFORMED', `${what} longer than ${maxBytes} bytes`);
-    const raw = this.bytes(len, what);
+    const at = this.#need(len, what);
+    if (len === 0) return '';
+    // Straight from the Buffer, no view: bytes that are not valid UTF-8 decode with U+FFFD there, so only
+    // a string holding one (bad bytes, or a real U+FFFD) needs the strict decoder's verdict.
+    const text = this.#text?.toString('utf8', at, at + len);
+    if (text !== undefined && !text.includes('\uFFFD')) return text;
     try {
-      return utf8Decoder.decode(raw);
+      return utf8Decoder.decode(this.#buf.subarray(at, at + len));
     } catch {
       throw new FcpError('FCP_ERR_PROTO_MALFORMED', `${what} is not valid UTF-8`);
     }
@@ -157,11 +165,16 @@ export class PayloadWriter {
   }
 
   str16(s: string): this {
-    const len = Buffer.byteLength(s, 'utf8');
-    if (len > 0xffff) throw new FcpError('FCP_ERR_PROTO_OVERSIZED', 'string longer than 65535 bytes');
-    this.u16(len);
-    const at = this.#room(len);
-    this.#buf.write(s, at, 'utf8');
+    // Room for the most bytes the string can take (3 per UTF-16 unit), then one UTF-8 pass: measuring it
+    // with Buffer.byteLength first was a second pass per path of the list.
+    const at = this.#room(2 + s.length * 3);
+    const len = this.#buf.write(s, at + 2, 'utf8');
+    this.#pos = at + 2 + len;
+    if (len > 0xffff) {
+      this.#pos = at;
+      throw new FcpError('FCP_ERR_PROTO_OVERSIZED', 'string longer than 65535 bytes');
+    }
+    this.#buf.writeUInt16BE(len, at);
     return this;
   }
 

@@ -36,6 +36,12 @@ export function dataFrameViews(block: Buffer, length: number): Buffer[] {
   return views;
 }
 
+/** The data region of the layout's first frame: all of a piece of up to MAX_DATA_BYTES (one frame). */
+export function firstDataView(block: Buffer, length: number): Buffer {
+  checkBlock(block, length);
+  return block.subarray(FRAME_OVERHEAD, FRAME_OVERHEAD + Math.min(MAX_DATA_BYTES, length));
+}
+
 /**
  * Writes every frame's header and prefix for piece `seq` of file `id`; returns the frames, ready to write.
  * `checksum` is the frame checksum, or undefined where the peers agreed to send DATA with chksum 0 (§2).
@@ -48,19 +54,18 @@ export function sealDataFrames(
   checksum: Checksum32 | undefined,
 ): Buffer {
   checkBlock(block, length);
+  // Prefix and header are written at their offsets: no view per frame unless it is checksummed.
   let frameStart = 0;
   for (let at = 0; at < length; at += MAX_DATA_BYTES) {
+    const payloadStart = frameStart + FRAME_HEADER_SIZE;
     const payloadLength = DATA_PREFIX_SIZE + Math.min(MAX_DATA_BYTES, length - at);
-    const payload = block.subarray(
-      frameStart + FRAME_HEADER_SIZE,
-      frameStart + FRAME_HEADER_SIZE + payloadLength,
-    );
-    writeDataPrefix(payload, id, seq, at);
-    const sum = checksum === undefined ? 0 : checksum(payload);
-    writeFrameHeader(block.subarray(frameStart), MsgType.Data, sum, payloadLength);
-    frameStart += FRAME_HEADER_SIZE + payloadLength;
+    writeDataPrefix(block, id, seq, at, payloadStart);
+    const sum =
+      checksum === undefined ? 0 : checksum(block.subarray(payloadStart, payloadStart + payloadLength));
+    writeFrameHeader(block, MsgType.Data, sum, payloadLength, frameStart);
+    frameStart = payloadStart + payloadLength;
   }
-  return block.subarray(0, frameStart);
+  return frameStart === block.length ? block : block.subarray(0, frameStart);
 }
 
 function checkBlock(block: Buffer, length: number): void {

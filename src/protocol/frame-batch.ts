@@ -34,7 +34,7 @@ export class FrameBatch {
     const payload = encodeMessageInto(this.#payload, msg);
     const size = FRAME_HEADER_SIZE + payload.length;
     if (this.#pos + size > this.#buf.length) this.#grow(size);
-    writeFrameHeader(this.#buf.subarray(this.#pos), msg.type, this.#checksum(payload), payload.length);
+    writeFrameHeader(this.#buf, msg.type, this.#checksum(payload), payload.length, this.#pos);
     payload.copy(this.#buf, this.#pos + FRAME_HEADER_SIZE);
     this.#pos += size;
   }

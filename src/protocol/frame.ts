@@ -304,12 +304,14 @@ export function encodeFrameHeader(type: number, sum: number, length: number): Bu
   return h;
 }
 
-/** Writes the 7-byte header at the start of `out` (which the caller allocated with room after it). */
-export function writeFrameHeader(out: Buffer, type: number, sum: number, length: number): void {
+/**
+ * Writes the 7-byte header into `out` at `at` (its start unless given; the caller allocated room after it).
+ */
+export function writeFrameHeader(out: Buffer, type: number, sum: number, length: number, at = 0): void {
   if (length > MAX_PAYLOAD) throw new FcpError('FCP_ERR_PROTO_OVERSIZED', `payload of ${length} bytes`);
-  out[0] = type;
-  out.writeUInt32BE(sum >>> 0, 1);
-  out.writeUInt16BE(length, 5);
+  out[at] = type;
+  out.writeUInt32BE(sum >>> 0, at + 1);
+  out.writeUInt16BE(length, at + 5);
 }
 
 /** A whole frame in one buffer; for control messages, where one small copy beats two writes. */

@@ -69,6 +69,8 @@ export class Assembler {
     const file = this.#files.get(id);
     if (cs === undefined || file === undefined) return undefined;
     const cur = this.#assembly(cs, file, seq, offset, length);
+    // A small file's piece is one frame: the piece's own buffer, not a view of it made per file.
+    if (offset === 0 && length === cur.data.length) return cur.data;
     return cur.data.subarray(offset, offset + length);
   }
 

@@ -29,8 +29,20 @@ export interface Unacked {
   bytes: number;
 }
 
+/** Pieces of a file below this have a number as their key in ConnState.unacked (see pieceKey). */
+const NUMBER_KEYED_PIECES = 2 ** 21;
+
+/**
+ * The key of piece `seq` of file `id`: a number (id * 2^21 + seq stays below 2^53 for a u32 id), where a
+ * string built per piece, twice, was a share of a small-file sender's garbage; a piece of a file past
+ * 2 TiB gets a string.
+ */
+function pieceKey(id: number, seq: number): number | string {
+  return seq < NUMBER_KEYED_PIECES ? id * NUMBER_KEYED_PIECES + seq : `${id}:${seq}`;
+}
+
 interface ConnState {
-  unacked: Map<string, Unacked>;
+  unacked: Map<number | string, Unacked>;
   unackedBytes: number;
   acked: Signal;
   /** Set by retire(): called once, when the connection has nothing unacknowledged left. */
@@ -105,7 +117,7 @@ export class Pumps {
     const cs = this.#connState.get(conn);
     if (cs === undefined) return;
     for (const p of pieces) {
-      const key = `${p.id}:${p.seq}`;
+      const key = pieceKey(p.id, p.seq);
       const u = cs.unacked.get(key);
       if (u === undefined)
         throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'PIECE_ACK for a piece not sent here');
@@ -184,7 +196,7 @@ export class Pumps {
     let ok = true;
     let batched = 0;
     for (let piece: ReadPiece | undefined = first; piece !== undefined; piece = this.#readAhead.take()) {
-      const key = `${piece.file.id}:${piece.seq}`;
+      const key = pieceKey(piece.file.id, piece.seq);
       cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.bytes });
       cs.unackedBytes += piece.bytes;
       // Past this point a dying connection hands the piece to lost(), which re-sends it.

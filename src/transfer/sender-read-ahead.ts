@@ -7,6 +7,7 @@
 import {
   dataFrameViews,
   FcpError,
+  firstDataView,
   MAX_DATA_BYTES,
   MsgType,
   PIECE_SIZE,
@@ -109,37 +110,33 @@ export class ReadAhead {
 
   /**
    * A one-piece file, read, hashed and queued for the pumps without a promise, a closure or a thread-pool
-   * hop: on a tree of small files those cost more than the open, read, fstat and close themselves.
+   * hop: on a tree of small files those cost more than the open, read, fstat and close themselves. Up to
+   * MAX_DATA_BYTES it is read straight into its DATA frame, so the pump sends that buffer as it is
+   * (sendDataFrames) instead of copying the file beside a header: one allocation and one copy less.
    */
   #readSmallNow(file: SendFile, readWhole: ReadWholeSync, resend: boolean): void {
-    this.#bytesAhead += file.size;
-    const { data, body, framed } = this.#smallBuffer(file.size);
-    const piece: ReadPiece = { file, seq: 0, data, framed, bytes: file.size };
-    let pieces: Array<ReadPiece | undefined>;
+    const size = file.size;
+    this.#bytesAhead += size;
+    const framed = size > 0 && size <= MAX_DATA_BYTES;
+    const data = framed ? this.#pool.takeFramed(size) : this.#pool.take(size);
+    let piece: ReadPiece | undefined;
     try {
+      const body = framed ? firstDataView(data, size) : data;
       readWhole(file.entry, body);
-      pieces = this.#hashed(file, 0, [piece], [[body]], resend);
+      this.#recordHash(file, 0, this.#ctx.hasher.pieceHash(body));
+      // Only once nothing can throw: a buffer must go back to the pool exactly once.
+      if (resend || file.have?.[0] !== 1) piece = { file, seq: 0, data, framed, bytes: size };
+      else this.#pool.give(data);
     } catch (err) {
       this.#pool.give(data);
       file.failure ??= toFcpError(err, file.entry.rel);
-      pieces = [undefined];
     }
-    this.#queueRead(file, 0, pieces);
+    if (piece !== undefined && !this.#ctx.finished()) this.#ready.push(piece);
+    else {
+      this.#bytesAhead -= size;
+      if (piece !== undefined) this.#pool.give(data);
+    }
     this.#afterRead(file);
-  }
-
-  /**
-   * Where a one-piece file is read to: straight into its DATA frame when it fits in one, so the pump sends
-   * that buffer as it is (sendDataFrames) instead of copying the file beside a header (sendData's small
-   * path): one allocation and one copy less per small file, and half the garbage. `body`: the file's bytes.
-   */
-  #smallBuffer(size: number): { data: Buffer; body: Buffer; framed: boolean } {
-    if (size === 0 || size > MAX_DATA_BYTES) {
-      const data = this.#pool.take(size);
-      return { data, body: data, framed: false };
-    }
-    const data = this.#pool.takeFramed(size);
-    return { data, body: dataFrameViews(data, size)[0]!, framed: true };
   }
 
   /** Reads `seq` and, while they fit, the following pieces of the same file, in the background. */
@@ -262,16 +259,7 @@ export class ReadAhead {
     resend: boolean,
   ): Array<ReadPiece | undefined> {
     for (let i = 0; i < pieces.length; i++) {
-      const seq = first + i;
-      const hash = this.#ctx.hasher.pieceHashViews(views[i]!);
-      if (file.hashed[seq] === 0) {
-        file.hashed[seq] = 1;
-        file.hashes[seq] = hash;
-        file.hashedCount++;
-      } else if (file.hashes[seq] !== hash) {
-        // Read again for a re-send and it differs: the file changed under us after FILE_END went out.
-        throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: file.entry.rel });
-      }
+      this.#recordHash(file, first + i, this.#ctx.hasher.pieceHashViews(views[i]!));
     }
     // Only once nothing can throw: a buffer must go back to the pool exactly once.
     return pieces.map((piece, i) => {
@@ -279,6 +267,20 @@ export class ReadAhead {
       this.#pool.give(piece.data);
       return undefined;
     });
+  }
+
+  /**
+   * Records the hash of piece `seq`, read for the first time; throws FCP_ERR_FILE_CHANGED when the piece,
+   * read again for a re-send, hashes differently (the file changed under us after FILE_END went out).
+   */
+  #recordHash(file: SendFile, seq: number, hash: bigint): void {
+    if (file.hashed[seq] === 0) {
+      file.hashed[seq] = 1;
+      file.hashes[seq] = hash;
+      file.hashedCount++;
+    } else if (file.hashes[seq] !== hash) {
+      throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: file.entry.rel });
+    }
   }
 
   /** Once every piece is hashed (or the file failed and no read is left), FILE_END goes out. */
@@ -326,7 +328,7 @@ export class ReadAhead {
     const checksum = file.failure === undefined ? this.#ctx.hasher.fileHash(file.hashes) : 0n;
     // Small files end one per read: corked, a burst of FILE_ENDs is one write instead of a syscall and a TLS
     // record each.
-    this.#ctx.control.sendCorked({ type: MsgType.FileEnd, id: file.id, code, checksum });
+    this.#ctx.control.sendInTick({ type: MsgType.FileEnd, id: file.id, code, checksum });
   }
 
   /** Closes what the file holds open, if anything (it is settled, or the session ended). */

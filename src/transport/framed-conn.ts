@@ -205,6 +205,7 @@ export class FramedConn extends FrameWriter {
 
   /** Graceful close after everything queued has been written. */
   end(): void {
+    this.flushFrames();
     this.#stream.end();
   }
 

@@ -3,7 +3,7 @@
 // destination directory removed while files are still arriving in it, and links left where the receiver's
 // temporaries go. Each case is set off by an engine event, so the moment is the same on every run.
 import { mkdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
-import { appendFileSync, existsSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
@@ -57,6 +57,31 @@ test('a one-piece file changed after it was listed fails alone; nothing lands un
   for (const rel of others) {
     assert.is(await sha256File(path.join(dest, rel)), await sha256File(path.join(src, rel)), rel);
   }
+  assert.equal(await leftovers(dest), []);
+});
+
+test('a one-piece file rewritten at the same size with an mtime a few microseconds on fails: the check is not seconds', async () => {
+  const src = await freshDir('src');
+  const dest = await freshDir('dest');
+  const rels = await smallFiles(src, 'd', 4);
+  const changed = rels[1]!;
+  const abs = path.join(src, changed);
+  const run = await startRun({
+    src,
+    dest,
+    onSenderEvent: (e) => {
+      if (e.type !== 'needed' || e.path !== changed) return;
+      // Same size, other bytes, and an mtime 5 us after the listed one (utimes takes float seconds).
+      const st = statSync(abs, { bigint: true });
+      writeFileSync(abs, Buffer.alloc(Number(st.size), 0x5a));
+      const sec = Number(st.mtimeNs / 1_000_000_000n);
+      const micros = Number((st.mtimeNs % 1_000_000_000n) / 1000n) + 5;
+      utimesSync(abs, sec, sec + (micros + 0.5) / 1e6);
+    },
+  });
+  await bounded(run.done, RUN_MS, 'the transfer');
+  assert.equal(failures(run.senderEvents).get(changed), 'FCP_ERR_FILE_CHANGED');
+  assert.not.ok(existsSync(path.join(dest, changed)), 'no file under the changed one’s name');
   assert.equal(await leftovers(dest), []);
 });
 

@@ -160,6 +160,23 @@ test('reader: str16 of invalid UTF-8 is MALFORMED', () => {
   }
 });
 
+test('reader: a real U+FFFD or a leading BOM in a string is text, from a Buffer and from a Uint8Array', () => {
+  for (const text of ['a\uFFFDb', '\uFEFFname', '\uFFFD']) {
+    const built = new Bytes().str16(text).build();
+    assert.is(new PayloadReader(built).str16(), text);
+    assert.is(new PayloadReader(Uint8Array.from(built)).str16(), text);
+  }
+});
+
+test('writer: str16 writes UTF-8 after its byte length, however many bytes a unit takes', () => {
+  for (const text of ['', 'z', 'añ😀', '\u0800'.repeat(1000)]) {
+    const payload = new PayloadWriter().str16(text).finish();
+    const bytes = Buffer.from(text, 'utf8');
+    assert.is(payload.readUInt16BE(0), bytes.length);
+    assert.ok(payload.subarray(2).equals(bytes), text.slice(0, 10));
+  }
+});
+
 test('reader: end() with bytes left over is MALFORMED and says how many', () => {
   const r = new PayloadReader(Uint8Array.from([1, 2, 3]));
   r.u8();

@@ -60,11 +60,11 @@ export function encodeDataPrefix(id: number, seq: number, offset: number): Buffe
   return b;
 }
 
-/** Writes the DATA prefix at the start of `out`. */
-export function writeDataPrefix(out: Buffer, id: number, seq: number, offset: number): void {
-  out.writeUInt32BE(id, 0);
-  out.writeUInt32BE(seq, 4);
-  out.writeUInt32BE(offset, 8);
+/** Writes the DATA prefix into `out` at `at` (its start unless given). */
+export function writeDataPrefix(out: Buffer, id: number, seq: number, offset: number, at = 0): void {
+  out.writeUInt32BE(id, at);
+  out.writeUInt32BE(seq, at + 4);
+  out.writeUInt32BE(offset, at + 8);
 }
 
 export const pieceAckCodec: MessageCodec<PieceAckMsg> = {

@@ -3,7 +3,7 @@
  * followed (O_NOFOLLOW, lstat), every open and every read is checked against the listing, and a file of one
  * piece is read with synchronous calls (the small-file fast path, see readWholeSync).
  */
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
 import { FcpError } from '../../protocol/index.js';
 import type { Hasher } from '../checksum.js';
@@ -98,11 +98,27 @@ function readWholeSync(entry: SourceEntry, data: Buffer): void {
       if (n === 0) throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: entry.rel });
       filled += n;
     }
-    checkUnchanged(entry, fstatSync(fd, { bigint: true }));
+    checkUnchangedLite(entry, fstatSync(fd));
   } finally {
     closeSync(fd);
   }
 }
+
+/**
+ * checkUnchanged from a Stats of numbers: node builds a BigIntStats of 18 BigInts per call, the largest
+ * allocation a small file cost its sender. Its mtimeMs resolves ~0.25 us near 2026, so the mtime is equal
+ * within 1 us, the receiver's own tolerance (the quick check, PROTOCOL.md §6.2); file times come from the
+ * kernel's coarse clock, so a write during the read moves them by a clock tick, not by a microsecond.
+ */
+function checkUnchangedLite(entry: SourceEntry, st: Stats): void {
+  const delta = st.mtimeMs - Number(entry.mtimeNs) / 1e6;
+  if (st.size !== Number(entry.size) || !(delta < MTIME_TOLERANCE_MS && delta > -MTIME_TOLERANCE_MS)) {
+    throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: entry.rel });
+  }
+}
+
+/** See checkUnchangedLite. */
+const MTIME_TOLERANCE_MS = 0.001;
 
 function checkUnchanged(entry: SourceEntry, st: { size: bigint; mtimeNs: bigint }): void {
   if (st.size !== entry.size || st.mtimeNs !== entry.mtimeNs) {
