@@ -13,6 +13,7 @@ import type { DialedChannel, Dialer } from '../transport/dialer.js';
 import { firstAnswerDialer } from '../transport/first-answer-dial.js';
 import { type ForwardDialer, socketForwardDialer } from '../transport/socket-forward-dial.js';
 import {
+  carriedSshEnv,
   configQueryArgv,
   dataArgv,
   forwardablePath,
@@ -130,16 +131,19 @@ export function sshDialer(opts: SshDialerOptions, remote: RemoteFcpd): SshDialer
  */
 function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDialer {
   const peerName = `the fcpd started through ssh on ${opts.dest}`;
+  const env = carriedSshEnv(process.env);
   const relayed = commandDialer({
     peerName,
     argv: () =>
       dataArgv(opts.ssh, opts.dest, remoteCommandFor(opts.remoteFcpd, remote.cachedName), remote.info.relay),
+    env,
     onStderr: opts.onStderr,
   });
   if (opts.config.forwardings || !forwardablePath(remote.info.relay)) return relayed;
   const forwarded = socketForwardDialer({
     peerName,
     argv: (local) => forwardArgv(opts.ssh, opts.dest, local, remote.info.relay),
+    env,
     onStderr: opts.onStderr,
   });
   const either = firstAnswerDialer(forwarded, relayed, (way) => {

@@ -7,6 +7,8 @@ import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import {
   bootstrapArgv,
+  CARRIED_SSH_TUNABLES,
+  carriedSshEnv,
   configQueryArgv,
   dataArgv,
   forwardablePath,
@@ -226,4 +228,12 @@ test('install: a damaged bundle or a cache dir others can write is refused, noth
     rmSync(r.home, { recursive: true, force: true });
   }
 });
+test("carried ssh: glibc's malloc kept off mmap for channel buffers, unless the user set GLIBC_TUNABLES", () => {
+  const env = carriedSshEnv({ PATH: '/bin', HOME: '/h' });
+  assert.equal(env, { PATH: '/bin', HOME: '/h', GLIBC_TUNABLES: CARRIED_SSH_TUNABLES });
+  assert.match(CARRIED_SSH_TUNABLES, /^glibc\.malloc\.mmap_threshold=\d+:glibc\.malloc\.trim_threshold=\d+$/);
+  const theirs = { PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0' };
+  assert.equal(carriedSshEnv(theirs), theirs);
+});
+
 test.run();
