@@ -218,6 +218,7 @@ export function dataArgv(ssh: SshCommand, dest: string, remote: RemoteCommand, s
   return [
     ssh.file,
     ...NO_FORWARDING,
+    ...NO_COMPRESSION,
     ...['-o', 'ControlMaster=no', '-o', 'ControlPath=none', '-o', 'ClearAllForwardings=yes'],
     ...ssh.args,
     dest,
@@ -237,6 +238,7 @@ export function forwardArgv(ssh: SshCommand, dest: string, local: string, relay:
     ...stdinTiesLife(local),
     ssh.file,
     ...NO_FORWARDING,
+    ...NO_COMPRESSION,
     '-N',
     ...['-o', 'ControlMaster=no', '-o', 'ControlPath=none', '-o', 'ExitOnForwardFailure=yes'],
     ...['-L', `${local}:${relay}`],
@@ -317,6 +319,16 @@ export function forwardingsConfigured(output: string): boolean {
  * would be usable by anyone who can take over the remote session.
  */
 const NO_FORWARDING = ['-a', '-x'] as const;
+
+/**
+ * No compression on the data connections, whatever the ssh config says (`Compression yes` for slow links):
+ * fcp moves file data, often compressed already, at the path's full rate, and zlib in each ssh costs far
+ * more than the wire saves. Measured pinned through the WAN emulator, 512 MiB carried push, -n 8: the
+ * client's ssh processes 13.16 CPU s with compression, 1.16 without; 44.5 s against 9.9 s. Ours comes
+ * before the user's options, so it wins over the config file and the user's `-o Compression=yes`; an
+ * explicit `-C` in `--ssh` still turns it on (ssh applies -C whatever -o said), as the user asked.
+ */
+const NO_COMPRESSION = ['-o', 'Compression=no'] as const;
 
 function remoteCommand(remote: RemoteCommand, tail: readonly string[]): string {
   return loginShellCommand(remoteFcpdScript(remote, tail));

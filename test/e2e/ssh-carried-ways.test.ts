@@ -8,7 +8,6 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
-import { CARRIED_SSH_TUNABLES } from '../../src/transport/ssh-command.js';
 import { describeRun, runFcp } from '../helpers/cli.js';
 import { freePort } from '../helpers/daemon.js';
 import { MiB, writeRandomFile } from '../helpers/reliability.js';
@@ -114,43 +113,6 @@ test("carried, the user's ssh config forwards a port of its own: relays, so no c
   );
   assert.ok(fcpdRuns(log).includes('--stdio'), 'relayed');
   assert.not.match(said, /bind|forwarding/i);
-});
-
-/** An ssh that logs its GLIBC_TUNABLES (or "unset") and whether it is a forwarding (-N), then runs ssh. */
-function loggingSsh(): { ssh: string; log: string } {
-  const dir = tempDir('fcp-ssh-env-');
-  const log = path.join(dir, 'ssh.log');
-  writeFileSync(log, '');
-  const ssh = path.join(dir, 'ssh-logged');
-  const script = `#!/bin/sh\ncase " $* " in *" -N "*) w=forward ;; *) w=other ;; esac\necho "$w \${GLIBC_TUNABLES:-unset}" >> '${log}'\nexec ssh "$@"\n`;
-  writeFileSync(ssh, script, { mode: 0o755 });
-  return { ssh, log };
-}
-
-test("carried: each connection's ssh runs with glibc malloc tunables, a user's own GLIBC_TUNABLES kept", async () => {
-  const { s, remoteFcpd } = await loggingSshd();
-  const { ssh, log } = loggingSsh();
-  const command = s.sshCommand.replace(/^ssh /, `${ssh} `);
-  await pushThenPull([`--ssh=${command}`, '--ssh-transport=carried', '--remote-fcpd', remoteFcpd], s.alias);
-  const lines = readFileSync(log, 'utf8').trim().split('\n');
-  const forwards = lines.filter((l) => l.startsWith('forward '));
-  assert.ok(forwards.length >= 2, lines.join('\n'));
-  assert.equal([...new Set(forwards)], [`forward ${CARRIED_SSH_TUNABLES}`]);
-  // The bootstrap's ssh is not a data connection: left as the user's.
-  assert.ok(lines.includes('other unset'), lines.join('\n'));
-
-  writeFileSync(log, '');
-  const theirs = 'glibc.malloc.tcache_count=7';
-  const src = path.join(tempDir(), 'one');
-  await writeRandomFile(src, 3 * MiB);
-  const remote = tempDir('fcp-ssh-remote-');
-  const args = [`--ssh=${command}`, '--ssh-transport=carried', '--remote-fcpd', remoteFcpd, '-n', '2'];
-  const pushed = await runFcp([...args, 'push', src, `${s.alias}:${remote}/`], {
-    env: { GLIBC_TUNABLES: theirs },
-  });
-  assert.is(pushed.code, 0, describeRun(pushed));
-  const again = readFileSync(log, 'utf8').trim().split('\n');
-  assert.equal([...new Set(again.filter((l) => l.startsWith('forward ')))], [`forward ${theirs}`]);
 });
 
 test.run();
