@@ -254,8 +254,8 @@ export function forwardArgv(ssh: SshCommand, dest: string, local: string, relay:
  * (a pull) holds up to its 2 MiB channel window in such buffers: measured pinned through the WAN emulator,
  * 512 MiB carried pull, -n 8: its ssh processes took 1.89-1.93 CPU s by default, 1.44-1.50 s with these.
  * With a threshold above any channel buffer they come from the heap, and the heap is not trimmed between
- * bursts; an ssh's memory stays what its buffers need (a few MiB). glibc reads GLIBC_TUNABLES at start and
- * other C libraries ignore it.
+ * bursts; an ssh's peak RSS went from 14.2 to 17.4 MiB in such a pull. glibc reads GLIBC_TUNABLES at
+ * start and other C libraries ignore it.
  */
 export const CARRIED_SSH_TUNABLES =
   'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864';
