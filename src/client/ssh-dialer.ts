@@ -13,6 +13,7 @@ import type { DialedChannel, Dialer } from '../transport/dialer.js';
 import { firstAnswerDialer } from '../transport/first-answer-dial.js';
 import { type ForwardDialer, socketForwardDialer } from '../transport/socket-forward-dial.js';
 import {
+  carriedSshEnv,
   configQueryArgv,
   dataArgv,
   forwardablePath,
@@ -34,12 +35,19 @@ export const SSH_TRANSPORTS: readonly SshTransport[] = ['auto', 'direct', 'carri
  */
 export const DIRECT_PROBE_MS = 3_000;
 /**
- * The most carried connections `--connections auto` opens. Each is an ssh process on the client, whose CPU
- * the tuner's event-loop signal does not see, and each carries a full ssh channel window (2 MiB: ~50 MB/s
- * at 40 ms), so 16 already carry more than one client core can encrypt. Measured pinned through the
- * emulator (1 GiB, RTT 40 ms): auto reached 32 and took 9.11 s push / 11.20 s pull; -n 16 8.00 / 8.06 s.
+ * The most carried connections `--connections auto` opens: as many as it starts with, so the tuner adds
+ * none. Each carries one ssh channel window (2 MiB: ~50 MB/s at 40 ms), so 8 hold 16 MiB in flight, more
+ * than a 2 Gbit path at 40 ms needs (10 MB); every window beyond that only queues in the receiving ssh,
+ * whose buffers grow by copy (OpenSSH's recallocarray) and, under glibc's defaults, by mmap and page
+ * zeroing: the receiving sshd of a 512 MiB push through the emulator (pinned, -n N) took 0.82 CPU s at 2
+ * connections, 1.15 at 4, 1.74 at 8 and 4.05 at 16, on the server's one core that fcpd shares. And the
+ * tuner, which sees neither that CPU nor the client's ssh processes, read 8 -> 16 as a gain when it
+ * measured 8 while their logins and windows still ramped (+41 % to +240 % in -v runs). 1 GiB, auto,
+ * interleaved, 3 runs: the client's ssh processes 2.23-2.75 -> 1.92-1.96 CPU s on a push and 4.40-4.72
+ * -> 2.07-2.41 on a pull (with CARRIED_SSH_TUNABLES). A path with a longer round trip can need more
+ * connections: `-n 16` (README "Over ssh").
  */
-export const CARRIED_AUTO_MAX = 16;
+export const CARRIED_AUTO_MAX = 8;
 /**
  * The connections carried `--connections auto` starts with (the tuner's own start is 2), their logins
  * started with the first's. Each carries one ssh channel window (2 MiB: ~50 MB/s at 40 ms), so two could not
@@ -130,16 +138,19 @@ export function sshDialer(opts: SshDialerOptions, remote: RemoteFcpd): SshDialer
  */
 function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDialer {
   const peerName = `the fcpd started through ssh on ${opts.dest}`;
+  const env = carriedSshEnv(process.env);
   const relayed = commandDialer({
     peerName,
     argv: () =>
       dataArgv(opts.ssh, opts.dest, remoteCommandFor(opts.remoteFcpd, remote.cachedName), remote.info.relay),
+    env,
     onStderr: opts.onStderr,
   });
   if (opts.config.forwardings || !forwardablePath(remote.info.relay)) return relayed;
   const forwarded = socketForwardDialer({
     peerName,
     argv: (local) => forwardArgv(opts.ssh, opts.dest, local, remote.info.relay),
+    env,
     onStderr: opts.onStderr,
   });
   const either = firstAnswerDialer(forwarded, relayed, (way) => {

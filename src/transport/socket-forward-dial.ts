@@ -36,6 +36,8 @@ export interface SocketForwardDialerOptions {
   readonly peerName: string;
   /** The command of one channel, listening on `local`: [file, ...args]. No shell is run. */
   readonly argv: (local: string) => readonly string[];
+  /** The children's whole environment; default this process's. */
+  readonly env?: NodeJS.ProcessEnv;
   /** Each line a child writes on stderr. */
   readonly onStderr?: (line: string) => void;
 }
@@ -68,7 +70,14 @@ export function socketForwardDialer(opts: SocketForwardDialerOptions): ForwardDi
     // mkdtemp makes it 0700: only this user (and root) can reach the sockets in it.
     dir ??= mkdtempSync(path.join(tmpdir(), 'fcp-fwd-'));
     const local = path.join(dir, `${++count}.sock`);
-    const child = await spawnChild({ peerName: opts.peerName, argv: () => opts.argv(local) }, signal);
+    const child = await spawnChild(
+      {
+        peerName: opts.peerName,
+        argv: () => opts.argv(local),
+        ...(opts.env === undefined ? {} : { env: opts.env }),
+      },
+      signal,
+    );
     if (closed) {
       // A spare whose spawn close() overtook: end it at once, or nothing would.
       endThenTerminate(child);

@@ -6,6 +6,8 @@ import * as assert from 'uvu/assert';
 import { FcpError } from '../../src/protocol/errors.js';
 import {
   bootstrapArgv,
+  CARRIED_SSH_TUNABLES,
+  carriedSshEnv,
   configQueryArgv,
   dataArgv,
   forwardablePath,
@@ -103,11 +105,13 @@ test('the data connections never share an ssh master, and ours come before the u
   const master = argv.indexOf('ControlMaster=no');
   assert.ok(master > 0 && master < argv.indexOf('ControlMaster=auto'));
   assert.ok(argv.includes('ControlPath=none'));
+  assert.ok(argv.indexOf('Compression=no') > 0 && argv.indexOf('Compression=no') < argv.indexOf('-p'));
   assert.is(argv[0], 'ssh');
   assert.is(argv.at(-2), 'ann@box');
   assert.match(argv.at(-1)!, /^exec sh -c '/);
   const boot = bootstrapArgv(ssh, 'ann@box', { kind: 'given', command: '/opt/fcpd' });
   assert.not.ok(boot.includes('ControlMaster=no'), 'the bootstrap may use a master');
+  assert.not.ok(boot.includes('Compression=no'), "the bootstrap's few bytes as the user configured");
   assert.equal(configQueryArgv(ssh, 'box').slice(-2), ['-G', 'box']);
 });
 
@@ -116,8 +120,11 @@ test('a forwarded connection: no remote command, ours before the user options, s
   const argv = forwardArgv(ssh, 'ann@box', '/tmp/fcp-fwd-x/1.sock', '/run/user/1/fcp/s.sock');
   assert.equal(argv.slice(0, 2), ['sh', '-c']);
   assert.equal(argv.slice(3, 6), ['sh', '/tmp/fcp-fwd-x/1.sock', 'ssh']);
-  const ours = ['-N', 'ControlMaster=no', 'ControlPath=none', 'ExitOnForwardFailure=yes'];
-  for (const word of ours) assert.ok(argv.indexOf(word) < argv.indexOf('ControlMaster=auto'), word);
+  const ours = ['-N', 'Compression=no', 'ControlMaster=no', 'ControlPath=none', 'ExitOnForwardFailure=yes'];
+  for (const word of ours) {
+    assert.ok(argv.includes(word), word);
+    assert.ok(argv.indexOf(word) < argv.indexOf('ControlMaster=auto'), word);
+  }
   assert.is(argv[argv.indexOf('-L') + 1], '/tmp/fcp-fwd-x/1.sock:/run/user/1/fcp/s.sock');
   assert.is(argv.at(-1), 'ann@box', 'no remote command');
 });
@@ -226,4 +233,12 @@ test('install: a damaged bundle or a cache dir others can write is refused, noth
     rmSync(r.home, { recursive: true, force: true });
   }
 });
+test("carried ssh: glibc's malloc kept off mmap for channel buffers, unless the user set GLIBC_TUNABLES", () => {
+  const env = carriedSshEnv({ PATH: '/bin', HOME: '/h' });
+  assert.equal(env, { PATH: '/bin', HOME: '/h', GLIBC_TUNABLES: CARRIED_SSH_TUNABLES });
+  assert.match(CARRIED_SSH_TUNABLES, /^glibc\.malloc\.mmap_threshold=\d+:glibc\.malloc\.trim_threshold=\d+$/);
+  const theirs = { PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0' };
+  assert.equal(carriedSshEnv(theirs), theirs);
+});
+
 test.run();

@@ -1,7 +1,8 @@
 /**
  * The ssh dialer's cap on `--connections auto` (CARRIED_AUTO_MAX): carried connections are each an ssh
- * process on the client, which the tuner's event-loop signal cannot see, so auto stops at 16 there; direct
- * connections are plain TLS sockets and leave the tuner its own cap. Built without dialling: the transport
+ * process on the client and one on the server, whose CPU the tuner cannot see, and 8 windows already fill
+ * the bench's WAN, so auto stays at 8 there; direct connections are plain TLS sockets and leave the tuner
+ * its own cap. Built without dialling: the transport
  * is forced, so nothing is probed. Carried auto also starts at 8 (CARRIED_AUTO_START) rather than the tuner's 2.
  */
 import * as assert from 'uvu/assert';
@@ -44,7 +45,7 @@ test('carried connections cap auto at CARRIED_AUTO_MAX', () => {
   try {
     assert.is(d.chosen(), 'carried');
     assert.is(d.autoLimit?.(), CARRIED_AUTO_MAX);
-    assert.is(CARRIED_AUTO_MAX, 16);
+    assert.is(CARRIED_AUTO_MAX, 8);
   } finally {
     d.close();
   }
