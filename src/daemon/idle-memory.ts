@@ -8,21 +8,11 @@
  * long-lived daemon, up to 163 MiB, over the 150 MiB the project holds itself to. Dropping the pool and
  * running one full collection when the last session ends costs ~10-20 ms of an otherwise idle process, and
  * the next session allocates its pool again as it needs it.
- *
- * V8 exposes its collector to JavaScript only with --expose-gc; setting that flag at run time and taking
- * `gc` from a fresh context is the documented way to get it without a command-line flag.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { sharedPool } from '../transfer/buffer-pool.js';
-
-let collect: (() => void) | undefined;
+import { collectAll } from '../transfer/read-garbage.js';
 
 export function releaseIdleMemory(): void {
   sharedPool.trim();
-  if (collect === undefined) {
-    setFlagsFromString('--expose-gc');
-    collect = runInNewContext('gc') as () => void;
-  }
-  collect();
+  collectAll();
 }

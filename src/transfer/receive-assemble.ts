@@ -8,6 +8,7 @@ import { type DataMsg, FcpError } from '../protocol/index.js';
 import type { FramedConn } from '../transport/framed-conn.js';
 import { sharedPool } from './buffer-pool.js';
 import { pieceLength } from './checksum.js';
+import { dataReceived } from './read-garbage.js';
 import { PieceAcks } from './receive-answers.js';
 import { type FilesInProgress, PieceState, type ReceiveContext, type RecvFile } from './receive-files.js';
 import { StoreBacklog } from './store-backlog.js';
@@ -133,6 +134,7 @@ export class Assembler {
   #advance(conn: FramedConn, cs: ConnState, cur: Assembly, n: number): void {
     cur.filled += n;
     this.#ctx.emit({ type: 'data', bytes: n });
+    dataReceived(n);
     if (cur.filled === cur.data.length) {
       cs.current = undefined;
       this.#pieceComplete(cur, conn, cs);

@@ -7,6 +7,8 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { sliceTlsWrites } from './tls-write-slices.js';
 
 export interface Channel {
   readonly stream: Duplex;
@@ -31,6 +33,8 @@ export function hostPort(host: string, port: number | string): string {
 /** The channel of a connected TCP socket (plain, or the TLSSocket wrapping one). */
 export function socketChannel(socket: Socket, encrypted: boolean, binding: Uint8Array = NO_BINDING): Channel {
   socket.setNoDelay(true);
+  // An encrypted socket here is TLS: its writes go in slices (tls-write-slices.ts).
+  if (encrypted) sliceTlsWrites(socket as TLSSocket);
   const peer = hostPort(socket.remoteAddress ?? '?', socket.remotePort ?? '?');
   return { stream: socket, encrypted, binding, peer };
 }
