@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { READ_BYTES_PER_SCAVENGE } from '../../src/transfer/read-garbage.js';
+import { execFileSync } from '../helpers/sync.js';
 
 // src/transfer/read-garbage.ts: how much of the socket's read buffers a receiver leaves for the GC.
 
