@@ -328,7 +328,7 @@ export class ReadAhead {
     const checksum = file.failure === undefined ? this.#ctx.hasher.fileHash(file.hashes) : 0n;
     // Small files end one per read: corked, a burst of FILE_ENDs is one write instead of a syscall and a TLS
     // record each.
-    this.#ctx.control.sendInTick({ type: MsgType.FileEnd, id: file.id, code, checksum });
+    this.#ctx.control.sendCorked({ type: MsgType.FileEnd, id: file.id, code, checksum });
   }
 
   /** Closes what the file holds open, if anything (it is settled, or the session ended). */

@@ -8,6 +8,8 @@ import {
   type DataMsg,
   encodeDataFrame,
   encodeDataHead,
+  encodeFrame,
+  encodeMessage,
   FrameBatch,
   type FrameChecksums,
   type Message,
@@ -20,12 +22,8 @@ const SMALL_DATA_BYTES = 16 * 1024;
 export abstract class FrameWriter {
   readonly #out: Duplex;
   readonly #outSums: FrameChecksums;
-  /**
-   * Where every control message is encoded (no payload or frame buffer of its own); sendInTick() leaves
-   * its frames here until the tick ends, and any other write takes them first, so frames keep their order.
-   */
-  readonly #frames: FrameBatch;
-  #tickFlushScheduled = false;
+  /** sendCorked() has corked the stream until the end of this tick. */
+  #corkedTick = false;
   /** DATA frames carry xxh32 (true unless omitSentDataChecksums() turned it off). */
   #dataSums = true;
   #messageBytesSent = 0;
@@ -35,7 +33,6 @@ export abstract class FrameWriter {
   protected constructor(stream: Duplex, sums: FrameChecksums) {
     this.#out = stream;
     this.#outSums = sums;
-    this.#frames = new FrameBatch(sums.h32);
   }
 
   /** True once the connection is closed: nothing more is written. */
@@ -54,22 +51,10 @@ export abstract class FrameWriter {
   /** Sends one control message. Returns false when the caller should wait for drained(). */
   send(msg: Exclude<Message, DataMsg>): boolean {
     if (!this.writable) return false;
-    this.#frames.add(msg);
-    return this.#writeFrames();
-  }
-
-  /** Writes what sendInTick() holds now, before the stream is ended. */
-  protected flushFrames(): void {
-    this.#writeFrames();
-  }
-
-  /** Writes the control frames encoded and not yet written, as one buffer. */
-  #writeFrames(): boolean {
-    const frames = this.#frames.take();
-    if (frames.length === 0 || !this.writable || this.#out.writableEnded) return true;
     this.lastSentMs = performance.now();
-    this.#messageBytesSent += frames.length;
-    return this.#out.write(frames);
+    const frame = encodeFrame(msg.type, encodeMessage(msg), this.#outSums.h32);
+    this.#messageBytesSent += frame.length;
+    return this.#out.write(frame);
   }
 
   /** A FrameBatch with this connection's frame checksum, for sendBatch(). */
@@ -82,7 +67,6 @@ export abstract class FrameWriter {
     if (batch.length === 0) return true;
     const frames = batch.take();
     if (!this.writable) return false;
-    this.#writeFrames();
     this.lastSentMs = performance.now();
     this.#messageBytesSent += frames.length;
     return this.#out.write(frames);
@@ -94,21 +78,19 @@ export abstract class FrameWriter {
   }
 
   /**
-   * Sends one control message with the others sent before the current tick ends, as one write (and one
-   * TLS record) at the end of the tick: a burst of FILE_ENDs costs one buffer and one stream write, not
-   * three allocations and a write each. Returns false when the caller should wait for drained().
+   * Sends one control message corked with the others sent before the current tick ends: a burst goes out
+   * as one write (and one TLS record) instead of one each. Returns as send() does.
    */
-  sendInTick(msg: Exclude<Message, DataMsg>): boolean {
-    if (!this.writable) return false;
-    this.#frames.add(msg);
-    if (!this.#tickFlushScheduled) {
-      this.#tickFlushScheduled = true;
+  sendCorked(msg: Exclude<Message, DataMsg>): boolean {
+    if (!this.#corkedTick) {
+      this.#corkedTick = true;
+      this.#out.cork();
       process.nextTick(() => {
-        this.#tickFlushScheduled = false;
-        this.#writeFrames();
+        this.#corkedTick = false;
+        this.#out.uncork();
       });
     }
-    return !this.#out.writableNeedDrain;
+    return this.send(msg);
   }
 
   /**
@@ -123,7 +105,6 @@ export abstract class FrameWriter {
     onWritten?: (err?: Error | null) => void,
   ): boolean {
     if (!this.writable) return false;
-    this.#writeFrames();
     this.lastSentMs = performance.now();
     if (data.byteLength <= SMALL_DATA_BYTES) {
       // A small file's piece (or a piece's short last frame): copying it beside its header costs less than a
@@ -154,7 +135,6 @@ export abstract class FrameWriter {
     onWritten?: (err?: Error | null) => void,
   ): boolean {
     if (!this.writable) return false;
-    this.#writeFrames();
     this.lastSentMs = performance.now();
     const frames = sealDataFrames(block, length, id, seq, this.#dataSums ? this.#outSums.h32 : undefined);
     return this.#out.write(frames, onWritten);

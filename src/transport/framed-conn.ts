@@ -205,7 +205,6 @@ export class FramedConn extends FrameWriter {
 
   /** Graceful close after everything queued has been written. */
   end(): void {
-    this.flushFrames();
     this.#stream.end();
   }
 

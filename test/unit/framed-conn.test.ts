@@ -155,59 +155,28 @@ test('over plain TCP, omitDataChecksums changes nothing: every DATA frame carrie
   b.destroy();
 });
 
-test('sendInTick holds the control messages of one tick and writes them at its end, in order with other writes', async () => {
+test('sendCorked holds the control messages of one tick under one cork and releases them in order', async () => {
   const [a, b] = await socketPair();
   const got: Message[] = [];
   const all = new Promise<void>((resolve) => {
     const rx = new FramedConn(channelOf(b), hasher, {
       onMessage: (msg) => {
         got.push(msg);
-        if (got.length === 6) resolve();
+        if (got.length === 3) resolve();
       },
       onClose: () => {},
     });
     void rx;
   });
   const tx = new FramedConn(channelOf(a), hasher, { onMessage: () => {}, onClose: () => {} });
-  const ends = [1, 2, 3, 4, 5].map(
-    (id) => ({ type: MsgType.FileEnd, id, code: 0, checksum: BigInt(id) }) as const,
-  );
-  for (const end of ends.slice(0, 3)) tx.sendInTick(end);
-  assert.is(a.bytesWritten, 0, 'nothing reaches the socket before the tick ends');
-  // A message sent at once takes those held before it along, in order.
-  const count = { type: MsgType.FileCount, entries: 5, bytes: 9n } as const;
-  tx.send(count);
-  const afterSend = a.bytesWritten;
-  assert.ok(afterSend > 0);
-  for (const end of ends.slice(3)) tx.sendInTick(end);
-  assert.is(a.bytesWritten, afterSend);
+  const ends = [1, 2, 3].map((id) => ({ type: MsgType.FileEnd, id, code: 0, checksum: BigInt(id) }) as const);
+  for (const end of ends) tx.sendCorked(end);
+  assert.is(a.writableCorked, 1, 'one cork for the whole tick, however many messages');
+  assert.is(a.writableLength > 0, true, 'the messages wait in the socket');
   await new Promise<void>((resolve) => process.nextTick(resolve));
-  assert.ok(a.bytesWritten > afterSend, 'written once the tick is over');
+  assert.is(a.writableCorked, 0, 'uncorked once the tick is over');
   await all;
-  assert.equal(got, [...ends.slice(0, 3), count, ...ends.slice(3)]);
-  a.destroy();
-  b.destroy();
-});
-
-test('end() right after sendInTick still delivers the held messages', async () => {
-  const [a, b] = await socketPair();
-  const got: Message[] = [];
-  const closed = new Promise<void>((resolve) => {
-    const rx = new FramedConn(channelOf(b), hasher, {
-      onMessage: (msg) => got.push(msg),
-      onClose: () => resolve(),
-    });
-    void rx;
-  });
-  const tx = new FramedConn(channelOf(a), hasher, { onMessage: () => {}, onClose: () => {} });
-  const end = { type: MsgType.FileEnd, id: 7, code: 0, checksum: 7n } as const;
-  let streamError: Error | undefined;
-  a.on('error', (err) => (streamError = err));
-  tx.sendInTick(end);
-  tx.end();
-  await closed;
-  assert.equal(got, [end]);
-  assert.is(streamError, undefined, 'no write after end');
+  assert.equal(got, ends);
   a.destroy();
   b.destroy();
 });
