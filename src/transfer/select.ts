@@ -19,9 +19,9 @@
  *  - An invalid pattern or regex is a usage error (FCP_ERR_USAGE).
  */
 
-import micromatch from 'micromatch';
 import { FcpError } from '../protocol/errors.js';
-import { ROOT_ENTRY } from './wire-path.js';
+import { compilePathGlob } from './glob-match.js';
+import { baseName, ROOT_ENTRY } from './wire-path.js';
 
 export interface SelectOptions {
   include?: readonly string[];
@@ -95,17 +95,18 @@ function compileGlob(pattern: string, option: string): Glob {
   if (body === '' || body.includes('\0')) {
     throw new FcpError('FCP_ERR_USAGE', `invalid ${option} pattern ${JSON.stringify(pattern)}`);
   }
-  // micromatch's basename option matches *every* pattern against the basename, slashes or not, so it is
-  // only turned on for patterns that have none.
-  const byName = !anchored && !body.includes('/');
-  try {
-    return { test: micromatch.matcher(body, { dot: true, basename: byName }), dirOnly };
-  } catch (err) {
-    const why = err instanceof Error ? `: ${err.message}` : '';
-    throw new FcpError('FCP_ERR_USAGE', `invalid ${option} pattern ${JSON.stringify(pattern)}${why}`, {
-      cause: err,
-    });
+  if (body.startsWith('!')) {
+    // micromatch read a leading '!' as "everything but"; matching it literally instead would silently turn
+    // `--exclude '!*.txt'` into its opposite.
+    throw new FcpError(
+      'FCP_ERR_USAGE',
+      `invalid ${option} pattern ${JSON.stringify(pattern)}: a leading "!" (negation) is not supported; write \\! for a name starting with "!"`,
+    );
   }
+  const test = compilePathGlob(body, `${option} pattern ${JSON.stringify(pattern)}`);
+  // A pattern without '/' is matched against the name alone, at any depth.
+  if (!anchored && !body.includes('/')) return { test: (rel) => test(baseName(rel)), dirOnly };
+  return { test, dirOnly };
 }
 
 function compileRegex(source: string): RegExp {
