@@ -66,6 +66,16 @@ test('a source glob with many stars is answered', async () => {
   assert.equal(await pull(`tree/${STARS_A_B}`), [A_THEN_B]);
 });
 
+test('a source glob the daemon cannot take is refused in one line naming it', async () => {
+  const dest = join(tmp, 'refused');
+  mkdirSync(dest);
+  const r = await runFcp(['pull', '-q', '--retries', '0', daemon!.remote('tree/a*(b)'), `${dest}/`], {
+    timeoutMs: PULL_LIMIT_MS,
+  });
+  assert.is(r.code, 1, describeRun(r));
+  assert.match(r.stderr, /^fcp: .*invalid pattern "a\*\(b\)": extglobs[^\n]*\n$/, describeRun(r));
+});
+
 test('after them, another client pulls', async () => {
   assert.equal(await pull('tree/plain.txt'), ['plain.txt']);
 });
