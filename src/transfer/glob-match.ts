@@ -5,7 +5,8 @@
  *
  * Matching a segment is the classic greedy algorithm that backtracks only to the last '*', so it costs at
  * most O(len(name) x len(segment)); a path is matched the same way a level up, with '**' as the star and a
- * segment match as one step. Braces are expanded up front into at most MAX_ALTERNATIVES patterns.
+ * segment match as one step. Braces are expanded up front into at most MAX_ALTERNATIVES patterns of
+ * MAX_EXPANDED characters in all.
  *
  * Syntax: '*' (any run within a segment), '?' (one character), '[abc]' '[a-z]' '[!a-z]' '[^a-z]' and POSIX
  * classes ('[[:alpha:]]', ASCII), '\' escapes the next character, '**' as a whole segment (zero or more
@@ -19,6 +20,17 @@ import { FcpError } from '../protocol/errors.js';
 export const MAX_GLOB_LENGTH = 1024;
 /** The most patterns one pattern's braces may expand to. */
 export const MAX_ALTERNATIVES = 256;
+/**
+ * The most characters those patterns may hold in all: a name costs at most its length times this, so a
+ * 255-byte name at most ~10^6 steps (a few ms) whatever the pattern.
+ */
+export const MAX_EXPANDED = 4096;
+
+/** A compiled glob: its test, and its size (characters over all alternatives), which bounds a test's cost. */
+export interface Glob {
+  readonly test: (text: string) => boolean;
+  readonly size: number;
+}
 
 /** Characters a class accepts: inclusive code point ranges, or all but those. */
 interface CharClass {
@@ -92,13 +104,15 @@ class GlobSyntax extends Error {}
  * Compiles a glob matched against a whole relative path ('src/**\/*.ts'); '*', '?' and classes match a
  * leading '.' like any other character. Throws FCP_ERR_USAGE whose message starts `invalid ${shown}: `.
  */
-export function compilePathGlob(pattern: string, shown: string): (rel: string) => boolean {
-  const alternatives = compile(pattern, shown).map(toSegments);
-  return (rel) => {
+export function compilePathGlob(pattern: string, shown: string): Glob {
+  const tokens = compile(pattern, shown);
+  const alternatives = tokens.map(toSegments);
+  const test = (rel: string) => {
     if (rel === pattern) return true;
     const parts = rel.split('/').map(codePoints);
     return alternatives.some((segments) => matchPath(segments, parts));
   };
+  return { test, size: sizeOf(tokens) };
 }
 
 /**
@@ -106,14 +120,20 @@ export function compilePathGlob(pattern: string, shown: string): (rel: string) =
  * only by a literal '.', '**' is '*', and '/' is an ordinary character (no name holds one). Throws
  * FCP_ERR_USAGE.
  */
-export function compileNameGlob(pattern: string, shown: string): (name: string) => boolean {
-  const alternatives = compile(pattern, shown).map(toNameSegment);
-  return (name) => {
+export function compileNameGlob(pattern: string, shown: string): Glob {
+  const tokens = compile(pattern, shown);
+  const alternatives = tokens.map(toNameSegment);
+  const test = (name: string) => {
     if (name === pattern) return true;
     const chars = codePoints(name);
     const hidden = chars[0] === DOT;
     return alternatives.some((segment) => (!hidden || segment[0] === DOT) && matchSegment(segment, chars));
   };
+  return { test, size: sizeOf(tokens) };
+}
+
+function sizeOf(alternatives: readonly (readonly Token[])[]): number {
+  return alternatives.reduce((sum, tokens) => sum + tokens.length, 0);
 }
 
 /**
@@ -135,7 +155,11 @@ function compile(pattern: string, shown: string): Token[][] {
     if (pattern.length > MAX_GLOB_LENGTH) throw new GlobSyntax(`longer than ${MAX_GLOB_LENGTH} characters`);
     const expanded: Token[][] = [];
     expandBraces(tokenize(pattern), expanded);
-    return dedupe(expanded);
+    const alternatives = dedupe(expanded);
+    if (sizeOf(alternatives) > MAX_EXPANDED) {
+      throw new GlobSyntax(`braces expand to more than ${MAX_EXPANDED} characters`);
+    }
+    return alternatives;
   } catch (err) {
     if (!(err instanceof GlobSyntax)) throw err;
     throw new FcpError('FCP_ERR_USAGE', `invalid ${shown}: ${err.message}`);

@@ -47,13 +47,22 @@ const EVERYTHING: Selector = {
 interface Glob {
   readonly test: Test;
   readonly dirOnly: boolean;
+  /** What a test may cost per character of the path (glob-match.ts). */
+  readonly size: number;
 }
+
+/**
+ * The most characters all --include and --exclude patterns may expand to together: a path's tests then cost
+ * at most its length times this, however many patterns a PULL carries (its 64 KiB could hold hundreds).
+ */
+export const MAX_SELECTION_SIZE = 16_384;
 
 /** Compiles the patterns once into a Selector; throws FCP_ERR_USAGE for an invalid one. */
 export function createSelector(opts: SelectOptions = {}): Selector {
   const includes = (opts.include ?? []).map(compileInclude);
   const excludes = (opts.exclude ?? []).map((p) => compileGlob(p, '--exclude'));
   const regexes = (opts.regex ?? []).map(compileRegex);
+  checkSize([...includes, ...excludes]);
 
   // Nothing to match: every entry of the list passes here on both sides, so skip the empty scans.
   if (includes.length === 0 && excludes.length === 0 && regexes.length === 0) return EVERYTHING;
@@ -64,7 +73,7 @@ export function createSelector(opts: SelectOptions = {}): Selector {
   return {
     wantsFile(rel) {
       if (excludedFile(rel)) return false;
-      if (includes.length > 0 && !includes.some((test) => test(rel))) return false;
+      if (includes.length > 0 && !includes.some((g) => g.test(rel))) return false;
       if (regexes.length > 0 && !regexes.some((r) => r.test(rel))) return false;
       return true;
     },
@@ -75,7 +84,17 @@ export function createSelector(opts: SelectOptions = {}): Selector {
   };
 }
 
-function compileInclude(pattern: string): Test {
+function checkSize(globs: readonly Glob[]): void {
+  const size = globs.reduce((sum, g) => sum + g.size, 0);
+  if (size > MAX_SELECTION_SIZE) {
+    throw new FcpError(
+      'FCP_ERR_USAGE',
+      `too many --include/--exclude patterns: they expand to ${size} characters, more than ${MAX_SELECTION_SIZE}`,
+    );
+  }
+}
+
+function compileInclude(pattern: string): Glob {
   const glob = compileGlob(pattern, '--include');
   if (glob.dirOnly) {
     throw new FcpError(
@@ -83,7 +102,7 @@ function compileInclude(pattern: string): Test {
       `invalid --include pattern ${JSON.stringify(pattern)}: includes select files, and directories are always walked`,
     );
   }
-  return glob.test;
+  return glob;
 }
 
 function compileGlob(pattern: string, option: string): Glob {
@@ -103,10 +122,10 @@ function compileGlob(pattern: string, option: string): Glob {
       `invalid ${option} pattern ${JSON.stringify(pattern)}: a leading "!" (negation) is not supported; write \\! for a name starting with "!"`,
     );
   }
-  const test = compilePathGlob(body, `${option} pattern ${JSON.stringify(pattern)}`);
+  const { test, size } = compilePathGlob(body, `${option} pattern ${JSON.stringify(pattern)}`);
   // A pattern without '/' is matched against the name alone, at any depth.
-  if (!anchored && !body.includes('/')) return { test: (rel) => test(baseName(rel)), dirOnly };
-  return { test, dirOnly };
+  if (!anchored && !body.includes('/')) return { test: (rel) => test(baseName(rel)), dirOnly, size };
+  return { test, dirOnly, size };
 }
 
 function compileRegex(source: string): RegExp {

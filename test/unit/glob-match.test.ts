@@ -6,6 +6,7 @@ import {
   compilePathGlob,
   hasGlobSyntax,
   MAX_ALTERNATIVES,
+  MAX_EXPANDED,
   MAX_GLOB_LENGTH,
 } from '../../src/transfer/glob-match.js';
 
@@ -87,7 +88,7 @@ const PATH_TABLE: readonly (readonly [string, string, boolean])[] = [
 
 test('path globs: the semantics table', () => {
   for (const [pattern, text, expected] of PATH_TABLE) {
-    const isMatch = compilePathGlob(pattern, `pattern ${JSON.stringify(pattern)}`);
+    const isMatch = compilePathGlob(pattern, `pattern ${JSON.stringify(pattern)}`).test;
     assert.is(isMatch(text), expected, `${JSON.stringify(pattern)} vs ${JSON.stringify(text)}`);
   }
 });
@@ -108,7 +109,7 @@ test('name globs: a leading "." is matched only by a literal "."', () => {
     ['a[1].gz', 'a[1].gz', true],
   ];
   for (const [pattern, name, expected] of table) {
-    const isMatch = compileNameGlob(pattern, `pattern ${JSON.stringify(pattern)}`);
+    const isMatch = compileNameGlob(pattern, `pattern ${JSON.stringify(pattern)}`).test;
     assert.is(isMatch(name), expected, `${JSON.stringify(pattern)} vs ${JSON.stringify(name)}`);
   }
 });
@@ -152,9 +153,9 @@ test('extglobs, bad ranges and unknown classes are refused, naming the pattern',
     'unknown character class',
   );
   // A parenthesis elsewhere, or escaped, is an ordinary character.
-  assert.ok(compilePathGlob('file (1).txt', 'p')('file (1).txt'));
-  assert.ok(compilePathGlob('x\\*(1)', 'p')('x*(1)'));
-  assert.ok(compilePathGlob('*\\(1\\)', 'p')('x(1)'));
+  assert.ok(compilePathGlob('file (1).txt', 'p').test('file (1).txt'));
+  assert.ok(compilePathGlob('x\\*(1)', 'p').test('x*(1)'));
+  assert.ok(compilePathGlob('*\\(1\\)', 'p').test('x(1)'));
 });
 
 test('patterns are bounded: length and brace alternatives', () => {
@@ -163,9 +164,9 @@ test('patterns are bounded: length and brace alternatives', () => {
     usage(() => compilePathGlob(long, 'p')),
     `longer than ${MAX_GLOB_LENGTH}`,
   );
-  assert.ok(compilePathGlob('a'.repeat(MAX_GLOB_LENGTH), 'p')('a'.repeat(MAX_GLOB_LENGTH)));
+  assert.ok(compilePathGlob('a'.repeat(MAX_GLOB_LENGTH), 'p').test('a'.repeat(MAX_GLOB_LENGTH)));
   // 2^8 alternatives is the most; 2^9 is refused, and so is a brace bomb.
-  assert.ok(compilePathGlob('{a,b}'.repeat(8), 'p')('abababab'));
+  assert.ok(compilePathGlob('{a,b}'.repeat(8), 'p').test('abababab'));
   assert.match(
     usage(() => compilePathGlob('{a,b}'.repeat(9), 'p')),
     `more than ${MAX_ALTERNATIVES}`,
@@ -176,17 +177,27 @@ test('patterns are bounded: length and brace alternatives', () => {
   );
 });
 
+test('the expanded size is bounded, and reported', () => {
+  assert.is(compilePathGlob('{a,b}'.repeat(8), 'p').size, 256 * 8);
+  assert.is(compileNameGlob('x{a,bc}', 'p').size, 2 + 3);
+  const big = `${'{a,b}'.repeat(8)}${'x'.repeat(20)}`;
+  assert.match(
+    usage(() => compilePathGlob(big, 'p')),
+    `more than ${MAX_EXPANDED} characters`,
+  );
+});
+
 test('hostile patterns cost no more than name x pattern steps', () => {
   // Each of these took a backtracking regex more than 10 s on a 60-character name (micromatch); here
   // they are a few thousand steps each. No time is asserted: a hang would time the test run out.
   const name = 'a'.repeat(255);
   const path = Array.from({ length: 40 }, () => 'a'.repeat(60)).join('/');
   for (const p of ['*a*a*a*a*a*a*a*a*a*a*a*a*b', '*?*?*?*?*?*?*?*?*?*?*?*#', `${'*a'.repeat(300)}*b`]) {
-    assert.not.ok(compilePathGlob(p, 'p')(name), p);
-    assert.not.ok(compileNameGlob(p, 'p')(name), p);
+    assert.not.ok(compilePathGlob(p, 'p').test(name), p);
+    assert.not.ok(compileNameGlob(p, 'p').test(name), p);
   }
-  assert.not.ok(compilePathGlob(`${'**/a*a*a*/'.repeat(30)}b`, 'p')(path));
-  assert.ok(compilePathGlob(`${'*a'.repeat(200)}*`, 'p')(name));
+  assert.not.ok(compilePathGlob(`${'**/a*a*a*/'.repeat(30)}b`, 'p').test(path));
+  assert.ok(compilePathGlob(`${'*a'.repeat(200)}*`, 'p').test(name));
 });
 
 test.run();

@@ -162,6 +162,15 @@ test('a pattern the matcher cannot take is a usage error naming the option and t
   assert.not.ok(createSelector({ exclude: ['\\!keep'] }).wantsFile('d/!keep'));
 });
 
+test('all patterns together are bounded, so a PULL cannot stack up cost', () => {
+  const wide = `${'{a,b}'.repeat(8)}${'x'.repeat(7)}`; // 256 alternatives of 15 characters
+  createSelector({ include: [wide, wide, wide, wide] });
+  assert.throws(
+    () => createSelector({ include: [wide, wide, wide], exclude: [wide, wide] }),
+    (err: unknown) => isUsage(err) && /too many --include\/--exclude patterns/.test((err as Error).message),
+  );
+});
+
 test('braces, classes and escapes select the same names on both sides', () => {
   const sel = createSelector({
     include: ['*.{ts,js}', 'data[0-9].bin', 'lit\\*'],

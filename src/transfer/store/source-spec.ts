@@ -177,7 +177,7 @@ function checkDirLevel(st: BigIntStats, rel: string, spec: string, root: Confine
 
 /** A matcher for one glob segment; a name equal to the segment as typed matches too (compileNameGlob). */
 function compileSegment(segment: string): (name: string) => boolean {
-  return compileNameGlob(segment, `pattern ${JSON.stringify(segment)}`);
+  return compileNameGlob(segment, `pattern ${JSON.stringify(segment)}`).test;
 }
 
 function noMatch(spec: string, why?: string): FcpError {
