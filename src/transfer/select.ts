@@ -16,6 +16,8 @@
  *    'cache/' excludes directories named cache, not files. (An --include ending in '/' is a usage error, since
  *    directories are always walked.)
  *  - '*' and '?' do not cross '/', '**' does; names starting with '.' match like any other.
+ *  - Glob syntax and its bounds are glob-match.ts's (no regex is built from a glob: a PULL's come from the
+ *    wire). A leading '!' is refused: micromatch, used before, read it as "everything but".
  *  - An invalid pattern or regex is a usage error (FCP_ERR_USAGE).
  */
 
