@@ -16,12 +16,14 @@
  *    'cache/' excludes directories named cache, not files. (An --include ending in '/' is a usage error, since
  *    directories are always walked.)
  *  - '*' and '?' do not cross '/', '**' does; names starting with '.' match like any other.
+ *  - Glob syntax and its bounds are glob-match.ts's (no regex is built from a glob: a PULL's come from the
+ *    wire). A leading '!' is refused: micromatch, used before, read it as "everything but".
  *  - An invalid pattern or regex is a usage error (FCP_ERR_USAGE).
  */
 
-import micromatch from 'micromatch';
 import { FcpError } from '../protocol/errors.js';
-import { ROOT_ENTRY } from './wire-path.js';
+import { compilePathGlob } from './glob-match.js';
+import { baseName, ROOT_ENTRY } from './wire-path.js';
 
 export interface SelectOptions {
   include?: readonly string[];
@@ -47,13 +49,22 @@ const EVERYTHING: Selector = {
 interface Glob {
   readonly test: Test;
   readonly dirOnly: boolean;
+  /** What a test may cost per character of the path (glob-match.ts). */
+  readonly size: number;
 }
+
+/**
+ * The most characters all --include and --exclude patterns may expand to together: a path's tests then cost
+ * at most its length times this, however many patterns a PULL carries (its 64 KiB could hold hundreds).
+ */
+export const MAX_SELECTION_SIZE = 16_384;
 
 /** Compiles the patterns once into a Selector; throws FCP_ERR_USAGE for an invalid one. */
 export function createSelector(opts: SelectOptions = {}): Selector {
   const includes = (opts.include ?? []).map(compileInclude);
   const excludes = (opts.exclude ?? []).map((p) => compileGlob(p, '--exclude'));
   const regexes = (opts.regex ?? []).map(compileRegex);
+  checkSize([...includes, ...excludes]);
 
   // Nothing to match: every entry of the list passes here on both sides, so skip the empty scans.
   if (includes.length === 0 && excludes.length === 0 && regexes.length === 0) return EVERYTHING;
@@ -64,7 +75,7 @@ export function createSelector(opts: SelectOptions = {}): Selector {
   return {
     wantsFile(rel) {
       if (excludedFile(rel)) return false;
-      if (includes.length > 0 && !includes.some((test) => test(rel))) return false;
+      if (includes.length > 0 && !includes.some((g) => g.test(rel))) return false;
       if (regexes.length > 0 && !regexes.some((r) => r.test(rel))) return false;
       return true;
     },
@@ -75,7 +86,17 @@ export function createSelector(opts: SelectOptions = {}): Selector {
   };
 }
 
-function compileInclude(pattern: string): Test {
+function checkSize(globs: readonly Glob[]): void {
+  const size = globs.reduce((sum, g) => sum + g.size, 0);
+  if (size > MAX_SELECTION_SIZE) {
+    throw new FcpError(
+      'FCP_ERR_USAGE',
+      `too many --include/--exclude patterns: they expand to ${size} characters, more than ${MAX_SELECTION_SIZE}`,
+    );
+  }
+}
+
+function compileInclude(pattern: string): Glob {
   const glob = compileGlob(pattern, '--include');
   if (glob.dirOnly) {
     throw new FcpError(
@@ -83,7 +104,7 @@ function compileInclude(pattern: string): Test {
       `invalid --include pattern ${JSON.stringify(pattern)}: includes select files, and directories are always walked`,
     );
   }
-  return glob.test;
+  return glob;
 }
 
 function compileGlob(pattern: string, option: string): Glob {
@@ -95,17 +116,18 @@ function compileGlob(pattern: string, option: string): Glob {
   if (body === '' || body.includes('\0')) {
     throw new FcpError('FCP_ERR_USAGE', `invalid ${option} pattern ${JSON.stringify(pattern)}`);
   }
-  // micromatch's basename option matches *every* pattern against the basename, slashes or not, so it is
-  // only turned on for patterns that have none.
-  const byName = !anchored && !body.includes('/');
-  try {
-    return { test: micromatch.matcher(body, { dot: true, basename: byName }), dirOnly };
-  } catch (err) {
-    const why = err instanceof Error ? `: ${err.message}` : '';
-    throw new FcpError('FCP_ERR_USAGE', `invalid ${option} pattern ${JSON.stringify(pattern)}${why}`, {
-      cause: err,
-    });
+  if (body.startsWith('!')) {
+    // micromatch read a leading '!' as "everything but"; matching it literally instead would silently turn
+    // `--exclude '!*.txt'` into its opposite.
+    throw new FcpError(
+      'FCP_ERR_USAGE',
+      `invalid ${option} pattern ${JSON.stringify(pattern)}: a leading "!" (negation) is not supported; write \\! for a name starting with "!"`,
+    );
   }
+  const { test, size } = compilePathGlob(body, `${option} pattern ${JSON.stringify(pattern)}`);
+  // A pattern without '/' is matched against the name alone, at any depth.
+  if (!anchored && !body.includes('/')) return { test: (rel) => test(baseName(rel)), dirOnly, size };
+  return { test, dirOnly, size };
 }
 
 function compileRegex(source: string): RegExp {

@@ -143,4 +143,47 @@ test('an empty or impossible pattern is a usage error', () => {
   assert.throws(() => createSelector({ include: ['dir/'] }), /--include/);
 });
 
+test('a pattern the matcher cannot take is a usage error naming the option and the pattern', () => {
+  const cases: readonly (readonly [string, RegExp])[] = [
+    ['!*.txt', /invalid --exclude pattern "!\*\.txt": a leading "!" \(negation\) is not supported/],
+    ['@(a|b)', /invalid --exclude pattern "@\(a\|b\)": extglobs/],
+    ['/x/[z-a]/', /invalid --exclude pattern "\/x\/\[z-a\]\/": empty range/],
+    ['{a,b}'.repeat(9), /more than 256 patterns/],
+    ['a'.repeat(1025), /longer than 1024 characters/],
+  ];
+  for (const [pattern, message] of cases) {
+    assert.throws(
+      () => createSelector({ exclude: [pattern] }),
+      (err: unknown) => isUsage(err) && message.test((err as Error).message),
+    );
+  }
+  assert.throws(() => createSelector({ include: ['+(x)'] }), /invalid --include pattern "\+\(x\)"/);
+  // An escaped '!' is a name starting with '!'.
+  assert.not.ok(createSelector({ exclude: ['\\!keep'] }).wantsFile('d/!keep'));
+});
+
+test('all patterns together are bounded, so a PULL cannot stack up cost', () => {
+  const wide = `${'{a,b}'.repeat(8)}${'x'.repeat(7)}`; // 256 alternatives of 15 characters
+  createSelector({ include: [wide, wide, wide, wide] });
+  assert.throws(
+    () => createSelector({ include: [wide, wide, wide], exclude: [wide, wide] }),
+    (err: unknown) => isUsage(err) && /too many --include\/--exclude patterns/.test((err as Error).message),
+  );
+});
+
+test('braces, classes and escapes select the same names on both sides', () => {
+  const sel = createSelector({
+    include: ['*.{ts,js}', 'data[0-9].bin', 'lit\\*'],
+    exclude: ['{build,dist}/'],
+  });
+  assert.ok(sel.wantsFile('a/x.ts'));
+  assert.ok(sel.wantsFile('x.js'));
+  assert.ok(sel.wantsFile('d/data7.bin'));
+  assert.not.ok(sel.wantsFile('dataX.bin'));
+  assert.ok(sel.wantsFile('lit*'));
+  assert.not.ok(sel.wantsFile('literal'));
+  assert.not.ok(sel.wantsDir('src/dist'));
+  assert.ok(createSelector({ exclude: ['{build,dist}/'] }).wantsFile('src/dist'));
+});
+
 test.run();

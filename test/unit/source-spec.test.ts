@@ -261,6 +261,21 @@ test('no match is FCP_ERR_PATH_NO_MATCH, fatal, naming the spec', async () => {
   }
 });
 
+test('braces, classes and escapes in a segment; extglobs are a usage error naming the segment', async () => {
+  const { root } = await fixture();
+  assert.equal(relsOf(root, await expandRemoteSources(root, 'logs/{a,b}.gz')), ['logs/a.gz', 'logs/b.gz']);
+  assert.equal(relsOf(root, await expandRemoteSources(root, 'logs/[!ab]*')), [
+    'logs/c.txt',
+    'logs/link.gz',
+    'logs/linkdir',
+    'logs/sp ace.gz',
+    'logs/sub',
+  ]);
+  assert.equal(relsOf(root, await expandRemoteSources(root, 'logs/a\\[1\\]*')), ['logs/a[1].gz']);
+  const err = await rejection(expandRemoteSources(root, 'logs/@(a|b).gz'), 'FCP_ERR_USAGE');
+  assert.match(err.message, 'invalid pattern "@(a|b).gz": extglobs');
+});
+
 test('names that are not UTF-8 are reported during matching and skipped', async () => {
   const { root } = await fixture();
   fs.writeFileSync(

@@ -9,9 +9,9 @@
 import type { BigIntStats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import micromatch from 'micromatch';
 import { FcpError, isFcpCode, toFcpError } from '../../protocol/errors.js';
 import { ConfinedRoot } from './confined-root.js';
+import { compileNameGlob, hasGlobSyntax } from '../glob-match.js';
 import { namesContents, type Operand, operandError, parseOperand, segmentsBelow } from './operand.js';
 import { baseName, compareUtf8, joinWirePath, parentOf, ROOT_ENTRY } from '../wire-path.js';
 
@@ -46,10 +46,11 @@ export function localSourceRoot(arg: string): SourceRoot {
  * - '..' and NUL are refused (FCP_ERR_PATH_UNSAFE) even where they would stay inside the root.
  * - The literal part before the first glob segment is checked level by level; a symlink on the way is
  *   refused (FCP_ERR_PATH_SYMLINK), never followed.
- * - Glob segments are matched one directory level at a time like a shell: '*' and '?' skip names starting
- *   with '.', '**' matches zero or more directory levels (not descending into dot directories), braces must
- *   not contain '/'. A name equal to the segment itself also matches, so 'a[1]' finds a file named 'a[1]'.
- *   Segments are taken as typed, with no backslash unescaping.
+ * - Glob segments are matched one directory level at a time like a shell (glob-match.ts compileNameGlob):
+ *   '*', '?' and classes skip names starting with '.', '**' matches zero or more directory levels (not
+ *   descending into dot directories), braces must not contain '/'. A name equal to the segment itself also
+ *   matches, so 'a[1]' finds a file named 'a[1]'. A segment the matcher refuses (an extglob) is
+ *   FCP_ERR_USAGE.
  * - Matched symlinks are returned (and sent as links), never followed or descended into.
  * - A trailing '/' means the contents of a directory (topRel '.'); on a glob it also restricts the matches
  *   to directories, whose contents then arrive merged, as with rsync.
@@ -133,7 +134,7 @@ async function expandBelow(
 }
 
 function isGlobSegment(segment: string): boolean {
-  return micromatch.scan(segment).isGlob;
+  return hasGlobSyntax(segment);
 }
 
 /** '**' repeated is one '**'; a trailing '**' matches what '*' does once nested matches are dropped. */
@@ -174,15 +175,9 @@ function checkDirLevel(st: BigIntStats, rel: string, spec: string, root: Confine
   if (!st.isDirectory()) throw noMatch(spec, 'not a directory');
 }
 
-/** A matcher for one glob segment; a name equal to the segment as typed matches too. */
+/** A matcher for one glob segment; a name equal to the segment as typed matches too (compileNameGlob). */
 function compileSegment(segment: string): (name: string) => boolean {
-  let isMatch: (name: string) => boolean;
-  try {
-    isMatch = micromatch.matcher(segment, { dot: false, nonegate: true });
-  } catch (err) {
-    throw new FcpError('FCP_ERR_USAGE', `invalid pattern ${JSON.stringify(segment)}`, { cause: err });
-  }
-  return (name) => name === segment || isMatch(name);
+  return compileNameGlob(segment, `pattern ${JSON.stringify(segment)}`).test;
 }
 
 function noMatch(spec: string, why?: string): FcpError {
