@@ -9,8 +9,9 @@
  * CPU per byte does not tell them apart either: 2 -> 8 changed it by x0.8 to x1.1 on both. What does is
  * the path: a connection can only be held back by its TCP window where it has about a window in flight,
  * its share of the goodput over one round trip. Through the emulator that is ~4.5 MB per connection at 2
- * (100 MB/s each, 45 ms measured); on loopback 0.2-1.1 MB (225 MB/s each, and 0.7-4.9 ms measured: the
- * round trip of an ATTACH waits for two busy event loops). So where the step before had
+ * (100 MB/s each, 42-64 ms measured); on loopback 0.2-1.1 MB (225 MB/s each, 0.7-4.9 ms measured at a
+ * load of 7-11: the round trip of an ATTACH waits for two busy event loops; a box starved of CPU reads
+ * more, up to 77 ms at a load of 18, and can pass for window-bound). So where the step before had
  * WINDOW_BOUND_BYTES in flight per connection, a smaller gain pays too, unless it cost more CPU per byte
  * than it gained.
  */
