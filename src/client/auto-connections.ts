@@ -29,6 +29,8 @@ export interface AutoHooks {
   open(): number;
   /** Connections on their way now (dialling, an ssh login, the ATTACH exchange): not carrying data yet. */
   opening(): number;
+  /** The shortest round trip measured on the session's connections, in ms; 0 while none was. */
+  rttMs(): number;
   /** The -v line, once the count is final. */
   notice(text: string): void;
 }
@@ -41,6 +43,7 @@ export class AutoConnections {
   #lastMs = 0;
   #lastBytes = 0;
   #lastElu: EventLoopUtilization | undefined;
+  #lastCpu: NodeJS.CpuUsage | undefined;
   #reported = false;
 
   constructor(max: number, start: number | undefined, stats: TransferStats, hooks: AutoHooks) {
@@ -59,6 +62,7 @@ export class AutoConnections {
     this.#lastMs = performance.now();
     this.#lastBytes = this.#stats.bytesDone;
     this.#lastElu = performance.eventLoopUtilization();
+    this.#lastCpu = process.cpuUsage();
     this.#timer = setInterval(() => this.#tick(), SAMPLE_MS);
     this.#timer.unref();
   }
@@ -74,6 +78,8 @@ export class AutoConnections {
     const now = performance.now();
     const elu = performance.eventLoopUtilization();
     const busy = performance.eventLoopUtilization(elu, this.#lastElu).utilization;
+    const cpu = process.cpuUsage();
+    const last = this.#lastCpu ?? cpu;
     const bytes = this.#stats.bytesDone;
     const remaining = this.#stats.listComplete ? this.#stats.bytesTotal - bytes : Number.POSITIVE_INFINITY;
     const action = this.#tuner.sample({
@@ -82,12 +88,15 @@ export class AutoConnections {
       connections: this.#hooks.open(),
       opening: this.#hooks.opening(),
       elu: busy,
+      cpuMs: (cpu.user + cpu.system - last.user - last.system) / 1000,
       remainingBytes: remaining,
+      rttMs: this.#hooks.rttMs(),
       quietMs: Math.max(0, now - this.#stats.lastDataMs),
     });
     this.#lastMs = now;
     this.#lastBytes = bytes;
     this.#lastElu = elu;
+    this.#lastCpu = cpu;
     if (action.kind === 'grow') this.#hooks.grow(action.to);
     else if (action.kind === 'shrink') this.#report(this.#hooks.shrink(action.to));
     else if (action.kind === 'stop') this.#report(true);

@@ -10,7 +10,8 @@
  * pieces and 4 per connection, or 2 s, then:
  *   - the first step grows fourfold at once unless the client's event loop is already saturated
  *     (CPU-bound: more connections only cost CPU there, the case of loopback);
- *   - a later step that raised the goodput by MIN_GAIN or more is kept, and the next one grows again:
+ *   - a later step that paid (step-payoff.ts: it raised the goodput by 15 %, or by 5 % where its
+ *     connections were window-bound and their CPU per byte did not rise more) is kept, and the next grows:
  *     straight to the cap after a step that scaled nearly linearly (each connection held its own rate: a
  *     per-flow limit, not a shared bottleneck, so every connection more adds as much), twofold otherwise;
  *   - a step that did not pay is undone (its connections retired) and the count is final;
@@ -18,12 +19,12 @@
  *     would be gone before another step could be measured.
  */
 
+import { paid } from './step-payoff.js';
+
 /** Connections in all (the control one included) an auto session starts with. */
 export const AUTO_START = 2;
 /** The most an auto session opens (the daemon may allow fewer: SESSION's max_connections). */
 export const AUTO_MAX = 32;
-/** A step must raise the goodput by this fraction to be kept. */
-export const MIN_GAIN = 0.15;
 /** Event-loop utilisation (0..1) at or above which the client counts as CPU-bound. */
 export const CPU_BOUND_ELU = 0.9;
 /**
@@ -66,7 +67,8 @@ const STEP_MS = 400;
 /**
  * Bytes a step's measurement spans, at least, unless it has taken MAX_STEP_MS: goodput is counted in
  * whole pieces (1 MiB, acknowledged or received whole), so 16 of them keep the rounding under 7 %, well
- * inside MIN_GAIN.
+ * inside the 15 % bar (step-payoff.ts). The 5 % one applies only on window-bound paths, which move 76
+ * pieces in 400 ms at 200 MB/s; a slow one (2 windows per 300 ms) moves only the 16.
  */
 const MIN_STEP_BYTES = 16 * 1024 * 1024;
 /**
@@ -99,8 +101,12 @@ export interface TunerSample {
   readonly opening: number;
   /** Event-loop utilisation over it, 0..1 (performance.eventLoopUtilization). */
   readonly elu: number;
+  /** The client's CPU time over it (user + system, all its threads), in ms (process.cpuUsage). */
+  readonly cpuMs: number;
   /** File data known to be still to cross (what was asked for minus what crossed). */
   readonly remainingBytes: number;
+  /** The shortest round trip measured on the session's connections so far, in ms; 0 while none was. */
+  readonly rttMs: number;
   /**
    * Time since file data last crossed, at the interval's end (0 for a steady stream). On a push data
    * crosses in bursts, a whole piece per acknowledgement; this lets a measurement span whole bursts.
@@ -123,6 +129,10 @@ export interface TunerStep {
   readonly gain: number | undefined;
   /** The client's event-loop utilisation over it, 0..1. */
   readonly elu: number;
+  /** The client's CPU time per byte moved over it, in ns (CPU-seconds per GB). */
+  readonly cpuPerByte: number;
+  /** The path's round trip when it was judged, in ms (0: not measured). */
+  readonly rttMs: number;
   /** When it was judged, in ms of sampling since the tuner started. */
   readonly atMs: number;
 }
@@ -255,15 +265,17 @@ export class ConnectionTuner {
   #measured(connections: number): Measured {
     const elu = this.#counted.reduce((sum, c) => sum + c.elu, 0) / this.#counted.length;
     const { bytes, ms } = totals(this.#counted);
+    const cpuMs = this.#counted.reduce((sum, c) => sum + c.cpuMs, 0);
     const spanMs = ms + this.#quietAtStart - (this.#counted.at(-1)?.quietMs ?? 0);
-    return { connections, rate: bytes > 0 && spanMs > 0 ? (bytes * 1000) / spanMs : 0, elu };
+    const rate = bytes > 0 && spanMs > 0 ? (bytes * 1000) / spanMs : 0;
+    return { connections, rate, elu, cpuPerByte: bytes > 0 ? (cpuMs * 1e6) / bytes : 0 };
   }
 
   #decide(m: Measured, last: TunerSample): TunerAction {
     const prev = this.#steps.at(-1);
     const gain = prev === undefined ? undefined : m.rate / prev.rate - 1;
-    this.#steps.push({ connections: m.connections, rate: m.rate, gain, elu: m.elu, atMs: this.#elapsedMs });
-    if (prev !== undefined && gain !== undefined && gain < MIN_GAIN) {
+    this.#steps.push({ ...m, gain, rttMs: last.rttMs, atMs: this.#elapsedMs });
+    if (prev !== undefined && !paid(prev, m, last.rttMs)) {
       this.#target = prev.connections;
       this.#stopped = 'no-gain';
       return { kind: 'shrink', to: prev.connections };
@@ -329,25 +341,29 @@ interface Measured {
   connections: number;
   rate: number;
   elu: number;
+  cpuPerByte: number;
 }
 
 /**
  * The -v line: each step's count, rate and gain, then why the count stopped where it did, e.g.
- * `connections: 2 (21 MB/s, CPU 12 %, at 0.8 s) -> 8 (79 MB/s, CPU 40 %, at 1.6 s, +276 %) -> 32 (84 MB/s,
- * CPU 55 %, at 2.5 s, +6 %): the last step did not pay, back to 8`. CPU is the client's event loop's busy
- * share; "at" is when the step was judged, counted from the first connections being opened.
+ * `connections: 2 (21 MB/s, CPU 12 % 1.6 s/GB, at 0.8 s) -> 8 (79 MB/s, CPU 40 % 1.5 s/GB, at 1.6 s, +276 %)
+ * -> 32 (84 MB/s, CPU 55 % 1.9 s/GB, at 2.5 s, +6 %) over a 41 ms round trip: the last step did not pay,
+ * back to 8`. CPU is the client's event loop's busy share, then its CPU-seconds per GB moved; "at" is when
+ * the step was judged, counted from the first connections being opened.
  * `retired`: whether a step that did not pay could be undone (a pull only by DETACH, which an older
  * daemon does not offer).
  */
 export function describeTuning(tuner: ConnectionTuner, retired: boolean): string {
   const parts = tuner.steps.map((s) => {
-    const rate = `${(s.rate / 1e6).toFixed(s.rate < 1e7 ? 1 : 0)} MB/s, CPU ${Math.round(s.elu * 100)} %, at ${(s.atMs / 1000).toFixed(1)} s`;
+    const rate = `${(s.rate / 1e6).toFixed(s.rate < 1e7 ? 1 : 0)} MB/s, CPU ${Math.round(s.elu * 100)} % ${s.cpuPerByte.toFixed(1)} s/GB, at ${(s.atMs / 1000).toFixed(1)} s`;
     return s.gain === undefined
       ? `${s.connections} (${rate})`
       : `${s.connections} (${rate}, ${signedPercent(s.gain)})`;
   });
   if (parts.length === 0) parts.push(`${tuner.target}`);
-  const line = `connections: ${parts.join(' -> ')}`;
+  const rttMs = tuner.steps.at(-1)?.rttMs ?? 0;
+  const rtt = rttMs > 0 ? ` over a ${rttMs.toFixed(rttMs < 10 ? 1 : 0)} ms round trip` : '';
+  const line = `connections: ${parts.join(' -> ')}${rtt}`;
   switch (tuner.stopped) {
     case 'no-gain':
       return retired

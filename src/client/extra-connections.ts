@@ -2,6 +2,7 @@
  * The session's connections besides the control one: when to open them, replacing the ones that die, and
  * attaching each with the proof of the session secret (spec/PROTOCOL.md §4.3, spec/SECURITY.md §6.4).
  */
+import { performance } from 'node:perf_hooks';
 import { FcpError, MsgType, type SessionMsg, toFcpError } from '../protocol/index.js';
 import { attachProof } from '../security/session-secret.js';
 import type { Hasher } from '../transfer/checksum.js';
@@ -47,6 +48,8 @@ export class ExtraConnections {
   readonly #open: FramedConn[] = [];
   /** `--connections auto`: what decides the count, and the timer that feeds it (auto-connections.ts). */
   #auto: AutoConnections | undefined;
+  /** The shortest round trip an attach measured, in ms (Infinity while none did): the tuner's path RTT. */
+  #rttMs = Infinity;
 
   constructor(opts: CommonOptions) {
     this.#opts = opts;
@@ -69,6 +72,7 @@ export class ExtraConnections {
         open: () => 1 + this.#open.length,
         // Counted as open only once attached: a carried one is an ssh login first (seconds on a busy client).
         opening: () => this.#inFlight.size,
+        rttMs: () => (Number.isFinite(this.#rttMs) ? this.#rttMs : 0),
         notice: (text) => this.#opts.onNotice?.(text),
       });
     }
@@ -164,7 +168,9 @@ export class ExtraConnections {
   #attachOne(g: Granted): Promise<void> {
     const cancel = new AbortController();
     const attempt = (async () => {
-      const { conn, inbox } = await attachOne(this.#opts.hasher, g.session.sessionId, g.link, cancel.signal);
+      const attached = await attachOne(this.#opts.hasher, g.session.sessionId, g.link, cancel.signal);
+      const { conn, inbox } = attached;
+      this.#rttMs = Math.min(this.#rttMs, attached.rttMs);
       if (this.#closing || g.engine.finished) {
         // Attached too late to carry anything: a proper close (TLS close_notify, then FIN).
         conn.end();
@@ -194,29 +200,34 @@ interface Granted {
 /**
  * One extra connection: TLS resumed from the control connection (or the same host key), HELLO, ATTACH, and the
  * proof of the session secret bound to this connection's own channel (spec/SECURITY.md §6.4).
+ * `rttMs`: the shorter of its two round trips (HELLO, the proof), on a connection with no data queued yet
+ * (connection-tuner.ts judges by it whether a connection can be held back by its TCP window).
  */
 async function attachOne(
   hasher: Hasher,
   sessionId: Uint8Array,
   link: SessionLink,
   signal: AbortSignal,
-): Promise<{ conn: FramedConn; inbox: Inbox }> {
+): Promise<{ conn: FramedConn; inbox: Inbox; rttMs: number }> {
   const ch = await openConn(link.dialer, hasher, link.resumption, signal);
   const { conn, inbox } = ch;
   try {
     ch.dialed.identity.checkSameDaemon(link.auth.hostFingerprint);
+    const helloAt = performance.now();
     await exchangeHello(ch, { type: MsgType.Attach, sessionId });
+    const helloMs = performance.now() - helloAt;
     const challenge = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH_CHALLENGE');
     if (challenge.type !== MsgType.AttachChallenge)
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH_CHALLENGE');
     const proof = attachProof(link.auth.sessionSecret, sessionId, challenge.nonce, ch.conn.channel.binding);
+    const proofAt = performance.now();
     conn.send({ type: MsgType.AttachProof, proof });
     const msg = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH');
     if (msg.type !== MsgType.Attach) throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH');
+    // On a pull the daemon may start sending DATA right behind its ATTACH: the inbox keeps it for the engine.
+    return { conn, inbox, rttMs: Math.min(helloMs, performance.now() - proofAt) };
   } catch (err) {
     conn.destroy();
     throw err;
   }
-  // On a pull the daemon may start sending DATA right behind its ATTACH: the inbox keeps it for the engine.
-  return { conn, inbox };
 }

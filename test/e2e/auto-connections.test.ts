@@ -88,6 +88,9 @@ test('push, each connection capped at 4 MB/s: auto grows from 2 mid-file and the
   const proxy = await emulator({ perConnRateBps: 4e6 });
   const { r, events, tuning } = await fcp(['push', join(tmp, 'shaped.bin'), `${HOST}:${proxy.port}:grow/`]);
   assert.match(tuning, /^fcp: connections: 2 \([^)]*\) -> 8 \(/, describeRun(r));
+  // The round trip the tuner judges window-bound paths by is the path's: at least the emulator's 2 ms.
+  const rtt = / over a ([\d.]+) ms round trip: /.exec(tuning);
+  assert.ok(rtt !== null && Number(rtt[1]) >= 2, describeRun(r));
   assert.ok((summaryConnections(events) as number) >= 8, describeRun(r));
   assert.ok(proxy.stats.connections >= 8, `${proxy.stats.connections} connections through the emulator`);
   assert.equal(eventsNamed(events, 'connection_lost'), []);

@@ -15,10 +15,14 @@ import { test } from '../helpers/test.js';
 
 /** The interval auto-connections.ts samples at (SAMPLE_MS). */
 const MS = 100;
+/** The client's CPU per byte unless a test says otherwise: 2 CPU-seconds per GB, the same at any count. */
+const CPU_MS_PER_BYTE = 2e-6;
 
 /** One interval at `connections` open, moving `rate` bytes/s, with the event loop `elu` busy. */
 function sample(connections: number, rate: number, elu = 0.2, remainingBytes = Infinity): TunerSample {
-  return { ms: MS, bytes: (rate * MS) / 1000, connections, opening: 0, elu, remainingBytes, quietMs: 0 };
+  const bytes = (rate * MS) / 1000;
+  const cpuMs = bytes * CPU_MS_PER_BYTE;
+  return { ms: MS, bytes, connections, opening: 0, elu, cpuMs, remainingBytes, rttMs: 0, quietMs: 0 };
 }
 
 /** One interval at `connections` attached and `opening` more on their way, moving `rate` bytes/s. */
@@ -111,7 +115,10 @@ test('on a per-flow shaper, sampled as auto-connections does, the cap is reached
   );
   const second = tuner.steps[1]?.atMs ?? Infinity;
   assert.ok(second <= 2400, `the step to 32 taken at ${second} ms`);
-  assert.match(describeTuning(tuner, true), /^connections: 2 \(20 MB\/s, CPU 20 %, at 1\.\d s\) -> 8 /);
+  assert.match(
+    describeTuning(tuner, true),
+    /^connections: 2 \(20 MB\/s, CPU 20 % 2\.0 s\/GB, at 1\.\d s\) -> 8 /,
+  );
 });
 
 test('the first step is not measured while its goodput still climbs (slow start)', () => {
@@ -132,7 +139,7 @@ test('shrinks back when the first step does not pay (a shared bottleneck, loopba
   assert.is(tuner.target, 2);
   assert.match(
     describeTuning(tuner, true),
-    /^connections: 2 \(200 MB\/s, CPU 20 %, at [\d.]+ s\) -> 8 \(190 MB\/s, CPU 20 %, at [\d.]+ s, -5 %\)/,
+    /^connections: 2 \(200 MB\/s, CPU 20 % 2\.0 s\/GB, at [\d.]+ s\) -> 8 \(190 MB\/s, CPU 20 % 2\.0 s\/GB, at [\d.]+ s, -5 %\)/,
   );
   assert.match(describeTuning(tuner, true), /did not pay, back to 2$/);
   assert.match(describeTuning(tuner, false), /stay/);
@@ -187,6 +194,81 @@ test('the dip while new connections fill their windows is waited out, not judged
   const actions = rates.map((r) => tuner.sample(sample(8, r))).filter((a) => a.kind !== 'wait');
   assert.equal(actions, [{ kind: 'grow', to: 32 }]);
   assert.is(tuner.steps.at(-1)?.rate, 80e6);
+});
+
+/** A path for drivePath: goodput and the client's CPU per byte (ms) at n connections, and its round trip. */
+interface Path {
+  rate(n: number): number;
+  cpuMsPerByte(n: number): number;
+  rttMs: number;
+}
+
+/** As drive, on `path`: each interval's CPU time and the round trip as auto-connections measures them. */
+function drivePath(tuner: ConnectionTuner, path: Path): TunerAction[] {
+  const actions: TunerAction[] = [];
+  let open = tuner.target;
+  for (let i = 0; i < 100 && tuner.stopped === undefined; i++) {
+    const s = sample(open, path.rate(open));
+    const a = tuner.sample({ ...s, cpuMs: s.bytes * path.cpuMsPerByte(open), rttMs: path.rttMs });
+    if (a.kind === 'wait') continue;
+    actions.push(a);
+    if (a.kind === 'grow' || a.kind === 'shrink') open = a.to;
+  }
+  return actions;
+}
+
+/** The emulated WAN: 4 MiB windows at 40 ms (45 measured), a 250 MB/s link; 8 connections add 10 %. */
+const wan = (n: number): number => (n <= 2 ? 200e6 : 220e6);
+const flatCpu = (): number => CPU_MS_PER_BYTE;
+
+test('window-bound connections (a WAN): a step that adds 10 % at the same CPU per byte is kept', () => {
+  // 2 connections at 100 MB/s each over 45 ms: 4.5 MB in flight each, their windows' worth. Before, any
+  // step under +15 % was undone, and half the runs through the emulator went back to 2 (~200 MB/s).
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const actions = drivePath(tuner, { rate: wan, cpuMsPerByte: flatCpu, rttMs: 45 });
+  assert.equal(actions, [
+    { kind: 'grow', to: 8 },
+    { kind: 'grow', to: 16 },
+    { kind: 'shrink', to: 8 },
+  ]);
+  assert.is(tuner.target, 8);
+  assert.match(
+    describeTuning(tuner, true),
+    / -> 8 \([^)]*, \+10 %\) -> 16 \([^)]*, 0 %\) over a 45 ms round trip:/,
+  );
+});
+
+test('loopback (round trip of a few ms): a step that adds 10 % is undone, CPU per byte flat or not', () => {
+  // 2 connections at 225 MB/s each over 4.9 ms (two busy event loops): 1.1 MB in flight each, no window.
+  for (const cpuMsPerByte of [flatCpu, (n: number) => (n <= 2 ? 1 : 1.3) * CPU_MS_PER_BYTE]) {
+    const tuner = new ConnectionTuner(AUTO_MAX);
+    const rate = (n: number): number => (n <= 2 ? 450e6 : 495e6);
+    const actions = drivePath(tuner, { rate, cpuMsPerByte, rttMs: 4.9 });
+    assert.equal(actions, [
+      { kind: 'grow', to: 8 },
+      { kind: 'shrink', to: 2 },
+    ]);
+  }
+});
+
+test('window-bound connections: a small gain that costs more CPU per byte than it adds is undone', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const cpuMsPerByte = (n: number): number => (n <= 2 ? 1 : 1.3) * CPU_MS_PER_BYTE;
+  const actions = drivePath(tuner, { rate: wan, cpuMsPerByte, rttMs: 45 });
+  assert.equal(actions, [
+    { kind: 'grow', to: 8 },
+    { kind: 'shrink', to: 2 },
+  ]);
+});
+
+test('window-bound connections: a step under +5 % is noise, and undone', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const rate = (n: number): number => (n <= 2 ? 200e6 : 206e6);
+  const actions = drivePath(tuner, { rate, cpuMsPerByte: flatCpu, rttMs: 45 });
+  assert.equal(actions, [
+    { kind: 'grow', to: 8 },
+    { kind: 'shrink', to: 2 },
+  ]);
 });
 
 test('a step that stays below the one before is judged after the longest warm-up, and retired', () => {

@@ -1,0 +1,54 @@
+/**
+ * Whether a step of `--connections auto` paid for its connections: the rule connection-tuner.ts applies once
+ * a step is measured, and why (README "Connections").
+ *
+ * A gain of MIN_GAIN pays anywhere. Below it, the goodput alone cannot tell a path where more connections
+ * add a little from one where they add nothing and the reading is noise: on the emulated WAN (40 ms, 4 MiB
+ * windows, a 250 MB/s link) 2 -> 8 read +3 to +26 % against a true +20 % (2 windows of 4 MiB per 40 ms
+ * are 200 MB/s), and on pinned loopback, where it adds nothing, up to +10 % and once +30 %. The client's
+ * CPU per byte does not tell them apart either: 2 -> 8 changed it by x0.8 to x1.1 on both. What does is
+ * the path: a connection can only be held back by its TCP window where it has about a window in flight,
+ * its share of the goodput over one round trip. Through the emulator that is ~4.5 MB per connection at 2
+ * (100 MB/s each, 42-64 ms measured); on loopback 0.2-1.1 MB (225 MB/s each, 0.7-4.9 ms measured at a
+ * load of 7-11: the round trip of an ATTACH waits for two busy event loops; a box starved of CPU reads
+ * more, up to 77 ms at a load of 18, and can pass for window-bound). So where the step before had
+ * WINDOW_BOUND_BYTES in flight per connection, a smaller gain pays too, unless it cost more CPU per byte
+ * than it gained.
+ */
+
+/** A step must raise the goodput by this fraction to be kept, wherever it was taken. */
+export const MIN_GAIN = 0.15;
+/** Enough where the connections were window-bound (see above), and their CPU per byte did not rise more. */
+export const WINDOW_MIN_GAIN = 0.05;
+/**
+ * In flight per connection from which its TCP window may be what holds it back: half of Linux's default
+ * largest send buffer (tcp_wmem, 4 MiB), for a window still opening; twice what loopback read.
+ */
+export const WINDOW_BOUND_BYTES = 2 * 1024 * 1024;
+
+/** What a step measured that the rule needs. */
+export interface StepFigures {
+  readonly connections: number;
+  /** Goodput, bytes per second. */
+  readonly rate: number;
+  /** The client's CPU time per byte moved (any unit, the same for every step). */
+  readonly cpuPerByte: number;
+}
+
+/** Bytes each of the step's connections had in flight over one round trip of `rttMs`. */
+export function inFlightPerConnection(step: StepFigures, rttMs: number): number {
+  return ((step.rate / step.connections) * rttMs) / 1000;
+}
+
+/** Whether `now`'s step (taken after `prev`) paid, on a path whose round trip is `rttMs` (0: unknown). */
+export function paid(prev: StepFigures, now: StepFigures, rttMs: number): boolean {
+  const gain = now.rate / prev.rate - 1;
+  if (gain >= MIN_GAIN) return true;
+  if (gain < WINDOW_MIN_GAIN || inFlightPerConnection(prev, rttMs) < WINDOW_BOUND_BYTES) return false;
+  return cpuRise(prev, now) <= gain;
+}
+
+/** How much the CPU per byte rose from `prev` to `now`, a fraction (0 when `prev` has no figure). */
+function cpuRise(prev: StepFigures, now: StepFigures): number {
+  return prev.cpuPerByte > 0 ? now.cpuPerByte / prev.cpuPerByte - 1 : 0;
+}
