@@ -125,17 +125,12 @@ export class ReadAhead {
       readWhole(file.entry, body);
       this.#recordHash(file, 0, this.#ctx.hasher.pieceHash(body));
       // Only once nothing can throw: a buffer must go back to the pool exactly once.
-      if (resend || file.have?.[0] !== 1) piece = { file, seq: 0, data, framed, bytes: size };
-      else this.#pool.give(data);
+      piece = this.#toSend({ file, seq: 0, data, framed, bytes: size }, resend);
     } catch (err) {
       this.#pool.give(data);
       file.failure ??= toFcpError(err, file.entry.rel);
     }
-    if (piece !== undefined && !this.#ctx.finished()) this.#ready.push(piece);
-    else {
-      this.#bytesAhead -= size;
-      if (piece !== undefined) this.#pool.give(data);
-    }
+    this.#queueOne(file, 0, piece);
     this.#afterRead(file);
   }
 
@@ -173,14 +168,16 @@ export class ReadAhead {
 
   /** The pieces read from `first` join the ready ones; those with nothing to send leave the byte count. */
   #queueRead(file: SendFile, first: number, pieces: Array<ReadPiece | undefined>): void {
-    for (let i = 0; i < pieces.length; i++) {
-      const piece = pieces[i];
-      if (piece === undefined || this.#ctx.finished()) {
-        this.#bytesAhead -= pieceLength(file.size, first + i);
-        if (piece !== undefined) this.#pool.give(piece.data);
-      } else {
-        this.#ready.push(piece);
-      }
+    for (let i = 0; i < pieces.length; i++) this.#queueOne(file, first + i, pieces[i]);
+  }
+
+  /** Queues piece `seq` for the pumps; one not to send (undefined), or read once the session ended, is let go. */
+  #queueOne(file: SendFile, seq: number, piece: ReadPiece | undefined): void {
+    if (piece === undefined || this.#ctx.finished()) {
+      this.#bytesAhead -= pieceLength(file.size, seq);
+      if (piece !== undefined) this.#pool.give(piece.data);
+    } else {
+      this.#ready.push(piece);
     }
   }
 
@@ -262,11 +259,14 @@ export class ReadAhead {
       this.#recordHash(file, first + i, this.#ctx.hasher.pieceHashViews(views[i]!));
     }
     // Only once nothing can throw: a buffer must go back to the pool exactly once.
-    return pieces.map((piece, i) => {
-      if (resend || file.have?.[first + i] !== 1) return piece;
-      this.#pool.give(piece.data);
-      return undefined;
-    });
+    return pieces.map((piece) => this.#toSend(piece, resend));
+  }
+
+  /** `piece`, unless the receiver already holds it (and this is no re-send): then its buffer goes back. */
+  #toSend(piece: ReadPiece, resend: boolean): ReadPiece | undefined {
+    if (resend || piece.file.have?.[piece.seq] !== 1) return piece;
+    this.#pool.give(piece.data);
+    return undefined;
   }
 
   /**

@@ -84,7 +84,7 @@ export async function expandAccountSources(
 ): Promise<SourceRoot[]> {
   const operand = parseOperand(spec);
   const { segments } = operand;
-  const firstGlob = segments.findIndex(isGlobSegment);
+  const firstGlob = segments.findIndex(hasGlobSyntax);
   let split = firstGlob;
   if (split === -1) split = operand.contents ? segments.length : Math.max(segments.length - 1, 0);
   const base = path.resolve(operand.absolute ? '/' : home, ...segments.slice(0, split));
@@ -110,7 +110,7 @@ async function expandBelow(
   onWarning: (err: FcpError) => void,
 ): Promise<SourceRoot[]> {
   const { spec, segments, contents } = operand;
-  const firstGlob = rel.findIndex(isGlobSegment);
+  const firstGlob = rel.findIndex(hasGlobSyntax);
   const literal = firstGlob === -1 ? rel : rel.slice(0, firstGlob);
   const globs = firstGlob === -1 ? [] : normaliseGlobs(rel.slice(firstGlob));
   const baseRel = literal.length === 0 ? ROOT_ENTRY : literal.join('/');
@@ -131,10 +131,6 @@ async function expandBelow(
   const rels = await new Expansion(root, globs, contents, onWarning).from(baseRel, spec);
   if (rels.length === 0) throw noMatch(spec);
   return rels.map((r) => ({ abs: root.resolve(r), topRel: contents ? ROOT_ENTRY : baseName(r) }));
-}
-
-function isGlobSegment(segment: string): boolean {
-  return hasGlobSyntax(segment);
 }
 
 /** '**' repeated is one '**'; a trailing '**' matches what '*' does once nested matches are dropped. */
