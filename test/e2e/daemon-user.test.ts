@@ -28,50 +28,13 @@ import { describeRun, isRoot, runFcp, runFcpd } from '../helpers/cli.js';
 import { freePort, HOST } from '../helpers/daemon.js';
 import { eventually, isAlive, killIfStill, readPid, startedPid } from '../helpers/detached.js';
 import { removeTree } from '../helpers/tree.js';
-import { execFileSync } from '../helpers/sync.js';
+import { holdAccount } from '../helpers/account-lock.js';
+import { accountWithHome } from '../helpers/accounts.js';
 
 const USER = 'fcpuser-daemon';
 
-interface Account {
-  uid: number;
-  gid: number;
-  home: string;
-}
-
-/**
- * The test account, with a home directory it owns; created here unless it exists already, and kept (as
- * test/helpers/cli.ts keeps `fcptest`): removing it at the end raced with another run of this file using it,
- * and left a root-owned home behind that failed every later run.
- */
-function ensureAccount(): Account {
-  const lookup = (): Account | undefined => {
-    try {
-      const line = execFileSync('getent', ['passwd', USER], { encoding: 'utf8' }).trim();
-      const f = line.split(':');
-      return { uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
-    } catch {
-      return undefined;
-    }
-  };
-  let account = lookup();
-  if (account === undefined) {
-    try {
-      execFileSync('useradd', ['-m', '-s', '/usr/sbin/nologin', USER], { stdio: 'pipe' });
-    } catch (err) {
-      // Another run may have created it a moment ago; only a lookup that still fails is an error.
-      if (lookup() === undefined) throw err;
-    }
-    account = lookup();
-  }
-  if (account === undefined) throw new Error(`cannot create user ${USER}`);
-  // A home left by an account of the same name that was removed is not this account's until chowned.
-  mkdirSync(account.home, { recursive: true, mode: 0o755 });
-  chownSync(account.home, account.uid, account.gid);
-  return account;
-}
-
 const enabled = isRoot();
-const account = enabled ? ensureAccount() : { uid: -1, gid: -1, home: '/nonexistent' };
+const account = enabled ? accountWithHome(USER) : { name: USER, uid: -1, gid: -1, home: '/nonexistent' };
 const ids = { uid: account.uid, gid: account.gid };
 const stateDir = join(account.home, '.local', 'state', 'fcpd');
 /** The account's own view of its environment: its HOME, no state-dir override from ours. */
@@ -100,14 +63,23 @@ async function startAsRoot(port: number): Promise<number> {
   return pid;
 }
 
-test.before(() => {
-  if (enabled) rmSync(stateDir, { recursive: true, force: true });
-});
+// Another checkout's run of this file would share the account's state directory: take turns.
+let letGo = (): void => {};
+
+test.before(
+  async () => {
+    if (!enabled) return;
+    letGo = await holdAccount(USER);
+    rmSync(stateDir, { recursive: true, force: true });
+  },
+  { timeoutMs: 150_000 },
+);
 
 test.after(async () => {
   for (const pid of started) {
     killIfStill(pid, 'fcpd');
   }
+  letGo();
   await removeTree(tmp);
 });
 
