@@ -3,7 +3,15 @@
  * followed (O_NOFOLLOW, lstat), every open and every read is checked against the listing, and a file of one
  * piece is read with synchronous calls (the small-file fast path, see readWholeSync).
  */
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import {
+  type BigIntStats,
+  closeSync,
+  constants as fsConstants,
+  fstatSync,
+  openSync,
+  readSync,
+  type Stats,
+} from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
 import { FcpError } from '../../protocol/index.js';
 import type { Hasher } from '../checksum.js';
@@ -24,7 +32,7 @@ export class PosixSource implements Source {
     selector: Selector,
     onWarning: (err: FcpError) => void,
   ): AsyncIterable<SourceEntry[]> {
-    return walkBatches(root.abs, root.topRel, selector, onWarning);
+    return walkBatches(root.abs, root.topRel, selector, onWarning, root.within);
   }
 
   async restat(entry: SourceEntry): Promise<SourceEntryState> {
@@ -39,11 +47,14 @@ export class PosixSource implements Source {
     return { kind, size: st.size, mtimeNs: st.mtimeNs, mode: Number(st.mode) & 0o7777 };
   }
 
-  /** Opens without following a link, and refuses a file that changed since it was listed. */
+  /**
+   * Opens without following a link, and refuses a file that is not the one listed (another inode: a
+   * directory above it was swapped for a link since, see pinned-dir.ts) or changed since it was listed.
+   */
   async open(entry: SourceEntry): Promise<SourceFile> {
     const fh = await open(entry.abs, READ_FLAGS);
     try {
-      checkUnchanged(entry, await fh.stat({ bigint: true }));
+      checkListed(entry, await fh.stat({ bigint: true }));
     } catch (err) {
       await fh.close();
       throw err;
@@ -51,9 +62,11 @@ export class PosixSource implements Source {
     return new PosixFile(fh, entry);
   }
 
+  /** As open() checks, before a byte is hashed: a FIFO swapped in must not block a thread-pool thread. */
   async hashWhole(entry: SourceEntry, hasher: Hasher): Promise<bigint> {
-    const fh = await open(entry.abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    const fh = await open(entry.abs, READ_FLAGS);
     try {
+      checkListed(entry, await fh.stat({ bigint: true }));
       return await hasher.hashOpenFile(fh, Number(entry.size));
     } finally {
       await fh.close();
@@ -92,6 +105,8 @@ class PosixFile implements SourceFile {
 function readWholeSync(entry: SourceEntry, data: Buffer): void {
   const fd = openSync(entry.abs, READ_FLAGS);
   try {
+    // Before the read: what was opened must be the file listed (a FIFO read fails, a device's has effects).
+    checkSameFile(entry, fstatSync(fd));
     let filled = 0;
     while (filled < data.length) {
       const n = readSync(fd, data, filled, data.length - filled, filled);
@@ -119,6 +134,25 @@ function checkUnchangedLite(entry: SourceEntry, st: Stats): void {
 
 /** See checkUnchangedLite. */
 const MTIME_TOLERANCE_MS = 0.001;
+
+/**
+ * The file opened is the one the walk listed: a regular file with the listing's device and inode. Another
+ * inode means the path led elsewhere since (a directory above it swapped for a link); it is refused like a
+ * changed file, before anything is read from it.
+ */
+function checkSameFile(entry: SourceEntry, st: Stats): void {
+  const same =
+    st.isFile() &&
+    (entry.ino === undefined || (st.ino === Number(entry.ino) && st.dev === Number(entry.dev)));
+  if (!same) throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: entry.rel });
+}
+
+/** checkSameFile and checkUnchanged from one BigIntStats. */
+function checkListed(entry: SourceEntry, st: BigIntStats): void {
+  const same = st.isFile() && (entry.ino === undefined || (st.ino === entry.ino && st.dev === entry.dev));
+  if (!same) throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: entry.rel });
+  checkUnchanged(entry, st);
+}
 
 function checkUnchanged(entry: SourceEntry, st: { size: bigint; mtimeNs: bigint }): void {
   if (st.size !== entry.size || st.mtimeNs !== entry.mtimeNs) {

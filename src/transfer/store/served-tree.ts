@@ -52,8 +52,10 @@ class ConfinedTree implements ServedTree {
     return planServedDestination(this.#root, spec, singleFile);
   }
 
-  sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]> {
-    return expandRemoteSources(this.#root, spec, onWarning);
+  async sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]> {
+    // The walk checks each top is still inside the root when it reads it (a local user may swap a level).
+    const within = this.#root.path;
+    return (await expandRemoteSources(this.#root, spec, onWarning)).map((s) => ({ ...s, within }));
   }
 }
 

@@ -19,6 +19,8 @@ import { baseName, compareUtf8, joinWirePath, parentOf, ROOT_ENTRY } from '../wi
 export interface SourceRoot {
   abs: string;
   topRel: string;
+  /** A daemon's --root (its real path): the walk refuses a top that is no longer inside it when read. */
+  within?: string;
 }
 
 /** Upper bound on the sources one remote spec may expand to; each is held in memory until it is walked. */

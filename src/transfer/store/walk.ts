@@ -2,13 +2,19 @@
  * Streaming tree walk, depth first, in byte order of names (deterministic, like rsync). Memory is bounded by
  * the depth times the widest directory on the current branch, not by the size of the tree: each open
  * directory keeps only its sorted list of names and a cursor.
+ *
+ * Under a daemon's --root each directory is read while held open (pinned-dir.ts): its children are listed
+ * and lstat'ed through its descriptor, so a directory swapped for a link meanwhile is not followed. Every
+ * file's listing records its device and inode, for the open that reads it later to check against.
  */
 
 import { type BigIntStats, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { FcpError, toFcpError } from '../../protocol/errors.js';
 import type { Selector } from '../select.js';
 import { checkWirePath, compareUtf8, joinWirePath, MAX_PATH_BYTES, ROOT_ENTRY } from '../wire-path.js';
+import { type PinnedDir, type PinOptions, pinDir, pinnedPath, unpinDir } from './pinned-dir.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -23,11 +29,16 @@ export interface WalkEntry {
   mtimeNs: bigint;
   /** The link's text as stored (never followed); only for kind 'symlink'. */
   linkTarget?: string;
+  /** Device and inode as listed (files): an open that finds another file there refuses it. */
+  dev?: bigint;
+  ino?: bigint;
 }
 
 interface OpenDir {
   readonly rel: string;
   readonly abs: string;
+  /** Held open while listed: its children are reached through `pin.via`. */
+  readonly pin: PinnedDir;
   /** Names that can cross the wire (valid UTF-8), in byte order. */
   readonly names: string[];
   next: number;
@@ -42,15 +53,17 @@ const MAX_BATCH = 512;
  * Walks `abs`, naming it `topRel` ('.' means its contents go to the destination itself). A directory is
  * yielded before its contents; symlinks are yielded, never followed; FIFOs, sockets and devices come as
  * kind 'other' for the caller to report. Problems with single entries go to `onWarning` and the walk goes
- * on; only a failing lstat of `abs` itself throws.
+ * on; only a failing lstat of `abs` itself throws, or a top found outside `within` (a daemon's --root, as
+ * a real path) when it is read.
  */
 export async function* walk(
   abs: string,
   topRel: string,
   selector: Selector,
   onWarning: (err: FcpError) => void,
+  within?: string,
 ): AsyncGenerator<WalkEntry> {
-  for await (const batch of walkBatches(abs, topRel, selector, onWarning)) yield* batch;
+  for await (const batch of walkBatches(abs, topRel, selector, onWarning, within)) yield* batch;
 }
 
 /**
@@ -64,6 +77,7 @@ export async function* walkBatches(
   topRel: string,
   selector: Selector,
   onWarning: (err: FcpError) => void,
+  within?: string,
 ): AsyncGenerator<WalkEntry[]> {
   checkWirePath(topRel);
   const top = await statTop(abs, topRel);
@@ -72,55 +86,109 @@ export async function* walkBatches(
       throw new FcpError('ENOTDIR', `not a directory: ${abs}`, { path: abs, fatal: true });
     }
     if (!selector.wantsFile(topRel)) return;
-    const entry = toEntry(abs, topRel, top, Number(top.mode), onWarning);
+    const entry = topFileEntry(
+      abs,
+      topRel,
+      top,
+      onWarning,
+      within !== undefined && within !== '/' ? within : undefined,
+    );
     if (entry !== undefined) yield [entry];
     return;
   }
 
   yield [toDirEntry(abs, topRel, top)];
+  // What a local user swaps under a daemon's root would lead outside it; a root of '/' has no outside, and
+  // a client's own operand is the user's to guard (as with rsync and scp; spec/SECURITY.md §12).
+  const hold = within !== undefined && within !== '/';
   const stack: OpenDir[] = [];
-  const first = openDir(abs, topRel, onWarning);
-  if (first !== undefined) stack.push(first);
-
-  let batch: WalkEntry[] = [];
-  while (stack.length > 0) {
-    if (batch.length >= MAX_BATCH) {
-      yield batch;
-      batch = [];
+  try {
+    // A '.' top the user named through a link (statTop followed it) is opened through it.
+    const first = openDir(abs, abs, topRel, top, onWarning, { hold, follow: topRel === ROOT_ENTRY });
+    if (first !== undefined) {
+      stack.push(first);
+      if (hold) checkWithin(pinnedPath(first.pin, abs), within, abs);
     }
-    const dir = stack[stack.length - 1]!;
-    const name = dir.names[dir.next++];
-    if (name === undefined) {
-      stack.pop();
-      continue;
+    let batch: WalkEntry[] = [];
+    while (stack.length > 0) {
+      if (batch.length >= MAX_BATCH) {
+        yield batch;
+        batch = [];
+      }
+      const dir = stack[stack.length - 1]!;
+      const name = dir.names[dir.next++];
+      if (name === undefined) {
+        unpinDir(stack.pop()!.pin);
+        continue;
+      }
+      const childRel = childWirePath(dir.rel, name, onWarning);
+      if (childRel === undefined) continue;
+      const childAbs = childPath(dir.abs, name);
+      // Through the held directory, not the child's path, where one is held (see pinned-dir.ts).
+      const childAt = dir.pin.fd === undefined ? childAbs : childPath(dir.pin.via, name);
+      let st: BigIntStats;
+      try {
+        // Synchronous on purpose: a cached lstat takes microseconds, its promise round trip through the
+        // thread pool ten times that, and a tree of small files is nothing but lstats (rsync does the same).
+        st = lstatSync(childAt, { bigint: true });
+      } catch (err) {
+        // Vanished since readdir, or unreadable: report and go on (STYLE.md rule 10).
+        onWarning(toFcpError(err, childRel));
+        continue;
+      }
+      // st_mode as a number once: each of the Stats' is*() tests is BigInt arithmetic, per entry.
+      const mode = Number(st.mode);
+      if ((mode & S_IFMT) === S_IFDIR) {
+        if (!selector.wantsDir(childRel)) continue;
+        batch.push(toDirEntry(childAbs, childRel, st));
+        const sub = openDir(childAbs, childAt, childRel, st, onWarning, { hold, follow: false });
+        if (sub !== undefined) stack.push(sub);
+        continue;
+      }
+      if (!selector.wantsFile(childRel)) continue;
+      const entry = toEntry(childAbs, childAt, childRel, st, mode, onWarning);
+      if (entry !== undefined) batch.push(entry);
     }
-    const childRel = childWirePath(dir.rel, name, onWarning);
-    if (childRel === undefined) continue;
-    const childAbs = childPath(dir.abs, name);
-    let st: BigIntStats;
-    try {
-      // Synchronous on purpose: a cached lstat takes microseconds, its promise round trip through the
-      // thread pool ten times that, and a tree of small files is nothing but lstats (rsync does the same).
-      st = lstatSync(childAbs, { bigint: true });
-    } catch (err) {
-      // Vanished since readdir, or unreadable: report and go on (STYLE.md rule 10).
-      onWarning(toFcpError(err, childRel));
-      continue;
-    }
-    // st_mode as a number once: each of the Stats' is*() tests is BigInt arithmetic, per entry.
-    const mode = Number(st.mode);
-    if ((mode & S_IFMT) === S_IFDIR) {
-      if (!selector.wantsDir(childRel)) continue;
-      batch.push(toDirEntry(childAbs, childRel, st));
-      const sub = openDir(childAbs, childRel, onWarning);
-      if (sub !== undefined) stack.push(sub);
-      continue;
-    }
-    if (!selector.wantsFile(childRel)) continue;
-    const entry = toEntry(childAbs, childRel, st, mode, onWarning);
-    if (entry !== undefined) batch.push(entry);
+    if (batch.length > 0) yield batch;
+  } finally {
+    // Also when the caller stops early (a cancelled session): no descriptor outlives the walk.
+    for (const dir of stack) unpinDir(dir.pin);
   }
-  if (batch.length > 0) yield batch;
+}
+
+/**
+ * The entry of a top that is a file. Under a root (`within`) its directory is held and checked to be inside
+ * the root first, and the file lstat'ed through it: a directory above it swapped for a link since the
+ * operand was resolved is refused, not followed.
+ */
+function topFileEntry(
+  abs: string,
+  topRel: string,
+  top: BigIntStats,
+  onWarning: (err: FcpError) => void,
+  within: string | undefined,
+): WalkEntry | undefined {
+  if (within === undefined) return toEntry(abs, abs, topRel, top, Number(top.mode), onWarning);
+  const parent = path.dirname(abs);
+  // Followed, then checked: a link here is judged by where it leads, with the error that names the root.
+  const pin = pinDir(parent, topRel, undefined, { hold: true, follow: true });
+  try {
+    checkWithin(pinnedPath(pin, parent), within, abs);
+    const at = childPath(pin.via, path.basename(abs));
+    const st = lstatSync(at, { bigint: true });
+    return toEntry(abs, at, topRel, st, Number(st.mode), onWarning);
+  } finally {
+    unpinDir(pin);
+  }
+}
+
+/** Refuses a directory whose real path (as the kernel holds it) is no longer `root` or below it. */
+function checkWithin(real: string, root: string, abs: string): void {
+  if (real === root || real.startsWith(root === '/' ? '/' : `${root}/`)) return;
+  throw new FcpError('FCP_ERR_PATH_OUTSIDE_ROOT', `refusing ${abs}: it no longer lies inside ${root}`, {
+    path: abs,
+    fatal: true,
+  });
 }
 
 async function statTop(abs: string, topRel: string): Promise<BigIntStats> {
@@ -143,17 +211,32 @@ async function statTop(abs: string, topRel: string): Promise<BigIntStats> {
  * the call on a tree of small directories), and as strings: a Buffer per name was 20 % of the client's
  * CPU on a 58,000-entry tree.
  */
-function openDir(abs: string, rel: string, onWarning: (err: FcpError) => void): OpenDir | undefined {
-  let names: string[];
+function openDir(
+  abs: string,
+  at: string,
+  rel: string,
+  listed: BigIntStats,
+  onWarning: (err: FcpError) => void,
+  how: PinOptions,
+): OpenDir | undefined {
+  let pin: PinnedDir;
   try {
-    names = readdirSync(abs);
-    if (names.some((name) => BEYOND_SURROGATES.test(name))) names = slowNames(abs, rel, names, onWarning);
-    else names.sort();
+    pin = pinDir(at, rel, listed, how);
   } catch (err) {
     onWarning(toFcpError(err, rel));
     return undefined;
   }
-  return { rel, abs, names, next: 0 };
+  let names: string[];
+  try {
+    names = readdirSync(pin.via);
+    if (names.some((name) => BEYOND_SURROGATES.test(name))) names = slowNames(pin.via, rel, names, onWarning);
+    else names.sort();
+  } catch (err) {
+    unpinDir(pin);
+    onWarning(toFcpError(err, rel));
+    return undefined;
+  }
+  return { rel, abs, pin, names, next: 0 };
 }
 
 /**
@@ -233,8 +316,10 @@ function toDirEntry(abs: string, rel: string, st: BigIntStats): WalkEntry {
   return { rel, abs, kind: 'dir', mode: Number(st.mode) & 0o7777, size: st.size, mtimeNs: st.mtimeNs };
 }
 
+/** The entry at `abs`, whose lstat is `st`; a link's text is read at `at` (through its held directory). */
 function toEntry(
   abs: string,
+  at: string,
   rel: string,
   st: BigIntStats,
   mode: number,
@@ -247,13 +332,15 @@ function toEntry(
     mode: mode & 0o7777,
     size: st.size,
     mtimeNs: st.mtimeNs,
+    dev: st.dev,
+    ino: st.ino,
   };
   if (entry.kind !== 'symlink') return entry;
   let target: string | undefined;
   try {
-    target = readlinkSync(abs);
+    target = readlinkSync(at);
     // As with names: only a target that decoded with U+FFFD is read again as bytes.
-    if (target.includes('\uFFFD')) target = decodeExact(readlinkSync(abs, { encoding: 'buffer' }));
+    if (target.includes('\uFFFD')) target = decodeExact(readlinkSync(at, { encoding: 'buffer' }));
   } catch (err) {
     onWarning(toFcpError(err, rel));
     return undefined;

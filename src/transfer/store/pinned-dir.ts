@@ -1,0 +1,90 @@
+/**
+ * A directory held open while a walk reads it, so that what the walk lists and lstats is that directory's,
+ * whatever its path becomes meanwhile. Without it a local user who can write inside a walked tree swaps a
+ * directory for a symbolic link between two calls, and the walk (and the opens after it) go through the
+ * link: a PULL from `fcpd --root` read files outside the root that way (rsync's CVE-2024-12747 is this
+ * class).
+ *
+ * node has no openat(), but on Linux `/proc/self/fd/N/name` resolves `name` inside the directory that
+ * descriptor N holds open: each directory is opened relative to its parent's descriptor with O_NOFOLLOW, so
+ * by induction every level is the one listed, and a swap shows up as a refused link or a changed inode.
+ * Where there is no /proc (other systems, a sandbox without it) the walk uses paths, as it did before, and
+ * spec/SECURITY.md §12 states the limit.
+ *
+ * Held only under a daemon's --root, where a swap would lead outside what it serves: an lstat through
+ * procfs costs ~2 us more than one by path (4.6 against 2.4 us, pinned), a sixth of a no-change re-run's
+ * client CPU. A client's own operand is walked by path, as rsync and scp walk theirs; every file's open is
+ * still checked against its listing (device and inode) on both sides.
+ */
+
+import {
+  type BigIntStats,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  openSync,
+  readlinkSync,
+} from 'node:fs';
+import { FcpError } from '../../protocol/errors.js';
+
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK;
+
+let procFd: boolean | undefined;
+
+/** Whether directories can be held by descriptor: Linux with /proc mounted. Decided once. */
+export function canPinDirs(): boolean {
+  procFd ??= process.platform === 'linux' && existsSync('/proc/self/fd');
+  return procFd;
+}
+
+/** A directory being read: `via` is the prefix its children are reached through. */
+export interface PinnedDir {
+  /** `/proc/self/fd/N` while held; the directory's path where nothing can be held. */
+  readonly via: string;
+  readonly fd: number | undefined;
+}
+
+export interface PinOptions {
+  /** Hold the directory; when false (or nothing can be held) it is read by path. */
+  hold: boolean;
+  /** Follow a link at the last component (a top the user named through one). */
+  follow: boolean;
+}
+
+/**
+ * Opens the directory at `path` and checks it is the one `listed` (same device and inode), when given: a
+ * directory replaced since its lstat fails with FCP_ERR_FILE_CHANGED naming `rel`.
+ */
+export function pinDir(
+  path: string,
+  rel: string,
+  listed: BigIntStats | undefined,
+  how: PinOptions,
+): PinnedDir {
+  if (!how.hold || !canPinDirs()) return { via: path, fd: undefined };
+  const fd = openSync(path, how.follow ? DIR_FLAGS : DIR_FLAGS | constants.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (listed !== undefined && (st.dev !== listed.dev || st.ino !== listed.ino)) {
+      throw new FcpError('FCP_ERR_FILE_CHANGED', `directory replaced while listed: ${rel}`, { path: rel });
+    }
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return { via: `/proc/self/fd/${fd}`, fd };
+}
+
+/** Lets go of a directory (nothing to do for one read by path). */
+export function unpinDir(dir: PinnedDir): void {
+  if (dir.fd !== undefined) closeSync(dir.fd);
+}
+
+/**
+ * The path the kernel holds for a pinned directory now (Linux), to check it lies inside a root; the
+ * directory's own path where nothing is held.
+ */
+export function pinnedPath(dir: PinnedDir, path: string): string {
+  return dir.fd === undefined ? path : readlinkSync(dir.via);
+}
