@@ -85,6 +85,7 @@ export function transportChoice(
   if (spec.port !== undefined && args.ssh !== undefined) throw portWithSsh();
   if (args['remote-fcpd']?.trim() === '')
     throw usage('--remote-fcpd needs a command, such as /opt/fcp/bin/fcpd');
+  checkRemoteFcpd(args['remote-fcpd']);
   const mode: TransportMode =
     args.daemon || spec.port !== undefined ? 'daemon' : args.ssh !== undefined ? 'ssh' : 'auto';
   return {
@@ -96,6 +97,18 @@ export function transportChoice(
     remoteInstall: args['remote-install'],
     onStderr,
   };
+}
+
+/**
+ * The remote command goes to the login shell inside one quoted line, which no login shell reads the same
+ * with a line break, a `!` (csh's history) or a backslash pair (fish): refused here, naming the option,
+ * rather than as an internal error when the command is built (ssh-command.ts loginShellCommand).
+ */
+function checkRemoteFcpd(command: string | undefined): void {
+  const bad = command === undefined ? null : /[\n\r!]|\\\\/.exec(command);
+  if (bad === null) return;
+  const shown = bad[0] === '\n' ? 'a line break' : bad[0] === '\r' ? 'a carriage return' : `'${bad[0]}'`;
+  throw usage(`--remote-fcpd cannot hold ${shown}: the command must read the same in every login shell`);
 }
 
 function usage(message: string): FcpError {

@@ -34,6 +34,9 @@ test('usage: --ssh with --daemon, --ssh with a port or --accept-host-key, an emp
     [['--ssh='], /--ssh needs a command/],
     [['--ssh=ssh -o "x'], /--ssh has an unbalanced "/],
     [['--remote-fcpd', ' '], /--remote-fcpd needs a command/],
+    // A command no login shell reads the same: refused naming the option, not as an internal error (exit 70).
+    [['--ssh', '--remote-fcpd', '/opt/fcp!/fcpd'], /--remote-fcpd cannot hold '!'/],
+    [['--ssh', '--remote-fcpd', 'fcpd\n--stdio'], /--remote-fcpd cannot hold a line break/],
     [
       ['--ssh=ssh', '--accept-host-key', `SHA256:${'A'.repeat(43)}`],
       /--accept-host-key pins a standing fcpd's key; with --ssh, ssh checks the host/,
