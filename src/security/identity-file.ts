@@ -179,9 +179,13 @@ function privateJwk(type: string, r: SshReader, path: string): Record<string, st
     const p = r.mpintPositive();
     const q = r.mpintPositive();
     // JWK wants the CRT exponents the file leaves out: d mod (p-1), d mod (q-1). Plain integer arithmetic.
+    const [pn, qn] = [toBig(p), toBig(q)];
+    // A prime of 1 (a damaged or forged file) would divide by zero below: say which file it is.
+    if (pn < 2n || qn < 2n)
+      throw authError('FCP_ERR_AUTH_MALFORMED', `${path}: bad RSA key (a prime < 2)`, { path });
     const dn = toBig(d);
-    const dp = dn % (toBig(p) - 1n);
-    const dq = dn % (toBig(q) - 1n);
+    const dp = dn % (pn - 1n);
+    const dq = dn % (qn - 1n);
     return {
       kty: 'RSA',
       n: b64u(n),

@@ -1,4 +1,4 @@
-import { chmod, symlink, writeFile } from 'node:fs/promises';
+import { chmod, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
@@ -67,6 +67,58 @@ test('identity-file: a key readable by others, a symlink, and a non-key are refu
   const junk = path.join(dir, 'junk');
   await writeFile(junk, 'hello\n', { mode: 0o600 });
   await rejects(loadIdentityFile(junk), 'FCP_ERR_AUTH_MALFORMED', /not a private key/);
+});
+
+/** The SSH string at `at`: its body and where the next field starts. */
+function sshStringAt(buf: Buffer, at: number): { body: Buffer; end: number } {
+  const len = buf.readUInt32BE(at);
+  return { body: buf.subarray(at + 4, at + 4 + len), end: at + 4 + len };
+}
+
+function sshString(body: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  return Buffer.concat([len, body]);
+}
+
+test('identity-file: an RSA key whose prime is 1 is refused naming the file, not a division by zero', async () => {
+  const k = await generateKey(dir, 'rsa', 'rsa_p1');
+  const armored = await readFile(k.path, 'utf8');
+  const raw = Buffer.from(armored.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  // openssh-key-v1\0, cipher, kdf, kdf options, a key count (u32), the public key, the private section.
+  let at = 'openssh-key-v1\0'.length;
+  for (let i = 0; i < 3; i++) at = sshStringAt(raw, at).end;
+  at = sshStringAt(raw, at + 4).end;
+  const sectionAt = at;
+  const section = sshStringAt(raw, sectionAt).body;
+  // Two check integers, then key type, n, e, d, iqmp, p, q, comment, padding.
+  const starts = [8];
+  for (let i = 0; i < 8; i++) starts.push(sshStringAt(section, starts[i]!).end);
+  const [pAt, qAt, afterComment] = [starts[5]!, starts[6]!, starts[8]!];
+  const body = Buffer.concat([
+    section.subarray(0, pAt),
+    sshString(Buffer.from([1])),
+    section.subarray(qAt, afterComment),
+  ]);
+  // Padding 1, 2, 3, ... to cipher 'none''s block of 8.
+  const padded = Buffer.concat([
+    body,
+    Buffer.from([1, 2, 3, 4, 5, 6, 7].slice(0, (8 - (body.length % 8)) % 8)),
+  ]);
+  const forged = Buffer.concat([raw.subarray(0, sectionAt), sshString(padded)]);
+  const file = path.join(dir, 'rsa_p1_forged');
+  const lines = forged
+    .toString('base64')
+    .match(/.{1,70}/g)!
+    .join('\n');
+  await writeFile(
+    file,
+    `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    {
+      mode: 0o600,
+    },
+  );
+  await rejects(loadIdentityFile(file), 'FCP_ERR_AUTH_MALFORMED', /rsa_p1_forged: bad RSA key/);
 });
 
 test.run();
