@@ -3,8 +3,9 @@
  * encryption is most of carried mode's CPU, on the server most of all, and OpenSSH's default order puts
  * chacha20-poly1305 first. On a CPU with AES instructions AES-GCM costs about a quarter less of ssh's CPU
  * (measured pinned, 512 MiB carried push through the WAN emulator: the client's ssh processes 1.66-1.77
- * CPU s with chacha20-poly1305, 1.30-1.31 with aes128-gcm), and both are AEAD ciphers OpenSSH ranks as
- * equally sound. So, and only when the user made no choice of their own, the data connections ask for the
+ * CPU s with chacha20-poly1305, 1.30-1.31 with aes128-gcm; 1 GiB carried, 3 runs each, push: the
+ * client's ssh 2.64-3.14 -> 1.96-2.36 CPU s, the server's sshd 3.11-3.64 -> 2.33-2.62; pull: 2.75-2.81 ->
+ * 2.13-2.16 and 2.28-2.33 -> 1.51-1.70), and both are AEAD ciphers OpenSSH offers by default. So, and only when the user made no choice of their own, the data connections ask for the
  * same ciphers ssh would offer with AES-GCM moved to the front: none added, none dropped, and the server
  * still picks from what both sides allow. A user's `-c`, or a `Ciphers` anywhere in their ssh config
  * (`ssh -G` differs from `ssh -F /dev/null -G`), wins as it is; so does a CPU without AES instructions
