@@ -5,7 +5,6 @@
  * Either way the handshake pins the host key fingerprint and logs in with the one-time secret that came
  * through ssh (SecurityOptions.oneTime).
  */
-import { execFile } from 'node:child_process';
 import { toFcpError } from '../protocol/index.js';
 import { hostPort } from '../transport/channel.js';
 import { type CommandDialer, commandDialer } from '../transport/command-dial.js';
@@ -25,6 +24,7 @@ import {
 } from '../transport/ssh-command.js';
 import { tcpTlsDialer } from '../transport/tcp-tls-dial.js';
 import type { RemoteFcpd } from './ssh-bootstrap.js';
+import { carriedCiphers, sshQuery, withCiphers } from './ssh-ciphers.js';
 
 export type SshTransport = 'auto' | 'direct' | 'carried';
 export const SSH_TRANSPORTS: readonly SshTransport[] = ['auto', 'direct', 'carried'];
@@ -57,8 +57,6 @@ export const CARRIED_AUTO_MAX = 8;
  * count before auto.
  */
 export const CARRIED_AUTO_START = 8;
-/** `ssh -G` only reads config files; a stuck one must not hold the transfer up. */
-const CONFIG_QUERY_TIMEOUT_MS = 10_000;
 
 export interface SshDialerOptions {
   readonly ssh: SshCommand;
@@ -93,6 +91,8 @@ export interface SshConfig {
    * as a forwarding of ours would bring theirs along.
    */
   readonly forwardings: boolean;
+  /** The `-c` list of the carried connections' ssh, AES-GCM first (ssh-ciphers.ts); undefined: ssh's own. */
+  readonly ciphers: string | undefined;
 }
 
 /** The dialer of the session `remote` serves. */
@@ -139,17 +139,18 @@ export function sshDialer(opts: SshDialerOptions, remote: RemoteFcpd): SshDialer
 function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDialer {
   const peerName = `the fcpd started through ssh on ${opts.dest}`;
   const env = carriedSshEnv(process.env);
+  const ssh = withCiphers(opts.ssh, opts.config.ciphers);
   const relayed = commandDialer({
     peerName,
     argv: () =>
-      dataArgv(opts.ssh, opts.dest, remoteCommandFor(opts.remoteFcpd, remote.cachedName), remote.info.relay),
+      dataArgv(ssh, opts.dest, remoteCommandFor(opts.remoteFcpd, remote.cachedName), remote.info.relay),
     env,
     onStderr: opts.onStderr,
   });
   if (opts.config.forwardings || !forwardablePath(remote.info.relay)) return relayed;
   const forwarded = socketForwardDialer({
     peerName,
-    argv: (local) => forwardArgv(opts.ssh, opts.dest, local, remote.info.relay),
+    argv: (local) => forwardArgv(ssh, opts.dest, local, remote.info.relay),
     env,
     onStderr: opts.onStderr,
   });
@@ -189,16 +190,18 @@ function withSpareLogins(dialer: CommandDialer, forwarded: ForwardDialer, extra:
 
 /**
  * Where ssh itself would connect for `dest` (`ssh -G`'s hostname, after aliases, HostName and Match
- * blocks), so direct connections reach the same machine, and whether it has forwardings of the user's;
- * `fallback` and none when ssh cannot say.
+ * blocks), so direct connections reach the same machine, whether it has forwardings of the user's, and
+ * the carried connections' cipher order; `fallback` and none when ssh cannot say. Run once per session,
+ * beside the bootstrap.
  */
-export function sshConfigFor(ssh: SshCommand, dest: string, fallback: string): Promise<SshConfig> {
-  const [file, ...args] = configQueryArgv(ssh, dest);
-  return new Promise((resolve) => {
-    execFile(file!, args, { timeout: CONFIG_QUERY_TIMEOUT_MS }, (err, stdout) => {
-      if (err !== null) resolve({ host: fallback, forwardings: false });
-      else
-        resolve({ host: hostnameFromConfig(stdout) ?? fallback, forwardings: forwardingsConfigured(stdout) });
-    });
-  });
+export async function sshConfigFor(ssh: SshCommand, dest: string, fallback: string): Promise<SshConfig> {
+  const output = sshQuery(configQueryArgv(ssh, dest));
+  const ciphers = await carriedCiphers(ssh, dest, output);
+  const stdout = await output;
+  if (stdout === undefined) return { host: fallback, forwardings: false, ciphers };
+  return {
+    host: hostnameFromConfig(stdout) ?? fallback,
+    forwardings: forwardingsConfigured(stdout),
+    ciphers,
+  };
 }

@@ -33,7 +33,7 @@ function dialerFor(transport: 'direct' | 'carried') {
       remoteFcpd: undefined,
       transport,
       extraConnections: 0,
-      config: { host: '127.0.0.1', forwardings: false },
+      config: { host: '127.0.0.1', forwardings: false, ciphers: undefined },
       onStderr: () => {},
     },
     remote,
