@@ -156,7 +156,8 @@ export class FramedConn extends FrameWriter {
   /** Resolves when the stream can take more, rejects if it closes first. */
   drained(): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closeError ?? new FcpError('FCP_ERR_NET_CLOSED'));
-    if (!this.#stream.writableNeedDrain) return Promise.resolve();
+    // A destroyed stream has not said 'close' yet: wait for it, rather than call it drained.
+    if (!this.#stream.writableNeedDrain && !this.#stream.destroyed) return Promise.resolve();
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   }
 

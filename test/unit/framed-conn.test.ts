@@ -218,4 +218,26 @@ test(
   { timeoutMs: 15_000 },
 );
 
+test('a control message sent after the peer ended the stream is not reported as sent; drained() rejects', async () => {
+  // The peer's FIN arrived while our writes were stuck behind it. A send now must fail (Node fails a write
+  // after the FIN with EPIPE and destroys the stream), not be dropped and reported as sent: the FrameBatch
+  // control writer of 7c2dc48 skipped writes on an ended stream, so the engine's PING, which used to find the
+  // dead socket, found nothing (e2e/reliability-network's stalled socket). And a caller waiting for
+  // drained() must learn of the close, not be told the stream drained because it was destroyed.
+  const [a, b] = await socketPair();
+  b.pause();
+  const tx = new FramedConn(channelOf(a), hasher, { onMessage: () => {}, onClose: () => {} });
+  const block = pattern(MAX_DATA_BYTES, 4);
+  for (let seq = 0; seq < 1024; seq++) tx.sendData(1, seq, 0, block);
+  const peerEnded = new Promise((resolve) => a.once('end', resolve));
+  b.end();
+  await peerEnded;
+  assert.ok(a.writableEnded && !tx.closed, 'our side is ended, its writes still queued');
+  assert.is(tx.send({ type: MsgType.Ping }), false, 'the message was not sent');
+  let rejected = false;
+  await tx.drained().catch(() => (rejected = true));
+  assert.ok(rejected, 'drained() learns of the close');
+  b.destroy();
+});
+
 test.run();
