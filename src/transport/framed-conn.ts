@@ -57,6 +57,8 @@ let nextConnId = 1;
 
 /** How long an aborted connection reads and discards while waiting for the peer to close (see abort()). */
 const ABORT_LINGER_MS = 2000;
+/** How long what we still have queued gets to leave once the peer has closed its side (see #streamOnEnd). */
+const PEER_END_LINGER_MS = 2000;
 
 export class FramedConn extends FrameWriter {
   readonly #channel: Channel;
@@ -154,7 +156,8 @@ export class FramedConn extends FrameWriter {
   /** Resolves when the stream can take more, rejects if it closes first. */
   drained(): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closeError ?? new FcpError('FCP_ERR_NET_CLOSED'));
-    if (!this.#stream.writableNeedDrain) return Promise.resolve();
+    // A destroyed stream has not said 'close' yet: wait for it, rather than call it drained.
+    if (!this.#stream.writableNeedDrain && !this.#stream.destroyed) return Promise.resolve();
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   }
 
@@ -286,6 +289,25 @@ export class FramedConn extends FrameWriter {
     // We never half-close on purpose; end our side too once queued writes flush (unless already ended:
     // a second end() builds an ERR_STREAM_ALREADY_FINISHED error for nothing).
     if (!this.#stream.writableEnded) this.#stream.end();
+    this.#closeAfterLinger();
+  }
+
+  /**
+   * The peer closed its side, and it may have stopped reading too (a dead host, or a link silent both
+   * ways): what we still have queued then never leaves, and the stream would wait for it forever, holding
+   * its pieces and any writer waiting for drained(). It gets PEER_END_LINGER_MS, then the connection closes.
+   * A later write would notice too (it fails with EPIPE), but a connection may have nothing more to write.
+   */
+  #closeAfterLinger(): void {
+    if (this.#stream.writableFinished) return;
+    setTimeout(() => {
+      if (this.#closed) return;
+      this.#closeError ??= new FcpError(
+        'FCP_ERR_NET_CLOSED',
+        `${this.peer} closed the connection and stopped reading (${this.#stream.writableLength} bytes unsent)`,
+      );
+      this.#stream.destroy();
+    }, PEER_END_LINGER_MS).unref();
   }
 
   #streamOnError(err: NodeJS.ErrnoException): void {

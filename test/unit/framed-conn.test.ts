@@ -3,7 +3,13 @@ import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FramedConn } from '../../src/transport/framed-conn.js';
-import { FRAME_HEADER_SIZE, MAX_DATA_BYTES, type Message, MsgType } from '../../src/protocol/index.js';
+import {
+  type FcpError,
+  FRAME_HEADER_SIZE,
+  MAX_DATA_BYTES,
+  type Message,
+  MsgType,
+} from '../../src/protocol/index.js';
 import { loadOrCreateHostKey } from '../../src/security/host-key.js';
 import { acceptTls, connectTls, createServerContext } from '../../src/security/tls-channel.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
@@ -178,6 +184,59 @@ test('sendCorked holds the control messages of one tick under one cork and relea
   await all;
   assert.equal(got, ends);
   a.destroy();
+  b.destroy();
+});
+
+test(
+  'a peer that closes its side after it stopped reading: our stuck writes do not hold the connection open',
+  async () => {
+    // The stalled-socket hang of e2e/reliability-network: the daemon dropped a data socket that had gone
+    // silent both ways; the client read its FIN, but the writes queued behind the stall never left, so the
+    // socket waited for them forever and its pieces were never sent again elsewhere.
+    const [a, b] = await socketPair();
+    b.pause();
+    let closeError: FcpError | undefined;
+    const closed = new Promise<void>((resolve) => {
+      const tx = new FramedConn(channelOf(a), hasher, {
+        onMessage: () => {},
+        onClose: (err) => {
+          closeError = err;
+          resolve();
+        },
+      });
+      // Far more than both sockets' kernel buffers hold: most of it stays queued on our side.
+      const block = pattern(MAX_DATA_BYTES, 3);
+      for (let seq = 0; seq < 1024; seq++) tx.sendData(1, seq, 0, block);
+    });
+    assert.ok(a.writableLength > 0, 'our writes are queued behind the peer');
+    b.end();
+    await closed;
+    assert.is(closeError?.code, 'FCP_ERR_NET_CLOSED');
+    assert.match(closeError?.message ?? '', /stopped reading/);
+    b.destroy();
+  },
+  { timeoutMs: 15_000 },
+);
+
+test('a control message sent after the peer ended the stream is not reported as sent; drained() rejects', async () => {
+  // The peer's FIN arrived while our writes were stuck behind it. A send now must fail (Node fails a write
+  // after the FIN with EPIPE and destroys the stream), not be dropped and reported as sent: the FrameBatch
+  // control writer of 7c2dc48 skipped writes on an ended stream, so the engine's PING, which used to find the
+  // dead socket, found nothing (e2e/reliability-network's stalled socket). And a caller waiting for
+  // drained() must learn of the close, not be told the stream drained because it was destroyed.
+  const [a, b] = await socketPair();
+  b.pause();
+  const tx = new FramedConn(channelOf(a), hasher, { onMessage: () => {}, onClose: () => {} });
+  const block = pattern(MAX_DATA_BYTES, 4);
+  for (let seq = 0; seq < 1024; seq++) tx.sendData(1, seq, 0, block);
+  const peerEnded = new Promise((resolve) => a.once('end', resolve));
+  b.end();
+  await peerEnded;
+  assert.ok(a.writableEnded && !tx.closed, 'our side is ended, its writes still queued');
+  assert.is(tx.send({ type: MsgType.Ping }), false, 'the message was not sent');
+  let rejected = false;
+  await tx.drained().catch(() => (rejected = true));
+  assert.ok(rejected, 'drained() learns of the close');
   b.destroy();
 });
 
