@@ -30,8 +30,8 @@ export interface ServedTree {
   destination(spec: string, singleFile: boolean): Promise<Destination>;
   /** destination() for a dry run: nothing made; undefined when the directory would be. */
   plannedDestination(spec: string, singleFile: boolean): Promise<Destination | undefined>;
-  /** What a pull of `spec` sends (source-spec.ts). */
-  sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]>;
+  /** What a pull of `spec` sends (source-spec.ts); stops, rejecting, once `signal` is aborted. */
+  sources(spec: string, onWarning: (err: FcpError) => void, signal?: AbortSignal): Promise<SourceRoot[]>;
 }
 
 /** `--root DIR`: every operand lies inside DIR, reached without passing through a symbolic link. */
@@ -52,8 +52,8 @@ class ConfinedTree implements ServedTree {
     return planServedDestination(this.#root, spec, singleFile);
   }
 
-  sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]> {
-    return expandRemoteSources(this.#root, spec, onWarning);
+  sources(spec: string, onWarning: (err: FcpError) => void, signal?: AbortSignal): Promise<SourceRoot[]> {
+    return expandRemoteSources(this.#root, spec, onWarning, signal);
   }
 }
 
@@ -75,8 +75,8 @@ class AccountTree implements ServedTree {
     return planAccountDestination(this.#home, spec, singleFile);
   }
 
-  sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]> {
-    return expandAccountSources(this.#home, spec, onWarning);
+  sources(spec: string, onWarning: (err: FcpError) => void, signal?: AbortSignal): Promise<SourceRoot[]> {
+    return expandAccountSources(this.#home, spec, onWarning, signal);
   }
 }
 
