@@ -161,7 +161,8 @@ test('an aborted signal stops the expansion between directories, rejecting with 
     ),
     'FCP_ERR_NET_CLOSED',
   );
-  assert.is(err, reason);
+  assert.is(err.cause, reason);
+  assert.is(err.message, 'the client left (after reading 2 directories)');
   assert.is(warned.length, 1, warned.join(', '));
 });
 

@@ -185,9 +185,13 @@ export class GlobExpansion {
     );
   }
 
+  /** The signal's reason, saying how far the expansion got (the daemon's log shows it stopped early). */
   #checkAborted(): void {
-    const { signal } = this.#opts;
-    if (signal?.aborted) throw toFcpError(signal.reason, this.#opts.spec);
+    const { signal, spec } = this.#opts;
+    if (!signal?.aborted) return;
+    const why = toFcpError(signal.reason, spec);
+    const message = `${why.message} (after reading ${this.#dirsRead} directories)`;
+    throw new FcpError(why.code, message, { path: spec, cause: why });
   }
 
   #insideMatchedDir(rel: string): boolean {
