@@ -8,7 +8,7 @@
  *   tried against each position still alive there. Before, each (segment, directory) pair read and
  *   lstat'ed the directory again: `(**\/*\/)x80nomatch` cost ~160 s of CPU over 1,661 directories.
  * - A work budget: EXPANSION_BASE_STEPS plus EXPANSION_STEPS_PER_ENTRY for each name read. A pattern of
- *   at most 32 glob segments never meets it; more is FCP_ERR_LIMIT_EXCEEDED naming the pattern.
+ *   at most 32 glob segments never meets it; an expansion that does is FCP_ERR_LIMIT_EXCEEDED naming it.
  * - The caller's AbortSignal (the requesting connection closed) stops it between two directories, and a
  *   long expansion lets the event loop run every YIELD_EVERY_STEPS steps.
  */
@@ -25,7 +25,7 @@ import { operandError } from './operand.js';
 export const MAX_REMOTE_MATCHES = 100_000;
 /** Steps any expansion may take, whatever it read (a small tree with a long pattern). */
 export const EXPANSION_BASE_STEPS = 65_536;
-/** Steps allowed per name read: one per live pattern position, so 31 segments and a '**' always fit. */
+/** Steps allowed per name read: a name costs one per live pattern position, at most one per segment. */
 export const EXPANSION_STEPS_PER_ENTRY = 32;
 /** How often a long expansion lets other sessions run (each directory read already waits on I/O). */
 const YIELD_EVERY_STEPS = 16_384;
