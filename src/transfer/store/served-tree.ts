@@ -30,8 +30,8 @@ export interface ServedTree {
   destination(spec: string, singleFile: boolean): Promise<Destination>;
   /** destination() for a dry run: nothing made; undefined when the directory would be. */
   plannedDestination(spec: string, singleFile: boolean): Promise<Destination | undefined>;
-  /** What a pull of `spec` sends (source-spec.ts). */
-  sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]>;
+  /** What a pull of `spec` sends (source-spec.ts); stops, rejecting, once `signal` is aborted. */
+  sources(spec: string, onWarning: (err: FcpError) => void, signal?: AbortSignal): Promise<SourceRoot[]>;
 }
 
 /** `--root DIR`: every operand lies inside DIR, reached without passing through a symbolic link. */
@@ -52,10 +52,14 @@ class ConfinedTree implements ServedTree {
     return planServedDestination(this.#root, spec, singleFile);
   }
 
-  async sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]> {
+  async sources(
+    spec: string,
+    onWarning: (err: FcpError) => void,
+    signal?: AbortSignal,
+  ): Promise<SourceRoot[]> {
     // The walk checks each top is still inside the root when it reads it (a local user may swap a level).
     const within = this.#root.path;
-    return (await expandRemoteSources(this.#root, spec, onWarning)).map((s) => ({ ...s, within }));
+    return (await expandRemoteSources(this.#root, spec, onWarning, signal)).map((s) => ({ ...s, within }));
   }
 }
 
@@ -77,8 +81,8 @@ class AccountTree implements ServedTree {
     return planAccountDestination(this.#home, spec, singleFile);
   }
 
-  sources(spec: string, onWarning: (err: FcpError) => void): Promise<SourceRoot[]> {
-    return expandAccountSources(this.#home, spec, onWarning);
+  sources(spec: string, onWarning: (err: FcpError) => void, signal?: AbortSignal): Promise<SourceRoot[]> {
+    return expandAccountSources(this.#home, spec, onWarning, signal);
   }
 }
 

@@ -7,13 +7,13 @@
  */
 
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { FcpError, isFcpCode, toFcpError } from '../../protocol/errors.js';
+import { FcpError, isFcpCode } from '../../protocol/errors.js';
 import { ConfinedRoot } from './confined-root.js';
-import { compileNameGlob, hasGlobSyntax } from '../glob-match.js';
+import { hasGlobSyntax } from '../glob-match.js';
+import { type ExpansionOptions, GlobExpansion, normaliseGlobs } from './glob-expansion.js';
 import { namesContents, type Operand, operandError, parseOperand, segmentsBelow } from './operand.js';
-import { baseName, compareUtf8, joinWirePath, parentOf, ROOT_ENTRY } from '../wire-path.js';
+import { baseName, ROOT_ENTRY } from '../wire-path.js';
 
 /** A starting point of a transfer: walk `abs`, naming it `topRel` on the wire. */
 export interface SourceRoot {
@@ -23,10 +23,7 @@ export interface SourceRoot {
   within?: string;
 }
 
-/** Upper bound on the sources one remote spec may expand to; each is held in memory until it is walked. */
-export const MAX_REMOTE_MATCHES = 100_000;
-
-const GLOBSTAR = '**';
+export { MAX_REMOTE_MATCHES } from './glob-expansion.js';
 
 /**
  * A local source as the user typed it. Paths may pass through symlinks (the user chose them); nothing is
@@ -59,17 +56,20 @@ export function localSourceRoot(arg: string): SourceRoot {
  * - A match inside another matched directory is dropped (the directory's walk sends it).
  *
  * Results are sorted by byte order. Nothing matching is FCP_ERR_PATH_NO_MATCH; more than MAX_REMOTE_MATCHES
- * is FCP_ERR_LIMIT_EXCEEDED. `onWarning` hears about directories that could not be read during matching.
+ * is FCP_ERR_LIMIT_EXCEEDED, and so is a pattern that takes too much work to expand (glob-expansion.ts).
+ * `onWarning` hears about directories that could not be read during matching. Once `signal` is aborted
+ * (the client left) the expansion stops, rejecting with its reason.
  */
 export async function expandRemoteSources(
   servedRoot: ConfinedRoot,
   spec: string,
   onWarning: (err: FcpError) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<SourceRoot[]> {
   // Nothing a previous session verified is trusted: the tree may have changed since.
   const root = servedRoot.fresh();
   const operand = parseOperand(spec);
-  return expandBelow(root, segmentsBelow(root, operand), operand, onWarning);
+  return expandBelow(root, segmentsBelow(root, operand), operand, { onWarning, signal });
 }
 
 /**
@@ -83,6 +83,7 @@ export async function expandAccountSources(
   home: string,
   spec: string,
   onWarning: (err: FcpError) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<SourceRoot[]> {
   const operand = parseOperand(spec);
   const { segments } = operand;
@@ -90,7 +91,7 @@ export async function expandAccountSources(
   let split = firstGlob;
   if (split === -1) split = operand.contents ? segments.length : Math.max(segments.length - 1, 0);
   const base = path.resolve(operand.absolute ? '/' : home, ...segments.slice(0, split));
-  return expandBelow(await openBase(base, spec), segments.slice(split), operand, onWarning);
+  return expandBelow(await openBase(base, spec), segments.slice(split), operand, { onWarning, signal });
 }
 
 /** The base directory of an account's pull, opened through the links on its way, or FCP_ERR_PATH_NO_MATCH. */
@@ -109,7 +110,7 @@ async function expandBelow(
   root: ConfinedRoot,
   rel: readonly string[],
   operand: Operand,
-  onWarning: (err: FcpError) => void,
+  how: Pick<ExpansionOptions, 'onWarning' | 'signal'>,
 ): Promise<SourceRoot[]> {
   const { spec, segments, contents } = operand;
   const firstGlob = rel.findIndex(hasGlobSyntax);
@@ -130,20 +131,9 @@ async function expandBelow(
   }
 
   checkDirLevel(base, baseRel, spec, root);
-  const rels = await new Expansion(root, globs, contents, onWarning).from(baseRel, spec);
+  const rels = await new GlobExpansion(root, globs, { ...how, spec, dirsOnly: contents }).from(baseRel);
   if (rels.length === 0) throw noMatch(spec);
   return rels.map((r) => ({ abs: root.resolve(r), topRel: contents ? ROOT_ENTRY : baseName(r) }));
-}
-
-/** '**' repeated is one '**'; a trailing '**' matches what '*' does once nested matches are dropped. */
-function normaliseGlobs(globs: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const g of globs) {
-    if (g === GLOBSTAR && out[out.length - 1] === GLOBSTAR) continue;
-    out.push(g);
-  }
-  if (out[out.length - 1] === GLOBSTAR) out[out.length - 1] = '*';
-  return out;
 }
 
 async function inspectBase(root: ConfinedRoot, baseRel: string, spec: string): Promise<BigIntStats> {
@@ -173,133 +163,7 @@ function checkDirLevel(st: BigIntStats, rel: string, spec: string, root: Confine
   if (!st.isDirectory()) throw noMatch(spec, 'not a directory');
 }
 
-/** A matcher for one glob segment; a name equal to the segment as typed matches too (compileNameGlob). */
-function compileSegment(segment: string): (name: string) => boolean {
-  return compileNameGlob(segment, `pattern ${JSON.stringify(segment)}`).test;
-}
-
 function noMatch(spec: string, why?: string): FcpError {
   const detail = why === undefined ? '' : ` (${why})`;
   return new FcpError('FCP_ERR_PATH_NO_MATCH', `no match for ${spec}${detail}`, { path: spec });
-}
-
-/** One run of glob matching: walks only the directories the segments can reach, each at most once. */
-class Expansion {
-  readonly #root: ConfinedRoot;
-  readonly #globs: readonly string[];
-  readonly #matchers: readonly ((name: string) => boolean)[];
-  readonly #dirsOnly: boolean;
-  readonly #onWarning: (err: FcpError) => void;
-  /** rel -> whether it is a real directory. */
-  readonly #matches = new Map<string, boolean>();
-  /** `${segment index}/${dir rel}` already expanded; bounds '**' patterns to one visit per (segment, dir). */
-  readonly #visited = new Set<string>();
-  /** The directory the spec named, which must be readable, and the spec (see from()). */
-  #base: string | undefined;
-  #spec = '';
-
-  constructor(root: ConfinedRoot, globs: string[], dirsOnly: boolean, onWarning: (err: FcpError) => void) {
-    this.#root = root;
-    this.#globs = globs;
-    this.#matchers = globs.map(compileSegment);
-    this.#dirsOnly = dirsOnly;
-    this.#onWarning = onWarning;
-  }
-
-  /**
-   * The matches below `baseRel`, sorted. An unreadable directory below it is a warning, but the one the user
-   * named failing is the answer itself (say "permission denied", not "no match").
-   */
-  async from(baseRel: string, spec: string): Promise<string[]> {
-    this.#base = baseRel;
-    this.#spec = spec;
-    await this.level(baseRel, 0);
-    return this.result();
-  }
-
-  async level(dirRel: string, index: number): Promise<void> {
-    const key = `${index}/${dirRel}`;
-    if (this.#visited.has(key)) return;
-    this.#visited.add(key);
-    const names = await this.#list(dirRel);
-    if (this.#globs[index] === GLOBSTAR) {
-      // Zero levels, then one more level for each real, non-dot subdirectory.
-      await this.level(dirRel, index + 1);
-      for (const name of names) {
-        if (name.startsWith('.')) continue;
-        const rel = joinWirePath(dirRel, name);
-        const st = await this.#lstat(rel);
-        if (st?.isDirectory()) await this.level(rel, index);
-      }
-      return;
-    }
-    const matches = this.#matchers[index]!;
-    const last = index === this.#globs.length - 1;
-    for (const name of names) {
-      if (!matches(name)) continue;
-      const rel = joinWirePath(dirRel, name);
-      const st = await this.#lstat(rel);
-      if (st === undefined) continue;
-      if (!last) {
-        if (st.isDirectory()) await this.level(rel, index + 1);
-      } else if (st.isDirectory() || !this.#dirsOnly) {
-        this.#add(rel, st.isDirectory());
-      }
-    }
-  }
-
-  /** Matches sorted by byte order, without those inside a matched directory. */
-  result(): string[] {
-    const sorted = [...this.#matches.keys()].sort(compareUtf8);
-    return sorted.filter((rel) => !this.#insideMatchedDir(rel));
-  }
-
-  #insideMatchedDir(rel: string): boolean {
-    for (let dir = parentOf(rel); dir !== ROOT_ENTRY; dir = parentOf(dir)) {
-      if (this.#matches.get(dir) === true) return true;
-    }
-    return false;
-  }
-
-  #add(rel: string, isDir: boolean): void {
-    this.#matches.set(rel, isDir);
-    if (this.#matches.size > MAX_REMOTE_MATCHES) {
-      throw new FcpError('FCP_ERR_LIMIT_EXCEEDED', `more than ${MAX_REMOTE_MATCHES} matches`, { path: rel });
-    }
-  }
-
-  /** Names in a directory that can cross the wire (valid UTF-8), in byte order. */
-  async #list(dirRel: string): Promise<string[]> {
-    let raw: Buffer[];
-    try {
-      raw = await readdir(this.#root.resolve(dirRel), { encoding: 'buffer' });
-    } catch (err) {
-      if (dirRel === this.#base) throw operandError(err, this.#spec);
-      this.#onWarning(toFcpError(err, dirRel));
-      return [];
-    }
-    const names: string[] = [];
-    for (const name of raw.sort(Buffer.compare)) {
-      const text = name.toString('utf8');
-      if (Buffer.from(text, 'utf8').equals(name)) {
-        names.push(text);
-      } else {
-        const rel = joinWirePath(dirRel, text);
-        this.#onWarning(
-          new FcpError('FCP_ERR_PATH_ENCODING', `file name is not valid UTF-8: ${rel}`, { path: rel }),
-        );
-      }
-    }
-    return names;
-  }
-
-  /** lstat of a name found by readdir, or undefined (after a warning) if it vanished or is unusable. */
-  async #lstat(rel: string): Promise<BigIntStats | undefined> {
-    try {
-      return await lstat(this.#root.resolve(rel), { bigint: true });
-    } catch (err) {
-      this.#onWarning(toFcpError(err, rel));
-      return undefined;
-    }
-  }
 }
