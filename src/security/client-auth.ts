@@ -138,9 +138,8 @@ export class ClientAuthExchange {
     }
     this.#checkAcceptedKey();
     this.#token = await this.#usableToken(ch.tokenPath);
-    if (this.#token === undefined || this.#token.ownerUid !== process.geteuid?.()) {
-      await this.#checkPin();
-    }
+    // Only a token of our own is ever used, and it vouches for the key (§4.2): no pin needed.
+    if (this.#token === undefined) await this.#checkPin();
     this.#handshake = handshake;
   }
 
@@ -212,15 +211,14 @@ export class ClientAuthExchange {
     this.#agent = undefined;
   }
 
-  /** §5.4: used only when the file is a token of this very daemon; anything else is silently skipped. */
+  /**
+   * §5.4: used only when the file is our own (root too uses no other account's: another account's daemon
+   * could have named it to take root's login) and a token of this very daemon; anything else is skipped.
+   */
   async #usableToken(path: string): Promise<LocalToken | undefined> {
     if (path === '') return undefined;
-    const euid = process.geteuid?.();
-    // Root may use the token of a daemon run by any local account (root can become that account anyway);
-    // only a token of its own also vouches for the host key (see acceptChallenge).
-    const ownerOk = (uid: number) => euid === undefined || uid === euid || euid === 0;
     try {
-      const token = await readLocalToken(path, ownerOk);
+      const token = await readLocalToken(path);
       if (token.hostFingerprint !== this.#hostFingerprint) {
         this.#opts.onNotice(`not using the token ${path}: it belongs to another daemon`);
         return undefined;
