@@ -108,6 +108,7 @@ export async function openSession(
       ...security,
       host: opts.endpoint.host,
       port: opts.endpoint.port,
+      peerAddress: ch.dialed.channel.address ?? '',
       onNotice: (text) => opts.onNotice?.(text),
       onHostKeyRecorded: (text) => opts.onInfo?.(text),
     },

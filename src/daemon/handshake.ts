@@ -21,7 +21,7 @@ import type { Hasher } from '../transfer/checksum.js';
 import { attachToSession } from './session-attach.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { Established, Sessions } from './sessions.js';
-import { isSameHostAddress } from './same-host.js';
+import { isSameHostAddress } from '../security/same-host.js';
 import { SetAsideList } from './set-aside-list.js';
 
 /** What whoever made the channel knows of its client, beyond the channel itself. */

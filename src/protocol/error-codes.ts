@@ -226,6 +226,12 @@ export const ERROR_CODES = {
     exit: 'USAGE',
     text: 'cannot drop root privileges safely',
   },
+  FCP_ERR_AUTH_HOST_KEY_UNVERIFIED: {
+    wire: 0x090b,
+    fatal: true,
+    exit: 'AUTH',
+    text: 'a daemon on this host run by another account is not trusted on first use',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type FcpErrorCode = keyof typeof ERROR_CODES;

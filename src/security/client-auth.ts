@@ -18,6 +18,7 @@ import {
 } from '../protocol/index.js';
 import { authError } from './auth-errors.js';
 import { spkiDigest, spkiFingerprint } from './host-key.js';
+import { isSameHostDaemon, vetSameHostFirstContact } from './first-contact.js';
 import { encryptedKeyMessage, loadIdentityFile } from './identity-file.js';
 import { checkHostKey, knownHostName, replaceHostKey, verifyHostKey } from './known-hosts.js';
 import { checkHostProof, makePublicKeyProof, makeTokenProof } from './proofs.js';
@@ -37,6 +38,8 @@ export interface ClientAuthOptions {
   readonly knownHostsFile: string;
   /** `--accept-host-key SHA256:...`: replace the pin when the daemon presents exactly this key. */
   readonly acceptHostKey: string | undefined;
+  /** The address the connection reached (a TCP socket's remote address), '' for another kind of channel. */
+  readonly peerAddress?: string;
   /** The account asked for (`user@host` or ssh-config User); empty for the daemon's own. */
   readonly user: string;
   /** `-i FILE`. */
@@ -138,7 +141,9 @@ export class ClientAuthExchange {
     }
     this.#checkAcceptedKey();
     this.#token = await this.#usableToken(ch.tokenPath);
-    if (this.#token === undefined || this.#token.ownerUid !== process.geteuid?.()) {
+    // Only a token of our own is ever used, and it vouches for the key (§4.2): no pin needed.
+    if (this.#token === undefined) {
+      await this.#vetFirstContact();
       await this.#checkPin();
     }
     this.#handshake = handshake;
@@ -212,15 +217,14 @@ export class ClientAuthExchange {
     this.#agent = undefined;
   }
 
-  /** §5.4: used only when the file is a token of this very daemon; anything else is silently skipped. */
+  /**
+   * §5.4: used only when the file is our own (root too uses no other account's: another account's daemon
+   * could have named it to take root's login) and a token of this very daemon; anything else is skipped.
+   */
   async #usableToken(path: string): Promise<LocalToken | undefined> {
     if (path === '') return undefined;
-    const euid = process.geteuid?.();
-    // Root may use the token of a daemon run by any local account (root can become that account anyway);
-    // only a token of its own also vouches for the host key (see acceptChallenge).
-    const ownerOk = (uid: number) => euid === undefined || uid === euid || euid === 0;
     try {
-      const token = await readLocalToken(path, ownerOk);
+      const token = await readLocalToken(path);
       if (token.hostFingerprint !== this.#hostFingerprint) {
         this.#opts.onNotice(`not using the token ${path}: it belongs to another daemon`);
         return undefined;
@@ -255,6 +259,29 @@ export class ClientAuthExchange {
       `the daemon at ${knownHostName(this.#opts.host, this.#opts.port)} presented the host key ` +
         `${this.#hostFingerprint}, not ${oneTime.hostFingerprint} as the fcpd started over ssh announced`,
     );
+  }
+
+  /**
+   * A daemon on this host never pinned: trusted on first use only when it listens as us or root
+   * (first-contact.ts), or when --accept-host-key names its key.
+   */
+  async #vetFirstContact(): Promise<void> {
+    const contact = {
+      host: this.#opts.host,
+      port: this.#opts.port,
+      peerAddress: this.#opts.peerAddress ?? '',
+      fingerprint: this.#hostFingerprint,
+    };
+    if (this.#opts.acceptHostKey === contact.fingerprint || !isSameHostDaemon(contact)) return;
+    const name = knownHostName(contact.host, contact.port);
+    // A changed pin throws here as in #checkPin; a known_hosts we cannot read pins nothing, so it is no pin.
+    const pinned = await checkHostKey(this.#opts.knownHostsFile, name, contact.fingerprint).catch(
+      (err: unknown) => {
+        if (err instanceof FcpError && errorArea(err.code) === 'AUTH') throw err;
+        return 'unknown' as const;
+      },
+    );
+    if (pinned === 'unknown') await vetSameHostFirstContact(contact);
   }
 
   async #checkPin(): Promise<void> {

@@ -23,10 +23,7 @@ export function ownedByUs(uid: number): boolean {
   return euid === undefined || uid === euid;
 }
 
-/**
- * As readPrivateFile, with the owners to accept chosen by `ownerOk`; also returns the owner found (root's
- * client accepts a same-host daemon's token whoever owns it, spec/SECURITY.md §5.4).
- */
+/** As readPrivateFile, with the owners to accept chosen by `ownerOk`; also returns the owner found. */
 export async function readPrivateFileOwned(
   path: string,
   maxBytes: number,

@@ -53,13 +53,11 @@ export async function removeLocalToken(path: string): Promise<void> {
 
 /**
  * The client's side: reads the token file a daemon named in its challenge. Accepted only when the path is
- * absolute, its name is `fcpd-token-<port>`, and it is a regular 0600 file owned by this user (not a symlink)
- * holding a well-formed token. Anything else throws; the client then goes on to its SSH keys.
+ * absolute, its name is `fcpd-token-<port>`, and it is a regular 0600 file owned by this user (root included:
+ * spec/SECURITY.md §5.4), not a symlink, holding a well-formed token. Anything else throws; the client then
+ * goes on to its SSH keys.
  */
-export async function readLocalToken(
-  path: string,
-  ownerOk: (uid: number) => boolean = ownedByUs,
-): Promise<LocalToken> {
+export async function readLocalToken(path: string): Promise<LocalToken> {
   if (!isAbsolute(path) || !TOKEN_NAME_RE.test(basename(path))) {
     throw authError(
       'FCP_ERR_AUTH_INSECURE_FILE',
@@ -67,7 +65,7 @@ export async function readLocalToken(
       { path },
     );
   }
-  const { text, uid } = await readPrivateFileOwned(path, MAX_TOKEN_FILE_BYTES, ownerOk);
+  const { text, uid } = await readPrivateFileOwned(path, MAX_TOKEN_FILE_BYTES, ownedByUs);
   const m = TOKEN_LINE_RE.exec(text);
   if (m === null) throw authError('FCP_ERR_AUTH_MALFORMED', `${path} is not an fcpd token file`, { path });
   return { path, token: Buffer.from(m[1]!, 'hex'), hostFingerprint: m[2]!, ownerUid: uid };

@@ -21,6 +21,8 @@ export interface Channel {
   readonly binding: Uint8Array;
   /** The peer as users write it: `127.0.0.1:50312`, `[::1]:7523`. */
   readonly peer: string;
+  /** A TCP peer's IP address (the client asks whether a daemon is on this host, spec/SECURITY.md §4.2). */
+  readonly address?: string;
 }
 
 const NO_BINDING = new Uint8Array(0);
@@ -36,5 +38,5 @@ export function socketChannel(socket: Socket, encrypted: boolean, binding: Uint8
   // An encrypted socket here is TLS: its writes go in slices (tls-write-slices.ts).
   if (encrypted) sliceTlsWrites(socket as TLSSocket);
   const peer = hostPort(socket.remoteAddress ?? '?', socket.remotePort ?? '?');
-  return { stream: socket, encrypted, binding, peer };
+  return { stream: socket, encrypted, binding, peer, address: socket.remoteAddress ?? '' };
 }

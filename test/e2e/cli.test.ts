@@ -246,13 +246,13 @@ test('a destination the daemon cannot write: a path error (2) naming it, said on
   chmodSync(root, 0o555);
   const d = await spawnDaemon({ root, ...user });
   try {
-    // The destination directory must be created and cannot be: the whole transfer is refused. (-q: the
-    // first contact pins the daemon's host key, and says so on stderr otherwise.)
-    const r = await runFcp(['push', '-q', `${src}/`, d.remote('newdir')]);
+    // The destination directory must be created and cannot be: the whole transfer is refused. The client
+    // runs as the daemon's account, whose token is the only one it may use (spec/SECURITY.md §5.4).
+    const r = await runFcp(['push', '-q', `${src}/`, d.remote('newdir')], user);
     expectOneLineError(r, EXIT.PATH, /^fcp: newdir: permission denied$/);
     // The destination exists and takes no file: said once for the directory (issue 15: it was one
     // "EACCES" line per file and exit 3).
-    const f = await runFcp(['push', '-q', file, `${src}/sub/c.ts`, d.remote('')]);
+    const f = await runFcp(['push', '-q', file, `${src}/sub/c.ts`, d.remote('')], user);
     expectOneLineError(f, EXIT.PATH, /cannot write in the destination directory .*: permission denied$/);
     assert.equal(await readdir(root), ['existing.txt']);
   } finally {

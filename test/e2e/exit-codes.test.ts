@@ -162,14 +162,14 @@ test('2 PATH: a destination directory the daemon may not write: said once, namin
   for (let i = 1; i <= 5; i++) writeFileSync(join(five, `f${i}`), `${i}\n`);
   const d = await spawnDaemon({ root, ...user });
   try {
-    // -q: the first contact with this daemon pins its host key, which is said on stderr otherwise.
+    // The client runs as the daemon's account: its token is the only one a client uses (SECURITY.md §5.4).
     for (const [args, dir] of [
       [['push', '-q', `${five}/`, d.remote('')], root],
       [['push', '-q', `${five}/`, d.remote('sub')], join(root, 'sub')],
       [['push', '-q', five, d.remote('sub/')], join(root, 'sub')],
       [['push', '-q', join(five, 'f1'), d.remote('sub/new-name')], join(root, 'sub')],
     ] as const) {
-      const r = await runFcp(args);
+      const r = await runFcp(args, user);
       const line = expectFailure(r, EXIT.PATH, /permission denied/);
       assert.ok(line.includes(`cannot write in the destination directory ${dir}:`), describeRun(r));
     }
@@ -191,7 +191,7 @@ test('3 PARTIAL: a file in a subdirectory the daemon may not write fails, named,
   writeFileSync(join(tree, 'locked', 'no.txt'), 'no\n');
   const d = await spawnDaemon({ root, ...user });
   try {
-    const r = await runFcp(['push', '-q', `${tree}/`, d.remote('')]);
+    const r = await runFcp(['push', '-q', `${tree}/`, d.remote('')], user);
     expectFailure(r, EXIT.PARTIAL, /^fcp: locked\/no\.txt: permission denied$/);
     assert.equal((await readdir(root)).sort(), ['locked', 'ok.txt']);
   } finally {

@@ -1,7 +1,8 @@
 // Issue 15, item 2: `--accept-host-key FP` is what the user checked out of band, so on first contact too a
 // daemon presenting another key is refused (exit 7, both fingerprints named, known_hosts untouched); and
-// trust on first use says what it pinned, once, on stderr (unless -q). The daemon runs as the unprivileged
-// test account, so the client (root) does not let that daemon's token vouch for its key and pins it.
+// trust on first use says what it pinned, once, on stderr (unless -q). The daemon has no token, so the
+// client pins its key and logs in with an SSH key; as root it is a root-started `fcpd --user` (a daemon on
+// this host is trusted on first use only when its socket is ours or root's, spec/SECURITY.md §4.2).
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,8 +10,18 @@ import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { describeRun, type Identity, runFcp, runFcpd, unprivileged } from '../helpers/cli.js';
+import {
+  describeRun,
+  type Identity,
+  isRoot,
+  type RunResult,
+  runFcp,
+  runFcpd,
+  TEST_USER,
+  unprivileged,
+} from '../helpers/cli.js';
 import { type ChildDaemon, HOST, spawnDaemon } from '../helpers/daemon.js';
+import { generateKey, type TestKey } from '../helpers/ssh-keys.js';
 import { removeTree } from '../helpers/tree.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'fcp-e2e-first-contact-'));
@@ -24,6 +35,7 @@ let daemon: ChildDaemon;
 let served = '';
 let realFp = '';
 let configs = 0;
+let key: TestKey;
 
 /** A directory the daemon's account owns. */
 function ownedDir(name: string): string {
@@ -39,11 +51,24 @@ function freshConfig(): { dir: string; knownHosts: string } {
   return { dir, knownHosts: path.join(dir, 'known_hosts') };
 }
 
+/** fcp ARGS... with the key the daemon authorizes, `config`'s known_hosts and no ssh-agent. */
+function fcp(args: string[], config: { dir: string }): Promise<RunResult> {
+  return runFcp([...args.slice(0, 1), '-i', key.path, ...args.slice(1)], {
+    env: { FCP_CONFIG_DIR: config.dir, SSH_AUTH_SOCK: '' },
+  });
+}
+
 test.before(async () => {
   user = unprivileged();
   served = ownedDir('served');
   const state = ownedDir('state');
-  daemon = await spawnDaemon({ root: served, ...user, env: { FCPD_STATE_DIR: state } });
+  key = await generateKey(tmp, 'ed25519', 'client-key');
+  const authorizedKeys = path.join(tmp, 'authorized_keys');
+  writeFileSync(authorizedKeys, `${key.publicLine}\n`, { mode: 0o644 });
+  // Root's daemon serves key logins only with --user (spec/SECURITY.md §8).
+  const asUser = isRoot() ? ['--user', TEST_USER] : [];
+  const args = ['--no-local-token', '--authorized-keys', authorizedKeys, ...asUser];
+  daemon = await spawnDaemon({ root: served, args, env: { FCPD_STATE_DIR: state } });
   const fp = await runFcpd(['--fingerprint'], { ...user, env: { FCPD_STATE_DIR: state } });
   assert.is(fp.code, 0, describeRun(fp));
   realFp = fp.stdout.trim();
@@ -56,9 +81,7 @@ test.after(async () => {
 
 test('--accept-host-key with another fingerprint on first contact: exit 7, both named, nothing pinned', async () => {
   const config = freshConfig();
-  const r = await runFcp(['push', '--accept-host-key', WRONG_FP, payload, daemon.remote('wrong.txt')], {
-    env: { FCP_CONFIG_DIR: config.dir },
-  });
+  const r = await fcp(['push', '--accept-host-key', WRONG_FP, payload, daemon.remote('wrong.txt')], config);
   assert.is(r.code, EXIT.AUTH, describeRun(r));
   const lines = r.stderr.split('\n').filter((l) => l !== '');
   assert.is(lines.length, 1, describeRun(r));
@@ -71,8 +94,7 @@ test('--accept-host-key with another fingerprint on first contact: exit 7, both 
 
 test('first contact pins the key and says so in one line; the next run says nothing; -q is silent', async () => {
   const config = freshConfig();
-  const env = { env: { FCP_CONFIG_DIR: config.dir } };
-  const first = await runFcp(['push', payload, daemon.remote('first.txt')], env);
+  const first = await fcp(['push', payload, daemon.remote('first.txt')], config);
   assert.is(first.code, EXIT.OK, describeRun(first));
   assert.is(
     first.stderr,
@@ -80,14 +102,12 @@ test('first contact pins the key and says so in one line; the next run says noth
     describeRun(first),
   );
   assert.match(await readFile(config.knownHosts, 'utf8'), `${HOST}:${daemon.port} ${realFp}`);
-  const again = await runFcp(['push', payload, daemon.remote('again.txt')], env);
+  const again = await fcp(['push', payload, daemon.remote('again.txt')], config);
   assert.is(again.code, EXIT.OK, describeRun(again));
   assert.is(again.stderr, '', describeRun(again));
 
   const quiet = freshConfig();
-  const q = await runFcp(['push', '-q', payload, daemon.remote('quiet.txt')], {
-    env: { FCP_CONFIG_DIR: quiet.dir },
-  });
+  const q = await fcp(['push', '-q', payload, daemon.remote('quiet.txt')], quiet);
   assert.is(q.code, EXIT.OK, describeRun(q));
   assert.is(q.stderr, '', describeRun(q));
   assert.ok(existsSync(quiet.knownHosts), 'pinned under -q too');
@@ -95,9 +115,7 @@ test('first contact pins the key and says so in one line; the next run says noth
 
 test('--accept-host-key with the right fingerprint on first contact pins it and says so', async () => {
   const config = freshConfig();
-  const r = await runFcp(['push', '--accept-host-key', realFp, payload, daemon.remote('right.txt')], {
-    env: { FCP_CONFIG_DIR: config.dir },
-  });
+  const r = await fcp(['push', '--accept-host-key', realFp, payload, daemon.remote('right.txt')], config);
   assert.is(r.code, EXIT.OK, describeRun(r));
   assert.match(r.stderr, `pinned host key ${realFp}`);
   assert.match(await readFile(config.knownHosts, 'utf8'), realFp);

@@ -1,7 +1,8 @@
 // Authentication end to end (spec/SECURITY.md §4, §5, §8): the built fcpd and fcp as child processes, keys
 // made by the real ssh-keygen, a real `ssh-agent -D -a SOCK`. The daemon serves the unprivileged test
-// account with SSH keys only (--no-local-token), so every login here is a key login; the client runs as us
-// with a private known_hosts (FCP_CONFIG_DIR) and no agent unless a test starts one.
+// account (as root: root's `fcpd --user`) with SSH keys only (--no-local-token), so every login is a key
+// login; the client runs as us with a private known_hosts (FCP_CONFIG_DIR) and no agent unless a test
+// starts one.
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -59,13 +60,17 @@ function expectExit(r: RunResult, code: number, what: string): void {
   assert.is(r.code, code, `${what}: ${describeRun(r)}`);
 }
 
+/**
+ * As root, root's `fcpd --user` serving the account: its socket is root's, so the client may pin its key on
+ * first contact (a daemon the account started itself would not be, spec/SECURITY.md §4.2).
+ */
 async function startDaemon(opts: { root: string; port?: number; stateDir?: string }): Promise<ChildDaemon> {
+  const asUser = isRoot() ? ['--user', TEST_USER] : [];
   const d = await spawnDaemon({
     root: opts.root,
-    ...user,
     ...(opts.port === undefined ? {} : { port: opts.port }),
-    ...(opts.stateDir === undefined ? {} : { env: { FCPD_STATE_DIR: opts.stateDir } }),
-    args: ['--no-local-token', '--authorized-keys', authorizedKeys],
+    env: { FCPD_STATE_DIR: opts.stateDir ?? ownedDir(`state-${daemons.length}`) },
+    args: ['--no-local-token', '--authorized-keys', authorizedKeys, ...asUser],
   });
   daemons.push(d);
   return d;

@@ -628,9 +628,11 @@ test('a failed pull replacement leaves the previous local version in place', asy
     { kind: 'file', path: 'open.txt', size: 100, seed: 32, mtime: timeAt(32) },
   ]);
   const before = await readFile(join(local, 'secret.txt'));
+  // The client runs as that user too: its token is the only one a client uses (spec/SECURITY.md §5.4).
+  if (user.uid !== undefined) execFileSync('chown', ['-R', `${user.uid}:${user.gid ?? user.uid}`, local]);
   const other = await spawnDaemon({ root, ...user });
   try {
-    const r = await runFcp(['pull', other.remote(`${root}/`), local]);
+    const r = await runFcp(['pull', other.remote(`${root}/`), local], user);
     expectExit(r, 3);
     expectSummary(r, { sent: 1, skipped: 0, failed: 1 });
     // Each failed file is reported by name (exit code 3: "some files failed; each one was reported").

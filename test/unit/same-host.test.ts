@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import * as assert from 'uvu/assert';
-import { isSameHostAddress } from '../../src/daemon/same-host.js';
+import { isSameHostAddress } from '../../src/security/same-host.js';
 import { MsgType } from '../../src/protocol/index.js';
 import { type DaemonAuthConfig, DaemonAuthExchange } from '../../src/security/daemon-auth.js';
 import { generateHostKey } from '../../src/security/host-key.js';

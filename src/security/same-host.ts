@@ -1,8 +1,9 @@
 /**
- * Whether a client connected from this very host: its address is a loopback one or one of this host's own
- * interface addresses. Only such a client can read the same-host token (spec/SECURITY.md §5.4), so only it
- * is told where the token is: the path names the served account's state directory, which SECURITY.md §5.3
- * keeps from everyone else.
+ * Whether an address is this very host: a loopback one or one of this host's own interface addresses. The
+ * daemon asks it of a client (only such a client can read the same-host token, spec/SECURITY.md §5.4, so only
+ * it is told where the token is: the path names the served account's state directory, which §5.3 keeps from
+ * everyone else); the client asks it of a daemon (one on this host may be any local account's, so it is not
+ * trusted on first use blindly, §4.2).
  */
 import { networkInterfaces } from 'node:os';
 
