@@ -5,9 +5,10 @@
  * (measured pinned, 512 MiB carried push through the WAN emulator: the client's ssh processes 1.66-1.77
  * CPU s with chacha20-poly1305, 1.30-1.31 with aes128-gcm; 1 GiB carried, 3 runs each, push: the
  * client's ssh 2.64-3.14 -> 1.96-2.36 CPU s, the server's sshd 3.11-3.64 -> 2.33-2.62; pull: 2.75-2.81 ->
- * 2.13-2.16 and 2.28-2.33 -> 1.51-1.70), and both are AEAD ciphers OpenSSH offers by default. So, and only when the user made no choice of their own, the data connections ask for the
- * same ciphers ssh would offer with AES-GCM moved to the front: none added, none dropped, and the server
- * still picks from what both sides allow. A user's `-c`, or a `Ciphers` anywhere in their ssh config
+ * 2.13-2.16 and 2.28-2.33 -> 1.51-1.70), and both are AEAD ciphers OpenSSH offers by default. So, and
+ * only when the user made no choice of their own, the data connections ask for the same ciphers ssh would
+ * offer with AES-GCM moved to the front: none added, none dropped, and the server still picks from what
+ * both sides allow. A user's `-c`, or a `Ciphers` anywhere in their ssh config
  * (`ssh -G` differs from `ssh -F /dev/null -G`), wins as it is; so does a CPU without AES instructions
  * (chacha20 is then the faster) and any platform but Linux, where fcp cannot tell. The bootstrap's ssh,
  * which carries a few lines, is left as the user runs it.
