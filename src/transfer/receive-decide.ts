@@ -36,8 +36,8 @@ const DECISION_CONCURRENCY = 32;
 const DECISION_BACKLOG = 1024;
 /** Partial files whose piece index is read at once: an index may hold a million records (§7.1). */
 const PARTIAL_LOADS = 2;
-/** Two mtimes within this many milliseconds (1 us) are equal: futimes() takes microseconds. */
-const MTIME_TOLERANCE_MS = 0.001;
+/** Two mtimes within this many nanoseconds are equal: futimes() takes microseconds. */
+const MTIME_TOLERANCE_NS = 1000n;
 /** Larger files may have a partial to resume (§7.1), which takes reading: never decided on the spot. */
 const ONE_PIECE = BigInt(PIECE_SIZE);
 
@@ -208,7 +208,7 @@ export class Decider {
       if (
         this.#opts.checksum &&
         existing?.isFile() === true &&
-        existing.size === Number(info.size) &&
+        existing.size === info.size &&
         (await this.#sameHash(info, rel))
       ) {
         this.#skipFile(info, rel);
@@ -237,12 +237,11 @@ export class Decider {
       this.#placeSymlink(info, rel, existing?.isSymbolicLink() === true);
       return true;
     }
-    // A size past 2^53 rounds, but no file on disk is that large (8 PiB).
-    if (existing?.isFile() === true && existing.size === Number(info.size)) {
+    if (existing?.isFile() === true && existing.size === info.size) {
       if (this.#opts.checksum) return false;
       // rsync's quick check: same size, mtime within what futimes() can set.
-      const delta = existing.mtimeMs - Number(info.mtimeNs) / 1e6;
-      if (delta <= MTIME_TOLERANCE_MS && delta >= -MTIME_TOLERANCE_MS) {
+      const delta = existing.mtimeNs - info.mtimeNs;
+      if (delta <= MTIME_TOLERANCE_NS && delta >= -MTIME_TOLERANCE_NS) {
         this.#skipFile(info, rel);
         return true;
       }

@@ -486,7 +486,7 @@ test('inspectInReadyDir: a missing name is undefined, and only under a ready dir
     (err: unknown) => err instanceof FcpError && err.code === 'FCP_ERR_INTERNAL',
   );
   await root.ensureDirChecked(checkWirePath('a'));
-  assert.is(root.inspectInReadyDir(checkWirePath('a/f'))?.size, 3);
+  assert.is(root.inspectInReadyDir(checkWirePath('a/f'))?.size, 3n);
   assert.is(root.inspectInReadyDir(checkWirePath('a/missing')), undefined);
   assert.is(root.inspectInReadyDir(checkWirePath('missing')), undefined);
 });

@@ -35,7 +35,7 @@ test('over a real tree: checks what is in the way, plans what is missing, writes
     await sink.prepareDir(p('sub'));
     await sink.prepareDir(p('new'));
     await sink.prepareDir(p('new/deeper'));
-    assert.is((await sink.inspect(p('file')))?.size, 3);
+    assert.is((await sink.inspect(p('file')))?.size, 3n);
     assert.is(await sink.inspect(p('new/deeper/x')), undefined, 'inside a planned directory: missing');
     const f = sink.openFile(p('new/x'), spec, sink.workNames(p('new/x'), 1));
     assert.equal(await f.loadPartial(() => 0n), new Map());

@@ -22,7 +22,6 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
-  type Stats,
 } from 'node:fs';
 import { type FileHandle, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -149,21 +148,15 @@ export class ConfinedRoot {
     return lstatBig(this.#join(rel), rel);
   }
 
-  /** inspectChecked() with a Stats of numbers: what the receiver compares (sink.ts SinkEntry says why). */
-  async inspectEntry(rel: SafePath): Promise<Stats | undefined> {
-    if (rel !== ROOT_ENTRY && !(await this.#parentsExist(parentOf(rel)))) return undefined;
-    return lstatOrUndefined(this.#join(rel), rel);
-  }
-
   /**
-   * inspectEntry() without waiting, for a path whose parent isReadyDir() (else FCP_ERR_INTERNAL): the
-   * small-file fast path, where a thread-pool round trip would cost ten times the lstat itself.
+   * inspect() without waiting, for a path whose parent isReadyDir() (else FCP_ERR_INTERNAL): the small-file
+   * fast path, where a thread-pool round trip would cost ten times the lstat itself.
    */
-  inspectInReadyDir(rel: SafePath): Stats | undefined {
+  inspectInReadyDir(rel: SafePath): BigIntStats | undefined {
     if (!this.isReadyDir(parentOf(rel))) {
       throw new FcpError('FCP_ERR_INTERNAL', 'inspectInReadyDir outside a verified directory', { path: rel });
     }
-    return lstatOrUndefined(this.#join(rel), rel);
+    return lstatBig(this.#join(rel), rel);
   }
 
   /** Drops what is known about `rel` and everything under it, after the owner replaced it with a non-directory. */

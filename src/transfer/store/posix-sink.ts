@@ -61,7 +61,7 @@ export class PosixSink implements Sink {
   }
 
   inspect(rel: SafePath): Promise<SinkEntry | undefined> {
-    return this.#root.inspectEntry(rel);
+    return this.#root.inspectChecked(rel);
   }
 
   async hashExisting(rel: SafePath, size: number, hasher: Hasher): Promise<bigint> {

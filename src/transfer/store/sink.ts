@@ -30,15 +30,10 @@ export interface SinkFeatures {
   readonly resume: boolean;
 }
 
-/**
- * What exists at a destination path: the subset of a (number) Stats the skip decisions read. Numbers, not
- * BigInts: a BigIntStats allocates ~1.3 KB (its BigInts and their arithmetic) against ~0.8 KB, and this is
- * read once per entry of a re-run; the quick check's 1 us tolerance is wider than a double's error in
- * mtimeMs (~0.25 us today).
- */
+/** What exists at a destination path: the subset of a BigIntStats the skip decisions read. */
 export interface SinkEntry {
-  readonly size: number;
-  readonly mtimeMs: number;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
   isFile(): boolean;
   isDirectory(): boolean;
   isSymbolicLink(): boolean;
