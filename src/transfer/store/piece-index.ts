@@ -70,7 +70,8 @@ export class PieceIndex {
     if (id.pieces > MAX_PIECES) return undefined;
     let fh: FileHandle;
     try {
-      fh = await root.openFile(rel, fsConstants.O_RDONLY);
+      // O_NONBLOCK: a FIFO planted at the index's name must not hang the open; the check below refuses it.
+      fh = await root.openFile(rel, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch {
       return undefined;
     }
