@@ -1,8 +1,9 @@
 // Modification times far in the future survive a push and a pull: after 2262-04-11 (where an i64 of
 // nanoseconds ends; the wire carries i64 seconds + u32 nanoseconds, ext4 goes to 2446) on a directory and on
 // a file of several pieces (which keeps a piece index). One such time once aborted the whole session ("The
-// value of "value" is out of range", exit 70) or failed the file (exit 3).
-import { mkdirSync, writeFileSync } from 'node:fs';
+// value of "value" is out of range", exit 70) or failed the file (exit 3). And before 1970, which Node's
+// utimes() took as "now" when given as a negative number.
+import { mkdirSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
@@ -42,16 +43,42 @@ async function roundTrip(src: string, name: string): Promise<void> {
   assert.equal(await compareTrees(src, back, { ignoreRootMeta: true }), []);
 }
 
+/** A file of `size` random bytes (more than one piece: a piece index is kept), or a directory, dated. */
+interface Dated {
+  rel: string;
+  size?: number;
+  when: string;
+}
+
+/** Makes `entries` under `src` (directories first), then dates them deepest first, so that no write moves a time. */
+async function buildDated(src: string, entries: readonly Dated[]): Promise<void> {
+  for (const e of entries) {
+    if (e.size === undefined) mkdirSync(path.join(src, e.rel), { recursive: true });
+    else await writeRandomFile(path.join(src, e.rel), e.size);
+  }
+  for (const e of [...entries].reverse()) touch(path.join(src, e.rel), e.when);
+}
+
 test('a directory and a multi-piece file dated 2400 keep their mtimes, push and pull', async () => {
   const src = path.join(tmp, 'src2400');
-  mkdirSync(path.join(src, 'far'), { recursive: true });
-  await writeRandomFile(path.join(src, 'far/big.bin'), 3 * MiB + 5);
-  writeFileSync(path.join(src, 'far/small.txt'), 'small\n');
-  // Whole seconds: utimes() takes a double, which resolves only ~2 us in 2400 (spec/PROTOCOL.md §5.1).
-  touch(path.join(src, 'far/small.txt'), '2400-01-01 00:00:01 UTC');
-  touch(path.join(src, 'far/big.bin'), '2400-01-01 00:00:00 UTC');
-  touch(path.join(src, 'far'), '2400-01-01 12:34:56 UTC');
+  // Whole seconds: utimes() takes a double, which resolves only ~2 us in 2400 (README, what is preserved).
+  await buildDated(src, [
+    { rel: 'far', when: '2400-01-01 12:34:56 UTC' },
+    { rel: 'far/big.bin', size: 3 * MiB + 5, when: '2400-01-01 00:00:00 UTC' },
+    { rel: 'far/small.txt', size: 6, when: '2400-01-01 00:00:01 UTC' },
+  ]);
   await roundTrip(src, 'copy2400');
+});
+
+test('a directory and files dated 1901 and 1969 keep their mtimes, push and pull', async () => {
+  const src = path.join(tmp, 'srcold');
+  await buildDated(src, [
+    { rel: 'd1901', when: '1901-12-14 20:45:53 UTC' },
+    { rel: 'd1901/big.bin', size: 2 * MiB + 1, when: '1901-12-14 00:00:00 UTC' },
+    { rel: 'd1969', when: '1969-12-31 23:59:58.5 UTC' },
+    { rel: 'd1969/small.txt', size: 6, when: '1969-12-31 23:59:59.25 UTC' },
+  ]);
+  await roundTrip(src, 'copyold');
 });
 
 test.run();
