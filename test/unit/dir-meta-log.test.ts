@@ -26,6 +26,24 @@ test('records come back whole, newest first, across chunks', () => {
   assert.equal([...log.newestFirst()], []);
 });
 
+test("mtimes beyond an i64 of nanoseconds come back exact: 2400, the wire's extremes, before 1970", () => {
+  const log = new DirMetaLog();
+  const I64_MAX = (1n << 63n) - 1n;
+  const NS = 1_000_000_000n;
+  // What the wire carries: i64 seconds and u32 nanoseconds (spec/PROTOCOL.md §5.1).
+  const times = [
+    13_569_465_600n * NS + 123_456_789n,
+    I64_MAX * NS + NS - 1n,
+    -(I64_MAX + 1n) * NS,
+    -2_147_397_247n * NS,
+    -1n,
+    0n,
+  ];
+  const added = times.map((t, i) => dir(`d${i}`, 0o755, t));
+  for (const d of added) log.add(d);
+  assert.equal([...log.newestFirst()], added.reverse());
+});
+
 test('a list of directories before their contents comes back deepest first', () => {
   const log = new DirMetaLog();
   for (const p of ['.', 'a', 'a/b', 'a/b/c', 'd', 'd/e']) log.add(dir(p, 0o700, 0n));

@@ -198,7 +198,12 @@ export class ConfinedRoot {
    * touching nothing, when the directory already has exactly this mode and the mtime `storedNs` that
    * futimes() would store (read now, after every write into it: applying would change nothing).
    */
-  setDirMetaSync(rel: SafePath, mode: number, timeSec: number, storedNs: bigint | undefined): boolean {
+  setDirMetaSync(
+    rel: SafePath,
+    mode: number,
+    timeSec: number | string,
+    storedNs: bigint | undefined,
+  ): boolean {
     if (!this.#parentsExistSync(parentOf(rel))) throw new FcpError('ENOENT', undefined, { path: rel });
     const abs = this.#join(rel);
     // Only an answer that makes the write a no-op is used: a link or anything odd goes on to the open,

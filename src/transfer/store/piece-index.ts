@@ -6,6 +6,10 @@
  * 16-byte record per piece: hash u64 | state u8 (1 = written) | 7 bytes zero. A record is written after its
  * piece's data write completed, without fsync: a crash may lose records or leave records whose data never
  * reached the disk, so every recorded piece is re-read and re-hashed before it is trusted.
+ *
+ * mtime_ns i64 spans 1677 to 2262; the wire's i64 seconds go further (ext4 allows 2446). A file whose mtime
+ * lies outside keeps no index: it is received as usual and, if interrupted, started over. Any narrower
+ * record of its mtime would let another file of that size pass the resume check.
  */
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -19,6 +23,8 @@ const HEADER_SIZE = 32;
 const RECORD_SIZE = 16;
 /** Index files larger than this are not read (1 TiB of pieces); the partial is started over. */
 const MAX_PIECES = 1 << 20;
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
 
 export interface PartialIdentity {
   size: bigint;
@@ -26,15 +32,25 @@ export interface PartialIdentity {
   pieces: number;
 }
 
-export class PieceIndex {
-  readonly #fh: FileHandle;
+/** Whether the header's mtime_ns can hold this source file's mtime exactly. */
+function fitsHeader(id: PartialIdentity): boolean {
+  return id.mtimeNs >= I64_MIN && id.mtimeNs <= I64_MAX;
+}
 
-  private constructor(fh: FileHandle) {
+export class PieceIndex {
+  /** Undefined for a file that keeps no index (an mtime the header cannot hold): records go nowhere. */
+  readonly #fh: FileHandle | undefined;
+
+  private constructor(fh: FileHandle | undefined) {
     this.#fh = fh;
   }
 
-  /** Starts a fresh index (truncating any old one) for a partial of the given source file. */
+  /**
+   * Starts a fresh index (truncating any old one) for a partial of the given source file; one that records
+   * nothing when the header cannot hold the file's mtime.
+   */
   static async create(root: ConfinedRoot, rel: string, id: PartialIdentity): Promise<PieceIndex> {
+    if (!fitsHeader(id)) return new PieceIndex(undefined);
     // Made afresh with O_EXCL, whatever is at its name (fresh-file.ts).
     const fh = await openFresh(root, checkWirePath(rel), fsConstants.O_RDWR, 0o600);
     const header = Buffer.alloc(HEADER_SIZE);
@@ -67,10 +83,11 @@ export class PieceIndex {
     rel: string,
     id: PartialIdentity,
   ): Promise<Map<number, bigint> | undefined> {
-    if (id.pieces > MAX_PIECES) return undefined;
+    if (id.pieces > MAX_PIECES || !fitsHeader(id)) return undefined;
     let fh: FileHandle;
     try {
-      fh = await root.openFile(rel, fsConstants.O_RDONLY);
+      // O_NONBLOCK: a FIFO planted at the index's name must not hang the open; the check below refuses it.
+      fh = await root.openFile(rel, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch {
       return undefined;
     }
@@ -107,6 +124,7 @@ export class PieceIndex {
 
   /** Records that pieces `first`, `first + 1`, ... are written with these hashes: one write for the run. */
   async recordRun(first: number, hashes: bigint[]): Promise<void> {
+    if (this.#fh === undefined) return;
     const recs = Buffer.alloc(RECORD_SIZE * hashes.length);
     for (let i = 0; i < hashes.length; i++) {
       recs.writeBigUInt64BE(hashes[i]!, i * RECORD_SIZE);
@@ -116,6 +134,6 @@ export class PieceIndex {
   }
 
   async close(): Promise<void> {
-    await this.#fh.close();
+    await this.#fh?.close();
   }
 }

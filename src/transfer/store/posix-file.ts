@@ -83,7 +83,8 @@ export class PosixSinkFile implements SinkFile {
     if (recorded === undefined || recorded.size === 0) return kept;
     let fh: FileHandle;
     try {
-      fh = await root.openFile(this.#tempRel, fsConstants.O_RDONLY);
+      // O_NONBLOCK: a FIFO planted at the temporary's name must not hang the open; the check below refuses it.
+      fh = await root.openFile(this.#tempRel, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch {
       return kept;
     }

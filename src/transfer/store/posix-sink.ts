@@ -65,7 +65,8 @@ export class PosixSink implements Sink {
   }
 
   async hashExisting(rel: SafePath, size: number, hasher: Hasher): Promise<bigint> {
-    const fh = await this.#root.openFile(rel, fsConstants.O_RDONLY);
+    // O_NONBLOCK: a FIFO swapped in since the lstat must not hang the open (a read of it then fails).
+    const fh = await this.#root.openFile(rel, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     try {
       return await hasher.hashOpenFile(fh, size);
     } finally {
