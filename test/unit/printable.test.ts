@@ -12,7 +12,7 @@ test('printable escapes bidi controls, so a name cannot display reversed', () =>
   assert.is(printable('bidi-\u202egpj.exe'), 'bidi-\\u{202e}gpj.exe');
   const bidi = '\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069';
   const escaped = printable(bidi);
-  assert.is(escaped, [...bidi].map((c) => `\\u{${c.charCodeAt(0).toString(16).padStart(4, "0")}}`).join(''));
+  assert.is(escaped, [...bidi].map((c) => `\\u{${c.charCodeAt(0).toString(16).padStart(4, '0')}}`).join(''));
   assert.not.match(escaped, /[^\x20-\x7e]/);
 });
 
