@@ -25,3 +25,8 @@ export function printable(text: string): string {
 function hex(ch: string, width: number): string {
   return ch.charCodeAt(0).toString(16).padStart(width, '0');
 }
+
+/** printable() of each line of a multi-line text (a stack), keeping its line breaks. */
+export function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
+}
