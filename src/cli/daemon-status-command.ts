@@ -10,6 +10,7 @@ import { lookupAccount } from '../security/privileges.js';
 import { EXIT } from './exit-codes.js';
 import { formatBytes, formatRate } from './progress.js';
 import { printable } from './printable.js';
+import { jsonLine } from './json-line.js';
 
 interface DaemonStatusArgs {
   port: number;
@@ -52,7 +53,7 @@ async function showSessions(args: ArgumentsCamelCase<DaemonStatusArgs>): Promise
   const account = args.user === undefined ? undefined : lookupAccount(args.user);
   const { stateDir } = daemonPaths(account, args.port, undefined, undefined);
   const sessions = await querySessions(controlSocketPath(stateDir, args.port));
-  if (args.json) process.stdout.write(`${JSON.stringify(sessions)}\n`);
+  if (args.json) process.stdout.write(jsonLine(sessions));
   else if (sessions.length > 0) process.stdout.write(table([HEADER, ...sessions.map(row)]));
   process.exit(EXIT.OK);
 }

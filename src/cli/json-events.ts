@@ -9,6 +9,7 @@ import type { FcpError, SessionMsg } from '../protocol/index.js';
 import type { TransferEvent, TransferListener } from '../transfer/events.js';
 import type { TransferStats } from '../transfer/stats.js';
 import { progressFigures, RateMeter } from './progress-figures.js';
+import { jsonLine } from './json-line.js';
 
 /** Bumped when a field changes meaning or goes away; new fields and events do not bump it. */
 export const JSON_EVENTS_VERSION = 1;
@@ -134,7 +135,7 @@ export class JsonEvents {
   }
 
   #emit(fields: Line): void {
-    this.#write(`${JSON.stringify({ v: JSON_EVENTS_VERSION, time: new Date().toISOString(), ...fields })}\n`);
+    this.#write(jsonLine({ v: JSON_EVENTS_VERSION, time: new Date().toISOString(), ...fields }));
   }
 }
 

@@ -18,6 +18,7 @@ import { FcpError } from '../protocol/index.js';
 import { EXIT } from './exit-codes.js';
 import { formatBytes, formatDuration, formatRate } from './progress.js';
 import { printable } from './printable.js';
+import { jsonLine } from './json-line.js';
 
 interface StatusArgs {
   id: string | undefined;
@@ -87,7 +88,7 @@ export function formatTable(rows: readonly string[][]): string {
 function showStatus(args: ArgumentsCamelCase<StatusArgs>): void {
   const dir = registryDir();
   const transfers = args.id === undefined ? listTransfers(dir) : [findTransfer(dir, args.id)];
-  if (args.json) process.stdout.write(`${JSON.stringify(transfers)}\n`);
+  if (args.json) process.stdout.write(jsonLine(transfers));
   else if (transfers.length > 0) process.stdout.write(formatTable([HEADER, ...transfers.map(row)]));
   process.exit(EXIT.OK);
 }

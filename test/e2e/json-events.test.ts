@@ -129,6 +129,23 @@ test('a run that fails: no start, an error line, then the summary with its exit 
   assert.ok(String(events[0]!['code']).length > 0);
 });
 
+/** Where Python's str.splitlines() cuts a line: what a reader of "one object per line" may split on. */
+const SPLITLINES = /\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/;
+
+test('names with DEL, C1 controls and U+2028/2029: every line is one object, whatever splits lines', async () => {
+  const odd = join(tmp, 'odd');
+  const names = ['csi-\u009b31m', 'nel-\u0085x', 'del-\u007fx', 'ls-\u2028x', 'ps-\u2029x'];
+  mkdirSync(odd);
+  for (const name of names) writeFileSync(join(odd, name), name);
+  const r = await startFcp(['--json', 'push', `${odd}/`, d.remote('odd')], RUN_TIMEOUT_MS).done;
+  assert.is(r.code, 0, describeRun(r));
+  assert.not.match(r.stdout, /[\u007f-\u009f\u2028\u2029]/, 'no such code point raw in the output');
+  const events = parseEvents(schema, r.stdout);
+  assert.is(r.stdout.split(SPLITLINES).length, events.length + 1, 'splitlines() sees as many lines');
+  const sent = fileEvents(events);
+  for (const name of names) assert.is(sent.get(name)?.['status'], 'sent', JSON.stringify(name));
+});
+
 test('after a resume, the first progress event counts the bytes found in place as done', async () => {
   const big = join(tmp, 'big.bin');
   await writeRandomFile(big, 24 * MiB + 5);
