@@ -74,10 +74,12 @@ export interface ServeOnce {
  * least a round trip more (the TCP handshake, then its ClientHello) before the TLS context is used.
  */
 export async function startServeOnce(opts: ServeOnceOptions): Promise<ServeOnce> {
+  // The run directory's mkdir and lstat run on libuv's pool while this thread makes the key and cert.
+  const runDir = privateRunDir(opts.env);
   const secret = randomBytes(ONE_TIME_SECRET_SIZE);
   const login = new OneTimeLogin(secret);
   const hostKey = generateHostKey();
-  const socketPath = relaySocketPath(await privateRunDir(opts.env));
+  const socketPath = relaySocketPath(await runDir);
   let end: (how: ServeOnceEnd) => void = () => {};
   const ending = new Promise<ServeOnceEnd>((resolve) => {
     end = resolve;
