@@ -17,6 +17,11 @@ import { printable } from './printable.js';
 
 /** Hidden, for tests: the idle time before a serve-once daemon with no login exits, in ms. */
 export const IDLE_ENV = 'FCPD_SERVE_ONCE_IDLE_MS';
+/**
+ * Hidden, for tests: how long after the bootstrap line the daemon waits before loading what serving needs,
+ * so that a test's connections arrive first and must wait for it.
+ */
+export const DEFER_ENV = 'FCPD_SERVE_ONCE_DEFER_MS';
 
 /** The fcpd options these commands read (the rest are the standing daemon's, refused by name). */
 export interface OverSshArgs {
@@ -85,6 +90,12 @@ async function serveOnce(args: ServeOnceArgs): Promise<number> {
   const log = args.logFile === undefined ? undefined : openLog(args.logFile);
   const write = (line: string) =>
     log?.write(`${new Date().toISOString()} fcpd[${process.pid}] ${printable(line)}\n`);
+  // Before the line: a signal, or a stdout nobody reads any more (ssh gone, the same news as stdin's end),
+  // that comes right after it must stop the daemon, not kill it or crash it.
+  const stopping = new AbortController();
+  const stop = () => stopping.abort();
+  for (const signal of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.once(signal, stop);
+  process.stdout.on('error', stop);
   const running = await startServeOnce({
     binds: args.bind === undefined ? ANY_ADDRESSES : [args.bind],
     port: args.port,
@@ -95,12 +106,11 @@ async function serveOnce(args: ServeOnceArgs): Promise<number> {
     verbose: args.verbose,
     stdin: process.stdin,
     version: FCP_VERSION,
+    stop: stopping.signal,
+    announce: (info) => process.stdout.write(`${formatBootstrapLine(info)}\n`),
     ...idleOverride(),
+    ...deferOverride(),
   });
-  for (const signal of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.once(signal, running.stop);
-  // A stdout nobody reads any more (ssh gone) is the same news as stdin's end, not a crash.
-  process.stdout.on('error', running.stop);
-  process.stdout.write(`${formatBootstrapLine(running.info)}\n`);
   // Only after the line, which the client waits for, and only into a log: formatAddress's first IPv6 check
   // builds node's large address pattern, 5-20 ms of the remote start (profiled, pinned).
   if (log !== undefined) {
@@ -125,14 +135,27 @@ async function stdioRelay(socketPath: string, conflicting: readonly string[]): P
 }
 
 function idleOverride(): { idleMs?: number } {
-  const value = Number(process.env[IDLE_ENV]);
-  return Number.isInteger(value) && value > 0 ? { idleMs: value } : {};
+  const value = envMs(IDLE_ENV);
+  return value === undefined ? {} : { idleMs: value };
+}
+
+function deferOverride(): { deferMs?: number } {
+  const value = envMs(DEFER_ENV);
+  return value === undefined ? {} : { deferMs: value };
+}
+
+/** A positive integer of ms from the environment, else undefined. */
+function envMs(name: string): number | undefined {
+  const value = Number(process.env[name]);
+  return Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
 function describeEnd(how: ServeOnceEnd): string {
   switch (how.reason) {
     case 'session':
       return how.error === undefined ? 'the session ended' : `the session failed: ${how.error.message}`;
+    case 'start':
+      return `could not start serving: ${how.error.message}`;
     case 'idle':
       return 'no client logged in in time';
     case 'stdin':
@@ -145,6 +168,11 @@ function describeEnd(how: ServeOnceEnd): string {
 /** A session that failed says how; no login in time is a client that could not connect (4). */
 function exitCodeOf(how: ServeOnceEnd): number {
   if (how.reason === 'session') return how.error === undefined ? EXIT.OK : exitCodeFor(how.error);
+  if (how.reason === 'start') {
+    // Before the line, fcpd.ts's fail() says it; after it, this is the one line on stderr.
+    process.stderr.write(`fcpd: --serve-once: ${printable(how.error.message)}\n`);
+    return exitCodeFor(how.error);
+  }
   if (how.reason === 'idle') {
     process.stderr.write('fcpd: --serve-once: no client logged in in time; exiting\n');
     return EXIT.CONNECT;

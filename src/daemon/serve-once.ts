@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { FcpError } from '../protocol/index.js';
+import { FcpError, toFcpError } from '../protocol/index.js';
 import { OneTimeLogin } from '../security/daemon-auth.js';
 import { generateHostKey } from '../security/host-key.js';
 import { type BootstrapInfo, ONE_TIME_SECRET_SIZE } from '../transport/bootstrap-line.js';
@@ -37,11 +37,26 @@ export interface ServeOnceOptions {
   readonly idleMs?: number;
   /** Where XDG_RUNTIME_DIR and HOME are read, for the relay socket's directory; default process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Writes the bootstrap line. Called as soon as the port, the host key and the secret exist; the rest
+   * (hasher, TLS context, sessions) is loaded right after it, while the line travels to the
+   * client, and a connection that comes first waits for it.
+   */
+  readonly announce: (info: BootstrapInfo) => void;
+  /**
+   * Ends the daemon as a signal would (a running session is aborted); it may fire before the line, and is
+   * wired before it so that a signal that follows the line at once is heard.
+   */
+  readonly stop: AbortSignal;
+  /** Tests only: wait this long after announce() before loading the rest, so connections come first. */
+  readonly deferMs?: number;
 }
 
 /** Why a serve-once daemon ended. */
 export type ServeOnceEnd =
   | { readonly reason: 'session'; readonly error: FcpError | undefined }
+  /** What serving needs could not be loaded after the line was written. */
+  | { readonly reason: 'start'; readonly error: FcpError }
   | { readonly reason: 'idle' | 'stdin' | 'stopped' };
 
 export interface ServeOnce {
@@ -51,16 +66,20 @@ export interface ServeOnce {
   readonly address: string;
   /** Resolves once everything is closed and the socket removed. */
   readonly ended: Promise<ServeOnceEnd>;
-  /** Ends now (a signal): a running session is aborted. */
-  stop(): void;
 }
 
-/** Binds, listens on the relay socket, and serves until one of the ends above. */
+/**
+ * Binds, listens on the relay socket, announces, then loads the rest and serves until one of the ends above.
+ * Only what the line says comes before it: the client cannot dial before it has the line, and then needs at
+ * least a round trip more (the TCP handshake, then its ClientHello) before the TLS context is used.
+ */
 export async function startServeOnce(opts: ServeOnceOptions): Promise<ServeOnce> {
+  // The run directory's mkdir and lstat run on libuv's pool while this thread makes the key and cert.
+  const runDir = privateRunDir(opts.env);
   const secret = randomBytes(ONE_TIME_SECRET_SIZE);
   const login = new OneTimeLogin(secret);
   const hostKey = generateHostKey();
-  const socketPath = relaySocketPath(await privateRunDir(opts.env));
+  const socketPath = relaySocketPath(await runDir);
   let end: (how: ServeOnceEnd) => void = () => {};
   const ending = new Promise<ServeOnceEnd>((resolve) => {
     end = resolve;
@@ -79,7 +98,7 @@ export async function startServeOnce(opts: ServeOnceOptions): Promise<ServeOnce>
       oneTime: login,
       onSessionEnd: (error) => end({ reason: 'session', error }),
     });
-    return { server: s, port: await s.listen() };
+    return { server: s, port: await s.bind() };
   });
   const { server, port } = result;
   const relay = new RelayListener(socketPath, (channel, arrival) => server.serveChannel(channel, arrival));
@@ -100,12 +119,28 @@ export async function startServeOnce(opts: ServeOnceOptions): Promise<ServeOnce>
     version: opts.version,
   };
   const unwatch = watchEnds(opts, login, end);
+  if (opts.stop.aborted) {
+    // Stopped while starting: no line for a daemon that will not serve.
+    end({ reason: 'stopped' });
+  } else {
+    opts.stop.addEventListener('abort', () => end({ reason: 'stopped' }), { once: true });
+    opts.announce(info);
+    void serveAfter(opts.deferMs, server).catch((err: unknown) =>
+      end({ reason: 'start', error: toFcpError(err) }),
+    );
+  }
   const ended = ending.then(async (how) => {
     unwatch();
     await Promise.all([server.close(), relay.close()]);
     return how;
   });
-  return { info, address, ended, stop: () => end({ reason: 'stopped' }) };
+  return { info, address, ended };
+}
+
+/** FcpServer.serve(), after `deferMs` when a test asks for it. */
+async function serveAfter(deferMs: number | undefined, server: FcpServer): Promise<void> {
+  if (deferMs !== undefined) await new Promise((resolve) => setTimeout(resolve, deferMs));
+  await server.serve();
 }
 
 /**

@@ -98,40 +98,75 @@ export class FcpServer {
   #hostKey: HostKey | undefined;
   #control: ControlSocket | undefined;
   #serving: Serving | undefined;
+  #port: number | undefined;
+  /** Resolves once serve() is done: relayed channels that came earlier wait for it. */
+  readonly #ready: Promise<Serving>;
+  #startServing: (serving: Serving) => void = () => {};
 
   constructor(opts: ServerOptions) {
     this.#opts = opts;
     this.#registry = new SessionRegistry(opts.maxSessions);
     this.#listener = new Listener({ ...opts, admission: this.#admission, throttle: new ThrottleReport() });
+    this.#ready = new Promise((resolve) => {
+      this.#startServing = resolve;
+    });
   }
 
   /**
-   * Binds, runs afterBind (the privilege drop), loads the host key, opens the root, writes the local token,
+   * Binds, runs afterBind (the privilege drop), opens the root, loads the host key, writes the local token,
    * then serves. Resolves with the bound port (useful with port 0). Connections that arrive before the end
    * of this wait for it.
    */
   async listen(): Promise<number> {
-    const hasher = await loadHasher();
+    const port = await this.bind();
+    await this.serve();
+    return port;
+  }
+
+  /**
+   * Binds, runs afterBind and opens the root; resolves with the bound port. Connections are accepted and
+   * wait until serve() is done, so a caller can announce the port first (fcpd --serve-once's bootstrap
+   * line) and load the rest after.
+   */
+  async bind(): Promise<number> {
     const port = await this.#listener.bind();
+    try {
+      // After the drop, as the account served; before any announcement, so a bad --root is said first.
+      await this.#opts.afterBind?.();
+      const { root, home } = this.#opts;
+      this.#served = await openServedTree(root === undefined ? { home: home ?? homedir() } : { root });
+    } catch (err) {
+      await this.#listener.stop();
+      throw err;
+    }
+    this.#port = port;
+    return port;
+  }
+
+  /** After bind(): loads what serving needs (listen()'s steps), then serves the connections that wait. */
+  async serve(): Promise<void> {
+    const port = this.#port;
+    const served = this.#served;
+    if (port === undefined || served === undefined) throw new Error('serve() before bind()');
     let serving: Serving;
     try {
-      serving = await this.#prepare(port, hasher);
+      serving = await this.#prepare(port, served, await loadHasher());
     } catch (err) {
       await this.#listener.stop();
       throw err;
     }
     this.#serving = serving;
     this.#listener.serve(serving);
-    return port;
+    this.#startServing(serving);
   }
 
   /**
    * Runs the handshake on a channel that came another way than the TCP listener (the serve-once relay
-   * socket); never rejects. Only after listen().
+   * socket), once serve() is done; never rejects.
    */
-  serveChannel(channel: AcceptedChannel, arrival: Arrival): Promise<void> {
-    if (this.#serving === undefined) throw new Error('serveChannel() before listen()');
-    return this.#serving.handshake(channel, arrival);
+  async serveChannel(channel: AcceptedChannel, arrival: Arrival): Promise<void> {
+    const serving = this.#serving ?? (await this.#ready);
+    return serving.handshake(channel, arrival);
   }
 
   /** The daemon's host key fingerprint (after listen()). */
@@ -181,15 +216,11 @@ export class FcpServer {
     }
   }
 
-  async #prepare(port: number, hasher: Hasher): Promise<Serving> {
+  async #prepare(port: number, served: ServedTree, hasher: Hasher): Promise<Serving> {
     const stateDir = this.#opts.stateDir ?? defaultStateDir();
-    // After the drop: the key lives in the served account's state directory, created and read as it.
-    await this.#opts.afterBind?.();
+    // After the drop (bind()): the key lives in the served account's state directory, created and read as it.
     const hostKey = this.#opts.hostKey ?? (await loadOrCreateHostKey(stateDir));
     this.#hostKey = hostKey;
-    const { root, home } = this.#opts;
-    const served = await openServedTree(root === undefined ? { home: home ?? homedir() } : { root });
-    this.#served = served;
     const tls = createServerContext(hostKey);
     const account = this.#opts.account ?? currentAccount();
     if (this.#opts.localToken !== false) this.#token = await this.#writeToken(port, hostKey, stateDir);

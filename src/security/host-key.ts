@@ -71,7 +71,7 @@ export async function loadOrCreateHostKey(stateDir: string): Promise<HostKey> {
  */
 export function generateHostKey(): HostKey {
   const { privateKey } = generateKeyPairSync('ed25519');
-  return hostKeyOf(privateKey, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, '', true);
+  return hostKeyOf(privateKey, undefined, '', true);
 }
 
 /** Signs `data` with the host key (Ed25519, so no hash is chosen). */
@@ -109,17 +109,33 @@ async function loadHostKeyFile(path: string, created: boolean): Promise<HostKey>
   return hostKeyOf(privateKey, keyPem, path, created);
 }
 
-function hostKeyOf(privateKey: KeyObject, keyPem: string, path: string, created: boolean): HostKey {
+/**
+ * The PEMs are made on first use, by the TLS context: the fingerprint is the key's, not the certificate's,
+ * so fcpd --serve-once announces it before either exists (~1.2 ms of its start, pinned). `keyPem`
+ * undefined: exported from `privateKey` then.
+ */
+function hostKeyOf(
+  privateKey: KeyObject,
+  keyPem: string | undefined,
+  path: string,
+  created: boolean,
+): HostKey {
   const spki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
   const fingerprintBytes = spkiDigest(spki);
+  let certPem: string | undefined;
+  let pem = keyPem;
   return {
     path,
     privateKey,
     spki,
     fingerprintBytes,
     fingerprint: formatFingerprint(fingerprintBytes),
-    certPem: createSelfSignedCert(privateKey, 'fcpd'),
-    keyPem,
+    get certPem() {
+      return (certPem ??= createSelfSignedCert(privateKey, 'fcpd'));
+    },
+    get keyPem() {
+      return (pem ??= privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    },
     created,
   };
 }
