@@ -4,7 +4,7 @@
  * port. One request per connection, a line ("status"), one JSON line back, then the socket closes
  * (README "fcpd status").
  */
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { FcpError, toFcpError } from '../protocol/index.js';
@@ -157,6 +157,25 @@ export function queryStatus(socketPath: string, deadlineMs = QUERY_DEADLINE_MS):
       }
     });
   });
+}
+
+/**
+ * `fcpd status --user NAME` run by root: the socket must be NAME's own socket (lstat: not a link), so a
+ * link NAME planted cannot point root at another account's daemon. FCP_ERR_AUTH_INSECURE_FILE naming it.
+ */
+export function checkSocketOwner(socketPath: string, uid: number): void {
+  let stats;
+  try {
+    stats = lstatSync(socketPath);
+  } catch (err) {
+    throw queryError(err as NodeJS.ErrnoException, socketPath);
+  }
+  if (!stats.isSocket() || stats.uid !== uid)
+    throw new FcpError(
+      'FCP_ERR_AUTH_INSECURE_FILE',
+      `${socketPath} is not a socket owned by uid ${uid}: not asked`,
+      { path: socketPath },
+    );
 }
 
 function queryError(err: NodeJS.ErrnoException, socketPath: string): FcpError {

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
-import { queryStatus } from '../../src/daemon/control-socket.js';
+import { checkSocketOwner, queryStatus } from '../../src/daemon/control-socket.js';
 import { FcpError } from '../../src/protocol/index.js';
 import { test } from '../helpers/test.js';
 
@@ -65,6 +65,14 @@ test('a reply trickled byte by byte is cut off by the whole-answer deadline', as
   } finally {
     for (const t of timers) clearInterval(t);
   }
+});
+
+test("a socket that is not the named account's own is not asked", async () => {
+  const socketPath = await fakeDaemon((s) => s.end('{}\n'));
+  const err = await failure(Promise.resolve().then(() => checkSocketOwner(socketPath, 12345)));
+  assert.is(err.code, 'FCP_ERR_AUTH_INSECURE_FILE');
+  assert.ok(err.message.includes(socketPath), err.message);
+  checkSocketOwner(socketPath, process.getuid?.() ?? 0);
 });
 
 test.run();
