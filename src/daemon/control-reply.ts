@@ -4,7 +4,28 @@
  * for its type, and a reply that is not one is a single FCP_ERR_PROTO_MALFORMED naming the socket.
  */
 import { FcpError } from '../protocol/index.js';
-import type { ControlReply, SessionStatus } from './control-socket.js';
+
+/** One session fcpd serves now, as `fcpd status --json` shows it. */
+export interface SessionStatus {
+  /** Who logged in: the key's comment or fingerprint, or "local token". */
+  who: string;
+  /** The client's address and port. */
+  from: string;
+  direction: 'push' | 'pull';
+  bytes_done: number;
+  bytes_total: number;
+  files_done: number;
+  files_total: number;
+  /** Bytes per second, averaged since the session started. */
+  rate: number;
+  connections: number;
+  started_at: string;
+}
+
+export interface ControlReply {
+  version: number;
+  sessions: SessionStatus[];
+}
 
 const STRINGS = ['who', 'from', 'started_at'] as const;
 const NUMBERS = ['bytes_done', 'bytes_total', 'files_done', 'files_total', 'rate', 'connections'] as const;
@@ -33,5 +54,5 @@ export function parseControlReply(text: string, socketPath: string): ControlRepl
     ? 'no sessions in the reply'
     : sessions.map(sessionProblem).find((p) => p !== undefined);
   if (why !== undefined) throw new FcpError('FCP_ERR_PROTO_MALFORMED', `bad answer on ${socketPath}: ${why}`);
-  return parsed as ControlReply & { sessions: SessionStatus[] };
+  return parsed as ControlReply;
 }

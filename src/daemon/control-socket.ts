@@ -8,7 +8,7 @@ import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { FcpError, toFcpError } from '../protocol/index.js';
-import { parseControlReply } from './control-reply.js';
+import { type ControlReply, parseControlReply, type SessionStatus } from './control-reply.js';
 
 /** Bumped when a field changes meaning or goes away. */
 export const CONTROL_VERSION = 1;
@@ -17,27 +17,7 @@ const MAX_REQUEST_BYTES = 64;
 /** A client that says nothing for this long is dropped. */
 const REQUEST_TIMEOUT_MS = 2000;
 
-/** One session fcpd serves now, as `fcpd status --json` shows it. */
-export interface SessionStatus {
-  /** Who logged in: the key's comment or fingerprint, or "local token". */
-  who: string;
-  /** The client's address and port. */
-  from: string;
-  direction: 'push' | 'pull';
-  bytes_done: number;
-  bytes_total: number;
-  files_done: number;
-  files_total: number;
-  /** Bytes per second, averaged since the session started. */
-  rate: number;
-  connections: number;
-  started_at: string;
-}
-
-export interface ControlReply {
-  version: number;
-  sessions: SessionStatus[];
-}
+export type { ControlReply, SessionStatus } from './control-reply.js';
 
 /** `<stateDir>/control/fcpd-<port>.sock`: one per daemon, as the pid file is. */
 export function controlSocketPath(stateDir: string, port: number): string {
