@@ -4,7 +4,12 @@
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DEFAULT_PORT } from '../protocol/index.js';
-import { controlSocketPath, querySessions, type SessionStatus } from '../daemon/control-socket.js';
+import {
+  checkSocketOwner,
+  controlSocketPath,
+  querySessions,
+  type SessionStatus,
+} from '../daemon/control-socket.js';
 import { daemonPaths } from '../daemon/daemon-paths.js';
 import { lookupAccount } from '../security/privileges.js';
 import { EXIT } from './exit-codes.js';
@@ -52,7 +57,9 @@ async function showSessions(args: ArgumentsCamelCase<DaemonStatusArgs>): Promise
   // --user NAME: the daemon started with --user NAME keeps its socket in NAME's state directory.
   const account = args.user === undefined ? undefined : lookupAccount(args.user);
   const { stateDir } = daemonPaths(account, args.port, undefined, undefined);
-  const sessions = await querySessions(controlSocketPath(stateDir, args.port));
+  const socketPath = controlSocketPath(stateDir, args.port);
+  if (account !== undefined) checkSocketOwner(socketPath, account.uid);
+  const sessions = await querySessions(socketPath);
   if (args.json) process.stdout.write(jsonLine(sessions));
   else if (sessions.length > 0) process.stdout.write(table([HEADER, ...sessions.map(row)]));
   process.exit(EXIT.OK);

@@ -13,6 +13,7 @@ import {
   registryDir,
   type TransferStatus,
 } from '../client/transfer-registry.js';
+import { registryDirProblem } from '../client/registry-trust.js';
 import type { TransportKind } from '../client/transfer-route.js';
 import { FcpError } from '../protocol/index.js';
 import { EXIT } from './exit-codes.js';
@@ -23,6 +24,7 @@ import { jsonLine } from './json-line.js';
 interface StatusArgs {
   id: string | undefined;
   json: boolean;
+  verbose: boolean;
 }
 
 interface CancelArgs {
@@ -87,6 +89,8 @@ export function formatTable(rows: readonly string[][]): string {
 
 function showStatus(args: ArgumentsCamelCase<StatusArgs>): void {
   const dir = registryDir();
+  const ignored = registryDirProblem(dir);
+  if (args.verbose && ignored !== undefined) process.stderr.write(`fcp: ${printable(ignored)}\n`);
   const transfers = args.id === undefined ? listTransfers(dir) : [findTransfer(dir, args.id)];
   if (args.json) process.stdout.write(jsonLine(transfers));
   else if (transfers.length > 0) process.stdout.write(formatTable([HEADER, ...transfers.map(row)]));
@@ -111,11 +115,15 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
   command: 'status [id]',
   describe: "list this user's running transfers (or one), from any shell",
   builder: (y: Argv) =>
-    y.positional('id', { type: 'string', describe: 'a transfer id (fcp status lists them)' }).option('json', {
-      type: 'boolean',
-      default: false,
-      describe: 'a JSON array instead of a table',
-    }) as Argv<StatusArgs>,
+    y
+      .positional('id', { type: 'string', describe: 'a transfer id (fcp status lists them)' })
+      .option('json', { type: 'boolean', default: false, describe: 'a JSON array instead of a table' })
+      .option('verbose', {
+        alias: 'v',
+        type: 'boolean',
+        default: false,
+        describe: 'say why the registry is ignored (a link, or not yours)',
+      }) as Argv<StatusArgs>,
   handler: showStatus,
 };
 

@@ -5,13 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import path from 'node:path';
 import { FcpError, toFcpError } from '../protocol/index.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import type { TransferListener } from '../transfer/events.js';
 import {
   CANCEL_SIGNAL,
   ensureRegistryDir,
+  logFile,
   newTransferId,
   registryDir,
   takeCancelRequest,
@@ -87,10 +87,6 @@ export function onCancel(
     if (running === undefined || running.finished) stop(err);
     running.fail(err);
   });
-}
-
-function logFile(dir: string, id: string): string {
-  return path.join(dir, `${id}.log`);
 }
 
 /**

@@ -7,8 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -19,6 +22,7 @@ import {
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { FcpError } from '../protocol/index.js';
+import { ENTRY_OPEN_FLAGS, entryProblem, isSignallablePid, registryDirProblem } from './registry-trust.js';
 import { TRANSPORT_KINDS, type TransportKind } from './transfer-route.js';
 
 /** Bumped when a field changes meaning or goes away. */
@@ -74,10 +78,47 @@ export function registryDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'fcp', 'transfers');
 }
 
-/** Creates the registry directory (and its parents) and makes it 0700: other users see nothing of it. */
+/**
+ * Creates the registry directory and makes it 0700: other users see nothing of it. Its parents above `fcp/`
+ * are the user's (made as any program makes them); `fcp` and `transfers` are made one level at a time and
+ * the last is opened without following a link, so a link planted there is refused, never chmodded (a
+ * root fcp with a user's HOME would otherwise turn the link's target 0700). FCP_ERR_USAGE naming it when
+ * refused.
+ */
 export function ensureRegistryDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  const fcpDir = path.dirname(dir);
+  mkdirSync(path.dirname(fcpDir), { recursive: true, mode: 0o700 });
+  mkdirOneLevel(fcpDir);
+  mkdirOneLevel(dir);
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    throw new FcpError('FCP_ERR_USAGE', `${dir} is not a directory (a symbolic link?): not used`, {
+      cause: err,
+    });
+  }
+  try {
+    fchmodSync(fd, 0o700);
+  } finally {
+    closeSync(fd);
+  }
+  const problem = registryDirProblem(dir);
+  if (problem !== undefined) throw new FcpError('FCP_ERR_USAGE', problem, { path: dir });
+}
+
+/** mkdir that never follows a link: an existing link stays (and is refused by the caller's check). */
+function mkdirOneLevel(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/** A background run's log: always `<dir>/<id>.log`, never a path read from an entry (which may be forged). */
+export function logFile(dir: string, id: string): string {
+  return path.join(dir, `${id}.log`);
 }
 
 export function newTransferId(): string {
@@ -102,6 +143,7 @@ export function processStartTime(pid: number): string | undefined {
  * Without /proc (pid_start empty) only "not gone" can be told.
  */
 export function isLive(status: Pick<TransferStatus, 'pid' | 'pid_start'>): boolean {
+  if (!isSignallablePid(status.pid)) return false;
   if (status.pid_start !== '') return processStartTime(status.pid) === status.pid_start;
   try {
     process.kill(status.pid, 0);
@@ -156,6 +198,11 @@ export function cancelTransfer(dir: string, id: string, how: CancelHow): Transfe
   const status = findTransfer(dir, id);
   if (status.state !== 'running')
     throw new FcpError('FCP_ERR_USAGE', `transfer ${id} has already ended (exit code ${status.exit_code})`);
+  if (!isSignallablePid(status.pid))
+    throw new FcpError(
+      'FCP_ERR_USAGE',
+      `transfer ${id} has no valid pid (${String(status.pid)}): not signalled`,
+    );
   requestCancel(dir, id, how);
   try {
     process.kill(status.pid, CANCEL_SIGNAL);
@@ -178,15 +225,29 @@ export function takeCancelRequest(dir: string, id: string): CancelHow {
   }
 }
 
-function readStatus(file: string): TransferStatus | undefined {
+/** The entry's text, or undefined when it is not one to trust (a link, another user's, group-writable). */
+function readEntry(file: string): string | undefined {
+  const fd = openSync(file, ENTRY_OPEN_FLAGS);
   try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<TransferStatus>;
-    if (parsed.version !== STATUS_VERSION || typeof parsed.id !== 'string' || typeof parsed.pid !== 'number')
+    return entryProblem(fd) === undefined ? readFileSync(fd, 'utf8') : undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readStatus(dir: string, id: string): TransferStatus | undefined {
+  try {
+    const text = readEntry(statusFile(dir, id));
+    if (text === undefined) return undefined;
+    const parsed = JSON.parse(text) as Partial<TransferStatus>;
+    if (parsed.version !== STATUS_VERSION || parsed.id !== id || !isSignallablePid(parsed.pid))
       return undefined;
     // Written by an fcp from before `transport` (still running, or finished within FINISHED_KEEP_MS after
     // an upgrade), or by a later one with a kind this one does not know: not known.
     const transport = TRANSPORT_KINDS.includes(parsed.transport as TransportKind) ? parsed.transport : null;
-    return { ...parsed, transport } as TransferStatus;
+    // Whatever path the file names, the log of a background run is where fcp put it.
+    const log = parsed.log === null || parsed.log === undefined ? null : logFile(dir, id);
+    return { ...parsed, transport, log } as TransferStatus;
   } catch {
     // Removed between readdir and read (its transfer just ended), or not ours: not a transfer.
     return undefined;
@@ -198,6 +259,7 @@ function readStatus(file: string): TransferStatus | undefined {
  * FINISHED_KEEP_MS are removed on the way and not returned.
  */
 export function listTransfers(dir: string, nowMs = Date.now()): TransferStatus[] {
+  if (registryDirProblem(dir) !== undefined) return [];
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -206,9 +268,10 @@ export function listTransfers(dir: string, nowMs = Date.now()): TransferStatus[]
   }
   const out: TransferStatus[] = [];
   for (const name of names) {
-    if (!name.endsWith('.json') || !ID_PATTERN.test(name.slice(0, -5))) continue;
-    const file = path.join(dir, name);
-    const status = readStatus(file);
+    const id = name.slice(0, -5);
+    if (!name.endsWith('.json') || !ID_PATTERN.test(id)) continue;
+    const file = statusFile(dir, id);
+    const status = readStatus(dir, id);
     if (status === undefined) continue;
     if (!isStale(status, file, nowMs)) {
       out.push(status);

@@ -4,10 +4,11 @@
  * port. One request per connection, a line ("status"), one JSON line back, then the socket closes
  * (README "fcpd status").
  */
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { FcpError, toFcpError } from '../protocol/index.js';
+import { type ControlReply, parseControlReply, type SessionStatus } from './control-reply.js';
 
 /** Bumped when a field changes meaning or goes away. */
 export const CONTROL_VERSION = 1;
@@ -16,27 +17,7 @@ const MAX_REQUEST_BYTES = 64;
 /** A client that says nothing for this long is dropped. */
 const REQUEST_TIMEOUT_MS = 2000;
 
-/** One session fcpd serves now, as `fcpd status --json` shows it. */
-export interface SessionStatus {
-  /** Who logged in: the key's comment or fingerprint, or "local token". */
-  who: string;
-  /** The client's address and port. */
-  from: string;
-  direction: 'push' | 'pull';
-  bytes_done: number;
-  bytes_total: number;
-  files_done: number;
-  files_total: number;
-  /** Bytes per second, averaged since the session started. */
-  rate: number;
-  connections: number;
-  started_at: string;
-}
-
-export interface ControlReply {
-  version: number;
-  sessions: SessionStatus[];
-}
+export type { ControlReply, SessionStatus } from './control-reply.js';
 
 /** `<stateDir>/control/fcpd-<port>.sock`: one per daemon, as the pid file is. */
 export function controlSocketPath(stateDir: string, port: number): string {
@@ -105,8 +86,10 @@ function answer(socket: net.Socket, sessions: () => SessionStatus[]): void {
   });
 }
 
-/** How long `fcpd status` waits for the daemon's answer. */
-const QUERY_TIMEOUT_MS = 5000;
+/** How long `fcpd status` waits for the daemon's whole answer (not per read: a trickle must not hold it). */
+const QUERY_DEADLINE_MS = 5000;
+/** A reply larger than this is not a daemon's: a session line is ~300 bytes. */
+export const MAX_REPLY_BYTES = 1024 * 1024;
 
 /** The sessions the daemon at `socketPath` serves now (see queryStatus). */
 export async function querySessions(socketPath: string): Promise<SessionStatus[]> {
@@ -115,31 +98,64 @@ export async function querySessions(socketPath: string): Promise<SessionStatus[]
 
 /**
  * Asks the daemon at `socketPath` for its sessions. FCP_ERR_NET_CONNECT naming the socket when no daemon
- * answers there; EACCES when the socket is another account's.
+ * answers there; EACCES when the socket is another account's; FCP_ERR_NET_TIMEOUT when the whole answer
+ * takes longer than `deadlineMs`; FCP_ERR_PROTO_MALFORMED when it is larger than MAX_REPLY_BYTES or not a
+ * reply (control-reply.ts).
  */
-export function queryStatus(socketPath: string): Promise<ControlReply> {
+export function queryStatus(socketPath: string, deadlineMs = QUERY_DEADLINE_MS): Promise<ControlReply> {
   return new Promise((resolve, reject) => {
-    let reply = '';
+    const chunks: Buffer[] = [];
+    let size = 0;
     const socket = net.connect(socketPath);
-    socket.setEncoding('utf8');
-    socket.setTimeout(QUERY_TIMEOUT_MS, () =>
-      socket.destroy(new FcpError('FCP_ERR_NET_TIMEOUT', `no answer on ${socketPath}`)),
+    const deadline = setTimeout(
+      () =>
+        socket.destroy(
+          new FcpError('FCP_ERR_NET_TIMEOUT', `no whole answer on ${socketPath} within ${deadlineMs} ms`),
+        ),
+      deadlineMs,
     );
+    socket.on('close', () => clearTimeout(deadline));
     socket.on('connect', () => socket.write('status\n'));
-    socket.on('data', (chunk: string) => {
-      reply += chunk;
+    socket.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_REPLY_BYTES)
+        socket.destroy(
+          new FcpError(
+            'FCP_ERR_PROTO_MALFORMED',
+            `bad answer on ${socketPath}: over ${MAX_REPLY_BYTES} bytes`,
+          ),
+        );
+      else chunks.push(chunk);
     });
     socket.on('error', (err) => reject(queryError(err, socketPath)));
     socket.on('end', () => {
+      clearTimeout(deadline);
       try {
-        const parsed = JSON.parse(reply) as ControlReply;
-        if (!Array.isArray(parsed.sessions)) throw new Error('no sessions in the reply');
-        resolve(parsed);
+        resolve(parseControlReply(Buffer.concat(chunks).toString('utf8'), socketPath));
       } catch (err) {
-        reject(new FcpError('FCP_ERR_PROTO_MALFORMED', `bad answer on ${socketPath}`, { cause: err }));
+        reject(err as Error);
       }
     });
   });
+}
+
+/**
+ * `fcpd status --user NAME` run by root: the socket must be NAME's own socket (lstat: not a link), so a
+ * link NAME planted cannot point root at another account's daemon. FCP_ERR_AUTH_INSECURE_FILE naming it.
+ */
+export function checkSocketOwner(socketPath: string, uid: number): void {
+  let stats;
+  try {
+    stats = lstatSync(socketPath);
+  } catch (err) {
+    throw queryError(err as NodeJS.ErrnoException, socketPath);
+  }
+  if (!stats.isSocket() || stats.uid !== uid)
+    throw new FcpError(
+      'FCP_ERR_AUTH_INSECURE_FILE',
+      `${socketPath} is not a socket owned by uid ${uid}: not asked`,
+      { path: socketPath },
+    );
 }
 
 function queryError(err: NodeJS.ErrnoException, socketPath: string): FcpError {

@@ -83,7 +83,10 @@ test('a finished background transfer stays listed with its code, then expires wi
   const dir = freshDir();
   const log = path.join(dir, 'dddddddddddd.log');
   writeFileSync(log, 'fcp: ...\n');
-  const done = { ...initialStatus({ ...description, id: 'dddddddddddd', log }, 1), state: 'exited' as const };
+  const done = {
+    ...initialStatus({ ...description, id: 'dddddddddddd', log }, process.pid),
+    state: 'exited' as const,
+  };
   writeStatus(dir, { ...done, exit_code: 0 });
   assert.equal(
     listTransfers(dir).map((t) => [t.id, t.exit_code]),
