@@ -22,22 +22,12 @@ import { initialStatus } from '../../src/client/transfer-status.js';
 import { accountWithHome } from '../helpers/accounts.js';
 import { describeRun, runFcp, track } from '../helpers/cli.js';
 import { test } from '../helpers/test.js';
-import { privateState } from '../helpers/transfers.js';
+import { privateState, samplePush } from '../helpers/transfers.js';
 
 const ID = 'abcdefabcdef';
 
 function forged(fields: Record<string, unknown>): string {
-  const description = {
-    id: ID,
-    direction: 'push' as const,
-    host: '127.0.0.1',
-    port: 7523,
-    sources: ['/src'],
-    destination: 'dst/',
-    connections: 1,
-    bwlimit: null,
-    log: null,
-  };
+  const description = samplePush(ID);
   return JSON.stringify({ ...initialStatus(description, process.pid), pid_start: '', ...fields });
 }
 

@@ -5,12 +5,28 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { listTransfers, registryDir, type TransferStatus } from '../../src/client/transfer-registry.js';
+import type { TransferDescription } from '../../src/client/transfer-status.js';
 import { type ChildDaemon, type InProcessDaemon, spawnDaemon, startInProcessDaemon } from './daemon.js';
 import { eventually } from './detached.js';
 import { test } from './test.js';
 import { removeTree } from './tree.js';
 
 const stateHomes: string[] = [];
+
+/** A push of /src to 127.0.0.1:7523:dst/ over one connection, as the registry's tests describe one. */
+export function samplePush(id: string): TransferDescription {
+  return {
+    id,
+    direction: 'push',
+    host: '127.0.0.1',
+    port: 7523,
+    sources: ['/src'],
+    destination: 'dst/',
+    connections: 1,
+    bwlimit: null,
+    log: null,
+  };
+}
 
 /** A fresh XDG_STATE_HOME, and the registry directory fcp uses under it; removed when the test process exits. */
 export function privateState(): { env: Record<string, string>; dir: string } {

@@ -11,6 +11,7 @@ import type { TransferEvent } from '../../src/transfer/events.js';
 import { createStats } from '../../src/transfer/stats.js';
 import { eventually } from '../helpers/detached.js';
 import { test } from '../helpers/test.js';
+import { samplePush } from '../helpers/transfers.js';
 
 const base = mkdtempSync(path.join(tmpdir(), 'fcp-status-'));
 test.after(() => rmSync(base, { recursive: true, force: true }));
@@ -20,17 +21,7 @@ const MiB = 1 << 20;
 function writer(): { w: TransferStatusWriter; id: string; dir: string } {
   const dir = path.join(base, newTransferId());
   const id = newTransferId();
-  const description = {
-    id,
-    direction: 'push' as const,
-    host: '127.0.0.1',
-    port: 7523,
-    sources: ['/src'],
-    destination: 'dst/',
-    connections: 1,
-    bwlimit: null,
-    log: null,
-  };
+  const description = samplePush(id);
   const stats = createStats(performance.now());
   const w = new TransferStatusWriter(dir, description, {
     stats: () => stats,
