@@ -18,7 +18,7 @@ import {
 } from '../protocol/index.js';
 import { authError } from './auth-errors.js';
 import { spkiDigest, spkiFingerprint } from './host-key.js';
-import { isSameHostDaemon, vetSameHostFirstContact } from './first-contact.js';
+import { vetFirstContact } from './first-contact.js';
 import { encryptedKeyMessage, loadIdentityFile } from './identity-file.js';
 import { checkHostKey, knownHostName, replaceHostKey, verifyHostKey } from './known-hosts.js';
 import { checkHostProof, makePublicKeyProof, makeTokenProof } from './proofs.js';
@@ -272,16 +272,7 @@ export class ClientAuthExchange {
       peerAddress: this.#opts.peerAddress ?? '',
       fingerprint: this.#hostFingerprint,
     };
-    if (this.#opts.acceptHostKey === contact.fingerprint || !isSameHostDaemon(contact)) return;
-    const name = knownHostName(contact.host, contact.port);
-    // A changed pin throws here as in #checkPin; a known_hosts we cannot read pins nothing, so it is no pin.
-    const pinned = await checkHostKey(this.#opts.knownHostsFile, name, contact.fingerprint).catch(
-      (err: unknown) => {
-        if (err instanceof FcpError && errorArea(err.code) === 'AUTH') throw err;
-        return 'unknown' as const;
-      },
-    );
-    if (pinned === 'unknown') await vetSameHostFirstContact(contact);
+    await vetFirstContact(contact, this.#opts.acceptHostKey, this.#opts.knownHostsFile);
   }
 
   async #checkPin(): Promise<void> {

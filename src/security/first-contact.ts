@@ -4,8 +4,9 @@
  * listen on a loopback port our own daemon used to hold. So, unless our own token vouched for the key or a pin
  * exists (the caller checks both), the key is pinned only when the listening socket belongs to us or root.
  */
+import { errorArea, FcpError } from '../protocol/index.js';
 import { authError } from './auth-errors.js';
-import { knownHostName } from './known-hosts.js';
+import { checkHostKey, knownHostName } from './known-hosts.js';
 import { listenerOwners } from './listener-owner.js';
 import { isSameHostAddress } from './same-host.js';
 
@@ -21,6 +22,26 @@ export interface FirstContact {
 /** True when the connection reached this host, where first use needs the checks of vetSameHostFirstContact. */
 export function isSameHostDaemon(c: FirstContact): boolean {
   return c.peerAddress !== '' && isSameHostAddress(c.peerAddress);
+}
+
+/**
+ * The client's rule for a daemon its own token did not vouch for: one on this host that `knownHostsFile` has
+ * no pin for, and whose key `acceptHostKey` does not name, must pass vetSameHostFirstContact.
+ */
+export async function vetFirstContact(
+  c: FirstContact,
+  acceptHostKey: string | undefined,
+  knownHostsFile: string,
+): Promise<void> {
+  if (acceptHostKey === c.fingerprint || !isSameHostDaemon(c)) return;
+  // A changed pin throws here as the pin check does; a known_hosts we cannot read pins nothing: no pin.
+  const pinned = await checkHostKey(knownHostsFile, knownHostName(c.host, c.port), c.fingerprint).catch(
+    (err: unknown) => {
+      if (err instanceof FcpError && errorArea(err.code) === 'AUTH') throw err;
+      return 'unknown' as const;
+    },
+  );
+  if (pinned === 'unknown') await vetSameHostFirstContact(c);
 }
 
 /**
