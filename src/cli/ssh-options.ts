@@ -8,7 +8,12 @@ import type { RemoteSpec } from '../client/remote-spec.js';
 import { SSH_TRANSPORTS, type SshTransport } from '../client/ssh-dialer.js';
 import { portWithSsh, type TransportChoice, type TransportMode } from '../client/transport-choice.js';
 import { FcpError } from '../protocol/index.js';
-import { parseSshCommand, sshDestination, withUserFiles } from '../transport/ssh-command.js';
+import {
+  parseSshCommand,
+  sshDestination,
+  UNSAFE_IN_LOGIN_SHELL,
+  withUserFiles,
+} from '../transport/ssh-command.js';
 
 export interface SshArgs {
   ssh: string | undefined;
@@ -101,13 +106,20 @@ export function transportChoice(
 
 /**
  * The remote command goes to the login shell inside one quoted line, which no login shell reads the same
- * with a line break, a `!` (csh's history) or a backslash pair (fish): refused here, naming the option,
+ * with a line break, a `!` (csh's history) or a backslash before \\ or ' (fish): refused here, naming the option,
  * rather than as an internal error when the command is built (ssh-command.ts loginShellCommand).
  */
 function checkRemoteFcpd(command: string | undefined): void {
-  const bad = command === undefined ? null : /[\n\r!]|\\\\/.exec(command);
+  const bad = command === undefined ? null : UNSAFE_IN_LOGIN_SHELL.exec(command);
   if (bad === null) return;
-  const shown = bad[0] === '\n' ? 'a line break' : bad[0] === '\r' ? 'a carriage return' : `'${bad[0]}'`;
+  const shown =
+    bad[0] === '\n'
+      ? 'a line break'
+      : bad[0] === '\r'
+        ? 'a carriage return'
+        : bad[0] === '!'
+          ? "'!'"
+          : `a backslash before ${bad[0][1]}`;
   throw usage(`--remote-fcpd cannot hold ${shown}: the command must read the same in every login shell`);
 }
 

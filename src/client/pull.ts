@@ -6,6 +6,7 @@ import { FcpError, MAX_PATTERNS, MsgType, type PullMsg, TransferFlag } from '../
 import { problemsTo } from '../transfer/events.js';
 import {
   type Destination,
+  type PlannedDestination,
   planLocalDestination,
   resolveLocalDestination,
 } from '../transfer/store/destination.js';
@@ -46,7 +47,7 @@ export async function pull(opts: PullOptions): Promise<void> {
   };
   const { conn, inbox, session, link } = await openSession(opts, request);
   const single = (session.flags & TransferFlag.SingleFile) !== 0;
-  let dest: Destination | undefined;
+  let dest: Destination | PlannedDestination | undefined;
   try {
     // A dry run makes no directory, the destination included (PROTOCOL.md §5.6).
     dest =
@@ -65,6 +66,7 @@ export async function pull(opts: PullOptions): Promise<void> {
     rateLimit: opts.rateLimit,
     listeners: [problemsTo(opts.onWarning), extra.listener, ...(opts.listeners ?? [])],
     root: dest?.root,
+    madeIn: dest !== undefined && 'madeIn' in dest ? dest.madeIn : undefined,
     singleName: dest?.singleName,
     singleFile: single,
     dryRun: opts.dryRun,

@@ -37,6 +37,8 @@ const DIR_META_SLICE = 1024;
 export interface ReceiverOptions extends EngineOptions {
   /** The destination directory; every entry path is confined to it. Undefined: a dry run's missing one. */
   root: ConfinedRoot | undefined;
+  /** A dry run's missing destination: the existing directory it would be made in (for its free space). */
+  madeIn?: string;
   /** Decide every entry, write nothing, and settle needed files without data (spec/PROTOCOL.md §5.6). */
   dryRun?: boolean;
   /** Set when the single top-level file of the list is to be written under this name instead of its own. */
@@ -93,7 +95,7 @@ export class Receiver extends TransferEngine {
   #sinkFor(opts: ReceiverOptions): Sink {
     const posix = (root: ConfinedRoot) =>
       new PosixSink(root, { sessionOver: () => this.finished, onPartialKept: opts.onPartialKept });
-    if (opts.dryRun === true) return new DryRunSink(opts.root && posix(opts.root));
+    if (opts.dryRun === true) return new DryRunSink(opts.root && posix(opts.root), opts.madeIn);
     if (opts.root === undefined) throw new FcpError('FCP_ERR_INTERNAL', 'a receiver needs its destination');
     return posix(opts.root);
   }

@@ -124,22 +124,45 @@ export function sshDestination(host: string, user: string | undefined): string {
   return dest;
 }
 
+/** What loginShellCommand refuses in a script: a line break, csh's `!`, and fish's escapes inside '...'. */
+export const UNSAFE_IN_LOGIN_SHELL = /[\n\r!]|\\[\\']/;
+
 /**
  * Quotes `text` as one word for sh, bash, zsh, fish and csh alike: single quotes, and each ' inside as
- * '\'' (a quote escaped outside the quotes, which all five read the same way).
+ * '"'"' (close, a double-quoted quote, reopen). No backslash: a word quoted here is often quoted again
+ * (the remote script inside `sh -c '...'`), and fish reads \' inside single quotes as a quote, so the
+ * '\'' form, quoted twice, came out unbalanced there.
  */
 export function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", "'\\''")}'`;
+  return `'${text.replaceAll("'", `'"'"'`)}'`;
 }
 
 /**
  * The one word ssh hands to the login shell: `exec sh -c '<script>'`. The script must be one line (csh
- * refuses a newline inside quotes), and free of `\\` (fish unescapes it inside '...') and `!` (csh history).
+ * refuses a newline inside quotes), and free of `\\` and `\'` (fish unescapes both inside '...') and `!`
+ * (csh history).
  */
 export function loginShellCommand(script: string): string {
-  if (/[\n\r!]|\\\\/.test(script))
+  if (UNSAFE_IN_LOGIN_SHELL.test(script))
     throw new FcpError('FCP_ERR_INTERNAL', 'remote script not safe for every login shell');
   return `exec sh -c ${shellQuote(script)}`;
+}
+
+/**
+ * The relay socket's path comes from the remote (its XDG_RUNTIME_DIR or HOME) and goes back as a word of
+ * the login shell's command line: one that some login shell would read differently (see loginShellCommand)
+ * is this connection's failure, named, not an internal error.
+ */
+function checkRelayWord(socket: string): void {
+  const bad = /[!\\]/.exec(socket);
+  if (bad === null) return;
+  const shown = bad[0] === '!' ? "'!'" : 'a backslash';
+  throw new FcpError(
+    'FCP_ERR_NET_CONNECT',
+    `cannot relay to the remote fcpd's socket ${socket}: its path holds ${shown}, which some login ` +
+      'shell would change (point XDG_RUNTIME_DIR there at a plainer directory)',
+    { path: socket },
+  );
 }
 
 /** The bundle's name in the remote cache: fcpd-VERSION-HASH16.js. */
@@ -215,6 +238,7 @@ export function installArgv(ssh: SshCommand, dest: string, name: string, sha256:
  * placed before the user's, win over both the user's -o and the config file.
  */
 export function dataArgv(ssh: SshCommand, dest: string, remote: RemoteCommand, socket: string): string[] {
+  checkRelayWord(socket);
   return [
     ssh.file,
     ...NO_FORWARDING,

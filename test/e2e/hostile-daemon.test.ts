@@ -12,6 +12,7 @@ import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import {
+  Capability,
   ERROR_CODES,
   type FileInfoMsg,
   FileKind,
@@ -82,12 +83,22 @@ function exited(child: ChildProcess): Promise<void> {
 async function runPull(
   c: Case,
   script: (peer: RawPeer) => Promise<void>,
-  opts: { interruptAfterMs?: number; flags?: number } = {},
+  opts: { interruptAfterMs?: number; flags?: number; capabilities?: number; args?: string[] } = {},
 ): Promise<Run> {
   const listener = await RawListener.listen();
   // One attempt: each retry would reconnect to a fake daemon that serves one session only (retries are for
   // lost connections, and every attempt would meet the same hostile input anyway).
-  const args = [FCP_BIN, 'pull', '-n', '1', '--retries', '0', `${LOOPBACK}:${listener.port}:/x`, c.dest];
+  const args = [
+    FCP_BIN,
+    'pull',
+    '-n',
+    '1',
+    '--retries',
+    '0',
+    ...(opts.args ?? []),
+    `${LOOPBACK}:${listener.port}:/x`,
+    c.dest,
+  ];
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '0' },
@@ -113,7 +124,10 @@ async function runPull(
   let peer: RawPeer | undefined;
   try {
     peer = await listener.accept();
-    const request = await serveSession(peer, { flags: opts.flags ?? 0 });
+    const request = await serveSession(peer, {
+      flags: opts.flags ?? 0,
+      capabilities: opts.capabilities ?? 0,
+    });
     assert.is(request.type, MsgType.Pull);
     await script(peer);
   } catch (err) {
@@ -462,6 +476,24 @@ test("a hostile size (2^63) is refused as the peer's fault, not reported as an i
     await serveList(peer, [{ info: fileInfo(1, 'enormous', 2n ** 63n) }]);
   });
   await assertOutcome(c, run, { lines: 1 });
+});
+
+test('a dry run into a missing destination: a hostile size is refused for want of space, as a real run would', async () => {
+  // The destination would be made, so the dry run had no file system to ask and sized the file's piece
+  // tables by the peer's 2^53 - 1: exit 70 ("Invalid typed array length"); 2^52 took the memory.
+  for (const size of [2n ** 53n - 1n, 2n ** 52n]) {
+    const c = await newCase();
+    const run = await runPull(
+      c,
+      async (peer) => {
+        await serveList(peer, [{ info: fileInfo(1, 'enormous', size) }]);
+      },
+      { flags: TransferFlag.DryRun, capabilities: Capability.DryRun, args: ['--dry-run'] },
+    );
+    await assertOutcome(c, run, { lines: 1 });
+    assert.match(run.stderr, /not enough space for enormous/, describe(run));
+    assert.not.ok(existsSync(c.dest), 'a dry run made the destination');
+  }
 });
 
 test('file names are printed safely: a newline or escape sequence cannot forge stderr lines', async () => {

@@ -37,6 +37,7 @@ test('usage: --ssh with --daemon, --ssh with a port or --accept-host-key, an emp
     // A command no login shell reads the same: refused naming the option, not as an internal error (exit 70).
     [['--ssh', '--remote-fcpd', '/opt/fcp!/fcpd'], /--remote-fcpd cannot hold '!'/],
     [['--ssh', '--remote-fcpd', 'fcpd\n--stdio'], /--remote-fcpd cannot hold a line break/],
+    [['--ssh', '--remote-fcpd', "/opt/x\\'/fcpd"], /--remote-fcpd cannot hold a backslash before '/],
     [
       ['--ssh=ssh', '--accept-host-key', `SHA256:${'A'.repeat(43)}`],
       /--accept-host-key pins a standing fcpd's key; with --ssh, ssh checks the host/,

@@ -10,6 +10,7 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -176,5 +177,35 @@ test('a kept temporary and index that another user owns are not resumed from: th
   assert.ok(readFileSync(final).equals(Buffer.concat(PIECES)));
   assert.is(lstatSync(final).uid, process.geteuid!());
 });
+
+for (const size of [5, 3 * PIECE_SIZE]) {
+  const how = size === 5 ? 'a one-piece file (the synchronous path)' : 'a file of pieces';
+  test(`${how} whose final name became a directory fails and leaves no temporary behind`, async () => {
+    const { root } = layout();
+    const rel = checkWirePath('d/f.bin');
+    const hasher = await loadHasher();
+    const sink = new PosixSink(await ConfinedRoot.open(root), { sessionOver: () => false });
+    await sink.prepareDir(checkWirePath('d'));
+    const spec = { ...SPEC, wireSize: BigInt(size), size, pieces: Math.ceil(size / PIECE_SIZE) };
+    const file = sink.openFile(rel, spec, sink.workNames(rel, spec.pieces));
+    // Someone makes a directory, not empty, at the final name while the data is on its way.
+    mkdirSync(path.join(root, 'd', 'f.bin'));
+    writeFileSync(path.join(root, 'd', 'f.bin', 'keep'), 'theirs\n');
+    if (size === 5) {
+      file.writeNow!(Buffer.from('hello'));
+      assert.throws(() => file.commitNow!());
+    } else {
+      for (const [seq, piece] of PIECES.entries()) await file.writePiece(seq, piece, hasher.pieceHash(piece));
+      const error = await file.commit().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      assert.ok(error !== undefined, 'committed over a directory');
+    }
+    await file.discard();
+    assert.equal(readdirSync(path.join(root, 'd')).sort(), ['f.bin'], 'a work file was left behind');
+    assert.is(readFileSync(path.join(root, 'd', 'f.bin', 'keep'), 'utf8'), 'theirs\n');
+  });
+}
 
 test.run();

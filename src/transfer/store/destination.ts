@@ -19,8 +19,19 @@ export interface Destination {
 }
 
 /**
+ * A dry run's destination directory that does not exist yet: it would be made in `madeIn`, an existing
+ * directory, whose file system answers the dry run's free-space question (a real run makes the
+ * destination first and asks it there).
+ */
+export interface PlannedDestination {
+  root: undefined;
+  singleName: undefined;
+  madeIn: string;
+}
+
+/**
  * What a missing destination directory gets: made (a real run), or only planned (a dry run, which writes
- * nothing: the resolve functions then answer undefined, "it would be made and would hold nothing yet").
+ * nothing: the plan functions then answer a PlannedDestination, "it would be made and hold nothing yet").
  */
 type MissingDir = 'make' | 'plan';
 
@@ -47,15 +58,15 @@ export async function resolveServedDestination(
   spec: string,
   singleFile: boolean,
 ): Promise<Destination> {
-  return (await servedDestination(servedRoot, spec, singleFile, 'make'))!;
+  return (await servedDestination(servedRoot, spec, singleFile, 'make')) as Destination;
 }
 
-/** resolveServedDestination for a dry run: the same checks, nothing made; undefined when it would be. */
+/** resolveServedDestination for a dry run: the same checks, nothing made. */
 export function planServedDestination(
   servedRoot: ConfinedRoot,
   spec: string,
   singleFile: boolean,
-): Promise<Destination | undefined> {
+): Promise<Destination | PlannedDestination> {
   return servedDestination(servedRoot, spec, singleFile, 'plan');
 }
 
@@ -64,7 +75,7 @@ async function servedDestination(
   spec: string,
   singleFile: boolean,
   missing: MissingDir,
-): Promise<Destination | undefined> {
+): Promise<Destination | PlannedDestination> {
   // Nothing a previous session verified is trusted: the tree may have changed since.
   const served = servedRoot.fresh();
   const rel = servedRelative(served, spec);
@@ -79,7 +90,7 @@ async function servedDestination(
   if (st === undefined) {
     const pst = rel === ROOT_ENTRY ? undefined : await fatalOnError(served.inspect(parentOf(rel)), spec);
     if (!pst?.isDirectory()) throw missingParent(spec);
-    if (missing === 'plan') return undefined;
+    if (missing === 'plan') return planned(served.resolve(parentOf(rel)));
     await fatalOnError(served.ensureDir(rel), spec);
   } else if (!st.isDirectory()) {
     throw new FcpError('ENOTDIR', `destination ${spec} is not a directory`, { path: spec, fatal: true });
@@ -99,15 +110,15 @@ export async function resolveAccountDestination(
 ): Promise<Destination> {
   const operand = parseOperand(spec);
   const abs = path.resolve(operand.absolute ? '/' : home, ...operand.segments);
-  return (await kernelDestination(abs, operand.contents, singleFile, spec, 'make'))!;
+  return (await kernelDestination(abs, operand.contents, singleFile, spec, 'make')) as Destination;
 }
 
-/** resolveAccountDestination for a dry run: the same checks, nothing made; undefined when it would be. */
+/** resolveAccountDestination for a dry run: the same checks, nothing made. */
 export function planAccountDestination(
   home: string,
   spec: string,
   singleFile: boolean,
-): Promise<Destination | undefined> {
+): Promise<Destination | PlannedDestination> {
   const operand = parseOperand(spec);
   const abs = path.resolve(operand.absolute ? '/' : home, ...operand.segments);
   return kernelDestination(abs, operand.contents, singleFile, spec, 'plan');
@@ -115,11 +126,20 @@ export function planAccountDestination(
 
 /** The client's side of a pull: the user's own path, which may pass through links the user made. */
 export async function resolveLocalDestination(dest: string, singleFile: boolean): Promise<Destination> {
-  return (await kernelDestination(path.resolve(dest), namesContents(dest), singleFile, dest, 'make'))!;
+  return (await kernelDestination(
+    path.resolve(dest),
+    namesContents(dest),
+    singleFile,
+    dest,
+    'make',
+  )) as Destination;
 }
 
-/** resolveLocalDestination for a dry run: the same checks, nothing made; undefined when it would be. */
-export function planLocalDestination(dest: string, singleFile: boolean): Promise<Destination | undefined> {
+/** resolveLocalDestination for a dry run: the same checks, nothing made. */
+export function planLocalDestination(
+  dest: string,
+  singleFile: boolean,
+): Promise<Destination | PlannedDestination> {
   return kernelDestination(path.resolve(dest), namesContents(dest), singleFile, dest, 'plan');
 }
 
@@ -133,7 +153,7 @@ async function kernelDestination(
   singleFile: boolean,
   shown: string,
   missing: MissingDir,
-): Promise<Destination | undefined> {
+): Promise<Destination | PlannedDestination> {
   const st = await statOrMissing(abs, shown);
   if (singleFile && !trailing && !st?.isDirectory()) {
     const parent = path.dirname(abs);
@@ -142,7 +162,7 @@ async function kernelDestination(
   }
   if (st === undefined) {
     if (!(await statOrMissing(path.dirname(abs), shown))?.isDirectory()) throw missingParent(shown);
-    if (missing === 'plan') return undefined;
+    if (missing === 'plan') return planned(path.dirname(abs));
     await mkdir(abs).catch((err: unknown) => {
       throw operandError(err, shown);
     });
@@ -150,6 +170,10 @@ async function kernelDestination(
     throw new FcpError('ENOTDIR', `destination ${shown} is not a directory`, { path: shown, fatal: true });
   }
   return { root: await ConfinedRoot.open(abs), singleName: undefined };
+}
+
+function planned(madeIn: string): PlannedDestination {
+  return { root: undefined, singleName: undefined, madeIn };
 }
 
 /** stat() (links followed); undefined when missing, a fatal error naming `shown` otherwise (EACCES...). */

@@ -9,6 +9,7 @@ import { FcpError } from '../../protocol/index.js';
 import { parentOf, ROOT_ENTRY, type SafePath } from '../wire-path.js';
 import type { Hasher } from '../checksum.js';
 import type { Sink, SinkEntry, SinkFile, SinkFileSpec } from './sink.js';
+import { freeBytes } from './write-failures.js';
 
 export class DryRunSink implements Sink {
   readonly features;
@@ -16,9 +17,12 @@ export class DryRunSink implements Sink {
   readonly #inner: Sink | undefined;
   /** Directories that do not exist and would be made. */
   readonly #planned = new Set<SafePath>();
+  /** Without `inner`: the existing directory the destination would be made in (its file system's space). */
+  readonly #madeIn: string | undefined;
 
-  constructor(inner: Sink | undefined) {
+  constructor(inner: Sink | undefined, madeIn?: string) {
     this.#inner = inner;
+    this.#madeIn = madeIn;
     this.features = { positionedWrites: false, resume: inner?.features.resume ?? false };
   }
 
@@ -63,8 +67,14 @@ export class DryRunSink implements Sink {
     return this.#present().readLink(rel);
   }
 
+  /**
+   * The space a real run would find: in the nearest directory that exists. A destination that does not
+   * exist asks the directory it would be made in, so a peer's invented size is refused here as in a real
+   * run, before the receiver sizes anything by it.
+   */
   freeBytes(dir: SafePath): number | undefined {
-    return this.#inner?.freeBytes(this.#missing(dir) ? (ROOT_ENTRY as SafePath) : dir);
+    if (this.#inner === undefined) return this.#madeIn === undefined ? undefined : freeBytes(this.#madeIn);
+    return this.#inner.freeBytes(this.#missing(dir) ? (ROOT_ENTRY as SafePath) : dir);
   }
 
   workNames(rel: SafePath, pieces: number): readonly SafePath[] {

@@ -14,7 +14,7 @@ import { type PartialIdentity, PieceIndex } from './piece-index.js';
 import { isOwnPlainFile, openFresh, openFreshSync } from './fresh-file.js';
 import { PieceWriter } from './piece-writer.js';
 import type { SafePath } from '../wire-path.js';
-import { nsToSeconds, unlinkQuiet } from './posix-io.js';
+import { nsToSeconds, unlinkQuiet, unlinkQuietSync } from './posix-io.js';
 import type { SinkFile, SinkFileSpec } from './sink.js';
 
 /** Set-id and sticky bits: open() may drop them, so a mode with any of them is always set with fchmod. */
@@ -136,7 +136,15 @@ export class PosixSinkFile implements SinkFile {
     const fd = this.#fd;
     this.#fd = undefined;
     closeSync(fd);
-    renameSync(root.resolveChecked(this.#tempRel), root.resolveChecked(this.#rel));
+    const tempAbs = root.resolveChecked(this.#tempRel);
+    try {
+      renameSync(tempAbs, root.resolveChecked(this.#rel));
+    } catch (err) {
+      // The whole file, finished, would stay under its temporary name: discard() no longer knows of it
+      // (the descriptor is closed), and no record lets a sweep find it.
+      unlinkTempSync(tempAbs);
+      throw err;
+    }
   }
 
   /**
@@ -220,7 +228,14 @@ export class PosixSinkFile implements SinkFile {
     // time), never a finished file with a stray .fcp-meta beside it.
     await this.#removeIndex();
     const root = this.#ctx.root;
-    await rename(root.resolveChecked(this.#tempRel), root.resolveChecked(this.#rel));
+    const tempAbs = root.resolveChecked(this.#tempRel);
+    try {
+      await rename(tempAbs, root.resolveChecked(this.#rel));
+    } catch (err) {
+      // As in commitNow(): neither a handle nor an index is left for discard() or a sweep to find it by.
+      await unlinkQuiet(tempAbs).catch(() => {});
+      throw err;
+    }
   }
 
   discard(): Promise<void> {
@@ -280,5 +295,14 @@ export class PosixSinkFile implements SinkFile {
     // closed or removed must not fail it (a stale one is ignored: load() checks size and mtime).
     await index?.then((ix) => ix.close()).catch(() => {});
     await unlinkQuiet(this.#ctx.root.resolveChecked(this.#sidecarRel)).catch(() => {});
+  }
+}
+
+/** Best effort: the rename's error is the one to report. */
+function unlinkTempSync(abs: string): void {
+  try {
+    unlinkQuietSync(abs);
+  } catch {
+    // nothing more to do: the file already failed
   }
 }

@@ -15,6 +15,7 @@ import type { FcpError } from '../../protocol/errors.js';
 import { ConfinedRoot } from './confined-root.js';
 import {
   type Destination,
+  type PlannedDestination,
   planAccountDestination,
   planServedDestination,
   resolveAccountDestination,
@@ -28,8 +29,8 @@ export interface ServedTree {
   readonly description: string;
   /** Where a push to `spec` writes (README "Paths, like rsync"). */
   destination(spec: string, singleFile: boolean): Promise<Destination>;
-  /** destination() for a dry run: nothing made; undefined when the directory would be. */
-  plannedDestination(spec: string, singleFile: boolean): Promise<Destination | undefined>;
+  /** destination() for a dry run: nothing made; a PlannedDestination when the directory would be. */
+  plannedDestination(spec: string, singleFile: boolean): Promise<Destination | PlannedDestination>;
   /** What a pull of `spec` sends (source-spec.ts); stops, rejecting, once `signal` is aborted. */
   sources(spec: string, onWarning: (err: FcpError) => void, signal?: AbortSignal): Promise<SourceRoot[]>;
 }
@@ -48,7 +49,7 @@ class ConfinedTree implements ServedTree {
     return resolveServedDestination(this.#root, spec, singleFile);
   }
 
-  plannedDestination(spec: string, singleFile: boolean): Promise<Destination | undefined> {
+  plannedDestination(spec: string, singleFile: boolean): Promise<Destination | PlannedDestination> {
     return planServedDestination(this.#root, spec, singleFile);
   }
 
@@ -77,7 +78,7 @@ class AccountTree implements ServedTree {
     return resolveAccountDestination(this.#home, spec, singleFile);
   }
 
-  plannedDestination(spec: string, singleFile: boolean): Promise<Destination | undefined> {
+  plannedDestination(spec: string, singleFile: boolean): Promise<Destination | PlannedDestination> {
     return planAccountDestination(this.#home, spec, singleFile);
   }
 
