@@ -142,6 +142,7 @@ export class Receiver extends TransferEngine {
     if (this.failure?.code === 'FCP_ERR_SESSION_DISCARDED') this.#discarded = this.#files.discardAll();
     else this.#files.cleanup();
     this.#dirs.clear();
+    this.#sink.release();
   }
 
   protected handle(msg: Message, conn: FramedConn): void {
