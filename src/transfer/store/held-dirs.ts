@@ -14,12 +14,36 @@
  * useAsync), and a leased level is neither evicted nor closed, so a number is never reused under a call in
  * flight. After release() levels are re-opened for one call at a time and closed again.
  */
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, realpathSync } from 'node:fs';
 import { FcpError } from '../../protocol/errors.js';
 import { checkIsRealDir, lstatOrUndefined, openError } from './no-follow.js';
 import { baseName, parentOf, ROOT_ENTRY, type SafePath } from '../wire-path.js';
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/**
+ * `/proc/<our pid>/fd/`: the kernel then skips resolving the `self` link on every call (3.8 against 4.2 us
+ * an lstat, pinned; three of them per small file). `self` where that is not our own (another pid namespace).
+ */
+let procFd: string | undefined;
+
+function procFdPrefix(): string {
+  if (procFd !== undefined) return procFd;
+  const own = `/proc/${process.pid}/fd/`;
+  let same = false;
+  try {
+    same = realpathSync('/proc/self') === `/proc/${process.pid}`;
+  } catch {
+    // No /proc/self to compare with: the plain form below.
+  }
+  procFd = same ? own : '/proc/self/fd/';
+  return procFd;
+}
+
+/** The name `rel` reached through its parent's descriptor (the parent itself as '.'). */
+function procPath(parent: Level, rel: SafePath): string {
+  return `${procFdPrefix()}${parent.fd!}/${rel === ROOT_ENTRY ? '.' : baseName(rel)}`;
+}
+
 /** Held descriptors per destination: a deep tree's levels, not one per directory ever made. */
 export const DEFAULT_HELD_LIMIT = 256;
 
@@ -108,12 +132,12 @@ export class HeldDirs {
     }
   }
 
-  /** Calls `fn` with `/proc/self/fd/N/<name>` for `rel` in its held parent, synchronously. */
+  /** Calls `fn` with `/proc/<pid>/fd/N/<name>` for `rel` in its held parent, synchronously. */
   use<T>(rel: SafePath, fn: (procPath: string) => T): T {
     const dir = parentOf(rel);
     const level = this.#lease(dir);
     try {
-      return fn(`/proc/self/fd/${level.fd!}/${rel === ROOT_ENTRY ? '.' : baseName(rel)}`);
+      return fn(procPath(level, rel));
     } finally {
       this.#unlease(level);
     }
@@ -123,7 +147,7 @@ export class HeldDirs {
   async useAsync<T>(rel: SafePath, fn: (procPath: string) => Promise<T>): Promise<T> {
     const level = this.#lease(parentOf(rel));
     try {
-      return await fn(`/proc/self/fd/${level.fd!}/${rel === ROOT_ENTRY ? '.' : baseName(rel)}`);
+      return await fn(procPath(level, rel));
     } finally {
       this.#unlease(level);
     }
