@@ -240,6 +240,8 @@ export class Receiver extends TransferEngine {
       bytes: BigInt(this.stats.bytesDone),
     });
     this.succeed();
+    // A failure lets go in cleanup(); success has no cleanup: every file is committed, nothing in flight.
+    this.#sink.release();
   }
 
   #applyDirMeta(dir: DirMeta): void {
