@@ -6,7 +6,7 @@
  * created files wherever the link pointed (spec/SECURITY.md §11, "The receiver under --root").
  *
  * As the walk does (pinned-dir.ts), each level is opened through its parent's descriptor as
- * `/proc/self/fd/N/name` with O_NOFOLLOW and checked against the inode it was verified by, and every name
+ * `/proc/<pid>/fd/N/name` with O_NOFOLLOW and checked against the inode it was verified by, and every name
  * under it is reached the same way. Descriptors are bounded (LRU): a level let go is re-opened from its
  * held parent and must still be the same inode, else FCP_ERR_FILE_CHANGED naming it, never a write.
  *
