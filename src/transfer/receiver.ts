@@ -144,6 +144,7 @@ export class Receiver extends TransferEngine {
     if (this.failure?.code === 'FCP_ERR_SESSION_DISCARDED') this.#discarded = this.#files.discardAll();
     else this.#files.cleanup();
     this.#dirs.clear();
+    this.#sink.release();
   }
 
   protected handle(msg: Message, conn: FramedConn): void {
@@ -241,6 +242,8 @@ export class Receiver extends TransferEngine {
       bytes: BigInt(this.stats.bytesDone),
     });
     this.succeed();
+    // A failure lets go in cleanup(); success has no cleanup: every file is committed, nothing in flight.
+    this.#sink.release();
   }
 
   #applyDirMeta(dir: DirMeta): void {

@@ -31,3 +31,13 @@ export function tempDirs(prefix = 'fcp-'): { make(): string; removeAll(): void }
     },
   };
 }
+
+/** A root directory and, beside it (not inside), a directory an attacker would like us to write into. */
+export function rootAndOutside(tempDir: () => string): { root: string; outside: string } {
+  const base = tempDir();
+  const root = `${base}/root`;
+  const outside = `${base}/outside`;
+  fs.mkdirSync(root);
+  fs.mkdirSync(outside);
+  return { root, outside };
+}

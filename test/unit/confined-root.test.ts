@@ -8,19 +8,9 @@ import { ConfinedRoot } from '../../src/transfer/store/confined-root.js';
 import { openNoFollow } from '../../src/transfer/store/no-follow.js';
 import { sidecarNameFor, tempNameFor } from '../../src/transfer/store/temp-names.js';
 import { checkWirePath, type SafePath } from '../../src/transfer/wire-path.js';
-import { rejection, tempDirs } from '../helpers/expect.js';
+import { rejection, rootAndOutside, tempDirs } from '../helpers/expect.js';
 
 const { make: tempDir, removeAll } = tempDirs();
-
-/** A root directory and, beside it (not inside), a directory an attacker would like us to write into. */
-function rootAndOutside(): { root: string; outside: string } {
-  const base = tempDir();
-  const root = path.join(base, 'root');
-  const outside = path.join(base, 'outside');
-  fs.mkdirSync(root);
-  fs.mkdirSync(outside);
-  return { root, outside };
-}
 
 type Fs = typeof fs;
 type Patchable = 'mkdirSync' | 'lstatSync';
@@ -111,7 +101,7 @@ test('ensureDir creates every level with the default mode', async () => {
 });
 
 test('ensureDir refuses a symlinked level and creates nothing outside (regression: symlink escape)', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   fs.symlinkSync(outside, path.join(dir, 'escape'));
   const root = await ConfinedRoot.open(dir);
   const err = await rejection(root.ensureDir('escape/x/y'), 'FCP_ERR_PATH_SYMLINK');
@@ -122,7 +112,7 @@ test('ensureDir refuses a symlinked level and creates nothing outside (regressio
 });
 
 test('ensureDir refuses a symlink at a deeper level, even one pointing inside the root', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   fs.mkdirSync(path.join(dir, 'a/b'), { recursive: true });
   fs.symlinkSync(outside, path.join(dir, 'a/b/out'));
   fs.symlinkSync(path.join(dir, 'a'), path.join(dir, 'a/b/in'));
@@ -136,7 +126,7 @@ test('ensureDir refuses a symlink at a deeper level, even one pointing inside th
 });
 
 test('ensureDir refuses a dangling symlink instead of creating its target', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   fs.symlinkSync(path.join(outside, 'made-by-attacker'), path.join(dir, 'dangling'));
   const root = await ConfinedRoot.open(dir);
   await rejection(root.ensureDir('dangling'), 'FCP_ERR_PATH_SYMLINK');
@@ -157,7 +147,7 @@ test('ensureDir refuses a non-directory level, and forgets the failure', async (
 });
 
 test('ensureDir refuses unsafe wire paths before touching the disk', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   const root = await ConfinedRoot.open(dir);
   await rejection(root.ensureDir('../outside/x'), 'FCP_ERR_PATH_UNSAFE');
   await rejection(root.ensureDir(`${outside}/x`), 'FCP_ERR_PATH_UNSAFE');
@@ -215,7 +205,7 @@ test('two roots racing on the same tree both succeed (EEXIST is tolerated)', asy
 });
 
 test('a symlink planted between lstat and mkdir is refused (regression: EEXIST race)', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   const root = await ConfinedRoot.open(dir);
   await withPatched(
     'mkdirSync',
@@ -274,7 +264,7 @@ test('inspect lstats files and directories with bigint stats', async () => {
 });
 
 test('inspect does not follow a final symlink and refuses symlinked parents', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   fs.writeFileSync(path.join(outside, 'secret'), 'secret');
   fs.symlinkSync(outside, path.join(dir, 'out'));
   fs.symlinkSync(path.join(outside, 'secret'), path.join(dir, 'secret-link'));
@@ -316,7 +306,7 @@ test('inspect reuses levels that ensureDir verified', async () => {
 });
 
 test('forget drops verified levels at and under a path', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   const root = await ConfinedRoot.open(dir);
   await root.ensureDir('a/b/c');
   await root.ensureDir('ab/x');
@@ -337,7 +327,7 @@ test('forget drops verified levels at and under a path', async () => {
 });
 
 test('openNoFollow refuses a symlink as the final component', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   fs.writeFileSync(path.join(outside, 'secret'), 'secret');
   fs.writeFileSync(path.join(dir, 'plain'), 'plain');
   fs.symlinkSync(path.join(outside, 'secret'), path.join(dir, 'link'));
@@ -359,7 +349,7 @@ test('openNoFollow refuses a symlink as the final component', async () => {
 });
 
 test('openFile opens under the root by wire path, without following links', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   fs.symlinkSync(path.join(outside, 'new'), path.join(dir, 'link'));
   const root = await ConfinedRoot.open(dir);
   const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants;
@@ -421,7 +411,7 @@ test('tempNameFor refuses the root, and a name that would pass 4095 bytes; unsaf
 });
 
 test('madeEmpty: only levels this instance created itself, and not after forget', async () => {
-  const { root: dir } = rootAndOutside();
+  const { root: dir } = rootAndOutside(tempDir);
   fs.mkdirSync(path.join(dir, 'old'));
   const root = await ConfinedRoot.open(dir);
   assert.not.ok(root.madeEmpty(checkWirePath('.')), 'the root existed before');
@@ -441,7 +431,7 @@ test('madeEmpty: only levels this instance created itself, and not after forget'
 });
 
 test('ensureDirNow makes a level at once only under a ready parent', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   const root = await ConfinedRoot.open(dir);
   assert.ok(root.isReadyDir(checkWirePath('.')));
   assert.not.ok(root.isReadyDir(checkWirePath('a')));
@@ -492,7 +482,7 @@ test('inspectInReadyDir: a missing name is undefined, and only under a ready dir
 });
 
 test('setDirMetaSync applies mode and mtime without following links, and skips a directory already so', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   const root = await ConfinedRoot.open(dir);
   fs.mkdirSync(path.join(dir, 'a/b'), { recursive: true });
   const t = 1_600_000_000.1234565; // the middle of a microsecond, as the receiver aims
@@ -545,7 +535,7 @@ test('fresh() forgets what an earlier session verified (regression: push after t
 });
 
 test('a root of "/" still refuses links below it, and its errors name it', async () => {
-  const { root: dir, outside } = rootAndOutside();
+  const { root: dir, outside } = rootAndOutside(tempDir);
   fs.symlinkSync(outside, path.join(dir, 'escape'));
   const root = await ConfinedRoot.open('/');
   const rel = path.relative('/', fs.realpathSync(dir));

@@ -5,29 +5,24 @@
  * time, and files opened with O_NOFOLLOW. Modelled on node-tar's unpack CHECKPATH / ENSURE_NO_SYMLINK and
  * mkdir.ts (STYLE.md rule 7).
  *
- * TOCTOU limit: node has no openat()/mkdirat(), so each operation resolves the full path again and a level
- * verified a moment ago can be swapped for a symlink before the next call. The verified-levels memo widens
- * that window to the life of the instance. This protects against hostile *peers*, whose only lever is the
- * names they send; it does not protect against a hostile *local user* who can write inside the root while a
- * transfer runs. A destination (and every directory under it) must not be writable by untrusted local
- * users; spec/SECURITY.md §12 says so.
+ * Under a daemon's --root (freshHeld, on Linux) every verified level is also held open (held-dirs.ts) and
+ * each operation reaches its name through the held parent's descriptor, so a local user who can write in
+ * the root and swaps a level for a link between our lstat and our open, mkdir or rename only makes that
+ * call fail: nothing is created outside (spec/SECURITY.md §11). Elsewhere (a client's own destination, a
+ * daemon serving its account's whole view, systems without /proc) each operation resolves the full path
+ * again, as rsync and scp do for the user's own destination: a level verified a moment ago can be swapped
+ * before the next call, and such a destination must not be writable by untrusted local users (§12).
  */
 
-import {
-  type BigIntStats,
-  closeSync,
-  constants,
-  fchmodSync,
-  futimesSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-} from 'node:fs';
+import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { type FileHandle, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FcpError, toFcpError } from '../../protocol/errors.js';
 import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from '../wire-path.js';
 import { checkIsRealDir, lstatBig, lstatOrUndefined, openError, openNoFollowAs } from './no-follow.js';
+import { applyDirMeta, unchanged } from './dir-meta-fd.js';
+import { HeldDirs } from './held-dirs.js';
+import { canPinDirs } from './pinned-dir.js';
 
 const RESOLVED = Promise.resolve();
 /** An empty, '.' or '..' segment, which includes a leading, trailing or doubled '/'. */
@@ -46,11 +41,14 @@ export class ConfinedRoot {
   readonly #ready = new Set<string>();
   /** The levels of #ready that this instance created itself with mkdir: empty when made (see madeEmpty). */
   readonly #madeHere = new Set<string>();
+  /** The levels held open (freshHeld); undefined where every call goes by path. */
+  readonly #held: HeldDirs | undefined;
 
-  private constructor(real: string, openedAs: string) {
+  private constructor(real: string, openedAs: string, held?: HeldDirs) {
     this.path = real;
     this.openedAs = openedAs;
     this.#prefix = real === '/' ? '/' : `${real}/`;
+    this.#held = held;
   }
 
   /** Opens `dir` (resolved through symlinks, which the operator chose) as a root; it must be a directory. */
@@ -77,6 +75,50 @@ export class ConfinedRoot {
    */
   fresh(): ConfinedRoot {
     return new ConfinedRoot(this.path, this.openedAs);
+  }
+
+  /**
+   * fresh(), holding every level it verifies open (a daemon's --root; see the header). By path where
+   * nothing can be held, and for '/', which holds every path of the system anyway.
+   */
+  freshHeld(): ConfinedRoot {
+    if (this.path === '/' || !canPinDirs()) return this.fresh();
+    return new ConfinedRoot(this.path, this.openedAs, HeldDirs.open(this.path));
+  }
+
+  /**
+   * The directory `rel` (a real directory: see ensureDir) as a root of its own, holding its levels when this
+   * one does: opened through the held parent, never by its path again.
+   */
+  async subRoot(rel: string): Promise<ConfinedRoot> {
+    const checked = checkWirePath(rel);
+    if (this.#held === undefined) return ConfinedRoot.open(this.#join(checked));
+    if (!this.#parentsExistSync(checked)) throw new FcpError('ENOENT', undefined, { path: rel });
+    const abs = this.#join(checked);
+    return new ConfinedRoot(abs, abs, this.#held.openSub(checked, abs));
+  }
+
+  /** Lets go of every level held (the session is over); a later call re-opens what it needs, then closes it. */
+  release(): void {
+    this.#held?.release();
+  }
+
+  /**
+   * Calls `fn` with the path to operate on `rel` by, at once (synchronously): under a held root it reaches
+   * `rel` through its parent's descriptor, valid during `fn` only. Its parent levels must be directories
+   * (verified here when not known yet: ENOENT when one is missing).
+   */
+  withPath<T>(rel: SafePath, fn: (abs: string) => T): T {
+    if (this.#held === undefined) return fn(this.#join(rel));
+    this.#holdParent(rel);
+    return this.#held.use(rel, fn);
+  }
+
+  /** withPath() for a call that settles later. */
+  async withPathAsync<T>(rel: SafePath, fn: (abs: string) => Promise<T>): Promise<T> {
+    if (this.#held === undefined) return fn(this.#join(rel));
+    this.#holdParent(rel);
+    return this.#held.useAsync(rel, fn);
   }
 
   /** Checks `rel` and returns its absolute path under the root; '.' is the root itself. */
@@ -145,7 +187,7 @@ export class ConfinedRoot {
   /** inspect() for a path checked already. */
   async inspectChecked(rel: SafePath): Promise<BigIntStats | undefined> {
     if (rel !== ROOT_ENTRY && !(await this.#parentsExist(parentOf(rel)))) return undefined;
-    return lstatBig(this.#join(rel), rel);
+    return this.withPath(rel, (abs) => lstatBig(abs, rel));
   }
 
   /**
@@ -156,11 +198,12 @@ export class ConfinedRoot {
     if (!this.isReadyDir(parentOf(rel))) {
       throw new FcpError('FCP_ERR_INTERNAL', 'inspectInReadyDir outside a verified directory', { path: rel });
     }
-    return lstatBig(this.#join(rel), rel);
+    return this.withPath(rel, (abs) => lstatBig(abs, rel));
   }
 
   /** Drops what is known about `rel` and everything under it, after the owner replaced it with a non-directory. */
   forget(rel: string): void {
+    this.#held?.forget(rel as SafePath);
     if (rel === ROOT_ENTRY) {
       this.#verified.clear();
       this.#ready.clear();
@@ -183,13 +226,14 @@ export class ConfinedRoot {
    * isReadyDir(), else ENOENT.
    */
   openFileSync(rel: SafePath, flags: number, mode?: number): number {
-    const abs = this.#join(rel);
     if (!this.isReadyDir(parentOf(rel))) throw new FcpError('ENOENT', undefined, { path: rel });
-    try {
-      return openSync(abs, flags | constants.O_NOFOLLOW, mode);
-    } catch (err) {
-      throw openError(err, rel);
-    }
+    return this.withPath(rel, (abs) => {
+      try {
+        return openSync(abs, flags | constants.O_NOFOLLOW, mode);
+      } catch (err) {
+        throw openError(err, rel);
+      }
+    });
   }
 
   /**
@@ -205,18 +249,18 @@ export class ConfinedRoot {
     storedNs: bigint | undefined,
   ): boolean {
     if (!this.#parentsExistSync(parentOf(rel))) throw new FcpError('ENOENT', undefined, { path: rel });
+    if (this.#held !== undefined) {
+      // The level itself is held: mode and times go through its descriptor, whatever its name is now.
+      if (!this.#parentsExistSync(rel)) throw new FcpError('ENOENT', undefined, { path: rel });
+      return this.#held.useDir(rel, (fd) =>
+        applyDirMeta(fd, fstatSync(fd, { bigint: true }), mode, timeSec, storedNs),
+      );
+    }
     const abs = this.#join(rel);
     // Only an answer that makes the write a no-op is used: a link or anything odd goes on to the open,
     // which refuses it as before.
     const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-    if (
-      storedNs !== undefined &&
-      st?.isDirectory() === true &&
-      Number(st.mode & 0o7777n) === mode &&
-      st.mtimeNs === storedNs
-    ) {
-      return false;
-    }
+    if (st?.isDirectory() === true && unchanged(st, mode, storedNs)) return false;
     let fd: number;
     try {
       fd = openSync(abs, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
@@ -224,12 +268,10 @@ export class ConfinedRoot {
       throw openError(err, rel);
     }
     try {
-      fchmodSync(fd, mode);
-      futimesSync(fd, timeSec, timeSec);
+      return applyDirMeta(fd, undefined, mode, timeSec, storedNs);
     } finally {
       closeSync(fd);
     }
-    return true;
   }
 
   /**
@@ -238,11 +280,10 @@ export class ConfinedRoot {
    */
   async openFile(rel: string, flags: number, mode?: number): Promise<FileHandle> {
     const checked = checkWirePath(rel);
-    const abs = this.#join(checked);
     if (!(await this.#parentsExist(parentOf(checked)))) {
       throw new FcpError('ENOENT', undefined, { path: rel });
     }
-    return openNoFollowAs(abs, flags, mode, rel);
+    return this.withPathAsync(checked, (abs) => openNoFollowAs(abs, flags, mode, rel));
   }
 
   /** Joins an already checked wire path under the root, re-checking the prefix (defence in depth). */
@@ -278,22 +319,24 @@ export class ConfinedRoot {
   }
 
   #makeLevel(rel: SafePath): void {
-    const abs = this.#join(rel);
-    let st = lstatOrUndefined(abs, rel);
+    let st = this.withPath(rel, (abs) => lstatOrUndefined(abs, rel));
     if (st === undefined) {
       try {
-        mkdirSync(abs);
+        this.withPath(rel, (abs) => mkdirSync(abs));
+        // Opened through the parent with O_NOFOLLOW: a link swapped in since the mkdir is refused.
+        this.#held?.hold(rel);
         this.#madeHere.add(rel);
         return;
       } catch (err) {
         // Someone (another transfer, a local process) made it between our lstat and mkdir: look again.
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toFcpError(err, rel);
       }
-      st = lstatOrUndefined(abs, rel);
+      st = this.withPath(rel, (abs) => lstatOrUndefined(abs, rel));
       if (st === undefined)
         throw new FcpError('ENOENT', 'directory vanished while being created', { path: rel });
     }
     checkIsRealDir(st, rel, this.path);
+    this.#held?.hold(rel, st);
   }
 
   /** True when every level of `dir` is a real directory; false when one is missing. Creates nothing. */
@@ -316,13 +359,21 @@ export class ConfinedRoot {
   }
 
   #verifyLevel(dir: SafePath): boolean {
-    const st = lstatOrUndefined(this.#join(dir), dir);
+    const st = this.withPath(dir, (abs) => lstatOrUndefined(abs, dir));
     if (st === undefined) return false;
     checkIsRealDir(st, dir, this.path);
+    this.#held?.hold(dir, st);
     if (!this.#verified.has(dir)) {
       this.#verified.set(dir, RESOLVED);
       this.#ready.add(dir);
     }
     return true;
+  }
+
+  /** Under a held root: verifies (and holds) the levels above `rel` that are not held yet. */
+  #holdParent(rel: SafePath): void {
+    const dir = parentOf(rel);
+    if (this.#held!.has(dir)) return;
+    if (!this.#parentsExistSync(dir)) throw new FcpError('ENOENT', undefined, { path: rel });
   }
 }

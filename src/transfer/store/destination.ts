@@ -76,8 +76,22 @@ async function servedDestination(
   singleFile: boolean,
   missing: MissingDir,
 ): Promise<Destination | PlannedDestination> {
-  // Nothing a previous session verified is trusted: the tree may have changed since.
-  const served = servedRoot.fresh();
+  // Nothing a previous session verified is trusted: the tree may have changed since. Each level is held
+  // open as it is verified, and the destination is opened through them (confined-root.ts).
+  const served = servedRoot.freshHeld();
+  try {
+    return await servedIn(served, spec, singleFile, missing);
+  } finally {
+    served.release();
+  }
+}
+
+async function servedIn(
+  served: ConfinedRoot,
+  spec: string,
+  singleFile: boolean,
+  missing: MissingDir,
+): Promise<Destination | PlannedDestination> {
   const rel = servedRelative(served, spec);
   const trailing = namesContents(spec);
   const st = await fatalOnError(served.inspect(rel), spec);
@@ -85,7 +99,7 @@ async function servedDestination(
     const parent = parentOf(rel);
     const pst = await fatalOnError(served.inspect(parent), spec);
     if (!pst?.isDirectory()) throw missingParent(spec);
-    return { root: await ConfinedRoot.open(served.resolve(parent)), singleName: baseName(rel) };
+    return { root: await fatalOnError(served.subRoot(parent), spec), singleName: baseName(rel) };
   }
   if (st === undefined) {
     const pst = rel === ROOT_ENTRY ? undefined : await fatalOnError(served.inspect(parentOf(rel)), spec);
@@ -95,7 +109,7 @@ async function servedDestination(
   } else if (!st.isDirectory()) {
     throw new FcpError('ENOTDIR', `destination ${spec} is not a directory`, { path: spec, fatal: true });
   }
-  return { root: await ConfinedRoot.open(served.resolve(rel)), singleName: undefined };
+  return { root: await fatalOnError(served.subRoot(rel), spec), singleName: undefined };
 }
 
 /**

@@ -98,6 +98,10 @@ export class DryRunSink implements Sink {
 
   setDirMeta(): void {}
 
+  release(): void {
+    this.#inner?.release();
+  }
+
   sessionEndingFailure(
     err: FcpError,
     wirePath: string,

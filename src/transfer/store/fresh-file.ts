@@ -35,7 +35,7 @@ export async function openFresh(
   } catch (err) {
     if (!isExisting(err)) throw err;
   }
-  await unlinkQuiet(root.resolveChecked(rel));
+  await root.withPathAsync(rel, unlinkQuiet);
   return root.openFile(rel, access | CREATE, mode);
 }
 
@@ -46,7 +46,7 @@ export function openFreshSync(root: ConfinedRoot, rel: SafePath, access: number,
   } catch (err) {
     if (!isExisting(err)) throw err;
   }
-  unlinkQuietSync(root.resolveChecked(rel));
+  root.withPath(rel, unlinkQuietSync);
   return root.openFileSync(rel, access | CREATE, mode);
 }
 

@@ -136,13 +136,12 @@ export class PosixSinkFile implements SinkFile {
     const fd = this.#fd;
     this.#fd = undefined;
     closeSync(fd);
-    const tempAbs = root.resolveChecked(this.#tempRel);
     try {
-      renameSync(tempAbs, root.resolveChecked(this.#rel));
+      root.withPath(this.#tempRel, (temp) => root.withPath(this.#rel, (abs) => renameSync(temp, abs)));
     } catch (err) {
       // The whole file, finished, would stay under its temporary name: discard() no longer knows of it
       // (the descriptor is closed), and no record lets a sweep find it.
-      unlinkTempSync(tempAbs);
+      unlinkTempSync(root, this.#tempRel);
       throw err;
     }
   }
@@ -228,12 +227,13 @@ export class PosixSinkFile implements SinkFile {
     // time), never a finished file with a stray .fcp-meta beside it.
     await this.#removeIndex();
     const root = this.#ctx.root;
-    const tempAbs = root.resolveChecked(this.#tempRel);
     try {
-      await rename(tempAbs, root.resolveChecked(this.#rel));
+      await root.withPathAsync(this.#tempRel, (temp) =>
+        root.withPathAsync(this.#rel, (abs) => rename(temp, abs)),
+      );
     } catch (err) {
       // As in commitNow(): neither a handle nor an index is left for discard() or a sweep to find it by.
-      await unlinkQuiet(tempAbs).catch(() => {});
+      await root.withPathAsync(this.#tempRel, unlinkQuiet).catch(() => {});
       throw err;
     }
   }
@@ -251,17 +251,19 @@ export class PosixSinkFile implements SinkFile {
     }
     const root = this.#ctx.root;
     const resumed = this.#resumed;
-    const tempAbs = root.resolveChecked(this.#tempRel);
-    const sidecarAbs = this.#sidecarRel === undefined ? undefined : root.resolveChecked(this.#sidecarRel);
+    const tempRel = this.#tempRel;
+    const sidecarRel = this.#sidecarRel;
     // Best effort, in the background (callers go on at once): the file already failed and that error is
     // reported; a handle whose open failed has nothing to close; unlinkQuiet already passes a temp file
     // that is gone, and any other unlink error would only restate the failure.
     return (async () => {
       await handle?.then((fh) => fh.close()).catch(() => {});
       await index?.then((ix) => ix.close()).catch(() => {});
-      if (handle !== undefined || hadFd || resumed) await unlinkQuiet(tempAbs).catch(() => {});
-      if (sidecarAbs !== undefined && (index !== undefined || resumed)) {
-        await unlinkQuiet(sidecarAbs).catch(() => {});
+      if (handle !== undefined || hadFd || resumed) {
+        await root.withPathAsync(tempRel, unlinkQuiet).catch(() => {});
+      }
+      if (sidecarRel !== undefined && (index !== undefined || resumed)) {
+        await root.withPathAsync(sidecarRel, unlinkQuiet).catch(() => {});
       }
     })();
   }
@@ -294,14 +296,14 @@ export class PosixSinkFile implements SinkFile {
     // Best effort: the file itself is complete and about to be renamed into place; an index that cannot be
     // closed or removed must not fail it (a stale one is ignored: load() checks size and mtime).
     await index?.then((ix) => ix.close()).catch(() => {});
-    await unlinkQuiet(this.#ctx.root.resolveChecked(this.#sidecarRel)).catch(() => {});
+    await this.#ctx.root.withPathAsync(this.#sidecarRel, unlinkQuiet).catch(() => {});
   }
 }
 
 /** Best effort: the rename's error is the one to report. */
-function unlinkTempSync(abs: string): void {
+function unlinkTempSync(root: ConfinedRoot, rel: SafePath): void {
   try {
-    unlinkQuietSync(abs);
+    root.withPath(rel, unlinkQuietSync);
   } catch {
     // nothing more to do: the file already failed
   }

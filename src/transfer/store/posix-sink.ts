@@ -75,7 +75,7 @@ export class PosixSink implements Sink {
   }
 
   readLink(rel: SafePath): string {
-    return readlinkSync(this.#root.resolveChecked(rel));
+    return this.#root.withPath(rel, (abs) => readlinkSync(abs));
   }
 
   freeBytes(dir: SafePath): number | undefined {
@@ -92,18 +92,25 @@ export class PosixSink implements Sink {
 
   /** Links are recreated with their target text unchanged, never followed (spec/SECURITY.md). */
   placeSymlink(rel: SafePath, target: string, mtimeNs: bigint): void {
-    const abs = this.#root.resolveChecked(rel);
-    const tempAbs = this.#root.resolveChecked(tempNameFor(rel));
-    symlinkOver(target, tempAbs);
-    try {
-      const t = nsToSeconds(mtimeNs);
-      lutimesSync(tempAbs, t, t);
-      renameSync(tempAbs, abs);
-    } catch (err) {
-      unlinkQuietSync(tempAbs);
-      throw err;
-    }
-    this.#root.forget(rel);
+    const root = this.#root;
+    root.withPath(tempNameFor(rel), (tempAbs) =>
+      root.withPath(rel, (abs) => {
+        symlinkOver(target, tempAbs);
+        try {
+          const t = nsToSeconds(mtimeNs);
+          lutimesSync(tempAbs, t, t);
+          renameSync(tempAbs, abs);
+        } catch (err) {
+          unlinkQuietSync(tempAbs);
+          throw err;
+        }
+      }),
+    );
+    root.forget(rel);
+  }
+
+  release(): void {
+    this.#root.release();
   }
 
   setDirMeta(dir: SafePath, mode: number, mtimeNs: bigint): void {

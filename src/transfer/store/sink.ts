@@ -87,6 +87,11 @@ export interface Sink {
   placeSymlink(rel: SafePath, target: string, mtimeNs: bigint): void;
   /** Sets a directory's mode and mtime, after everything inside it is in place. Synchronous. */
   setDirMeta(dir: SafePath, mode: number, mtimeNs: bigint): void;
+  /**
+   * The session is over: lets go of what the sink holds open (directories under a daemon's --root). A
+   * call after it (a file's background discard) still works, opening what it needs for itself.
+   */
+  release(): void;
 
   /**
    * The session-ending form of a storage failure that no later file can escape (no space, read-only, a

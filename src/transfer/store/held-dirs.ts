@@ -1,0 +1,276 @@
+/**
+ * The directories a receiver under `fcpd --root` writes into, held open so that what it creates lands in
+ * the directory it verified, whatever that directory's path leads to meanwhile. Without them every
+ * operation resolved the whole path again, and a local user who can write inside the root swapped a level
+ * for a link between the lstat that verified it and the open, mkdir or rename under it: the daemon then
+ * created files wherever the link pointed (spec/SECURITY.md §11, "The receiver under --root").
+ *
+ * As the walk does (pinned-dir.ts), each level is opened through its parent's descriptor as
+ * `/proc/<pid>/fd/N/name` with O_NOFOLLOW and checked against the inode it was verified by, and every name
+ * under it is reached the same way. Descriptors are bounded (LRU): a level let go is re-opened from its
+ * held parent and must still be the same inode, else FCP_ERR_FILE_CHANGED naming it, never a write.
+ *
+ * A descriptor number is only a name while it is open: a path built from it is used under a lease (use /
+ * useAsync), and a leased level is neither evicted nor closed, so a number is never reused under a call in
+ * flight. After release() levels are re-opened for one call at a time and closed again.
+ */
+import { closeSync, constants, fstatSync, openSync, realpathSync } from 'node:fs';
+import { FcpError } from '../../protocol/errors.js';
+import { checkIsRealDir, lstatOrUndefined, openError } from './no-follow.js';
+import { baseName, parentOf, ROOT_ENTRY, type SafePath } from '../wire-path.js';
+
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/**
+ * `/proc/<our pid>/fd/`: the kernel then skips resolving the `self` link on every call (3.8 against 4.2 us
+ * an lstat, pinned; three of them per small file). `self` where that is not our own (another pid namespace).
+ */
+let procFd: string | undefined;
+
+function procFdPrefix(): string {
+  if (procFd !== undefined) return procFd;
+  const own = `/proc/${process.pid}/fd/`;
+  let same = false;
+  try {
+    same = realpathSync('/proc/self') === `/proc/${process.pid}`;
+  } catch {
+    // No /proc/self to compare with: the plain form below.
+  }
+  procFd = same ? own : '/proc/self/fd/';
+  return procFd;
+}
+
+/** The name `rel` reached through its parent's descriptor (the parent itself as '.'). */
+function procPath(parent: Level, rel: SafePath): string {
+  return `${procFdPrefix()}${parent.fd!}/${rel === ROOT_ENTRY ? '.' : baseName(rel)}`;
+}
+
+/** Held descriptors per destination: a deep tree's levels, not one per directory ever made. */
+export const DEFAULT_HELD_LIMIT = 256;
+
+interface Level {
+  fd: number | undefined;
+  readonly dev: number;
+  readonly ino: number;
+  /** Calls in flight through this level's descriptor. */
+  busy: number;
+  /** Forgotten while in use: closed when the last call settles. */
+  dropped: boolean;
+}
+
+/** One destination's verified directory levels, by wire path; the root is always '.'. */
+export class HeldDirs {
+  readonly #levels = new Map<string, Level>();
+  /** The root's own path: it is re-opened by it (O_NOFOLLOW, same inode) once released. */
+  readonly #rootPath: string;
+  readonly #limit: number;
+  #open = 0;
+  #released = false;
+  /** The level leased last: leasing it again needs no reordering (consecutive files of one directory). */
+  #last: string = ROOT_ENTRY;
+
+  /** Takes over `rootFd`, a directory opened O_DIRECTORY | O_NOFOLLOW by the caller. */
+  constructor(rootFd: number, rootPath: string, limit = DEFAULT_HELD_LIMIT) {
+    this.#rootPath = rootPath;
+    this.#limit = Math.max(2, limit);
+    const st = fstatSync(rootFd);
+    this.#levels.set(ROOT_ENTRY, { fd: rootFd, dev: st.dev, ino: st.ino, busy: 0, dropped: false });
+    this.#open = 1;
+  }
+
+  /** Opens `abs` as a root to hold. */
+  static open(abs: string, limit?: number): HeldDirs {
+    let fd: number;
+    try {
+      fd = openSync(abs, DIR_FLAGS);
+    } catch (err) {
+      throw openError(err, abs);
+    }
+    return new HeldDirs(fd, abs, limit);
+  }
+
+  /** Descriptors open now (the root's included). */
+  get openCount(): number {
+    return this.#open;
+  }
+
+  /** Whether `dir` is a level held (or let go and re-openable). */
+  has(dir: SafePath): boolean {
+    return this.#levels.has(dir);
+  }
+
+  /**
+   * Holds `dir`, a name just verified (or made) in its held parent: opened through the parent with
+   * O_NOFOLLOW and, when `verified` (its lstat) is given, checked to be that inode. A level held already
+   * must still be the same one.
+   */
+  hold(dir: SafePath, verified?: { dev: number; ino: number }): void {
+    const known = this.#levels.get(dir);
+    if (known !== undefined) {
+      if (verified !== undefined && (known.dev !== verified.dev || known.ino !== verified.ino)) {
+        throw changed(dir);
+      }
+      return;
+    }
+    const fd = this.#openIn(dir);
+    const st = fstatSync(fd);
+    if (verified !== undefined && (st.dev !== verified.dev || st.ino !== verified.ino)) {
+      closeSync(fd);
+      throw changed(dir);
+    }
+    this.#levels.set(dir, { fd, dev: st.dev, ino: st.ino, busy: 0, dropped: false });
+    this.#opened();
+  }
+
+  /** Lets go of `dir` and every level under it (the owner replaced it, or it failed). */
+  forget(dir: SafePath): void {
+    const under = `${dir}/`;
+    for (const [rel, level] of this.#levels) {
+      if (rel === ROOT_ENTRY || (rel !== dir && dir !== ROOT_ENTRY && !rel.startsWith(under))) continue;
+      this.#levels.delete(rel);
+      if (level.busy === 0) this.#close(level);
+      else level.dropped = true;
+    }
+  }
+
+  /** Calls `fn` with `/proc/<pid>/fd/N/<name>` for `rel` in its held parent, synchronously. */
+  use<T>(rel: SafePath, fn: (procPath: string) => T): T {
+    const dir = parentOf(rel);
+    const level = this.#lease(dir);
+    try {
+      return fn(procPath(level, rel));
+    } finally {
+      this.#unlease(level);
+    }
+  }
+
+  /** use() for a call that settles later: the parent stays held until it does. */
+  async useAsync<T>(rel: SafePath, fn: (procPath: string) => Promise<T>): Promise<T> {
+    const level = this.#lease(parentOf(rel));
+    try {
+      return await fn(procPath(level, rel));
+    } finally {
+      this.#unlease(level);
+    }
+  }
+
+  /** Calls `fn` with the descriptor of the held level `dir` itself (fchmod, futimes, fstat). */
+  useDir<T>(dir: SafePath, fn: (fd: number) => T): T {
+    const level = this.#lease(dir);
+    try {
+      return fn(level.fd!);
+    } finally {
+      this.#unlease(level);
+    }
+  }
+
+  /**
+   * A HeldDirs whose root is the held level `dir` (a destination below a served root): opened anew through
+   * its parent's descriptor and checked to be the inode held.
+   */
+  openSub(dir: SafePath, subPath: string, limit?: number): HeldDirs {
+    const level = this.#levels.get(dir);
+    if (level === undefined) {
+      throw new FcpError('FCP_ERR_INTERNAL', `directory not verified before use: ${dir}`, { path: dir });
+    }
+    const fd = this.use(dir, (procPath) => openDirIn(procPath, dir, this.#rootPath));
+    const st = fstatSync(fd);
+    if (st.dev !== level.dev || st.ino !== level.ino) {
+      closeSync(fd);
+      throw changed(dir);
+    }
+    return new HeldDirs(fd, subPath, limit);
+  }
+
+  /** Closes every descriptor not in use; those in use close when their call settles. */
+  release(): void {
+    this.#released = true;
+    for (const level of this.#levels.values()) if (level.busy === 0) this.#close(level);
+  }
+
+  #lease(dir: SafePath): Level {
+    const level = this.#levels.get(dir);
+    if (level === undefined) {
+      throw new FcpError('FCP_ERR_INTERNAL', `directory not verified before use: ${dir}`, { path: dir });
+    }
+    if (level.fd === undefined) this.#reopen(dir, level);
+    else if (dir !== this.#last && !this.#released) this.#touch(dir, level);
+    level.busy++;
+    return level;
+  }
+
+  #unlease(level: Level): void {
+    level.busy--;
+    if (level.busy === 0 && (this.#released || level.dropped)) this.#close(level);
+  }
+
+  /** Re-opens a level let go: through its parent (or the root's path), and it must be the same inode. */
+  #reopen(dir: SafePath, level: Level): void {
+    const fd = dir === ROOT_ENTRY ? this.#openRoot() : this.#openIn(dir);
+    const st = fstatSync(fd);
+    if (st.dev !== level.dev || st.ino !== level.ino) {
+      closeSync(fd);
+      throw changed(dir);
+    }
+    level.fd = fd;
+    this.#touch(dir, level);
+    this.#opened();
+  }
+
+  #openRoot(): number {
+    try {
+      return openSync(this.#rootPath, DIR_FLAGS);
+    } catch (err) {
+      throw openError(err, this.#rootPath);
+    }
+  }
+
+  /** Opens `dir` through its parent's descriptor: a link there fails (ELOOP, or ENOTDIR for O_DIRECTORY). */
+  #openIn(dir: SafePath): number {
+    return this.use(dir, (procPath) => openDirIn(procPath, dir, this.#rootPath));
+  }
+
+  /** Most recently used last: Map keeps insertion order. */
+  #touch(dir: string, level: Level): void {
+    this.#levels.delete(dir);
+    this.#levels.set(dir, level);
+    this.#last = dir;
+  }
+
+  #opened(): void {
+    this.#open++;
+    if (this.#open <= this.#limit) return;
+    for (const [rel, level] of this.#levels) {
+      if (this.#open <= this.#limit) return;
+      if (rel !== ROOT_ENTRY && level.busy === 0 && level.fd !== undefined) this.#close(level);
+    }
+  }
+
+  #close(level: Level): void {
+    if (level.fd === undefined) return;
+    closeSync(level.fd);
+    level.fd = undefined;
+    this.#open--;
+  }
+}
+
+/**
+ * Opens a level with O_NOFOLLOW | O_DIRECTORY. A link there fails with ELOOP or ENOTDIR (the kernel checks
+ * either first): the lstat then says which, in checkIsRealDir's words.
+ */
+function openDirIn(procPath: string, dir: string, root: string): number {
+  try {
+    return openSync(procPath, DIR_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR') {
+      const st = lstatOrUndefined(procPath, dir);
+      if (st !== undefined) checkIsRealDir(st, dir, root);
+    }
+    throw openError(err, dir);
+  }
+}
+
+/** A level that is another directory now than the one verified (renamed away, another put in its place). */
+function changed(dir: string): FcpError {
+  return new FcpError('FCP_ERR_FILE_CHANGED', `directory replaced while in use: ${dir}`, { path: dir });
+}

@@ -1,0 +1,126 @@
+// The directories a receiver under `fcpd --root` holds open (held-dirs.ts, ConfinedRoot.freshHeld): a level
+// swapped for a link or another directory after it was verified never leads a write outside the root; a
+// level let go by the LRU is re-opened only if it is still the same directory; release lets go of them all
+// (spec/SECURITY.md §11 "The receiver under --root").
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from '../helpers/test.js';
+import * as assert from 'uvu/assert';
+import type { FcpError } from '../../src/protocol/errors.js';
+import { ConfinedRoot } from '../../src/transfer/store/confined-root.js';
+import { HeldDirs } from '../../src/transfer/store/held-dirs.js';
+import { canPinDirs } from '../../src/transfer/store/pinned-dir.js';
+import type { SafePath } from '../../src/transfer/wire-path.js';
+import { rejection, rootAndOutside, tempDirs } from '../helpers/expect.js';
+
+const { make: tempDir, removeAll } = tempDirs();
+test.after(removeAll);
+
+const W = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
+const rel = (p: string) => p as SafePath;
+
+/** Replaces `dir` by a link to `target`, as a local user who can write in its parent can at any moment. */
+function swapForLink(dir: string, target: string): void {
+  fs.renameSync(dir, `${dir}.old`);
+  fs.symlinkSync(target, dir);
+}
+
+function openFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+const linux = canPinDirs();
+
+test('a level swapped for a link after it was verified: files, levels and renames land in the held directory', async () => {
+  if (!linux) return;
+  const { root, outside } = rootAndOutside(tempDir);
+  const confined = (await ConfinedRoot.open(root)).freshHeld();
+  await confined.ensureDir('a');
+  swapForLink(path.join(root, 'a'), outside);
+
+  fs.closeSync(confined.openFileSync(rel('a/.x.fcp-part'), W, 0o644));
+  confined.withPath(rel('a/.x.fcp-part'), (temp) =>
+    confined.withPath(rel('a/x'), (abs) => fs.renameSync(temp, abs)),
+  );
+  await confined.ensureDir('a/b');
+  const fh = await confined.openFile('a/b/y', W, 0o644);
+  await fh.close();
+  confined.release();
+
+  assert.equal(fs.readdirSync(outside), []);
+  assert.equal(fs.readdirSync(path.join(root, 'a.old')).sort(), ['b', 'x']);
+  assert.ok(fs.existsSync(path.join(root, 'a.old', 'b', 'y')));
+});
+
+test('a level swapped for a link before it is held is refused, and nothing is made through it', async () => {
+  if (!linux) return;
+  const { root, outside } = rootAndOutside(tempDir);
+  fs.mkdirSync(path.join(root, 'a'));
+  swapForLink(path.join(root, 'a'), outside);
+  const confined = (await ConfinedRoot.open(root)).freshHeld();
+  await rejection(confined.ensureDir('a/b'), 'FCP_ERR_PATH_SYMLINK');
+  confined.release();
+  assert.equal(fs.readdirSync(outside), []);
+});
+
+test('LRU: a level let go is re-opened through its parent while it is the same directory, refused once replaced', () => {
+  if (!linux) return;
+  const { root, outside } = rootAndOutside(tempDir);
+  for (const d of ['a', 'b', 'c']) fs.mkdirSync(path.join(root, d));
+  const held = HeldDirs.open(root, 2);
+  for (const d of ['a', 'b', 'c']) held.hold(rel(d));
+  assert.is(held.openCount, 2, 'the root and the last level only');
+
+  held.use(rel('a/x'), (p) => fs.writeFileSync(p, 'x'));
+  assert.ok(fs.existsSync(path.join(root, 'a', 'x')));
+  assert.is(held.openCount, 2);
+
+  // 'b' is let go now; replaced by another directory, then by a link: both refused, nothing written.
+  fs.renameSync(path.join(root, 'b'), path.join(root, 'b.old'));
+  fs.mkdirSync(path.join(root, 'b'));
+  assert.throws(
+    () => held.use(rel('b/y'), (p) => fs.writeFileSync(p, 'y')),
+    (err: FcpError) => err.code === 'FCP_ERR_FILE_CHANGED' && err.message.includes(': b'),
+  );
+  fs.rmdirSync(path.join(root, 'b'));
+  fs.symlinkSync(outside, path.join(root, 'b'));
+  assert.throws(
+    () => held.use(rel('b/y'), (p) => fs.writeFileSync(p, 'y')),
+    (err: FcpError) => err.code === 'FCP_ERR_PATH_SYMLINK',
+  );
+  assert.equal(fs.readdirSync(outside), []);
+  held.release();
+  assert.is(held.openCount, 0);
+});
+
+test('release (the session ended or aborted) closes every level; a call in flight keeps its own until it settles', async () => {
+  if (!linux) return;
+  const { root } = rootAndOutside(tempDir);
+  const before = openFds();
+  const confined = (await ConfinedRoot.open(root)).freshHeld();
+  await confined.ensureDir('a/b/c');
+  assert.is(openFds(), before + 4);
+
+  let settle = (): void => {};
+  const gate = new Promise<void>((resolve) => {
+    settle = resolve;
+  });
+  const inFlight = confined.withPathAsync(rel('a/b/c/f'), async (abs) => {
+    await gate;
+    fs.writeFileSync(abs, 'late');
+  });
+  confined.release();
+  assert.is(openFds(), before + 1, 'only the level the call in flight goes through');
+  settle();
+  await inFlight;
+  // Closed only now: the descriptor number was still this directory when the path was used.
+  assert.is(openFds(), before);
+  assert.ok(fs.existsSync(path.join(root, 'a', 'b', 'c', 'f')));
+
+  // A call after release (a file's background discard) opens the levels for itself and closes them.
+  confined.withPath(rel('a/b/c/f'), (abs) => fs.unlinkSync(abs));
+  assert.not.ok(fs.existsSync(path.join(root, 'a', 'b', 'c', 'f')));
+  assert.is(openFds(), before);
+});
+
+test.run();
