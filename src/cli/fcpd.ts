@@ -184,7 +184,8 @@ async function runDaemon(
   const write = (line: string) =>
     out.write(`${new Date().toISOString()} fcpd[${process.pid}] ${printable(line)}\n`);
 
-  const partials = new PartialRegistry(paths.stateDir, args['partial-max-age'] * 3600_000, write);
+  const maxAgeMs = args['partial-max-age'] * 3600_000;
+  const partials = new PartialRegistry(paths.stateDir, maxAgeMs, write, args.root ?? '/');
   const options: Omit<ServerOptions, 'bind'> = {
     partials,
     port: args.port,

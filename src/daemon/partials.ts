@@ -1,41 +1,50 @@
 /**
  * Partial files the daemon kept for resume (a push that was interrupted), and their expiry. Each kept
- * partial is appended to `<state dir>/partials.jsonl`; a sweep at start-up and every hour removes those whose
- * piece index has not changed for `maxAgeMs` (README "Resume"), and forgets entries that are gone.
+ * partial is appended to `<state dir>/partials.jsonl` (partial-record.ts); a sweep at start-up and every
+ * hour removes those whose files have not changed for `maxAgeMs` (README "Resume"), and forgets entries
+ * that are gone. Both reach the files from the served root down without following a link
+ * (partial-walk.ts, spec/SECURITY.md §11 "The partial sweep").
  */
-import { appendFile, lstat, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { HeldDir, type SeenFile } from './partial-walk.js';
+import { formatRecord, type PartialRecord, parseRecord, recordPath, recordUnder } from './partial-record.js';
 
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
-const KEPT_SUFFIXES = ['.fcp-part', '.fcp-meta'];
 
-interface Entry {
-  temp: string;
-  sidecar: string;
-}
+type Outcome = 'kept' | 'removed' | 'gone';
 
 export class PartialRegistry {
   readonly #file: string;
   readonly #maxAgeMs: number;
   readonly #log: (line: string) => void;
+  readonly #servedRoot: string;
   #timer: NodeJS.Timeout | undefined;
   #writes: Promise<void> = Promise.resolve();
 
-  constructor(stateDir: string, maxAgeMs: number, log: (line: string) => void) {
+  /** `servedRoot`: the daemon's --root, or '/' when it serves its account's whole view. */
+  constructor(stateDir: string, maxAgeMs: number, log: (line: string) => void, servedRoot = '/') {
     this.#file = path.join(stateDir, 'partials.jsonl');
     this.#maxAgeMs = maxAgeMs;
     this.#log = log;
+    this.#servedRoot = path.resolve(servedRoot);
   }
 
-  /** Remembers a kept partial. Writes are serialised so lines never interleave. */
-  record(temp: string, sidecar: string): void {
-    const line = `${JSON.stringify({ temp, sidecar } satisfies Entry)}\n`;
+  /**
+   * Remembers a partial kept at these absolute paths (the receiver's, under the served root), with the
+   * identity of its files now. Writes are serialised so lines never interleave.
+   */
+  record(tempAbs: string, sidecarAbs: string): void {
     this.#writes = this.#writes
       .then(async () => {
+        const root = await realpath(this.#servedRoot);
+        const record = recordUnder(root, tempAbs, sidecarAbs);
+        if (record === undefined) throw new Error(`not under the served root ${root}`);
+        const line = formatRecord(identified(record));
         await mkdir(path.dirname(this.#file), { recursive: true, mode: 0o700 });
         await appendFile(this.#file, line, { mode: 0o600 });
       })
-      .catch((err: Error) => this.#log(`cannot record partial ${temp}: ${err.message}`));
+      .catch((err: Error) => this.#log(`cannot record partial ${tempAbs}: ${err.message}`));
   }
 
   /** Sweeps now and then every hour. */
@@ -54,72 +63,81 @@ export class PartialRegistry {
     let removed = 0;
     await (this.#writes = this.#writes.then(async () => {
       let text: string;
+      let root: string;
       try {
         text = await readFile(this.#file, 'utf8');
+        root = await realpath(this.#servedRoot);
       } catch {
-        return;
+        return; // no record yet, or no root to sweep under (the file stays as it is)
       }
-      const keep = new Map<string, Entry>();
+      const keep = new Map<string, string>();
       for (const line of text.split('\n')) {
-        const entry = parseEntry(line);
-        if (entry === undefined) continue;
-        const age = await ageMs(entry, nowMs);
-        if (age === undefined) continue; // already gone: resumed, committed or removed by hand
-        if (age < this.#maxAgeMs) {
-          keep.set(entry.temp, entry);
+        const record = line.trim() === '' ? undefined : parseRecord(line, root);
+        if (record === undefined) continue;
+        if (record === 'other') {
+          keep.set(line, `${line}\n`); // another root's: not ours to sweep, nor to forget
           continue;
         }
-        await unlinkQuiet(entry.temp);
-        await unlinkQuiet(entry.sidecar);
-        removed++;
-        this.#log(`removed stale partial ${entry.temp}`);
+        const outcome = this.#sweepOne(record, nowMs);
+        if (outcome === 'kept') keep.set(recordPath(record), formatRecord(record));
+        if (outcome === 'removed') removed++;
       }
-      const rest = [...keep.values()].map((e) => `${JSON.stringify(e)}\n`).join('');
-      await writeFile(`${this.#file}.tmp`, rest, { mode: 0o600 });
+      await writeFile(`${this.#file}.tmp`, [...keep.values()].join(''), { mode: 0o600 });
       await rename(`${this.#file}.tmp`, this.#file);
     }));
     return removed;
   }
-}
 
-function parseEntry(line: string): Entry | undefined {
-  if (line.trim() === '') return undefined;
-  try {
-    const e = JSON.parse(line) as Partial<Entry>;
-    if (typeof e.temp !== 'string' || typeof e.sidecar !== 'string') return undefined;
-    // Only ever remove what the daemon itself names as temporaries.
-    if (
-      !KEPT_SUFFIXES.some((s) => e.temp!.endsWith(s)) ||
-      !KEPT_SUFFIXES.some((s) => e.sidecar!.endsWith(s))
-    ) {
-      return undefined;
-    }
-    return { temp: e.temp, sidecar: e.sidecar };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Age of the newest of the two files, or undefined when neither exists any more. */
-async function ageMs(entry: Entry, nowMs: number): Promise<number | undefined> {
-  let newest: number | undefined;
-  for (const p of [entry.temp, entry.sidecar]) {
+  /** One record: its directory held from the root down; only the files it recorded are aged and removed. */
+  #sweepOne(record: PartialRecord, nowMs: number): Outcome {
+    let dir: HeldDir;
     try {
-      const st = await lstat(p);
-      if (!st.isFile()) continue;
-      newest = Math.max(newest ?? 0, st.mtimeMs);
-    } catch {
-      // missing: that half is gone
+      dir = HeldDir.open(record.root, record.dir);
+    } catch (err) {
+      this.#log(`partial record dropped, not swept: ${recordPath(record)}: ${(err as Error).message}`);
+      return 'gone';
+    }
+    try {
+      const ours = recordedFiles(dir, record);
+      if (ours.length === 0) return 'gone'; // resumed, committed or removed by hand
+      const newest = Math.max(...ours.map(([, seen]) => seen.mtimeMs));
+      if (nowMs - newest < this.#maxAgeMs) return 'kept';
+      for (const [name] of ours) dir.remove(name);
+      this.#log(`removed stale partial ${recordPath(record)}`);
+      return 'removed';
+    } finally {
+      dir.close();
     }
   }
-  return newest === undefined ? undefined : nowMs - newest;
 }
 
-async function unlinkQuiet(p: string): Promise<void> {
+/** The record's files that are still there and still the ones it names (same device and inode). */
+function recordedFiles(dir: HeldDir, record: PartialRecord): Array<[string, SeenFile]> {
+  const found: Array<[string, SeenFile]> = [];
+  for (const [name, id] of [
+    [record.temp, record.tempId],
+    [record.sidecar, record.sidecarId],
+  ] as const) {
+    const seen = dir.look(name);
+    if (seen !== undefined && (id === undefined || id === seen.id)) found.push([name, seen]);
+  }
+  return found;
+}
+
+/** `record` with the ids of its files as they are now, looked up from the root down like the sweep. */
+function identified(record: PartialRecord): PartialRecord {
+  const dir = HeldDir.open(record.root, record.dir);
   try {
-    const st = await lstat(p);
-    if (st.isFile()) await unlink(p);
-  } catch {
-    // gone already
+    const temp = dir.look(record.temp);
+    const sidecar = dir.look(record.sidecar);
+    if (temp === undefined && sidecar === undefined) throw new Error('no such files');
+    // A half not there yet (its open still under way) is later swept by name, inside the root all the same.
+    return {
+      ...record,
+      ...(temp === undefined ? {} : { tempId: temp.id }),
+      ...(sidecar === undefined ? {} : { sidecarId: sidecar.id }),
+    };
+  } finally {
+    dir.close();
   }
 }
