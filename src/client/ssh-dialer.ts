@@ -91,6 +91,11 @@ export interface SshDialerOptions {
   readonly onInfo?: (text: string) => void;
   /** What -v shows: which way carried connections went. */
   readonly onNotice?: (text: string) => void;
+  /**
+   * Carried connections already logging in (ssh-prelogin.ts; --ssh-transport=carried), the forwarded way's
+   * first ones: they stand for the spares of extraConnections. Ended with the dialer, used or not.
+   */
+  readonly prelogins?: ForwardDialer;
 }
 
 /** A Dialer that also ends the ssh children it started. */
@@ -165,13 +170,18 @@ function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDiale
     env,
     onStderr: opts.onStderr,
   });
-  if (opts.config.forwardings || !forwardablePath(remote.info.relay)) return relayed;
-  const forwarded = socketForwardDialer({
-    peerName,
-    argv: (local) => forwardArgv(ssh, opts.dest, local, remote.info.relay),
-    env,
-    onStderr: opts.onStderr,
-  });
+  if (opts.config.forwardings || !forwardablePath(remote.info.relay)) {
+    opts.prelogins?.close();
+    return relayed;
+  }
+  const forwarded =
+    opts.prelogins ??
+    socketForwardDialer({
+      peerName,
+      argv: (local) => forwardArgv(ssh, opts.dest, local, remote.info.relay),
+      env,
+      onStderr: opts.onStderr,
+    });
   const either = firstAnswerDialer(forwarded, relayed, (way) => {
     if (way !== 'fallback') return;
     // Spares started for the forwarded way are of no use now.
@@ -180,7 +190,7 @@ function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDiale
       `ssh on ${opts.dest} does not forward to the relay socket; relaying through fcpd --stdio`,
     );
   });
-  return withSpareLogins(either, forwarded, opts.extraConnections);
+  return withSpareLogins(either, forwarded, opts.prelogins === undefined ? opts.extraConnections : 0);
 }
 
 /**

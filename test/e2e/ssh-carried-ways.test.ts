@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { describeRun, runFcp } from '../helpers/cli.js';
 import { freePort } from '../helpers/daemon.js';
-import { MiB, writeRandomFile } from '../helpers/reliability.js';
+import { MiB, waitUntil, writeRandomFile } from '../helpers/reliability.js';
 import { cleanUp, sshd, tempDir } from '../helpers/ssh-fcp.js';
 import type { PrivateSshd, SshdOptions } from '../helpers/sshd.js';
 import { test } from '../helpers/test.js';
@@ -115,6 +115,36 @@ test('carried, --connections auto: 4 connections for small files, both ways, and
   assert.is(pulled.code, 0, describeRun(pulled));
   assert.equal(await compareTrees(src, path.join(back, 'src')), []);
   assert.match(pulled.stderr, /^fcp: connections: 4[ :]/m, pulled.stderr);
+});
+
+test('carried: the data connections log in while the bootstrap starts fcpd, not after its line', async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  // A --remote-fcpd that holds the bootstrap until the test says go (bounded: 20 s).
+  const dir = tempDir('fcp-ssh-hold-');
+  const go = path.join(dir, 'go');
+  const remoteFcpd = path.join(dir, 'fcpd-held');
+  writeFileSync(
+    remoteFcpd,
+    `#!/bin/sh\ni=0; while [ ! -e '${go}' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\nexec fcpd "$@"\n`,
+    { mode: 0o755 },
+  );
+  const src = path.join(tempDir(), 'src');
+  mkdirSync(src);
+  for (let i = 0; i < 300; i++) writeFileSync(path.join(src, `f${i}`), `${i}`.padEnd(5000, '.'));
+  const remote = tempDir('fcp-ssh-remote-');
+  const before = logins(s);
+  const args = [`--ssh=${s.sshCommand}`, '--ssh-transport=carried', '--remote-fcpd', remoteFcpd];
+  const pushing = runFcp([...args, 'push', src, `${s.alias}:${remote}/`]);
+  try {
+    // The bootstrap and the 4 data connections of carried auto (small files), fcpd not started yet.
+    await waitUntil(() => logins(s) - before >= 1 + 4, 'the data connections logged in', 15_000, 50);
+  } finally {
+    writeFileSync(go, '');
+  }
+  const pushed = await pushing;
+  assert.is(pushed.code, 0, describeRun(pushed));
+  assert.equal(await compareTrees(src, path.join(remote, 'src')), []);
+  assert.is(logins(s) - before, 1 + 4, s.log());
 });
 
 for (const refusal of ['AllowStreamLocalForwarding no', 'DisableForwarding yes']) {
