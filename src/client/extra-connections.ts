@@ -39,6 +39,7 @@ export class ExtraConnections {
   readonly #opts: CommonOptions;
   #granted: Granted | undefined;
   #neededBytes = 0;
+  #neededFiles = 0;
   #attached = false;
   #replacements = 0;
   #closing = false;
@@ -61,22 +62,28 @@ export class ExtraConnections {
     this.#granted = g;
     const max = Math.min(requestedConnections(this.#opts.connections), session.maxConnections);
     this.#replacements = 2 * max;
-    if (this.#opts.connections === 'auto') {
-      // Carried over ssh each connection is also an ssh process on this side and one ssh window: its transport
-      // may cap auto lower and start it higher.
-      const autoMax = Math.min(max, link.dialer.autoLimit?.() ?? max);
-      const autoStart = link.dialer.autoStart?.();
-      this.#auto = new AutoConnections(autoMax, autoStart, this.#opts.stats, {
-        grow: (to) => this.#openUpTo(g, to),
-        shrink: (to) => this.#retireDownTo(g, to),
-        open: () => 1 + this.#open.length,
-        // Counted as open only once attached: a carried one is an ssh login first (seconds on a busy client).
-        opening: () => this.#inFlight.size,
-        rttMs: () => (Number.isFinite(this.#rttMs) ? this.#rttMs : 0),
-        notice: (text) => this.#opts.onNotice?.(text),
-      });
-    }
     this.#maybeAttach();
+  }
+
+  /**
+   * `--connections auto`'s tuner, made when the first extra connections open. Carried over ssh each
+   * connection is also an ssh process on this side and one ssh window: its transport may cap auto lower
+   * and start it elsewhere, by what the receiver asked for so far (ssh-dialer.ts carriedAutoCount).
+   */
+  #autoFor(g: Granted): AutoConnections {
+    const max = Math.min(requestedConnections(this.#opts.connections), g.session.maxConnections);
+    const needed = { bytes: this.#neededBytes, files: this.#neededFiles };
+    const autoMax = Math.min(max, g.link.dialer.autoLimit?.(needed) ?? max);
+    const autoStart = g.link.dialer.autoStart?.(needed);
+    return new AutoConnections(autoMax, autoStart, this.#opts.stats, {
+      grow: (to) => this.#openUpTo(g, to),
+      shrink: (to) => this.#retireDownTo(g, to),
+      open: () => 1 + this.#open.length,
+      // Counted as open only once attached: a carried one is an ssh login first (seconds on a busy client).
+      opening: () => this.#inFlight.size,
+      rttMs: () => (Number.isFinite(this.#rttMs) ? this.#rttMs : 0),
+      notice: (text) => this.#opts.onNotice?.(text),
+    });
   }
 
   /**
@@ -86,6 +93,7 @@ export class ExtraConnections {
   readonly listener: TransferListener = (event) => {
     if (event.type === 'needed') {
       this.#neededBytes += event.bytes;
+      this.#neededFiles++;
       this.#maybeAttach();
     } else if (event.type === 'connection-lost') this.#lost(event.error);
   };
@@ -112,14 +120,14 @@ export class ExtraConnections {
     if (this.#attached || this.#closing || g === undefined || g.engine.finished) return;
     if (this.#neededBytes <= g.session.pieceSize) return;
     this.#attached = true;
-    const auto = this.#auto;
-    if (auto === undefined) {
-      const n = Math.min(requestedConnections(this.#opts.connections), g.session.maxConnections);
-      this.#opts.onNotice?.(`connections: ${n} (--connections ${this.#opts.connections})`);
-      this.#openUpTo(g, n);
-    } else {
+    if (this.#opts.connections === 'auto') {
+      const auto = (this.#auto = this.#autoFor(g));
       this.#openUpTo(g, auto.target);
       auto.start();
+    } else {
+      const n = Math.min(this.#opts.connections, g.session.maxConnections);
+      this.#opts.onNotice?.(`connections: ${n} (--connections ${this.#opts.connections})`);
+      this.#openUpTo(g, n);
     }
   }
 

@@ -8,7 +8,7 @@
 import { toFcpError } from '../protocol/index.js';
 import { hostPort } from '../transport/channel.js';
 import { type CommandDialer, commandDialer } from '../transport/command-dial.js';
-import type { DialedChannel, Dialer } from '../transport/dialer.js';
+import type { DialedChannel, Dialer, NeededSoFar } from '../transport/dialer.js';
 import { firstAnswerDialer } from '../transport/first-answer-dial.js';
 import { type ForwardDialer, socketForwardDialer } from '../transport/socket-forward-dial.js';
 import {
@@ -35,8 +35,8 @@ export const SSH_TRANSPORTS: readonly SshTransport[] = ['auto', 'direct', 'carri
  */
 export const DIRECT_PROBE_MS = 3_000;
 /**
- * The most carried connections `--connections auto` opens: as many as it starts with, so the tuner adds
- * none. Each carries one ssh channel window (2 MiB: ~50 MB/s at 40 ms), so 8 hold 16 MiB in flight, more
+ * The carried connections `--connections auto` opens where the data is in big files (carriedAutoCount),
+ * and the most it opens. Each carries one ssh channel window (2 MiB: ~50 MB/s at 40 ms), so 8 hold 16 MiB in flight, more
  * than a 2 Gbit path at 40 ms needs (10 MB); every window beyond that only queues in the receiving ssh,
  * whose buffers grow by copy (OpenSSH's recallocarray) and, under glibc's defaults, by mmap and page
  * zeroing: the receiving sshd of a 512 MiB push through the emulator (pinned, -n N) took 0.82 CPU s at 2
@@ -49,14 +49,32 @@ export const DIRECT_PROBE_MS = 3_000;
  */
 export const CARRIED_AUTO_MAX = 8;
 /**
- * The connections carried `--connections auto` starts with (the tuner's own start is 2), their logins
- * started with the first's. Each carries one ssh channel window (2 MiB: ~50 MB/s at 40 ms), so two could not
- * tell the tuner anything about a WAN but that a step to 8 pays, and that step cost a round of ssh logins
- * mid-transfer: 1 GiB pushed through the emulator (RTT 40 ms) with -v spent ~1 s measuring 2 connections
- * at 90 MB/s and 1.2-1.3 s more with them alone while the six new logins ran. 8 was carried mode's fixed
- * count before auto.
+ * The connections carried `--connections auto` opens where the files are small (CARRIED_SMALL_FILE_BYTES),
+ * their logins started with the first's: it stays there. Such a copy is bound by the work per file on both
+ * ends, not by the windows (four hold 8 MiB in flight: ~200 MB/s at 40 ms, where 20,000 files of 1-16 KiB
+ * through the emulator moved at 40-110 MB/s), and each connection more is an ssh login on both cores: ~77
+ * ms of the client's CPU with OpenSSH 9's default key exchange (sntrup761x25519), more on the server.
  */
-export const CARRIED_AUTO_START = 8;
+export const CARRIED_AUTO_START = 4;
+/**
+ * Data asked for per file, on average when the extra connections are first opened, below which carried auto
+ * stays at CARRIED_AUTO_START: a file under one piece (1 MiB) travels whole on one connection, and the
+ * session's first ~1 MiB of data tells a tree of small files from a big file.
+ */
+export const CARRIED_SMALL_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Carried auto's count, fixed (the tuner only measures it): CARRIED_AUTO_MAX when the data asked for so
+ * far is in files of a piece or more, else CARRIED_AUTO_START. The tuner is not let loose on carried
+ * connections: it sees neither the ssh processes' CPU nor the server's, and each step is a round of logins
+ * mid-transfer (CARRIED_AUTO_MAX). Two could not tell it anything about a WAN but that a step to 8 pays:
+ * 1 GiB pushed through the emulator (RTT 40 ms) with -v spent ~1 s measuring 2 connections at 90 MB/s and
+ * 1.2-1.3 s more with them alone while the six new logins ran.
+ */
+export function carriedAutoCount(needed: NeededSoFar): number {
+  const small = needed.files > 0 && needed.bytes / needed.files < CARRIED_SMALL_FILE_BYTES;
+  return small ? CARRIED_AUTO_START : CARRIED_AUTO_MAX;
+}
 
 export interface SshDialerOptions {
   readonly ssh: SshCommand;
@@ -73,6 +91,11 @@ export interface SshDialerOptions {
   readonly onInfo?: (text: string) => void;
   /** What -v shows: which way carried connections went. */
   readonly onNotice?: (text: string) => void;
+  /**
+   * Carried connections already logging in (ssh-prelogin.ts; --ssh-transport=carried), the forwarded way's
+   * first ones: they stand for the spares of extraConnections. Ended with the dialer, used or not.
+   */
+  readonly prelogins?: ForwardDialer;
 }
 
 /** A Dialer that also ends the ssh children it started. */
@@ -125,8 +148,8 @@ export function sshDialer(opts: SshDialerOptions, remote: RemoteFcpd): SshDialer
     unanswered: (err) => (chosen ?? direct).unanswered(err),
     close: () => carried.close(),
     chosen: () => (chosen === undefined ? undefined : chosen === direct ? 'direct' : 'carried'),
-    autoLimit: () => (chosen === carried ? CARRIED_AUTO_MAX : undefined),
-    autoStart: () => (chosen === carried ? CARRIED_AUTO_START : undefined),
+    autoLimit: (needed) => (chosen === carried ? carriedAutoCount(needed) : undefined),
+    autoStart: (needed) => (chosen === carried ? carriedAutoCount(needed) : undefined),
   };
 }
 
@@ -147,13 +170,18 @@ function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDiale
     env,
     onStderr: opts.onStderr,
   });
-  if (opts.config.forwardings || !forwardablePath(remote.info.relay)) return relayed;
-  const forwarded = socketForwardDialer({
-    peerName,
-    argv: (local) => forwardArgv(ssh, opts.dest, local, remote.info.relay),
-    env,
-    onStderr: opts.onStderr,
-  });
+  if (opts.config.forwardings || !forwardablePath(remote.info.relay)) {
+    opts.prelogins?.close();
+    return relayed;
+  }
+  const forwarded =
+    opts.prelogins ??
+    socketForwardDialer({
+      peerName,
+      argv: (local) => forwardArgv(ssh, opts.dest, local, remote.info.relay),
+      env,
+      onStderr: opts.onStderr,
+    });
   const either = firstAnswerDialer(forwarded, relayed, (way) => {
     if (way !== 'fallback') return;
     // Spares started for the forwarded way are of no use now.
@@ -162,7 +190,7 @@ function carriedDialer(opts: SshDialerOptions, remote: RemoteFcpd): CommandDiale
       `ssh on ${opts.dest} does not forward to the relay socket; relaying through fcpd --stdio`,
     );
   });
-  return withSpareLogins(either, forwarded, opts.extraConnections);
+  return withSpareLogins(either, forwarded, opts.prelogins === undefined ? opts.extraConnections : 0);
 }
 
 /**

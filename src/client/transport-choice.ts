@@ -7,6 +7,7 @@
 import { FcpError, toFcpError } from '../protocol/index.js';
 import { hostPort } from '../transport/channel.js';
 import type { DialedChannel, Dialer } from '../transport/dialer.js';
+import type { ForwardDialer } from '../transport/socket-forward-dial.js';
 import type { SshCommand } from '../transport/ssh-command.js';
 import { tcpTlsDialer } from '../transport/tcp-tls-dial.js';
 import {
@@ -18,8 +19,10 @@ import {
 } from './options.js';
 import { dropEarlyBootstrap } from './early-bootstrap.js';
 import { type RemoteFcpd, startRemoteFcpd } from './ssh-bootstrap.js';
+import { carriedPrelogins } from './ssh-prelogin.js';
 import {
   CARRIED_AUTO_START,
+  type SshConfig,
   sshConfigFor,
   type SshDialer,
   sshDialer,
@@ -144,10 +147,22 @@ export class TransportChooser {
   async #viaSsh(common: CommonOptions, transfer: (opts: CommonOptions) => Promise<void>): Promise<void> {
     const c = this.#choice;
     this.#tellPlaintextKept(common);
-    const [remote, config] = await Promise.all([
-      startRemoteFcpd({ ...c, onNotice: common.onNotice }),
-      sshConfigFor(c.ssh, c.dest, common.endpoint.host),
-    ]);
+    const extraConnections = common.connections === 'auto' ? CARRIED_AUTO_START - 1 : common.connections - 1;
+    const configured = sshConfigFor(c.ssh, c.dest, common.endpoint.host);
+    const known: { relay?: string } = {};
+    const prelogins = this.#preloginsFor(c, configured, () => known.relay, 1 + extraConnections);
+    let remote: RemoteFcpd;
+    let config: SshConfig;
+    try {
+      [remote, config] = await Promise.all([
+        startRemoteFcpd({ ...c, onNotice: common.onNotice }),
+        configured,
+      ]);
+    } catch (err) {
+      (await prelogins)?.close();
+      throw err;
+    }
+    known.relay = remote.info.relay;
     common.onNotice?.(
       `fcpd ${remote.info.version} started on ${c.dest} through ssh (port ${remote.info.port})`,
     );
@@ -156,9 +171,10 @@ export class TransportChooser {
         ...c,
         transport: this.#sshTransport,
         config,
-        extraConnections: common.connections === 'auto' ? CARRIED_AUTO_START - 1 : common.connections - 1,
+        extraConnections,
         onInfo: common.onInfo,
         onNotice: common.onNotice,
+        prelogins: await prelogins,
       },
       remote,
     );
@@ -179,6 +195,24 @@ export class TransportChooser {
     }
     this.#endAttempt(dialer, end);
     remote.release();
+  }
+
+  /**
+   * With --ssh-transport=carried the data connections' logins start now, beside the bootstrap's
+   * (ssh-prelogin.ts), unless the user's config forwards ports of its own (the relayed way then).
+   */
+  #preloginsFor(
+    c: TransportChoice,
+    configured: Promise<SshConfig>,
+    relay: () => string | undefined,
+    count: number,
+  ): Promise<ForwardDialer | undefined> {
+    if (this.#sshTransport !== 'carried') return Promise.resolve(undefined);
+    return configured.then((config) =>
+      config.forwardings
+        ? undefined
+        : carriedPrelogins({ ssh: c.ssh, dest: c.dest, config, relay, onStderr: c.onStderr }, count),
+    );
   }
 
   #endAttempt(dialer: SshDialer, end: () => void): void {

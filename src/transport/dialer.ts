@@ -52,12 +52,20 @@ export interface Dialer {
   /**
    * The most connections `--connections auto` should open through this transport, when a connection costs
    * more than its socket (carried over ssh: an ssh process on the client whose CPU the tuner cannot see);
-   * undefined: the tuner's own cap.
+   * undefined: the tuner's own cap. Asked once the first data is asked for (`needed`).
    */
-  autoLimit?(): number | undefined;
+  autoLimit?(needed: NeededSoFar): number | undefined;
   /**
-   * How many connections `--connections auto` should start with through this transport, when that is more
-   * than the tuner's own start; undefined: the tuner's.
+   * How many connections `--connections auto` should start with through this transport, when that is not
+   * the tuner's own start; undefined: the tuner's.
    */
-  autoStart?(): number | undefined;
+  autoStart?(needed: NeededSoFar): number | undefined;
+}
+
+/** What the receiver had asked for when the session's extra connections were first opened. */
+export interface NeededSoFar {
+  /** File data to cross. */
+  readonly bytes: number;
+  /** The files holding it. */
+  readonly files: number;
 }

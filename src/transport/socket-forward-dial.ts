@@ -40,6 +40,11 @@ export interface SocketForwardDialerOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Each line a child writes on stderr. */
   readonly onStderr?: (line: string) => void;
+  /**
+   * What makes a started child listen on `local` when its command could not say where to forward yet (an
+   * ssh master logged in ahead: ssh-prelogin.ts); run by open() before it connects.
+   */
+  readonly arm?: (local: string, child: ChildProcess, signal?: AbortSignal) => Promise<void>;
 }
 
 /** A forwarding dialer that can also start children ahead of need (ForwardDialer.prestart). */
@@ -95,6 +100,7 @@ export function socketForwardDialer(opts: SocketForwardDialerOptions): ForwardDi
   const open = async (_resume: Buffer | undefined, signal?: AbortSignal): Promise<DialedChannel> => {
     const { child, local } = await (spares.shift() ?? start(signal));
     try {
+      await opts.arm?.(local, child, signal);
       const socket = await connectOnceListening(local, child, opts.peerName, signal);
       // One connection per child: once it closed, the child has nothing left to forward. Its stdin's end
       // is what ends it (a wrapper that a signal would leave its command behind).
@@ -128,6 +134,16 @@ export function socketForwardDialer(opts: SocketForwardDialerOptions): ForwardDi
     },
   );
   return { ...dialer, prestart };
+}
+
+/** Resolves once `child` listens on `file` (see connectOnceListening; the probe connection is closed). */
+export async function untilListening(
+  file: string,
+  child: ChildProcess,
+  peerName: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  (await connectOnceListening(file, child, peerName, signal)).destroy();
 }
 
 /**

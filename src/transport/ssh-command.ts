@@ -259,16 +259,50 @@ export function dataArgv(ssh: SshCommand, dest: string, remote: RemoteCommand, s
  */
 export function forwardArgv(ssh: SshCommand, dest: string, local: string, relay: string): string[] {
   return [
-    ...stdinTiesLife(local),
-    ssh.file,
-    ...NO_FORWARDING,
-    ...NO_COMPRESSION,
-    '-N',
+    ...sessionlessSsh(ssh, local),
     ...['-o', 'ControlMaster=no', '-o', 'ControlPath=none', '-o', 'ExitOnForwardFailure=yes'],
     ...['-L', `${local}:${relay}`],
     ...ssh.args,
     dest,
   ];
+}
+
+/**
+ * One carried data connection logged in before the relay socket is known: `ssh -N` as its own master on
+ * the private control socket CTL, to which muxForwardArgv later adds the one forwarding LOCAL:RELAY. Its
+ * login runs beside the bootstrap's instead of after it (spec/PROTOCOL.md §8.3). A master of its own that
+ * serves one forwarding: still one TCP connection and one ssh window per data connection (see dataArgv),
+ * never the user's master (ours are given first, so they win) nor another connection's.
+ */
+export function masterArgv(ssh: SshCommand, dest: string, local: string, ctl: string): string[] {
+  return [
+    ...sessionlessSsh(ssh, local),
+    ...['-o', 'ControlMaster=yes', '-o', `ControlPath=${ctl}`, '-o', 'ControlPersist=no'],
+    ...['-o', 'ExitOnForwardFailure=yes'],
+    ...ssh.args,
+    dest,
+  ];
+}
+
+/** `ssh -O forward -L LOCAL:RELAY` to the master on CTL (masterArgv): it listens on LOCAL from then on. */
+export function muxForwardArgv(
+  ssh: SshCommand,
+  dest: string,
+  ctl: string,
+  forward: { local: string; relay: string },
+): string[] {
+  return [
+    ssh.file,
+    // -T: no command, so ssh would otherwise ask for a terminal (and say it cannot have one).
+    ...['-T', '-o', `ControlPath=${ctl}`, '-O', 'forward', '-L', `${forward.local}:${forward.relay}`],
+    ...ssh.args,
+    dest,
+  ];
+}
+
+/** A carried data connection's ssh up to its options: no session (-N), its life tied to our pipe. */
+function sessionlessSsh(ssh: SshCommand, local: string): string[] {
+  return [...stdinTiesLife(local), ssh.file, ...NO_FORWARDING, ...NO_COMPRESSION, '-N'];
 }
 
 /**
@@ -296,14 +330,14 @@ export function carriedSshEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 /**
  * `sh -c SCRIPT sh LOCAL ssh ...`: runs ssh (which with -N reads no stdin) and kills it once the wrapper's
  * stdin ends, so a client that dies, even by SIGKILL, leaves no ssh behind: its pipe's end is the news, as
- * it is for the relay's ssh. Then it removes LOCAL (ssh leaves it) and its directory once empty, which a
- * killed client cannot do; it exits with ssh's status.
+ * it is for the relay's ssh. Then it removes LOCAL (ssh leaves it), a master's control socket LOCAL.ctl
+ * (masterArgv), and their directory once empty, which a killed client cannot do; it exits with ssh's status.
  */
 function stdinTiesLife(local: string): string[] {
   const script =
     'l=$1; shift; exec 3<&0; "$@" </dev/null >/dev/null 3<&- & q=$!; ' +
     '(cat <&3; kill $q) >/dev/null 2>&1 & exec 3<&-; ' +
-    'wait $q; s=$?; rm -f "$l"; rmdir "${l%/*}" 2>/dev/null; exit $s';
+    'wait $q; s=$?; rm -f "$l" "$l.ctl"; rmdir "${l%/*}" 2>/dev/null; exit $s';
   return ['sh', '-c', script, 'sh', local];
 }
 

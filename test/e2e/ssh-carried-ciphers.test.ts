@@ -44,7 +44,8 @@ function cipherLoggingSsh(): { ssh: string; runs: () => SshRun[] } {
   const ssh = path.join(dir, 'ssh-logged');
   const script = [
     '#!/bin/sh',
-    'case " $* " in *" -G "*) exec ssh "$@" ;; *" -N "*) w=forward ;; *--stdio*) w=relay ;; *) w=bootstrap ;; esac',
+    // -O: a request to a data connection's own master (ssh-prelogin.ts), no connection of its own.
+    'case " $* " in *" -G "*|*" -O "*) exec ssh "$@" ;; *" -N "*) w=forward ;; *--stdio*) w=relay ;; *) w=bootstrap ;; esac',
     'case " $* " in *" -c "*) c=1 ;; *) c=0 ;; esac',
     `exec ssh -v -E '${dir}'/"log.$w.$c.$$" "$@"`,
     '',

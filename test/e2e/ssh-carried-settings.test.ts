@@ -32,6 +32,8 @@ function loggingSsh(): { ssh: string; runs: () => SshRun[]; clear: () => void } 
   const ssh = path.join(dir, 'ssh-logged');
   const script = [
     '#!/bin/sh',
+    // -O: a request to a data connection's own master (ssh-prelogin.ts), no connection of its own.
+    'case " $* " in *" -O "*) exec ssh "$@" ;; esac',
     'case " $* " in *" -N "*) w=forward ;; *" -G "*) w=query ;; *) w=other ;; esac',
     `c=$(ssh -G "$@" 2>/dev/null | sed -n 's/^compression //p')`,
     `echo "$w \${GLIBC_TUNABLES:-unset} $c" >> '${log}'`,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { describeRun, runFcp } from '../helpers/cli.js';
 import { freePort } from '../helpers/daemon.js';
-import { MiB, writeRandomFile } from '../helpers/reliability.js';
+import { MiB, waitUntil, writeRandomFile } from '../helpers/reliability.js';
 import { cleanUp, sshd, tempDir } from '../helpers/ssh-fcp.js';
 import type { PrivateSshd, SshdOptions } from '../helpers/sshd.js';
 import { test } from '../helpers/test.js';
@@ -59,6 +59,11 @@ function fcpdRuns(log: string): string[] {
     .map((line) => line.split(' ')[0]!);
 }
 
+/** The logins sshd accepted so far (its INFO log has one line per login). */
+function logins(s: PrivateSshd): number {
+  return s.log().match(/Accepted publickey/g)?.length ?? 0;
+}
+
 /** The private socket directories of the client's forwardings (removed once the session ends). */
 function forwardDirs(): string[] {
   return readdirSync(tmpdir()).filter((name) => name.startsWith('fcp-fwd-'));
@@ -76,7 +81,7 @@ test('carried: every connection is an ssh forwarding to the relay socket; the re
   assert.equal(forwardDirs(), dirsBefore, 'the forwardings’ socket directories are gone');
 });
 
-test('carried, --connections auto starts with 8 connections, their logins begun with the first', async () => {
+test('carried, --connections auto opens 8 connections for a big file, their logins begun with the first', async () => {
   const { s, remoteFcpd } = await loggingSshd();
   const src = path.join(tempDir(), 'src');
   mkdirSync(src);
@@ -88,6 +93,58 @@ test('carried, --connections auto starts with 8 connections, their logins begun 
   assert.equal(await compareTrees(src, path.join(remote, 'src')), []);
   // The -v line of the tuner: its first step (or, the copy being short, its count) is 8, not the tuner's 2.
   assert.match(pushed.stderr, /^fcp: connections: 8[ :]/m, pushed.stderr);
+});
+
+test('carried, --connections auto: 4 connections for small files, both ways, and no more logins', async () => {
+  const { s, remoteFcpd } = await loggingSshd();
+  const src = path.join(tempDir(), 'src');
+  mkdirSync(src);
+  // 1.5 MiB in 5 KiB files: more than a piece asked for, so the extra connections open, at 4 not 8.
+  for (let i = 0; i < 300; i++) writeFileSync(path.join(src, `f${i}`), `${i}`.padEnd(5000, '.'));
+  const remote = tempDir('fcp-ssh-remote-');
+  const ssh = [`--ssh=${s.sshCommand}`, '--ssh-transport=carried', '-v', '--remote-fcpd', remoteFcpd];
+  const before = logins(s);
+  const pushed = await runFcp([...ssh, 'push', src, `${s.alias}:${remote}/`]);
+  assert.is(pushed.code, 0, describeRun(pushed));
+  assert.equal(await compareTrees(src, path.join(remote, 'src')), []);
+  assert.match(pushed.stderr, /^fcp: connections: 4[ :]/m, pushed.stderr);
+  // The bootstrap, then the first connection and its 3 spares: none started for a count of 8.
+  assert.ok(logins(s) - before <= 1 + 4, s.log());
+  const back = tempDir('fcp-ssh-back-');
+  const pulled = await runFcp([...ssh, 'pull', `${s.alias}:${remote}/src`, `${back}/`]);
+  assert.is(pulled.code, 0, describeRun(pulled));
+  assert.equal(await compareTrees(src, path.join(back, 'src')), []);
+  assert.match(pulled.stderr, /^fcp: connections: 4[ :]/m, pulled.stderr);
+});
+
+test('carried: the data connections log in while the bootstrap starts fcpd, not after its line', async () => {
+  const s = await sshd({ path: { fcpd: true, node: true } });
+  // A --remote-fcpd that holds the bootstrap until the test says go (bounded: 20 s).
+  const dir = tempDir('fcp-ssh-hold-');
+  const go = path.join(dir, 'go');
+  const remoteFcpd = path.join(dir, 'fcpd-held');
+  writeFileSync(
+    remoteFcpd,
+    `#!/bin/sh\ni=0; while [ ! -e '${go}' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\nexec fcpd "$@"\n`,
+    { mode: 0o755 },
+  );
+  const src = path.join(tempDir(), 'src');
+  mkdirSync(src);
+  for (let i = 0; i < 300; i++) writeFileSync(path.join(src, `f${i}`), `${i}`.padEnd(5000, '.'));
+  const remote = tempDir('fcp-ssh-remote-');
+  const before = logins(s);
+  const args = [`--ssh=${s.sshCommand}`, '--ssh-transport=carried', '--remote-fcpd', remoteFcpd];
+  const pushing = runFcp([...args, 'push', src, `${s.alias}:${remote}/`]);
+  try {
+    // The bootstrap and the 4 data connections of carried auto (small files), fcpd not started yet.
+    await waitUntil(() => logins(s) - before >= 1 + 4, 'the data connections logged in', 15_000, 50);
+  } finally {
+    writeFileSync(go, '');
+  }
+  const pushed = await pushing;
+  assert.is(pushed.code, 0, describeRun(pushed));
+  assert.equal(await compareTrees(src, path.join(remote, 'src')), []);
+  assert.is(logins(s) - before, 1 + 4, s.log());
 });
 
 for (const refusal of ['AllowStreamLocalForwarding no', 'DisableForwarding yes']) {

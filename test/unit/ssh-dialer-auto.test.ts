@@ -1,12 +1,17 @@
 /**
- * The ssh dialer's cap on `--connections auto` (CARRIED_AUTO_MAX): carried connections are each an ssh
- * process on the client and one on the server, whose CPU the tuner cannot see, and 8 windows already fill
- * the bench's WAN, so auto stays at 8 there; direct connections are plain TLS sockets and leave the tuner
- * its own cap. Built without dialling: the transport
- * is forced, so nothing is probed. Carried auto also starts at 8 (CARRIED_AUTO_START) rather than the tuner's 2.
+ * The ssh dialer's count for `--connections auto` (carriedAutoCount): carried connections are each an ssh
+ * login and process on the client and on the server, whose CPU the tuner cannot see, so auto's count is
+ * fixed there: 8 windows (CARRIED_AUTO_MAX) where the data is in big files, 4 (CARRIED_AUTO_START) where
+ * per-file work, not the window, is the limit. Direct connections are plain TLS sockets and leave the
+ * tuner its own. Built without dialling: the transport is forced, so nothing is probed.
  */
 import * as assert from 'uvu/assert';
-import { CARRIED_AUTO_MAX, CARRIED_AUTO_START, sshDialer } from '../../src/client/ssh-dialer.js';
+import {
+  CARRIED_AUTO_MAX,
+  CARRIED_AUTO_START,
+  CARRIED_SMALL_FILE_BYTES,
+  sshDialer,
+} from '../../src/client/ssh-dialer.js';
 import type { RemoteFcpd } from '../../src/client/ssh-bootstrap.js';
 import { parseSshCommand } from '../../src/transport/ssh-command.js';
 import { test } from '../helpers/test.js';
@@ -40,22 +45,42 @@ function dialerFor(transport: 'direct' | 'carried') {
   );
 }
 
-test('carried connections cap auto at CARRIED_AUTO_MAX', () => {
+const MiB = 1024 * 1024;
+/** The receiver's first ~1 MiB asked for: 120 files of ~8.5 KiB, or one big file. */
+const SMALL_FILES = { bytes: 120 * 8700, files: 120 };
+const BIG_FILE = { bytes: 1024 * MiB, files: 1 };
+
+test('carried auto opens CARRIED_AUTO_MAX (8) for big files, fixed', () => {
   const d = dialerFor('carried');
   try {
     assert.is(d.chosen(), 'carried');
-    assert.is(d.autoLimit?.(), CARRIED_AUTO_MAX);
+    assert.is(d.autoLimit?.(BIG_FILE), CARRIED_AUTO_MAX);
+    assert.is(d.autoStart?.(BIG_FILE), CARRIED_AUTO_MAX);
     assert.is(CARRIED_AUTO_MAX, 8);
   } finally {
     d.close();
   }
 });
 
-test('carried connections start auto at CARRIED_AUTO_START: one ssh window each, two tell nothing on a WAN', () => {
+test('carried auto stays at CARRIED_AUTO_START (4) for small files: each more is a login on both ends', () => {
   const d = dialerFor('carried');
   try {
-    assert.is(d.autoStart?.(), CARRIED_AUTO_START);
-    assert.is(CARRIED_AUTO_START, 8);
+    assert.is(d.autoStart?.(SMALL_FILES), CARRIED_AUTO_START);
+    assert.is(d.autoLimit?.(SMALL_FILES), CARRIED_AUTO_START);
+    assert.is(CARRIED_AUTO_START, 4);
+  } finally {
+    d.close();
+  }
+});
+
+test('the line between them is a piece per file on average', () => {
+  const d = dialerFor('carried');
+  try {
+    const at = (bytes: number, files: number) => d.autoStart?.({ bytes, files });
+    assert.is(at(3 * CARRIED_SMALL_FILE_BYTES - 3, 3), CARRIED_AUTO_START);
+    assert.is(at(3 * CARRIED_SMALL_FILE_BYTES, 3), CARRIED_AUTO_MAX);
+    // Nothing asked for yet: the big-file count, as before.
+    assert.is(at(0, 0), CARRIED_AUTO_MAX);
   } finally {
     d.close();
   }
@@ -65,8 +90,8 @@ test('direct connections leave auto its own cap and start', () => {
   const d = dialerFor('direct');
   try {
     assert.is(d.chosen(), 'direct');
-    assert.is(d.autoLimit?.(), undefined);
-    assert.is(d.autoStart?.(), undefined);
+    assert.is(d.autoLimit?.(SMALL_FILES), undefined);
+    assert.is(d.autoStart?.(BIG_FILE), undefined);
   } finally {
     d.close();
   }
