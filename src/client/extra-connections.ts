@@ -198,20 +198,20 @@ export class ExtraConnections {
  * one's, so an impostor cannot pass for an older daemon. Checked on every channel, TLS included: one HMAC,
  * and no trust in the channel.
  */
-function checkAnswer(
-  conn: FramedConn,
-  link: SessionLink,
+export function checkAttachAnswer(
+  link: Pick<SessionLink, 'attachProven' | 'auth'>,
+  channel: { readonly binding: Uint8Array; readonly peer: string },
   sessionId: Uint8Array,
   nonce: Uint8Array,
   ourProof: Uint8Array,
   theirs: Uint8Array | undefined,
 ): void {
   if (!link.attachProven) return;
-  const binding = conn.channel.binding;
-  if (verifyAttachAnswer(link.auth.sessionSecret, sessionId, nonce, binding, ourProof, theirs)) return;
+  const secret = link.auth.sessionSecret;
+  if (verifyAttachAnswer(secret, sessionId, nonce, channel.binding, ourProof, theirs)) return;
   throw new FcpError(
     'FCP_ERR_AUTH_HOST_PROOF',
-    `${conn.channel.peer} answered ATTACH without proof of the session secret: not our daemon; connection dropped`,
+    `${channel.peer} answered ATTACH without proof of the session secret: not our daemon; connection dropped`,
   );
 }
 
@@ -248,7 +248,7 @@ async function attachOne(
     conn.send({ type: MsgType.AttachProof, proof });
     const msg = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH');
     if (msg.type !== MsgType.Attach) throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH');
-    checkAnswer(ch.conn, link, sessionId, challenge.nonce, proof, msg.proof);
+    checkAttachAnswer(link, conn.channel, sessionId, challenge.nonce, proof, msg.proof);
     // On a pull the daemon may start sending DATA right behind its ATTACH: the inbox keeps it for the engine.
     return { conn, inbox, rttMs: Math.min(helloMs, performance.now() - proofAt) };
   } catch (err) {
