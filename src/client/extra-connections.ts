@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { FcpError, MsgType, type SessionMsg, toFcpError } from '../protocol/index.js';
-import { attachProof } from '../security/session-secret.js';
+import { attachProof, verifyAttachAnswer } from '../security/session-secret.js';
 import type { Hasher } from '../transfer/checksum.js';
 import type { TransferListener } from '../transfer/events.js';
 import type { TransferEngine } from '../transfer/engine.js';
@@ -199,6 +199,30 @@ export class ExtraConnections {
   }
 }
 
+/**
+ * A daemon that offered AttachProven on the control connection must prove the session secret in every
+ * ATTACH answer: without that, a connection that reached someone else (a relay socket swapped on the remote
+ * host, spec/SECURITY.md §14.4) would be handed file data. The control connection's HELLO decides, not this
+ * one's, so an impostor cannot pass for an older daemon. Checked on every channel, TLS included: one HMAC,
+ * and no trust in the channel.
+ */
+export function checkAttachAnswer(
+  link: Pick<SessionLink, 'attachProven' | 'auth'>,
+  channel: { readonly binding: Uint8Array; readonly peer: string },
+  sessionId: Uint8Array,
+  nonce: Uint8Array,
+  ourProof: Uint8Array,
+  theirs: Uint8Array | undefined,
+): void {
+  if (!link.attachProven) return;
+  const secret = link.auth.sessionSecret;
+  if (verifyAttachAnswer(secret, sessionId, nonce, channel.binding, ourProof, theirs)) return;
+  throw new FcpError(
+    'FCP_ERR_AUTH_HOST_PROOF',
+    `${channel.peer} answered ATTACH without proof of the session secret: not our daemon; connection dropped`,
+  );
+}
+
 interface Granted {
   session: SessionMsg;
   link: SessionLink;
@@ -232,6 +256,7 @@ async function attachOne(
     conn.send({ type: MsgType.AttachProof, proof });
     const msg = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'ATTACH');
     if (msg.type !== MsgType.Attach) throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected ATTACH');
+    checkAttachAnswer(link, conn.channel, sessionId, challenge.nonce, proof, msg.proof);
     // On a pull the daemon may start sending DATA right behind its ATTACH: the inbox keeps it for the engine.
     return { conn, inbox, rttMs: Math.min(helloMs, performance.now() - proofAt) };
   } catch (err) {

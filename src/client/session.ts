@@ -22,6 +22,7 @@ import type { DialedChannel, Dialer } from '../transport/dialer.js';
 import { FramedConn } from '../transport/framed-conn.js';
 import {
   applyCapabilities,
+  attachProven,
   HANDSHAKE_TIMEOUT_MS,
   listsBeforeSession,
   negotiateVersion,
@@ -39,6 +40,11 @@ export interface SessionLink {
   readonly auth: AuthenticatedSession;
   /** The control connection's resumption (a TLS ticket), so ATTACH channels resume instead of a full handshake. */
   readonly resumption: Buffer | undefined;
+  /**
+   * The daemon offered AttachProven on the control connection, the one its host key proved: every extra
+   * connection's ATTACH answer must then prove the session secret, whatever that connection's HELLO says.
+   */
+  readonly attachProven: boolean;
 }
 
 /** A connection to the daemon, before HELLO: its frames, its handshake queue, and what its channel proved. */
@@ -135,7 +141,12 @@ export async function openSession(
       if (answer.type === MsgType.Session) {
         if (asksDryRun(request) && (answer.flags & TransferFlag.DryRun) === 0)
           throw dryRunUnsupported(opts.endpoint);
-        const link = { dialer, auth: exchange.session(), resumption: ch.dialed.resumption() };
+        const link = {
+          dialer,
+          auth: exchange.session(),
+          resumption: ch.dialed.resumption(),
+          attachProven: attachProven(conn),
+        };
         opts.onSession?.(answer);
         return { conn, inbox, session: answer, link };
       }

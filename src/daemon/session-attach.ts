@@ -4,10 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FramedConn } from '../transport/framed-conn.js';
-import { HANDSHAKE_TIMEOUT_MS } from '../transport/hello.js';
+import { attachProven, HANDSHAKE_TIMEOUT_MS } from '../transport/hello.js';
 import type { Inbox } from '../transport/inbox.js';
 import { type AttachMsg, AUTH_NONCE_SIZE, FcpError, MsgType } from '../protocol/index.js';
-import { verifyAttachProof } from '../security/session-secret.js';
+import { attachAnswerProof, verifyAttachProof } from '../security/session-secret.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { Established } from './sessions.js';
 
@@ -71,7 +71,12 @@ export async function attachToSession(
   }
   session.conns.add(conn);
   conn.onceClosed(() => session.conns.delete(conn));
-  conn.send({ type: MsgType.Attach, sessionId });
+  // Under AttachProven the answer proves the secret too, so a client whose connection reached someone
+  // else (a swapped relay socket, spec/SECURITY.md §14.4) never sends it data.
+  const proof = attachProven(conn)
+    ? attachAnswerProof(session.secret, sessionId, nonce, est.binding, answer.proof)
+    : undefined;
+  conn.send({ type: MsgType.Attach, sessionId, ...(proof === undefined ? {} : { proof }) });
   session.engine.addConnection(conn);
   inbox.handOver(session.engine);
 }

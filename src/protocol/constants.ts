@@ -36,6 +36,12 @@ export const Capability = {
    * it once its pieces are acknowledged. Without it a pulling client keeps every connection it attached.
    */
   Detach: 0x0008,
+  /**
+   * The daemon's ATTACH answer carries its own proof of the session secret (§3.2, SECURITY.md §6.4), and a
+   * client that offered it refuses an answer without a valid one: a connection that reached someone else
+   * (a socket swapped on the remote host, §14.4) can stall a session but never receive its data.
+   */
+  AttachProven: 0x0010,
 } as const;
 
 /** List entries (DIR_INFO, FILE_INFO) a client may send before SESSION under ListBeforeSession. */

@@ -16,6 +16,7 @@ import {
 import { authError } from './auth-errors.js';
 import { b64u } from './ssh-wire.js';
 import {
+  attachAnswerData,
   attachProofData,
   type Handshake,
   handshakeTranscript,
@@ -85,4 +86,33 @@ export function verifyAttachProof(
   proof: Uint8Array,
 ): boolean {
   return safeEqual(attachProof(secret, sessionId, attachNonce, channelBinding), proof);
+}
+
+/**
+ * HMAC-SHA256(secret, attachAnswerData(...)): the daemon's proof in its ATTACH answer under
+ * Capability.AttachProven (spec/SECURITY.md §6.4), over the client's proof it accepted.
+ */
+export function attachAnswerProof(
+  secret: Uint8Array,
+  sessionId: Uint8Array,
+  attachNonce: Uint8Array,
+  channelBinding: Uint8Array,
+  clientProof: Uint8Array,
+): Buffer {
+  return createHmac('sha256', secret)
+    .update(attachAnswerData(sessionId, attachNonce, channelBinding, clientProof))
+    .digest();
+}
+
+/** Recomputes the daemon's proof and compares in constant time; an absent proof is not valid. */
+export function verifyAttachAnswer(
+  secret: Uint8Array,
+  sessionId: Uint8Array,
+  attachNonce: Uint8Array,
+  channelBinding: Uint8Array,
+  clientProof: Uint8Array,
+  answer: Uint8Array | undefined,
+): boolean {
+  if (answer === undefined) return false;
+  return safeEqual(attachAnswerProof(secret, sessionId, attachNonce, channelBinding, clientProof), answer);
 }

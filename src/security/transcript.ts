@@ -15,6 +15,8 @@ export const MAX_USER_BYTES = 255;
 export const HOST_PROOF_LABEL = 'fcp-host-v1';
 export const CLIENT_AUTH_LABEL = 'fcp-auth-v1';
 export const ATTACH_PROOF_LABEL = 'fcp-attach-v1';
+/** The daemon's answer to ATTACH_PROOF (Capability.AttachProven): the same data under its own label. */
+export const ATTACH_ANSWER_LABEL = 'fcp-attach-daemon-v1';
 /** PROTOCOL.sshsig namespace: the agent signs only the SSHSIG wrapper, never the transcript itself. */
 export const SSHSIG_NAMESPACE = 'fcp-auth-v1@fcp';
 const SSHSIG_MAGIC = Buffer.from('SSHSIG', 'latin1');
@@ -118,13 +120,32 @@ export function attachProofData(
   attachNonce: Uint8Array,
   channelBinding: Uint8Array,
 ): Buffer {
-  checkLength('attach nonce', attachNonce, NONCE_SIZE);
-  return new SshWriter()
-    .string(ATTACH_PROOF_LABEL)
-    .string(sessionId)
-    .string(attachNonce)
-    .string(channelBinding)
+  return attachWriter(ATTACH_PROOF_LABEL, sessionId, attachNonce, channelBinding).toBuffer();
+}
+
+/**
+ * string "fcp-attach-daemon-v1" | string session_id[16] | string attach_nonce[32] | string channel_binding |
+ * string client_proof[32]: what the daemon's ATTACH answer proves, bound to the client's proof it answers.
+ */
+export function attachAnswerData(
+  sessionId: Uint8Array,
+  attachNonce: Uint8Array,
+  channelBinding: Uint8Array,
+  clientProof: Uint8Array,
+): Buffer {
+  return attachWriter(ATTACH_ANSWER_LABEL, sessionId, attachNonce, channelBinding)
+    .string(clientProof)
     .toBuffer();
+}
+
+function attachWriter(
+  label: string,
+  sessionId: Uint8Array,
+  attachNonce: Uint8Array,
+  channelBinding: Uint8Array,
+): SshWriter {
+  checkLength('attach nonce', attachNonce, NONCE_SIZE);
+  return new SshWriter().string(label).string(sessionId).string(attachNonce).string(channelBinding);
 }
 
 /** Constant-time equality; different lengths are unequal (the length itself is not secret). */

@@ -20,7 +20,11 @@ export function ourHello(): HelloMsg {
     versionMin: PROTOCOL_VERSION_MIN,
     versionMax: PROTOCOL_VERSION_MAX,
     capabilities:
-      Capability.TlsDataUnsummed | Capability.ListBeforeSession | Capability.DryRun | Capability.Detach,
+      Capability.TlsDataUnsummed |
+      Capability.ListBeforeSession |
+      Capability.DryRun |
+      Capability.Detach |
+      Capability.AttachProven,
     agent: AGENT,
   };
 }
@@ -32,6 +36,18 @@ export function ourHello(): HelloMsg {
 export function applyCapabilities(conn: FramedConn, theirs: HelloMsg): void {
   if ((theirs.capabilities & Capability.TlsDataUnsummed) !== 0) conn.omitDataChecksums();
   if ((theirs.capabilities & Capability.Detach) !== 0) detaching.add(conn);
+  if ((theirs.capabilities & Capability.AttachProven) !== 0) provingAttach.add(conn);
+}
+
+/** Connections whose peer's HELLO offered AttachProven. */
+const provingAttach = new WeakSet<FramedConn>();
+
+/**
+ * Whether `conn`'s peer offered AttachProven (§3.2): a daemon then answers ATTACH with its proof, and a
+ * client requires one. An older peer's ATTACH carries none and would be refused with one.
+ */
+export function attachProven(conn: FramedConn): boolean {
+  return provingAttach.has(conn);
 }
 
 /** Connections whose peer's HELLO offered Detach (kept here: framed-conn.ts knows no capability but one). */

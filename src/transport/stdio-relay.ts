@@ -4,9 +4,12 @@
  * channel of each connection on that socket. The bytes are the protocol's frames, unchanged: ssh encrypts
  * the wire leg, and the socket lives in a directory only this user (and root) can enter.
  */
+import { lstatSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { FcpError } from '../protocol/index.js';
+import { checkPrivateChain } from '../security/private-dir.js';
 import type { AcceptedChannel } from './tcp-tls-accept.js';
 
 /** After one side ended, how long the other gets to finish before the relay gives up on it. */
@@ -35,7 +38,13 @@ export function relayChannel(socket: net.Socket): AcceptedChannel {
  * directions are done: the daemon closed, or our input ended and the daemon then closed (bounded by
  * RELAY_LINGER_MS). Rejects with FCP_ERR_NET_CONNECT when the socket cannot be reached.
  */
-export async function relayStdio(socketPath: string, input: Readable, output: Writable): Promise<void> {
+export async function relayStdio(
+  socketPath: string,
+  input: Readable,
+  output: Writable,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  checkRelaySocket(socketPath, env);
   const socket = await connectUnix(socketPath);
   await new Promise<void>((resolve) => {
     let linger: NodeJS.Timeout | undefined;
@@ -67,6 +76,40 @@ export async function relayStdio(socketPath: string, input: Readable, output: Wr
     input.pipe(socket);
     socket.pipe(output);
   });
+}
+
+/**
+ * Before connecting: the socket's directory passes the serve-once run directory's own test up to
+ * XDG_RUNTIME_DIR or HOME (whichever holds it; else up to the root), and the socket is ours. Otherwise
+ * another local user could have put their socket at that path and would get the session's frames
+ * (spec/SECURITY.md §14.4). Throws FCP_ERR_AUTH_INSECURE_FILE naming the path.
+ */
+export function checkRelaySocket(socketPath: string, env: NodeJS.ProcessEnv = process.env): void {
+  const dir = path.dirname(path.resolve(socketPath));
+  checkPrivateChain(dir, anchorOf(dir, env), 'it holds the socket of fcp over ssh');
+  let owner: number | undefined;
+  try {
+    const st = lstatSync(socketPath);
+    owner = st.isSocket() ? st.uid : undefined;
+  } catch {
+    return; // Absent: connect() says so in its own words.
+  }
+  const uid = process.geteuid?.() ?? 0;
+  if (owner !== uid) {
+    throw new FcpError(
+      'FCP_ERR_AUTH_INSECURE_FILE',
+      `${socketPath} is not a socket of uid ${uid}: refusing to relay to it`,
+      { path: socketPath },
+    );
+  }
+}
+
+/** The deepest of XDG_RUNTIME_DIR and HOME that holds `dir`: where its chain of checks may stop. */
+function anchorOf(dir: string, env: NodeJS.ProcessEnv): string | undefined {
+  const holders = [env['XDG_RUNTIME_DIR'], env['HOME']].filter(
+    (a): a is string => a !== undefined && path.isAbsolute(a) && dir.startsWith(`${path.resolve(a)}/`),
+  );
+  return holders.sort((a, b) => b.length - a.length)[0];
 }
 
 function connectUnix(socketPath: string): Promise<net.Socket> {

@@ -381,7 +381,7 @@ test('a frame with a bad checksum: ABORT FCP_ERR_PROTO_BAD_CHECKSUM, before and 
 
 test('a length over the type limit is refused from the header alone: ABORT FCP_ERR_PROTO_OVERSIZED', async () => {
   for (const [type, length] of [
-    [MsgType.Attach, 17],
+    [MsgType.Attach, 49],
     [MsgType.Hello, 0xffff],
     [MsgType.Ping, 1],
     [MsgType.FileEnd, 15],

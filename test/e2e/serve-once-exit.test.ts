@@ -229,7 +229,7 @@ test('a relay directory others may enter: --serve-once refuses to start, naming 
   assert.is(r.stdout, '');
   assert.match(
     r.stderr,
-    new RegExp(`^fcpd: ${run} must be a directory owned by uid \\d+ that only it may enter`),
+    new RegExp(`^fcpd: ${run} has mode 0755, not 0700: it would hold the socket of fcp over ssh\n$`),
   );
   assert.equal(await readdir(run), []);
 });

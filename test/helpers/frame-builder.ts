@@ -202,9 +202,10 @@ export const payload = {
     return new Bytes().raw(f.sessionId).u32(f.flags).u16(f.maxConnections).u32(f.pieceSize).build();
   },
 
-  /** session_id [16] */
-  attach(f: { sessionId: Uint8Array }): Buffer {
-    return new Bytes().raw(f.sessionId).build();
+  /** session_id [16] | (the daemon's answer under AttachProven) proof [32] */
+  attach(f: { sessionId: Uint8Array; proof?: Uint8Array }): Buffer {
+    const b = new Bytes().raw(f.sessionId);
+    return (f.proof === undefined ? b : b.raw(f.proof)).build();
   },
 
   /** id u32 | mode u32 | mtime (i64 s | u32 ns) | path str16 */

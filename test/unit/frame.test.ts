@@ -223,7 +223,7 @@ test('an unknown flag is refused as soon as the 7-byte header is in, before any 
 
 test('a length over the per-type maximum is FCP_ERR_PROTO_OVERSIZED at header time', () => {
   const cases: Array<[type: number, length: number]> = [
-    [T.ATTACH, 17],
+    [T.ATTACH, 49],
     [T.SESSION, 0xffff],
     [T.SESSION, 27],
     [T.PING, 1],
@@ -247,7 +247,7 @@ test('each type accepts a header of exactly its maximum length and refuses one b
   // Maxima written out from the layouts: fixed-size messages allow exactly their size.
   const fixed: Record<number, number> = {
     [T.SESSION]: 26,
-    [T.ATTACH]: 16,
+    [T.ATTACH]: 48, // the daemon's answer with its proof (AttachProven)
     [T.FILE_COUNT]: 12,
     [T.DONE]: 20,
     [T.FILE_END]: 14,

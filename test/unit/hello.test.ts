@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { FramedConn } from '../../src/transport/framed-conn.js';
 import {
   applyCapabilities,
+  attachProven,
   listsBeforeSession,
   peerDetaches,
   servesDryRun,
@@ -38,7 +39,11 @@ test('our HELLO offers every capability we know and speaks version 2 only', () =
   const ours = ourHello();
   assert.is(
     ours.capabilities,
-    Capability.TlsDataUnsummed | Capability.ListBeforeSession | Capability.DryRun | Capability.Detach,
+    Capability.TlsDataUnsummed |
+      Capability.ListBeforeSession |
+      Capability.DryRun |
+      Capability.Detach |
+      Capability.AttachProven,
   );
   assert.ok(listsBeforeSession(ours));
   assert.ok(servesDryRun(ours));
@@ -59,16 +64,18 @@ test('applyCapabilities: a plain connection keeps DATA checksums whatever the pe
   }
 });
 
-test('applyCapabilities: DETACH is sent only to a peer whose HELLO offered it', async () => {
-  for (const [caps, detaches] of [
-    [0, false],
-    [Capability.TlsDataUnsummed | Capability.DryRun, false],
-    [Capability.Detach, true],
+test('applyCapabilities: DETACH and AttachProven only with a peer whose HELLO offered each', async () => {
+  for (const [caps, detaches, proven] of [
+    [0, false, false],
+    [Capability.TlsDataUnsummed | Capability.DryRun, false, false],
+    [Capability.Detach, true, false],
+    [Capability.AttachProven, false, true],
   ] as const) {
     const [client, peer] = await socketPair();
     const conn = new FramedConn(channelOf(client), hasher, { onMessage: () => {}, onClose: () => {} });
     applyCapabilities(conn, hello(2, 2, caps));
     assert.is(peerDetaches(conn), detaches, `capabilities ${caps}`);
+    assert.is(attachProven(conn), proven, `capabilities ${caps}: AttachProven`);
     client.destroy();
     peer.destroy();
   }

@@ -561,6 +561,16 @@ test('a session id is copied out of the payload; the payload may be reused after
   assert.equal(msg, { type: MsgType.Attach, sessionId: sessionId(5) });
 });
 
+test("the daemon's ATTACH answer with its proof (AttachProven): 16 + 32 bytes, nothing between or after", () => {
+  const msg = { type: MsgType.Attach, sessionId: sessionId(7), proof: bytes(32, 8) } as const;
+  const wire = payload.attach({ sessionId: sessionId(7), proof: bytes(32, 8) });
+  assert.ok(Buffer.from(encodeMessage(msg)).equals(wire), 'encoded');
+  assert.equal(decodeMessage(MsgType.Attach, wire), msg);
+  for (let n = 17; n < 48; n++) assertMalformed(T.ATTACH, wire.subarray(0, n), `cut to ${n}`);
+  assertMalformed(T.ATTACH, concat([wire, Buffer.from([0])]), '+ 1 byte');
+  assertCode(() => encodeMessage({ ...msg, proof: bytes(31, 8) }), 'FCP_ERR_PROTO_MALFORMED', 'short proof');
+});
+
 test('payloads that sit inside a larger buffer decode from their own bytes only', () => {
   for (const c of CASES.slice(0, 12)) {
     const big = concat([Buffer.from([0xde, 0xad]), c.wire, Buffer.from([0xbe, 0xef, 0x00])]);

@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import {
+  attachAnswerProof,
   attachProof,
   deriveSessionSecret,
   generateKx,
+  verifyAttachAnswer,
   verifyAttachProof,
   x25519Shared,
 } from '../../src/security/session-secret.js';
@@ -81,6 +83,29 @@ test('session-secret: an ATTACH proof needs the secret, the daemon nonce and the
   const plain = attachProof(secret, sessionId, nonce, Buffer.alloc(0));
   assert.ok(verifyAttachProof(secret, sessionId, nonce, Buffer.alloc(0), plain));
   assert.not.ok(verifyAttachProof(secret, sessionId, randomBytes(32), Buffer.alloc(0), plain));
+});
+
+test("session-secret: the daemon's ATTACH answer proof is its own (distinct label), bound to the client's proof", () => {
+  const secret = randomBytes(32);
+  const id = randomBytes(16);
+  const nonce = randomBytes(32);
+  const binding = randomBytes(32);
+  const ours = attachProof(secret, id, nonce, binding);
+  const answer = attachAnswerProof(secret, id, nonce, binding, ours);
+  assert.is(answer.length, 32);
+  assert.not.ok(answer.equals(ours), 'not the client proof echoed');
+  assert.ok(verifyAttachAnswer(secret, id, nonce, binding, ours, answer));
+  // Missing, wrong secret, another exchange's client proof, another nonce or channel: all refused.
+  assert.not.ok(verifyAttachAnswer(secret, id, nonce, binding, ours, undefined), 'missing');
+  assert.not.ok(verifyAttachAnswer(secret, id, nonce, binding, ours, ours), 'echo of our proof');
+  assert.not.ok(verifyAttachAnswer(randomBytes(32), id, nonce, binding, ours, answer), 'other secret');
+  assert.not.ok(
+    verifyAttachAnswer(secret, id, nonce, binding, randomBytes(32), answer),
+    'other client proof',
+  );
+  assert.not.ok(verifyAttachAnswer(secret, id, randomBytes(32), binding, ours, answer), 'other nonce');
+  assert.not.ok(verifyAttachAnswer(secret, id, nonce, new Uint8Array(0), ours, answer), 'other channel');
+  assert.not.ok(verifyAttachAnswer(secret, id, nonce, binding, ours, answer.subarray(0, 31)), 'short');
 });
 
 test.run();

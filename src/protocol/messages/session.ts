@@ -2,10 +2,25 @@
  * Opening and ending a session: HELLO, PUSH, PULL, SESSION, ATTACH, DETACH, DONE, ABORT, PING
  * (spec/PROTOCOL.md §3.1–§3.3, §3.8).
  */
-import { MAX_PATH_BYTES, MAX_PAYLOAD, MsgType, PROTOCOL_MAGIC, SESSION_ID_SIZE } from '../constants.js';
+import {
+  ATTACH_PROOF_SIZE,
+  MAX_PATH_BYTES,
+  MAX_PAYLOAD,
+  MsgType,
+  PROTOCOL_MAGIC,
+  SESSION_ID_SIZE,
+} from '../constants.js';
 import { FcpError } from '../errors.js';
 import type { MessageCodec } from './codec.js';
-import { checkedPath, readStrings, sessionIdOf, truncateUtf8, writeStrings } from './fields.js';
+import {
+  checkedPath,
+  copied,
+  fixed,
+  readStrings,
+  sessionIdOf,
+  truncateUtf8,
+  writeStrings,
+} from './fields.js';
 
 const MAX_AGENT_BYTES = 255;
 const MAX_ABORT_TEXT_BYTES = 1024;
@@ -41,6 +56,8 @@ export interface SessionMsg {
 export interface AttachMsg {
   type: typeof MsgType.Attach;
   sessionId: Uint8Array;
+  /** Only in the daemon's answer, under Capability.AttachProven: its proof of the session secret (§3.2). */
+  proof?: Uint8Array;
 }
 export interface DoneMsg {
   type: typeof MsgType.Done;
@@ -139,12 +156,15 @@ export const sessionCodec: MessageCodec<SessionMsg> = {
 
 export const attachCodec: MessageCodec<AttachMsg> = {
   type: MsgType.Attach,
-  maxPayload: SESSION_ID_SIZE,
+  maxPayload: SESSION_ID_SIZE + ATTACH_PROOF_SIZE,
   encode(w, msg) {
     w.bytes(msg.sessionId);
+    if (msg.proof !== undefined) w.bytes(fixed(msg.proof, ATTACH_PROOF_SIZE, 'attach answer proof'));
   },
   decode(r) {
-    return { type: MsgType.Attach, sessionId: sessionIdOf(r) };
+    const sessionId = sessionIdOf(r);
+    if (r.remaining === 0) return { type: MsgType.Attach, sessionId };
+    return { type: MsgType.Attach, sessionId, proof: copied(r, ATTACH_PROOF_SIZE, 'attach answer proof') };
   },
 };
 
