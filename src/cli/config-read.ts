@@ -67,7 +67,8 @@ function kindOf(st: Stats): string {
 
 /**
  * At most `max` bytes, read until end of file; a file that grew past `max` since fstat (it is someone's
- * file being edited, say) is refused rather than read on without bound. Bounded by `max` / 1 byte reads.
+ * file being edited, say) is refused rather than read on without bound. Each pass reads at least a byte or
+ * ends, so the loop is bounded by `max`. (The buffer's untouched pages cost nothing: allocUnsafe.)
  */
 function readAtMost(fd: number, max: number, file: string): Buffer {
   const buf = Buffer.allocUnsafe(max + 1);
