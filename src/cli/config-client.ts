@@ -12,7 +12,8 @@ import {
   type OptionTable,
 } from './config-apply.js';
 import { clientConfigPath } from './config-dir.js';
-import { parseClientConfig, readDefaultConfigText, type Setting } from './config-file.js';
+import { parseClientConfig, type Setting } from './config-file.js';
+import { readDefaultConfigText } from './config-read.js';
 import { settingsFor } from './config-hosts.js';
 import { MAX_CONNECTIONS, parseConnections } from './fcp-options.js';
 import { RATE_RULE } from './rate-option.js';

@@ -15,14 +15,9 @@ import {
   formatSettings,
   type OptionTable,
 } from './config-apply.js';
-import {
-  parseFlatConfig,
-  readConfigText,
-  readDefaultConfigText,
-  type Setting,
-  type ValueRule,
-} from './config-file.js';
 import { configDir } from './config-dir.js';
+import { parseFlatConfig, type Setting, type ValueRule } from './config-file.js';
+import { readConfigText, readDefaultConfigText } from './config-read.js';
 import { isCount, isListenPort } from './fcpd-options.js';
 import { RATE_RULE } from './rate-option.js';
 

@@ -1,10 +1,9 @@
 /**
  * fcp's and fcpd's configuration files (README "Configuration"): TOML, one key per long option, parsed by
  * smol-toml. The client's file has top-level defaults and `[host."PATTERNS"]` sections; fcpd's is flat. A bad
- * file is one FcpError naming the file, the line and the key (exit 1).
+ * file is one FcpError naming the file, the line and the key (exit 1). Reading the file: config-read.ts.
  */
-import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parse, TomlDate, TomlError } from 'smol-toml';
 import { FcpError } from '../protocol/errors.js';
 
@@ -51,64 +50,6 @@ export interface ConfigFile {
   defaults: Setting[];
   /** In file order: the first section that matches and sets a key wins it, as in ssh_config. */
   hosts: HostSection[];
-}
-
-/** The text of a config file; undefined when it does not exist. */
-export function readConfigText(file: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    const code = (err as { code?: unknown } | null)?.code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw cannotRead(file, err);
-  }
-  try {
-    checkOwner(file, fstatSync(fd));
-    return readFileSync(fd, 'utf8');
-  } catch (err) {
-    throw err instanceof FcpError ? err : cannotRead(file, err);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * As ssh with its config files: whoever may write the file decides what fcpd serves and as whom (`root`,
- * `user`) or where fcp sends files, so it must be ours or root's and writable by no one else.
- */
-function checkOwner(file: string, st: Stats): void {
-  const uid = process.geteuid?.();
-  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-  if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
-    throw new FcpError('FCP_ERR_USAGE', `${file}: owned by uid ${st.uid}, not by this user or root`, {
-      path: file,
-    });
-  }
-  if ((st.mode & 0o022) !== 0) {
-    throw new FcpError('FCP_ERR_USAGE', `${file}: writable by others (mode ${mode}): chmod go-w ${file}`, {
-      path: file,
-    });
-  }
-}
-
-function cannotRead(file: string, err: unknown): FcpError {
-  const reason = err instanceof Error ? err.message : String(err);
-  return new FcpError('FCP_ERR_USAGE', `cannot read config ${file}: ${reason}`, { path: file, cause: err });
-}
-
-/**
- * A file read by default rather than named: also none when its directory is not ours to search (a HOME left
- * at another user's, as `sudo -u` can), as ssh ignores a ~/.ssh/config it cannot open. A file we can see
- * but not read is still an error: its settings would be silently lost.
- */
-export function readDefaultConfigText(file: string): string | undefined {
-  try {
-    accessSync(dirname(file), constants.X_OK);
-  } catch (err) {
-    if ((err as { code?: unknown } | null)?.code === 'EACCES') return undefined;
-  }
-  return readConfigText(file);
 }
 
 /** The client's file: top-level defaults and `[host."PATTERNS"]` sections. */

@@ -14,7 +14,7 @@ import { daemonPaths } from '../daemon/daemon-paths.js';
 import { lookupAccount } from '../security/privileges.js';
 import { EXIT } from './exit-codes.js';
 import { formatBytes, formatRate } from './progress.js';
-import { printable } from './printable.js';
+import { formatColumns } from './text-table.js';
 import { jsonLine } from './json-line.js';
 
 interface DaemonStatusArgs {
@@ -37,22 +37,6 @@ function row(s: SessionStatus): string[] {
   ];
 }
 
-/** Columns padded to their widest cell. */
-function table(rows: readonly string[][]): string {
-  const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map(
-      (r) =>
-        `${printable(
-          r
-            .map((c, i) => c.padEnd(widths[i] ?? 0))
-            .join('  ')
-            .trimEnd(),
-        )}\n`,
-    )
-    .join('');
-}
-
 async function showSessions(args: ArgumentsCamelCase<DaemonStatusArgs>): Promise<void> {
   // --user NAME: the daemon started with --user NAME keeps its socket in NAME's state directory.
   const account = args.user === undefined ? undefined : lookupAccount(args.user);
@@ -61,7 +45,7 @@ async function showSessions(args: ArgumentsCamelCase<DaemonStatusArgs>): Promise
   if (account !== undefined) checkSocketOwner(socketPath, account.uid);
   const sessions = await querySessions(socketPath);
   if (args.json) process.stdout.write(jsonLine(sessions));
-  else if (sessions.length > 0) process.stdout.write(table([HEADER, ...sessions.map(row)]));
+  else if (sessions.length > 0) process.stdout.write(formatColumns([HEADER, ...sessions.map(row)]));
   process.exit(EXIT.OK);
 }
 

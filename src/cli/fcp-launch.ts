@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { dropEarlyBootstrap, startEarlyBootstrap } from '../client/early-bootstrap.js';
 import { bundleName } from '../client/remote-install.js';
 import { clientConfigPath } from './config-dir.js';
+import { readDefaultConfigText } from './config-read.js';
 import { configChangesSsh, earlyBootstrapArgv } from './early-ssh-args.js';
 
 /** The main bundle, beside this one in bin/ (package.json's bundle script puts it there). */
@@ -27,13 +28,14 @@ function localBundleName(): string | undefined {
 
 /** fcp's config file sets what the guess cannot see (or cannot be read here): make no guess. */
 function configInTheWay(): boolean {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = readFileSync(clientConfigPath(), 'utf8');
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+    // The same checks as fcp's own read (a FIFO or /dev/zero at the path must not hang the launcher).
+    text = readDefaultConfigText(clientConfigPath());
+  } catch {
+    return true; // fcp itself then reports what is wrong with the file
   }
-  return configChangesSsh(text);
+  return text !== undefined && configChangesSsh(text);
 }
 
 function startEarly(): void {

@@ -19,6 +19,7 @@ import { FcpError } from '../protocol/index.js';
 import { EXIT } from './exit-codes.js';
 import { formatBytes, formatDuration, formatRate } from './progress.js';
 import { printable } from './printable.js';
+import { formatColumns } from './text-table.js';
 import { jsonLine } from './json-line.js';
 
 interface StatusArgs {
@@ -78,22 +79,13 @@ function row(t: TransferStatus): string[] {
 
 const HEADER = ['ID', 'STATE', 'DIR', 'BYTES', 'RATE', 'ETA', 'CONNS', 'STARTED', 'VIA', 'ENDPOINTS', 'FILE'];
 
-/** Columns padded to their widest cell, the last one left as it is. */
-export function formatTable(rows: readonly string[][]): string {
-  const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
-    .map((line) => `${printable(line.trimEnd())}\n`)
-    .join('');
-}
-
 function showStatus(args: ArgumentsCamelCase<StatusArgs>): void {
   const dir = registryDir();
   const ignored = registryDirProblem(dir);
   if (args.verbose && ignored !== undefined) process.stderr.write(`fcp: ${printable(ignored)}\n`);
   const transfers = args.id === undefined ? listTransfers(dir) : [findTransfer(dir, args.id)];
   if (args.json) process.stdout.write(jsonLine(transfers));
-  else if (transfers.length > 0) process.stdout.write(formatTable([HEADER, ...transfers.map(row)]));
+  else if (transfers.length > 0) process.stdout.write(formatColumns([HEADER, ...transfers.map(row)]));
   process.exit(EXIT.OK);
 }
 

@@ -3,7 +3,16 @@
 // to carried when the port cannot be reached, the remote install and its reuse, and an unprivileged login
 // user's rights. Real fcp, a real private sshd (test/helpers/sshd.ts), real files compared byte for byte;
 // after each test nothing runs on the remote side and no ssh of ours is left (helpers/ssh-fcp.ts).
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
@@ -127,7 +136,7 @@ test("fcp's -i FILE is the key ssh logs in with too", async () => {
   assert.is(r.code, 0, describeRun(r));
 });
 
-test('remote install: node but no fcpd gets the bundle in ~/.cache/fcp once; the next run reuses it', async () => {
+test('remote install: node but no fcpd gets the bundle in ~/.cache/fcp once; the next run reuses it, an edited one is replaced', async () => {
   const s = await sshd({ path: { fcpd: false, node: true } });
   const cache = path.join(s.home, '.cache/fcp');
   const src = await sourceTree();
@@ -145,6 +154,12 @@ test('remote install: node but no fcpd gets the bundle in ~/.cache/fcp once; the
   const after = statSync(path.join(cache, bundle!));
   assert.is(after.ino, before.ino, 'the same file, not installed again');
   assert.is(after.mtimeMs, before.mtimeMs);
+  // Damaged on disk or edited since (still valid JavaScript): not run, but installed again over its name.
+  const data = readFileSync(path.join(cache, bundle!));
+  writeFileSync(path.join(cache, bundle!), Buffer.concat([data, Buffer.from('\n// edited\n')]));
+  const third = await runFcp([`--ssh=${s.sshCommand}`, 'push', src, `${s.alias}:${tempDir()}/`]);
+  assert.is(third.code, 0, describeRun(third));
+  assert.ok(readFileSync(path.join(cache, bundle!)).equals(data), 'the edited copy was installed again');
 });
 
 test("an unprivileged login user: the transfer has that user's rights, no more", async () => {

@@ -186,13 +186,16 @@ test('ssh -G: the hostname line', () => {
 });
 
 /** A home and a PATH for running the remote script here, as the remote login would. */
-function fakeRemote(withNode: boolean): { home: string; bin: string; env: NodeJS.ProcessEnv } {
+function fakeRemote(
+  withNode: boolean,
+  hashTools: readonly string[] = [],
+): { home: string; bin: string; env: NodeJS.ProcessEnv } {
   const home = mkdtempSync(path.join(tmpdir(), 'fcp-ssh-cmd-'));
   const bin = path.join(home, 'bin');
   mkdirSync(bin);
   if (withNode)
     writeFileSync(path.join(bin, 'node'), `#!/bin/sh\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
-  for (const tool of ['sh', 'printf', 'echo', '[']) {
+  for (const tool of ['sh', 'printf', 'echo', '[', ...hashTools]) {
     // Only the tools the script needs, so no fcpd or node of this machine is found.
     const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
     if (found.startsWith('/'))
@@ -252,6 +255,27 @@ test('install: the bundle lands in ~/.cache/fcp under its name, 0600, and the se
     rmSync(r.home, { recursive: true, force: true });
   }
 });
+
+for (const tool of ['sha256sum', 'shasum']) {
+  test(`the cached bundle runs only while its ${tool} starts with its name's hash; else install again`, () => {
+    const r = fakeRemote(true, [tool]);
+    try {
+      const bundle = Buffer.from('console.log(JSON.stringify(process.argv.slice(2)))\n');
+      const name = `fcpd-0.1.0-${createHash('sha256').update(bundle).digest('hex').slice(0, 16)}.js`;
+      mkdirSync(path.join(r.home, '.cache/fcp'), { recursive: true });
+      const cached = path.join(r.home, '.cache/fcp', name);
+      writeFileSync(cached, bundle, { mode: 0o600 });
+      const search = remoteFcpdScript({ kind: 'search', cachedName: name }, ['--serve-once']);
+      assert.is(runScript(search, r.env).stdout, '["--serve-once"]\n');
+      // Damaged on disk or edited since: still valid JavaScript, but not what was installed.
+      writeFileSync(cached, `${bundle.toString()}console.log("edited")\n`);
+      const out = runScript(search, r.env);
+      assert.is(out.stdout, `FCPD-NEED-INSTALL {"node":"${process.versions.node}"}\n`, out.stderr);
+    } finally {
+      rmSync(r.home, { recursive: true, force: true });
+    }
+  });
+}
 
 test('install: a damaged bundle or a cache dir others can write is refused, nothing installed', () => {
   const r = fakeRemote(true);

@@ -138,19 +138,26 @@ const MTIME_TOLERANCE_MS = 0.001;
 /**
  * The file opened is the one the walk listed: a regular file with the listing's device and inode. Another
  * inode means the path led elsewhere since (a directory above it swapped for a link); it is refused like a
- * changed file, before anything is read from it.
+ * changed file, before anything is read from it. Takes either kind of stat: the sync path's Stats of numbers
+ * (see checkUnchangedLite) or the async paths' BigIntStats.
  */
-function checkSameFile(entry: SourceEntry, st: Stats): void {
-  const same =
-    st.isFile() &&
-    (entry.ino === undefined || (st.ino === Number(entry.ino) && st.dev === Number(entry.dev)));
-  if (!same) throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: entry.rel });
+function checkSameFile(entry: SourceEntry, st: Stats | BigIntStats): void {
+  if (!st.isFile() || !sameInode(entry, st)) {
+    throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: entry.rel });
+  }
+}
+
+/** Compared in the stat's own type: a Stats holds an inode above 2^53 rounded, as Number(entry.ino) rounds it. */
+function sameInode(entry: SourceEntry, st: Stats | BigIntStats): boolean {
+  if (entry.ino === undefined) return true;
+  if (entry.dev === undefined) return false; // the walk lists both or neither
+  const inStatType = typeof st.ino === 'bigint' ? (n: bigint) => n : Number;
+  return st.ino === inStatType(entry.ino) && st.dev === inStatType(entry.dev);
 }
 
 /** checkSameFile and checkUnchanged from one BigIntStats. */
 function checkListed(entry: SourceEntry, st: BigIntStats): void {
-  const same = st.isFile() && (entry.ino === undefined || (st.ino === entry.ino && st.dev === entry.dev));
-  if (!same) throw new FcpError('FCP_ERR_FILE_CHANGED', undefined, { path: entry.rel });
+  checkSameFile(entry, st);
   checkUnchanged(entry, st);
 }
 
