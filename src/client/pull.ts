@@ -71,6 +71,8 @@ export async function pull(opts: PullOptions): Promise<void> {
     checksum: opts.checksum,
     wantsFile: (path) => regexOnly.wantsFile(path),
     limit: opts.limit,
+    fsync: opts.fsync === true,
+    rootMadeIn: dest?.madeIn,
   });
   extra.granted(session, link, receiver);
   inbox.handOver(receiver);

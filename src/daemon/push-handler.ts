@@ -12,6 +12,8 @@ export async function openPush(
 ): Promise<SessionEngine> {
   const singleFile = (request.flags & TransferFlag.SingleFile) !== 0;
   const dryRun = (request.flags & TransferFlag.DryRun) !== 0;
+  // A dry run writes nothing, so there is nothing to sync.
+  const fsync = !dryRun && (ctx.fsync || (request.flags & TransferFlag.Fsync) !== 0);
   // A dry run makes no directory, the destination included (PROTOCOL.md §5.6).
   const dest = dryRun
     ? await ctx.served.plannedDestination(request.dest, singleFile)
@@ -29,6 +31,10 @@ export async function openPush(
     idleTimeoutMs: ctx.idleTimeoutMs,
     rateLimit: ctx.rateLimit,
     onPartialKept: (temp, sidecar) => partials?.record(temp, sidecar),
+    fsync,
+    rootMadeIn: dest?.madeIn,
   });
-  return { engine, flags: request.flags & (TransferFlag.Checksum | TransferFlag.DryRun) };
+  // SESSION says whether this push is synced: also when fcpd --fsync syncs it unasked.
+  const echoed = request.flags & (TransferFlag.Checksum | TransferFlag.DryRun);
+  return { engine, flags: fsync ? echoed | TransferFlag.Fsync : echoed };
 }

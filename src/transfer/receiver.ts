@@ -51,6 +51,10 @@ export interface ReceiverOptions extends EngineOptions {
   limit?: number | undefined;
   /** Told about every partial file kept for resume when the session fails (the daemon sweeps stale ones). */
   onPartialKept?: (tempAbs: string, sidecarAbs: string) => void;
+  /** --fsync: every file on disk before its rename, every changed directory before DONE (PROTOCOL.md §6.3). */
+  fsync?: boolean;
+  /** The directory the destination root was made in by this run (Destination.madeIn): synced under fsync. */
+  rootMadeIn?: string | undefined;
 }
 
 export class Receiver extends TransferEngine {
@@ -92,7 +96,12 @@ export class Receiver extends TransferEngine {
   /** The POSIX tree at `root`; a dry run reads it through a sink that writes nothing. */
   #sinkFor(opts: ReceiverOptions): Sink {
     const posix = (root: ConfinedRoot) =>
-      new PosixSink(root, { sessionOver: () => this.finished, onPartialKept: opts.onPartialKept });
+      new PosixSink(root, {
+        sessionOver: () => this.finished,
+        onPartialKept: opts.onPartialKept,
+        fsync: opts.fsync,
+        rootMadeIn: opts.rootMadeIn,
+      });
     if (opts.dryRun === true) return new DryRunSink(opts.root && posix(opts.root));
     if (opts.root === undefined) throw new FcpError('FCP_ERR_INTERNAL', 'a receiver needs its destination');
     return posix(opts.root);
@@ -227,6 +236,9 @@ export class Receiver extends TransferEngine {
       i++;
     }
     this.#dirs.clear();
+    // Success is reported only once the renames and directories are on disk (--fsync).
+    if (this.#sink.flush !== undefined) await this.#sink.flush();
+    if (this.finished) return;
     // DONE is our last word, and the client closes every connection right after it: acks still waiting
     // for their timer would be lost, and a sender that sees a connection close before our DONE would drop
     // those pieces from its count (a pull's daemon logged 4 MiB short of what it delivered).

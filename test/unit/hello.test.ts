@@ -7,6 +7,7 @@ import {
   listsBeforeSession,
   peerDetaches,
   servesDryRun,
+  servesFsync,
   negotiateVersion,
   ourHello,
 } from '../../src/transport/hello.js';
@@ -38,10 +39,16 @@ test('our HELLO offers every capability we know and speaks version 2 only', () =
   const ours = ourHello();
   assert.is(
     ours.capabilities,
-    Capability.TlsDataUnsummed | Capability.ListBeforeSession | Capability.DryRun | Capability.Detach,
+    Capability.TlsDataUnsummed |
+      Capability.ListBeforeSession |
+      Capability.DryRun |
+      Capability.Detach |
+      Capability.Fsync,
   );
   assert.ok(listsBeforeSession(ours));
   assert.ok(servesDryRun(ours));
+  assert.ok(servesFsync(ours));
+  assert.not.ok(servesFsync({ ...ours, capabilities: Capability.DryRun | Capability.Detach }));
   assert.not.ok(servesDryRun({ ...ours, capabilities: Capability.ListBeforeSession }));
   assert.not.ok(listsBeforeSession({ ...ours, capabilities: Capability.TlsDataUnsummed }));
   assert.equal([ours.versionMin, ours.versionMax], [2, 2]);

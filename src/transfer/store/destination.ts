@@ -16,6 +16,8 @@ import { baseName, checkWirePath, parentOf, ROOT_ENTRY } from '../wire-path.js';
 export interface Destination {
   root: ConfinedRoot;
   singleName: string | undefined;
+  /** The directory this run made the destination in (absolute), when it made it: --fsync syncs it too. */
+  madeIn?: string;
 }
 
 /**
@@ -81,6 +83,11 @@ async function servedDestination(
     if (!pst?.isDirectory()) throw missingParent(spec);
     if (missing === 'plan') return undefined;
     await fatalOnError(served.ensureDir(rel), spec);
+    return {
+      root: await ConfinedRoot.open(served.resolve(rel)),
+      singleName: undefined,
+      madeIn: served.resolve(parentOf(rel)),
+    };
   } else if (!st.isDirectory()) {
     throw new FcpError('ENOTDIR', `destination ${spec} is not a directory`, { path: spec, fatal: true });
   }
@@ -146,6 +153,7 @@ async function kernelDestination(
     await mkdir(abs).catch((err: unknown) => {
       throw operandError(err, shown);
     });
+    return { root: await ConfinedRoot.open(abs), singleName: undefined, madeIn: path.dirname(abs) };
   } else if (!st.isDirectory()) {
     throw new FcpError('ENOTDIR', `destination ${shown} is not a directory`, { path: shown, fatal: true });
   }

@@ -10,6 +10,7 @@ import { FcpError, PIECE_SIZE } from '../../protocol/index.js';
 import { sharedPool } from '../buffer-pool.js';
 import { pieceLength, readFully } from '../checksum.js';
 import type { ConfinedRoot } from './confined-root.js';
+import type { DurableWrites } from './durable-writes.js';
 import { type PartialIdentity, PieceIndex } from './piece-index.js';
 import { isOwnPlainFile, openFresh, openFreshSync } from './fresh-file.js';
 import { PieceWriter } from './piece-writer.js';
@@ -35,6 +36,8 @@ export interface PosixFileContext {
   /** True once the session is over: a temporary is then never (re)opened, which would truncate a partial. */
   readonly sessionOver: () => boolean;
   readonly onPartialKept: ((tempAbs: string, sidecarAbs: string) => void) | undefined;
+  /** --fsync: each file synced before its rename, its directory at the end (durable-writes.ts). */
+  readonly durable: DurableWrites | undefined;
 }
 
 export class PosixSinkFile implements SinkFile {
@@ -202,16 +205,21 @@ export class PosixSinkFile implements SinkFile {
     return openFresh(this.#ctx.root, this.#tempRel, fsConstants.O_WRONLY, 0o600);
   }
 
-  /** Metadata through the descriptor, then the atomic rename (STYLE rule 9). */
+  /**
+   * Metadata through the descriptor, then the atomic rename (STYLE rule 9); under --fsync the data and
+   * metadata are on disk before the rename, and a failed fsync fails the file, never renamed.
+   */
   async commit(): Promise<void> {
     const fh = await this.#openTemp();
+    const durable = this.#ctx.durable;
     try {
       await fh.chmod(this.#spec.mode);
       await fh.utimes(Date.now() / 1000, nsToSeconds(this.#spec.mtimeNs));
+      if (durable !== undefined) await durable.syncFile(fh);
     } catch (err) {
       // Closed here: once the session is over nobody else will (the receiver's failure path then does
       // nothing). The handle stays named so that discard() still knows it has a temporary to remove.
-      await fh.close().catch(() => {}); // the chmod/utimes error is the one to report
+      await fh.close().catch(() => {}); // the chmod/utimes/fsync error is the one to report
       throw err;
     }
     this.#handle = undefined;
@@ -221,6 +229,7 @@ export class PosixSinkFile implements SinkFile {
     await this.#removeIndex();
     const root = this.#ctx.root;
     await rename(root.resolveChecked(this.#tempRel), root.resolveChecked(this.#rel));
+    durable?.placed(this.#rel);
   }
 
   discard(): Promise<void> {

@@ -87,6 +87,12 @@ export interface Sink {
   placeSymlink(rel: SafePath, target: string, mtimeNs: bigint): void;
   /** Sets a directory's mode and mtime, after everything inside it is in place. Synchronous. */
   setDirMeta(dir: SafePath, mode: number, mtimeNs: bigint): void;
+  /**
+   * Optional capability: makes what the session stored survive a power loss, when the sink was asked to
+   * (--fsync; on POSIX the directories whose entries changed). Called once, after the last commit and the
+   * directory metadata, before the session reports success; a rejection fails the session.
+   */
+  flush?(): Promise<void>;
 
   /**
    * The session-ending form of a storage failure that no later file can escape (no space, read-only, a
