@@ -17,7 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { Capability, MsgType } from '../../src/protocol/index.js';
 import { describeRun, runFcp } from '../helpers/cli.js';
-import { type ChildDaemon, spawnDaemon } from '../helpers/daemon.js';
+import { type ChildDaemon, spawnDaemon, within } from '../helpers/daemon.js';
 import { helloMsg, LOOPBACK, RawListener } from '../helpers/raw-peer.js';
 import { MiB, writeRandomFile } from '../helpers/reliability.js';
 import { readTrace, renamesOf, requireStrace, straced, syncsOf, type TracedCall } from '../helpers/strace.js';
@@ -30,6 +30,7 @@ chmodSync(tmp, 0o755);
 const src = join(tmp, 'src');
 const served = join(tmp, 'served');
 let runs = 0;
+const TRACED_EXIT_MS = 30_000;
 
 /** Files of one piece and of several (the two commit paths), a link, an empty and a nested directory. */
 test.before(async () => {
@@ -62,14 +63,17 @@ function tracedDaemon(log: string, args: string[] = []): Promise<ChildDaemon> {
 }
 
 /**
- * Stops the traced daemon and waits for strace to exit, so that its log is complete. SIGTERM goes to fcpd
- * itself (strace's child): strace would only detach from it.
+ * Stops the traced daemon and waits for strace to exit by itself once fcpd has, so that its log is complete
+ * (strace signalled would only detach, or lose what it had not written yet). SIGTERM goes to fcpd itself,
+ * strace's child.
  */
 async function stopTraced(d: ChildDaemon): Promise<void> {
   const pid = d.child.pid!;
   const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
   for (const child of children) if (child !== '') process.kill(Number(child), 'SIGTERM');
+  const how = await within(d.exited, TRACED_EXIT_MS);
   await d.stop();
+  assert.ok(how, `strace did not exit within ${TRACED_EXIT_MS} ms of fcpd's SIGTERM`);
 }
 
 /** Asserts what --fsync promises of the copy of `src` at `dest`, from the receiver's `calls`. */

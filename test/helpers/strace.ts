@@ -50,11 +50,11 @@ export interface RenameCall {
 
 export type TracedCall = SyncCall | RenameCall;
 
-const SYNC_START = /^(\d+) f(?:data)?sync\(\d+<([^>]*)>\)?(?: +<unfinished \.\.\.>|\s*= (-?\d+))/;
-const SYNC_RESUMED = /^(\d+) <\.\.\. f(?:data)?sync resumed>\)\s*= (-?\d+)/;
-const RENAME = /^(\d+) rename(?:at2?)?\((?:[^"]*)"([^"]*)", (?:[^"]*)"([^"]*)"/;
+const SYNC_START = /^(\d+) +f(?:data)?sync\(\d+<([^>]*)>\)?(?: +<unfinished \.\.\.>|\s*= (-?\d+))/;
+const SYNC_RESUMED = /^(\d+) +<\.\.\. f(?:data)?sync resumed>\)\s*= (-?\d+)/;
+const RENAME = /^(\d+) +rename(?:at2?)?\((?:[^"]*)"([^"]*)", (?:[^"]*)"([^"]*)"/;
 
-/** The calls in `log`, in the order strace wrote them. */
+/** The calls in `log`, in the order strace wrote them (each line starts with the thread id, padded). */
 export function readTrace(log: string): TracedCall[] {
   const calls: TracedCall[] = [];
   // A sync whose thread was switched away: finished on its "resumed" line, in the same thread.
