@@ -3,7 +3,7 @@
  * `straced(log)` is a RunOptions.wrap that runs node under strace, following every thread (the syncs run on
  * libuv's pool) and naming each descriptor's path (-y); `readTrace(log)` parses what it wrote.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync } from './sync.js';
 import { readFileSync } from 'node:fs';
 
 const SYSCALLS = 'fsync,fdatasync,rename,renameat,renameat2';
