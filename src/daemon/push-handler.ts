@@ -34,7 +34,9 @@ export async function openPush(
     fsync,
     rootMadeIn: dest?.madeIn,
   });
-  // SESSION says whether this push is synced: also when fcpd --fsync syncs it unasked.
-  const echoed = request.flags & (TransferFlag.Checksum | TransferFlag.DryRun);
-  return { engine, flags: fsync ? echoed | TransferFlag.Fsync : echoed };
+  // Only what the client asked is echoed: a client that did not ask may not know the bit (§3).
+  return {
+    engine,
+    flags: request.flags & (TransferFlag.Checksum | TransferFlag.DryRun | TransferFlag.Fsync),
+  };
 }
