@@ -182,29 +182,32 @@ test('pull --fsync: the client syncs each file before its rename and each direct
 
 test('a failing fsync (EIO) fails its file, exit 3, and the file is never renamed into place', async () => {
   const d = await spawnDaemon({ root: tmp });
-  const dest = join(tmp, fresh());
-  mkdirSync(dest);
-  const log = join(tmp, 'pull-eio.trace');
   try {
-    const r = await runFcp(['pull', '--fsync', d.remote('src/sub/deep/big.bin'), `${dest}/`], {
-      wrap: straced(log, 'fsync:error=EIO'),
-    });
-    assert.is(r.code, 3, describeRun(r));
-    assert.match(r.stderr, /big\.bin/);
+    // One piece (written synchronously, synced on the pool) and several (the asynchronous path).
+    for (const rel of ['a.txt', 'sub/deep/big.bin']) {
+      const dest = join(tmp, fresh());
+      mkdirSync(dest);
+      const log = join(tmp, `pull-eio-${runs}.trace`);
+      const r = await runFcp(['pull', '--fsync', d.remote(`src/${rel}`), `${dest}/`], {
+        wrap: straced(log, 'fsync:error=EIO'),
+      });
+      assert.is(r.code, 3, describeRun(r));
+      assert.ok(r.stderr.includes(basename(rel)), r.stderr);
+      assert.not.ok(existsSync(join(dest, basename(rel))), `${rel}: no file under its final name`);
+      const calls = readTrace(log);
+      assert.ok(
+        calls.some((c) => c.kind === 'sync' && !c.ok),
+        `${rel}: the fsync was made and failed`,
+      );
+      assert.equal(
+        renamesOf(calls).filter((c) => c.to.startsWith(`${dest}/`)),
+        [],
+        `${rel}: nothing renamed into the destination`,
+      );
+    }
   } finally {
     await d.stop();
   }
-  assert.not.ok(existsSync(join(dest, 'big.bin')), 'no file under its final name');
-  const calls = readTrace(log);
-  assert.ok(
-    calls.some((c) => c.kind === 'sync' && !c.ok),
-    'the fsync was made and failed',
-  );
-  assert.equal(
-    renamesOf(calls).filter((c) => c.to.startsWith(`${dest}/`)),
-    [],
-    'nothing renamed into the destination',
-  );
 });
 
 test('push --fsync to a daemon whose HELLO lacks FSYNC: exit 6 naming --fsync, no request sent', async () => {

@@ -16,12 +16,15 @@
  * The piece index (`.fcp-meta`) is never synced: a resume re-reads and re-hashes every piece it records
  * (§7.1), so an index or a temporary that lost writes in a crash only costs those pieces again.
  */
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, fsync } from 'node:fs';
+import { promisify } from 'node:util';
 import { type FileHandle, open } from 'node:fs/promises';
 import { toFcpError } from '../../protocol/index.js';
 import type { ConfinedRoot } from './confined-root.js';
 import { parentOf, ROOT_ENTRY, type SafePath } from '../wire-path.js';
 import type { SinkFile } from './sink.js';
+
+const fsyncOnPool = promisify(fsync);
 
 /** Directory fsyncs in flight at once: the size of libuv's default thread pool. */
 const DIR_SYNCS_AT_ONCE = 4;
@@ -41,6 +44,11 @@ export class DurableWrites {
   /** A file's data and metadata on disk, before it is renamed under its final name. */
   syncFile(fh: FileHandle): Promise<void> {
     return fh.sync();
+  }
+
+  /** syncFile for a raw descriptor (the small-file path's), on the thread pool all the same. */
+  syncFd(fd: number): Promise<void> {
+    return fsyncOnPool(fd);
   }
 
   /** `rel` was renamed (or linked) into its directory: that directory is synced at the end. */
@@ -104,13 +112,15 @@ async function syncOpened(opening: Promise<FileHandle>, shown: string): Promise<
 }
 
 /**
- * `file` without its synchronous small-file path (writeNow, commitNow): under --fsync every file is
- * committed through the asynchronous commit, so that its fsync runs on the thread pool, not the event loop.
+ * `file` without its synchronous commit (commitNow): under --fsync every file is committed through the
+ * asynchronous commit, so that its fsync runs on the thread pool, not the event loop. A one-piece file is
+ * still written with writeNow (posix-file.ts then syncs that descriptor).
  */
-export function withoutSyncPath(file: SinkFile): SinkFile {
+export function withoutSyncCommit(file: SinkFile & Required<Pick<SinkFile, 'writeNow'>>): SinkFile {
   return {
     loadPartial: (pieceHash) => file.loadPartial(pieceHash),
     writePiece: (seq, data, hash) => file.writePiece(seq, data, hash),
+    writeNow: (data) => file.writeNow(data),
     commit: () => file.commit(),
     discard: () => file.discard(),
     keepPartial: () => file.keepPartial(),

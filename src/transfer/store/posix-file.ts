@@ -210,8 +210,9 @@ export class PosixSinkFile implements SinkFile {
    * metadata are on disk before the rename, and a failed fsync fails the file, never renamed.
    */
   async commit(): Promise<void> {
-    const fh = await this.#openTemp();
     const durable = this.#ctx.durable;
+    if (this.#fd !== undefined && durable !== undefined) return this.#commitWrittenNow(this.#fd, durable);
+    const fh = await this.#openTemp();
     try {
       await fh.chmod(this.#spec.mode);
       await fh.utimes(Date.now() / 1000, nsToSeconds(this.#spec.mtimeNs));
@@ -230,6 +231,23 @@ export class PosixSinkFile implements SinkFile {
     const root = this.#ctx.root;
     await rename(root.resolveChecked(this.#tempRel), root.resolveChecked(this.#rel));
     durable?.placed(this.#rel);
+  }
+
+  /**
+   * --fsync, a one-piece file written by writeNow: as commitNow, but the fsync goes to the thread pool (one
+   * round trip, where the asynchronous path takes one per call). A discard meanwhile (the session ended)
+   * closes the descriptor and removes the temporary: nothing is then closed twice nor renamed.
+   */
+  async #commitWrittenNow(fd: number, durable: DurableWrites): Promise<void> {
+    if (!this.#modeAtCreate) fchmodSync(fd, this.#spec.mode);
+    futimesSync(fd, Date.now() / 1000, nsToSeconds(this.#spec.mtimeNs));
+    await durable.syncFd(fd);
+    if (this.#fd !== fd) throw new FcpError('FCP_ERR_SESSION_ABORTED', 'file closed');
+    this.#fd = undefined;
+    closeSync(fd);
+    const root = this.#ctx.root;
+    renameSync(root.resolveChecked(this.#tempRel), root.resolveChecked(this.#rel));
+    durable.placed(this.#rel);
   }
 
   discard(): Promise<void> {

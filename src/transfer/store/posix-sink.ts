@@ -12,7 +12,7 @@ import { sidecarNameFor, tempNameFor } from './temp-names.js';
 import { processUmask } from './umask.js';
 import { parentOf, type SafePath } from '../wire-path.js';
 import { freeBytes, sessionWriteFailure, unwritableDestination } from './write-failures.js';
-import { DurableWrites, withoutSyncPath } from './durable-writes.js';
+import { DurableWrites, withoutSyncCommit } from './durable-writes.js';
 import { type PosixFileContext, PosixSinkFile } from './posix-file.js';
 import { nsToSeconds, storedTimeNs, unlinkQuietSync } from './posix-io.js';
 import type { Sink, SinkEntry, SinkFeatures, SinkFile, SinkFileSpec } from './sink.js';
@@ -97,7 +97,7 @@ export class PosixSink implements Sink {
   openFile(rel: SafePath, spec: SinkFileSpec, workNames: readonly SafePath[]): SinkFile {
     const file = new PosixSinkFile(this.#files, rel, spec, workNames);
     // The synchronous path cannot fsync without blocking the event loop (durable-writes.ts).
-    return this.#durable === undefined ? file : withoutSyncPath(file);
+    return this.#durable === undefined ? file : withoutSyncCommit(file);
   }
 
   /** Links are recreated with their target text unchanged, never followed (spec/SECURITY.md). */

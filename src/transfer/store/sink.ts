@@ -132,7 +132,8 @@ export interface SinkFile {
 
   /**
    * Optional capability: a file of one piece (or none) stored with synchronous calls, microseconds each
-   * where an asynchronous one costs a thread-pool round trip. Both or neither are present.
+   * where an asynchronous one costs a thread-pool round trip. commitNow is present only with writeNow; a
+   * file written by writeNow without commitNow is committed by commit() (--fsync: posix-file.ts).
    */
   writeNow?(data: Buffer): void;
   commitNow?(): void;
