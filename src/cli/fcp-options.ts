@@ -47,6 +47,11 @@ export function commonOptions<T>(y: Argv<T>) {
         default: false,
         describe: 'skip files by content hash, not size and mtime',
       })
+      .option('fsync', {
+        type: 'boolean',
+        default: false,
+        describe: 'sync each file and directory to disk before the copy reports success (slower)',
+      })
       .option('include', {
         type: 'string',
         // Not `array: true`, which would swallow the operands after it: the option repeats instead.

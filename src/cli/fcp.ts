@@ -44,6 +44,7 @@ interface CommonArgs extends RunArgs, SshArgs {
   retries: number;
   'retry-wait': number;
   checksum: boolean;
+  fsync: boolean;
   include: string[] | undefined;
   exclude: string[] | undefined;
   regex: string[] | undefined;
@@ -203,6 +204,7 @@ async function run(
           connections,
           rateLimit,
           checksum: args.checksum,
+          fsync: args.fsync,
           select: { include: args.include ?? [], exclude: args.exclude ?? [], regex: args.regex ?? [] },
           hasher,
           stats,

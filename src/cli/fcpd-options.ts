@@ -88,6 +88,10 @@ export function serveOptions<T>(y: Argv<T>) {
       describe:
         "cap the daemon's file data at RATE bytes/s, all sessions and both directions together (10M, 500k, 64Mi)",
     })
+    .option('fsync', {
+      type: 'boolean',
+      describe: 'sync every received file and directory to disk before a push reports success (slower)',
+    })
     .option('encryption', {
       type: 'boolean',
       describe: 'TLS only, the default; --no-encryption also accepts plaintext clients (still authenticated)',

@@ -46,6 +46,8 @@ const STANDING_ONLY = [
   'authorized-keys',
   'local-token',
   'bwlimit',
+  // Its one session is the client's, which asks with fcp --fsync.
+  'fsync',
 ];
 
 /** The exit code of `--stdio` or `--serve-once` once done; undefined when neither was asked for. */

@@ -70,6 +70,7 @@ interface ServeArgs {
   user: string | undefined;
   'authorized-keys': string | undefined;
   bwlimit: string | undefined;
+  fsync: boolean | undefined;
   /** Undefined (not given) means on, as for local-token: yargs would print `[default: true]` otherwise. */
   encryption: boolean | undefined;
   'local-token': boolean | undefined;
@@ -199,6 +200,7 @@ async function runDaemon(
     allowPlaintext: args.encryption === false,
     tlsOnlyCause: args.tlsOnlyCause,
     ...(rateLimit === undefined ? {} : { rateLimit }),
+    fsync: args.fsync === true,
     ...(account === undefined ? {} : { account }),
     ...(args['authorized-keys'] === undefined
       ? {}
@@ -229,6 +231,7 @@ async function runDaemon(
     write(
       `--bwlimit: file data capped at ${rateLimit.rateBps} B/s, all sessions and both directions together`,
     );
+  if (args.fsync === true) write('--fsync: every push is synced to disk before it reports success');
   // Before the pid file: whoever reads it may signal the daemon at once (logrotate's SIGHUP, fcpd stop).
   handleSignals(server, write, log);
   if (paths.pidFile !== undefined) {

@@ -62,6 +62,11 @@ export interface CommonOptions {
   rateLimit?: RateLimit;
   /** --dry-run: decide everything as a real run, write nothing on either end (spec/PROTOCOL.md §5.6). */
   dryRun?: boolean;
+  /**
+   * --fsync: whoever receives (the daemon on push, this process on pull) syncs each file before its rename
+   * and each changed directory before the session succeeds (spec/PROTOCOL.md §6.3).
+   */
+  fsync?: boolean;
   /** --limit N: at most N files get their data sent, the first that need it in walk order. */
   limit?: number | undefined;
   /** More subscribers to the engine's events (transfer/events.ts), beside the problem printer: --json. */

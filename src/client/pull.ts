@@ -66,13 +66,14 @@ export async function pull(opts: PullOptions): Promise<void> {
     rateLimit: opts.rateLimit,
     listeners: [problemsTo(opts.onWarning), extra.listener, ...(opts.listeners ?? [])],
     root: dest?.root,
-    madeIn: dest !== undefined && 'madeIn' in dest ? dest.madeIn : undefined,
+    madeIn: dest?.madeIn,
     singleName: dest?.singleName,
     singleFile: single,
     dryRun: opts.dryRun,
     checksum: opts.checksum,
     wantsFile: (path) => regexOnly.wantsFile(path),
     limit: opts.limit,
+    fsync: opts.fsync === true,
   });
   extra.granted(session, link, receiver);
   inbox.handOver(receiver);

@@ -23,6 +23,7 @@ export async function push(opts: PushOptions): Promise<void> {
   let flags = single ? TransferFlag.SingleFile : 0;
   if (opts.checksum) flags |= TransferFlag.Checksum;
   if (opts.dryRun === true) flags |= TransferFlag.DryRun;
+  if (opts.fsync === true) flags |= TransferFlag.Fsync;
   const request: PushMsg = {
     type: MsgType.Push,
     flags,

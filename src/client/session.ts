@@ -28,6 +28,7 @@ import {
   negotiateVersion,
   ourHello,
   servesDryRun,
+  servesFsync,
 } from '../transport/hello.js';
 import { Inbox } from '../transport/inbox.js';
 import { openPastBusy } from './busy-retry.js';
@@ -125,6 +126,7 @@ export async function openSession(
       throw dialer.unanswered(err);
     });
     if (asksDryRun(request) && !servesDryRun(hello)) throw dryRunUnsupported(opts.endpoint);
+    if (asksFsync(request) && !servesFsync(hello)) throw fsyncUnsupported(opts.endpoint);
     const challenge = await inbox.next(HANDSHAKE_TIMEOUT_MS, 'AUTH_CHALLENGE');
     if (challenge.type !== MsgType.AuthChallenge)
       throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'expected AUTH_CHALLENGE');
@@ -175,6 +177,23 @@ function dryRunUnsupported(endpoint: { host: string; port: number }): FcpError {
   return new FcpError(
     'FCP_ERR_SESSION_DRY_RUN',
     `the daemon at ${endpoint.host}:${endpoint.port} cannot do a dry run (it is older than this fcp); nothing was sent`,
+    { fatal: true },
+  );
+}
+
+/** The push asks the daemon to sync what it writes (fcp push --fsync). */
+function asksFsync(request: PushMsg | PullMsg): boolean {
+  return (request.flags & TransferFlag.Fsync) !== 0;
+}
+
+/**
+ * --fsync asked of a daemon whose HELLO does not offer it: an older daemon ignores the flag and would write
+ * without syncing, so the client stops before the request (PROTOCOL.md §6.3).
+ */
+function fsyncUnsupported(endpoint: { host: string; port: number }): FcpError {
+  return new FcpError(
+    'FCP_ERR_SESSION_FSYNC',
+    `the daemon at ${endpoint.host}:${endpoint.port} cannot sync what it writes (--fsync; it is older than this fcp); nothing was sent`,
     { fatal: true },
   );
 }

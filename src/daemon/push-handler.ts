@@ -12,6 +12,8 @@ export async function openPush(
 ): Promise<SessionEngine> {
   const singleFile = (request.flags & TransferFlag.SingleFile) !== 0;
   const dryRun = (request.flags & TransferFlag.DryRun) !== 0;
+  // A dry run writes nothing, so there is nothing to sync.
+  const fsync = !dryRun && (ctx.fsync || (request.flags & TransferFlag.Fsync) !== 0);
   // A dry run makes no directory, the destination included (PROTOCOL.md §5.6).
   const dest = dryRun
     ? await ctx.served.plannedDestination(request.dest, singleFile)
@@ -22,7 +24,7 @@ export async function openPush(
     stats: ctx.stats,
     listeners: ctx.listeners,
     root: dest.root,
-    madeIn: 'madeIn' in dest ? dest.madeIn : undefined,
+    madeIn: dest.madeIn,
     singleName: dest.singleName,
     singleFile,
     dryRun,
@@ -30,6 +32,11 @@ export async function openPush(
     idleTimeoutMs: ctx.idleTimeoutMs,
     rateLimit: ctx.rateLimit,
     onPartialKept: (temp, sidecar) => partials?.record(temp, sidecar),
+    fsync,
   });
-  return { engine, flags: request.flags & (TransferFlag.Checksum | TransferFlag.DryRun) };
+  // Only what the client asked is echoed: a client that did not ask may not know the bit (§3).
+  return {
+    engine,
+    flags: request.flags & (TransferFlag.Checksum | TransferFlag.DryRun | TransferFlag.Fsync),
+  };
 }

@@ -64,6 +64,8 @@ export interface ServerOptions {
   allowPlaintext?: boolean;
   /** fcpd --bwlimit: one limiter for every session's file data, both directions (none: no cap). */
   rateLimit?: RateLimit;
+  /** fcpd --fsync: every push is synced, whatever its client asked (PROTOCOL.md §6.3). */
+  fsync?: boolean;
   /**
    * Otherwise, why plaintext is refused, as a plaintext client is told (fcpd: where its encryption setting
    * came from); default TLS_ONLY's, for a one-session fcpd or by default.

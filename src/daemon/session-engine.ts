@@ -12,6 +12,8 @@ export interface HandlerContext extends Pick<
   'hasher' | 'control' | 'stats' | 'listeners' | 'idleTimeoutMs' | 'rateLimit'
 > {
   readonly served: ServedTree;
+  /** fcpd --fsync: every push is synced, whatever its client asked. */
+  readonly fsync: boolean;
   /** Problems the pull's source expansion meets before the engine exists (logged as the engine's are). */
   readonly onWarning: (err: FcpError) => void;
 }

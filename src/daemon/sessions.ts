@@ -60,6 +60,8 @@ export interface SessionOptions {
   readonly idleTimeoutMs?: number;
   /** fcpd --bwlimit: one limiter for every session's file data, both directions (none: no cap). */
   readonly rateLimit?: RateLimit;
+  /** fcpd --fsync: every push is synced, whatever its client asked (PROTOCOL.md §6.3). */
+  readonly fsync?: boolean;
   /**
    * A session ended, or a granted login could not start one; called once its connections are closed
    * (so its last frames have left). fcpd --serve-once exits here.
@@ -172,6 +174,7 @@ export class Sessions {
         onWarning,
         idleTimeoutMs: this.#opts.idleTimeoutMs,
         rateLimit: this.#opts.rateLimit,
+        fsync: this.#opts.fsync === true,
         served: this.#served,
       };
       const { engine, flags, start } =

@@ -42,6 +42,11 @@ export const Capability = {
    * (a socket swapped on the remote host, §14.4) can stall a session but never receive its data.
    */
   AttachProven: 0x0010,
+  /**
+   * The daemon honours TransferFlag.Fsync on a push (§6.3). A client asks for it only of a daemon that sets
+   * it: an older daemon ignores flag bits it does not know and would not sync.
+   */
+  Fsync: 0x0020,
 } as const;
 
 /** List entries (DIR_INFO, FILE_INFO) a client may send before SESSION under ListBeforeSession. */
@@ -138,6 +143,8 @@ export const TransferFlag = {
   SingleFile: 1 << 1,
   /** Decide every entry as a real run would, write nothing, send no data (§5.6). SESSION echoes it. */
   DryRun: 1 << 2,
+  /** PUSH: the daemon syncs every file before its rename and each changed directory before DONE (§6.3). */
+  Fsync: 1 << 3,
 } as const;
 
 /** FILE_INFO.kind */

@@ -103,6 +103,12 @@ export const ERROR_CODES = {
     exit: 'REFUSED',
     text: 'the daemon cannot do a dry run',
   },
+  FCP_ERR_SESSION_FSYNC: {
+    wire: 0x0309,
+    fatal: true,
+    exit: 'REFUSED',
+    text: 'the daemon cannot sync what it writes (--fsync)',
+  },
   // Paths: hostile or impossible names. Fatal when they concern the session's root, per file otherwise.
   FCP_ERR_PATH_UNSAFE: {
     wire: 0x0401,

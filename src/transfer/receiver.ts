@@ -37,8 +37,11 @@ const DIR_META_SLICE = 1024;
 export interface ReceiverOptions extends EngineOptions {
   /** The destination directory; every entry path is confined to it. Undefined: a dry run's missing one. */
   root: ConfinedRoot | undefined;
-  /** A dry run's missing destination: the existing directory it would be made in (for its free space). */
-  madeIn?: string;
+  /**
+   * The existing directory the destination was made in by this run (--fsync syncs it too), or would be
+   * made in by a dry run (whose free space it then answers): Destination.madeIn.
+   */
+  madeIn?: string | undefined;
   /** Decide every entry, write nothing, and settle needed files without data (spec/PROTOCOL.md §5.6). */
   dryRun?: boolean;
   /** Set when the single top-level file of the list is to be written under this name instead of its own. */
@@ -53,6 +56,8 @@ export interface ReceiverOptions extends EngineOptions {
   limit?: number | undefined;
   /** Told about every partial file kept for resume when the session fails (the daemon sweeps stale ones). */
   onPartialKept?: (tempAbs: string, sidecarAbs: string) => void;
+  /** --fsync: every file on disk before its rename, every changed directory before DONE (PROTOCOL.md §6.3). */
+  fsync?: boolean;
 }
 
 export class Receiver extends TransferEngine {
@@ -94,7 +99,12 @@ export class Receiver extends TransferEngine {
   /** The POSIX tree at `root`; a dry run reads it through a sink that writes nothing. */
   #sinkFor(opts: ReceiverOptions): Sink {
     const posix = (root: ConfinedRoot) =>
-      new PosixSink(root, { sessionOver: () => this.finished, onPartialKept: opts.onPartialKept });
+      new PosixSink(root, {
+        sessionOver: () => this.finished,
+        onPartialKept: opts.onPartialKept,
+        fsync: opts.fsync,
+        rootMadeIn: opts.madeIn,
+      });
     if (opts.dryRun === true) return new DryRunSink(opts.root && posix(opts.root), opts.madeIn);
     if (opts.root === undefined) throw new FcpError('FCP_ERR_INTERNAL', 'a receiver needs its destination');
     return posix(opts.root);
@@ -230,6 +240,9 @@ export class Receiver extends TransferEngine {
       i++;
     }
     this.#dirs.clear();
+    // Success is reported only once the renames and directories are on disk (--fsync).
+    if (this.#sink.flush !== undefined) await this.#sink.flush();
+    if (this.finished) return;
     // DONE is our last word, and the client closes every connection right after it: acks still waiting
     // for their timer would be lost, and a sender that sees a connection close before our DONE would drop
     // those pieces from its count (a pull's daemon logged 4 MiB short of what it delivered).

@@ -24,7 +24,8 @@ export function ourHello(): HelloMsg {
       Capability.ListBeforeSession |
       Capability.DryRun |
       Capability.Detach |
-      Capability.AttachProven,
+      Capability.AttachProven |
+      Capability.Fsync,
     agent: AGENT,
   };
 }
@@ -66,6 +67,11 @@ export function listsBeforeSession(hello: HelloMsg): boolean {
 /** Whether `hello` offers DryRun: the daemon serves dry-run sessions (an older one would write). */
 export function servesDryRun(hello: HelloMsg): boolean {
   return (hello.capabilities & Capability.DryRun) !== 0;
+}
+
+/** Whether `hello` offers Fsync: the daemon syncs a push that asks for it (an older one would not). */
+export function servesFsync(hello: HelloMsg): boolean {
+  return (hello.capabilities & Capability.Fsync) !== 0;
 }
 
 /** The highest version both ends speak, or FCP_ERR_PROTO_VERSION naming both ranges. */

@@ -26,6 +26,8 @@ export interface RunOptions extends Identity {
   /** Added to the environment (which always gets a private, empty HOME; see hermeticEnv). */
   env?: Record<string, string>;
   cwd?: string;
+  /** A command to run node under, e.g. strace and its options (helpers/strace.ts). */
+  wrap?: readonly string[];
 }
 
 export interface RunResult {
@@ -72,7 +74,8 @@ export function hermeticEnv(extra: Record<string, string> = {}): NodeJS.ProcessE
 
 /** Starts `node <script> ...args`, tracked, stdin ignored. */
 export function spawnNode(script: string, args: readonly string[], opts: RunOptions = {}): ChildProcess {
-  const child = spawn(process.execPath, [script, ...args], {
+  const argv = [...(opts.wrap ?? []), process.execPath, script, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: hermeticEnv(opts.env),
     cwd: opts.cwd ?? process.cwd(),

@@ -101,6 +101,8 @@ export interface ChildDaemonOptions extends Identity {
   /** More fcpd options (not --port, --bind or --root). */
   args?: readonly string[];
   env?: Record<string, string>;
+  /** A command to run node under (helpers/strace.ts): `child` is then that command's process. */
+  wrap?: readonly string[];
 }
 
 export interface ChildExit {

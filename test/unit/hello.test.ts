@@ -8,6 +8,7 @@ import {
   listsBeforeSession,
   peerDetaches,
   servesDryRun,
+  servesFsync,
   negotiateVersion,
   ourHello,
 } from '../../src/transport/hello.js';
@@ -43,10 +44,13 @@ test('our HELLO offers every capability we know and speaks version 2 only', () =
       Capability.ListBeforeSession |
       Capability.DryRun |
       Capability.Detach |
-      Capability.AttachProven,
+      Capability.AttachProven |
+      Capability.Fsync,
   );
   assert.ok(listsBeforeSession(ours));
   assert.ok(servesDryRun(ours));
+  assert.ok(servesFsync(ours));
+  assert.not.ok(servesFsync({ ...ours, capabilities: Capability.DryRun | Capability.Detach }));
   assert.not.ok(servesDryRun({ ...ours, capabilities: Capability.ListBeforeSession }));
   assert.not.ok(listsBeforeSession({ ...ours, capabilities: Capability.TlsDataUnsummed }));
   assert.equal([ours.versionMin, ours.versionMax], [2, 2]);

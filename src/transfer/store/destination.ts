@@ -16,6 +16,8 @@ import { baseName, checkWirePath, parentOf, ROOT_ENTRY } from '../wire-path.js';
 export interface Destination {
   root: ConfinedRoot;
   singleName: string | undefined;
+  /** The directory this run made the destination in (absolute), when it made it: --fsync syncs it too. */
+  madeIn?: string | undefined;
 }
 
 /**
@@ -106,6 +108,11 @@ async function servedIn(
     if (!pst?.isDirectory()) throw missingParent(spec);
     if (missing === 'plan') return planned(served.resolve(parentOf(rel)));
     await fatalOnError(served.ensureDir(rel), spec);
+    return {
+      root: await ConfinedRoot.open(served.resolve(rel)),
+      singleName: undefined,
+      madeIn: served.resolve(parentOf(rel)),
+    };
   } else if (!st.isDirectory()) {
     throw new FcpError('ENOTDIR', `destination ${spec} is not a directory`, { path: spec, fatal: true });
   }
@@ -180,6 +187,7 @@ async function kernelDestination(
     await mkdir(abs).catch((err: unknown) => {
       throw operandError(err, shown);
     });
+    return { root: await ConfinedRoot.open(abs), singleName: undefined, madeIn: path.dirname(abs) };
   } else if (!st.isDirectory()) {
     throw new FcpError('ENOTDIR', `destination ${shown} is not a directory`, { path: shown, fatal: true });
   }

@@ -10,6 +10,7 @@ import { FcpError, PIECE_SIZE } from '../../protocol/index.js';
 import { sharedPool } from '../buffer-pool.js';
 import { pieceLength, readFully } from '../checksum.js';
 import type { ConfinedRoot } from './confined-root.js';
+import type { DurableWrites } from './durable-writes.js';
 import { type PartialIdentity, PieceIndex } from './piece-index.js';
 import { isOwnPlainFile, openFresh, openFreshSync } from './fresh-file.js';
 import { PieceWriter } from './piece-writer.js';
@@ -35,6 +36,8 @@ export interface PosixFileContext {
   /** True once the session is over: a temporary is then never (re)opened, which would truncate a partial. */
   readonly sessionOver: () => boolean;
   readonly onPartialKept: ((tempAbs: string, sidecarAbs: string) => void) | undefined;
+  /** --fsync: each file synced before its rename, its directory at the end (durable-writes.ts). */
+  readonly durable: DurableWrites | undefined;
 }
 
 export class PosixSinkFile implements SinkFile {
@@ -136,6 +139,12 @@ export class PosixSinkFile implements SinkFile {
     const fd = this.#fd;
     this.#fd = undefined;
     closeSync(fd);
+    this.#renameIntoPlace();
+  }
+
+  /** The closed temporary onto its name; if that fails, the temporary is removed and the error thrown. */
+  #renameIntoPlace(): void {
+    const root = this.#ctx.root;
     try {
       root.withPath(this.#tempRel, (temp) => root.withPath(this.#rel, (abs) => renameSync(temp, abs)));
     } catch (err) {
@@ -209,16 +218,22 @@ export class PosixSinkFile implements SinkFile {
     return openFresh(this.#ctx.root, this.#tempRel, fsConstants.O_WRONLY, 0o600);
   }
 
-  /** Metadata through the descriptor, then the atomic rename (STYLE rule 9). */
+  /**
+   * Metadata through the descriptor, then the atomic rename (STYLE rule 9); under --fsync the data and
+   * metadata are on disk before the rename, and a failed fsync fails the file, never renamed.
+   */
   async commit(): Promise<void> {
+    const durable = this.#ctx.durable;
+    if (this.#fd !== undefined && durable !== undefined) return this.#commitWrittenNow(this.#fd, durable);
     const fh = await this.#openTemp();
     try {
       await fh.chmod(this.#spec.mode);
       await fh.utimes(Date.now() / 1000, nsToSeconds(this.#spec.mtimeNs));
+      if (durable !== undefined) await durable.syncFile(fh);
     } catch (err) {
       // Closed here: once the session is over nobody else will (the receiver's failure path then does
       // nothing). The handle stays named so that discard() still knows it has a temporary to remove.
-      await fh.close().catch(() => {}); // the chmod/utimes error is the one to report
+      await fh.close().catch(() => {}); // the chmod/utimes/fsync error is the one to report
       throw err;
     }
     this.#handle = undefined;
@@ -236,6 +251,23 @@ export class PosixSinkFile implements SinkFile {
       await root.withPathAsync(this.#tempRel, unlinkQuiet).catch(() => {});
       throw err;
     }
+    durable?.placed(this.#rel);
+  }
+
+  /**
+   * --fsync, a one-piece file written by writeNow: as commitNow, but the fsync goes to the thread pool (one
+   * round trip, where the asynchronous path takes one per call). A discard meanwhile (the session ended)
+   * closes the descriptor and removes the temporary: nothing is then closed twice nor renamed.
+   */
+  async #commitWrittenNow(fd: number, durable: DurableWrites): Promise<void> {
+    if (!this.#modeAtCreate) fchmodSync(fd, this.#spec.mode);
+    futimesSync(fd, Date.now() / 1000, nsToSeconds(this.#spec.mtimeNs));
+    await durable.syncFd(fd);
+    if (this.#fd !== fd) throw new FcpError('FCP_ERR_SESSION_ABORTED', 'file closed');
+    this.#fd = undefined;
+    closeSync(fd);
+    this.#renameIntoPlace();
+    durable.placed(this.#rel);
   }
 
   discard(): Promise<void> {

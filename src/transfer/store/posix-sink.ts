@@ -12,6 +12,7 @@ import { sidecarNameFor, tempNameFor } from './temp-names.js';
 import { processUmask } from './umask.js';
 import { parentOf, type SafePath } from '../wire-path.js';
 import { freeBytes, sessionWriteFailure, unwritableDestination } from './write-failures.js';
+import { DurableWrites, withoutSyncCommit } from './durable-writes.js';
 import { type PosixFileContext, PosixSinkFile } from './posix-file.js';
 import { nsToSeconds, storedTimeNs, unlinkQuietSync } from './posix-io.js';
 import type { Sink, SinkEntry, SinkFeatures, SinkFile, SinkFileSpec } from './sink.js';
@@ -23,20 +24,27 @@ export interface PosixSinkOptions {
   sessionOver: () => boolean;
   /** Told about every partial file kept for resume when the session fails (the daemon sweeps stale ones). */
   onPartialKept?: (tempAbs: string, sidecarAbs: string) => void;
+  /** --fsync: every file and every changed directory on disk before the session reports success. */
+  fsync?: boolean;
+  /** The directory `root` was made in by this run, if it was: synced with the rest under `fsync`. */
+  rootMadeIn?: string | undefined;
 }
 
 export class PosixSink implements Sink {
   readonly features = FEATURES;
   readonly #root: ConfinedRoot;
   readonly #files: PosixFileContext;
+  readonly #durable: DurableWrites | undefined;
 
   constructor(root: ConfinedRoot, opts: PosixSinkOptions) {
     this.#root = root;
+    this.#durable = opts.fsync === true ? new DurableWrites(root, opts.rootMadeIn) : undefined;
     this.#files = {
       root,
       umask: processUmask(),
       sessionOver: opts.sessionOver,
       onPartialKept: opts.onPartialKept,
+      durable: this.#durable,
     };
   }
 
@@ -87,7 +95,9 @@ export class PosixSink implements Sink {
   }
 
   openFile(rel: SafePath, spec: SinkFileSpec, workNames: readonly SafePath[]): SinkFile {
-    return new PosixSinkFile(this.#files, rel, spec, workNames);
+    const file = new PosixSinkFile(this.#files, rel, spec, workNames);
+    // The synchronous path cannot fsync without blocking the event loop (durable-writes.ts).
+    return this.#durable === undefined ? file : withoutSyncCommit(file);
   }
 
   /** Links are recreated with their target text unchanged, never followed (spec/SECURITY.md). */
@@ -107,6 +117,7 @@ export class PosixSink implements Sink {
       }),
     );
     root.forget(rel);
+    this.#durable?.placed(rel);
   }
 
   release(): void {
@@ -115,7 +126,12 @@ export class PosixSink implements Sink {
 
   setDirMeta(dir: SafePath, mode: number, mtimeNs: bigint): void {
     const t = nsToSeconds(mtimeNs);
-    this.#root.setDirMetaSync(dir, mode, t, storedTimeNs(t));
+    if (this.#root.setDirMetaSync(dir, mode, t, storedTimeNs(t))) this.#durable?.dirChanged(dir);
+  }
+
+  /** --fsync: the directories whose entries or metadata changed, on disk (durable-writes.ts). */
+  flush(): Promise<void> {
+    return this.#durable?.syncDirs() ?? Promise.resolve();
   }
 
   sessionEndingFailure(

@@ -92,6 +92,12 @@ export interface Sink {
    * call after it (a file's background discard) still works, opening what it needs for itself.
    */
   release(): void;
+  /**
+   * Optional capability: makes what the session stored survive a power loss, when the sink was asked to
+   * (--fsync; on POSIX the directories whose entries changed). Called once, after the last commit and the
+   * directory metadata, before the session reports success; a rejection fails the session.
+   */
+  flush?(): Promise<void>;
 
   /**
    * The session-ending form of a storage failure that no later file can escape (no space, read-only, a
@@ -131,7 +137,8 @@ export interface SinkFile {
 
   /**
    * Optional capability: a file of one piece (or none) stored with synchronous calls, microseconds each
-   * where an asynchronous one costs a thread-pool round trip. Both or neither are present.
+   * where an asynchronous one costs a thread-pool round trip. commitNow is present only with writeNow; a
+   * file written by writeNow without commitNow is committed by commit() (--fsync: posix-file.ts).
    */
   writeNow?(data: Buffer): void;
   commitNow?(): void;
