@@ -5,13 +5,8 @@
  * (undefined) on anything it does not understand: giving up costs nothing, a wrong guess one extra login.
  */
 import { parseRemoteSpec, type RemoteSpec } from '../client/remote-spec.js';
-import {
-  bootstrapArgv,
-  parseSshCommand,
-  remoteCommandFor,
-  sshDestination,
-  withUserFiles,
-} from '../transport/ssh-command.js';
+import { bootstrapArgv, parseSshCommand, sshDestination, withUserFiles } from '../transport/ssh-command.js';
+import { remoteCommandFor } from '../transport/remote-script.js';
 
 /** Words after which no guess is made: no transfer, or one that another process runs. */
 const NO_GUESS = new Set([

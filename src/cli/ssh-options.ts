@@ -8,12 +8,8 @@ import type { RemoteSpec } from '../client/remote-spec.js';
 import { SSH_TRANSPORTS, type SshTransport } from '../client/ssh-dialer.js';
 import { portWithSsh, type TransportChoice, type TransportMode } from '../client/transport-choice.js';
 import { FcpError } from '../protocol/index.js';
-import {
-  parseSshCommand,
-  sshDestination,
-  UNSAFE_IN_LOGIN_SHELL,
-  withUserFiles,
-} from '../transport/ssh-command.js';
+import { parseSshCommand, sshDestination, withUserFiles } from '../transport/ssh-command.js';
+import { UNSAFE_IN_LOGIN_SHELL } from '../transport/remote-script.js';
 
 export interface SshArgs {
   ssh: string | undefined;
@@ -107,7 +103,7 @@ export function transportChoice(
 /**
  * The remote command goes to the login shell inside one quoted line, which no login shell reads the same
  * with a line break, a `!` (csh's history) or a backslash before \\ or ' (fish): refused here, naming the option,
- * rather than as an internal error when the command is built (ssh-command.ts loginShellCommand).
+ * rather than as an internal error when the command is built (remote-script.ts loginShellCommand).
  */
 function checkRemoteFcpd(command: string | undefined): void {
   const bad = command === undefined ? null : UNSAFE_IN_LOGIN_SHELL.exec(command);

@@ -1,7 +1,7 @@
 /**
  * Installing fcp's own daemon on a remote that has node but no fcpd: the single-file bundle
  * (dist/bin/fcpd.js, beside the running fcp) goes over an ssh channel into the login user's
- * ~/.cache/fcp/fcpd-VERSION-HASH16.js, checked and renamed there by the remote (ssh-command.ts
+ * ~/.cache/fcp/fcpd-VERSION-HASH16.js, checked and renamed there by the remote (remote-script.ts
  * installProgram), and is found there by every later bootstrap.
  */
 import { createHash } from 'node:crypto';
@@ -9,7 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { FCP_VERSION } from '../protocol/constants.js';
 import { FcpError } from '../protocol/errors.js';
-import { cachedBundleName, installArgv, type SshCommand } from '../transport/ssh-command.js';
+import { installArgv, type SshCommand } from '../transport/ssh-command.js';
+import { cachedBundleName } from '../transport/remote-script.js';
 import { endSsh, spawnSsh, sshEnded } from './ssh-process.js';
 
 /** The oldest node the bundle runs on (package.json "engines"). */

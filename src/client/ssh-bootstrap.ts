@@ -13,12 +13,8 @@ import {
   parseBootstrapLine,
 } from '../transport/bootstrap-line.js';
 import { FcpError } from '../protocol/index.js';
-import {
-  bootstrapArgv,
-  NEED_INSTALL_TAG,
-  remoteCommandFor,
-  type SshCommand,
-} from '../transport/ssh-command.js';
+import { bootstrapArgv, type SshCommand } from '../transport/ssh-command.js';
+import { NEED_INSTALL_TAG, remoteCommandFor } from '../transport/remote-script.js';
 import { takeEarlyBootstrap } from './early-bootstrap.js';
 import { cannotInstall, findLocalBundle, installBundle, type LocalBundle } from './remote-install.js';
 import { abortSsh, endSsh, onLines, type SshChild, spawnSsh, sshEnded } from './ssh-process.js';

@@ -19,9 +19,9 @@ import {
   forwardArgv,
   forwardingsConfigured,
   hostnameFromConfig,
-  remoteCommandFor,
   type SshCommand,
 } from '../transport/ssh-command.js';
+import { remoteCommandFor } from '../transport/remote-script.js';
 import { tcpTlsDialer } from '../transport/tcp-tls-dial.js';
 import type { RemoteFcpd } from './ssh-bootstrap.js';
 import { carriedCiphers, sshQuery, withCiphers } from './ssh-ciphers.js';

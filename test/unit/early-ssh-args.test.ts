@@ -4,12 +4,8 @@
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { configChangesSsh, earlyBootstrapArgv } from '../../src/cli/early-ssh-args.js';
-import {
-  bootstrapArgv,
-  parseSshCommand,
-  remoteCommandFor,
-  withUserFiles,
-} from '../../src/transport/ssh-command.js';
+import { bootstrapArgv, parseSshCommand, withUserFiles } from '../../src/transport/ssh-command.js';
+import { remoteCommandFor } from '../../src/transport/remote-script.js';
 import { test } from '../helpers/test.js';
 
 const NAME = 'fcpd-0.1.0-0123456789abcdef.js';

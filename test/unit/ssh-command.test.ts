@@ -24,12 +24,10 @@ import {
   forwardingsConfigured,
   hostnameFromConfig,
   installArgv,
-  loginShellCommand,
   parseSshCommand,
-  remoteFcpdScript,
-  shellQuote,
   sshDestination,
 } from '../../src/transport/ssh-command.js';
+import { loginShellCommand, remoteFcpdScript, shellQuote } from '../../src/transport/remote-script.js';
 import { test } from '../helpers/test.js';
 import { execFileSync, spawnSync } from '../helpers/sync.js';
 
