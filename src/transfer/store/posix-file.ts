@@ -130,7 +130,6 @@ export class PosixSinkFile implements SinkFile {
   }
 
   commitNow(): void {
-    const root = this.#ctx.root;
     // Never (re)open once the session is over: the temporary may be gone, or hold a torn write.
     if (this.#fd === undefined && this.#ctx.sessionOver()) throw new FcpError('FCP_ERR_SESSION_ABORTED');
     this.#fd ??= this.#openSmallTemp();
