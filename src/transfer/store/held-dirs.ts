@@ -14,31 +14,13 @@
  * useAsync), and a leased level is neither evicted nor closed, so a number is never reused under a call in
  * flight. After release() levels are re-opened for one call at a time and closed again.
  */
-import { closeSync, constants, fstatSync, openSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { FcpError } from '../../protocol/errors.js';
 import { checkIsRealDir, lstatOrUndefined, openError } from './no-follow.js';
+import { procFdPrefix } from './pinned-dir.js';
 import { baseName, parentOf, ROOT_ENTRY, type SafePath } from '../wire-path.js';
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-/**
- * `/proc/<our pid>/fd/`: the kernel then skips resolving the `self` link on every call (3.8 against 4.2 us
- * an lstat, pinned; three of them per small file). `self` where that is not our own (another pid namespace).
- */
-let procFd: string | undefined;
-
-function procFdPrefix(): string {
-  if (procFd !== undefined) return procFd;
-  const own = `/proc/${process.pid}/fd/`;
-  let same = false;
-  try {
-    same = realpathSync('/proc/self') === `/proc/${process.pid}`;
-  } catch {
-    // No /proc/self to compare with: the plain form below.
-  }
-  procFd = same ? own : '/proc/self/fd/';
-  return procFd;
-}
-
 /** The name `rel` reached through its parent's descriptor (the parent itself as '.'). */
 function procPath(parent: Level, rel: SafePath): string {
   return `${procFdPrefix()}${parent.fd!}/${rel === ROOT_ENTRY ? '.' : baseName(rel)}`;
