@@ -21,7 +21,7 @@ export interface SeenFile {
 }
 
 /** The directory `dirRel` under `root` (`''` for the root itself), held while it is looked into. */
-export class HeldDir {
+export class SweptDir {
   readonly #dir: PinnedDir;
 
   private constructor(dir: PinnedDir) {
@@ -33,7 +33,7 @@ export class HeldDir {
    * `dirRel` without following a link. Throws FCP_ERR_PATH_SYMLINK naming the level that is a link, or the
    * fs error of one that is gone or not a directory.
    */
-  static open(root: string, dirRel: string): HeldDir {
+  static open(root: string, dirRel: string): SweptDir {
     let dir = pinDir(root, '.', undefined, { hold: true, follow: true });
     try {
       const names = dirRel === '' ? [] : dirRel.split('/');
@@ -46,7 +46,7 @@ export class HeldDir {
       unpinDir(dir);
       throw err;
     }
-    return new HeldDir(dir);
+    return new SweptDir(dir);
   }
 
   /** A plain file's identity and mtime; undefined when `name` is missing or is not a plain file. */

@@ -7,7 +7,7 @@
  */
 import { appendFile, mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HeldDir, type SeenFile } from './partial-walk.js';
+import { SweptDir, type SeenFile } from './partial-walk.js';
 import { formatRecord, type PartialRecord, parseRecord, recordPath, recordUnder } from './partial-record.js';
 
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
@@ -90,9 +90,9 @@ export class PartialRegistry {
 
   /** One record: its directory held from the root down; only the files it recorded are aged and removed. */
   #sweepOne(record: PartialRecord, nowMs: number): Outcome {
-    let dir: HeldDir;
+    let dir: SweptDir;
     try {
-      dir = HeldDir.open(record.root, record.dir);
+      dir = SweptDir.open(record.root, record.dir);
     } catch (err) {
       this.#log(`partial record dropped, not swept: ${recordPath(record)}: ${(err as Error).message}`);
       return 'gone';
@@ -112,7 +112,7 @@ export class PartialRegistry {
 }
 
 /** The record's files that are still there and still the ones it names (same device and inode). */
-function recordedFiles(dir: HeldDir, record: PartialRecord): Array<[string, SeenFile]> {
+function recordedFiles(dir: SweptDir, record: PartialRecord): Array<[string, SeenFile]> {
   const found: Array<[string, SeenFile]> = [];
   for (const [name, id] of [
     [record.temp, record.tempId],
@@ -126,7 +126,7 @@ function recordedFiles(dir: HeldDir, record: PartialRecord): Array<[string, Seen
 
 /** `record` with the ids of its files as they are now, looked up from the root down like the sweep. */
 function identified(record: PartialRecord): PartialRecord {
-  const dir = HeldDir.open(record.root, record.dir);
+  const dir = SweptDir.open(record.root, record.dir);
   try {
     const temp = dir.look(record.temp);
     const sidecar = dir.look(record.sidecar);
