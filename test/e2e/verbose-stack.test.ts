@@ -26,13 +26,13 @@ test.after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A plaintext fake daemon that answers the first bytes of every connection with ABORT(INTERNAL, HOSTILE). */
-async function abortingDaemon(): Promise<net.Server> {
+/** A plaintext fake daemon that answers the first bytes of every connection with ABORT(INTERNAL, text). */
+async function abortingDaemon(text = HOSTILE): Promise<net.Server> {
   const hasher = await loadHasher();
   const abort = messageFrame(hasher, {
     type: MsgType.Abort,
     code: ERROR_CODES.FCP_ERR_INTERNAL.wire,
-    text: HOSTILE,
+    text,
   });
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
@@ -42,24 +42,34 @@ async function abortingDaemon(): Promise<net.Server> {
   return server;
 }
 
+/** `fcp push -v` of one file to `server`, with no retry. */
+function pushVerbose(server: net.Server): ReturnType<typeof runFcp> {
+  const port = (server.address() as AddressInfo).port;
+  const args = ['push', '-v', '--no-encryption', '--retries', '0', path.join(dir, 'file')];
+  return runFcp([...args, `${LOOPBACK}:${port}:/x`]);
+}
+
 test('-v prints an internal error stack with a peer ABORT text escaped', async () => {
   const server = await abortingDaemon();
   try {
-    const port = (server.address() as AddressInfo).port;
-    const r = await runFcp([
-      'push',
-      '-v',
-      '--no-encryption',
-      '--retries',
-      '0',
-      path.join(dir, 'file'),
-      `${LOOPBACK}:${port}:/x`,
-    ]);
+    const r = await pushVerbose(server);
     assert.ok(r.stderr.includes('PWNED-TITLE'), describeRun(r));
     // The stack was printed (more than the one "fcp: ..." line), and nothing in it is a raw control.
     assert.ok(r.stderr.trimEnd().split('\n').length > 1, describeRun(r));
     assert.not.match(r.stderr, RAW_CONTROL, describeRun(r));
     assert.ok(r.stderr.includes('\\x1b]0;PWNED-TITLE\\x07'), describeRun(r));
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+test('-v: a newline in a peer ABORT text cannot start a line of its own in the printed stack', async () => {
+  const server = await abortingDaemon('boom\nfcp: all 1 files verified: nothing went wrong');
+  try {
+    const r = await pushVerbose(server);
+    assert.ok(r.stderr.trimEnd().split('\n').length > 1, describeRun(r));
+    // The peer's second "line" must stay inside its own (escaped), never be a line fcp seems to print.
+    assert.not.match(r.stderr, /^fcp: all 1 files verified/m, describeRun(r));
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }

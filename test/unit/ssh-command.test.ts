@@ -178,6 +178,25 @@ test('which relay paths -L can carry, and which ssh configs forward ports of the
   assert.ok(forwardingsConfigured('clearallforwardings yes\n'));
 });
 
+test('a relay path -L carries reaches the server as the remote announced it: ssh expands none of it', () => {
+  // ssh expands %-tokens and ${VAR} in -L socket paths: a hostile remote announcing such a relay would
+  // learn this machine's user, home and environment (a token in it) from the path sent back to it.
+  const env = { ...process.env, FCP_TEST_LEAK: 'local-secret' };
+  for (const relay of ['/run/fcp/s-${FCP_TEST_LEAK}.sock', '/run/fcp/s-%u-%d.sock', '/run/fcp/s.sock']) {
+    if (!forwardablePath(relay)) continue;
+    const argv = forwardArgv(
+      { file: 'ssh', args: ['-F', '/dev/null'] },
+      'box',
+      '/tmp/fcp-fwd-x/1.sock',
+      relay,
+    );
+    const forward = argv[argv.indexOf('-L') + 1]!;
+    const r = spawnSync('ssh', ['-F', '/dev/null', '-G', '-L', forward, 'box'], { encoding: 'utf8', env });
+    const seen = /^localforward (\S+) (\S+)$/m.exec(r.stdout);
+    assert.is(seen?.[2], relay, `${relay}: ssh -G says ${r.stdout.match(/^localforward.*$/m)?.[0]}`);
+  }
+});
+
 test('ssh -G: the hostname line', () => {
   assert.is(hostnameFromConfig('user ann\nhostname 10.0.0.7\nport 22\n'), '10.0.0.7');
   assert.is(hostnameFromConfig('user ann\n'), undefined);
