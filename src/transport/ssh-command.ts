@@ -254,10 +254,15 @@ function stdinTiesLife(local: string): string[] {
 }
 
 /**
- * Whether `-L LOCAL:RELAY` can name `relay`: ssh splits a forwarding at ':' and reads '[' as an address.
+ * Whether `-L LOCAL:RELAY` can name `relay` exactly: ssh splits a forwarding at ':' and reads '[' as an
+ * address, and it expands `%` tokens (%u, %d, %L...) and `${VAR}` in a forwarding's socket path before
+ * it sends the path to the server. The relay comes from the remote's bootstrap line, so a remote that
+ * announced `/tmp/x-${AWS_SECRET_ACCESS_KEY}` would be sent this machine's environment (and %u/%d its user
+ * and home) in the channel-open request. Such a relay goes the `fcpd --stdio` way, which quotes it for the
+ * remote shell and expands nothing here.
  */
 export function forwardablePath(relay: string): boolean {
-  return relay.startsWith('/') && !/[:[\]\s]/.test(relay);
+  return relay.startsWith('/') && !/[:[\]\s%$]/.test(relay);
 }
 
 /** `ssh [user's args] -G DEST`: prints the configuration ssh would use, without connecting. */
