@@ -13,7 +13,7 @@ import { FCP_VERSION, FcpError, toFcpError } from '../protocol/index.js';
 import { loadHasher } from '../transfer/checksum.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from './exit-codes.js';
-import { printable, printableLines } from './printable.js';
+import { printable, printableStack } from './printable.js';
 import { createStats, RunTotals } from '../transfer/stats.js';
 import { pinYoungGeneration } from './young-generation.js';
 import { parseRate } from './rate-option.js';
@@ -69,7 +69,7 @@ function fail(err: unknown): never {
   process.stderr.write(`fcp: ${printable(`${where}${e.message}`)}${code}\n`);
   // The stack holds the message, which may be a peer's ABORT text: escaped like every other line we print.
   if (verbose && e.code === 'FCP_ERR_INTERNAL')
-    process.stderr.write(`${printableLines((e.cause as Error | undefined)?.stack ?? e.stack ?? '')}\n`);
+    process.stderr.write(`${printableStack(e.cause instanceof Error ? e.cause : e)}\n`);
   process.exit(exitCodeFor(e));
 }
 

@@ -26,7 +26,20 @@ function hex(ch: string, width: number): string {
   return ch.charCodeAt(0).toString(16).padStart(width, '0');
 }
 
-/** printable() of each line of a multi-line text (a stack), keeping its line breaks. */
-export function printableLines(text: string): string {
-  return text.split('\n').map(printable).join('\n');
+/**
+ * An error's stack for -v: its first line (name and message, which may be a peer's ABORT text holding line
+ * breaks of its own) as one printable line, then the frames, each printable, one per line. Splitting the
+ * whole stack at every line break would let a peer's message start lines of its own (a fake summary, or
+ * fake frames); the message is known, so where it ends is too.
+ */
+export function printableStack(err: Error): string {
+  const stack = err.stack ?? '';
+  // The first line is `NAME: MESSAGE` with the name the error had when it was made (a subclass may set its
+  // own later), so the message is what marks the end of it.
+  const at = err.message === '' ? 0 : stack.indexOf(err.message);
+  if (at < 0) return printable(`${err.name}: ${err.message}`);
+  const end = err.message === '' ? stack.indexOf('\n') : at + err.message.length;
+  const head = end < 0 ? stack : stack.slice(0, end);
+  const frames = stack.slice(head.length).split('\n').slice(1);
+  return [printable(head), ...frames.map(printable)].join('\n');
 }

@@ -1,6 +1,6 @@
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
-import { printable } from '../../src/cli/printable.js';
+import { printable, printableStack } from '../../src/cli/printable.js';
 
 test('printable escapes C0, DEL and C1 controls', () => {
   assert.is(printable('a\nb\tc\rd'), 'a\\nb\\tc\\rd');
@@ -26,3 +26,20 @@ test('printable leaves ordinary text alone, non-ASCII letters included', () => {
 });
 
 test.run();
+
+test("printableStack: a message's own line breaks stay in its one line; the frames keep theirs", () => {
+  class PeerError extends Error {}
+  const err = new PeerError('peer said\nfcp: all 1 files verified\n    at fake (x.js:1:1)');
+  err.name = 'FcpError'; // set after the error was made, as subclasses do
+  const lines = printableStack(err).split('\n');
+  assert.match(lines[0]!, /^(Fcp)?Error: peer said\\nfcp: all 1 files verified\\n {4}at fake \(x\.js:1:1\)$/);
+  assert.ok(lines.length > 1);
+  for (const frame of lines.slice(1)) assert.match(frame, /^ {4}at /);
+  const bare = new Error('');
+  assert.is(printableStack(bare).split('\n')[0], 'Error');
+  assert.match(printableStack(bare).split('\n')[1] ?? '', /^ {4}at /);
+  const changed = new Error('first');
+  assert.ok(changed.stack!.length > 0); // V8 formats a stack when first read: here, with 'first'
+  changed.message = 'second\nline';
+  assert.is(printableStack(changed), 'Error: second\\nline');
+});
