@@ -144,6 +144,52 @@ test('ssh-agent: an oversized reply from a hostile socket is refused before buff
   }
 });
 
+/** A fake agent on `name` that answers every request with `answer`, written one byte per event-loop turn. */
+async function drippingAgent(name: string, answer: Buffer) {
+  const sock = path.join(dir, name);
+  const server = createServer((s) => {
+    s.on('error', () => {});
+    s.on('data', () => {
+      let at = 0;
+      const next = (): void => {
+        if (s.destroyed || at === answer.length) return;
+        s.write(answer.subarray(at, ++at));
+        setImmediate(next);
+      };
+      next();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(sock, resolve));
+  return { sock, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+test('ssh-agent: an answer that arrives a byte at a time is read whole; a stray byte after it is refused', async () => {
+  const noKeys = Buffer.from([0, 0, 0, 5, 12, 0, 0, 0, 0]); // IDENTITIES_ANSWER, 0 keys
+  const fake = await drippingAgent('drip.sock', noKeys);
+  const slow = await SshAgentClient.connect(fake.sock);
+  try {
+    assert.equal(await slow.listIdentities(), []);
+    assert.equal(await slow.listIdentities(), []); // the next answer starts clean
+  } finally {
+    slow.close();
+    await fake.close();
+  }
+  const extra = await drippingAgent('drip-extra.sock', Buffer.concat([noKeys, Buffer.of(0)]));
+  const overrun = await SshAgentClient.connect(extra.sock);
+  try {
+    // The whole answer resolves the request; the byte after it starts a message that cannot be one.
+    await overrun.listIdentities();
+    await overrun.listIdentities();
+    assert.unreachable('accepted a stray byte');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'FCP_ERR_AUTH_AGENT');
+    assert.match((err as Error).message, /^ssh-agent sent /);
+  } finally {
+    overrun.close();
+    await extra.close();
+  }
+});
+
 test('ssh-agent: a missing socket is FCP_ERR_AUTH_AGENT', async () => {
   try {
     await SshAgentClient.connect(path.join(dir, 'nope.sock'));
