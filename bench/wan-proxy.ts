@@ -57,9 +57,22 @@ export interface WanProxyStats {
   maxInFlight: number;
 }
 
+/** A connection the emulator carried, once both its sides have closed. */
+export interface ClosedConnection {
+  /** Its place in the order connections were accepted, from 0. */
+  index: number;
+  /**
+   * Which side closed first: the one whose FIN (end of stream) the emulator read first. 'reset' when
+   * neither ended cleanly before the connection was gone.
+   */
+  firstEnd: 'client' | 'target' | 'reset';
+}
+
 export interface WanProxy {
   port: number;
   stats: WanProxyStats;
+  /** The connections closed so far, in the order they closed. */
+  closed: ClosedConnection[];
   close(): Promise<void>;
 }
 
@@ -349,13 +362,14 @@ export async function startWanProxy(opts: WanProxyOptions): Promise<WanProxy> {
   const linkDown = opts.linkRateBps ? new TokenBucket(opts.linkRateBps, burstMs, t0) : undefined;
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
+  const closed: ClosedConnection[] = [];
 
   function flowBucket(): TokenBucket | undefined {
     return opts.perConnRateBps ? new TokenBucket(opts.perConnRateBps, burstMs, performance.now()) : undefined;
   }
 
   function serverOnConnection(client: net.Socket): void {
-    stats.connections++;
+    const index = stats.connections++;
     stats.active++;
     client.setNoDelay(true);
     const upstream = new net.Socket({ allowHalfOpen: true });
@@ -369,11 +383,15 @@ export async function startWanProxy(opts: WanProxyOptions): Promise<WanProxy> {
     upstream.once('connect', () => sched.onDrain(up));
     sched.add(up);
     sched.add(down);
-    let closed = 0;
+    let sidesClosed = 0;
+    let firstEnd: ClosedConnection['firstEnd'] | undefined;
 
     const wire = (dir: Direction, other: Direction): void => {
       dir.src.on('data', (buf: Buffer) => sched.onData(dir, buf));
-      dir.src.on('end', () => sched.onEnd(dir));
+      dir.src.on('end', () => {
+        firstEnd ??= dir.up ? 'client' : 'target';
+        sched.onEnd(dir);
+      });
       dir.dst.on('drain', () => sched.onDrain(dir));
       dir.src.on('error', () => {
         // An error on one side is passed on as a reset of the other; data still in flight is lost, as it
@@ -385,9 +403,10 @@ export async function startWanProxy(opts: WanProxyOptions): Promise<WanProxy> {
         // dir.src is also `other`'s destination: anything still owed to it can no longer be delivered.
         if (hadError || !other.ended) resetSocket(dir.dst);
         sched.remove(other);
-        if (++closed === 2) {
+        if (++sidesClosed === 2) {
           sched.remove(dir);
           stats.active--;
+          closed.push({ index, firstEnd: firstEnd ?? 'reset' });
         }
       });
     };
@@ -419,6 +438,7 @@ export async function startWanProxy(opts: WanProxyOptions): Promise<WanProxy> {
   return {
     port: address.port,
     stats,
+    closed,
     close: async () => {
       for (const t of timers) clearTimeout(t);
       timers.clear();

@@ -8,6 +8,7 @@ import { startWanProxy, type WanProxy } from '../../bench/wan-proxy.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { describeRun, runFcp, type RunResult } from '../helpers/cli.js';
 import { HOST } from '../helpers/daemon.js';
+import { eventually } from '../helpers/detached.js';
 import { eventsNamed, type JsonEvent, parseEvents, readEventSchema } from '../helpers/json-events.js';
 import { sha256File, writeRandomFile } from '../helpers/reliability.js';
 import { test } from '../helpers/test.js';
@@ -24,8 +25,11 @@ const SHAPED_SIZE = 144 * MiB;
 const PULL_SHAPED_SIZE = 80 * MiB;
 const SHARED_SIZE = 128 * MiB;
 /**
- * A DETACHed connection closes once the pieces in flight on it are acknowledged: at 3 MB/s per connection
- * that is 1-2 s of the shared link, so the pull is long enough to see them go well before its end.
+ * A DETACHed connection closes once the pieces in flight on it are acknowledged: 8-10 MiB each, once 19
+ * (the emulator's 4 MiB window, the loopback socket buffers, the daemon's queued writes), drained at its
+ * share of the shared link, 3-6 s after the decision on a loaded box. The pull must outlast that for the
+ * daemon, not the session's end, to close them: 2 -> 8 -> 16 undone at 16 was judged at 6-12 s of a 10-16 s
+ * pull there.
  */
 const PULL_SHARED_SIZE = 192 * MiB;
 
@@ -147,30 +151,21 @@ test('push over a link shared by all connections: a step that does not pay is re
   );
 });
 
-/** Every 50 ms until `stop` settles: how many connections the emulator had open, and bytes delivered down. */
-async function watchConnections(proxy: WanProxy, stop: Promise<unknown>): Promise<Array<[number, number]>> {
-  const seen: Array<[number, number]> = [];
-  const timer = setInterval(() => seen.push([proxy.stats.active, proxy.stats.bytesDown]), 50);
-  await stop.catch(() => {});
-  clearInterval(timer);
-  return seen;
-}
-
 test('pull over a shared link: a step that does not pay has its connections DETACHed mid-file', async () => {
   const proxy = await emulator({ linkRateBps: 24e6 });
   const mark = daemon().logs.length;
   const dest = join(tmp, 'pulled-shared');
-  const run = fcp(['pull', `${HOST}:${proxy.port}:pull-shared.bin`, `${dest}/`]);
-  const seen = await watchConnections(proxy, run);
-  const { r, events, tuning } = await run;
+  const { r, events, tuning } = await fcp(['pull', `${HOST}:${proxy.port}:pull-shared.bin`, `${dest}/`]);
   const { most, backTo } = undoneStep(tuning, r);
-  // Back down while most of the file was still to come: the daemon stopped sending on the retired
-  // connections and closed them.
-  const shrunk = seen.findIndex(
-    ([active], i) => active === backTo && seen.slice(0, i).some(([a]) => a === most),
-  );
-  assert.ok(shrunk >= 0, JSON.stringify(seen));
-  assert.ok((seen[shrunk]?.[1] ?? PULL_SHARED_SIZE) < PULL_SHARED_SIZE * 0.9, JSON.stringify(seen[shrunk]));
+  // Closed by the daemon while the session went on: the daemon ends a data connection of its own accord
+  // only to retire it (DETACH, spec/PROTOCOL.md §3.2); at the session's end the client closes first
+  // (src/daemon/sessions.ts waits for it). So the emulator saw the daemon's FIN first on exactly the
+  // retired ones, and the client's on the ones kept. Said by who closed first, not by how much of the file
+  // had crossed by then: that depends on the tuner's path, which the load of the machine decides.
+  await eventually(10_000, 'every connection through the emulator closed', () => proxy.stats.active === 0);
+  const closers = proxy.closed.map((c) => c.firstEnd);
+  assert.is(closers.filter((c) => c === 'target').length, most - backTo, JSON.stringify(proxy.closed));
+  assert.is(closers.filter((c) => c === 'client').length, backTo, JSON.stringify(proxy.closed));
   assertRetiredQuietly(r, events, proxy, daemon().logs.slice(mark), 'pull', most);
   assert.is(
     await sha256File(join(dest, 'pull-shared.bin')),

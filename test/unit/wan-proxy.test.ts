@@ -168,6 +168,35 @@ test('half-close travels both ways and the connection then closes', async () => 
   await closeTarget(target);
 });
 
+test('closed names the side whose FIN came first, in the order connections closed', async () => {
+  // The target closes the first connection it is given; the client closes the second itself.
+  let accepted = 0;
+  const target = await listen((socket) => {
+    socket.resume();
+    if (accepted++ === 0) socket.end();
+    else socket.on('end', () => socket.end());
+  });
+  const proxy = await startWanProxy(options(target.port, {}));
+  const byTarget = await connect(proxy.port);
+  byTarget.resume();
+  byTarget.on('end', () => byTarget.end());
+  await new Promise((resolve) => byTarget.once('close', resolve));
+  const byClient = await connect(proxy.port);
+  byClient.resume();
+  byClient.end();
+  await new Promise((resolve) => byClient.once('close', resolve));
+  // As in 'a refused target closes the client': the proxy's own sockets may close a turn later.
+  for (let waited = 0; proxy.closed.length < 2 && waited < 5000; waited += 5) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.equal(proxy.closed, [
+    { index: 0, firstEnd: 'target' },
+    { index: 1, firstEnd: 'client' },
+  ]);
+  await proxy.close();
+  await closeTarget(target);
+});
+
 test('a reset on the target side closes the client', async () => {
   const target = await listen((socket) => {
     socket.once('data', () => socket.resetAndDestroy());
