@@ -15,11 +15,13 @@
  *     straight to the cap after a step that scaled nearly linearly (each connection held its own rate: a
  *     per-flow limit, not a shared bottleneck, so every connection more adds as much), twofold otherwise;
  *   - a step that did not pay is undone (its connections retired) and the count is final;
+ *   - a step that paid but gained far less than its connections would add at the rate of window-bound ones
+ *     (step-payoff.ts `saturated`: the link behind them is full) is kept, and the count is final;
  *   - the count is final too at the cap, when the event loop is saturated, or when what is left to send
  *     would be gone before another step could be measured.
  */
 
-import { paid } from './step-payoff.js';
+import { paid, saturated, windowBound } from './step-payoff.js';
 
 /** Connections in all (the control one included) an auto session starts with. */
 export const AUTO_START = 2;
@@ -137,7 +139,7 @@ export interface TunerStep {
   readonly atMs: number;
 }
 
-export type StopReason = 'no-gain' | 'cpu' | 'cap' | 'end' | 'fixed';
+export type StopReason = 'no-gain' | 'saturated' | 'cpu' | 'cap' | 'end' | 'fixed';
 
 export class ConnectionTuner {
   readonly #max: number;
@@ -241,10 +243,25 @@ export class ConnectionTuner {
   #warming(): boolean {
     const warmedMs = this.#warmup.reduce((sum, w) => sum + w.ms, 0);
     const prev = this.#steps.at(-1);
+    if (prev === undefined && warmedMs >= WARMUP_MS && this.#windowBound()) return this.#climbing();
     if (warmedMs < (prev === undefined ? FIRST_WARMUP_MS : WARMUP_MS)) return true;
     if (warmedMs >= MAX_WARMUP_MS) return false;
     if (prev === undefined) return this.#climbing();
     return rateOf(this.#warmup.slice(-3, -1)) < RECOVERED * prev.rate;
+  }
+
+  /**
+   * The last two intervals each had a window's worth in flight per connection (step-payoff.ts): the
+   * connections already carry what their windows allow, no slow start or start-up left to wait out. Through
+   * the emulator 2 connections read so 200-300 ms after both attached, where FIRST_WARMUP_MS kept them
+   * at 2 (~200 of 250 MB/s) for 0.2-0.4 s more.
+   */
+  #windowBound(): boolean {
+    const last = this.#warmup.slice(-2);
+    return (
+      last.length === 2 &&
+      last.every((w) => windowBound({ connections: w.connections, rate: rateOf([w]) }, w.rttMs))
+    );
   }
 
   /** The last two intervals moved RISING times what the two before them did (or the first two, one). */
@@ -281,6 +298,7 @@ export class ConnectionTuner {
       return { kind: 'shrink', to: prev.connections };
     }
     if (m.elu >= CPU_BOUND_ELU) return this.#stop('cpu');
+    if (prev !== undefined && saturated(prev, m, last.rttMs)) return this.#stop('saturated');
     if (m.connections >= this.#max) return this.#stop('cap');
     if (this.#nearEnd(last)) return this.#stop('end');
     return this.#grow(Math.min(this.#next(m, prev, gain), this.#max));
@@ -373,6 +391,8 @@ export function describeTuning(tuner: ConnectionTuner, retired: boolean): string
       return `${line}: CPU-bound (event loop ${Math.round((tuner.steps.at(-1)?.elu ?? 0) * 100)} % busy), more connections would only cost CPU`;
     case 'cap':
       return `${line}: the most this session may open`;
+    case 'saturated':
+      return `${line}: the last step filled the path (it added far less than its connections each carried before), no more`;
     default:
       return `${line}: the transfer ended before another step`;
   }
