@@ -3,10 +3,10 @@ import {
   AUTO_MAX,
   AUTO_START,
   ConnectionTuner,
-  describeTuning,
   type TunerAction,
   type TunerSample,
 } from '../../src/client/connection-tuner.js';
+import { describeTuning } from '../../src/client/tuning-line.js';
 import { SAMPLE_MS } from '../../src/client/auto-connections.js';
 import { test } from '../helpers/test.js';
 
