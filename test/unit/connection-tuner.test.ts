@@ -256,6 +256,43 @@ test('window-bound connections: a step that adds a good share of linear grows on
   ]);
 });
 
+/**
+ * Through the emulator (2 window-bound connections at 200 MB/s over 45 ms) on a starved client: at 8
+ * connections the first `starved` intervals move 130 MB/s with the event loop 95 % busy, then 240 at 40 %.
+ */
+function starvedEight(starved: number): { tuner: ConnectionTuner; actions: TunerAction[] } {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const actions: TunerAction[] = [];
+  let open = tuner.target;
+  let atEight = 0;
+  for (let i = 0; i < 200 && tuner.stopped === undefined; i++) {
+    const slow = open === 8 && atEight++ < starved;
+    const s = open === 2 ? sample(2, 200e6) : slow ? sample(8, 130e6, 0.95) : sample(8, 240e6, 0.4);
+    const a = tuner.sample({ ...s, rttMs: 45 });
+    if (a.kind === 'wait') continue;
+    actions.push(a);
+    if (a.kind === 'grow' || a.kind === 'shrink') open = a.to;
+  }
+  return { tuner, actions };
+}
+
+test('window-bound connections: a step read lower on a saturated event loop is measured again, not undone', () => {
+  // Judged on the starved intervals, 2 -> 8 read -35 % and went back to 2 for the rest of the copy.
+  const { tuner, actions } = starvedEight(20);
+  assert.equal(actions, [{ kind: 'grow', to: 8 }, { kind: 'stop' }]);
+  assert.is(tuner.target, 8);
+  assert.is(tuner.steps.at(-1)?.rate, 240e6);
+});
+
+test('window-bound connections: a step that reads lower, starved, twice in a row is undone', () => {
+  const { tuner, actions } = starvedEight(Infinity);
+  assert.equal(actions, [
+    { kind: 'grow', to: 8 },
+    { kind: 'shrink', to: 2 },
+  ]);
+  assert.is(tuner.stopped, 'no-gain');
+});
+
 test('window-bound from the start (a WAN), the first step is judged without the rest of its warm-up', () => {
   // The same 2 connections at 200 MB/s: over 45 ms each has 4.5 MB in flight, over 4.9 ms (loopback) 0.5.
   const firstAt = (rttMs: number): number => {
