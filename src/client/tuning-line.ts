@@ -31,7 +31,7 @@ export function describeTuning(tuner: ConnectionTuner, retired: boolean): string
     case 'cap':
       return `${line}: the most this session may open`;
     case 'saturated':
-      return `${line}: the last step filled the path (it added far less than its connections each carried before), no more`;
+      return `${line}: the path is full (the last step added far less than its new connections would where there is room), no more`;
     default:
       return `${line}: the transfer ended before another step`;
   }

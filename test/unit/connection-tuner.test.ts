@@ -240,7 +240,7 @@ test('window-bound connections (a WAN): a step that adds 10 % at the same CPU pe
   assert.is(tuner.target, 8);
   assert.match(
     describeTuning(tuner, true),
-    / -> 8 \([^)]*, \+10 %\) over a 45 ms round trip: the last step filled the path/,
+    / -> 8 \([^)]*, \+10 %\) over a 45 ms round trip: the path is full/,
   );
 });
 
