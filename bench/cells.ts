@@ -75,6 +75,7 @@ class Lane {
       direction: tool.direction,
       status: 'ok',
       seconds: [],
+      sessionSeconds: [],
       clientCpu: [],
       serverCpu: [],
       conns: [],
@@ -101,6 +102,7 @@ class Lane {
     const c = this.cell;
     const scale = run.cpuScale ?? 1;
     c.seconds.push(seconds);
+    if (run.sessionSeconds !== undefined) c.sessionSeconds.push(run.sessionSeconds);
     if (run.clientCpuS !== undefined) c.clientCpu.push(run.clientCpuS * scale);
     if (serverCpuS !== undefined) c.serverCpu.push(serverCpuS * scale);
     if (run.conns !== undefined) c.conns.push(run.conns);
@@ -120,6 +122,8 @@ class Lane {
       c.mbps = dataset.bytes / c.medianS / 1e6;
       c.filesPerS = dataset.files / c.medianS;
     }
+    const session = median(c.sessionSeconds);
+    if (session !== undefined) c.sessionMbps = dataset.bytes / session / 1e6;
     return c;
   }
 }

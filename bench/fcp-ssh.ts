@@ -11,7 +11,7 @@
  * model.
  */
 import { spawnSync } from 'node:child_process';
-import { FCP_CLIENT_JS, FCP_DAEMON_JS, fcpMissing, summaryConnections } from './fcp.js';
+import { FCP_CLIENT_JS, FCP_DAEMON_JS, fcpMissing, sessionSeconds, summaryConnections } from './fcp.js';
 import { freePort, startService } from './proc.js';
 import type { PrivateSshd } from './sshd.js';
 import { type Endpoints, runClient, type SshRoute, type Tool } from './tools.js';
@@ -153,6 +153,7 @@ export function fcpSshTools(
             clientCpuS: run.cpuS,
             clientRssKb: run.rssKb,
             conns: summaryConnections(run.result.stdout),
+            sessionSeconds: sessionSeconds(run.result.stdout),
           };
         },
       });

@@ -127,17 +127,35 @@ export function fcpPullArgs(
 
 /**
  * The `connections` field of the summary line of `fcp --json` output (spec/EVENTS.md): the most data
- * connections open at once. Undefined when absent (builds before it was added). Only the last lines are
- * parsed: the summary is the last one.
+ * connections open at once. Undefined when absent (builds before it was added).
  */
 export function summaryConnections(stdout: string): number | undefined {
-  const from = stdout.lastIndexOf('"event":"summary"');
+  const connections = jsonLine(stdout, 'summary')?.['connections'];
+  return typeof connections === 'number' ? connections : undefined;
+}
+
+/**
+ * Seconds from the `start` line of `fcp --json` output (the daemon granted the session) to its `summary`
+ * line: the copy without the process start, the connect and the login (the raw TCP and iperf3 rows leave
+ * those out too). Undefined when either line is missing: the bench keeps only the last 64 KiB of stdout,
+ * which loses `start` behind many `file` lines (the small-file sets).
+ */
+export function sessionSeconds(stdout: string): number | undefined {
+  const start = jsonLine(stdout, 'start')?.['time'];
+  const end = jsonLine(stdout, 'summary')?.['time'];
+  if (typeof start !== 'string' || typeof end !== 'string') return undefined;
+  const ms = Date.parse(end) - Date.parse(start);
+  return Number.isFinite(ms) && ms > 0 ? ms / 1000 : undefined;
+}
+
+/** The last line of `fcp --json` output whose event is `event`, parsed; undefined when there is none. */
+function jsonLine(stdout: string, event: string): Record<string, unknown> | undefined {
+  const from = stdout.lastIndexOf(`"event":"${event}"`);
   if (from < 0) return undefined;
   const start = stdout.lastIndexOf('\n', from) + 1;
   const end = stdout.indexOf('\n', from);
   try {
-    const line = JSON.parse(stdout.slice(start, end < 0 ? undefined : end)) as { connections?: unknown };
-    return typeof line.connections === 'number' ? line.connections : undefined;
+    return JSON.parse(stdout.slice(start, end < 0 ? undefined : end)) as Record<string, unknown>;
   } catch {
     return undefined;
   }

@@ -68,7 +68,8 @@ export function iperfTool(streams: number, server: () => number | undefined): To
       }
       // The run moved got.bytes: its time and CPU are scaled to the data set's bytes.
       const scale = ctx.dataset.bytes / got.bytes;
-      return { result: run.result, seconds: got.seconds * scale, cpuScale: scale, clientCpuS: run.cpuS };
+      const seconds = got.seconds * scale;
+      return { result: run.result, seconds, sessionSeconds: seconds, cpuScale: scale, clientCpuS: run.cpuS };
     },
   };
 }

@@ -16,8 +16,10 @@ export interface CellResult {
   status: 'ok' | 'skipped' | 'failed' | 'timeout';
   /** Why skipped or failed. */
   reason?: string;
-  /** Seconds of each timed run that completed and verified. */
+  /** Seconds of each timed run that completed and verified: the process's wall time, start to exit. */
   seconds: number[];
+  /** The same runs' data time by the tool's own count, where it says (ToolRun.sessionSeconds). */
+  sessionSeconds: number[];
   /** CPU seconds (user + sys) of each timed run: the client's process tree, and the server's share. */
   clientCpu: number[];
   serverCpu: number[];
@@ -27,6 +29,8 @@ export interface CellResult {
   clientCpuS?: number;
   serverCpuS?: number;
   mbps?: number;
+  /** The data set's bytes over the median of sessionSeconds. */
+  sessionMbps?: number;
   filesPerS?: number;
   /** This tool's speed over the baseline's (fcp in the same direction), from the same scenario run. */
   ratio?: number;
@@ -83,6 +87,7 @@ const HEAD = [
   'dir',
   'median s',
   'MB/s',
+  'session MB/s',
   'files/s',
   'vs fcp',
   'CPU client s',
@@ -104,6 +109,7 @@ export function scenarioTable(s: ScenarioResult): string {
       c.direction,
       ok ? c.medianS?.toFixed(2) : '',
       ok && c.mbps !== undefined ? formatMbps(c.mbps) : '',
+      ok && c.sessionMbps !== undefined ? formatMbps(c.sessionMbps) : '',
       ...(s.smallFiles ? [ok ? c.filesPerS?.toFixed(0) : ''] : []),
       c.ratio === undefined ? '' : `${c.ratio.toFixed(2)}x${c.ratioTo === 'fcp' ? '' : ` (${c.ratioTo})`}`,
       ok ? cpu(c.clientCpuS) : '',

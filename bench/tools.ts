@@ -15,6 +15,7 @@ import {
   fcpClientEnv,
   fcpPullArgs,
   fcpPushArgs,
+  sessionSeconds,
   summaryConnections,
 } from './fcp.js';
 import { type Pinning, pinned, UNPINNED } from './pin.js';
@@ -70,8 +71,14 @@ export interface RunContext {
 
 export interface ToolRun {
   result: RunResult;
-  /** The tool's own timing (raw TCP, iperf3: the transfer without process start), else the wall time. */
+  /** The run's time when the process's wall time would say nothing (iperf3 runs for a fixed time). */
   seconds?: number;
+  /**
+   * The data's time by the tool's own count, process start and login left out: fcp from its `start` line
+   * to its `summary` line, raw TCP from its first connect to its last close, iperf3 its receiver's. Beside
+   * the wall time, not instead of it (bench/README.md "Columns").
+   */
+  sessionSeconds?: number;
   /** user + sys of the client's process tree. */
   clientCpuS?: number;
   clientRssKb?: number;
@@ -191,6 +198,7 @@ function fcpTool(
         clientRssKb: run.rssKb,
         daemonRssKb: peakRssKb(d.service.pid),
         conns: summaryConnections(run.result.stdout),
+        sessionSeconds: sessionSeconds(run.result.stdout),
       };
     },
   };
@@ -259,14 +267,14 @@ export const cpTool: Tool = {
   },
 };
 
-/** The sender's own timing from its JSON line (from the first connect to the last close), else `fallback`. */
-function rawSeconds(stdout: string, fallback: number): number {
+/** The sender's own timing from its JSON line (from the first connect to the last close). */
+function rawSeconds(stdout: string): number | undefined {
   try {
     const lines = stdout.trim().split('\n');
     const out = JSON.parse(lines[lines.length - 1] ?? '') as { seconds?: number };
-    return out.seconds ?? fallback;
+    return out.seconds;
   } catch {
-    return fallback;
+    return undefined;
   }
 }
 
@@ -293,7 +301,7 @@ export function rawTool(streams: number, sink: () => number | undefined): Tool {
       const run = await runClient(ctx.pin, process.execPath, args, { timeoutMs: ctx.timeoutMs });
       return {
         result: run.result,
-        seconds: rawSeconds(run.result.stdout, run.result.seconds),
+        sessionSeconds: rawSeconds(run.result.stdout),
         clientCpuS: run.cpuS,
       };
     },

@@ -5,7 +5,8 @@
  */
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import type { TransferStats } from '../transfer/stats.js';
-import { AUTO_MAX, ConnectionTuner, describeTuning } from './connection-tuner.js';
+import { AUTO_MAX, ConnectionTuner } from './connection-tuner.js';
+import { describeTuning } from './tuning-line.js';
 
 /**
  * Two round trips of the emulated WAN (40 ms) and many of the receiver's ack batches (a few ms): a step's

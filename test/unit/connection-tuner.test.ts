@@ -3,10 +3,10 @@ import {
   AUTO_MAX,
   AUTO_START,
   ConnectionTuner,
-  describeTuning,
   type TunerAction,
   type TunerSample,
 } from '../../src/client/connection-tuner.js';
+import { describeTuning } from '../../src/client/tuning-line.js';
 import { SAMPLE_MS } from '../../src/client/auto-connections.js';
 import { test } from '../helpers/test.js';
 
@@ -129,6 +129,13 @@ test('the first step is not measured while its goodput still climbs (slow start)
   assert.is(tuner.steps[0]?.rate, 200e6);
 });
 
+test('window-bound connections still in slow start: the first step waits until the goodput settles', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const rates = [0, 10e6, 25e6, 50e6, 100e6, 170e6, ...Array<number>(20).fill(200e6)];
+  for (const r of rates) if (tuner.steps.length === 0) tuner.sample({ ...sample(2, r), rttMs: 45 });
+  assert.is(tuner.steps[0]?.rate, 200e6);
+});
+
 test('shrinks back when the first step does not pay (a shared bottleneck, loopback)', () => {
   const tuner = new ConnectionTuner(AUTO_MAX);
   const actions = drive(tuner, (n) => (n === 2 ? 200e6 : 190e6));
@@ -221,21 +228,80 @@ function drivePath(tuner: ConnectionTuner, path: Path): TunerAction[] {
 const wan = (n: number): number => (n <= 2 ? 200e6 : 220e6);
 const flatCpu = (): number => CPU_MS_PER_BYTE;
 
-test('window-bound connections (a WAN): a step that adds 10 % at the same CPU per byte is kept', () => {
+test('window-bound connections (a WAN): a step that adds 10 % at the same CPU per byte is kept, and is the last', () => {
   // 2 connections at 100 MB/s each over 45 ms: 4.5 MB in flight each, their windows' worth. Before, any
-  // step under +15 % was undone, and half the runs through the emulator went back to 2 (~200 MB/s).
+  // step under +15 % was undone, and half the runs through the emulator went back to 2 (~200 MB/s). And
+  // +10 % where 6 more window-bound connections would add +300 %: the link is full, so no step to 16 (it
+  // read -18 to +5 % through the emulator and was undone, after a second and more at 16).
   const tuner = new ConnectionTuner(AUTO_MAX);
   const actions = drivePath(tuner, { rate: wan, cpuMsPerByte: flatCpu, rttMs: 45 });
+  assert.equal(actions, [{ kind: 'grow', to: 8 }, { kind: 'stop' }]);
+  assert.is(tuner.stopped, 'saturated');
+  assert.is(tuner.target, 8);
+  assert.match(
+    describeTuning(tuner, true),
+    / -> 8 \([^)]*, \+10 %\) over a 45 ms round trip: the path is full/,
+  );
+});
+
+test('window-bound connections: a step that adds a good share of linear grows on, and one that does not pay is undone', () => {
+  // 4 MiB windows at 45 ms and a 400 MB/s link: 2 -> 8 adds +100 %, a third of linear: 16 is tried.
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const rate = (n: number): number => Math.min(n * 100e6, 400e6);
+  const actions = drivePath(tuner, { rate, cpuMsPerByte: flatCpu, rttMs: 45 });
   assert.equal(actions, [
     { kind: 'grow', to: 8 },
     { kind: 'grow', to: 16 },
     { kind: 'shrink', to: 8 },
   ]);
+});
+
+/**
+ * Through the emulator (2 window-bound connections at 200 MB/s over 45 ms) on a starved client: at 8
+ * connections the first `starved` intervals move 130 MB/s with the event loop 95 % busy, then 240 at 40 %.
+ */
+function starvedEight(starved: number): { tuner: ConnectionTuner; actions: TunerAction[] } {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  const actions: TunerAction[] = [];
+  let open = tuner.target;
+  let atEight = 0;
+  for (let i = 0; i < 200 && tuner.stopped === undefined; i++) {
+    const slow = open === 8 && atEight++ < starved;
+    const s = open === 2 ? sample(2, 200e6) : slow ? sample(8, 130e6, 0.95) : sample(8, 240e6, 0.4);
+    const a = tuner.sample({ ...s, rttMs: 45 });
+    if (a.kind === 'wait') continue;
+    actions.push(a);
+    if (a.kind === 'grow' || a.kind === 'shrink') open = a.to;
+  }
+  return { tuner, actions };
+}
+
+test('window-bound connections: a step read lower on a saturated event loop is measured again, not undone', () => {
+  // Judged on the starved intervals, 2 -> 8 read -35 % and went back to 2 for the rest of the copy.
+  const { tuner, actions } = starvedEight(20);
+  assert.equal(actions, [{ kind: 'grow', to: 8 }, { kind: 'stop' }]);
   assert.is(tuner.target, 8);
-  assert.match(
-    describeTuning(tuner, true),
-    / -> 8 \([^)]*, \+10 %\) -> 16 \([^)]*, 0 %\) over a 45 ms round trip:/,
-  );
+  assert.is(tuner.steps.at(-1)?.rate, 240e6);
+});
+
+test('window-bound connections: a step that reads lower, starved, twice in a row is undone', () => {
+  const { tuner, actions } = starvedEight(Infinity);
+  assert.equal(actions, [
+    { kind: 'grow', to: 8 },
+    { kind: 'shrink', to: 2 },
+  ]);
+  assert.is(tuner.stopped, 'no-gain');
+});
+
+test('window-bound from the start (a WAN), the first step is judged without the rest of its warm-up', () => {
+  // The same 2 connections at 200 MB/s: over 45 ms each has 4.5 MB in flight, over 4.9 ms (loopback) 0.5.
+  const firstAt = (rttMs: number): number => {
+    const tuner = new ConnectionTuner(AUTO_MAX);
+    drivePath(tuner, { rate: wan, cpuMsPerByte: flatCpu, rttMs });
+    return tuner.steps[0]?.atMs ?? Infinity;
+  };
+  assert.ok(firstAt(45) <= 700, `judged at ${firstAt(45)} ms`);
+  assert.ok(firstAt(4.9) >= 900, `judged at ${firstAt(4.9)} ms`);
 });
 
 test('loopback (round trip of a few ms): a step that adds 10 % is undone, CPU per byte flat or not', () => {
