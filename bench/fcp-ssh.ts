@@ -11,7 +11,7 @@
  * model.
  */
 import { spawnSync } from 'node:child_process';
-import { FCP_CLIENT_JS, FCP_DAEMON_JS, fcpMissing, sessionSeconds, summaryConnections } from './fcp.js';
+import { type FcpBuild, fcpMissing, sessionSeconds, summaryConnections, THIS_BUILD } from './fcp.js';
 import { freePort, startService } from './proc.js';
 import type { PrivateSshd } from './sshd.js';
 import { type Endpoints, runClient, type SshRoute, type Tool } from './tools.js';
@@ -44,11 +44,11 @@ export async function wanSshRoute(sshd: PrivateSshd, model: WanModel): Promise<S
   return { configFile: sshd.aliasConfig(FCP_SSH_ALIAS, WAN_ADDRESS, sshPort), fcpdPort };
 }
 
-/** The remote command that starts fcpd: this node and this build, bound where the route expects it. */
-function remoteFcpd(route: SshRoute, root: string): string {
+/** The remote command that starts fcpd: this node and `build`'s fcpd, bound where the route expects it. */
+function remoteFcpd(route: SshRoute, root: string, build: FcpBuild): string {
   return [
     process.execPath,
-    FCP_DAEMON_JS,
+    build.daemonJs,
     '--bind',
     '127.0.0.1',
     '--port',
@@ -59,11 +59,11 @@ function remoteFcpd(route: SshRoute, root: string): string {
 }
 
 /** The options that send fcp through ssh, each one argv word (`--opt=value`: no value is taken for a path). */
-function sshOptions(route: SshRoute, transport: SshTransport, root: string): string[] {
+function sshOptions(route: SshRoute, transport: SshTransport, root: string, build: FcpBuild): string[] {
   return [
     `--ssh=ssh -F ${route.configFile}`,
     `--ssh-transport=${transport}`,
-    `--remote-fcpd=${remoteFcpd(route, root)}`,
+    `--remote-fcpd=${remoteFcpd(route, root, build)}`,
   ];
 }
 
@@ -79,31 +79,35 @@ export interface FcpSshCopy {
   /** Local side (source of a push, destination of a pull); a trailing slash copies a tree's contents. */
   local: string;
   remote: string;
+  /** The fcp that runs and the fcpd it starts; default this checkout's. */
+  build?: FcpBuild;
 }
 
 /** Arguments (after `node`) for `fcp push LOCAL alias:REMOTE` or `fcp pull alias:REMOTE LOCAL` through ssh. */
 export function fcpSshArgs(c: FcpSshCopy): string[] {
   const remote = `${FCP_SSH_ALIAS}:${c.remote}`;
   const operands = c.direction === 'push' ? [c.local, remote] : [remote, c.local];
-  const opts = sshOptions(c.route, c.transport, c.root);
+  const build = c.build ?? THIS_BUILD;
+  const opts = sshOptions(c.route, c.transport, c.root, build);
   const n = c.conns === undefined ? [] : ['-n', String(c.conns)];
-  return [FCP_CLIENT_JS, c.direction, '--json', ...n, ...opts, ...operands];
+  return [build.clientJs, c.direction, '--json', ...n, ...opts, ...operands];
 }
 
-let sshSupport: string | undefined | null = null;
+/** Per build: why its rows are skipped (no --ssh-transport), or undefined. */
+const sshSupport = new Map<FcpBuild, string | undefined>();
 
-/** Undefined when this build of fcp knows --ssh-transport, else why the rows are skipped. */
-function fcpSshMissing(): string | undefined {
-  if (sshSupport !== null) return sshSupport;
-  sshSupport = fcpMissing();
-  if (sshSupport === undefined) {
-    const help = spawnSync(process.execPath, [FCP_CLIENT_JS, 'push', '--help'], {
+function fcpSshMissing(build: FcpBuild): string | undefined {
+  if (sshSupport.has(build)) return sshSupport.get(build);
+  let missing = fcpMissing(build);
+  if (missing === undefined) {
+    const help = spawnSync(process.execPath, [build.clientJs, 'push', '--help'], {
       encoding: 'utf8',
       timeout: 30_000,
     });
-    if (!`${help.stdout}`.includes('--ssh-transport')) sshSupport = 'this fcp has no --ssh-transport';
+    if (!`${help.stdout}`.includes('--ssh-transport')) missing = 'this fcp has no --ssh-transport';
   }
-  return sshSupport;
+  sshSupport.set(build, missing);
+  return missing;
 }
 
 /** The tool ids fcpSshTools makes, push then pull, direct then carried. */
@@ -117,46 +121,52 @@ export const FCP_SSH_TOOL_IDS = [
 /**
  * fcp push and pull through ssh in both transports. Pushes land under `roots.push` (the bench's tmpfs, where
  * the harness puts ctx.dst); pulls read the data cache, `roots.pull`, like the standing fcpd rows do. The
- * server side's CPU is the sshd's (`sshdPid`), which reaps the one-session fcpd.
+ * server side's CPU is the sshd's (`sshdPid`), which reaps the one-session fcpd. With a `baseline` build
+ * (FCP_BENCH_BASELINE), its rows follow each (ids ending `-baseline`): its fcp starting its fcpd, same sshd.
  */
 export function fcpSshTools(
   roots: { push: string; pull: string },
   sshdPid: () => number | undefined,
+  baseline?: FcpBuild,
 ): Tool[] {
   const tools: Tool[] = [];
   for (const direction of ['push', 'pull'] as const) {
     for (const transport of ['direct', 'carried'] as const) {
-      tools.push({
-        id: `fcp-ssh-${transport}${direction === 'pull' ? '-pull' : ''}`,
-        label: `fcp ${direction === 'pull' ? 'pull ' : ''}--ssh ${transport}`,
-        direction,
-        writesTree: true,
-        missing: (net: Endpoints) =>
-          fcpSshMissing() ?? (net.fcpSsh === undefined ? 'no route to sshd' : undefined),
-        server: sshdPid,
-        run: async (ctx) => {
-          const args = fcpSshArgs({
-            direction,
-            route: ctx.net.fcpSsh as SshRoute,
-            transport,
-            conns: ctx.fcpConns,
-            ...(direction === 'push'
-              ? { root: roots.push, local: `${ctx.src}/`, remote: ctx.dst }
-              : { root: roots.pull, local: ctx.dst, remote: `${ctx.src}/` }),
-          });
-          const run = await runClient(ctx.pin, process.execPath, args, {
-            timeoutMs: ctx.timeoutMs,
-            stdoutTail: true,
-          });
-          return {
-            result: run.result,
-            clientCpuS: run.cpuS,
-            clientRssKb: run.rssKb,
-            conns: summaryConnections(run.result.stdout),
-            sessionSeconds: sessionSeconds(run.result.stdout),
-          };
-        },
-      });
+      for (const build of baseline === undefined ? [THIS_BUILD] : [THIS_BUILD, baseline]) {
+        const base = build === THIS_BUILD ? '' : '-baseline';
+        tools.push({
+          id: `fcp-ssh-${transport}${direction === 'pull' ? '-pull' : ''}${base}`,
+          label: `fcp ${direction === 'pull' ? 'pull ' : ''}--ssh ${transport}${base === '' ? '' : ' (baseline)'}`,
+          direction,
+          writesTree: true,
+          missing: (net: Endpoints) =>
+            fcpSshMissing(build) ?? (net.fcpSsh === undefined ? 'no route to sshd' : undefined),
+          server: sshdPid,
+          run: async (ctx) => {
+            const args = fcpSshArgs({
+              direction,
+              route: ctx.net.fcpSsh as SshRoute,
+              transport,
+              conns: ctx.fcpConns,
+              build,
+              ...(direction === 'push'
+                ? { root: roots.push, local: `${ctx.src}/`, remote: ctx.dst }
+                : { root: roots.pull, local: ctx.dst, remote: `${ctx.src}/` }),
+            });
+            const run = await runClient(ctx.pin, process.execPath, args, {
+              timeoutMs: ctx.timeoutMs,
+              stdoutTail: true,
+            });
+            return {
+              result: run.result,
+              clientCpuS: run.cpuS,
+              clientRssKb: run.rssKb,
+              conns: summaryConnections(run.result.stdout),
+              sessionSeconds: sessionSeconds(run.result.stdout),
+            };
+          },
+        });
+      }
     }
   }
   return tools;

@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { prng } from './datasets.js';
 
 const FCP = fileURLToPath(new URL('../src/cli/fcp.js', import.meta.url));
-const FCPD = fileURLToPath(new URL('../src/cli/fcpd.js', import.meta.url));
+const FCPD = fileURLToPath(new URL('../src/cli/fcpd-launch.js', import.meta.url));
 const HOST = '127.0.0.1';
 const MiB = 1 << 20;
 /** One client run may take this long before the soak gives up on it (SIGKILL, counted as a failure). */

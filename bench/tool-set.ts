@@ -79,7 +79,7 @@ export function toolsFor(s: Scenario, rig: Rig): Tool[] {
   if (s.dataset === 'tree') return [...fcp.push(), ...fcp.pull(), ...rsyncPeers(rig.sshd)];
   const overSsh = FCP_SSH_SCENARIOS.has(s.id)
     ? [
-        ...fcpSshTools({ push: rig.destRoot, pull: rig.settings.cacheDir }, sshdPid),
+        ...fcpSshTools({ push: rig.destRoot, pull: rig.settings.cacheDir }, sshdPid, rig.settings.baseline),
         ...(s.dataset === 'one' ? [sshLoginTool(sshdPid)] : []),
       ]
     : [];

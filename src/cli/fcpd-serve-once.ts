@@ -5,14 +5,14 @@
  * on stdout but the daemon's frames.
  */
 import { homedir } from 'node:os';
-import { FCP_VERSION, FcpError } from '../protocol/index.js';
-import { formatBootstrapLine } from '../transport/bootstrap-line.js';
+import { FcpError } from '../protocol/index.js';
 import { relayStdio } from '../transport/stdio-relay.js';
 import { openLog } from '../daemon/lifecycle.js';
-import { ANY_ADDRESSES, formatAddress } from '../daemon/listen-address.js';
+import { formatAddress } from '../daemon/listen-address.js';
 import { type ServeOnceEnd, startServeOnce } from '../daemon/serve-once.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { checkPort } from './fcpd-options.js';
+import { type EarlyServeOnce, openAndAnnounce, StopWiring } from './fcpd-serve-once-open.js';
 import { printable } from './printable.js';
 
 /** Hidden, for tests: the idle time before a serve-once daemon with no login exits, in ms. */
@@ -51,7 +51,7 @@ const STANDING_ONLY = [
 ];
 
 /** The exit code of `--stdio` or `--serve-once` once done; undefined when neither was asked for. */
-export function commandOverSsh(args: OverSshArgs): Promise<number> | undefined {
+export function commandOverSsh(args: OverSshArgs, early?: EarlyServeOnce): Promise<number> | undefined {
   const given = args as unknown as Readonly<Record<string, unknown>>;
   const standing = STANDING_ONLY.filter((k) => given[k] !== undefined);
   if (args.encryption === false) standing.push('no-encryption');
@@ -60,15 +60,18 @@ export function commandOverSsh(args: OverSshArgs): Promise<number> | undefined {
     return stdioRelay(args.stdio, conflicting);
   }
   if (args['serve-once'] !== true) return undefined;
-  return serveOnce({
-    port: args.port ?? 0,
-    bind: args.bind,
-    root: args.root,
-    maxConnections: args['max-connections'],
-    logFile: args['log-file'],
-    verbose: args.verbose === true,
-    conflicting: standing,
-  });
+  return serveOnce(
+    {
+      port: args.port ?? 0,
+      bind: args.bind,
+      root: args.root,
+      maxConnections: args['max-connections'],
+      logFile: args['log-file'],
+      verbose: args.verbose === true,
+      conflicting: standing,
+    },
+    early,
+  );
 }
 
 interface ServeOnceArgs {
@@ -82,8 +85,8 @@ interface ServeOnceArgs {
   readonly conflicting: readonly string[];
 }
 
-/** Serves one session; resolves with the exit code. */
-async function serveOnce(args: ServeOnceArgs): Promise<number> {
+/** Serves one session (the launcher may have bound and announced it already); resolves with the exit code. */
+async function serveOnce(args: ServeOnceArgs, early: EarlyServeOnce | undefined): Promise<number> {
   const [conflict] = args.conflicting;
   if (conflict !== undefined) {
     throw new FcpError('FCP_ERR_USAGE', `--serve-once cannot be combined with --${conflict}`);
@@ -92,24 +95,16 @@ async function serveOnce(args: ServeOnceArgs): Promise<number> {
   const log = args.logFile === undefined ? undefined : openLog(args.logFile);
   const write = (line: string) =>
     log?.write(`${new Date().toISOString()} fcpd[${process.pid}] ${printable(line)}\n`);
-  // Before the line: a signal, or a stdout nobody reads any more (ssh gone, the same news as stdin's end),
-  // that comes right after it must stop the daemon, not kill it or crash it.
-  const stopping = new AbortController();
-  const stop = () => stopping.abort();
-  for (const signal of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.once(signal, stop);
-  process.stdout.on('error', stop);
-  const running = await startServeOnce({
-    binds: args.bind === undefined ? ANY_ADDRESSES : [args.bind],
-    port: args.port,
+  const stopping = early?.stopping ?? new StopWiring();
+  const opened = early?.opened ?? (await openAndAnnounce(args, stopping));
+  const running = await startServeOnce(opened, {
     ...(args.root === undefined ? {} : { root: args.root }),
     home: homedir(),
     maxConnections: args.maxConnections,
     log: write,
     verbose: args.verbose,
     stdin: process.stdin,
-    version: FCP_VERSION,
     stop: stopping.signal,
-    announce: (info) => process.stdout.write(`${formatBootstrapLine(info)}\n`),
     ...idleOverride(),
     ...deferOverride(),
   });

@@ -13,6 +13,8 @@ import {
 import { toFcpError } from '../protocol/index.js';
 import type { Admission, ThrottleReport } from './admission.js';
 import { type Arrival, logConnectionFailure } from './handshake.js';
+import { listenHost } from './listen-address.js';
+import type { WaitingServer } from './waiting-server.js';
 
 /** From accept to SESSION or ATTACH, sniff and TLS included (spec/SECURITY.md §10). */
 export const HANDSHAKE_DEADLINE_MS = 20_000;
@@ -53,15 +55,6 @@ export function handshakeDeadline(socket: net.Socket, release: () => void): () =
   return authenticated;
 }
 
-/**
- * The host for net.Server.listen: none for `::` on an ephemeral port, which node then binds the same way
- * (`::`, or 0.0.0.0 without IPv6) but without a dns.lookup of the literal, whose isIPv6 check compiles node's
- * large address pattern first: ~5 ms of fcpd --serve-once's start, before its bootstrap line (profiled).
- */
-function listenHost(opts: ListenerOptions): string | undefined {
-  return opts.bind === '::' && opts.port === 0 ? undefined : opts.bind;
-}
-
 export class Listener {
   readonly #opts: ListenerOptions;
   readonly #sockets = new Set<net.Socket>();
@@ -79,23 +72,35 @@ export class Listener {
 
   /** Binds; resolves with the bound port (useful with port 0). Nothing is served before serve(). */
   async bind(): Promise<number> {
-    const server = net.createServer({ noDelay: true }, (socket) => {
-      this.#serving.then(
-        (serving) => this.#serverOnConnection(socket, serving),
-        () => socket.destroy(),
-      );
-    });
+    const server = net.createServer({ noDelay: true }, (socket) => this.#waitToServe(socket));
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.#opts.port, listenHost(this.#opts), () => {
+      server.listen(this.#opts.port, listenHost(this.#opts.bind, this.#opts.port), () => {
         server.off('error', reject);
         resolve();
       });
     });
+    return this.#listening(server);
+  }
+
+  /** bind() for a server already listening (fcpd --serve-once's, bound before its code was loaded). */
+  adopt(waiting: WaitingServer): number {
+    this.#server = waiting.take((socket) => this.#waitToServe(socket));
+    return this.#listening(this.#server);
+  }
+
+  #listening(server: net.Server): number {
     server.on('error', (err) => this.#opts.log(`listener error: ${err.message}`));
     const addr = server.address();
     return typeof addr === 'object' && addr !== null ? addr.port : this.#opts.port;
+  }
+
+  #waitToServe(socket: net.Socket): void {
+    this.#serving.then(
+      (serving) => this.#serverOnConnection(socket, serving),
+      () => socket.destroy(),
+    );
   }
 
   /** Starts serving the connections that wait and those to come. */

@@ -10,7 +10,7 @@ import { constants as fsConstants, readFileSync, unlinkSync } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FcpError, isErrorCode, toFcpError } from '../protocol/errors.js';
+import { errnoOf, FcpError, isErrorCode, toFcpError } from '../protocol/errors.js';
 import { type Account, isRoot, withAccountIds } from '../security/privileges.js';
 
 const STATE_DIR_MODE = 0o700;
@@ -230,9 +230,4 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
     await sleep(POLL_MS);
   }
   return true;
-}
-
-export function errnoOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
 }

@@ -4,12 +4,12 @@
  * deadline as a TCP one, and the daemon's handshake. The socket file is removed when the listener closes,
  * and at exit if it never did.
  */
-import { unlinkSync } from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import { relayChannel } from '../transport/stdio-relay.js';
 import type { AcceptedChannel } from '../transport/tcp-tls-accept.js';
 import type { Arrival } from './handshake.js';
 import { handshakeDeadline } from './listener.js';
+import type { RelaySocket } from './serve-once-open.js';
 
 /** What a relayed client is called where a TCP one has its address (admission, the log). */
 const RELAY_ADDRESS = 'relay';
@@ -20,28 +20,16 @@ const RELAY_ADDRESS = 'relay';
 const MAX_PENDING = 64;
 
 export class RelayListener {
-  readonly #path: string;
+  readonly #socket: RelaySocket;
   readonly #sockets = new Set<net.Socket>();
   readonly #server: net.Server;
   #pending = 0;
-  #removeAtExit = () => unlinkQuietly(this.#path);
 
-  /** Call listen(); `serve` gets each relayed channel and never rejects. */
-  constructor(socketPath: string, serve: (channel: AcceptedChannel, arrival: Arrival) => Promise<void>) {
-    this.#path = socketPath;
-    this.#server = net.createServer((socket) => this.#serverOnConnection(socket, serve));
+  /** Serves the connections of a relay socket already listening (serve-once-open.ts); `serve` never rejects. */
+  constructor(socket: RelaySocket, serve: (channel: AcceptedChannel, arrival: Arrival) => Promise<void>) {
+    this.#socket = socket;
+    this.#server = socket.waiting.take((conn) => this.#serverOnConnection(conn, serve));
     this.#server.on('error', () => {});
-  }
-
-  async listen(): Promise<void> {
-    process.once('exit', this.#removeAtExit);
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#path, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
   }
 
   /** Stops accepting, closes every relayed connection, removes the socket file. */
@@ -49,8 +37,7 @@ export class RelayListener {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const socket of this.#sockets) socket.destroy();
     await closed;
-    unlinkQuietly(this.#path);
-    process.off('exit', this.#removeAtExit);
+    this.#socket.remove();
   }
 
   #serverOnConnection(socket: net.Socket, serve: (c: AcceptedChannel, a: Arrival) => Promise<void>): void {
@@ -63,14 +50,5 @@ export class RelayListener {
     socket.on('close', () => this.#sockets.delete(socket));
     const authenticated = handshakeDeadline(socket, () => this.#pending--);
     void serve(relayChannel(socket), { address: RELAY_ADDRESS, authenticated });
-  }
-}
-
-/** server.close() unlinks the socket on most systems; a crash does not. */
-function unlinkQuietly(socketPath: string): void {
-  try {
-    unlinkSync(socketPath);
-  } catch {
-    // Already gone (net.Server removes it on close), which is what we want.
   }
 }

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { FcpError } from '../protocol/index.js';
+import { FcpError } from '../protocol/errors.js';
 import { checkPrivateChain, isPrivateDir } from '../security/private-dir.js';
 
 const RUN_DIR_MODE = 0o700;

@@ -5,24 +5,19 @@
  * session ends, when its stdin ends (ssh went away: the session is aborted, partial files kept), after an
  * idle time with no login, or when stop() is called (a signal), and leaves no socket or file behind.
  */
-import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { FcpError, toFcpError } from '../protocol/index.js';
+import { type FcpError, toFcpError } from '../protocol/errors.js';
 import { OneTimeLogin } from '../security/daemon-auth.js';
-import { generateHostKey } from '../security/host-key.js';
-import { type BootstrapInfo, ONE_TIME_SECRET_SIZE } from '../transport/bootstrap-line.js';
-import { listenOnFirst } from './listen-address.js';
+import type { BootstrapInfo } from '../transport/bootstrap-line.js';
 import { FcpServer } from './server.js';
+import type { OpenedServeOnce } from './serve-once-open.js';
 import { RelayListener } from './serve-once-relay.js';
-import { privateRunDir, relaySocketPath } from './serve-once-run-dir.js';
 
 /** How long a serve-once daemon waits for its one login before it exits. */
 export const SERVE_ONCE_IDLE_MS = 30_000;
 
+/** What serving needs beside what openServeOnce() made (serve-once-open.ts). */
 export interface ServeOnceOptions {
-  /** Addresses to try in turn (listen-address.ts), and the port (0: ephemeral). */
-  readonly binds: readonly string[];
-  readonly port: number;
   /** `--root`; without it, what the account may open, relative paths from `home`. */
   readonly root?: string;
   readonly home: string;
@@ -31,24 +26,14 @@ export interface ServeOnceOptions {
   readonly verbose: boolean;
   /** ssh's channel: its end means the client is gone. */
   readonly stdin: Readable;
-  /** The package version, for the bootstrap line. */
-  readonly version: string;
   /** Default SERVE_ONCE_IDLE_MS. */
   readonly idleMs?: number;
-  /** Where XDG_RUNTIME_DIR and HOME are read, for the relay socket's directory; default process.env. */
-  readonly env?: NodeJS.ProcessEnv;
   /**
-   * Writes the bootstrap line. Called as soon as the port, the host key and the secret exist; the rest
-   * (hasher, TLS context, sessions) is loaded right after it, while the line travels to the
-   * client, and a connection that comes first waits for it.
-   */
-  readonly announce: (info: BootstrapInfo) => void;
-  /**
-   * Ends the daemon as a signal would (a running session is aborted); it may fire before the line, and is
-   * wired before it so that a signal that follows the line at once is heard.
+   * Ends the daemon as a signal would (a running session is aborted); the same signal openServeOnce() was
+   * given, wired before the line so that a signal that follows the line at once is heard.
    */
   readonly stop: AbortSignal;
-  /** Tests only: wait this long after announce() before loading the rest, so connections come first. */
+  /** Tests only: wait this long before loading the rest, so connections come first. */
   readonly deferMs?: number;
 }
 
@@ -69,62 +54,42 @@ export interface ServeOnce {
 }
 
 /**
- * Binds, listens on the relay socket, announces, then loads the rest and serves until one of the ends above.
- * Only what the line says comes before it: the client cannot dial before it has the line, and then needs at
- * least a round trip more (the TCP handshake, then its ClientHello) before the TLS context is used.
+ * Serves the daemon that openServeOnce() bound and announced (serve-once-open.ts): loads the rest (hasher,
+ * TLS context, sessions) while the line travels to the client, and serves until one of the ends above.
+ * Connections that come before serving is ready wait for it.
  */
-export async function startServeOnce(opts: ServeOnceOptions): Promise<ServeOnce> {
-  // The run directory's mkdir and lstat run on libuv's pool while this thread makes the key and cert.
-  const runDir = privateRunDir(opts.env);
-  const secret = randomBytes(ONE_TIME_SECRET_SIZE);
-  const login = new OneTimeLogin(secret);
-  const hostKey = generateHostKey();
-  const socketPath = relaySocketPath(await runDir);
+export async function startServeOnce(open: OpenedServeOnce, opts: ServeOnceOptions): Promise<ServeOnce> {
+  const login = new OneTimeLogin(open.info.secret);
   let end: (how: ServeOnceEnd) => void = () => {};
   const ending = new Promise<ServeOnceEnd>((resolve) => {
     end = resolve;
   });
-  const { result, address } = await listenOnFirst(opts.binds, opts.port, async (bind) => {
-    const s = new FcpServer({
-      port: opts.port,
-      bind,
-      ...(opts.root === undefined ? { home: opts.home } : { root: opts.root }),
-      maxSessions: 1,
-      maxConnections: opts.maxConnections,
-      log: opts.log,
-      verbose: opts.verbose,
-      localToken: false,
-      hostKey,
-      oneTime: login,
-      onSessionEnd: (error) => end({ reason: 'session', error }),
-    });
-    return { server: s, port: await s.bind() };
+  const server = new FcpServer({
+    port: open.info.port,
+    bind: open.address,
+    ...(opts.root === undefined ? { home: opts.home } : { root: opts.root }),
+    maxSessions: 1,
+    maxConnections: opts.maxConnections,
+    log: opts.log,
+    verbose: opts.verbose,
+    localToken: false,
+    hostKey: open.hostKey,
+    oneTime: login,
+    onSessionEnd: (error) => end({ reason: 'session', error }),
   });
-  const { server, port } = result;
-  const relay = new RelayListener(socketPath, (channel, arrival) => server.serveChannel(channel, arrival));
   try {
-    await relay.listen();
+    await server.adopt(open.tcp);
   } catch (err) {
-    await server.close();
-    throw new FcpError('FCP_ERR_USAGE', `cannot listen on ${socketPath}: ${(err as Error).message}`, {
-      cause: err,
-      path: socketPath,
-    });
+    open.relay.remove();
+    throw err;
   }
-  const info: BootstrapInfo = {
-    port,
-    hostKey: hostKey.fingerprint,
-    secret,
-    relay: socketPath,
-    version: opts.version,
-  };
+  const relay = new RelayListener(open.relay, (channel, arrival) => server.serveChannel(channel, arrival));
   const unwatch = watchEnds(opts, login, end);
   if (opts.stop.aborted) {
-    // Stopped while starting: no line for a daemon that will not serve.
+    // Stopped while starting (before the line, which then was not written, or right after it).
     end({ reason: 'stopped' });
   } else {
     opts.stop.addEventListener('abort', () => end({ reason: 'stopped' }), { once: true });
-    opts.announce(info);
     void serveAfter(opts.deferMs, server).catch((err: unknown) =>
       end({ reason: 'start', error: toFcpError(err) }),
     );
@@ -134,7 +99,7 @@ export async function startServeOnce(opts: ServeOnceOptions): Promise<ServeOnce>
     await Promise.all([server.close(), relay.close()]);
     return how;
   });
-  return { info, address, ended };
+  return { info: open.info, address: open.address, ended };
 }
 
 /** FcpServer.serve(), after `deferMs` when a test asks for it. */

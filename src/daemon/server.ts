@@ -26,6 +26,7 @@ import { Listener, type Serving } from './listener.js';
 import type { PartialRegistry } from './partials.js';
 import { SessionRegistry } from './session-registry.js';
 import { Sessions } from './sessions.js';
+import type { WaitingServer } from './waiting-server.js';
 
 export { HANDSHAKE_DEADLINE_MS } from './listener.js';
 
@@ -131,7 +132,16 @@ export class FcpServer {
    * line) and load the rest after.
    */
   async bind(): Promise<number> {
-    const port = await this.#listener.bind();
+    return this.#opened(await this.#listener.bind());
+  }
+
+  /** bind() for a listener already bound (fcpd --serve-once's, bound before this code was loaded). */
+  async adopt(waiting: WaitingServer): Promise<number> {
+    return this.#opened(this.#listener.adopt(waiting));
+  }
+
+  /** bind()'s steps after the listener is bound. */
+  async #opened(port: number): Promise<number> {
     try {
       // After the drop, as the account served; before any announcement, so a bad --root is said first.
       await this.#opts.afterBind?.();

@@ -115,6 +115,12 @@ export function toFcpError(err: unknown, path?: string): FcpError {
   return new FcpError('FCP_ERR_INTERNAL', message, { path, cause: err });
 }
 
+/** The errno name (`ENOENT`) a node error carries, if any. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** An errno reads as the table's words; a foreign error carrying one of our codes keeps its own message. */
 function foreignMessage(err: unknown, code: ErrorCode): string {
   if (!isFcpCode(code)) return CODES[code].text;

@@ -7,7 +7,7 @@
  */
 import { lstatSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
-import { FcpError } from '../protocol/index.js';
+import { FcpError } from '../protocol/errors.js';
 
 const GROUP_OTHER_BITS = 0o077;
 const GROUP_OTHER_WRITE = 0o022;

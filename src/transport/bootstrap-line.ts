@@ -5,7 +5,7 @@
  * listens, the host key to pin, and the one-time secret to log in with (spec/SECURITY.md §14). Parsing is
  * strict: every field checked, no other field accepted, an unknown version refused by name.
  */
-import { FcpError } from '../protocol/index.js';
+import { FcpError } from '../protocol/errors.js';
 
 export const BOOTSTRAP_PREFIX = 'FCPD-SERVE-ONCE ';
 /** The only version of the line this build writes and reads. */

@@ -15,9 +15,10 @@
  */
 
 import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
-import { type FileHandle, realpath, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FcpError, toFcpError } from '../../protocol/errors.js';
+import { resolveRootDir } from './root-dir.js';
 import { checkWirePath, parentOf, ROOT_ENTRY, type SafePath } from '../wire-path.js';
 import { checkIsRealDir, lstatBig, lstatOrUndefined, openError, openNoFollowAs } from './no-follow.js';
 import { applyDirMeta, unchanged } from './dir-meta-fd.js';
@@ -53,20 +54,7 @@ export class ConfinedRoot {
 
   /** Opens `dir` (resolved through symlinks, which the operator chose) as a root; it must be a directory. */
   static async open(dir: string): Promise<ConfinedRoot> {
-    const openedAs = path.resolve(dir);
-    let real: string;
-    try {
-      real = await realpath(openedAs);
-      const st = await stat(real);
-      if (!st.isDirectory()) {
-        throw new FcpError('ENOTDIR', `root is not a directory: ${dir}`, { path: dir, fatal: true });
-      }
-    } catch (err) {
-      if (err instanceof FcpError) throw err;
-      const wrapped = toFcpError(err, dir);
-      throw new FcpError(wrapped.code, `${dir}: ${wrapped.message}`, { path: dir, cause: err, fatal: true });
-    }
-    return new ConfinedRoot(real, openedAs);
+    return new ConfinedRoot(await resolveRootDir(dir), path.resolve(dir));
   }
 
   /**
