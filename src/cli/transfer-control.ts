@@ -8,9 +8,9 @@ import { closeSync, openSync } from 'node:fs';
 import { FcpError, toFcpError } from '../protocol/index.js';
 import type { TransferEngine } from '../transfer/engine.js';
 import type { TransferListener } from '../transfer/events.js';
+import { createRegistryDir, type HeldRegistry } from '../client/registry-dir.js';
 import {
   CANCEL_SIGNAL,
-  ensureRegistryDir,
   logFile,
   newTransferId,
   registryDir,
@@ -94,11 +94,17 @@ export function onCancel(
  * writes its first entry (so `fcp status` lists it from now on), and returns its id.
  */
 export function startInBackground(description: Omit<TransferDescription, 'id' | 'log'>): string {
-  const dir = registryDir();
-  ensureRegistryDir(dir);
+  const registry = createRegistryDir(registryDir());
+  try {
+    return startHeld(registry, description);
+  } finally {
+    registry.close();
+  }
+}
+
+function startHeld(registry: HeldRegistry, description: Omit<TransferDescription, 'id' | 'log'>): string {
   const id = newTransferId();
-  const log = logFile(dir, id);
-  const fd = openSync(log, 'a', 0o600);
+  const fd = openSync(logFile(registry.via, id), 'a', 0o600);
   let pid: number | undefined;
   try {
     const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
@@ -114,6 +120,6 @@ export function startInBackground(description: Omit<TransferDescription, 'id' | 
   }
   if (pid === undefined) throw new FcpError('FCP_ERR_INTERNAL', 'cannot start the background transfer');
   // Unless the child was quicker: its own entry is newer.
-  writeFirstStatus(dir, initialStatus({ ...description, id, log }, pid));
+  writeFirstStatus(registry.via, initialStatus({ ...description, id, log: logFile(registry.path, id) }, pid));
   return id;
 }

@@ -33,6 +33,12 @@ export function registryDirProblem(dir: string): string | undefined {
   return why === undefined ? undefined : `${dir} ${why}: the transfer registry is ignored`;
 }
 
+/** Why the registry directory held as `fd` (shown as `dir`) is not to be used, or undefined when it may be. */
+export function heldDirProblem(fd: number, dir: string): string | undefined {
+  const why = distrust(fstatSync(fd), 'directory');
+  return why === undefined ? undefined : `${dir} ${why}: the transfer registry is ignored`;
+}
+
 /** Why the open entry `fd` is not to be read, or undefined when it may be. */
 export function entryProblem(fd: number): string | undefined {
   return distrust(fstatSync(fd), 'file');

@@ -3,14 +3,13 @@
  * JSON file per transfer in `$XDG_STATE_HOME/fcp/transfers/` (default ~/.local/state/fcp/transfers, 0700),
  * rewritten atomically (temp file, rename) so a reader never sees half of one. A transfer whose process is
  * gone, or whose pid now belongs to another process (the start time in /proc/PID/stat differs), is dead:
- * listing removes its file, so a crash never leaves a transfer shown as running.
+ * listing removes its file, so a crash never leaves a transfer shown as running. writeStatus,
+ * writeFirstStatus, removeStatus and requestCancel are given a held directory's `via` (registry-dir.ts),
+ * never a path another user may swap; the others take the path and hold the directory themselves.
  */
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
-  constants,
-  fchmodSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -22,7 +21,8 @@ import {
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { FcpError } from '../protocol/index.js';
-import { ENTRY_OPEN_FLAGS, entryProblem, isSignallablePid, registryDirProblem } from './registry-trust.js';
+import { type HeldRegistry, holdRegistryDir } from './registry-dir.js';
+import { ENTRY_OPEN_FLAGS, entryProblem, isSignallablePid } from './registry-trust.js';
 import { TRANSPORT_KINDS, type TransportKind } from './transfer-route.js';
 
 /** Bumped when a field changes meaning or goes away. */
@@ -76,44 +76,6 @@ export function registryDir(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env['XDG_STATE_HOME'];
   const base = xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(homedir(), '.local', 'state');
   return path.join(base, 'fcp', 'transfers');
-}
-
-/**
- * Creates the registry directory and makes it 0700: other users see nothing of it. Its parents above `fcp/`
- * are the user's (made as any program makes them); `fcp` and `transfers` are made one level at a time and
- * the last is opened without following a link, so a link planted there is refused, never chmodded (a
- * root fcp with a user's HOME would otherwise turn the link's target 0700). FCP_ERR_USAGE naming it when
- * refused.
- */
-export function ensureRegistryDir(dir: string): void {
-  const fcpDir = path.dirname(dir);
-  mkdirSync(path.dirname(fcpDir), { recursive: true, mode: 0o700 });
-  mkdirOneLevel(fcpDir);
-  mkdirOneLevel(dir);
-  let fd: number;
-  try {
-    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-  } catch (err) {
-    throw new FcpError('FCP_ERR_USAGE', `${dir} is not a directory (a symbolic link?): not used`, {
-      cause: err,
-    });
-  }
-  try {
-    fchmodSync(fd, 0o700);
-  } finally {
-    closeSync(fd);
-  }
-  const problem = registryDirProblem(dir);
-  if (problem !== undefined) throw new FcpError('FCP_ERR_USAGE', problem, { path: dir });
-}
-
-/** mkdir that never follows a link: an existing link stays (and is refused by the caller's check). */
-function mkdirOneLevel(dir: string): void {
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
 }
 
 /** A background run's log: always `<dir>/<id>.log`, never a path read from an entry (which may be forged). */
@@ -195,7 +157,17 @@ export function requestCancel(dir: string, id: string, how: CancelHow): void {
  * transfer running (dead ones are cleaned on the way, see listTransfers).
  */
 export function cancelTransfer(dir: string, id: string, how: CancelHow): TransferStatus {
-  const status = findTransfer(dir, id);
+  const registry = holdRegistryDir(dir);
+  if (registry === undefined) throw noTransfer(id);
+  try {
+    return cancelHeld(registry, id, how);
+  } finally {
+    registry.close();
+  }
+}
+
+function cancelHeld(registry: HeldRegistry, id: string, how: CancelHow): TransferStatus {
+  const status = found(listHeld(registry, Date.now()), id);
   if (status.state !== 'running')
     throw new FcpError('FCP_ERR_USAGE', `transfer ${id} has already ended (exit code ${status.exit_code})`);
   if (!isSignallablePid(status.pid))
@@ -203,7 +175,7 @@ export function cancelTransfer(dir: string, id: string, how: CancelHow): Transfe
       'FCP_ERR_USAGE',
       `transfer ${id} has no valid pid (${String(status.pid)}): not signalled`,
     );
-  requestCancel(dir, id, how);
+  requestCancel(registry.via, id, how);
   try {
     process.kill(status.pid, CANCEL_SIGNAL);
   } catch (err) {
@@ -215,13 +187,17 @@ export function cancelTransfer(dir: string, id: string, how: CancelHow): Transfe
 
 /** The request `fcp cancel` left for `id` (and removes it); 'keep' when there is none. */
 export function takeCancelRequest(dir: string, id: string): CancelHow {
-  const file = cancelFile(dir, id);
+  const registry = holdRegistryDir(dir);
+  if (registry === undefined) return 'keep';
+  const file = cancelFile(registry.via, id);
   try {
     const how = readFileSync(file, 'utf8').trim();
     rmSync(file, { force: true });
     return how === 'discard' ? 'discard' : 'keep';
   } catch {
     return 'keep';
+  } finally {
+    registry.close();
   }
 }
 
@@ -235,9 +211,9 @@ function readEntry(file: string): string | undefined {
   }
 }
 
-function readStatus(dir: string, id: string): TransferStatus | undefined {
+function readStatus(registry: HeldRegistry, id: string): TransferStatus | undefined {
   try {
-    const text = readEntry(statusFile(dir, id));
+    const text = readEntry(statusFile(registry.via, id));
     if (text === undefined) return undefined;
     const parsed = JSON.parse(text) as Partial<TransferStatus>;
     if (parsed.version !== STATUS_VERSION || parsed.id !== id || !isSignallablePid(parsed.pid))
@@ -246,7 +222,7 @@ function readStatus(dir: string, id: string): TransferStatus | undefined {
     // an upgrade), or by a later one with a kind this one does not know: not known.
     const transport = TRANSPORT_KINDS.includes(parsed.transport as TransportKind) ? parsed.transport : null;
     // Whatever path the file names, the log of a background run is where fcp put it.
-    const log = parsed.log === null || parsed.log === undefined ? null : logFile(dir, id);
+    const log = parsed.log === null || parsed.log === undefined ? null : logFile(registry.path, id);
     return { ...parsed, transport, log } as TransferStatus;
   } catch {
     // Removed between readdir and read (its transfer just ended), or not ours: not a transfer.
@@ -259,10 +235,19 @@ function readStatus(dir: string, id: string): TransferStatus | undefined {
  * FINISHED_KEEP_MS are removed on the way and not returned.
  */
 export function listTransfers(dir: string, nowMs = Date.now()): TransferStatus[] {
-  if (registryDirProblem(dir) !== undefined) return [];
+  const registry = holdRegistryDir(dir);
+  if (registry === undefined) return [];
+  try {
+    return listHeld(registry, nowMs);
+  } finally {
+    registry.close();
+  }
+}
+
+function listHeld(registry: HeldRegistry, nowMs: number): TransferStatus[] {
   let names: string[];
   try {
-    names = readdirSync(dir);
+    names = readdirSync(registry.via);
   } catch {
     return [];
   }
@@ -270,8 +255,8 @@ export function listTransfers(dir: string, nowMs = Date.now()): TransferStatus[]
   for (const name of names) {
     const id = name.slice(0, -5);
     if (!name.endsWith('.json') || !ID_PATTERN.test(id)) continue;
-    const file = statusFile(dir, id);
-    const status = readStatus(dir, id);
+    const file = statusFile(registry.via, id);
+    const status = readStatus(registry, id);
     if (status === undefined) continue;
     if (!isStale(status, file, nowMs)) {
       out.push(status);
@@ -279,7 +264,7 @@ export function listTransfers(dir: string, nowMs = Date.now()): TransferStatus[]
     }
     rmSync(file, { force: true });
     // A finished background run's log goes with its entry; a dead one's stays, to say what happened.
-    if (status.state === 'exited' && status.log !== null) rmSync(status.log, { force: true });
+    if (status.state === 'exited' && status.log !== null) rmSync(logFile(registry.via, id), { force: true });
   }
   return out.sort((a, b) => a.started_at.localeCompare(b.started_at));
 }
@@ -295,8 +280,15 @@ function isStale(status: TransferStatus, file: string, nowMs: number): boolean {
 
 /** The transfer with this id; FCP_ERR_USAGE naming it when there is none (or it is dead). */
 export function findTransfer(dir: string, id: string): TransferStatus {
-  const found = listTransfers(dir).find((t) => t.id === id);
-  if (found === undefined)
-    throw new FcpError('FCP_ERR_USAGE', `no transfer ${id} (fcp status lists the running ones)`);
-  return found;
+  return found(listTransfers(dir), id);
+}
+
+function found(transfers: TransferStatus[], id: string): TransferStatus {
+  const status = transfers.find((t) => t.id === id);
+  if (status === undefined) throw noTransfer(id);
+  return status;
+}
+
+function noTransfer(id: string): FcpError {
+  return new FcpError('FCP_ERR_USAGE', `no transfer ${id} (fcp status lists the running ones)`);
 }

@@ -8,8 +8,8 @@ import { PIECE_SIZE } from '../protocol/index.js';
 import type { TransferListener } from '../transfer/events.js';
 import type { TransferStats } from '../transfer/stats.js';
 import type { TransferRoute } from './transfer-route.js';
+import { createRegistryDir, type HeldRegistry } from './registry-dir.js';
 import {
-  ensureRegistryDir,
   processStartTime,
   removeStatus,
   STATUS_VERSION,
@@ -69,7 +69,8 @@ export interface StatusSources {
 }
 
 export class TransferStatusWriter {
-  readonly #dir: string;
+  /** Held from the first entry to the last (registry-dir.ts): no path is followed again meanwhile. */
+  readonly #registry: HeldRegistry;
   readonly #status: TransferStatus;
   readonly #from: StatusSources;
   readonly #timer: NodeJS.Timeout;
@@ -84,11 +85,15 @@ export class TransferStatusWriter {
   #last: { ms: number; bytes: number } | undefined;
 
   constructor(dir: string, description: TransferDescription, from: StatusSources) {
-    this.#dir = dir;
     this.#from = from;
-    ensureRegistryDir(dir);
+    this.#registry = createRegistryDir(dir);
     this.#status = initialStatus(description, process.pid);
-    writeStatus(dir, this.#status);
+    try {
+      writeStatus(this.#registry.via, this.#status);
+    } catch (err) {
+      this.#registry.close();
+      throw err;
+    }
     this.#timer = setInterval(() => this.#write(), WRITE_INTERVAL_MS);
     // The transfer keeps the process alive, not its status.
     this.#timer.unref();
@@ -108,7 +113,11 @@ export class TransferStatusWriter {
   /** A foreground run ends: its entry goes. Synchronous, so it can run in process.on('exit'). */
   remove(): void {
     clearInterval(this.#timer);
-    removeStatus(this.#dir, this.#status.id);
+    try {
+      removeStatus(this.#registry.via, this.#status.id);
+    } finally {
+      this.#registry.close();
+    }
   }
 
   /** A background run ends: its entry stays, exited, with its code. Synchronous, as remove(). */
@@ -120,13 +129,17 @@ export class TransferStatusWriter {
     this.#status.current_file = null;
     this.#status.rate = null;
     this.#status.eta_sec = null;
-    writeStatus(this.#dir, this.#status);
+    try {
+      writeStatus(this.#registry.via, this.#status);
+    } finally {
+      this.#registry.close();
+    }
   }
 
   #write(): void {
     this.#refresh(performance.now());
     try {
-      writeStatus(this.#dir, this.#status);
+      writeStatus(this.#registry.via, this.#status);
     } catch {
       // A full disk or a removed directory costs the status only; the transfer goes on.
     }

@@ -5,8 +5,8 @@ import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
+import { createRegistryDir } from '../../src/client/registry-dir.js';
 import {
-  ensureRegistryDir,
   FINISHED_KEEP_MS,
   isLive,
   listTransfers,
@@ -29,7 +29,7 @@ function freshDir(): string {
   const base = mkdtempSync(path.join(tmpdir(), 'fcp-registry-'));
   made.push(base);
   const dir = path.join(base, 'fcp', 'transfers');
-  ensureRegistryDir(dir);
+  createRegistryDir(dir).close();
   return dir;
 }
 
