@@ -89,6 +89,8 @@ async function keptPartial(root: string): Promise<{ sink: PosixSink; hash: (b: U
   const sink = new PosixSink(await ConfinedRoot.open(root), { sessionOver: () => false });
   const rel = checkWirePath(SPEC.wirePath);
   const first = sink.openFile(rel, SPEC, sink.workNames(rel, 3));
+  // As the receiver does: asked for a partial first, the file claims its shared names (partial-claims.ts).
+  assert.equal((await first.loadPartial(hash)).size, 0);
   await first.writePiece(0, PIECES[0]!, hash(PIECES[0]!));
   assert.ok(first.keepPartial());
   return { sink, hash };
