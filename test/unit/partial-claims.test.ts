@@ -15,6 +15,7 @@ import { PosixSink } from '../../src/transfer/store/posix-sink.js';
 import { sidecarNameFor, tempNameFor } from '../../src/transfer/store/temp-names.js';
 import { checkWirePath } from '../../src/transfer/wire-path.js';
 import { tempDirs } from '../helpers/expect.js';
+import { claimFreed } from '../helpers/partial-claim.js';
 import { waitUntil } from '../helpers/reliability.js';
 import { test } from '../helpers/test.js';
 
@@ -31,18 +32,6 @@ const SPEC = {
   mtimeNs: 1_000_000_000n,
 };
 const CLAIMS_MODULE = fileURLToPath(new URL('../../src/transfer/store/partial-claims.js', import.meta.url));
-
-async function freeAgain(temp: string): Promise<void> {
-  await waitUntil(
-    async () => {
-      const claim = await claimPartial(temp);
-      claim?.release();
-      return claim !== undefined;
-    },
-    `the claim on ${temp} to be released`,
-    10_000,
-  );
-}
 
 test('a second file of the same destination leaves a live partial alone; the next one resumes it', async () => {
   const hasher = await loadHasher();
@@ -70,7 +59,7 @@ test('a second file of the same destination leaves a live partial alone; the nex
   assert.equal(readdirSync(path.join(root, 'd')).sort(), ['.f.bin.fcp-meta', '.f.bin.fcp-part', 'f.bin']);
 
   assert.ok(first.keepPartial());
-  await freeAgain(temp);
+  await claimFreed(temp);
   const third = open();
   assert.equal([...(await third.loadPartial(hash)).keys()], [0], 'the kept partial was not resumed');
   await third.discard();
@@ -95,7 +84,7 @@ test('a claim held by another process blocks this one until that process is kill
   } finally {
     child.kill('SIGKILL');
   }
-  await freeAgain(temp);
+  await claimFreed(temp);
 });
 
 test.run();
