@@ -132,5 +132,6 @@ export function withoutSyncCommit(file: SinkFile & Required<Pick<SinkFile, 'writ
     commit: () => file.commit(),
     discard: () => file.discard(),
     keepPartial: () => file.keepPartial(),
+    letGo: () => file.letGo?.(),
   };
 }

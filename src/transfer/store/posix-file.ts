@@ -117,6 +117,11 @@ export class PosixSinkFile implements SinkFile {
     this.#sidecarRel = undefined;
   }
 
+  letGo(): void {
+    this.#finished = true;
+    this.#releaseClaim();
+  }
+
   #releaseClaim(): void {
     const claim = this.#claim;
     this.#claim = undefined;

@@ -138,6 +138,12 @@ export interface SinkFile {
   keepPartial(): boolean;
 
   /**
+   * Optional capability: lets go of the partial's names loadPartial claimed, storing and removing nothing:
+   * the file will not be written (a dry run only reads what a resume would keep).
+   */
+  letGo?(): void;
+
+  /**
    * Optional capability: a file of one piece (or none) stored with synchronous calls, microseconds each
    * where an asynchronous one costs a thread-pool round trip. commitNow is present only with writeNow; a
    * file written by writeNow without commitNow is committed by commit() (--fsync: posix-file.ts).
