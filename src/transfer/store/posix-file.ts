@@ -87,7 +87,10 @@ export class PosixSinkFile implements SinkFile {
   async loadPartial(pieceHash: (data: Uint8Array) => bigint): Promise<Map<number, bigint>> {
     if (this.#sidecarRel === undefined || !(await this.#claimNames())) return new Map();
     try {
-      return await this.#loadClaimed(pieceHash);
+      const kept = await this.#loadClaimed(pieceHash);
+      // The session ended meanwhile: this file, not started yet, will be neither written, kept nor discarded.
+      if (this.#ctx.sessionOver()) this.letGo();
+      return kept;
     } catch (err) {
       this.#releaseClaim();
       throw err;
