@@ -28,7 +28,7 @@ export const EXIT_DESCRIPTIONS: Readonly<Record<ExitName, string>> = {
   OK: 'every file was copied or already up to date, or left out by --limit',
   USAGE:
     'invalid arguments, options, config file or ssh config; fcpd: already running, or the port is in use',
-  PATH: 'a source or destination path cannot be used (missing, permission denied, disk full, read-only, wrong type)',
+  PATH: 'a source or destination path cannot be used (missing, permission denied, disk full, read-only, I/O error, wrong type)',
   PARTIAL: 'the transfer finished but some files failed; each one was reported',
   CONNECT:
     'cannot reach the daemon (refused, unreachable, unknown host, timed out), or ssh cannot reach the host or start fcpd there (no fcpd and no node to install it)',
@@ -61,7 +61,7 @@ export function exitCodeFor(err: unknown): number {
 
 /**
  * Exit code for one error code name, read from the error tables' exit column (src/protocol/errors.ts), or
- * undefined when the code does not decide it (FCP_ERR_INTERNAL, EIO and the like, a name fcp does not know).
+ * undefined when the code does not decide it (FCP_ERR_INTERNAL, EMFILE and the like, a name fcp does not know).
  */
 export function exitCodeForCode(code: string): ExitCode | undefined {
   const exit = exitClassOf(code);

@@ -259,8 +259,9 @@ export const ERRNO_CODES = {
   ENOTEMPTY: { wire: 0x080a, fatal: false, exit: 'PATH', text: 'directory not empty' },
   ENAMETOOLONG: { wire: 0x080b, fatal: false, exit: 'PATH', text: 'file name too long' },
   ELOOP: { wire: 0x080c, fatal: false, exit: 'PATH', text: 'too many levels of symbolic links' },
-  // Not a property of the path: the device, the process or the system is in trouble.
-  EIO: { wire: 0x080d, fatal: false, exit: 'INTERNAL', text: 'input/output error' },
+  // A failing disk: the storage where the path lives cannot be used, as a full or read-only one; not a bug.
+  EIO: { wire: 0x080d, fatal: false, exit: 'PATH', text: 'input/output error' },
+  // Not a property of the path: the process or the system is in trouble.
   EMFILE: { wire: 0x080e, fatal: false, exit: 'INTERNAL', text: 'too many open files' },
   ENFILE: { wire: 0x080f, fatal: false, exit: 'INTERNAL', text: 'too many open files in the system' },
   EFBIG: { wire: 0x0810, fatal: false, exit: 'PATH', text: 'file too large' },

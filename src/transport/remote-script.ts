@@ -89,11 +89,17 @@ function runIfIntact(cached: string, name: string, run: string): string {
   return `${sum}; case "$sum" in ""|${hash16}*) ${run};; esac`;
 }
 
+/** An install's temp file older than this is a crashed install's leftover (installProgram). */
+const STALE_INSTALL_TEMP_MS = 3_600_000;
+
 /**
  * The node program that installs the bundle it reads on stdin: the cache dir (and its parent) must be the
  * user's own and closed to group and other, the bundle must hash to `sha256`, and it lands under its final
- * name by a rename from an exclusive temp file, so a reader never sees half of it. Written without ', ! and
- * backslashes (see loginShellCommand).
+ * name by a rename from an exclusive temp file, so a reader never sees half of it. The temp's name is
+ * random: one named by pid met the leftover of an earlier install that crashed with the same pid (EEXIST),
+ * and failed every install until removed by hand. Leftovers (`.fcpd-*.tmp`) are removed once an hour old
+ * (a younger one may be another run's install in progress), only regular files of this user (lstat: a link
+ * is never followed nor removed). Written without ', ! and backslashes (see loginShellCommand).
  */
 export function installProgram(name: string, sha256: string): string {
   return [
@@ -107,8 +113,12 @@ export function installProgram(name: string, sha256: string): string {
     `const parts=[];process.stdin.on("data",(c)=>parts.push(c));process.stdin.on("end",()=>{`,
     `const data=Buffer.concat(parts);const got=crypto.createHash("sha256").update(data).digest("hex");`,
     `if((got==="${sha256}")===false)fail("the bundle arrived damaged (sha256 "+got+")");`,
-    `const tmp=path.join(dir,".${name}."+process.pid+".tmp");`,
-    `const fd=fs.openSync(tmp,"wx",0o600);fs.writeSync(fd,data);fs.fsyncSync(fd);fs.closeSync(fd);`,
-    `fs.renameSync(tmp,path.join(dir,"${name}"))});`,
+    `const old=Date.now()-${STALE_INSTALL_TEMP_MS};for(const f of fs.readdirSync(dir)){`,
+    `if((f.startsWith(".fcpd-")&&f.endsWith(".tmp"))===false)continue;const p=path.join(dir,f);`,
+    `try{const s=fs.lstatSync(p);if(s.isFile()&&s.uid===process.getuid()&&s.mtimeMs<old)fs.unlinkSync(p)}catch{}}`,
+    `const tmp=path.join(dir,".${name}."+crypto.randomBytes(8).toString("hex")+".tmp");`,
+    `const fd=fs.openSync(tmp,"wx",0o600);`,
+    `try{fs.writeSync(fd,data);fs.fsyncSync(fd);fs.closeSync(fd);fs.renameSync(tmp,path.join(dir,"${name}"))}`,
+    `catch(e){try{fs.unlinkSync(tmp)}catch{}throw e}});`,
   ].join('');
 }

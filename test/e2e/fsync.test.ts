@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { Capability, MsgType } from '../../src/protocol/index.js';
-import { describeRun, runFcp } from '../helpers/cli.js';
+import { describeRun, type RunResult, runFcp } from '../helpers/cli.js';
 import { type ChildDaemon, spawnDaemon, within } from '../helpers/daemon.js';
 import { helloMsg, LOOPBACK, RawListener } from '../helpers/raw-peer.js';
 import { MiB, writeRandomFile } from '../helpers/reliability.js';
@@ -208,6 +208,51 @@ test('a failing fsync (EIO) fails its file, exit 3, and the file is never rename
   } finally {
     await d.stop();
   }
+});
+
+/** The user's view of a failing disk: exit 2 (PATH, as a full disk), one line naming the directory. */
+function assertDiskFailure(r: RunResult): void {
+  assert.is(r.code, 2, describeRun(r));
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.is(lines.length, 1, describeRun(r));
+  assert.match(lines[0]!, /^fcp: .*input\/output error/);
+  assert.match(lines[0]!, /syncing the directory/);
+}
+
+test("EIO syncing the destination directory (pull --fsync): exit 2 and one line, not 70's 'internal'", async () => {
+  const d = await spawnDaemon({ root: tmp });
+  try {
+    const dest = join(tmp, fresh());
+    mkdirSync(dest);
+    const log = join(tmp, `pull-dir-eio-${runs}.trace`);
+    const r = await runFcp(['pull', '--fsync', d.remote('src/a.txt'), `${dest}/`], {
+      wrap: straced(log, 'fsync:error=EIO', dest),
+    });
+    assertDiskFailure(r);
+    assert.ok(
+      readTrace(log).some((c) => c.kind === 'sync' && !c.ok && c.path === dest),
+      'the directory was synced and failed',
+    );
+  } finally {
+    await d.stop();
+  }
+});
+
+test('EIO syncing the destination directory on the daemon (push --fsync): the client exits 2, one line', async () => {
+  const dest = join(served, fresh());
+  mkdirSync(dest);
+  const log = join(tmp, `push-dir-eio-${runs}.trace`);
+  const d = await spawnDaemon({ root: served, wrap: straced(log, 'fsync:error=EIO', dest) });
+  try {
+    const r = await runFcp(['push', '--fsync', join(src, 'a.txt'), d.remote(`${basename(dest)}/`)]);
+    assertDiskFailure(r);
+  } finally {
+    await stopTraced(d);
+  }
+  assert.ok(
+    readTrace(log).some((c) => c.kind === 'sync' && !c.ok && c.path === dest),
+    'the directory was synced and failed',
+  );
 });
 
 test('push --fsync to a daemon whose HELLO lacks FSYNC: exit 6 naming --fsync, no request sent', async () => {

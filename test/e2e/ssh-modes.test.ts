@@ -7,15 +7,20 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  lstatSync,
+  lutimesSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   statSync,
+  symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
+import { findLocalBundle } from '../../src/client/remote-install.js';
 import { describeRun, parseSummary, runFcp } from '../helpers/cli.js';
 import { MiB, writeRandomFile } from '../helpers/reliability.js';
 import { cleanUp, sshd, tempDir } from '../helpers/ssh-fcp.js';
@@ -160,6 +165,37 @@ test('remote install: node but no fcpd gets the bundle in ~/.cache/fcp once; the
   const third = await runFcp([`--ssh=${s.sshCommand}`, 'push', src, `${s.alias}:${tempDir()}/`]);
   assert.is(third.code, 0, describeRun(third));
   assert.ok(readFileSync(path.join(cache, bundle!)).equals(data), 'the edited copy was installed again');
+});
+
+test('remote install over a crashed install of the same pid: installed; old leftovers go, links stay', async () => {
+  const bundle = await findLocalBundle();
+  assert.ok(bundle !== undefined, 'no dist/bin/fcpd.js to install');
+  // The remote `node` plants, for the install only, the leftover a crashed install of this very pid would
+  // have left ($$ is the pid node gets by exec): before the fix, open(..., "wx") failed with EEXIST.
+  const tools = tempDir('fcp-ssh-tools-');
+  const plant = `"$HOME"/.cache/fcp/.${bundle.name}.$$.tmp`;
+  const wrapper = `#!/bin/sh\nif [ "$1" = "-e" ]; then mkdir -p "$HOME"/.cache/fcp && : > ${plant}; fi\nexec ${process.execPath} "$@"\n`;
+  writeFileSync(path.join(tools, 'node'), wrapper, { mode: 0o755 });
+  const s = await sshd({ path: `${tools}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` });
+  const cache = path.join(s.home, '.cache/fcp');
+  mkdirSync(cache, { recursive: true, mode: 0o700 });
+  chmodSync(path.dirname(cache), 0o700);
+  const hoursAgo = (Date.now() - 2 * 3_600_000) / 1000;
+  const oldLeftover = path.join(cache, `.${bundle.name}.4242.tmp`);
+  writeFileSync(oldLeftover, 'half a bundle');
+  utimesSync(oldLeftover, hoursAgo, hoursAgo);
+  const victim = path.join(tempDir(), 'victim');
+  writeFileSync(victim, 'not ours to remove\n');
+  const link = path.join(cache, '.fcpd-link.tmp');
+  symlinkSync(victim, link);
+  lutimesSync(link, hoursAgo, hoursAgo);
+
+  const r = await runFcp([`--ssh=${s.sshCommand}`, 'push', await sourceTree(), `${s.alias}:${tempDir()}/`]);
+  assert.is(r.code, 0, describeRun(r));
+  assert.ok(readFileSync(path.join(cache, bundle.name)).equals(bundle.data), 'the bundle was not installed');
+  assert.not.ok(existsSync(oldLeftover), 'an hour-old leftover was kept');
+  assert.ok(lstatSync(link).isSymbolicLink(), 'a link was removed');
+  assert.is(readFileSync(victim, 'utf8'), 'not ours to remove\n');
 });
 
 test("an unprivileged login user: the transfer has that user's rights, no more", async () => {

@@ -8,8 +8,11 @@ import { readFileSync } from 'node:fs';
 
 const SYSCALLS = 'fsync,fdatasync,rename,renameat,renameat2';
 
-/** strace and its options, writing to `log`; `inject`: strace -e inject=... (a real syscall made to fail). */
-export function straced(log: string, inject?: string): string[] {
+/**
+ * strace and its options, writing to `log`; `inject`: strace -e inject=... (a real syscall made to fail),
+ * and with `onlyPath` only the calls on that path are traced, so only they fail (strace -P).
+ */
+export function straced(log: string, inject?: string, onlyPath?: string): string[] {
   return [
     'strace',
     '-f',
@@ -20,6 +23,7 @@ export function straced(log: string, inject?: string): string[] {
     '-e',
     `trace=${SYSCALLS}`,
     ...(inject === undefined ? [] : ['-e', `inject=${inject}`]),
+    ...(onlyPath === undefined ? [] : ['-P', onlyPath]),
   ];
 }
 

@@ -25,6 +25,7 @@ test('exit codes: usage and path', () => {
     'ENOSPC',
     'EDQUOT',
     'EROFS',
+    'EIO', // a failing disk is a storage error, not a bug (70)
     'ENOTDIR',
     'EISDIR',
   ] as const) {

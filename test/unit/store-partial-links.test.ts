@@ -26,6 +26,7 @@ import { PosixSink } from '../../src/transfer/store/posix-sink.js';
 import { sidecarNameFor, tempNameFor } from '../../src/transfer/store/temp-names.js';
 import { checkWirePath } from '../../src/transfer/wire-path.js';
 import { rejection, tempDirs } from '../helpers/expect.js';
+import { claimFreed } from '../helpers/partial-claim.js';
 import { test } from '../helpers/test.js';
 
 const { make: tempDir, removeAll } = tempDirs();
@@ -89,8 +90,12 @@ async function keptPartial(root: string): Promise<{ sink: PosixSink; hash: (b: U
   const sink = new PosixSink(await ConfinedRoot.open(root), { sessionOver: () => false });
   const rel = checkWirePath(SPEC.wirePath);
   const first = sink.openFile(rel, SPEC, sink.workNames(rel, 3));
+  // As the receiver does: asked for a partial first, the file claims its shared names (partial-claims.ts).
+  assert.equal((await first.loadPartial(hash)).size, 0);
   await first.writePiece(0, PIECES[0]!, hash(PIECES[0]!));
   assert.ok(first.keepPartial());
+  // Its claim goes once its descriptors are closed: until then a new file would leave the partial alone.
+  await claimFreed(path.join(root, tempNameFor(rel)));
   return { sink, hash };
 }
 

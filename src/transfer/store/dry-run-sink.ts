@@ -85,7 +85,15 @@ export class DryRunSink implements Sink {
   openFile(rel: SafePath, spec: SinkFileSpec, workNames: readonly SafePath[]): SinkFile {
     const inner = this.#missingParent(rel) ? undefined : this.#inner?.openFile(rel, spec, workNames);
     return {
-      loadPartial: async (pieceHash) => (await inner?.loadPartial(pieceHash)) ?? new Map(),
+      loadPartial: async (pieceHash) => {
+        if (inner === undefined) return new Map();
+        try {
+          return await inner.loadPartial(pieceHash);
+        } finally {
+          // Read, never written: the names go back at once for the real run (partial-claims.ts).
+          inner.letGo?.();
+        }
+      },
       writePiece: () => Promise.reject(wouldWrite(rel)),
       commit: () => Promise.reject(wouldWrite(rel)),
       // Nothing was stored, and a real partial from an earlier run is not ours to remove.

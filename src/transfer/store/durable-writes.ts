@@ -19,7 +19,7 @@
 import { constants as fsConstants, fsync } from 'node:fs';
 import { promisify } from 'node:util';
 import { type FileHandle, open } from 'node:fs/promises';
-import { toFcpError } from '../../protocol/index.js';
+import { FcpError, toFcpError } from '../../protocol/index.js';
 import type { ConfinedRoot } from './confined-root.js';
 import { parentOf, ROOT_ENTRY, type SafePath } from '../wire-path.js';
 import type { SinkFile } from './sink.js';
@@ -97,7 +97,10 @@ export class DurableWrites {
   }
 }
 
-/** fsync of the directory being opened, then close; an error names `shown`. */
+/**
+ * fsync of the directory being opened, then close; an error names `shown` and says it was the directory's
+ * sync: its files are all in place by then, and the destination's root shows as `.`.
+ */
 async function syncOpened(opening: Promise<FileHandle>, shown: string): Promise<void> {
   try {
     const fh = await opening;
@@ -107,7 +110,12 @@ async function syncOpened(opening: Promise<FileHandle>, shown: string): Promise<
       await fh.close();
     }
   } catch (err) {
-    throw toFcpError(err, shown);
+    const failed = toFcpError(err, shown);
+    throw new FcpError(failed.code, `${failed.message} syncing the directory to disk`, {
+      path: shown,
+      fatal: failed.fatal,
+      cause: err,
+    });
   }
 }
 
@@ -124,5 +132,6 @@ export function withoutSyncCommit(file: SinkFile & Required<Pick<SinkFile, 'writ
     commit: () => file.commit(),
     discard: () => file.discard(),
     keepPartial: () => file.keepPartial(),
+    letGo: () => file.letGo?.(),
   };
 }

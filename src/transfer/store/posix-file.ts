@@ -6,17 +6,18 @@
  */
 import { closeSync, fchmodSync, constants as fsConstants, futimesSync, renameSync, writeSync } from 'node:fs';
 import { type FileHandle, rename } from 'node:fs/promises';
-import { FcpError, PIECE_SIZE } from '../../protocol/index.js';
-import { sharedPool } from '../buffer-pool.js';
-import { pieceLength, readFully } from '../checksum.js';
+import { FcpError } from '../../protocol/index.js';
 import type { ConfinedRoot } from './confined-root.js';
 import type { DurableWrites } from './durable-writes.js';
 import { type PartialIdentity, PieceIndex } from './piece-index.js';
-import { isOwnPlainFile, openFresh, openFreshSync } from './fresh-file.js';
+import { openFresh, openFreshSync } from './fresh-file.js';
+import { verifyKeptPieces } from './kept-pieces.js';
+import { claimPartial, type PartialClaim } from './partial-claims.js';
 import { PieceWriter } from './piece-writer.js';
 import type { SafePath } from '../wire-path.js';
 import { nsToSeconds, unlinkQuiet, unlinkQuietSync } from './posix-io.js';
 import type { SinkFile, SinkFileSpec } from './sink.js';
+import { privateTempNameFor } from './temp-names.js';
 
 /** Set-id and sticky bits: open() may drop them, so a mode with any of them is always set with fchmod. */
 const SPECIAL_MODE_BITS = 0o7000;
@@ -44,9 +45,16 @@ export class PosixSinkFile implements SinkFile {
   readonly #ctx: PosixFileContext;
   readonly #spec: SinkFileSpec;
   readonly #rel: SafePath;
-  readonly #tempRel: SafePath;
-  /** The piece index's name: files of more than one piece only (§7.1). */
-  readonly #sidecarRel: SafePath | undefined;
+  #tempRel: SafePath;
+  /**
+   * The piece index's name: files of more than one piece only (§7.1), and only while this file may hold the
+   * shared names (#claim); a file that writes a private temporary keeps no index.
+   */
+  #sidecarRel: SafePath | undefined;
+  /** Multi-piece files: this session's hold on the shared names (partial-claims.ts), from loadPartial on. */
+  #claim: PartialClaim | undefined;
+  /** Discarded or kept: a claim that lands afterwards is let go at once. */
+  #finished = false;
   /** Pieces kept from an interrupted run (verified); resuming opens the temp without truncating. */
   #resumed = false;
   #handle: Promise<FileHandle> | undefined;
@@ -77,43 +85,61 @@ export class PosixSinkFile implements SinkFile {
    * still match are kept; a torn or tampered piece is simply sent again.
    */
   async loadPartial(pieceHash: (data: Uint8Array) => bigint): Promise<Map<number, bigint>> {
-    const kept = new Map<number, bigint>();
-    if (this.#sidecarRel === undefined) return kept;
+    if (this.#sidecarRel === undefined || !(await this.#claimNames())) return new Map();
+    try {
+      const kept = await this.#loadClaimed(pieceHash);
+      // The session ended meanwhile: this file, not started yet, will be neither written, kept nor discarded.
+      if (this.#ctx.sessionOver()) this.letGo();
+      return kept;
+    } catch (err) {
+      this.#releaseClaim();
+      throw err;
+    }
+  }
+
+  /**
+   * Claims the shared temporary and index names for this session; when another live session holds them,
+   * this file switches to a private temporary without index (never resumed, never kept) and returns false.
+   */
+  async #claimNames(): Promise<boolean> {
+    const claim = await claimPartial(this.#ctx.root.resolveChecked(this.#tempRel));
+    if (claim === undefined) {
+      this.#usePrivateTemp();
+      return false;
+    }
+    if (this.#finished || this.#sidecarRel === undefined) {
+      claim.release();
+      return false;
+    }
+    this.#claim = claim;
+    return true;
+  }
+
+  #usePrivateTemp(): void {
+    this.#tempRel = privateTempNameFor(this.#rel);
+    this.#sidecarRel = undefined;
+  }
+
+  letGo(): void {
+    this.#finished = true;
+    this.#releaseClaim();
+  }
+
+  #releaseClaim(): void {
+    const claim = this.#claim;
+    this.#claim = undefined;
+    claim?.release();
+  }
+
+  async #loadClaimed(pieceHash: (data: Uint8Array) => bigint): Promise<Map<number, bigint>> {
+    if (this.#sidecarRel === undefined) return new Map();
     const root = this.#ctx.root;
     // No index, or one we cannot read or trust: start the file over, as with no partial at all. A real
     // problem with the directory surfaces when the temp file is created.
     const recorded = await PieceIndex.load(root, this.#sidecarRel, this.#identity).catch(() => undefined);
-    if (recorded === undefined || recorded.size === 0) return kept;
-    let fh: FileHandle;
-    try {
-      // O_NONBLOCK: a FIFO planted at the temporary's name must not hang the open; the check below refuses it.
-      fh = await root.openFile(this.#tempRel, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-    } catch {
-      return kept;
-    }
-    // Another user's plant (or a hard link) is not ours to resume into: start over, which replaces it.
-    const st = await fh.stat().catch(() => undefined);
-    if (st === undefined || !isOwnPlainFile(st)) {
-      await fh.close();
-      return kept;
-    }
-    const buf = sharedPool.take(PIECE_SIZE);
-    try {
-      for (const [seq, hash] of recorded) {
-        const view = buf.subarray(0, pieceLength(this.#spec.size, seq));
-        try {
-          await readFully(fh, view, seq * PIECE_SIZE);
-        } catch {
-          continue;
-        }
-        if (pieceHash(view) !== hash) continue;
-        kept.set(seq, hash);
-        this.#resumed = true;
-      }
-    } finally {
-      sharedPool.give(buf);
-      await fh.close();
-    }
+    if (recorded === undefined || recorded.size === 0) return new Map();
+    const kept = await verifyKeptPieces(root, this.#tempRel, this.#spec.size, recorded, pieceHash);
+    if (kept.size > 0) this.#resumed = true;
     return kept;
   }
 
@@ -192,6 +218,8 @@ export class PosixSinkFile implements SinkFile {
   /** The temporary file, created on the first piece (truncated unless pieces were kept for a resume). */
   #openTemp(): Promise<FileHandle> {
     if (this.#handle !== undefined) return this.#handle;
+    // The shared names are touched only under a claim (loadPartial makes it): without one, a private name.
+    if (this.#sidecarRel !== undefined && this.#claim === undefined) this.#usePrivateTemp();
     const root = this.#ctx.root;
     // A resumed temporary must be the one whose pieces were verified: one that vanished or was replaced
     // by a link since is never made afresh (its kept pieces would be committed as zeros). The file fails
@@ -249,6 +277,9 @@ export class PosixSinkFile implements SinkFile {
       // As in commitNow(): neither a handle nor an index is left for discard() or a sweep to find it by.
       await root.withPathAsync(this.#tempRel, unlinkQuiet).catch(() => {});
       throw err;
+    } finally {
+      // Held until the temporary is renamed: another session taking the names earlier would replace it.
+      this.#releaseClaim();
     }
     durable?.placed(this.#rel);
   }
@@ -274,6 +305,9 @@ export class PosixSinkFile implements SinkFile {
     const handle = this.#handle;
     const index = this.#index;
     const hadFd = this.#fd !== undefined;
+    const claim = this.#claim;
+    this.#claim = undefined;
+    this.#finished = true;
     this.#handle = undefined;
     this.#index = undefined;
     if (this.#fd !== undefined) {
@@ -296,6 +330,7 @@ export class PosixSinkFile implements SinkFile {
       if (sidecarRel !== undefined && (index !== undefined || resumed)) {
         await root.withPathAsync(sidecarRel, unlinkQuiet).catch(() => {});
       }
+      claim?.release();
     })();
   }
 
@@ -309,12 +344,17 @@ export class PosixSinkFile implements SinkFile {
     this.#writer?.stop(new FcpError('FCP_ERR_SESSION_ABORTED', 'session ended'));
     const handle = this.#handle;
     const index = this.#index;
+    const claim = this.#claim;
+    this.#claim = undefined;
+    this.#finished = true;
     this.#handle = undefined;
     this.#index = undefined;
     // The data and records already written stay on disk for the resume, whatever close says; a handle whose
-    // open failed failed the file already.
-    void handle?.then((fh) => fh.close()).catch(() => {});
-    void index?.then((ix) => ix.close()).catch(() => {});
+    // open failed failed the file already. The next session may take the names once both are closed.
+    void Promise.all([
+      handle?.then((fh) => fh.close()).catch(() => {}),
+      index?.then((ix) => ix.close()).catch(() => {}),
+    ]).then(() => claim?.release());
     const root = this.#ctx.root;
     this.#ctx.onPartialKept?.(root.resolveChecked(this.#tempRel), root.resolveChecked(this.#sidecarRel));
     return true;

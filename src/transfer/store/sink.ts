@@ -116,7 +116,9 @@ export interface Sink {
 export interface SinkFile {
   /**
    * Pieces kept from an interrupted run of this same source file whose stored bytes still hash as recorded
-   * (seq -> piece hash); empty when there is none or the sink cannot resume. Hashed with `pieceHash`.
+   * (seq -> piece hash); empty when there is none or the sink cannot resume. Hashed with `pieceHash`. A
+   * sink that resumes is asked this before the file's first write: it is where the file claims its
+   * partial's names against other live sessions (spec/PROTOCOL.md §7.1, "Overlapping sessions").
    */
   loadPartial(pieceHash: (data: Uint8Array) => bigint): Promise<Map<number, bigint>>;
   /** Stores piece `seq` (hash already checked by the receiver); `data` stays untouched until it settles. */
@@ -134,6 +136,12 @@ export interface SinkFile {
    * done nothing) when there is nothing worth keeping; the caller then discards.
    */
   keepPartial(): boolean;
+
+  /**
+   * Optional capability: lets go of the partial's names loadPartial claimed, storing and removing nothing:
+   * the file will not be written (a dry run only reads what a resume would keep).
+   */
+  letGo?(): void;
 
   /**
    * Optional capability: a file of one piece (or none) stored with synchronous calls, microseconds each

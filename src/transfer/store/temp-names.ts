@@ -3,7 +3,7 @@
  * piece index of a partial one (spec/PROTOCOL.md §7).
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { FcpError } from '../../protocol/errors.js';
 import {
   baseName,
@@ -27,6 +27,14 @@ const SIDECAR_SUFFIX = '.fcp-meta';
  */
 export function tempNameFor(rel: SafePath): SafePath {
   return siblingName(rel, TEMP_SUFFIX);
+}
+
+/**
+ * A temporary of this session's own, `.<base>.<8 hex>.fcp-part`, for a file whose shared temporary a live
+ * session holds (partial-claims.ts): never resumed, never kept, so no other session looks for it.
+ */
+export function privateTempNameFor(rel: SafePath): SafePath {
+  return siblingName(rel, `.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
 }
 
 /**
