@@ -109,7 +109,8 @@ async function servedIn(
     if (missing === 'plan') return planned(served.resolve(parentOf(rel)));
     await fatalOnError(served.ensureDir(rel), spec);
     return {
-      root: await ConfinedRoot.open(served.resolve(rel)),
+      // Through the level just made and held, never its path again: a link swapped in there is not followed.
+      root: await fatalOnError(served.subRoot(rel), spec),
       singleName: undefined,
       madeIn: served.resolve(parentOf(rel)),
     };
