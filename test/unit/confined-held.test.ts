@@ -8,6 +8,7 @@ import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import type { FcpError } from '../../src/protocol/errors.js';
 import { ConfinedRoot } from '../../src/transfer/store/confined-root.js';
+import { resolveLocalDestination, resolveServedDestination } from '../../src/transfer/store/destination.js';
 import { HeldDirs } from '../../src/transfer/store/held-dirs.js';
 import { canPinDirs } from '../../src/transfer/store/pinned-dir.js';
 import type { SafePath } from '../../src/transfer/wire-path.js';
@@ -121,6 +122,31 @@ test('release (the session ended or aborted) closes every level; a call in fligh
   confined.withPath(rel('a/b/c/f'), (abs) => fs.unlinkSync(abs));
   assert.not.ok(fs.existsSync(path.join(root, 'a', 'b', 'c', 'f')));
   assert.is(openFds(), before);
+});
+
+// Regression (review of session 14): a pull's local destination was a root by path, its levels reached by
+// path again for every write; a push under --root into a destination it made opened that one by path too.
+test("a pull's local destination holds its levels: a level swapped for a link is not written through", async () => {
+  if (!linux) return;
+  const { root, outside } = rootAndOutside(tempDir);
+  const dest = await resolveLocalDestination(`${root}/`, false);
+  await dest.root.ensureDir('a');
+  swapForLink(path.join(root, 'a'), outside);
+  fs.closeSync(dest.root.openFileSync(rel('a/x'), W, 0o644));
+  dest.root.release();
+  assert.equal(fs.readdirSync(outside), []);
+  assert.equal(fs.readdirSync(path.join(root, 'a.old')), ['x']);
+});
+
+test('a destination a push makes under --root is held: swapped for a link, it is not written through', async () => {
+  if (!linux) return;
+  const { root, outside } = rootAndOutside(tempDir);
+  const dest = await resolveServedDestination(await ConfinedRoot.open(root), 'made', false);
+  swapForLink(path.join(root, 'made'), outside);
+  await dest.root.ensureDir('a');
+  dest.root.release();
+  assert.equal(fs.readdirSync(outside), []);
+  assert.equal(fs.readdirSync(path.join(root, 'made.old')), ['a']);
 });
 
 test.run();

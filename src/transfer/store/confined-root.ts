@@ -5,12 +5,12 @@
  * time, and files opened with O_NOFOLLOW. Modelled on node-tar's unpack CHECKPATH / ENSURE_NO_SYMLINK and
  * mkdir.ts (STYLE.md rule 7).
  *
- * Under a daemon's --root (freshHeld, on Linux) every verified level is also held open (held-dirs.ts) and
- * each operation reaches its name through the held parent's descriptor, so a local user who can write in
- * the root and swaps a level for a link between our lstat and our open, mkdir or rename only makes that
- * call fail: nothing is created outside (spec/SECURITY.md §11). Elsewhere (a client's own destination, a
- * daemon serving its account's whole view, systems without /proc) each operation resolves the full path
- * again, as rsync and scp do for the user's own destination: a level verified a moment ago can be swapped
+ * A receiver's destination (freshHeld, on Linux: under a daemon's --root, a daemon serving its account, a
+ * pull's on the client) also holds every verified level open (held-dirs.ts) and each operation reaches its
+ * name through the held parent's descriptor, so a local user who can write in the destination and swaps a
+ * level for a link between our lstat and our open, mkdir or rename only makes that call fail: nothing is
+ * created where the link leads (spec/SECURITY.md §11). Where nothing is held (systems without /proc, a
+ * root of '/') each operation resolves the full path again: a level verified a moment ago can be swapped
  * before the next call, and such a destination must not be writable by untrusted local users (§12).
  */
 

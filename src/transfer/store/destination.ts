@@ -109,7 +109,8 @@ async function servedIn(
     if (missing === 'plan') return planned(served.resolve(parentOf(rel)));
     await fatalOnError(served.ensureDir(rel), spec);
     return {
-      root: await ConfinedRoot.open(served.resolve(rel)),
+      // Through the level just made and held, never its path again: a link swapped in there is not followed.
+      root: await fatalOnError(served.subRoot(rel), spec),
       singleName: undefined,
       madeIn: served.resolve(parentOf(rel)),
     };
@@ -166,7 +167,8 @@ export function planLocalDestination(
 
 /**
  * The rsync rules on a path the kernel resolves (links followed): `abs` is the destination, `shown` what
- * the user typed, for messages. The destination found becomes a ConfinedRoot at its real path.
+ * the user typed, for messages. The destination found becomes a ConfinedRoot at its real path, holding the
+ * levels it verifies (heldRoot).
  */
 async function kernelDestination(
   abs: string,
@@ -179,7 +181,7 @@ async function kernelDestination(
   if (singleFile && !trailing && !st?.isDirectory()) {
     const parent = path.dirname(abs);
     if (!(await statOrMissing(parent, shown))?.isDirectory()) throw missingParent(shown);
-    return { root: await ConfinedRoot.open(parent), singleName: path.basename(abs) };
+    return { root: await heldRoot(parent), singleName: path.basename(abs) };
   }
   if (st === undefined) {
     if (!(await statOrMissing(path.dirname(abs), shown))?.isDirectory()) throw missingParent(shown);
@@ -187,11 +189,21 @@ async function kernelDestination(
     await mkdir(abs).catch((err: unknown) => {
       throw operandError(err, shown);
     });
-    return { root: await ConfinedRoot.open(abs), singleName: undefined, madeIn: path.dirname(abs) };
+    return { root: await heldRoot(abs), singleName: undefined, madeIn: path.dirname(abs) };
   } else if (!st.isDirectory()) {
     throw new FcpError('ENOTDIR', `destination ${shown} is not a directory`, { path: shown, fatal: true });
   }
-  return { root: await ConfinedRoot.open(abs), singleName: undefined };
+  return { root: await heldRoot(abs), singleName: undefined };
+}
+
+/**
+ * The destination as a root whose levels are held open as they are verified or made, as under a daemon's
+ * --root: a local user who can write somewhere in the destination (a shared team directory) and swaps a
+ * level for a link between our checks and our writes only makes those writes fail; nothing is created
+ * where the link leads (spec/SECURITY.md §12). By path where nothing can be held (no /proc).
+ */
+async function heldRoot(dir: string): Promise<ConfinedRoot> {
+  return (await ConfinedRoot.open(dir)).freshHeld();
 }
 
 function planned(madeIn: string): PlannedDestination {

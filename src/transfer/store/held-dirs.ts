@@ -1,5 +1,6 @@
 /**
- * The directories a receiver under `fcpd --root` writes into, held open so that what it creates lands in
+ * The directories a receiver writes into (under `fcpd --root`, a daemon serving its account, a pull's
+ * local destination), held open so that what it creates lands in
  * the directory it verified, whatever that directory's path leads to meanwhile. Without them every
  * operation resolved the whole path again, and a local user who can write inside the root swapped a level
  * for a link between the lstat that verified it and the open, mkdir or rename under it: the daemon then

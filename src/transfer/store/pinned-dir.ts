@@ -11,10 +11,10 @@
  * Where there is no /proc (other systems, a sandbox without it) the walk uses paths, as it did before, and
  * spec/SECURITY.md §12 states the limit.
  *
- * Held only under a daemon's --root, where a swap would lead outside what it serves: an lstat through
- * procfs costs ~2 us more than one by path (4.6 against 2.4 us, pinned), a sixth of a no-change re-run's
- * client CPU. A client's own operand is walked by path, as rsync and scp walk theirs; every file's open is
- * still checked against its listing (device and inode) on both sides.
+ * Held under a daemon's --root, where a swap would lead outside what it serves, and elsewhere only where
+ * another user could swap a level (swap-exposure.ts): an lstat through procfs costs ~2 us more than one by
+ * path (4.6 against 2.4 us, pinned), a sixth of a no-change re-run's client CPU, so a private tree is
+ * walked by path. Every file's open is still checked against its listing (device and inode) on both sides.
  */
 
 import {

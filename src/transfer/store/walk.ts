@@ -3,7 +3,8 @@
  * the depth times the widest directory on the current branch, not by the size of the tree: each open
  * directory keeps only its sorted list of names and a cursor.
  *
- * Under a daemon's --root each directory is read while held open (pinned-dir.ts): its children are listed
+ * A directory another local user could swap for a link (swap-exposure.ts), every directory below it, and
+ * under a daemon's --root every directory, is read while held open (pinned-dir.ts): its children are listed
  * and lstat'ed through its descriptor, so a directory swapped for a link meanwhile is not followed. Every
  * file's listing records its device and inode, for the open that reads it later to check against.
  */
@@ -15,6 +16,7 @@ import { FcpError, toFcpError } from '../../protocol/errors.js';
 import type { Selector } from '../select.js';
 import { checkWirePath, compareUtf8, joinWirePath, MAX_PATH_BYTES, ROOT_ENTRY } from '../wire-path.js';
 import { type PinnedDir, type PinOptions, pinDir, pinnedPath, unpinDir } from './pinned-dir.js';
+import { othersCanReplace, type Owned, owned, pathExposed } from './swap-exposure.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -39,6 +41,8 @@ interface OpenDir {
   readonly abs: string;
   /** Held open while listed: its children are reached through `pin.via`. */
   readonly pin: PinnedDir;
+  /** Its owner and mode: whether its subdirectories' names could be swapped under us. */
+  readonly owner: Owned;
   /** Names that can cross the wire (valid UTF-8), in byte order. */
   readonly names: string[];
   next: number;
@@ -98,13 +102,17 @@ export async function* walkBatches(
   }
 
   yield [toDirEntry(abs, topRel, top)];
-  // What a local user swaps under a daemon's root would lead outside it; a root of '/' has no outside, and
-  // a client's own operand is the user's to guard (as with rsync and scp; spec/SECURITY.md §12).
+  // What a local user swaps under a daemon's root would lead outside it; a root of '/' has no outside.
+  // Elsewhere (a client's operand) a directory is held where another user could swap it: below a level
+  // they can write (a shared team directory, /tmp), not in a private tree (spec/SECURITY.md §12).
   const hold = within !== undefined && within !== '/';
   const stack: OpenDir[] = [];
   try {
     // A '.' top the user named through a link (statTop followed it) is opened through it.
-    const first = openDir(abs, abs, topRel, top, onWarning, { hold, follow: topRel === ROOT_ENTRY });
+    const first = openDir(abs, abs, topRel, top, onWarning, {
+      hold: hold || pathExposed(abs),
+      follow: topRel === ROOT_ENTRY,
+    });
     if (first !== undefined) {
       stack.push(first);
       if (hold) checkWithin(pinnedPath(first.pin, abs), within, abs);
@@ -141,7 +149,9 @@ export async function* walkBatches(
       if ((mode & S_IFMT) === S_IFDIR) {
         if (!selector.wantsDir(childRel)) continue;
         batch.push(toDirEntry(childAbs, childRel, st));
-        const sub = openDir(childAbs, childAt, childRel, st, onWarning, { hold, follow: false });
+        // Below a held directory every level is held: its path leads through the one that could change.
+        const held = hold || dir.pin.fd !== undefined || othersCanReplace(dir.owner, owned(st));
+        const sub = openDir(childAbs, childAt, childRel, st, onWarning, { hold: held, follow: false });
         if (sub !== undefined) stack.push(sub);
         continue;
       }
@@ -236,7 +246,7 @@ function openDir(
     onWarning(toFcpError(err, rel));
     return undefined;
   }
-  return { rel, abs, pin, names, next: 0 };
+  return { rel, abs, pin, owner: owned(listed), names, next: 0 };
 }
 
 /**

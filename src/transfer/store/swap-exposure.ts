@@ -1,0 +1,71 @@
+/**
+ * Whether another local user could swap a directory on a path for a symbolic link (rename it away and put
+ * a link in its place) while we read through it: the walk holds such directories open (pinned-dir.ts) and
+ * leaves the rest to paths, which cost half as much per lstat (spec/SECURITY.md §12).
+ *
+ * An entry's name can be changed by whoever may write its directory: the directory's owner (who can chmod
+ * it), and the group or others when it grants them write, except that in a sticky directory (/tmp) they can
+ * rename or replace only entries they own. We and root are the only users trusted; ACLs are not read.
+ */
+
+import { type BigIntStats, lstatSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+
+const GROUP_OR_OTHER_WRITE = 0o022;
+const STICKY = 0o1000;
+
+/** The owner and st_mode of a directory or an entry, as numbers. */
+export interface Owned {
+  readonly uid: number;
+  readonly mode: number;
+}
+
+const euid = process.geteuid?.();
+
+function trusted(uid: number): boolean {
+  return uid === 0 || uid === euid;
+}
+
+/** True when someone other than us or root could rename or replace `entry` inside `dir`. */
+export function othersCanReplace(dir: Owned, entry: Owned): boolean {
+  if (!trusted(dir.uid)) return true;
+  if ((dir.mode & GROUP_OR_OTHER_WRITE) === 0) return false;
+  return (dir.mode & STICKY) === 0 || !trusted(entry.uid);
+}
+
+/** The uid and mode of an lstat, as numbers (BigIntStats carry them as bigints). */
+export function owned(st: BigIntStats): Owned {
+  return { uid: Number(st.uid), mode: Number(st.mode) };
+}
+
+/**
+ * True when some level of `abs` (itself included) could be swapped by another user: every level is
+ * lstat'ed from '/', and where a level is a link the levels of its target are judged too. An error (a level
+ * gone, EACCES) counts as exposed: the caller then holds what it reads, which costs only time.
+ */
+export function pathExposed(abs: string): boolean {
+  try {
+    const resolved = path.resolve(abs);
+    if (levelsExposed(resolved)) return true;
+    const real = realpathSync(resolved);
+    return real !== resolved && levelsExposed(real);
+  } catch {
+    return true;
+  }
+}
+
+/** The levels of `abs` up to its first link (included), judged by name; what the link leads to is not. */
+function levelsExposed(abs: string): boolean {
+  let dir = owned(lstatSync('/', { bigint: true }));
+  let at = '';
+  for (const name of abs.split('/')) {
+    if (name === '') continue;
+    at = `${at}/${name}`;
+    const st = lstatSync(at, { bigint: true });
+    const entry = owned(st);
+    if (othersCanReplace(dir, entry)) return true;
+    if (st.isSymbolicLink()) return false;
+    dir = entry;
+  }
+  return false;
+}
