@@ -2,11 +2,15 @@
  * The real fsync and rename calls of a process, as strace saw them (fcp --fsync, spec/PROTOCOL.md §6.3):
  * `straced(log)` is a RunOptions.wrap that runs node under strace, following every thread (the syncs run on
  * libuv's pool) and naming each descriptor's path (-y); `readTrace(log)` parses what it wrote.
+ *
+ * A receiver that holds its directories open renames through them, as `/proc/PID/fd/N/name`: the opens are
+ * traced too, so that readTrace can name such a path by the directory the descriptor was opened on (-y
+ * prints it beside the descriptor an open returns).
  */
 import { execFileSync } from './sync.js';
 import { readFileSync } from 'node:fs';
 
-const SYSCALLS = 'fsync,fdatasync,rename,renameat,renameat2';
+const SYSCALLS = 'fsync,fdatasync,rename,renameat,renameat2,openat';
 
 /**
  * strace and its options, writing to `log`; `inject`: strace -e inject=... (a real syscall made to fail),
@@ -57,17 +61,32 @@ export type TracedCall = SyncCall | RenameCall;
 const SYNC_START = /^(\d+) +f(?:data)?sync\(\d+<([^>]*)>\)?(?: +<unfinished \.\.\.>|\s*= (-?\d+))/;
 const SYNC_RESUMED = /^(\d+) +<\.\.\. f(?:data)?sync resumed>\)\s*= (-?\d+)/;
 const RENAME = /^(\d+) +rename(?:at2?)?\((?:[^"]*)"([^"]*)", (?:[^"]*)"([^"]*)"/;
+/** An open (or its resumed half) that returned a descriptor, with the path -y names it by. */
+const OPENED = /^\d+ +(?:openat\(|<\.\.\. openat resumed>).*= (\d+)<([^>]*)>\s*$/;
+const THROUGH_FD = /^\/proc\/(?:self|\d+)\/fd\/(\d+)\/(.*)$/;
 
 /** The calls in `log`, in the order strace wrote them (each line starts with the thread id, padded). */
 export function readTrace(log: string): TracedCall[] {
   const calls: TracedCall[] = [];
   // A sync whose thread was switched away: finished on its "resumed" line, in the same thread.
   const unfinished = new Map<string, string>();
+  // What each descriptor number was last opened on (the traced process's threads share one table).
+  const opened = new Map<string, string>();
+  const named = (path: string): string => {
+    const through = THROUGH_FD.exec(path);
+    const dir = through === null ? undefined : opened.get(through[1]!);
+    return dir === undefined ? path : `${dir}/${through![2]!}`;
+  };
   const lines = readFileSync(log, 'utf8').split('\n');
   lines.forEach((line, at) => {
+    const open = OPENED.exec(line);
+    if (open !== null) {
+      opened.set(open[1]!, open[2]!);
+      return;
+    }
     const rename = RENAME.exec(line);
     if (rename !== null) {
-      calls.push({ kind: 'rename', at, from: rename[2]!, to: rename[3]! });
+      calls.push({ kind: 'rename', at, from: named(rename[2]!), to: named(rename[3]!) });
       return;
     }
     const start = SYNC_START.exec(line);
