@@ -43,7 +43,8 @@ const USAGE = `usage: npm run bench -- [--only ID[,ID...]] [--tools T[,T...]] [-
        FCP_BENCH_CONNS (fcp: its own default; peers: 8), FCP_BENCH_BASELINE (a checkout with dist/ built:
        adds "fcp (baseline)" rows), FCP_BENCH_TIMEOUT (s per run, 300), FCP_BENCH_BUDGET (minutes, 240),
        FCP_BENCH_RTT (ms, 40), FCP_BENCH_WINDOW (4MiB), FCP_BENCH_LINK (2Gbit), FCP_BENCH_INSTALL=1
-       (apt-get install openssh-server rsync when sshd is missing and running as root)`;
+       (apt-get install openssh-server rsync when sshd is missing and running as root),
+       FCP_BENCH_REMOTE_RC=keep (ssh logins read the runner's shell rc files; default: an empty one)`;
 
 const LATEST = fileURLToPath(new URL('../../bench/results/latest.md', import.meta.url));
 

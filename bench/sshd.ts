@@ -3,10 +3,19 @@
  * user key, sshd_config and ssh_config in a temp dir, started with `sshd -D -f` and stopped by the bench's
  * cleanups. Nothing of the machine's own ssh setup is read or changed, apart from creating /run/sshd (the
  * privilege-separation directory sshd insists on).
+ *
+ * The remote side of every ssh row is a login to the bench's own account on this machine, and sshd runs each
+ * command through that account's shell, which reads its rc file even for `ssh host cmd` (Debian's bash
+ * sources ~/.bashrc when sshd starts it). The bench models a server, whose account has the stock rc file
+ * (it returns at once when not interactive), not the bench runner's own dotfiles: a developer's ~/.bashrc
+ * that runs `pyenv init` cost 90 ms of every login on this machine, charged to every ssh row and to none of
+ * the standing daemon's. So, as root on Linux, sshd runs in a mount namespace of its own where the
+ * account's non-interactive rc files are an empty file (`FCP_BENCH_REMOTE_RC=keep` keeps them; nothing
+ * outside sshd's namespace sees the change).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { homedir, platform, tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { pinned } from './pin.js';
 import { freePort, onCleanup, type Service, startService } from './proc.js';
@@ -78,6 +87,36 @@ function sshdConfig(dir: string, port: number): string {
   ].join('\n');
 }
 
+/**
+ * The rc files a shell reads for `SHELL -c CMD` when sshd starts it: bash (Debian sources ~/.bashrc when its
+ * parent is sshd), zsh, fish, csh/tcsh. ~/.profile and friends are for login shells, which `ssh host cmd`
+ * does not start.
+ */
+const NON_INTERACTIVE_RC = ['.bashrc', '.zshenv', '.config/fish/config.fish', '.cshrc', '.tcshrc'];
+
+/**
+ * How to start sshd so its sessions see an empty rc file in place of each of NON_INTERACTIVE_RC the account
+ * has: `unshare -m` (a private mount namespace: the bind mounts vanish with sshd) and `exec`, so the pid stays
+ * sshd's and its cutime still gathers every session's CPU. Undefined when that cannot be done here.
+ */
+function neutralRcLauncher(dir: string, cmd: string, args: string[]): [string, string[]] | undefined {
+  if (process.env['FCP_BENCH_REMOTE_RC'] === 'keep') return undefined;
+  if (platform() !== 'linux' || process.getuid?.() !== 0) return undefined;
+  if (spawnSync('unshare', ['--version'], { stdio: 'ignore' }).status !== 0) return undefined;
+  const home = homedir();
+  const present = NON_INTERACTIVE_RC.map((rc) => path.join(home, rc)).filter((file) => existsSync(file));
+  if (present.length === 0) return [cmd, args];
+  const empty = path.join(dir, 'empty-rc');
+  writeFileSync(empty, '');
+  // $1 is the empty file, then the rc files, then `--` and sshd's command line.
+  const script =
+    'e=$1; shift; while [ "$1" != -- ]; do mount --bind "$e" "$1" || exit 1; shift; done; shift; exec "$@"';
+  return [
+    'unshare',
+    ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', empty, ...present, '--', cmd, ...args],
+  ];
+}
+
 /** Where a Host block points: every name at 127.0.0.1 (port per command), or one alias at a host and port. */
 interface HostTarget {
   pattern: string;
@@ -127,7 +166,8 @@ export async function startPrivateSshd(pin: string[] = []): Promise<SshdResult> 
   writeFileSync(sshConfigFile, sshConfig(dir, user));
   let service: Service;
   try {
-    ({ service } = await startService(...pinned(pin, SSHD, ['-D', '-e', '-f', configFile]), {
+    const [cmd, args] = pinned(pin, SSHD, ['-D', '-e', '-f', configFile]);
+    ({ service } = await startService(...(neutralRcLauncher(dir, cmd, args) ?? [cmd, args]), {
       readyPort: port,
     }));
   } catch (err) {
