@@ -4,6 +4,7 @@
  * another kind, so a hostile payload can only ever close its own connection.
  */
 import { FcpError } from './errors.js';
+import { keepShape } from './kept-shapes.js';
 
 // ignoreBOM: a leading U+FEFF is part of a name, not a marker to strip (else two names decode the same).
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -196,3 +197,7 @@ export class PayloadWriter {
     return this.#buf.subarray(0, this.#pos);
   }
 }
+
+// Readers and writers live a message or a connection: see kept-shapes.ts.
+keepShape(new PayloadReader(Buffer.alloc(0)));
+keepShape(new PayloadWriter(0));

@@ -4,5 +4,6 @@ export * from './constants.js';
 export * from './errors.js';
 export * from './frame.js';
 export * from './frame-batch.js';
+export * from './kept-shapes.js';
 export * from './messages.js';
 export * from './data-frames.js';

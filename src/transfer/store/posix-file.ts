@@ -6,7 +6,7 @@
  */
 import { closeSync, fchmodSync, constants as fsConstants, futimesSync, renameSync, writeSync } from 'node:fs';
 import { type FileHandle, rename } from 'node:fs/promises';
-import { FcpError } from '../../protocol/index.js';
+import { FcpError, keepShape } from '../../protocol/index.js';
 import type { ConfinedRoot } from './confined-root.js';
 import type { DurableWrites } from './durable-writes.js';
 import { type PartialIdentity, PieceIndex } from './piece-index.js';
@@ -379,3 +379,24 @@ function unlinkTempSync(root: ConfinedRoot, rel: SafePath): void {
     // nothing more to do: the file already failed
   }
 }
+
+/**
+ * Every PosixSinkFile lives as long as one file of one session: one held for good keeps V8's code for the
+ * receive path (protocol/kept-shapes.ts). It is never used: nothing in its context can reach a file system.
+ */
+const SHAPE_ONLY: PosixFileContext = {
+  // Never read: the sample is neither written nor committed.
+  root: undefined as unknown as ConfinedRoot,
+  umask: undefined,
+  sessionOver: () => true,
+  onPartialKept: undefined,
+  durable: undefined,
+};
+keepShape(
+  new PosixSinkFile(
+    SHAPE_ONLY,
+    '' as SafePath,
+    { wirePath: '', wireSize: 0n, size: 0, pieces: 0, mode: 0, mtimeNs: 0n },
+    ['' as SafePath],
+  ),
+);

@@ -8,12 +8,13 @@ import {
   closeSync,
   constants as fsConstants,
   fstatSync,
+  lstatSync,
   openSync,
   readSync,
   type Stats,
 } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
-import { FcpError } from '../../protocol/index.js';
+import { FcpError, keepShape } from '../../protocol/index.js';
 import type { Hasher } from '../checksum.js';
 import type { Selector } from '../select.js';
 import type { SourceRoot } from './source-spec.js';
@@ -23,6 +24,9 @@ import type { Source, SourceEntry, SourceEntryState, SourceFeatures, SourceFile 
 
 // O_NONBLOCK: a FIFO swapped in since the listing must not block an open (the synchronous one least of all).
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
+// readWholeSync's two fstats a file: their Stats die with the session (protocol/kept-shapes.ts).
+keepShape(lstatSync('/'));
 
 export class PosixSource implements Source {
   readonly features: SourceFeatures = { readWholeSync };

@@ -13,6 +13,7 @@ import { type BigIntStats, constants, lstatSync, readdirSync, readlinkSync } fro
 import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FcpError, toFcpError } from '../../protocol/errors.js';
+import { keepShape } from '../../protocol/kept-shapes.js';
 import type { Selector } from '../select.js';
 import { checkWirePath, compareUtf8, joinWirePath, MAX_PATH_BYTES, ROOT_ENTRY } from '../wire-path.js';
 import { type PinnedDir, type PinOptions, pinDir, pinnedPath, unpinDir } from './pinned-dir.js';
@@ -52,6 +53,9 @@ const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK } = constants;
 
 /** Entries of one batch at most (see walkBatches). */
 const MAX_BATCH = 512;
+
+// An lstat an entry: its BigIntStats die with the session (protocol/kept-shapes.ts).
+keepShape(lstatSync('/', { bigint: true }));
 
 /**
  * Walks `abs`, naming it `topRel` ('.' means its contents go to the destination itself). A directory is
