@@ -20,10 +20,10 @@ export interface Owned {
   readonly mode: number;
 }
 
-const euid = process.geteuid?.();
-
+// Read at each call, not once at load: fcpd --user becomes its account after this module is loaded, and
+// the account's own directories are then as trusted as root's.
 function trusted(uid: number): boolean {
-  return uid === 0 || uid === euid;
+  return uid === 0 || uid === process.geteuid?.();
 }
 
 /** True when someone other than us or root could rename or replace `entry` inside `dir`. */
