@@ -167,9 +167,23 @@ function othersDir(dir: string): void {
   fs.chmodSync(dir, 0o755);
 }
 
+/**
+ * Runs `fn` under umask 022: what ensureDir makes is then not group-writable (under 002 it would be, and
+ * the levels below it held).
+ */
+async function underUmask022(fn: () => Promise<void>): Promise<void> {
+  const saved = process.umask(0o022);
+  try {
+    await fn();
+  } finally {
+    process.umask(saved);
+  }
+}
+
 /** A root and outside as rootAndOutside, when the temp directory they are in is private (else undefined). */
 function privateRoot(): { root: string; outside: string } | undefined {
   const made = rootAndOutside(tempDir);
+  fs.chmodSync(made.root, 0o755);
   // A shared TMPDIR (a level others can write above it) makes every destination in it exposed.
   return pathExposed(made.root) ? undefined : made;
 }
@@ -180,10 +194,10 @@ test('a destination in a private tree holds nothing open: its levels, made or fo
   if (!linux) return;
   const made = privateRoot();
   if (made === undefined) return;
-  fs.mkdirSync(path.join(made.root, 'found'));
+  fs.mkdirSync(path.join(made.root, 'found'), { mode: 0o755 });
   const before = openFds();
   const dest = await resolveLocalDestination(`${made.root}/`, false);
-  await dest.root.ensureDir('found/a/b');
+  await underUmask022(() => dest.root.ensureDir('found/a/b'));
   fs.closeSync(dest.root.openFileSync(rel('found/a/b/x'), W, 0o644));
   assert.ok(dest.root.setDirMetaSync(rel('found/a'), 0o750, 1_000_000, undefined));
   assert.is(openFds(), before, 'no level held');
@@ -228,7 +242,7 @@ test("in a sticky directory our own level is reached by path, another user's is 
   othersDir(path.join(root, 'theirs'));
   const before = openFds();
   const dest = await resolveLocalDestination(`${root}/`, false);
-  await dest.root.ensureDir('ours/a');
+  await underUmask022(() => dest.root.ensureDir('ours/a'));
   assert.is(openFds(), before, 'what we made in a sticky directory is ours: no one else can rename it');
   await dest.root.ensureDir('theirs/a');
   assert.is(openFds(), before + 2, "the other user's level and the one below it");
