@@ -1,7 +1,8 @@
 /**
  * Whether another local user could swap a directory on a path for a symbolic link (rename it away and put
- * a link in its place) while we read through it: the walk holds such directories open (pinned-dir.ts) and
- * leaves the rest to paths, which cost half as much per lstat (spec/SECURITY.md §12).
+ * a link in its place) while we read or write through it: the walk (pinned-dir.ts) and a destination
+ * outside a daemon's --root (held-dirs.ts) hold such directories open, and everything below them, and
+ * leave the rest to paths, which cost half as much per lstat (spec/SECURITY.md §11, §12).
  *
  * An entry's name can be changed by whoever may write its directory: the directory's owner (who can chmod
  * it), and the group or others when it grants them write, except that in a sticky directory (/tmp) they can
