@@ -15,7 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import path, { join } from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { describeRun, runFcp, track, unprivileged } from '../helpers/cli.js';
@@ -138,41 +138,89 @@ test(
   { timeoutMs: 150_000 },
 );
 
+/**
+ * Pulls the first level of `top` (where FILES files are made, under `served`) into `dest/` ROUNDS times
+ * while the attacker flips `flipped` (its directories made afresh by `prepare` before each round) with a
+ * link to `outside`: what each round created in `outside`.
+ */
+async function pullUnderFlips(
+  served: string,
+  top: string,
+  dest: string,
+  flipped: string,
+  outside: string,
+  prepare: () => void,
+): Promise<string[]> {
+  mkdirSync(join(served, top), { recursive: true });
+  for (const name of names) writeFileSync(join(served, top, name), 'pulled\n');
+  mkdirSync(outside, { mode: 0o700 });
+  const d = await spawnDaemon({ root: served });
+  const leaks: string[] = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      prepare();
+      const stopFile = join(tmp, `${path.basename(dest)}-stop${round}`);
+      const attacker = attack(FLIPPER, [flipped, outside, stopFile, String(FLIPS), String(FLIP_MS)]);
+      const r = await runFcp(['pull', d.remote(top.split('/')[0]!), `${dest}/`]);
+      writeFileSync(stopFile, '');
+      assert.ok(((await within(attacker, 30_000)) ?? 0) > 0, 'the attacker ran');
+      assert.ok(r.code === 0 || r.code === 3, describeRun(r));
+      const found = readdirSync(outside);
+      if (found.length > 0) leaks.push(`round ${round}: ${found.length} (${found.slice(0, 2).join(', ')})`);
+      for (const name of found) rmSync(join(outside, name), { force: true });
+    }
+  } finally {
+    await d.stop();
+  }
+  return leaks;
+}
+
 test(
   'pull into a shared destination whose directory is swapped for a link: nothing is created outside it',
   async () => {
-    const served = join(tmp, 'pull-served');
     const dest = join(tmp, 'pull-dest');
-    const outside = join(tmp, 'pull-outside');
-    mkdirSync(join(served, 'sub'), { recursive: true });
-    for (const name of names) writeFileSync(join(served, 'sub', name), 'pulled\n');
     attackersDir(dest);
-    mkdirSync(outside, { mode: 0o700 });
-    const d = await spawnDaemon({ root: served });
-    const leaks: string[] = [];
-    try {
-      for (let round = 0; round < ROUNDS; round++) {
+    const leaks = await pullUnderFlips(
+      join(tmp, 'pull-served'),
+      'sub',
+      dest,
+      join(dest, 'sub'),
+      join(tmp, 'pull-outside'),
+      () => {
         rmSync(join(dest, 'sub'), { recursive: true, force: true });
         attackersDir(join(dest, 'sub'));
-        const stopFile = join(tmp, `pull-stop${round}`);
-        const attacker = attack(FLIPPER, [
-          join(dest, 'sub'),
-          outside,
-          stopFile,
-          String(FLIPS),
-          String(FLIP_MS),
-        ]);
-        const r = await runFcp(['pull', d.remote('sub'), `${dest}/`]);
-        writeFileSync(stopFile, '');
-        assert.ok(((await within(attacker, 30_000)) ?? 0) > 0, 'the attacker ran');
-        assert.ok(r.code === 0 || r.code === 3, describeRun(r));
-        const found = readdirSync(outside);
-        if (found.length > 0) leaks.push(`round ${round}: ${found.length} (${found.slice(0, 2).join(', ')})`);
-        for (const name of found) rmSync(join(outside, name), { force: true });
-      }
-    } finally {
-      await d.stop();
-    }
+      },
+    );
+    assert.equal(leaks, [], `created in the victim's directory in ${leaks.length} of ${ROUNDS} rounds`);
+  },
+  { timeoutMs: 150_000 },
+);
+
+// Session 15: a pull's destination holds only the levels another user could swap. In a private
+// destination a directory the attacker owns lets them swap what is in it: that level, and everything
+// below it, must still be held.
+test(
+  'pull into a private destination through a directory another user owns: nothing is created outside it',
+  async () => {
+    const dest = join(tmp, 'pull-mixed-dest');
+    mkdirSync(dest, { mode: 0o755 });
+    const theirs = join(dest, 'theirs');
+    const leaks = await pullUnderFlips(
+      join(tmp, 'pull-mixed-served'),
+      'theirs/sub',
+      dest,
+      join(theirs, 'sub'),
+      join(tmp, 'pull-mixed-outside'),
+      () => {
+        // Only the attacker's directory is open to them: dest itself is ours and private.
+        rmSync(theirs, { recursive: true, force: true });
+        attackersDir(join(theirs, 'sub'));
+        attackersDir(theirs);
+        // As root the attacker is another account, whose owning the directory is enough; otherwise the
+        // attacker is this user, and only the mode opens the directory to others.
+        if (unprivileged().uid !== undefined) chmodSync(theirs, 0o755);
+      },
+    );
     assert.equal(leaks, [], `created in the victim's directory in ${leaks.length} of ${ROUNDS} rounds`);
   },
   { timeoutMs: 150_000 },

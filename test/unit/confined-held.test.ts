@@ -12,6 +12,8 @@ import { resolveLocalDestination, resolveServedDestination } from '../../src/tra
 import { HeldDirs } from '../../src/transfer/store/held-dirs.js';
 import { canPinDirs } from '../../src/transfer/store/pinned-dir.js';
 import type { SafePath } from '../../src/transfer/wire-path.js';
+import { pathExposed } from '../../src/transfer/store/swap-exposure.js';
+import { accountWithHome } from '../helpers/accounts.js';
 import { rejection, rootAndOutside, tempDirs } from '../helpers/expect.js';
 
 const { make: tempDir, removeAll } = tempDirs();
@@ -129,6 +131,8 @@ test('release (the session ended or aborted) closes every level; a call in fligh
 test("a pull's local destination holds its levels: a level swapped for a link is not written through", async () => {
   if (!linux) return;
   const { root, outside } = rootAndOutside(tempDir);
+  // Others may write where the destination lies (a shared team directory): its path could be swapped.
+  fs.chmodSync(path.dirname(root), 0o777);
   const dest = await resolveLocalDestination(`${root}/`, false);
   await dest.root.ensureDir('a');
   swapForLink(path.join(root, 'a'), outside);
@@ -147,6 +151,103 @@ test('a destination a push makes under --root is held: swapped for a link, it is
   dest.root.release();
   assert.equal(fs.readdirSync(outside), []);
   assert.equal(fs.readdirSync(path.join(root, 'made.old')), ['a']);
+});
+
+/**
+ * Makes `dir` a directory another local user controls: as root (CI) a real second account's, since root's
+ * rights ignore the mode bits; otherwise one that everyone may write.
+ */
+function othersDir(dir: string): void {
+  if (process.geteuid?.() !== 0) {
+    fs.chmodSync(dir, 0o777);
+    return;
+  }
+  const other = accountWithHome('fcpuser-swap');
+  fs.chownSync(dir, other.uid, other.gid);
+  fs.chmodSync(dir, 0o755);
+}
+
+/**
+ * Runs `fn` under umask 022: what ensureDir makes is then not group-writable (under 002 it would be, and
+ * the levels below it held).
+ */
+async function underUmask022(fn: () => Promise<void>): Promise<void> {
+  const saved = process.umask(0o022);
+  try {
+    await fn();
+  } finally {
+    process.umask(saved);
+  }
+}
+
+/** A root and outside as rootAndOutside, when the temp directory they are in is private (else undefined). */
+function privateRoot(): { root: string; outside: string } | undefined {
+  const made = rootAndOutside(tempDir);
+  fs.chmodSync(made.root, 0o755);
+  // A shared TMPDIR (a level others can write above it) makes every destination in it exposed.
+  return pathExposed(made.root) ? undefined : made;
+}
+
+// Regression (session 15): holding every level of a private destination cost a no-change pull re-run of a
+// 13,750-file tree 15 % more client CPU; nobody else can swap a level there, so it goes by path again.
+test('a destination in a private tree holds nothing open: its levels, made or found, are reached by path', async () => {
+  if (!linux) return;
+  const made = privateRoot();
+  if (made === undefined) return;
+  fs.mkdirSync(path.join(made.root, 'found'), { mode: 0o755 });
+  const before = openFds();
+  const dest = await resolveLocalDestination(`${made.root}/`, false);
+  await underUmask022(() => dest.root.ensureDir('found/a/b'));
+  fs.closeSync(dest.root.openFileSync(rel('found/a/b/x'), W, 0o644));
+  assert.ok(dest.root.setDirMetaSync(rel('found/a'), 0o750, 1_000_000, undefined));
+  assert.is(openFds(), before, 'no level held');
+  dest.root.release();
+  assert.ok(fs.existsSync(path.join(made.root, 'found', 'a', 'b', 'x')));
+  assert.is(fs.statSync(path.join(made.root, 'found', 'a')).mode & 0o7777, 0o750);
+});
+
+test("a level of another user's in a private destination: every level below it is held, a swap is not written through", async () => {
+  if (!linux) return;
+  const made = privateRoot();
+  if (made === undefined) return;
+  const { root, outside } = made;
+  fs.mkdirSync(path.join(root, 'shared'));
+  othersDir(path.join(root, 'shared'));
+  // What a by-path write would find through the link: the same names, outside.
+  fs.mkdirSync(path.join(outside, 'deep'));
+  const before = openFds();
+  const dest = await resolveLocalDestination(`${root}/`, false);
+  await dest.root.ensureDir('shared/sub/deep');
+  // 'shared' sits in our root, so it is reached by path; 'sub' could be renamed by shared's owner, and
+  // 'deep', ours in a directory of ours, is below it.
+  assert.is(openFds(), before + 2, 'sub and deep held');
+  swapForLink(path.join(root, 'shared', 'sub'), outside);
+  fs.closeSync(dest.root.openFileSync(rel('shared/sub/deep/x'), W, 0o644));
+  await (await dest.root.openFile('shared/sub/y', W, 0o644)).close();
+  dest.root.release();
+  assert.is(openFds(), before);
+  assert.equal(fs.readdirSync(path.join(outside, 'deep')), []);
+  assert.equal(fs.readdirSync(outside), ['deep']);
+  assert.equal(fs.readdirSync(path.join(root, 'shared', 'sub.old')).sort(), ['deep', 'y']);
+  assert.equal(fs.readdirSync(path.join(root, 'shared', 'sub.old', 'deep')), ['x']);
+});
+
+test("in a sticky directory our own level is reached by path, another user's is held", async () => {
+  if (!linux) return;
+  const made = privateRoot();
+  if (made === undefined) return;
+  const { root } = made;
+  fs.chmodSync(root, 0o1777);
+  fs.mkdirSync(path.join(root, 'theirs'));
+  othersDir(path.join(root, 'theirs'));
+  const before = openFds();
+  const dest = await resolveLocalDestination(`${root}/`, false);
+  await underUmask022(() => dest.root.ensureDir('ours/a'));
+  assert.is(openFds(), before, 'what we made in a sticky directory is ours: no one else can rename it');
+  await dest.root.ensureDir('theirs/a');
+  assert.is(openFds(), before + 2, "the other user's level and the one below it");
+  dest.root.release();
+  assert.is(openFds(), before);
 });
 
 test.run();

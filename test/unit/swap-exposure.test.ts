@@ -4,6 +4,7 @@ import path from 'node:path';
 import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { othersCanReplace, pathExposed } from '../../src/transfer/store/swap-exposure.js';
+import { accountWithHome } from '../helpers/accounts.js';
 
 const me = process.geteuid!();
 const other = me === 4242 ? 4243 : 4242;
@@ -26,6 +27,19 @@ test('in a sticky directory only the entries of other users can be replaced', ()
   const tmp = { uid: 0, mode: DIR | 0o1777 };
   assert.not.ok(othersCanReplace(tmp, { uid: me, mode: DIR | 0o700 }));
   assert.ok(othersCanReplace(tmp, { uid: other, mode: DIR | 0o700 }));
+});
+
+test('the effective uid of the moment is trusted: fcpd --user becomes its account after this module loads', () => {
+  if (me !== 0) return;
+  const account = accountWithHome('fcpuser-swap');
+  const theirs = { uid: account.uid, mode: DIR | 0o755 };
+  assert.ok(othersCanReplace(theirs, { uid: 0, mode: DIR | 0o700 }), "as root, another account's directory");
+  process.seteuid!(account.uid);
+  try {
+    assert.not.ok(othersCanReplace(theirs, { uid: 0, mode: DIR | 0o700 }), 'as that account, its own');
+  } finally {
+    process.seteuid!(0);
+  }
 });
 
 test('pathExposed: a private path is not, one below a world-writable level is, through a link too', () => {

@@ -5,13 +5,15 @@
  * time, and files opened with O_NOFOLLOW. Modelled on node-tar's unpack CHECKPATH / ENSURE_NO_SYMLINK and
  * mkdir.ts (STYLE.md rule 7).
  *
- * A receiver's destination (freshHeld, on Linux: under a daemon's --root, a daemon serving its account, a
- * pull's on the client) also holds every verified level open (held-dirs.ts) and each operation reaches its
- * name through the held parent's descriptor, so a local user who can write in the destination and swaps a
- * level for a link between our lstat and our open, mkdir or rename only makes that call fail: nothing is
- * created where the link leads (spec/SECURITY.md §11). Where nothing is held (systems without /proc, a
- * root of '/') each operation resolves the full path again: a level verified a moment ago can be swapped
- * before the next call, and such a destination must not be writable by untrusted local users (§12).
+ * A receiver's destination on Linux also holds verified levels open (held-dirs.ts) and each operation
+ * reaches its name through the held parent's descriptor, so a local user who can write in the destination
+ * and swaps a level for a link between our lstat and our open, mkdir or rename only makes that call fail:
+ * nothing is created where the link leads (spec/SECURITY.md §11). Under a daemon's --root every level is
+ * held (freshHeld); a daemon serving its account and a pull's destination on the client hold the levels
+ * another local user could swap and every level below them, and reach the private rest by path
+ * (freshHoldingExposed). Where nothing is held (systems without /proc, a --root of '/') each operation
+ * resolves the full path again: a level verified a moment ago can be swapped before the next call, and
+ * such a destination must not be writable by untrusted local users (§12).
  */
 
 import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
@@ -42,7 +44,7 @@ export class ConfinedRoot {
   readonly #ready = new Set<string>();
   /** The levels of #ready that this instance created itself with mkdir: empty when made (see madeEmpty). */
   readonly #madeHere = new Set<string>();
-  /** The levels held open (freshHeld); undefined where every call goes by path. */
+  /** The levels held open (freshHeld, freshHoldingExposed); undefined where every call goes by path. */
   readonly #held: HeldDirs | undefined;
 
   private constructor(real: string, openedAs: string, held?: HeldDirs) {
@@ -75,6 +77,17 @@ export class ConfinedRoot {
   }
 
   /**
+   * fresh(), holding open the levels another local user could swap and every level below them, the rest
+   * reached by path at its cost (a pull's destination, a daemon's without --root: see the header). A '/'
+   * is judged as any other root: what matters here is where a swap would send a write, not whether it
+   * leaves the root. By path where nothing can be held.
+   */
+  freshHoldingExposed(): ConfinedRoot {
+    if (!canPinDirs()) return this.fresh();
+    return new ConfinedRoot(this.path, this.openedAs, HeldDirs.whereExposed(this.path));
+  }
+
+  /**
    * The directory `rel` (a real directory: see ensureDir) as a root of its own, holding its levels when this
    * one does: opened through the held parent, never by its path again.
    */
@@ -93,8 +106,9 @@ export class ConfinedRoot {
 
   /**
    * Calls `fn` with the path to operate on `rel` by, at once (synchronously): under a held root it reaches
-   * `rel` through its parent's descriptor, valid during `fn` only. Its parent levels must be directories
-   * (verified here when not known yet: ENOENT when one is missing).
+   * `rel` through its parent's descriptor, valid during `fn` only, unless that parent is one no other user
+   * can swap (freshHoldingExposed), which goes by path. Its parent levels must be directories (verified
+   * here when not known yet: ENOENT when one is missing).
    */
   withPath<T>(rel: SafePath, fn: (abs: string) => T): T {
     if (this.#held === undefined) return fn(this.#join(rel));
@@ -238,11 +252,14 @@ export class ConfinedRoot {
   ): boolean {
     if (!this.#parentsExistSync(parentOf(rel))) throw new FcpError('ENOENT', undefined, { path: rel });
     if (this.#held !== undefined) {
-      // The level itself is held: mode and times go through its descriptor, whatever its name is now.
       if (!this.#parentsExistSync(rel)) throw new FcpError('ENOENT', undefined, { path: rel });
-      return this.#held.useDir(rel, (fd) =>
-        applyDirMeta(fd, fstatSync(fd, { bigint: true }), mode, timeSec, storedNs),
-      );
+      // The level itself is held: mode and times go through its descriptor, whatever its name is now.
+      // One reached by path (no other user can swap it) goes by path, as without holding.
+      if (this.#held.holds(rel)) {
+        return this.#held.useDir(rel, (fd) =>
+          applyDirMeta(fd, fstatSync(fd, { bigint: true }), mode, timeSec, storedNs),
+        );
+      }
     }
     const abs = this.#join(rel);
     // Only an answer that makes the write a no-op is used: a link or anything odd goes on to the open,

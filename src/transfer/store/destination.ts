@@ -197,13 +197,15 @@ async function kernelDestination(
 }
 
 /**
- * The destination as a root whose levels are held open as they are verified or made, as under a daemon's
- * --root: a local user who can write somewhere in the destination (a shared team directory) and swaps a
- * level for a link between our checks and our writes only makes those writes fail; nothing is created
- * where the link leads (spec/SECURITY.md §12). By path where nothing can be held (no /proc).
+ * The destination as a root whose levels another local user could swap are held open as they are verified
+ * or made, with every level below them, as under a daemon's --root: a local user who can write somewhere
+ * in the destination (a shared team directory) and swaps a level for a link between our checks and our
+ * writes only makes those writes fail; nothing is created where the link leads (spec/SECURITY.md §11).
+ * A private tree (the user's home, a path of root's) is reached by path, at its cost before holding. By
+ * path where nothing can be held (no /proc).
  */
 async function heldRoot(dir: string): Promise<ConfinedRoot> {
-  return (await ConfinedRoot.open(dir)).freshHeld();
+  return (await ConfinedRoot.open(dir)).freshHoldingExposed();
 }
 
 function planned(madeIn: string): PlannedDestination {
