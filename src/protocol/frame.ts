@@ -57,6 +57,12 @@ const EMPTY = new Uint8Array(0);
 const ARENA_SIZE = 64 * 1024;
 /** An arena with less room left than this is replaced rather than offered (a read into it would be tiny). */
 const ARENA_MIN_ROOM = 4 * 1024;
+/**
+ * DATA frames with at least this much data are read into their target directly, and the header and prefix
+ * after one on their own. Smaller ones (a small file's) go through the arena: on a plain socket each placed
+ * read is a read() call, and one read of the arena takes many small frames at once.
+ */
+const PLACED_DATA_MIN = 16 * 1024;
 /** Where reads go once the decoder has failed: thrown away, never looked at, so shared. */
 const DISCARD = new Uint8Array(16 * 1024);
 
@@ -111,7 +117,9 @@ export class FrameDecoder {
   #checkData = true;
   /** Bytes of the header (State.Header) or DATA prefix (State.DataPrefix) placed there by written(). */
   #smallFilled = 0;
-  /** The last frame was DATA on the sink route: its successor's header is likely another, read on its own. */
+  /** The current DATA frame's data is read into its target directly (PLACED_DATA_MIN). */
+  #placeData = false;
+  /** The last frame was a large DATA on the sink route: the header after it is read on its own. */
   #bulk = false;
   #placed: PlacedValue = Placed.Arena;
   /** Reads not placed in a frame's own buffer go here; no byte of it is offered twice (see readTarget). */
@@ -159,8 +167,8 @@ export class FrameDecoder {
 
   /**
    * Where the next bytes read should be placed; say how many were with written(), before asking again.
-   * While a DATA frame's data is due it is the rest of the sink's target; a header after such a frame, and
-   * a DATA prefix, go into the decoder's own small buffers when nothing is buffered; else a region of an
+   * While a large DATA frame's data is due it is the rest of the sink's target; the header and prefix after
+   * such a frame go into the decoder's own small buffers when nothing is buffered; else a region of an
    * arena that no byte was read into before (payload views handed out of it stay valid, STYLE rule 6).
    * Once the decoder has failed, a buffer whose contents are ignored.
    */
@@ -168,13 +176,14 @@ export class FrameDecoder {
     switch (this.#state) {
       case State.DataBody:
         // #run leaves this state only with nothing buffered: the data still due is all to come.
+        if (!this.#placeData) break;
         this.#placed = Placed.Body;
         return this.#filled === 0 ? this.#target : this.#target.subarray(this.#filled);
       case State.Header:
         if (this.#smallFilled > 0 || (this.#bulk && this.#buffered === 0)) return this.#small(this.#header);
         break;
       case State.DataPrefix:
-        if (this.#smallFilled > 0 || this.#buffered === 0) return this.#small(this.#prefix);
+        if (this.#smallFilled > 0 || (this.#bulk && this.#buffered === 0)) return this.#small(this.#prefix);
         break;
       case State.Failed:
         this.#placed = Placed.Nowhere;
@@ -317,6 +326,7 @@ export class FrameDecoder {
       this.#target = target;
     }
     this.#filled = 0;
+    this.#placeData = target !== undefined && length >= PLACED_DATA_MIN;
     this.#state = State.DataBody;
   }
 
@@ -329,7 +339,7 @@ export class FrameDecoder {
       const sum = whole === undefined ? this.#checksumParts!(this.#prefix, data) : this.#checksum(whole);
       if (sum !== this.#sum) throw this.#badChecksum();
     }
-    this.#bulk = whole === undefined;
+    this.#bulk = this.#placeData;
     if (whole !== undefined) {
       this.#onFrame(this.#type, whole);
       return;

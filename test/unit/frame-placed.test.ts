@@ -59,11 +59,21 @@ type Recorder = ReturnType<typeof placedRecorder>;
 
 /**
  * Feeds `stream` as a socket with placed reads would: each read fills at most what readTarget() offers and
- * at most `readSize(i)` bytes (i counts reads). Returns how many bytes were read straight into sink targets.
+ * at most `readSize(i)` bytes (i counts reads). Returns how many bytes were read straight into sink targets,
+ * and how many reads it took.
  */
 function place(r: Recorder, stream: Buffer, readSize: (i: number) => number): number {
+  return placeCounting(r, stream, readSize).direct;
+}
+
+function placeCounting(
+  r: Recorder,
+  stream: Buffer,
+  readSize: (i: number) => number,
+): { direct: number; reads: number } {
   let direct = 0;
-  for (let at = 0, i = 0; at < stream.length; i++) {
+  let i = 0;
+  for (let at = 0; at < stream.length; i++) {
     const target = r.decoder.readTarget();
     assert.ok(target.byteLength > 0, 'a read target is never empty');
     const n = Math.min(target.byteLength, readSize(i), stream.length - at);
@@ -72,7 +82,7 @@ function place(r: Recorder, stream: Buffer, readSize: (i: number) => number): nu
     at += n;
     r.decoder.written(n);
   }
-  return direct;
+  return { direct, reads: i };
 }
 
 const DATA_A = filled(65_522, 5); // a full-size frame of data
@@ -156,6 +166,22 @@ test('a run of DATA frames is read straight into its targets: only the first fra
   }
 });
 
+test("small DATA frames (a small file's) share reads: one read takes many frames", () => {
+  const frames: Frame[] = [];
+  for (let id = 1; id <= 40; id++) {
+    frames.push([T.DATA, payload.data({ id, seq: 0, offset: 0, data: filled(1000 + id, id) })]);
+    frames.push([T.FILE_READY, payload.fileReady([{ id, action: 0, code: 0 }])]);
+  }
+  const stream = fb.stream(frames);
+  const r = placedRecorder(() => true);
+  const { reads } = placeCounting(r, stream, () => 65_536);
+  assert.is(r.landed.length, 40);
+  assert.is(r.frames.length, 40);
+  // Each read takes what an arena region holds (64 KiB, a new one when under 4 KiB is left), not one frame.
+  assert.ok(reads <= Math.ceil(stream.length / (60 * 1024)) + 1, `${reads} reads for ${stream.length} bytes`);
+  r.decoder.end();
+});
+
 test('a bad checksum on a placed DATA frame fails the decoder; later reads are taken and ignored', () => {
   const p = payload.data({ id: 7, seq: 0, offset: 0, data: filled(5000, 3) });
   const bad = fb.frame(T.DATA, p, { checksum: (fb.h32(p) ^ 1) >>> 0 });
@@ -177,10 +203,10 @@ test('a bad checksum on a placed DATA frame fails the decoder; later reads are t
 
 test('a header placed on its own after DATA is checked at once: an oversized length before its payload', () => {
   const r = placedRecorder(() => true);
-  place(r, fb.frame(T.DATA, payload.data({ id: 7, seq: 0, offset: 0, data: filled(100, 1) })), () => 1 << 20);
+  place(r, fb.frame(T.DATA, payload.data({ id: 7, seq: 0, offset: 0, data: DATA_A })), () => 1 << 20);
   assert.is(r.landed.length, 1);
   const target = r.decoder.readTarget();
-  assert.is(target.byteLength, 7, 'after DATA the next header is read on its own');
+  assert.is(target.byteLength, 7, 'after a large DATA frame the next header is read on its own');
   target.set(fb.header(T.PIECE_ACK, 0, 0xffff));
   let err: unknown;
   try {
@@ -194,7 +220,7 @@ test('a header placed on its own after DATA is checked at once: an oversized len
 test('a header placed in part: bufferedBytes counts it and end() there is a truncation', () => {
   const r = placedRecorder(() => true);
   const stream = fb.stream([
-    [T.DATA, payload.data({ id: 7, seq: 0, offset: 0, data: filled(100, 1) })],
+    [T.DATA, payload.data({ id: 7, seq: 0, offset: 0, data: DATA_A })],
     [T.PING, Buffer.alloc(0)],
   ]);
   const firstFrame = stream.length - 7;
