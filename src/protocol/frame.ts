@@ -11,6 +11,11 @@
  * buffer their data belongs in (the receiver's piece buffer), and the data is copied there straight from the
  * socket's chunks, then checked. Each data byte is copied once instead of twice (TLS hands over 16 KiB
  * chunks, so nearly every 64 KiB frame straddles several), and no per-frame buffer is left for the GC.
+ *
+ * A reader that can place what it reads (a socket told where its next read goes) asks readTarget() and says
+ * written(n) instead of pushing chunks: a DATA frame's data is then read straight into the sink's buffer, and
+ * the header and prefix that follow one into the decoder's own, so a bulk transfer's bytes are neither
+ * copied by us nor left in a fresh buffer per read for the GC.
  */
 import { DATA_PREFIX_SIZE, FRAME_HEADER_SIZE, MAX_PAYLOAD, MsgType } from './constants.js';
 import { FcpError } from './errors.js';
@@ -48,6 +53,32 @@ export interface DataSink {
 
 const EMPTY = new Uint8Array(0);
 
+/** A fresh region for reads that are not placed in a frame's own buffer: that many bytes, taken in turn. */
+const ARENA_SIZE = 64 * 1024;
+/** An arena with less room left than this is replaced rather than offered (a read into it would be tiny). */
+const ARENA_MIN_ROOM = 4 * 1024;
+/**
+ * DATA frames with at least this much data are read into their target directly, and the header and prefix
+ * after one on their own. Smaller ones (a small file's) go through the arena: on a plain socket each placed
+ * read is a read() call, and one read of the arena takes many small frames at once.
+ */
+const PLACED_DATA_MIN = 16 * 1024;
+/** Where reads go once the decoder has failed: thrown away, never looked at, so shared. */
+const DISCARD = new Uint8Array(16 * 1024);
+
+/** What the last readTarget() was, so written() knows where the bytes went. */
+const Placed = {
+  /** A region of the arena: fed like a pushed chunk. */
+  Arena: 0,
+  /** The rest of the frame header or DATA prefix, in the decoder's own buffer. */
+  Small: 1,
+  /** The rest of the current DATA frame's target. */
+  Body: 2,
+  /** DISCARD. */
+  Nowhere: 3,
+} as const;
+type PlacedValue = (typeof Placed)[keyof typeof Placed];
+
 const State = {
   Header: 0,
   Payload: 1,
@@ -84,6 +115,16 @@ export class FrameDecoder {
   #whole: Buffer | undefined;
   /** False once the connection's TLS vouches for DATA frames (see skipDataChecksums). */
   #checkData = true;
+  /** Bytes of the header (State.Header) or DATA prefix (State.DataPrefix) placed there by written(). */
+  #smallFilled = 0;
+  /** The current DATA frame's data is read into its target directly (PLACED_DATA_MIN). */
+  #placeData = false;
+  /** The last frame was a large DATA on the sink route: the header after it is read on its own. */
+  #bulk = false;
+  #placed: PlacedValue = Placed.Arena;
+  /** Reads not placed in a frame's own buffer go here; no byte of it is offered twice (see readTarget). */
+  #arena: Buffer = EMPTY as Buffer;
+  #arenaUsed = 0;
 
   constructor(checksum: Checksum32, onFrame: FrameHandler) {
     this.#checksum = checksum;
@@ -106,12 +147,12 @@ export class FrameDecoder {
 
   /** Bytes received but not yet part of a delivered frame. */
   get bufferedBytes(): number {
-    return this.#buffered;
+    return this.#buffered + this.#smallFilled;
   }
 
   /** True between frames: the stream may end here cleanly. */
   get atBoundary(): boolean {
-    return this.#state === State.Header && this.#buffered === 0;
+    return this.#state === State.Header && this.#buffered === 0 && this.#smallFilled === 0;
   }
 
   /** Feeds bytes. Throws FcpError (FCP_ERR_PROTO_*) on the first invalid frame; the decoder then stays failed. */
@@ -121,17 +162,107 @@ export class FrameDecoder {
     if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
+    this.#runGuarded();
+  }
+
+  /**
+   * Where the next bytes read should be placed; say how many were with written(), before asking again.
+   * While a large DATA frame's data is due it is the rest of the sink's target; the header and prefix after
+   * such a frame go into the decoder's own small buffers when nothing is buffered; else a region of an
+   * arena that no byte was read into before (payload views handed out of it stay valid, STYLE rule 6).
+   * Once the decoder has failed, a buffer whose contents are ignored.
+   */
+  readTarget(): Uint8Array {
+    switch (this.#state) {
+      case State.DataBody:
+        // #run leaves this state only with nothing buffered: the data still due is all to come.
+        if (!this.#placeData) break;
+        this.#placed = Placed.Body;
+        return this.#filled === 0 ? this.#target : this.#target.subarray(this.#filled);
+      case State.Header:
+        if (this.#smallFilled > 0 || (this.#bulk && this.#buffered === 0)) return this.#small(this.#header);
+        break;
+      case State.DataPrefix:
+        if (this.#smallFilled > 0 || (this.#bulk && this.#buffered === 0)) return this.#small(this.#prefix);
+        break;
+      case State.Failed:
+        this.#placed = Placed.Nowhere;
+        return DISCARD;
+      default:
+        break;
+    }
+    this.#placed = Placed.Arena;
+    if (this.#arena.length - this.#arenaUsed < ARENA_MIN_ROOM) {
+      this.#arena = Buffer.allocUnsafe(ARENA_SIZE);
+      this.#arenaUsed = 0;
+    }
+    return this.#arena.subarray(this.#arenaUsed);
+  }
+
+  /**
+   * `n` bytes were placed in the last readTarget(). Throws as push() does; a decoder that failed ignores
+   * them.
+   */
+  written(n: number): void {
+    if (this.#state === State.Failed || n === 0) return;
+    switch (this.#placed) {
+      case Placed.Body:
+        this.#filled += n;
+        break;
+      case Placed.Small:
+        this.#smallFilled += n;
+        if (!this.#smallDone()) return;
+        break;
+      case Placed.Arena: {
+        const chunk = this.#arena.subarray(this.#arenaUsed, this.#arenaUsed + n);
+        this.#arenaUsed += n;
+        this.#chunks.push(chunk);
+        this.#buffered += n;
+        break;
+      }
+      default:
+        return;
+    }
+    this.#runGuarded();
+  }
+
+  #small(buf: Uint8Array): Uint8Array {
+    this.#placed = Placed.Small;
+    return this.#smallFilled === 0 ? buf : buf.subarray(this.#smallFilled);
+  }
+
+  /** The header or prefix placed by written() is complete: act on it as #run would have. */
+  #smallDone(): boolean {
+    const size = this.#state === State.Header ? FRAME_HEADER_SIZE : DATA_PREFIX_SIZE;
+    if (this.#smallFilled < size) return false;
+    this.#smallFilled = 0;
+    try {
+      if (this.#state === State.Header) this.#readHeader(this.#header);
+      else this.#openData();
+    } catch (err) {
+      this.#fail();
+      throw err;
+    }
+    return true;
+  }
+
+  #runGuarded(): void {
     try {
       this.#run();
     } catch (err) {
-      this.#state = State.Failed;
-      this.#chunks = [];
-      this.#offset = 0;
-      this.#buffered = 0;
-      this.#target = EMPTY;
-      this.#whole = undefined;
+      this.#fail();
       throw err;
     }
+  }
+
+  #fail(): void {
+    this.#state = State.Failed;
+    this.#chunks = [];
+    this.#offset = 0;
+    this.#buffered = 0;
+    this.#smallFilled = 0;
+    this.#target = EMPTY;
+    this.#whole = undefined;
   }
 
   /** The stream ended. A partial frame left over is a truncation. */
@@ -139,7 +270,7 @@ export class FrameDecoder {
     if (this.#state === State.Failed) return;
     if (!this.atBoundary) {
       this.#state = State.Failed;
-      throw new FcpError('FCP_ERR_PROTO_TRUNCATED', `stream ended ${this.#buffered} bytes into a frame`);
+      throw new FcpError('FCP_ERR_PROTO_TRUNCATED', `stream ended ${this.bufferedBytes} bytes into a frame`);
     }
   }
 
@@ -157,6 +288,7 @@ export class FrameDecoder {
           this.#state = State.Header;
           const checked = this.#checkData || this.#type !== MsgType.Data;
           if (checked && this.#checksum(payload) !== this.#sum) throw this.#badChecksum();
+          this.#bulk = false;
           this.#onFrame(this.#type, payload);
           break;
         }
@@ -194,6 +326,7 @@ export class FrameDecoder {
       this.#target = target;
     }
     this.#filled = 0;
+    this.#placeData = target !== undefined && length >= PLACED_DATA_MIN;
     this.#state = State.DataBody;
   }
 
@@ -206,6 +339,7 @@ export class FrameDecoder {
       const sum = whole === undefined ? this.#checksumParts!(this.#prefix, data) : this.#checksum(whole);
       if (sum !== this.#sum) throw this.#badChecksum();
     }
+    this.#bulk = this.#placeData;
     if (whole !== undefined) {
       this.#onFrame(this.#type, whole);
       return;

@@ -19,6 +19,7 @@ import {
 } from '../protocol/index.js';
 import type { Channel } from './channel.js';
 import { FrameWriter } from './frame-writer.js';
+import { placeReads } from './placed-reads.js';
 import type { RateLimit } from './rate-limit.js';
 
 export interface ConnHandler {
@@ -55,6 +56,9 @@ export type PauseReason = 'inbox' | 'writes' | 'stores' | 'backlog' | 'decisions
 
 let nextConnId = 1;
 
+/** Where reads go once a connection is aborting or closed: read and thrown away, never looked at. */
+const DISCARD = new Uint8Array(16 * 1024);
+
 /** How long an aborted connection reads and discards while waiting for the peer to close (see abort()). */
 const ABORT_LINGER_MS = 2000;
 /** How long what we still have queued gets to leave once the peer has closed its side (see #streamOnEnd). */
@@ -79,6 +83,10 @@ export class FramedConn extends FrameWriter {
   peerName: string | undefined;
   /** --bwlimit on what we read (a pull's receiver): see limitReading(). */
   #readLimit: RateLimit | undefined;
+  /** Reads go where the decoder says (placed-reads.ts), not through 'data'. */
+  #placed = false;
+  /** Resumes reading once the --bwlimit debt is paid (see #payForRead). */
+  #rateTimer: NodeJS.Timeout | undefined;
 
   constructor(channel: Channel, sums: FrameChecksums, handler?: ConnHandler) {
     super(channel.stream, sums);
@@ -101,7 +109,16 @@ export class FramedConn extends FrameWriter {
     stream.on('drain', () => this.#settleDrain(undefined));
     // A stream may come paused (the daemon's first-byte sniff pauses a plaintext socket), and a 'data'
     // listener does not restart a stream paused by hand: reading starts here.
+    this.#placeReads();
     stream.resume();
+  }
+
+  /** Switches to placed reads once nothing read the old way is left in the stream (see placed-reads.ts). */
+  #placeReads(): void {
+    this.#placed = placeReads(this.#stream, {
+      next: () => (this.#closed || this.#aborted ? DISCARD : this.#decoder.readTarget()),
+      read: (n) => this.#placedOnRead(n),
+    });
   }
 
   /** What carries this connection: whether it encrypts, what proofs bind to, who is at the other end. */
@@ -258,21 +275,45 @@ export class FramedConn extends FrameWriter {
     try {
       this.#decoder.push(chunk);
     } catch (err) {
-      const e = toFcpError(err);
-      // A handler's per-file problem must never surface here; anything that does is fatal for the link.
-      const fatal = e.fatal ? e : new FcpError(e.code, e.message, { fatal: true, path: e.path });
-      this.#closeError ??= fatal;
-      if (this.#handler?.onFrameError) this.#handler.onFrameError(fatal, this);
-      else this.abort(fatal);
+      this.#decodeFailed(err);
     }
+    if (!this.#placed && this.#stream.readableLength === 0) this.#placeReads();
+  }
+
+  /** `n` bytes were read where the decoder said (its readTarget()). */
+  #placedOnRead(n: number): void {
+    // After abort() reads went to DISCARD (all but one already asked for): nothing to decode.
+    if (this.#closed || this.#aborted) return;
+    this.lastReceivedMs = performance.now();
+    if (this.#readLimit !== undefined) this.#payForRead(this.#readLimit, n);
+    try {
+      this.#decoder.written(n);
+    } catch (err) {
+      this.#decodeFailed(err);
+    }
+  }
+
+  #decodeFailed(err: unknown): void {
+    const e = toFcpError(err);
+    // A handler's per-file problem must never surface here; anything that does is fatal for the link.
+    const fatal = e.fatal ? e : new FcpError(e.code, e.message, { fatal: true, path: e.path });
+    this.#closeError ??= fatal;
+    if (this.#handler?.onFrameError) this.#handler.onFrameError(fatal, this);
+    else this.abort(fatal);
   }
 
   #payForRead(limit: RateLimit, bytes: number): void {
     const waitMs = limit.reserve(bytes);
     if (waitMs === 0) return;
     this.pause('rate');
+    // One timer, for the latest debt: what TLS had already decrypted is still read (and paid for) after the
+    // pause (placed-reads.ts), and the timer of an earlier read would resume reading before that is paid.
     // unref'd: a closed connection's resume is a no-op, and the engine's own timers decide the process's life.
-    setTimeout(() => this.resume('rate'), Math.ceil(waitMs)).unref();
+    if (this.#rateTimer !== undefined) clearTimeout(this.#rateTimer);
+    this.#rateTimer = setTimeout(() => {
+      this.#rateTimer = undefined;
+      this.resume('rate');
+    }, Math.ceil(waitMs)).unref();
   }
 
   #streamOnEnd(): void {

@@ -13,6 +13,9 @@ import {
 import { loadOrCreateHostKey } from '../../src/security/host-key.js';
 import { acceptTls, connectTls, createServerContext } from '../../src/security/tls-channel.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
+import { encodeFrame } from '../../src/protocol/frame.js';
+import { payload } from '../helpers/frame-builder.js';
+import { waitUntil } from '../helpers/reliability.js';
 import { channelOf, socketPair } from '../helpers/socket-pair.js';
 import { removeDir, tempDir } from '../helpers/ssh-keys.js';
 
@@ -93,7 +96,7 @@ async function tlsPair(): Promise<[net.Socket, net.Socket]> {
   }
 }
 
-/** The chksum field of every DATA frame in a stream of whole frames, as the receiving socket saw it. */
+/** The chksum field of every DATA frame in a stream of whole frames. */
 function dataChecksums(stream: Buffer): number[] {
   const sums: number[] = [];
   for (let at = 0; at + FRAME_HEADER_SIZE <= stream.length;) {
@@ -104,12 +107,19 @@ function dataChecksums(stream: Buffer): number[] {
   return sums;
 }
 
-/** Sends a 1 MiB piece from a to b after both agreed to omit DATA checksums; returns what b's socket read. */
+/**
+ * Sends a 1 MiB piece from a to b after both agreed to omit DATA checksums; returns what was written to a (in
+ * TLS: the plaintext). b reads into the piece itself, so its socket emits no 'data' to watch.
+ */
 async function sendPieceUnsummed(a: net.Socket, b: net.Socket): Promise<{ wire: Buffer; received: Buffer }> {
   const piece = pattern(1 << 20, 3);
   const received = Buffer.alloc(piece.length);
   const seen: Buffer[] = [];
-  b.on('data', (chunk: Buffer) => seen.push(Buffer.from(chunk)));
+  const write = a.write.bind(a) as (chunk: Uint8Array, cb?: () => void) => boolean;
+  a.write = ((chunk: Uint8Array, cb?: () => void) => {
+    seen.push(Buffer.from(chunk));
+    return write(chunk, cb);
+  }) as typeof a.write;
   let landedBytes = 0;
   const done = new Promise<void>((resolve) => {
     const rx = new FramedConn(channelOf(b), hasher, {
@@ -159,6 +169,95 @@ test('over plain TCP, omitDataChecksums changes nothing: every DATA frame carrie
   }
   a.destroy();
   b.destroy();
+});
+
+/** Sends `frames` DATA frames of MAX_DATA_BYTES (id 1, piece 0) from a and resolves once b has landed them. */
+function receiveFrames(
+  a: net.Socket,
+  b: net.Socket,
+  frames: number,
+  opts: { onLanded?: (rx: FramedConn, count: number) => void; messages?: Message[] } = {},
+): { rx: FramedConn; landed: Promise<Buffer[]> } {
+  const block = pattern(MAX_DATA_BYTES, 5);
+  const got: Buffer[] = [];
+  let resolve: (bufs: Buffer[]) => void = () => {};
+  const landed = new Promise<Buffer[]>((r) => (resolve = r));
+  const rx = new FramedConn(channelOf(b), hasher, {
+    onMessage: (msg) => opts.messages?.push(msg),
+    onClose: () => {},
+    dataTarget: (_conn, _id, _seq, _offset, length) => Buffer.alloc(length),
+    dataLanded: (conn, _id, _seq, _offset, data) => {
+      got.push(Buffer.from(data));
+      opts.onLanded?.(conn, got.length);
+      if (got.length === frames) resolve(got);
+    },
+  });
+  const tx = new FramedConn(channelOf(a), hasher, { onMessage: () => {}, onClose: () => {} });
+  for (let i = 0; i < frames; i++) tx.sendData(1, 0, 0, block);
+  return { rx, landed: landed.then((bufs) => (bufs.every((d) => d.equals(block)) ? bufs : [])) };
+}
+
+test('a socket reads DATA straight into its targets: it emits no data event of its own', async () => {
+  for (const pair of [socketPair, tlsPair]) {
+    const [a, b] = await pair();
+    let dataEvents = 0;
+    b.on('data', () => dataEvents++);
+    const { landed } = receiveFrames(a, b, 64);
+    assert.is((await landed).length, 64, 'every frame landed intact');
+    assert.is(dataEvents, 0, `${pair.name}: no read went through a Buffer of node's`);
+    a.destroy();
+    b.destroy();
+  }
+});
+
+test('bytes read the old way before the connection began are decoded first, then reads are placed', async () => {
+  const [a, b] = await socketPair();
+  // As the daemon's first-byte sniff leaves a socket: paused, with what it read put back.
+  b.pause();
+  const ping = encodeFrame(MsgType.Ping, new Uint8Array(0), hasher.h32);
+  const ack = encodeFrame(MsgType.PieceAck, payload.pieceAck([{ id: 9, seq: 2 }]), hasher.h32);
+  b.unshift(Buffer.concat([ack, ping.subarray(0, 3)]));
+  a.write(ping.subarray(3));
+  const messages: Message[] = [];
+  const { landed } = receiveFrames(a, b, 32, { messages });
+  assert.is((await landed).length, 32);
+  assert.equal(messages, [{ type: MsgType.PieceAck, pieces: [{ id: 9, seq: 2 }] }]);
+  a.destroy();
+  b.destroy();
+});
+
+test('a paused connection stops reading placed bytes; resumed, it takes the rest intact', async () => {
+  for (const pair of [socketPair, tlsPair]) {
+    const [a, b] = await pair();
+    const frames = 512; // 32 MiB: far more than both kernel buffers hold
+    const { rx, landed } = receiveFrames(a, b, frames, {
+      onLanded: (conn, count) => {
+        if (count === 1) conn.pause('writes');
+      },
+    });
+    // Wait for the sender to be stuck: its queue stops shrinking once the receiver stops reading.
+    let last = -1;
+    await waitUntil(
+      () => {
+        const queued = a.writableLength;
+        const still = queued === last;
+        last = queued;
+        return still;
+      },
+      'the sender to be held back',
+      10_000,
+      100,
+    );
+    assert.ok(
+      b.bytesRead < (frames * MAX_DATA_BYTES) / 2,
+      `${pair.name}: read ${b.bytesRead} bytes while paused`,
+    );
+    assert.ok(a.writableLength > 0, 'the rest waits on the sender');
+    rx.resume('writes');
+    assert.is((await landed).length, frames, 'every frame landed intact');
+    a.destroy();
+    b.destroy();
+  }
 });
 
 test('sendCorked holds the control messages of one tick under one cork and releases them in order', async () => {
