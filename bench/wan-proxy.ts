@@ -17,6 +17,7 @@
  * All connections share one timer that wakes at slot boundaries (slotMs, default 1 ms), so the cost is one
  * wake-up per slot with work to do rather than one timer per chunk.
  */
+import { createWriteStream } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -57,6 +58,12 @@ export interface WanProxyStats {
   maxInFlight: number;
 }
 
+/** Bytes one connection delivered so far: client -> target (up) and target -> client (down). */
+export interface Delivered {
+  readonly up: number;
+  readonly down: number;
+}
+
 /** A connection the emulator carried, once both its sides have closed. */
 export interface ClosedConnection {
   /** Its place in the order connections were accepted, from 0. */
@@ -73,6 +80,8 @@ export interface WanProxy {
   stats: WanProxyStats;
   /** The connections closed so far, in the order they closed. */
   closed: ClosedConnection[];
+  /** Bytes each connection accepted so far delivered, in accept order. */
+  delivered(): Delivered[];
   close(): Promise<void>;
 }
 
@@ -168,6 +177,8 @@ class Direction {
   endAt = Number.POSITIVE_INFINITY;
   ended = false;
   dead = false;
+  /** Bytes released to `dst` so far. */
+  delivered = 0;
 
   constructor(
     readonly src: net.Socket,
@@ -306,6 +317,7 @@ class Scheduler {
       dir.link?.take(n);
       dir.flow?.take(n);
       released += n;
+      dir.delivered += n;
       if (!dir.dst.write(piece)) {
         dir.blocked = true;
         this.#stats.writeBlocks++;
@@ -363,6 +375,7 @@ export async function startWanProxy(opts: WanProxyOptions): Promise<WanProxy> {
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const closed: ClosedConnection[] = [];
+  const pairs: Array<{ up: Direction; down: Direction }> = [];
 
   function flowBucket(): TokenBucket | undefined {
     return opts.perConnRateBps ? new TokenBucket(opts.perConnRateBps, burstMs, performance.now()) : undefined;
@@ -378,6 +391,7 @@ export async function startWanProxy(opts: WanProxyOptions): Promise<WanProxy> {
     sockets.add(upstream);
     const up = new Direction(client, upstream, linkUp, flowBucket(), true);
     const down = new Direction(upstream, client, linkDown, flowBucket(), false);
+    pairs.push({ up, down });
     // Nothing may be written to the target before it is connected; 'connect' releases the queue.
     up.blocked = true;
     upstream.once('connect', () => sched.onDrain(up));
@@ -439,6 +453,7 @@ export async function startWanProxy(opts: WanProxyOptions): Promise<WanProxy> {
     port: address.port,
     stats,
     closed,
+    delivered: () => pairs.map((p) => ({ up: p.up.delivered, down: p.down.delivered })),
     close: async () => {
       for (const t of timers) clearTimeout(t);
       timers.clear();
@@ -466,6 +481,29 @@ export function resetSocket(socket: net.Socket): void {
   else socket.destroy();
 }
 
+/** Interval of `--timeline`'s samples. */
+const TIMELINE_MS = 100;
+
+/**
+ * `--timeline FILE`: every TIMELINE_MS while anything moves, one line `MS B0 B1 ...`: the ms since data
+ * first moved, then the bytes each connection (in accept order) delivered in that interval, both ways.
+ * Shows a sender's ramp, its per-connection balance and its tail.
+ */
+function writeTimeline(proxy: WanProxy, file: string): void {
+  const out = createWriteStream(file);
+  let last: number[] = [];
+  let t0: number | undefined;
+  setInterval(() => {
+    const now = proxy.delivered().map((d) => d.up + d.down);
+    if (now.length === 0) return;
+    const delta = now.map((b, i) => b - (last[i] ?? 0));
+    last = now;
+    if (delta.every((d) => d === 0)) return;
+    t0 ??= performance.now();
+    out.write(`${Math.round(performance.now() - t0)} ${delta.join(' ')}\n`);
+  }, TIMELINE_MS).unref();
+}
+
 function parseTarget(text: string): { host: string; port: number } {
   const i = text.lastIndexOf(':');
   const port = Number(text.slice(i + 1));
@@ -476,7 +514,7 @@ function parseTarget(text: string): { host: string; port: number } {
 }
 
 const USAGE = `usage: node dist/bench/wan-proxy.js --listen PORT --target HOST:PORT --rtt MS --window SIZE
-       [--listen-host ADDR] [--per-conn-rate RATE] [--link RATE] [--slot MS]
+       [--listen-host ADDR] [--per-conn-rate RATE] [--link RATE] [--slot MS] [--timeline FILE]
   SIZE: bytes with an optional unit (64KiB, 4MiB); RATE: 2Gbit, 500Mbit, 100MB (bytes) per second.
   Prints {"event":"listening","port":N} when ready and its counters as JSON on SIGINT/SIGTERM.`;
 
@@ -492,6 +530,7 @@ async function cliMain(argv: string[]): Promise<void> {
       'per-conn-rate': { type: 'string' },
       link: { type: 'string' },
       slot: { type: 'string', default: '1' },
+      timeline: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -510,6 +549,7 @@ async function cliMain(argv: string[]): Promise<void> {
     slotMs: Number(values.slot),
   });
   console.log(JSON.stringify({ event: 'listening', port: proxy.port }));
+  if (values.timeline !== undefined) writeTimeline(proxy, values.timeline);
   const stop = (): void => {
     console.log(JSON.stringify({ event: 'stats', ...proxy.stats }));
     void proxy.close().then(() => process.exit(0));

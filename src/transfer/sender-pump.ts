@@ -1,18 +1,19 @@
 /**
  * The sender's pumps, one per connection: each takes pieces from the read-ahead and writes them as DATA
- * frames, corked in batches, with at most WINDOW_BYTES sent but not yet acknowledged as written (PIECE_ACK).
+ * frames, corked in batches, with at most a few tenths of a second of its own rate sent but not yet
+ * acknowledged as written (PIECE_ACK; ack-window.ts).
  * A piece stays unacknowledged on the connection that carried it; when that connection dies, lost() hands
  * its pieces back to be read and sent again over the others (spec/PROTOCOL.md §7.2).
  */
+import { performance } from 'node:perf_hooks';
 import { FcpError, MAX_DATA_BYTES, PIECE_SIZE } from '../protocol/index.js';
 import type { FramedConn } from '../transport/framed-conn.js';
+import { AckWindow } from './ack-window.js';
 import { sharedPool } from './buffer-pool.js';
 import { Signal } from './engine.js';
 import type { ReadAhead } from './sender-read-ahead.js';
 import type { ReadPiece, SendContext, SendFile } from './sender-file.js';
 
-/** Bytes sent on one connection but not yet acknowledged as written by the receiver. */
-const WINDOW_BYTES = 64 * PIECE_SIZE;
 /** A pump queues what is ready under one cork up to this many bytes (see #pump). */
 const CORK_BYTES = 256 * 1024;
 /**
@@ -27,6 +28,8 @@ export interface Unacked {
   file: SendFile;
   seq: number;
   bytes: number;
+  /** When it was queued, if nothing was unacknowledged ahead of it on its connection (AckWindow's probe). */
+  probeAt?: number | undefined;
 }
 
 /** Pieces of a file below this have a number as their key in ConnState.unacked (see pieceKey). */
@@ -44,6 +47,7 @@ function pieceKey(id: number, seq: number): number | string {
 interface ConnState {
   unacked: Map<number | string, Unacked>;
   unackedBytes: number;
+  window: AckWindow;
   acked: Signal;
   /** Set by retire(): called once, when the connection has nothing unacknowledged left. */
   onRetired?: (() => void) | undefined;
@@ -68,7 +72,8 @@ export class Pumps {
 
   /** Starts the connection's pump. */
   add(conn: FramedConn): void {
-    this.#connState.set(conn, { unacked: new Map(), unackedBytes: 0, acked: new Signal() });
+    const window = new AckWindow(performance.now());
+    this.#connState.set(conn, { unacked: new Map(), unackedBytes: 0, window, acked: new Signal() });
     this.#pump(conn).catch((err) => {
       if (!conn.closed) this.#ctx.fail(err);
     });
@@ -116,6 +121,9 @@ export class Pumps {
   onPieceAck(pieces: readonly { id: number; seq: number }[], conn: FramedConn): void {
     const cs = this.#connState.get(conn);
     if (cs === undefined) return;
+    const now = performance.now();
+    let bytes = 0;
+    let probeMs: number | undefined;
     for (const p of pieces) {
       const key = pieceKey(p.id, p.seq);
       const u = cs.unacked.get(key);
@@ -123,8 +131,11 @@ export class Pumps {
         throw new FcpError('FCP_ERR_PROTO_UNEXPECTED', 'PIECE_ACK for a piece not sent here');
       cs.unacked.delete(key);
       cs.unackedBytes -= u.bytes;
+      bytes += u.bytes;
+      if (u.probeAt !== undefined) probeMs = now - u.probeAt;
       this.#ctx.emit({ type: 'data', bytes: u.bytes });
     }
+    cs.window.acked(bytes, now, probeMs);
     cs.acked.wake();
     this.#settleRetired(cs);
   }
@@ -171,7 +182,7 @@ export class Pumps {
       // The connection may die while we wait (drained() rejects): lost() re-sends its pieces elsewhere and
       // the conn.closed checks below end this pump; nothing else to handle here.
       if (!ok && !conn.closed) await conn.drained().catch(() => {});
-      while (cs.unackedBytes >= WINDOW_BYTES && !conn.closed && !this.#ctx.finished() && !cs.onRetired)
+      while (cs.unackedBytes >= cs.window.bytes && !conn.closed && !this.#ctx.finished() && !cs.onRetired)
         await cs.acked.wait();
       if (conn.closed) return;
     }
@@ -197,12 +208,17 @@ export class Pumps {
     let batched = 0;
     for (let piece: ReadPiece | undefined = first; piece !== undefined; piece = this.#readAhead.take()) {
       const key = pieceKey(piece.file.id, piece.seq);
-      cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.bytes });
+      let probeAt: number | undefined;
+      if (cs.unackedBytes === 0) {
+        probeAt = performance.now();
+        cs.window.restarted(probeAt);
+      }
+      cs.unacked.set(key, { file: piece.file, seq: piece.seq, bytes: piece.bytes, probeAt });
       cs.unackedBytes += piece.bytes;
       // Past this point a dying connection hands the piece to lost(), which re-sends it.
       ok = this.#queuePiece(conn, piece) && ok;
       batched += piece.bytes;
-      if (conn.closed || batched >= this.#corkBytes || cs.unackedBytes >= WINDOW_BYTES) break;
+      if (conn.closed || batched >= this.#corkBytes || cs.unackedBytes >= cs.window.bytes) break;
     }
     return ok;
   }
