@@ -8,7 +8,8 @@
  */
 import { DATA_PREFIX_SIZE, FRAME_HEADER_SIZE, MAX_DATA_BYTES, MsgType } from './constants.js';
 import { writeDataPrefix } from './messages.js';
-import { type Checksum32, type FrameChecksums, writeFrameHeader } from './frame.js';
+import { writeFrameHeader } from './frame-encode.js';
+import type { Checksum32, FrameChecksums } from './frame.js';
 
 /** Header and prefix in front of each frame's data. */
 const FRAME_OVERHEAD = FRAME_HEADER_SIZE + DATA_PREFIX_SIZE;

@@ -5,7 +5,8 @@
  */
 import { PayloadWriter } from './byte-io.js';
 import { FRAME_HEADER_SIZE } from './constants.js';
-import { type Checksum32, writeFrameHeader } from './frame.js';
+import { writeFrameHeader } from './frame-encode.js';
+import type { Checksum32 } from './frame.js';
 import { encodeMessageInto, type Message } from './messages.js';
 import type { DataMsg } from './messages/data.js';
 

@@ -17,7 +17,7 @@
  * the header and prefix that follow one into the decoder's own, so a bulk transfer's bytes are neither
  * copied by us nor left in a fresh buffer per read for the GC.
  */
-import { DATA_PREFIX_SIZE, FRAME_HEADER_SIZE, MAX_PAYLOAD, MsgType } from './constants.js';
+import { DATA_PREFIX_SIZE, FRAME_HEADER_SIZE, MsgType } from './constants.js';
 import { FcpError } from './errors.js';
 import { MAX_PAYLOAD_BY_TYPE, typeName } from './messages.js';
 
@@ -429,29 +429,4 @@ export class FrameDecoder {
       this.#offset = 0;
     }
   }
-}
-
-/** Builds the 7-byte header for a payload of `length` bytes whose xxh32 is `sum`. */
-export function encodeFrameHeader(type: number, sum: number, length: number): Buffer {
-  const h = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
-  writeFrameHeader(h, type, sum, length);
-  return h;
-}
-
-/**
- * Writes the 7-byte header into `out` at `at` (its start unless given; the caller allocated room after it).
- */
-export function writeFrameHeader(out: Buffer, type: number, sum: number, length: number, at = 0): void {
-  if (length > MAX_PAYLOAD) throw new FcpError('FCP_ERR_PROTO_OVERSIZED', `payload of ${length} bytes`);
-  out[at] = type;
-  out.writeUInt32BE(sum >>> 0, at + 1);
-  out.writeUInt16BE(length, at + 5);
-}
-
-/** A whole frame in one buffer; for control messages, where one small copy beats two writes. */
-export function encodeFrame(type: number, payload: Uint8Array, checksum: Checksum32): Buffer {
-  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.byteLength);
-  writeFrameHeader(out, type, checksum(payload), payload.byteLength);
-  out.set(payload, FRAME_HEADER_SIZE);
-  return out;
 }

@@ -2,7 +2,8 @@ import { test } from '../helpers/test.js';
 import * as assert from 'uvu/assert';
 import { FileKind, MsgType } from '../../src/protocol/constants.js';
 import { FrameBatch } from '../../src/protocol/frame-batch.js';
-import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
+import { FrameDecoder } from '../../src/protocol/frame.js';
+import { encodeFrame } from '../../src/protocol/frame-encode.js';
 import { encodeMessage, type Message } from '../../src/protocol/messages.js';
 import { loadFrameBuilder } from '../helpers/frame-builder.js';
 

@@ -13,7 +13,7 @@ import {
 import { loadOrCreateHostKey } from '../../src/security/host-key.js';
 import { acceptTls, connectTls, createServerContext } from '../../src/security/tls-channel.js';
 import { loadHasher } from '../../src/transfer/checksum.js';
-import { encodeFrame } from '../../src/protocol/frame.js';
+import { encodeFrame } from '../../src/protocol/frame-encode.js';
 import { payload } from '../helpers/frame-builder.js';
 import { waitUntil } from '../helpers/reliability.js';
 import { channelOf, socketPair } from '../helpers/socket-pair.js';
