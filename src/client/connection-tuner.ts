@@ -23,20 +23,12 @@
  *     would be gone before another step could be measured.
  */
 
-import { paid, saturated, windowBound } from './step-payoff.js';
+import { CPU_BOUND_ELU, heldByPath, paid, saturated, windowBound } from './step-payoff.js';
 
 /** Connections in all (the control one included) an auto session starts with. */
 export const AUTO_START = 2;
 /** The most an auto session opens (the daemon may allow fewer: SESSION's max_connections). */
 export const AUTO_MAX = 32;
-/** Event-loop utilisation (0..1) at or above which the client counts as CPU-bound. */
-export const CPU_BOUND_ELU = 0.9;
-/**
- * A round trip from which the first step may grow past fourfold (#firstGrowth): a path's, not loopback's or
- * a LAN's (0.7-4.9 ms measured on loopback at a load of 7-11: there connections far from their windows are
- * held by the CPU of one end, and more only cost CPU).
- */
-const PATH_RTT_MS = 10;
 /**
  * A step that scaled at least this share of linearly goes straight to the cap next. A per-flow shaper
  * scales fully (x4 connections, x4 goodput); a shared bottleneck much less (2 -> 8 on the unshaped
@@ -347,7 +339,7 @@ export class ConnectionTuner {
   }
 
   /**
-   * The first step's growth: fourfold; but on a path (a round trip of PATH_RTT_MS or more) whose
+   * The first step's growth: fourfold; but on a path (heldByPath: a round trip of 10 ms or more) whose
    * connections are not window-bound, as many as the client's event loop could carry at the rate each has
    * now, up to CPU_BOUND_ELU busy. There each connection is held by neither its TCP window nor this client,
    * so by the path: a per-flow shaper, where every connection more adds as much (2 x 10 MB/s read 5 %
@@ -401,14 +393,6 @@ export class ConnectionTuner {
     const perMs = s.ms > 0 ? s.bytes / s.ms : 0;
     return s.remainingBytes < perMs * NEXT_STEP_MS;
   }
-}
-
-/**
- * On a path (PATH_RTT_MS or more), each connection carried less than its TCP window allows and the client's
- * event loop had room: what holds them is the path, per flow or shared (#firstGrowth).
- */
-function heldByPath(step: { connections: number; rate: number; elu: number }, rttMs: number): boolean {
-  return rttMs >= PATH_RTT_MS && !windowBound(step, rttMs) && step.elu > 0 && step.elu < CPU_BOUND_ELU;
 }
 
 /** Bytes per second over `samples`. */

@@ -16,6 +16,14 @@
  * than it gained.
  */
 
+/** Event-loop utilisation (0..1) at or above which the client counts as CPU-bound. */
+export const CPU_BOUND_ELU = 0.9;
+/**
+ * A round trip from which the first step may grow past fourfold (connection-tuner.ts): a path's, not
+ * loopback's or a LAN's (0.7-4.9 ms measured on loopback at a load of 7-11: there connections far from their
+ * windows are held by the CPU of one end, and more only cost CPU).
+ */
+const PATH_RTT_MS = 10;
 /** A step must raise the goodput by this fraction to be kept, wherever it was taken. */
 export const MIN_GAIN = 0.15;
 /** Enough where the connections were window-bound (see above), and their CPU per byte did not rise more. */
@@ -97,4 +105,13 @@ export function saturated(prev: StepFigures, now: StepFigures, rttMs: number): b
   if (!windowBound(prev, rttMs)) return false;
   const linear = now.connections / prev.connections - 1;
   return now.rate / prev.rate - 1 < SATURATED_SHARE * linear;
+}
+
+/**
+ * On a path (PATH_RTT_MS or more), each connection carried less than its TCP window allows and the client's
+ * event loop had room: what holds them is the path, per flow or shared (connection-tuner.ts grows its first
+ * step past fourfold there).
+ */
+export function heldByPath(step: { connections: number; rate: number; elu: number }, rttMs: number): boolean {
+  return rttMs >= PATH_RTT_MS && !windowBound(step, rttMs) && step.elu > 0 && step.elu < CPU_BOUND_ELU;
 }
