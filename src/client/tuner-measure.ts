@@ -89,3 +89,15 @@ function totals(samples: readonly TunerSample[]): { bytes: number; ms: number } 
   }
   return { bytes, ms };
 }
+
+/** The first step's measurement while its jump's connections open (ConnectionTuner #jump). */
+export interface Yardstick {
+  readonly counted: TunerSample[];
+  readonly quietAtStart: number;
+  readonly connections: number;
+  /** The warm-up's event-loop utilisation and CPU per byte (Measured), before the jump. */
+  readonly elu: number;
+  readonly cpuPerByte: number;
+  /** When the jump was taken, in ms of sampling. */
+  readonly atMs: number;
+}
