@@ -165,6 +165,8 @@ export class ConnectionTuner {
 
   /** Stops tuning where it is (the session ends, or its connections cannot be opened). */
   stop(reason: StopReason): void {
+    // Ended while the jump's connections were still opening: the first step is what was measured so far.
+    this.#endYardstick(this.#yardstick?.counted.at(-1)?.rttMs ?? 0);
     this.#stopped ??= reason;
   }
 

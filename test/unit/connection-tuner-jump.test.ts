@@ -117,4 +117,37 @@ test("the event loop's room for the jump is read from the quieter warm-up interv
   assert.is(grew, 32);
 });
 
+test('a session that ends while the jump opens still reports the first step', () => {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  for (let i = 0; i < 30 && tuner.target === 2; i++) {
+    const s = {
+      ms: MS,
+      bytes: 2e6,
+      connections: 2,
+      opening: 0,
+      elu: 0.05,
+      cpuMs: 4,
+      remainingBytes: Infinity,
+    };
+    tuner.sample({ ...s, rttMs: RTT_MS, quietMs: 0 });
+  }
+  assert.is(tuner.target, 32);
+  tuner.sample({
+    ms: MS,
+    bytes: 2e6,
+    connections: 2,
+    opening: 30,
+    elu: 0.3,
+    cpuMs: 4,
+    remainingBytes: 0,
+    rttMs: RTT_MS,
+    quietMs: 0,
+  });
+  tuner.stop('end');
+  assert.equal(
+    tuner.steps.map((s) => [s.connections, s.rate]),
+    [[2, 20e6]],
+  );
+});
+
 test.run();
