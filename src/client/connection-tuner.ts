@@ -10,7 +10,9 @@
  * pieces and 4 per connection, or 2 s, then:
  *   - the first step grows fourfold at once unless the client's event loop is already saturated
  *     (CPU-bound: more connections only cost CPU there, the case of loopback); on a path (10 ms or more)
- *     whose connections are not window-bound, to as many as the event loop could carry (#firstGrowth);
+ *     whose connections are not window-bound, to as many as the event loop could carry (#firstGrowth),
+ *     and where that is more than fourfold as soon as its warm-up shows it, the step it is judged against
+ *     measured while the new connections open (#jump);
  *   - a later step that paid (step-payoff.ts: it raised the goodput by 15 %, or by 5 % where its
  *     connections were window-bound and their CPU per byte did not rise more) is kept, and the next grows:
  *     straight to the cap after a step that scaled nearly linearly (each connection held its own rate: a
@@ -24,6 +26,16 @@
  */
 
 import { CPU_BOUND_ELU, heldByPath, paid, saturated, windowBound } from './step-payoff.js';
+import {
+  type Measured,
+  measure,
+  PIECE_BYTES,
+  rateOf,
+  type TunerSample,
+  type Yardstick,
+} from './tuner-measure.js';
+
+export type { TunerSample } from './tuner-measure.js';
 
 /** Connections in all (the control one included) an auto session starts with. */
 export const AUTO_START = 2;
@@ -78,9 +90,6 @@ const MIN_STEP_BYTES = 16 * 1024 * 1024;
  * of the measurement, so with 2 per connection a step of 8 read 10 MB/s on an 8 MB/s link (+25 %).
  */
 const MIN_STEP_PIECES_PER_CONN = 4;
-/** A first step likely to grow past fourfold is measured over this much at least (#jumpAhead). */
-const JUMP_STEP_BYTES = 8 * 1024 * 1024;
-const PIECE_BYTES = 1024 * 1024;
 const MAX_STEP_MS = 2000;
 /**
  * How long a step waits for connections still on their way before it is measured with those that did open.
@@ -93,31 +102,6 @@ const MAX_WAIT_MS = 10_000;
 /** What a next step takes at least (open, warm up, measure): too little left for it, and tuning stops. */
 const NEXT_STEP_MS = 1000;
 
-/** What the client saw over one interval. */
-export interface TunerSample {
-  /** The interval's length. */
-  readonly ms: number;
-  /** File data that crossed in it (acknowledged on a push, received on a pull). */
-  readonly bytes: number;
-  /** Data connections open at its end (the control one included): attached, so carrying data. */
-  readonly connections: number;
-  /** Connections on their way at its end (dialling, logging in through ssh, attaching). */
-  readonly opening: number;
-  /** Event-loop utilisation over it, 0..1 (performance.eventLoopUtilization). */
-  readonly elu: number;
-  /** The client's CPU time over it (user + system, all its threads), in ms (process.cpuUsage). */
-  readonly cpuMs: number;
-  /** File data known to be still to cross (what was asked for minus what crossed). */
-  readonly remainingBytes: number;
-  /** The shortest round trip measured on the session's connections so far, in ms; 0 while none was. */
-  readonly rttMs: number;
-  /**
-   * Time since file data last crossed, at the interval's end (0 for a steady stream). On a push data
-   * crosses in bursts, a whole piece per acknowledgement; this lets a measurement span whole bursts.
-   */
-  readonly quietMs: number;
-}
-
 export type TunerAction =
   | { readonly kind: 'wait' }
   | { readonly kind: 'grow'; readonly to: number }
@@ -125,18 +109,9 @@ export type TunerAction =
   | { readonly kind: 'stop' };
 
 /** One measured step, for the -v line and the summary. */
-export interface TunerStep {
-  readonly connections: number;
-  /** Bytes per second. */
-  readonly rate: number;
-  /** Bytes per second with a whole piece per connection counted against it (step-payoff.ts). */
-  readonly sureRate: number;
+export interface TunerStep extends Measured {
   /** Its gain over the step before, a fraction; undefined for the first. */
   readonly gain: number | undefined;
-  /** The client's event-loop utilisation over it, 0..1. */
-  readonly elu: number;
-  /** The client's CPU time per byte moved over it, in ns (CPU-seconds per GB). */
-  readonly cpuPerByte: number;
   /** The path's round trip when it was judged, in ms (0: not measured). */
   readonly rttMs: number;
   /** When it was judged, in ms of sampling since the tuner started. */
@@ -155,7 +130,8 @@ export class ConnectionTuner {
   /** The current step: time spent waiting for its connections, warm-up samples, samples counted. */
   #opening = true;
   #waitedMs = 0;
-  #warmup: TunerSample[] = [];
+  /** Each with the quietMs of the interval before it (#quietBefore), where a yardstick from it starts. */
+  #warmup: (TunerSample & { readonly quietBefore: number })[] = [];
   /** Intervals the current measurement takes: fixed when it starts (see #measureLength). */
   #measureFor = 0;
   #counted: TunerSample[] = [];
@@ -164,6 +140,8 @@ export class ConnectionTuner {
   #quietAtStart = 0;
   /** The current step was measured once already, on a starved client (#starved). */
   #remeasured = false;
+  /** The first step's measurement, still taken while the jump's connections open (#jump). */
+  #yardstick: Yardstick | undefined;
 
   /** `max`: the most this session may open (AUTO_MAX, or fewer when the daemon allows fewer). */
   constructor(max: number, start = AUTO_START) {
@@ -187,6 +165,8 @@ export class ConnectionTuner {
 
   /** Stops tuning where it is (the session ends, or its connections cannot be opened). */
   stop(reason: StopReason): void {
+    // Ended while the jump's connections were still opening: the first step is what was measured so far.
+    this.#endYardstick(this.#yardstick?.counted.at(-1)?.rttMs ?? 0);
     this.#stopped ??= reason;
   }
 
@@ -200,13 +180,17 @@ export class ConnectionTuner {
       // The interval in which the last of them opened had fewer for part of it: not counted either. Those
       // that failed are not waited for (the step is measured with what opened).
       this.#waitedMs += s.ms;
+      this.#measureYardstick(s);
       if (s.opening > 0 && this.#waitedMs <= MAX_WAIT_MS) return { kind: 'wait' };
       this.#opening = false;
+      this.#endYardstick(s.rttMs);
       return { kind: 'wait' };
     }
     if (this.#measureFor === 0) {
-      this.#warmup.push(s);
+      this.#warmup.push({ ...s, quietBefore });
       if (this.#warming()) return this.#nearEnd(s) ? this.#stop('end') : { kind: 'wait' };
+      const jump = this.#jumpTo();
+      if (jump !== undefined) return this.#nearEnd(s) ? this.#stop('end') : this.#jump(jump);
       this.#measureFor = this.#measureLength(s.ms);
       return { kind: 'wait' };
     }
@@ -232,8 +216,7 @@ export class ConnectionTuner {
    * pieces complete together: 8 in one interval, none in the next) and read high.
    */
   #measureLength(ms: number): number {
-    const least = this.#jumpAhead() ? JUMP_STEP_BYTES : MIN_STEP_BYTES;
-    const wanted = Math.max(least, MIN_STEP_PIECES_PER_CONN * PIECE_BYTES * this.#target);
+    const wanted = Math.max(MIN_STEP_BYTES, MIN_STEP_PIECES_PER_CONN * PIECE_BYTES * this.#target);
     const perSample = (Math.max(rateOf(this.#warmup.slice(-2)), this.#steps.at(-1)?.rate ?? 0) * ms) / 1000;
     const most = Math.max(1, Math.floor(MAX_STEP_MS / ms));
     const n = perSample > 0 ? Math.ceil(wanted / perSample) : most;
@@ -274,14 +257,66 @@ export class ConnectionTuner {
 
   /**
    * The first step is likely to grow past fourfold (#firstGrowth): its last two intervals each had its
-   * connections held by the path. Its warm-up ends as a window-bound one's does, and it is measured over
-   * JUMP_STEP_BYTES: the step after it must gain JUMP_MIN_GAIN (step-payoff.ts), which a yardstick rounded
-   * by a piece per connection cannot fake. 2 x 10 MB/s took 1.4 s to be judged, a sixth of the link.
+   * connections held by the path. Its warm-up ends as a window-bound one's does, and then it jumps (#jump).
    */
   #jumpAhead(): boolean {
     if (this.#steps.length > 0) return false;
     const last = this.#warmup.slice(-2);
     return last.length === 2 && last.every((w) => heldByPath({ ...w, rate: rateOf([w]) }, w.rttMs));
+  }
+
+  /**
+   * Where the first step jumps as soon as its warm-up ends, if it does: past fourfold (#firstGrowth), on a
+   * path that holds each connection (#jumpAhead), judged by the last two intervals of the warm-up.
+   */
+  #jumpTo(): number | undefined {
+    if (!this.#jumpAhead()) return undefined;
+    const last = this.#warmup.slice(-2);
+    // The quieter of the two: on a loaded box one interval with a stall read 8-12 % busy at 2 x 10 MB/s, where
+    // 400 ms measured 1-3 %, and the jump went to 22 instead of 32 (a second step to 32 at 3.6-6.1 s).
+    const elu = Math.min(...last.map((w) => w.elu));
+    const connections = last.at(-1)?.connections ?? this.#target;
+    const to = Math.min(
+      this.#firstGrowth({ connections, rate: rateOf(last), elu }, last.at(-1)?.rttMs ?? 0),
+      this.#max,
+    );
+    // Fourfold or less is an ordinary step, judged against a yardstick measured first, as any.
+    return to > 4 * connections ? to : undefined;
+  }
+
+  /**
+   * The jump is taken now, and the step it is judged against (the yardstick) is measured while its
+   * connections open: from the last two intervals of the warm-up on, for as long as none of the new ones
+   * has attached (a TLS start and two round trips at least, 3-4 intervals over 40 ms). Measuring it first,
+   * over 8 pieces, kept a per-flow shaper's copy at 2 x 10 MB/s for 0.4-0.5 s more of its 0.8-1.0 s
+   * there. The yardstick is shorter, so the jump is judged against its ceilRate (step-payoff.ts `paid`).
+   */
+  #jump(to: number): TunerAction {
+    const counted = this.#warmup.slice(-2);
+    const quietAtStart = counted[0]?.quietBefore ?? 0;
+    const connections = counted[0]?.connections ?? 0;
+    // The client's figures are the warm-up's: the jump's TLS starts would count against 2 connections.
+    const { elu, cpuPerByte } = measure(counted, quietAtStart, connections);
+    const yardstick = { counted, quietAtStart, connections, elu, cpuPerByte, atMs: this.#elapsedMs };
+    const action = this.#grow(to);
+    this.#yardstick = yardstick;
+    return action;
+  }
+
+  /** While the jump's connections open: `s` counts towards the yardstick if none of them had attached. */
+  #measureYardstick(s: TunerSample): void {
+    const y = this.#yardstick;
+    if (y === undefined) return;
+    if (s.connections === y.connections) y.counted.push(s);
+    else this.#endYardstick(s.rttMs);
+  }
+
+  #endYardstick(rttMs: number): void {
+    const y = this.#yardstick;
+    if (y === undefined) return;
+    this.#yardstick = undefined;
+    const m = measure(y.counted, y.quietAtStart, y.connections);
+    this.#steps.push({ ...m, elu: y.elu, cpuPerByte: y.cpuPerByte, gain: undefined, rttMs, atMs: y.atMs });
   }
 
   /** The last two intervals moved RISING times what the two before them did (or the first two, one). */
@@ -291,23 +326,8 @@ export class ConnectionTuner {
     return rateOf(w.slice(-span)) > RISING * rateOf(w.slice(-2 * span, -span));
   }
 
-  /**
-   * The step's goodput over whole bursts: from the last data before the measurement began to the last
-   * data in it. On a push every connection's acknowledgement brings a whole piece at once, and a step's
-   * connections move in step: 8 connections on a 24 MB/s link acknowledge 8 MiB together every 0.35 s, so
-   * a fixed window of 2 s holds 5 or 6 of those bursts by phase alone, and read 2 -> 8 as +15 % on a link
-   * that 2 already filled. Counting from burst to burst, the phase drops out; a steady stream (a pull)
-   * has quietMs near 0 at both ends and is measured as before.
-   */
   #measured(connections: number): Measured {
-    const elu = this.#counted.reduce((sum, c) => sum + c.elu, 0) / this.#counted.length;
-    const { bytes, ms } = totals(this.#counted);
-    const cpuMs = this.#counted.reduce((sum, c) => sum + c.cpuMs, 0);
-    const spanMs = ms + this.#quietAtStart - (this.#counted.at(-1)?.quietMs ?? 0);
-    const rate = bytes > 0 && spanMs > 0 ? (bytes * 1000) / spanMs : 0;
-    const sure = Math.max(0, bytes - connections * PIECE_BYTES);
-    const sureRate = spanMs > 0 ? (sure * 1000) / spanMs : 0;
-    return { connections, rate, sureRate, elu, cpuPerByte: bytes > 0 ? (cpuMs * 1e6) / bytes : 0 };
+    return measure(this.#counted, this.#quietAtStart, connections);
   }
 
   #decide(m: Measured, last: TunerSample): TunerAction {
@@ -346,7 +366,7 @@ export class ConnectionTuner {
    * busy: 32 at once, where 2 -> 8 -> 32 spent 2.4-2.8 s below 80 MB/s of a 250 MB/s link), or a
    * bottleneck they share, where the next step reads no gain and is undone, as any step that did not pay.
    */
-  #firstGrowth(m: Measured, rttMs: number): number {
+  #firstGrowth(m: Pick<Measured, 'connections' | 'rate' | 'elu'>, rttMs: number): number {
     const fourfold = m.connections * 4;
     if (!heldByPath(m, rttMs)) return fourfold;
     return Math.max(fourfold, Math.floor((m.connections * CPU_BOUND_ELU) / m.elu));
@@ -393,29 +413,4 @@ export class ConnectionTuner {
     const perMs = s.ms > 0 ? s.bytes / s.ms : 0;
     return s.remainingBytes < perMs * NEXT_STEP_MS;
   }
-}
-
-/** Bytes per second over `samples`. */
-function rateOf(samples: readonly TunerSample[]): number {
-  const { bytes, ms } = totals(samples);
-  return ms > 0 ? (bytes * 1000) / ms : 0;
-}
-
-/** The bytes and the time of `samples` together. */
-function totals(samples: readonly TunerSample[]): { bytes: number; ms: number } {
-  let bytes = 0;
-  let ms = 0;
-  for (const s of samples) {
-    bytes += s.bytes;
-    ms += s.ms;
-  }
-  return { bytes, ms };
-}
-
-interface Measured {
-  connections: number;
-  rate: number;
-  sureRate: number;
-  elu: number;
-  cpuPerByte: number;
 }

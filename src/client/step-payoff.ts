@@ -44,6 +44,8 @@ export interface StepFigures {
    * connection having had a piece partly across at either end of the measurement.
    */
   readonly sureRate: number;
+  /** The goodput with a whole piece per connection counted for it: the most the reading may have missed. */
+  readonly ceilRate: number;
   /** The client's CPU time per byte moved (any unit, the same for every step). */
   readonly cpuPerByte: number;
 }
@@ -69,17 +71,19 @@ export function windowBound(step: Pick<StepFigures, 'connections' | 'rate'>, rtt
 
 /**
  * A step that more than quadrupled the connections (connection-tuner.ts: the first, on a path that held each
- * connection) must raise the goodput by this much, counted on its sureRate: its yardstick was measured over
- * fewer pieces, and its many connections each have a piece in progress at either end of its measurement.
- * On a 24 MB/s link all share, 2 -> 32 read 33 MB/s (+40 %) over 2 s: 48 MB, of which 32 MiB were those
- * pieces. Behind a per-flow shaper (2 x 10 MB/s -> 32 on a 250 MB/s link) the sure gain is +500 % and more.
+ * connection) must raise the goodput by this much, counted from its sureRate to its yardstick's ceilRate:
+ * its many connections each have a piece in progress at either end of its measurement, and the yardstick
+ * was measured over a few pieces only (0.2-0.4 s, while the jump's connections opened), each of its own
+ * connections with one partly across too. On a 24 MB/s link all share, 2 -> 32 read 33 MB/s (+40 %) over
+ * 2 s: 48 MB, of which 32 MiB were those pieces. Behind a per-flow shaper (2 x 10 MB/s -> 32 on a 250 MB/s
+ * link) the gain so counted is +400 % and more.
  */
 export const JUMP_MIN_GAIN = 0.3;
 
 /** Whether `now`'s step (taken after `prev`) paid, on a path whose round trip is `rttMs` (0: unknown). */
 export function paid(prev: StepFigures, now: StepFigures, rttMs: number): boolean {
   const gain = now.rate / prev.rate - 1;
-  if (now.connections > 4 * prev.connections) return now.sureRate / prev.rate - 1 >= JUMP_MIN_GAIN;
+  if (now.connections > 4 * prev.connections) return now.sureRate / prev.ceilRate - 1 >= JUMP_MIN_GAIN;
   if (gain >= MIN_GAIN) return true;
   if (gain < WINDOW_MIN_GAIN || !windowBound(prev, rttMs)) return false;
   return cpuRise(prev, now) <= gain;
