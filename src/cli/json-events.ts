@@ -9,7 +9,7 @@ import type { FcpError, SessionMsg } from '../protocol/index.js';
 import type { TransferEvent, TransferListener } from '../transfer/events.js';
 import type { TransferStats } from '../transfer/stats.js';
 import { progressFigures, RateMeter } from './progress-figures.js';
-import { jsonLine } from './json-line.js';
+import { jsonLine, jsonString } from './json-line.js';
 
 /** Bumped when a field changes meaning or goes away; new fields and events do not bump it. */
 export const JSON_EVENTS_VERSION = 1;
@@ -71,6 +71,10 @@ export class JsonEvents {
 
   /** The subscriber to the engine's events (EngineOptions.listeners): one line per settled entry. */
   readonly listener: TransferListener = (event) => {
+    if (event.type === 'skipped' || event.type === 'finished') {
+      this.#queue(settledLine(event, this.#time()));
+      return;
+    }
     const line = fileLine(event, this.#time());
     if (line === undefined) return;
     if (line['event'] === 'file') this.#queue(jsonLine(line));
@@ -190,33 +194,28 @@ export class JsonEvents {
 }
 
 /**
- * The line of an engine event, with `v` and `time` first (built whole: a spread of the fields into another
- * object was a tenth of the cost of a line), or undefined for the events that settle no entry.
+ * The "file" line of an entry sent or skipped, one per entry of a run: what jsonLine() writes for the object
+ * with these keys in this order, built as text (a third of the cost: no object, no generic walk). Only the
+ * path can hold characters to escape; the other strings are the engine's own words.
+ */
+export function settledLine(event: SettledEvent, time: string): string {
+  const sent = event.type === 'finished';
+  const head =
+    `{"v":${JSON_EVENTS_VERSION},"time":"${time}","event":"file",` +
+    `"status":"${statusOf(event.kind, sent ? 'sent' : 'skipped')}","path":${jsonString(event.path)},` +
+    `"kind":"${event.kind}","size":${event.size}`;
+  return sent ? `${head},"resumed_bytes":${event.resumedBytes}}\n` : `${head}}\n`;
+}
+
+type SettledEvent = Extract<TransferEvent, { type: 'skipped' | 'finished' }>;
+
+/**
+ * The line of any other engine event, with `v` and `time` first (built whole: a spread of the fields into
+ * another object was a tenth of the cost of a line), or undefined for the events that settle no entry.
  */
 function fileLine(event: TransferEvent, time: string): Line | undefined {
   const v = JSON_EVENTS_VERSION;
   switch (event.type) {
-    case 'finished':
-      return {
-        v,
-        time,
-        event: 'file',
-        status: statusOf(event.kind, 'sent'),
-        path: event.path,
-        kind: event.kind,
-        size: event.size,
-        resumed_bytes: event.resumedBytes,
-      };
-    case 'skipped':
-      return {
-        v,
-        time,
-        event: 'file',
-        status: statusOf(event.kind, 'skipped'),
-        path: event.path,
-        kind: event.kind,
-        size: event.size,
-      };
     case 'not-sent':
       return { v, time, event: 'file', status: 'not_sent', path: event.path, kind: 'file', size: event.size };
     case 'failed':

@@ -1,5 +1,6 @@
 import * as assert from 'uvu/assert';
-import { JsonEvents } from '../../src/cli/json-events.js';
+import { JsonEvents, settledLine } from '../../src/cli/json-events.js';
+import { jsonLine } from '../../src/cli/json-line.js';
 import { FcpError, MsgType } from '../../src/protocol/index.js';
 import { createStats } from '../../src/transfer/stats.js';
 import { readEventSchema, schemaProblems } from '../helpers/json-events.js';
@@ -118,6 +119,35 @@ test('a pass of many file lines is written in pieces, not held whole', async () 
   assert.ok(writes.length >= 4, `${writes.length} writes`);
   await new Promise((resolve) => setImmediate(resolve));
   assert.is(writes.join('').split('\n').length - 1, 5000);
+});
+
+test('a sent or skipped line built as text is what jsonLine writes for the object', () => {
+  const time = '2026-12-07T11:00:00.123Z';
+  const paths = [
+    'a',
+    'd/"q"\\b',
+    'tab\there',
+    'caf\u00e9 \u65e5\u{1F600}',
+    'c1\u009b\u0085x',
+    'ls\u2028ps\u2029',
+    '\u007f',
+  ];
+  for (const path of paths) {
+    for (const kind of ['file', 'symlink', 'dir'] as const) {
+      const skipped = { type: 'skipped', path, kind, size: 123 } as const;
+      const status = kind === 'dir' ? 'ready' : 'skipped';
+      assert.is(
+        settledLine(skipped, time),
+        jsonLine({ v: 1, time, event: 'file', status, path, kind, size: 123 }),
+      );
+      const finished = { type: 'finished', path, kind, size: 2 ** 40, resumedBytes: 7 } as const;
+      const sent = kind === 'dir' ? 'ready' : 'sent';
+      assert.is(
+        settledLine(finished, time),
+        jsonLine({ v: 1, time, event: 'file', status: sent, path, kind, size: 2 ** 40, resumed_bytes: 7 }),
+      );
+    }
+  }
 });
 
 test.run();
