@@ -6,7 +6,7 @@
  */
 import type { TransferRoute } from '../client/transfer-route.js';
 import type { FcpError, SessionMsg } from '../protocol/index.js';
-import type { TransferEvent, TransferListener } from '../transfer/events.js';
+import type { TransferEvent, TransferEventType, TransferListener } from '../transfer/events.js';
 import type { TransferStats } from '../transfer/stats.js';
 import { progressFigures, RateMeter } from './progress-figures.js';
 import { jsonLine, jsonString } from './json-line.js';
@@ -43,6 +43,16 @@ export interface JsonSummary {
 
 type Line = Record<string, unknown>;
 
+/** The engine events that make a line (fileLine, settledLine). */
+const LINE_EVENTS: ReadonlySet<TransferEventType> = new Set<TransferEventType>([
+  'finished',
+  'skipped',
+  'not-sent',
+  'failed',
+  'warning',
+  'connection-lost',
+]);
+
 export class JsonEvents {
   readonly #write: (line: string) => void;
   readonly #now: () => number;
@@ -71,6 +81,8 @@ export class JsonEvents {
 
   /** The subscriber to the engine's events (EngineOptions.listeners): one line per settled entry. */
   readonly listener: TransferListener = (event) => {
+    // Most events make no line ('listed', one per entry; 'data'): no clock read for them.
+    if (!LINE_EVENTS.has(event.type)) return;
     if (event.type === 'skipped' || event.type === 'finished') {
       this.#queue(settledLine(event, this.#time()));
       return;
