@@ -15,8 +15,8 @@ import { jsonLine, jsonString } from './json-line.js';
 export const JSON_EVENTS_VERSION = 1;
 const PROGRESS_INTERVAL_MS = 1000;
 const RATE_WINDOW_MS = 5000;
-/** File lines held back at most, in UTF-16 units: written at once beyond it, not at the end of the pass. */
-const PENDING_MAX = 64 * 1024;
+/** File lines held back at most, in bytes: written at once beyond it, not at the end of the pass. */
+const PENDING_BYTES = 64 * 1024;
 
 /** What the start events say of the run; each adds its session's id and granted connections. */
 export interface JsonRun {
@@ -54,7 +54,7 @@ const LINE_EVENTS: ReadonlySet<TransferEventType> = new Set<TransferEventType>([
 ]);
 
 export class JsonEvents {
-  readonly #write: (line: string) => void;
+  readonly #write: (text: string | Uint8Array) => void;
   readonly #now: () => number;
   readonly #rate = new RateMeter(RATE_WINDOW_MS);
   readonly #run: JsonRun;
@@ -66,14 +66,18 @@ export class JsonEvents {
    * that skips 59,000 entries wrote 59,000 lines to a pipe, each a write(2) of its own: a fifth of the
    * client's CPU (spec/EVENTS.md "Order"). Every other line writes them first, so the order stays.
    */
-  #pending = '';
+  #pending: Buffer | undefined;
+  #pendingBytes = 0;
   #flushQueued = false;
   /** The `time` of the last line and the millisecond it was made for: one Date per millisecond, not per line. */
   #stampMs = Number.NaN;
   #stamp = '';
 
-  /** `write` gets each line with its newline; `nowMs` is the monotonic clock of the stats' startedMs. */
-  constructor(run: JsonRun, write: (line: string) => void, nowMs: () => number) {
+  /**
+   * `write` gets whole lines with their newlines (file lines as UTF-8, several at once); `nowMs` is the
+   * monotonic clock of the stats' startedMs.
+   */
+  constructor(run: JsonRun, write: (text: string | Uint8Array) => void, nowMs: () => number) {
     this.#run = run;
     this.#write = write;
     this.#now = nowMs;
@@ -166,10 +170,13 @@ export class JsonEvents {
 
   /** Writes the file lines held back now (also called at the end of the pass they were made in). */
   flush(): void {
-    if (this.#pending === '') return;
-    const text = this.#pending;
-    this.#pending = '';
-    this.#write(text);
+    const pending = this.#pending;
+    if (pending === undefined || this.#pendingBytes === 0) return;
+    const bytes = this.#pendingBytes;
+    // A new buffer for the next lines: a write that could not finish at once may hold on to this one.
+    this.#pending = undefined;
+    this.#pendingBytes = 0;
+    this.#write(pending.subarray(0, bytes));
   }
 
   #emit(fields: Line): void {
@@ -181,12 +188,15 @@ export class JsonEvents {
     this.#write(line);
   }
 
+  /**
+   * Encodes the line into the pending bytes at once, so that its string dies young: pending lines held as
+   * one string kept every line's pieces alive through the scavenges until the flush, and promoted them.
+   */
   #queue(line: string): void {
-    this.#pending += line;
-    if (this.#pending.length >= PENDING_MAX) {
-      this.flush();
-      return;
-    }
+    // A UTF-16 unit is at most 3 bytes of UTF-8.
+    if (this.#pendingBytes + 3 * line.length > PENDING_BYTES) this.flush();
+    this.#pending ??= Buffer.allocUnsafe(Math.max(PENDING_BYTES, 3 * line.length));
+    this.#pendingBytes += this.#pending.write(line, this.#pendingBytes);
     if (this.#flushQueued) return;
     this.#flushQueued = true;
     setImmediate(() => {

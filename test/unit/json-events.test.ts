@@ -25,7 +25,8 @@ function writer(clock: { now: number }) {
   const writes: string[] = [];
   const json = new JsonEvents(
     RUN,
-    (text) => {
+    (bytes) => {
+      const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
       writes.push(text);
       for (const l of text.split('\n').slice(0, -1)) lines.push(JSON.parse(l) as Record<string, unknown>);
     },
