@@ -36,6 +36,7 @@ import { withRetries } from '../client/retry.js';
 import { pull, push } from '../client/transfer-client.js';
 import { endpointFor, splitOperands } from './fcp-operands.js';
 import { jsonWriter, type RunArgs, runArgsProblem, runListeners } from './run-options.js';
+import { blockingStdoutPipe } from './stdout-pipe.js';
 import { TransportChooser } from '../client/transport-choice.js';
 import { type SshArgs, sshOptions, TRANSPORT_HELP, transportChoice, withDefaultSsh } from './ssh-options.js';
 
@@ -84,6 +85,8 @@ async function run(
   table: OptionTable,
 ): Promise<void> {
   verbose = flags.verbose;
+  // The file lines, --dry-run -v's plan and the summary must all reach a reader before process.exit.
+  blockingStdoutPipe();
   // Every normal end calls process.exit with its code. If the event loop ever empties without one (a
   // transfer that neither finished nor failed), that is a bug, and it must not look like success.
   process.exitCode = EXIT.INTERNAL;

@@ -6,9 +6,14 @@
 const LINE_UNSAFE = /[\u007f-\u009f\u2028\u2029]/g;
 
 export function jsonLine(value: unknown): string {
-  const text = JSON.stringify(value).replace(
-    LINE_UNSAFE,
-    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-  return `${text}\n`;
+  return `${lineSafe(JSON.stringify(value))}\n`;
+}
+
+/** One string as jsonLine() writes it inside a line, quotes included. */
+export function jsonString(text: string): string {
+  return lineSafe(JSON.stringify(text));
+}
+
+function lineSafe(json: string): string {
+  return json.replace(LINE_UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -2,6 +2,8 @@
 // parsed and checked against the schema the document's tables define, including a file that fails, a run
 // that fails, and a resumed transfer whose first progress event already counts the bytes it found in place.
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
@@ -144,6 +146,26 @@ test('names with DEL, C1 controls and U+2028/2029: every line is one object, wha
   assert.is(r.stdout.split(SPLITLINES).length, events.length + 1, 'splitlines() sees as many lines');
   const sent = fileEvents(events);
   for (const name of names) assert.is(sent.get(name)?.['status'], 'sent', JSON.stringify(name));
+});
+
+test('a reader slower than fcp gets every line, the summary last: stdout waits for the pipe before the exit', async () => {
+  const many = join(tmp, 'many');
+  mkdirSync(many);
+  const FILES = 2500;
+  for (let i = 0; i < FILES; i++) writeFileSync(join(many, `file-${String(i).padStart(5, '0')}`), '');
+  assert.is((await runJson(['push', `${many}/`, d.remote('many')])).code, 0);
+  // A re-run: ~250 KB of lines, several pipes full, none read until fcp has ended or waited on the pipe.
+  const run = startFcp(['--json', 'push', `${many}/`, d.remote('many')], RUN_TIMEOUT_MS);
+  children.push(run);
+  run.child.stdout!.pause();
+  await Promise.race([once(run.child, 'exit'), sleep(3000)]);
+  run.child.stdout!.resume();
+  const r = await run.done;
+  const events = parseEvents(schema, r.stdout);
+  const last = events.at(-1);
+  assert.is(last?.event, 'summary', describeRun(r));
+  assert.is(last?.['files_skipped'], FILES);
+  assert.is(events.filter((e) => e['status'] === 'skipped').length, FILES);
 });
 
 test('after a resume, the first progress event counts the bytes found in place as done', async () => {

@@ -144,6 +144,41 @@ test('a re-run after a run sends what changed: a size, an mtime 3 us on, and wit
   assert.equal(await compareTrees(pushed, back, { ignoreRootMeta: true }), []);
 });
 
+/** More directories than a receiver holds open (DEFAULT_HELD_LIMIT, 256): the first are let go and re-opened. */
+const MANY_DIRS = 300;
+
+/** Files in the first two directories (long let go) and the last one change: size, mtime 3 us on, size. */
+function changeAcrossLevels(root: string): void {
+  const t = timeAt(9);
+  writeFileSync(join(root, 'w/d000/a'), 'x', { flag: 'a' });
+  const later = join(root, 'w/d001/a');
+  writeFileSync(later, Buffer.alloc(readFileSync(later).length, 0x5a));
+  const mtime = toUtimes({ sec: t.sec, usec: t.usec + 3 });
+  utimesSync(later, mtime, mtime);
+  writeFileSync(join(root, `w/d${MANY_DIRS - 1}/a`), 'y', { flag: 'a' });
+}
+
+test('a re-run over more directories than are held open sends what changed in the levels let go, skips the rest', async () => {
+  const src = join(tmp, 'src-many');
+  const t = timeAt(9);
+  const specs: EntrySpec[] = [];
+  for (let d = 0; d < MANY_DIRS; d++) {
+    specs.push({ kind: 'file', path: `w/d${String(d).padStart(3, '0')}/a`, size: 10 + (d % 7), mtime: t });
+  }
+  await buildTree(src, specs);
+  assert.is((await runFcp(['push', `${src}/`, remote('many')], { timeoutMs: 60_000 })).code, 0);
+  const pushed = join(served, 'many');
+  expectNothingSent(await runFcp(['push', `${src}/`, remote('many')], { timeoutMs: 60_000 }), MANY_DIRS);
+  const back = join(tmp, 'back-many');
+  assert.is((await runFcp(['pull', remote('many/'), back], { timeoutMs: 60_000 })).code, 0);
+
+  changeAcrossLevels(src);
+  expectSent(await runFcp(['push', `${src}/`, remote('many')], { timeoutMs: 60_000 }), 3);
+  assert.equal(await compareTrees(src, pushed, { ignoreRootMeta: true }), []);
+  expectSent(await runFcp(['pull', remote('many/'), back], { timeoutMs: 60_000 }), 3);
+  assert.equal(await compareTrees(src, back, { ignoreRootMeta: true }), []);
+});
+
 /**
  * Source mtimes (ns since the epoch) whose copy, set to the microsecond by futimes() through a double of
  * seconds, reads back within 1 us as BigInt nanoseconds but over 1 us as a double of milliseconds (mtimeMs):

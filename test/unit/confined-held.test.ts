@@ -96,6 +96,31 @@ test('LRU: a level let go is re-opened through its parent while it is the same d
   assert.is(held.openCount, 0);
 });
 
+test('LRU with many levels let go: the least recently used open level is the one closed, whatever was let go before', () => {
+  if (!linux) return;
+  const { root } = rootAndOutside(tempDir);
+  const names = [...Array(10).keys()].map((i) => `a${i}`);
+  for (const d of [...names, 'b']) fs.mkdirSync(path.join(root, d));
+  const held = HeldDirs.open(root, 3);
+  for (const d of names) held.hold(rel(d));
+  assert.is(held.openCount, 3, 'the root, a8 and a9');
+  held.use(rel('a8/x'), (p) => fs.writeFileSync(p, 'x'));
+  held.hold(rel('b'));
+  assert.is(held.openCount, 3, 'a9, used least recently, was let go; a8 is held');
+  for (const d of ['a8', 'a9']) {
+    fs.renameSync(path.join(root, d), path.join(root, `${d}.old`));
+    fs.mkdirSync(path.join(root, d));
+  }
+  held.use(rel('a8/y'), (p) => fs.writeFileSync(p, 'y'));
+  assert.ok(fs.existsSync(path.join(root, 'a8.old', 'y')), 'through the descriptor held');
+  assert.throws(
+    () => held.use(rel('a9/y'), (p) => fs.writeFileSync(p, 'y')),
+    (err: FcpError) => err.code === 'FCP_ERR_FILE_CHANGED',
+  );
+  held.release();
+  assert.is(held.openCount, 0);
+});
+
 test('release (the session ended or aborted) closes every level; a call in flight keeps its own until it settles', async () => {
   if (!linux) return;
   const { root } = rootAndOutside(tempDir);
