@@ -36,7 +36,8 @@ export const EXIT_DESCRIPTIONS: Readonly<Record<ExitName, string>> = {
   REFUSED: 'the daemon refused or ended the session (busy, limit exceeded, shutting down)',
   AUTH: 'authentication failed: host key changed or unverifiable, no key accepted, no key to offer, or ssh refused the login',
   INTERNAL: 'internal error (a bug: please report it)',
-  INTERRUPTED: 'interrupted by SIGINT (Ctrl-C) or SIGTERM',
+  INTERRUPTED:
+    'interrupted by SIGINT (Ctrl-C) or SIGTERM, or standard output closed under it (its reader went away)',
 };
 
 const MAX_CAUSE_DEPTH = 8;

@@ -178,17 +178,25 @@ async function run(
     if (counted !== stats) totals.add(stats);
     jsonSummary(exitCode);
   };
-  const interrupt = () => {
-    progress.finish();
-    const err = new FcpError('FCP_ERR_SESSION_ABORTED', 'interrupted');
+  /** Ends the run now, as Ctrl-C does: the engine fails its session (partial files kept for a re-run). */
+  const stopNow = (reason: string, stdoutUsable: boolean) => {
+    if (stdoutUsable) progress.finish();
+    const err = new FcpError('FCP_ERR_SESSION_ABORTED', reason);
     engine?.fail(err);
     chooser.close();
-    process.stderr.write('fcp: interrupted\n');
-    beforeFatalExit?.(err, EXIT.INTERRUPTED);
+    process.stderr.write(`fcp: ${reason}\n`);
+    if (stdoutUsable) beforeFatalExit?.(err, EXIT.INTERRUPTED);
     process.exit(EXIT.INTERRUPTED);
   };
+  const interrupt = () => stopNow('interrupted', true);
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
+  // The reader of stdout went away (`fcp --json ... | head -1`): where a C program would die of SIGPIPE,
+  // node gets EPIPE, and without a listener that was a stack trace. Stopped as on Ctrl-C, and nothing more
+  // goes to stdout.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) =>
+    stopNow(`standard output closed (${err.code ?? err.message}); transfer stopped`, false),
+  );
   const statusListener = registerTransfer(
     { ...description, id },
     { stats: () => stats, connections: () => engine?.connectionCount ?? 0, route: () => chooser.route() },

@@ -168,6 +168,21 @@ test('a reader slower than fcp gets every line, the summary last: stdout waits f
   assert.is(events.filter((e) => e['status'] === 'skipped').length, FILES);
 });
 
+test('the reader of stdout goes away: fcp stops as on Ctrl-C, says so in one line, no stack trace', async () => {
+  // The slow-reader test's tree (2,500 files) is already there: a re-run writes ~250 KB of lines, more
+  // than a pipe holds, so fcp is still writing when the read end closes (`fcp --json ... | head -1`).
+  const run = startFcp(['--json', 'push', `${join(tmp, 'many')}/`, d.remote('many')], RUN_TIMEOUT_MS);
+  children.push(run);
+  const out = run.child.stdout!;
+  out.pause();
+  await once(out, 'readable');
+  out.destroy();
+  const r = await run.done;
+  assert.is(r.code, 130, describeRun(r));
+  assert.match(r.stderr, /^fcp: standard output closed \(EPIPE\); transfer stopped$/m, describeRun(r));
+  assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
 test('after a resume, the first progress event counts the bytes found in place as done', async () => {
   const big = join(tmp, 'big.bin');
   await writeRandomFile(big, 24 * MiB + 5);
