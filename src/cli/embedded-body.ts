@@ -11,7 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Script } from 'node:vm';
+import { type CacheableSource, compileCached } from './compile-cache.js';
 
 /** The line that opens the comment; never a line esbuild writes. */
 const OPEN = '/* fcpd: the rest of the daemon, in a comment (cli/embedded-body.ts)\n';
@@ -44,9 +44,17 @@ export function launcherOf(text: string): string | undefined {
   return at < 0 ? undefined : text.slice(0, at + 1);
 }
 
-/** Runs a CommonJS body as node runs the module `file`; returns its exports. */
-export function runBody(file: string, body: { code: string; line: number }): unknown {
-  const script = new Script(`${WRAPPER_HEAD}${body.code}\n})`, { filename: file, lineOffset: body.line - 1 });
+/**
+ * Runs a CommonJS body as node runs the module `file`, compiled with a code cache (compile-cache.ts) keyed
+ * by `bytes`, the content of `file`; returns its exports.
+ */
+export function runBody(
+  file: string,
+  body: { code: string; line: number },
+  cache: Pick<CacheableSource, 'bytes' | 'kind' | 'variant'>,
+): unknown {
+  const code = `${WRAPPER_HEAD}${body.code}\n})`;
+  const script = compileCached({ file, code, lineOffset: body.line - 1, ...cache });
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   const module = { exports: {} as unknown };
   wrapper(module.exports, createRequire(file), module, file, path.dirname(file));

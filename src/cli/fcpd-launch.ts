@@ -12,6 +12,7 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { cacheVariant } from './compile-cache.js';
 import { embeddedBody, runBody } from './embedded-body.js';
 import type { runFcpd } from './fcpd.js';
 import { type EarlyServeOnce, openAndAnnounce, StopWiring } from './fcpd-serve-once-open.js';
@@ -40,9 +41,11 @@ async function startEarly(): Promise<EarlyServeOnce | undefined> {
 
 async function loadFcpd(): Promise<{ runFcpd: typeof runFcpd }> {
   const file = fileURLToPath(import.meta.url);
-  const body = embeddedBody(readFileSync(file, 'utf8'));
+  const bytes = readFileSync(file);
+  const body = embeddedBody(bytes.toString('utf8'));
   if (body === undefined) return (await import(UNBUNDLED)) as { runFcpd: typeof runFcpd };
-  return runBody(file, body) as { runFcpd: typeof runFcpd };
+  const variant = cacheVariant(process.argv.slice(2), ['--serve-once', '--stdio', 'stop', 'status']);
+  return runBody(file, body, { bytes, kind: 'fcpd', variant }) as { runFcpd: typeof runFcpd };
 }
 
 const early = await startEarly();
