@@ -16,7 +16,7 @@ import { clientConfigPath } from './config-dir.js';
 import { readDefaultConfigText } from './config-read.js';
 import { configChangesSsh, earlyBootstrapArgv } from './early-ssh-args.js';
 import { cacheVariant } from './compile-cache.js';
-import { runBody } from './embedded-body.js';
+import { crash, runBody } from './embedded-body.js';
 
 /** The main bundle, beside this one in bin/ (package.json's bundle script puts it there). */
 const MAIN = new URL('./fcp-main.cjs', import.meta.url);
@@ -74,4 +74,5 @@ async function runMain(): Promise<void> {
 }
 
 startEarly();
-await runMain();
+// No top-level await: this bundle is CommonJS (embedded-body.ts, crash() says why).
+runMain().catch(crash);

@@ -13,7 +13,7 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cacheVariant } from './compile-cache.js';
-import { embeddedBody, runBody } from './embedded-body.js';
+import { crash, embeddedBody, runBody } from './embedded-body.js';
 import type { runFcpd } from './fcpd.js';
 import { type EarlyServeOnce, openAndAnnounce, StopWiring } from './fcpd-serve-once-open.js';
 import { quickOverSshArgs } from './fcpd-quick-args.js';
@@ -48,5 +48,7 @@ async function loadFcpd(): Promise<{ runFcpd: typeof runFcpd }> {
   return runBody(file, body, { bytes, kind: 'fcpd', variant }) as { runFcpd: typeof runFcpd };
 }
 
-const early = await startEarly();
-await (await loadFcpd()).runFcpd(early);
+// No top-level await: this bundle is CommonJS (embedded-body.ts, crash() says why).
+startEarly()
+  .then(async (early) => (await loadFcpd()).runFcpd(early))
+  .catch(crash);
