@@ -67,8 +67,16 @@ export interface CacheableSource {
   readonly variant: string;
 }
 
-/** The first of `argv` that is one of `commands`, else 'other': the variant of a CacheableSource. */
+/** Arguments that make a run print text and stop, whatever the command: such a run compiles little of it. */
+const TEXT_ONLY = ['--help', '-h', '--version'];
+
+/**
+ * The variant of a CacheableSource: 'text' for help and version, else the first of `argv` that is one of
+ * `commands`, else 'other'. `fcp push --help` once made the push cache of a build, and every push after
+ * it compiled what that cache lacked: 7.8 ms more client CPU per one-file push (40 pairs).
+ */
 export function cacheVariant(argv: readonly string[], commands: readonly string[]): string {
+  if (argv.some((arg) => TEXT_ONLY.includes(arg))) return 'text';
   return argv.find((arg) => commands.includes(arg)) ?? 'other';
 }
 
@@ -85,8 +93,9 @@ export function compileCached(source: CacheableSource): Script {
   if (cachedData === undefined || script.cachedDataRejected === true) {
     // At exit, when every function the run needed is compiled. Not after a privilege drop (fcpd --user):
     // the directory is the user's who started it.
-    process.once('exit', () => {
-      if (process.geteuid?.() === uid) writeCache(dir, name, script);
+    // Only after a run that succeeded: a failed one (a refused login, a usage error) stopped early.
+    process.once('exit', (code) => {
+      if (code === 0 && process.geteuid?.() === uid) writeCache(dir, name, script);
     });
   }
   return script;

@@ -104,6 +104,27 @@ test('a push, --version and fcpd each keep a cache of their own, and the pushes 
   );
 });
 
+test('neither a failed run nor `push --help` makes the cache a push uses', async () => {
+  const top = scratch();
+  const cache = path.join(top, 'cache');
+  const dir = path.join(cache, 'fcp', 'v8');
+  const src = path.join(top, 'src.txt');
+  writeFileSync(src, 'x\n');
+  // Nothing listens on port 1 of the loopback: exit 4, having compiled little of a push.
+  const failed = await runFcp(['-q', 'push', src, '127.0.0.1:1:/tmp/x'], { env: { XDG_CACHE_HOME: cache } });
+  assert.is(failed.code, 4, describeRun(failed));
+  assert.equal(caches(dir), [], 'a failed run writes none');
+  const help = await runFcp(['push', '--help'], { env: { XDG_CACHE_HOME: cache } });
+  assert.is(help.code, 0, describeRun(help));
+  assert.is(caches(dir).length, 1);
+  daemon = await spawnDaemon({ root: top });
+  const pushed = await runFcp(['-q', 'push', src, daemon.remote(`${top}/dst.txt`)], {
+    env: { XDG_CACHE_HOME: cache },
+  });
+  assert.is(pushed.code, 0, describeRun(pushed));
+  assert.is(caches(dir).length, 2, 'the push made its own, not the help text');
+});
+
 /** Makes the cache, lets `spoil` change it, runs again: the run works and the file is ours and new. */
 async function replacedAfter(spoil: (file: string) => void): Promise<void> {
   const cache = path.join(scratch(), 'cache');
