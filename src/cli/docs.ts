@@ -7,6 +7,14 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { type HelpEntry, type ManMeta, parseHelp, renderManPage } from './man-page.js';
 
+/** Both programs keep one (compile-cache.ts). */
+const CODE_CACHE: HelpEntry = {
+  term: '~/.cache/fcp/v8/',
+  text:
+    'V8 code caches that spare a run compiling the program ($XDG_CACHE_HOME/fcp/v8); private, may be removed ' +
+    'at any time; FCP_NO_COMPILE_CACHE=1 turns them off',
+};
+
 const CLIENT_FILES: HelpEntry[] = [
   {
     term: '~/.config/fcp/config',
@@ -14,6 +22,7 @@ const CLIENT_FILES: HelpEntry[] = [
   },
   { term: '~/.config/fcp/known_hosts', text: 'host keys of the daemons this user accepted' },
   { term: '~/.ssh/config', text: 'host aliases: HostName, User and IdentityFile are used' },
+  CODE_CACHE,
 ];
 
 const DAEMON_FILES: HelpEntry[] = [
@@ -27,6 +36,7 @@ const DAEMON_FILES: HelpEntry[] = [
   },
   { term: 'STATE/fcpd.log', text: 'the log of a detached daemon; SIGHUP reopens it (log rotation)' },
   { term: 'STATE/fcpd-PORT.pid', text: 'the pid file' },
+  CODE_CACHE,
 ];
 
 /** Runs a built binary and returns what it printed; throws with its stderr when it fails. */

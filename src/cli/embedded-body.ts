@@ -1,7 +1,7 @@
 /**
  * bin/fcpd.js is one file (the remote install ships and hash-checks one file, README "Works wherever ssh
- * works") holding two programs: the launcher (fcpd-launch.ts, an ES module) and, in one block comment after
- * it, the rest of fcpd as a CommonJS bundle. node compiles the launcher only: V8 skips a comment for a small
+ * works") holding two programs: the launcher (fcpd-launch.ts) and, in one block comment after it, the rest
+ * of fcpd, both bundled as CommonJS. node compiles the launcher only: V8 skips a comment for a small
  * part of what compiling those 700 KB costs, so `fcpd --serve-once` writes its bootstrap line before the rest
  * is compiled. The launcher then reads its own file and runs the comment's text through node:vm.
  *
@@ -11,7 +11,18 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Script } from 'node:vm';
+import { type CacheableSource, compileCached } from './compile-cache.js';
+
+/**
+ * Ends the process as an error thrown at the top of a module does (the stack on stderr, exit 1): for the
+ * launchers, which are CommonJS bundles so that node starts them without its ES module loader (~5 ms of
+ * CPU before serve-once's line, measured pinned) and so cannot await at their top.
+ */
+export function crash(err: unknown): void {
+  process.nextTick(() => {
+    throw err;
+  });
+}
 
 /** The line that opens the comment; never a line esbuild writes. */
 const OPEN = '/* fcpd: the rest of the daemon, in a comment (cli/embedded-body.ts)\n';
@@ -44,9 +55,17 @@ export function launcherOf(text: string): string | undefined {
   return at < 0 ? undefined : text.slice(0, at + 1);
 }
 
-/** Runs a CommonJS body as node runs the module `file`; returns its exports. */
-export function runBody(file: string, body: { code: string; line: number }): unknown {
-  const script = new Script(`${WRAPPER_HEAD}${body.code}\n})`, { filename: file, lineOffset: body.line - 1 });
+/**
+ * Runs a CommonJS body as node runs the module `file`, compiled with a code cache (compile-cache.ts) keyed
+ * by `bytes`, the content of `file`; returns its exports.
+ */
+export function runBody(
+  file: string,
+  body: { code: string; line: number },
+  cache: Pick<CacheableSource, 'bytes' | 'kind' | 'variant'>,
+): unknown {
+  const code = `${WRAPPER_HEAD}${body.code}\n})`;
+  const script = compileCached({ file, code, lineOffset: body.line - 1, ...cache });
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   const module = { exports: {} as unknown };
   wrapper(module.exports, createRequire(file), module, file, path.dirname(file));

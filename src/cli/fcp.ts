@@ -293,6 +293,22 @@ function withoutTypeColumn<T>(y: Argv<T>): Argv<T> {
   return configurable.usageConfiguration({ 'hide-types': true });
 }
 
+/** What withoutHelpCache reaches of yargs 17's internals (not in its typings). */
+interface YargsInternals {
+  getInternalMethods?: () => { getUsageInstance(): { cacheHelpMessage(): void } };
+}
+
+/**
+ * yargs lays out the whole help text each time a command's handler has started (handleValidationAndGetResult),
+ * to print it should the handler fail later; fcp's `.fail()` prints one line instead and never shows it. That
+ * layout was ~8 ms of the CPU of every push and pull (profiled, pinned): skipped. A yargs without this
+ * internal is left as it is.
+ */
+function withoutHelpCache(y: Argv): void {
+  const usageInstance = (y as unknown as YargsInternals).getInternalMethods?.().getUsageInstance();
+  if (usageInstance !== undefined) usageInstance.cacheHelpMessage = () => {};
+}
+
 /** `fcp --print-config HOST` (or HOST:PATH): the settings a transfer to HOST would use, and whence. */
 function printConfig(operand: string, flags: CommonArgs, table: OptionTable): never {
   const alias = (parseRemoteSpec(operand) ?? parseRemoteSpec(`${operand}:`))?.host ?? operand;
@@ -360,6 +376,7 @@ async function main(): Promise<void> {
       if (err) fail(err);
       usage(msg);
     });
+  withoutHelpCache(cli);
   await cli.parseAsync();
 }
 

@@ -12,7 +12,8 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { embeddedBody, runBody } from './embedded-body.js';
+import { cacheVariant } from './compile-cache.js';
+import { crash, embeddedBody, runBody } from './embedded-body.js';
 import type { runFcpd } from './fcpd.js';
 import { type EarlyServeOnce, openAndAnnounce, StopWiring } from './fcpd-serve-once-open.js';
 import { quickOverSshArgs } from './fcpd-quick-args.js';
@@ -40,10 +41,14 @@ async function startEarly(): Promise<EarlyServeOnce | undefined> {
 
 async function loadFcpd(): Promise<{ runFcpd: typeof runFcpd }> {
   const file = fileURLToPath(import.meta.url);
-  const body = embeddedBody(readFileSync(file, 'utf8'));
+  const bytes = readFileSync(file);
+  const body = embeddedBody(bytes.toString('utf8'));
   if (body === undefined) return (await import(UNBUNDLED)) as { runFcpd: typeof runFcpd };
-  return runBody(file, body) as { runFcpd: typeof runFcpd };
+  const variant = cacheVariant(process.argv.slice(2), ['--serve-once', '--stdio', 'stop', 'status']);
+  return runBody(file, body, { bytes, kind: 'fcpd', variant }) as { runFcpd: typeof runFcpd };
 }
 
-const early = await startEarly();
-await (await loadFcpd()).runFcpd(early);
+// No top-level await: this bundle is CommonJS (embedded-body.ts, crash() says why).
+startEarly()
+  .then(async (early) => (await loadFcpd()).runFcpd(early))
+  .catch(crash);

@@ -86,7 +86,10 @@ test.after(async () => {
 test('the tarball holds the commands, man pages, completion and packaging files; no tests or benchmarks', () => {
   for (const file of [
     'dist/bin/fcp.js',
+    'dist/bin/fcp-main.cjs',
     'dist/bin/fcpd.js',
+    // Marks the bundles beside it CommonJS (cli/build-fcpd-bundle.ts).
+    'dist/bin/package.json',
     'man/fcp.1',
     'man/fcpd.8',
     'completion/fcp.bash',

@@ -18,8 +18,8 @@ test('the bootstrap line leaves before the rest of fcpd is compiled', async () =
   const launcher = launcherOf(readFileSync(FCPD_BIN, 'utf8'));
   assert.ok(launcher, 'bin/fcpd.js carries the rest of fcpd after its launcher');
   const dir = dirs.make();
-  // .mjs: an ES module wherever it lies, as bin/fcpd.js is beside the package's "type": "module".
-  const broken = join(dir, 'fcpd.mjs');
+  // .cjs: CommonJS wherever it lies, as bin/fcpd.js is beside dist/bin/package.json's "type": "commonjs".
+  const broken = join(dir, 'fcpd.cjs');
   writeFileSync(broken, embedBody(launcher, 'this is not JavaScript (\n'));
   const r = await runNode(broken, ['--serve-once', '--bind', HOST, '--root', dir]);
   const info = parseBootstrapLine(r.stdout.split('\n')[0] ?? '');

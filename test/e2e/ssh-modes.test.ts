@@ -147,8 +147,9 @@ test('remote install: node but no fcpd gets the bundle in ~/.cache/fcp once; the
   const src = await sourceTree();
   const first = await runFcp([`--ssh=${s.sshCommand}`, 'push', src, `${s.alias}:${tempDir()}/`]);
   assert.is(first.code, 0, describeRun(first));
-  // `run` is the serve-once daemon's socket directory (without XDG_RUNTIME_DIR), not the install's.
-  const [bundle, ...others] = readdirSync(cache).filter((name) => name !== 'run');
+  // `run` is the serve-once daemon's socket directory (without XDG_RUNTIME_DIR) and `v8` its code cache
+  // (cli/compile-cache.ts), not the install's.
+  const [bundle, ...others] = readdirSync(cache).filter((name) => name !== 'run' && name !== 'v8');
   assert.match(bundle ?? '', /^fcpd-0\.1\.0-[0-9a-f]{16}\.js$/);
   assert.equal(others, [], 'no temp file left');
   const before = statSync(path.join(cache, bundle!));

@@ -38,7 +38,10 @@ test('runBody runs the body as a CommonJS module of that file and returns its ex
     embedBody(LAUNCHER, 'module.exports = { file: __filename, path: require("node:path").sep };\n'),
   );
   assert.ok(body);
-  assert.equal(runBody('/tmp/x/fcpd.js', body), { file: '/tmp/x/fcpd.js', path: '/' });
+  // The cache is test/e2e/compile-cache.test.ts's: none here, in this process.
+  process.env['FCP_NO_COMPILE_CACHE'] = '1';
+  const cache = { bytes: Buffer.from(''), kind: 'fcpd' as const, variant: 'other' };
+  assert.equal(runBody('/tmp/x/fcpd.js', body, cache), { file: '/tmp/x/fcpd.js', path: '/' });
 });
 
 test.run();
