@@ -1,7 +1,7 @@
 /**
  * Installing fcp's own daemon on a remote that has node but no fcpd: the single-file bundle
  * (dist/bin/fcpd.js, beside the running fcp) goes over an ssh channel into the login user's
- * ~/.cache/fcp/fcpd-VERSION-HASH16.js, checked and renamed there by the remote (remote-script.ts
+ * ~/.cache/fcp/fcpd-VERSION-HASH16.cjs, checked and renamed there by the remote (remote-script.ts
  * installProgram), and is found there by every later bootstrap.
  */
 import { createHash } from 'node:crypto';
@@ -22,7 +22,7 @@ const INSTALL_TIMEOUT_MS = 120_000;
 export interface LocalBundle {
   readonly data: Buffer;
   readonly sha256: string;
-  /** Its name in the remote cache: fcpd-VERSION-HASH16.js. */
+  /** Its name in the remote cache: fcpd-VERSION-HASH16.cjs. */
   readonly name: string;
 }
 

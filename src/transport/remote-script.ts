@@ -45,9 +45,13 @@ export function loginShellCommand(script: string): string {
   return `exec sh -c ${shellQuote(script)}`;
 }
 
-/** The bundle's name in the remote cache: fcpd-VERSION-HASH16.js. */
+/**
+ * The bundle's name in the remote cache: fcpd-VERSION-HASH16.cjs. The bundle is CommonJS, and `.cjs` says so
+ * whatever package.json node finds above the cache (a `"type": "module"` in the login user's home made a
+ * `.js` one an ES module there, and fcpd failed to start).
+ */
 export function cachedBundleName(version: string, hash16: string): string {
-  return `fcpd-${version}-${hash16}.js`;
+  return `fcpd-${version}-${hash16}.cjs`;
 }
 
 /**
@@ -83,7 +87,7 @@ export function remoteFcpdScript(remote: RemoteCommand, tail: readonly string[])
  * against damage; whoever could forge a match can write the user's home, and ssh already trusts that.
  */
 function runIfIntact(cached: string, name: string, run: string): string {
-  const hash16 = /-([0-9a-f]{16})\.js$/.exec(name)?.[1];
+  const hash16 = /-([0-9a-f]{16})\.cjs$/.exec(name)?.[1];
   if (hash16 === undefined) return run;
   const sum = `sum=$(sha256sum ${cached} 2>/dev/null || shasum -a 256 ${cached} 2>/dev/null)`;
   return `${sum}; case "$sum" in ""|${hash16}*) ${run};; esac`;

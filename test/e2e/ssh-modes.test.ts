@@ -150,7 +150,7 @@ test('remote install: node but no fcpd gets the bundle in ~/.cache/fcp once; the
   // `run` is the serve-once daemon's socket directory (without XDG_RUNTIME_DIR) and `v8` its code cache
   // (cli/compile-cache.ts), not the install's.
   const [bundle, ...others] = readdirSync(cache).filter((name) => name !== 'run' && name !== 'v8');
-  assert.match(bundle ?? '', /^fcpd-0\.1\.0-[0-9a-f]{16}\.js$/);
+  assert.match(bundle ?? '', /^fcpd-0\.1\.0-[0-9a-f]{16}\.cjs$/);
   assert.equal(others, [], 'no temp file left');
   const before = statSync(path.join(cache, bundle!));
   assert.is(before.mode & 0o777, 0o600);
@@ -166,6 +166,14 @@ test('remote install: node but no fcpd gets the bundle in ~/.cache/fcp once; the
   const third = await runFcp([`--ssh=${s.sshCommand}`, 'push', src, `${s.alias}:${tempDir()}/`]);
   assert.is(third.code, 0, describeRun(third));
   assert.ok(readFileSync(path.join(cache, bundle!)).equals(data), 'the edited copy was installed again');
+});
+
+test('remote install: a package.json of "type": "module" in the login user\'s home does not stop the bundle', async () => {
+  // node reads the nearest package.json above a .js file for its module type; the cached bundle is CommonJS.
+  const s = await sshd({ path: { fcpd: false, node: true } });
+  writeFileSync(path.join(s.home, 'package.json'), '{"type": "module"}\n');
+  const r = await runFcp([`--ssh=${s.sshCommand}`, 'push', await sourceTree(), `${s.alias}:${tempDir()}/`]);
+  assert.is(r.code, 0, describeRun(r));
 });
 
 test('remote install over a crashed install of the same pid: installed; old leftovers go, links stay', async () => {

@@ -8,7 +8,7 @@ import { bootstrapArgv, parseSshCommand, withUserFiles } from '../../src/transpo
 import { remoteCommandFor } from '../../src/transport/remote-script.js';
 import { test } from '../helpers/test.js';
 
-const NAME = 'fcpd-0.1.0-0123456789abcdef.js';
+const NAME = 'fcpd-0.1.0-0123456789abcdef.cjs';
 const named = () => NAME;
 
 /** What ssh-bootstrap.ts runs for these options (the same functions the full parse ends in). */

@@ -131,10 +131,10 @@ test('loginShellCommand refuses what some login shell would change', () => {
 
 test('the remote scripts pass loginShellCommand (one line, no \\\\ or !)', () => {
   const ssh = parseSshCommand('ssh -p 2222');
-  const search = { kind: 'search', cachedName: 'fcpd-0.1.0-0123456789abcdef.js' } as const;
+  const search = { kind: 'search', cachedName: 'fcpd-0.1.0-0123456789abcdef.cjs' } as const;
   bootstrapArgv(ssh, 'box', search);
   dataArgv(ssh, 'box', search, '/run/user/1/fcp/s.sock');
-  installArgv(ssh, 'box', 'fcpd-0.1.0-0123456789abcdef.js', 'a'.repeat(64));
+  installArgv(ssh, 'box', 'fcpd-0.1.0-0123456789abcdef.cjs', 'a'.repeat(64));
 });
 
 test('the data connections never share an ssh master, and ours come before the user options', () => {
@@ -257,7 +257,7 @@ test('install: the bundle lands in ~/.cache/fcp under its name, 0600, and the se
   try {
     const bundle = Buffer.from('console.log(JSON.stringify(process.argv.slice(2)))\n');
     const sha = createHash('sha256').update(bundle).digest('hex');
-    const name = 'fcpd-0.1.0-0123456789abcdef.js';
+    const name = 'fcpd-0.1.0-0123456789abcdef.cjs';
     const argv = installArgv(parseSshCommand('ssh'), 'box', name, sha);
     const out = spawnSync('/bin/sh', ['-c', argv.at(-1)!], { env: r.env, input: bundle, encoding: 'utf8' });
     assert.is(out.status, 0, out.stderr);
@@ -278,7 +278,7 @@ for (const tool of ['sha256sum', 'shasum']) {
     const r = fakeRemote(true, [tool]);
     try {
       const bundle = Buffer.from('console.log(JSON.stringify(process.argv.slice(2)))\n');
-      const name = `fcpd-0.1.0-${createHash('sha256').update(bundle).digest('hex').slice(0, 16)}.js`;
+      const name = `fcpd-0.1.0-${createHash('sha256').update(bundle).digest('hex').slice(0, 16)}.cjs`;
       mkdirSync(path.join(r.home, '.cache/fcp'), { recursive: true });
       const cached = path.join(r.home, '.cache/fcp', name);
       writeFileSync(cached, bundle, { mode: 0o600 });
@@ -297,7 +297,7 @@ for (const tool of ['sha256sum', 'shasum']) {
 test('install: a damaged bundle or a cache dir others can write is refused, nothing installed', () => {
   const r = fakeRemote(true);
   try {
-    const name = 'fcpd-0.1.0-0123456789abcdef.js';
+    const name = 'fcpd-0.1.0-0123456789abcdef.cjs';
     const argv = installArgv(parseSshCommand('ssh'), 'box', name, 'b'.repeat(64));
     const damaged = spawnSync('/bin/sh', ['-c', argv.at(-1)!], { env: r.env, input: 'x', encoding: 'utf8' });
     assert.is.not(damaged.status, 0);
