@@ -10,7 +10,7 @@
  * pieces and 4 per connection, or 2 s, then:
  *   - the first step grows fourfold at once unless the client's event loop is already saturated
  *     (CPU-bound: more connections only cost CPU there, the case of loopback); on a path (10 ms or more)
- *     whose connections are not window-bound, to as many as the event loop could carry (#firstGrowth),
+ *     whose connections are not window-bound, to as many as the event loop could carry (step-payoff.ts firstGrowth),
  *     and where that is more than fourfold as soon as its warm-up shows it, the step it is judged against
  *     measured while the new connections open (#jump);
  *   - a later step that paid (step-payoff.ts: it raised the goodput by 15 %, or by 5 % where its
@@ -25,7 +25,7 @@
  *     would be gone before another step could be measured.
  */
 
-import { CPU_BOUND_ELU, heldByPath, paid, saturated, windowBound } from './step-payoff.js';
+import { CPU_BOUND_ELU, firstGrowth, heldByPath, paid, saturated, windowBound } from './step-payoff.js';
 import {
   type Measured,
   measure,
@@ -256,7 +256,7 @@ export class ConnectionTuner {
   }
 
   /**
-   * The first step is likely to grow past fourfold (#firstGrowth): its last two intervals each had its
+   * The first step is likely to grow past fourfold (step-payoff.ts firstGrowth): its last two intervals each had its
    * connections held by the path. Its warm-up ends as a window-bound one's does, and then it jumps (#jump).
    */
   #jumpAhead(): boolean {
@@ -266,7 +266,7 @@ export class ConnectionTuner {
   }
 
   /**
-   * Where the first step jumps as soon as its warm-up ends, if it does: past fourfold (#firstGrowth), on a
+   * Where the first step jumps as soon as its warm-up ends, if it does: past fourfold (step-payoff.ts firstGrowth), on a
    * path that holds each connection (#jumpAhead), judged by the last two intervals of the warm-up.
    */
   #jumpTo(): number | undefined {
@@ -277,7 +277,7 @@ export class ConnectionTuner {
     const elu = Math.min(...last.map((w) => w.elu));
     const connections = last.at(-1)?.connections ?? this.#target;
     const to = Math.min(
-      this.#firstGrowth({ connections, rate: rateOf(last), elu }, last.at(-1)?.rttMs ?? 0),
+      firstGrowth({ connections, rate: rateOf(last), elu }, last.at(-1)?.rttMs ?? 0),
       this.#max,
     );
     // Fourfold or less is an ordinary step, judged against a yardstick measured first, as any.
@@ -353,23 +353,9 @@ export class ConnectionTuner {
    * 32 took ~3 s of a 1 GiB copy at 10 MB/s per flow); twofold otherwise.
    */
   #next(m: Measured, prev: TunerStep | undefined, gain: number | undefined, rttMs: number): number {
-    if (prev === undefined || gain === undefined) return this.#firstGrowth(m, rttMs);
+    if (prev === undefined || gain === undefined) return firstGrowth(m, rttMs);
     const linear = gain >= LINEAR_SHARE * (m.connections / prev.connections - 1);
     return linear ? this.#max : m.connections * 2;
-  }
-
-  /**
-   * The first step's growth: fourfold; but on a path (heldByPath: a round trip of 10 ms or more) whose
-   * connections are not window-bound, as many as the client's event loop could carry at the rate each has
-   * now, up to CPU_BOUND_ELU busy. There each connection is held by neither its TCP window nor this client,
-   * so by the path: a per-flow shaper, where every connection more adds as much (2 x 10 MB/s read 5 %
-   * busy: 32 at once, where 2 -> 8 -> 32 spent 2.4-2.8 s below 80 MB/s of a 250 MB/s link), or a
-   * bottleneck they share, where the next step reads no gain and is undone, as any step that did not pay.
-   */
-  #firstGrowth(m: Pick<Measured, 'connections' | 'rate' | 'elu'>, rttMs: number): number {
-    const fourfold = m.connections * 4;
-    if (!heldByPath(m, rttMs)) return fourfold;
-    return Math.max(fourfold, Math.floor((m.connections * CPU_BOUND_ELU) / m.elu));
   }
 
   /**

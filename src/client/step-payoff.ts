@@ -119,3 +119,17 @@ export function saturated(prev: StepFigures, now: StepFigures, rttMs: number): b
 export function heldByPath(step: { connections: number; rate: number; elu: number }, rttMs: number): boolean {
   return rttMs >= PATH_RTT_MS && !windowBound(step, rttMs) && step.elu > 0 && step.elu < CPU_BOUND_ELU;
 }
+
+/**
+ * The first step's growth: fourfold; but on a path (heldByPath: a round trip of 10 ms or more) whose
+ * connections are not window-bound, as many as the client's event loop could carry at the rate each has
+ * now, up to CPU_BOUND_ELU busy. There each connection is held by neither its TCP window nor this client,
+ * so by the path: a per-flow shaper, where every connection more adds as much (2 x 10 MB/s read 5 %
+ * busy: 32 at once, where 2 -> 8 -> 32 spent 2.4-2.8 s below 80 MB/s of a 250 MB/s link), or a
+ * bottleneck they share, where the next step reads no gain and is undone, as any step that did not pay.
+ */
+export function firstGrowth(m: { connections: number; rate: number; elu: number }, rttMs: number): number {
+  const fourfold = m.connections * 4;
+  if (!heldByPath(m, rttMs)) return fourfold;
+  return Math.max(fourfold, Math.floor((m.connections * CPU_BOUND_ELU) / m.elu));
+}
