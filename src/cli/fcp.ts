@@ -36,7 +36,7 @@ import { withRetries } from '../client/retry.js';
 import { pull, push } from '../client/transfer-client.js';
 import { endpointFor, splitOperands } from './fcp-operands.js';
 import { jsonWriter, type RunArgs, runArgsProblem, runListeners } from './run-options.js';
-import { blockingStdoutPipe } from './stdout-pipe.js';
+import { StdoutQueue } from './stdout-queue.js';
 import { TransportChooser } from '../client/transport-choice.js';
 import { type SshArgs, sshOptions, TRANSPORT_HELP, transportChoice, withDefaultSsh } from './ssh-options.js';
 
@@ -85,8 +85,15 @@ async function run(
   table: OptionTable,
 ): Promise<void> {
   verbose = flags.verbose;
-  // The file lines, --dry-run -v's plan and the summary must all reach a reader before process.exit.
-  blockingStdoutPipe();
+  // Everything this run writes to stdout goes through it: the file lines, --dry-run -v's plan and the
+  // summary reach a slow reader before process.exit, and a reader that stops reading holds the transfer
+  // rather than fcp's event loop (stdout-queue.ts).
+  let holdForOutput = (_held: boolean): void => {};
+  let outputClosed = (_code: string): void => {};
+  const output = new StdoutQueue({
+    onHeld: (held) => holdForOutput(held),
+    onClosed: (code) => outputClosed(code),
+  });
   // Every normal end calls process.exit with its code. If the event loop ever empties without one (a
   // transfer that neither finished nor failed), that is a bug, and it must not look like success.
   process.exitCode = EXIT.INTERNAL;
@@ -123,7 +130,7 @@ async function run(
   };
   if (args.background && !isBackgroundChild()) {
     // The id and nothing else: `id=$(fcp push --background ...)`.
-    process.stdout.write(`${startInBackground(description)}\n`);
+    output.write(`${startInBackground(description)}\n`);
     process.exit(EXIT.OK);
   }
   const id = transferId();
@@ -144,12 +151,14 @@ async function run(
       sources: direction === 'push' ? local : [remote.path],
       destination: direction === 'push' ? remote.path : local[0]!,
     },
+    (text) => output.write(text),
   );
   // Not unref'd: it also keeps the process alive while the transfer waits on a peer. Were every socket idle
   // and every engine timer unref'd, node would otherwise end the run with status 0, a silent "success".
   const ticker = setInterval(() => {
     progress.update(stats);
-    json?.progress(stats);
+    // A snapshot: while the reader is behind, the next one says more.
+    if (!output.held) json?.progress(stats);
   }, 200);
   const say = (line: string) => {
     progress.finish();
@@ -194,9 +203,16 @@ async function run(
   // The reader of stdout went away (`fcp --json ... | head -1`): where a C program would die of SIGPIPE,
   // node gets EPIPE, and without a listener that was a stack trace. Stopped as on Ctrl-C, and nothing more
   // goes to stdout.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) =>
-    stopNow(`standard output closed (${err.code ?? err.message}); transfer stopped`, false),
-  );
+  outputClosed = (code) => stopNow(`standard output closed (${code}); transfer stopped`, false);
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => outputClosed(err.code ?? err.message));
+  let toldHeld = false;
+  holdForOutput = (held) => {
+    engine?.holdReading(held);
+    if (held && args.verbose && !toldHeld) {
+      toldHeld = true;
+      say(`standard output is not being read: the transfer waits for its reader`);
+    }
+  };
   const statusListener = registerTransfer(
     { ...description, id },
     { stats: () => stats, connections: () => engine?.connectionCount ?? 0, route: () => chooser.route() },
@@ -229,8 +245,9 @@ async function run(
           onEngine: (e: TransferEngine) => {
             peakConnections = Math.max(peakConnections, engine?.peakConnections ?? 0);
             engine = e;
+            if (output.held) e.holdReading(true);
           },
-          listeners: [statusListener, ...runListeners(args, json)],
+          listeners: [statusListener, ...runListeners(args, json, (text) => output.write(text))],
           dryRun: args['dry-run'],
           // A retry finds what earlier attempts sent already in place: they spent that much of the limit.
           limit: args.limit === undefined ? undefined : Math.max(0, args.limit - totals.filesSent),
@@ -267,7 +284,7 @@ async function run(
   const exitCode = summary.filesFailed > 0 ? EXIT.PARTIAL : EXIT.OK;
   beforeFatalExit = undefined;
   if (!args.quiet && !args.json)
-    process.stdout.write(
+    output.write(
       `${args['dry-run'] ? formatDryRunSummary(summary) : formatSummary(summary, (monotonicMs() - summary.startedMs) / 1000)}\n`,
     );
   jsonSummary(exitCode);

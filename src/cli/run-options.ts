@@ -43,9 +43,13 @@ export function runArgsProblem(args: RunArgs): FcpError | undefined {
 }
 
 /** The engine subscribers these options add: --json's writer, or --dry-run -v's plan on stdout. */
-export function runListeners(args: RunArgs, json: JsonEvents | undefined): TransferListener[] {
+export function runListeners(
+  args: RunArgs,
+  json: JsonEvents | undefined,
+  write: (text: string) => void,
+): TransferListener[] {
   if (json !== undefined) return [json.listener];
-  if (args['dry-run'] && args.verbose) return [dryRunPlan((line) => process.stdout.write(line))];
+  if (args['dry-run'] && args.verbose) return [dryRunPlan(write)];
   return [];
 }
 
@@ -53,8 +57,9 @@ export function runListeners(args: RunArgs, json: JsonEvents | undefined): Trans
 export function jsonWriter(
   args: RunArgs & { connections: number },
   run: Omit<JsonRun, 'connections' | 'dryRun' | 'limit'>,
+  write: (text: string | Uint8Array) => void,
 ): JsonEvents | undefined {
   if (!args.json) return undefined;
   const all = { ...run, connections: args.connections, dryRun: args['dry-run'], limit: args.limit };
-  return new JsonEvents(all, (line) => process.stdout.write(line), monotonicMs);
+  return new JsonEvents(all, write, monotonicMs);
 }

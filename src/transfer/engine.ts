@@ -47,6 +47,8 @@ export abstract class TransferEngine implements ConnHandler {
   /** Connections retired on purpose (retire()): their close is no loss. */
   readonly #retired = new Set<FramedConn>();
   #peakConnections = 0;
+  /** holdReading(true) is in force: connections added meanwhile start paused too. */
+  #readingHeld = false;
   #failure: FcpError | undefined;
   #settle!: { resolve: () => void; reject: (err: FcpError) => void };
   /** Settles once: resolves when the transfer completed, rejects with the fatal error otherwise. */
@@ -121,7 +123,22 @@ export abstract class TransferEngine implements ConnHandler {
     }
     this.conns.add(conn);
     this.#peakConnections = Math.max(this.#peakConnections, this.conns.size);
+    if (this.#readingHeld) conn.pause('output');
     this.connectionAdded(conn);
+  }
+
+  /**
+   * While true, no connection of this engine reads: what arrives waits in the sockets and the peer's
+   * windows fill, so the transfer stops making progress and events. The client holds it while the reader of
+   * its stdout is behind (cli/stdout-queue.ts). Liveness is not affected: a paused connection is not silent.
+   */
+  holdReading(held: boolean): void {
+    if (held === this.#readingHeld) return;
+    this.#readingHeld = held;
+    for (const conn of this.conns) {
+      if (held) conn.pause('output');
+      else conn.resume('output');
+    }
   }
 
   onMessage(msg: Message, conn: FramedConn): void {

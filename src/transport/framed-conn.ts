@@ -52,7 +52,7 @@ export interface ConnHandler {
  * connection's, or the session's stores), our answers unsent, entry decisions behind (Receiver), a
  * --bwlimit debt being paid (rate).
  */
-export type PauseReason = 'inbox' | 'writes' | 'stores' | 'backlog' | 'decisions' | 'rate';
+export type PauseReason = 'inbox' | 'writes' | 'stores' | 'backlog' | 'decisions' | 'rate' | 'output';
 
 let nextConnId = 1;
 

@@ -1,7 +1,7 @@
 // Issue 18, fcp --json (spec/EVENTS.md): real push and pull runs against a real fcpd, every stdout line
 // parsed and checked against the schema the document's tables define, including a file that fails, a run
 // that fails, and a resumed transfer whose first progress event already counts the bytes it found in place.
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
@@ -181,6 +181,57 @@ test('the reader of stdout goes away: fcp stops as on Ctrl-C, says so in one lin
   assert.is(r.code, 130, describeRun(r));
   assert.match(r.stderr, /^fcp: standard output closed \(EPIPE\); transfer stopped$/m, describeRun(r));
   assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+/**
+ * A re-run of LONG_FILES entries with long names: ~1 MB of "skipped" lines, more than the pipe and fcp's
+ * queue (256 KiB) hold, and the daemon's answers come in several reads, so the hold comes mid-run.
+ */
+const LONG_FILES = 4000;
+async function longNamesTree(): Promise<string> {
+  const tree = join(tmp, 'long-names');
+  if (!existsSync(tree)) {
+    mkdirSync(tree);
+    for (let i = 0; i < LONG_FILES; i++)
+      writeFileSync(join(tree, `${'n'.repeat(180)}-${String(i).padStart(5, '0')}`), '');
+    assert.is((await runJson(['push', `${tree}/`, d.remote('long-names')])).code, 0);
+  }
+  return tree;
+}
+
+/** Starts a --json -v re-run whose stdout is not read, and waits until fcp says it holds the transfer. */
+async function heldRun(): Promise<RunningChild> {
+  const tree = await longNamesTree();
+  const run = startFcp(['--json', '-v', 'push', `${tree}/`, d.remote('long-names')], RUN_TIMEOUT_MS);
+  children.push(run);
+  run.child.stdout!.pause();
+  const held = /^fcp: standard output is not being read: the transfer waits for its reader$/m;
+  await waitUntil(() => held.test(run.stderr()), 'fcp to hold the transfer for its reader', RUN_TIMEOUT_MS);
+  return run;
+}
+
+test('a reader that stops reading holds the transfer, not fcp: SIGTERM stops it at once, the lines follow', async () => {
+  const run = await heldRun();
+  run.child.kill('SIGTERM');
+  // Before, fcp sat in write(2) and its SIGTERM handler waited for the reader.
+  await waitUntil(() => /^fcp: interrupted$/m.test(run.stderr()), 'SIGTERM to stop the transfer', 20_000);
+  run.child.stdout!.resume();
+  const r = await run.done;
+  assert.is(r.code, 130, describeRun(r));
+  const events = parseEvents(schema, r.stdout);
+  const last = events.at(-1);
+  assert.is(last?.event, 'summary', describeRun(r));
+  assert.is(last?.['exit_code'], 130);
+  assert.ok(Number(last?.['files_skipped']) < LONG_FILES, 'the transfer stopped before its end');
+});
+
+test('a second signal while fcp waits for its reader to take the last lines ends it at once', async () => {
+  const run = await heldRun();
+  run.child.kill('SIGTERM');
+  await waitUntil(() => /^fcp: interrupted$/m.test(run.stderr()), 'SIGTERM to stop the transfer', 20_000);
+  run.child.kill('SIGTERM');
+  const r = await run.done;
+  assert.is(r.signal, 'SIGTERM', describeRun(r));
 });
 
 test('after a resume, the first progress event counts the bytes found in place as done', async () => {
