@@ -37,6 +37,7 @@ import { pull, push } from '../client/transfer-client.js';
 import { endpointFor, splitOperands } from './fcp-operands.js';
 import { jsonWriter, type RunArgs, runArgsProblem, runListeners } from './run-options.js';
 import { StdoutQueue } from './stdout-queue.js';
+import { helpColumns, wantsHelp, withoutHelpCache, withoutTypeColumn } from './yargs-setup.js';
 import { TransportChooser } from '../client/transport-choice.js';
 import { type SshArgs, sshOptions, TRANSPORT_HELP, transportChoice, withDefaultSsh } from './ssh-options.js';
 
@@ -289,41 +290,6 @@ async function run(
     );
   jsonSummary(exitCode);
   process.exit(exitCode);
-}
-
-/** The terminal's width up to 110; 80 when stdout is not a terminal. */
-function helpColumns(): number {
-  return Math.min(110, process.stdout.columns ?? 80);
-}
-
-function wantsHelp(): boolean {
-  return process.argv.some((a) => a === '--help' || a === '-h' || a === 'help');
-}
-
-/**
- * Types and defaults are in the descriptions (see commonOptions): yargs' column of them shows
- * "[default: []]" on operands and a default for --encryption. usageConfiguration is in yargs 17.7 but not
- * in its typings.
- */
-function withoutTypeColumn<T>(y: Argv<T>): Argv<T> {
-  const configurable = y as Argv<T> & { usageConfiguration(c: { 'hide-types': boolean }): Argv<T> };
-  return configurable.usageConfiguration({ 'hide-types': true });
-}
-
-/** What withoutHelpCache reaches of yargs 17's internals (not in its typings). */
-interface YargsInternals {
-  getInternalMethods?: () => { getUsageInstance(): { cacheHelpMessage(): void } };
-}
-
-/**
- * yargs lays out the whole help text each time a command's handler has started (handleValidationAndGetResult),
- * to print it should the handler fail later; fcp's `.fail()` prints one line instead and never shows it. That
- * layout was ~8 ms of the CPU of every push and pull (profiled, pinned): skipped. A yargs without this
- * internal is left as it is.
- */
-function withoutHelpCache(y: Argv): void {
-  const usageInstance = (y as unknown as YargsInternals).getInternalMethods?.().getUsageInstance();
-  if (usageInstance !== undefined) usageInstance.cacheHelpMessage = () => {};
 }
 
 /** `fcp --print-config HOST` (or HOST:PATH): the settings a transfer to HOST would use, and whence. */
