@@ -11,8 +11,8 @@
  *   - the first step grows fourfold at once unless the client's event loop is already saturated
  *     (CPU-bound: more connections only cost CPU there, the case of loopback); on a path (10 ms or more)
  *     whose connections are not window-bound, to as many as the event loop could carry (step-payoff.ts firstGrowth),
- *     and where that is more than fourfold as soon as its warm-up shows it, the step it is judged against
- *     measured while the new connections open (#jump);
+ *     and where that is more than fourfold, or where each connection is window-bound, as soon as its
+ *     warm-up shows it, the step it is judged against measured while the new connections open (#jump);
  *   - a later step that paid (step-payoff.ts: it raised the goodput by 15 %, or by 5 % where its
  *     connections were window-bound and their CPU per byte did not rise more) is kept, and the next grows:
  *     straight to the cap after a step that scaled nearly linearly (each connection held its own rate: a
@@ -25,12 +25,22 @@
  *     would be gone before another step could be measured.
  */
 
-import { CPU_BOUND_ELU, firstGrowth, heldByPath, paid, saturated, windowBound } from './step-payoff.js';
+import {
+  CPU_BOUND_ELU,
+  eachHeldByPath,
+  eachWindowBound,
+  earlyGrowth,
+  firstGrowth,
+  paid,
+  saturated,
+  windowBound,
+} from './step-payoff.js';
 import {
   type Measured,
   measure,
   PIECE_BYTES,
   rateOf,
+  totalBytes,
   type TunerSample,
   type Yardstick,
 } from './tuner-measure.js';
@@ -241,47 +251,28 @@ export class ConnectionTuner {
     return rateOf(this.#warmup.slice(-3, -1)) < RECOVERED * prev.rate;
   }
 
-  /**
-   * The last two intervals each had a window's worth in flight per connection (step-payoff.ts): the
-   * connections already carry what their windows allow, no slow start or start-up left to wait out. Through
-   * the emulator 2 connections read so 200-300 ms after both attached, where FIRST_WARMUP_MS kept them
-   * at 2 (~200 of 250 MB/s) for 0.2-0.4 s more.
-   */
+  /** The first step's last two warm-up intervals each had a window's worth in flight per connection. */
   #windowBound(): boolean {
-    const last = this.#warmup.slice(-2);
-    return (
-      last.length === 2 &&
-      last.every((w) => windowBound({ connections: w.connections, rate: rateOf([w]) }, w.rttMs))
-    );
+    return this.#steps.length === 0 && eachWindowBound(this.#warmup.slice(-2));
   }
 
-  /**
-   * The first step is likely to grow past fourfold (step-payoff.ts firstGrowth): its last two intervals each had its
-   * connections held by the path. Its warm-up ends as a window-bound one's does, and then it jumps (#jump).
-   */
+  /** The first step's last two warm-up intervals each had its connections held by the path. */
   #jumpAhead(): boolean {
-    if (this.#steps.length > 0) return false;
-    const last = this.#warmup.slice(-2);
-    return last.length === 2 && last.every((w) => heldByPath({ ...w, rate: rateOf([w]) }, w.rttMs));
+    return this.#steps.length === 0 && eachHeldByPath(this.#warmup.slice(-2));
   }
 
   /**
-   * Where the first step jumps as soon as its warm-up ends, if it does: past fourfold (step-payoff.ts firstGrowth), on a
-   * path that holds each connection (#jumpAhead), judged by the last two intervals of the warm-up.
+   * Where the first step grows as soon as its warm-up ends, if it does (step-payoff.ts earlyGrowth): past
+   * fourfold on a path that holds each connection, fourfold where each carries a window per round trip.
+   * The last two intervals must hold a step's pieces per connection, the yardstick's start (#jump).
    */
   #jumpTo(): number | undefined {
-    if (!this.#jumpAhead()) return undefined;
+    if (this.#steps.length > 0) return undefined;
     const last = this.#warmup.slice(-2);
-    // The quieter of the two: on a loaded box one interval with a stall read 8-12 % busy at 2 x 10 MB/s, where
-    // 400 ms measured 1-3 %, and the jump went to 22 instead of 32 (a second step to 32 at 3.6-6.1 s).
-    const elu = Math.min(...last.map((w) => w.elu));
     const connections = last.at(-1)?.connections ?? this.#target;
-    const to = Math.min(
-      firstGrowth({ connections, rate: rateOf(last), elu }, last.at(-1)?.rttMs ?? 0),
-      this.#max,
-    );
-    // Fourfold or less is an ordinary step, judged against a yardstick measured first, as any.
-    return to > 4 * connections ? to : undefined;
+    const enough = totalBytes(last) >= MIN_STEP_PIECES_PER_CONN * PIECE_BYTES * connections;
+    const to = earlyGrowth(last, this.#max, enough);
+    return to !== undefined && to > connections ? to : undefined;
   }
 
   /**
@@ -289,7 +280,8 @@ export class ConnectionTuner {
    * connections open: from the last two intervals of the warm-up on, for as long as none of the new ones
    * has attached (a TLS start and two round trips at least, 3-4 intervals over 40 ms). Measuring it first,
    * over 8 pieces, kept a per-flow shaper's copy at 2 x 10 MB/s for 0.4-0.5 s more of its 0.8-1.0 s
-   * there. The yardstick is shorter, so the jump is judged against its ceilRate (step-payoff.ts `paid`).
+   * there. The yardstick is shorter, so a jump past fourfold is judged against its ceilRate (step-payoff.ts
+   * `paid`); a window-bound fourfold one moved 40 pieces or more in its two intervals alone (2 x 100 MB/s).
    */
   #jump(to: number): TunerAction {
     const counted = this.#warmup.slice(-2);

@@ -15,6 +15,7 @@
  * WINDOW_BOUND_BYTES in flight per connection, a smaller gain pays too, unless it cost more CPU per byte
  * than it gained.
  */
+import { rateOf, type TunerSample } from './tuner-measure.js';
 
 /** Event-loop utilisation (0..1) at or above which the client counts as CPU-bound. */
 export const CPU_BOUND_ELU = 0.9;
@@ -132,4 +133,49 @@ export function firstGrowth(m: { connections: number; rate: number; elu: number 
   const fourfold = m.connections * 4;
   if (!heldByPath(m, rttMs)) return fourfold;
   return Math.max(fourfold, Math.floor((m.connections * CPU_BOUND_ELU) / m.elu));
+}
+
+/** What the first step's warm-up rules read of an interval. */
+type WarmupInterval = Pick<TunerSample, 'connections' | 'bytes' | 'ms' | 'elu' | 'rttMs'>;
+
+/**
+ * Two intervals (the first step's last two of its warm-up), each with a window's worth in flight per
+ * connection: they already carry what their windows allow, no slow start or start-up left to wait out.
+ * Through the emulator 2 connections read so 200-300 ms after both attached.
+ */
+export function eachWindowBound(last: readonly WarmupInterval[]): boolean {
+  return last.length === 2 && last.every((w) => windowBound({ ...w, rate: rateOf([w]) }, w.rttMs));
+}
+
+/** Two intervals, each with its connections held by the path (heldByPath). */
+export function eachHeldByPath(last: readonly WarmupInterval[]): boolean {
+  return last.length === 2 && last.every((w) => heldByPath({ ...w, rate: rateOf([w]) }, w.rttMs));
+}
+
+/**
+ * Where the first step grows as soon as its warm-up ends (its own figure then measured while the new
+ * connections open, connection-tuner.ts #jump), or undefined where it is measured first. Judged by its
+ * last two intervals, `enough` when they hold a measurement's pieces:
+ *   - held by the path: firstGrowth (the cap behind a per-flow shaper), where that is past fourfold; the
+ *     event loop's room read from the quieter interval (on a loaded box one with a stall read 8-12 % busy
+ *     at 2 x 10 MB/s, where 400 ms measured 1-3 %, and the jump went to 22 instead of 32);
+ *   - window-bound, the event loop not saturated: fourfold. Each connection already carries a window per
+ *     round trip, so a connection more loses nothing on the path and the step is judged as any; measured
+ *     first (400 ms) it kept the emulated WAN at 2 connections (~200 of 250 MB/s) that much longer.
+ */
+export function earlyGrowth(
+  last: readonly WarmupInterval[],
+  max: number,
+  enough: boolean,
+): number | undefined {
+  const connections = last.at(-1)?.connections ?? 0;
+  const fourfold = Math.min(4 * connections, max);
+  if (eachHeldByPath(last)) {
+    const elu = Math.min(...last.map((w) => w.elu));
+    const to = Math.min(firstGrowth({ connections, rate: rateOf(last), elu }, last.at(-1)?.rttMs ?? 0), max);
+    // Fourfold or less is an ordinary step, judged against a figure measured first, as any.
+    return to > 4 * connections ? to : undefined;
+  }
+  if (!enough || !eachWindowBound(last) || last.some((w) => w.elu >= CPU_BOUND_ELU)) return undefined;
+  return fourfold;
 }

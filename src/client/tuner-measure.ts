@@ -74,13 +74,18 @@ export function measure(
 }
 
 /** Bytes per second over `samples`. */
-export function rateOf(samples: readonly TunerSample[]): number {
+export function rateOf(samples: readonly Pick<TunerSample, 'bytes' | 'ms'>[]): number {
   const { bytes, ms } = totals(samples);
   return ms > 0 ? (bytes * 1000) / ms : 0;
 }
 
+/** File data that crossed over `samples`. */
+export function totalBytes(samples: readonly Pick<TunerSample, 'bytes' | 'ms'>[]): number {
+  return totals(samples).bytes;
+}
+
 /** The bytes and the time of `samples` together. */
-function totals(samples: readonly TunerSample[]): { bytes: number; ms: number } {
+function totals(samples: readonly Pick<TunerSample, 'bytes' | 'ms'>[]): { bytes: number; ms: number } {
   let bytes = 0;
   let ms = 0;
   for (const s of samples) {

@@ -51,6 +51,30 @@ function run(link: (n: number) => number): { tuner: ConnectionTuner; actions: [n
   return { tuner, actions };
 }
 
+/**
+ * Feeds a tuner 2 connections moving `bytes` per interval, `elu` busy, over `rttMs`, until it grows (for
+ * at most 3 s of samples); returns it and the sampled time it grew at (0: it did not).
+ */
+function steadyTwo(at: { bytes: number; elu: number; rttMs: number }): {
+  tuner: ConnectionTuner;
+  grewAt: number;
+} {
+  const tuner = new ConnectionTuner(AUTO_MAX);
+  let grewAt = 0;
+  for (let t = MS; t <= 3000 && grewAt === 0; t += MS) {
+    const s = {
+      ms: MS,
+      connections: 2,
+      opening: 0,
+      cpuMs: at.bytes * 2e-6,
+      remainingBytes: Infinity,
+      quietMs: 0,
+    };
+    if (tuner.sample({ ...s, ...at }).kind === 'grow') grewAt = t;
+  }
+  return { tuner, grewAt };
+}
+
 test('a per-flow shaper: the jump is taken once the warm-up shows it, its yardstick measured while the jump opens', () => {
   // Measured first, over 8 pieces and 400 ms, the yardstick kept the copy at 2 x 10 MB/s until 0.8 s.
   const { tuner, actions } = run(shaped);
@@ -86,21 +110,7 @@ test('a bottleneck all connections share: the early jump is undone, however soon
 
 test("a jump no more than fourfold (the event loop's room) is an ordinary step: its yardstick measured first", () => {
   // 2 x 10 MB/s at 45 % busy: 4 would fill the event loop; fourfold is 8, taken after a full measurement.
-  const tuner = new ConnectionTuner(AUTO_MAX);
-  let grewAt = 0;
-  for (let t = MS; t <= 3000 && grewAt === 0; t += MS) {
-    const s = {
-      ms: MS,
-      bytes: 2e6,
-      connections: 2,
-      opening: 0,
-      elu: 0.45,
-      cpuMs: 4,
-      remainingBytes: Infinity,
-    };
-    const a = tuner.sample({ ...s, rttMs: RTT_MS, quietMs: 0 });
-    if (a.kind === 'grow') grewAt = t;
-  }
+  const { tuner, grewAt } = steadyTwo({ bytes: 2e6, elu: 0.45, rttMs: RTT_MS });
   assert.is(tuner.target, 8);
   assert.ok(grewAt >= 800, `grew at ${grewAt} ms`);
 });
@@ -148,6 +158,35 @@ test('a session that ends while the jump opens still reports the first step', ()
     tuner.steps.map((s) => [s.connections, s.rate]),
     [[2, 20e6]],
   );
+});
+
+test('window-bound connections (a WAN): the first step grows fourfold once the warm-up shows it, judged against a figure taken while the 6 open', () => {
+  // 2 connections at 100 MB/s each over 41 ms: 4.1 MB in flight each, a window's worth. Measured first
+  // (400 ms more), the step kept the emulated WAN at 2 connections, ~200 of 250 MB/s, until 0.7 s.
+  const { tuner, actions } = run((n) => (n <= 2 ? 200e6 : 240e6));
+  assert.equal(
+    actions.map(([, a]) => a),
+    [{ kind: 'grow', to: 8 }, { kind: 'stop' }],
+  );
+  const grewAt = actions[0]?.[0] ?? Infinity;
+  assert.ok(grewAt <= 400, `grew at ${grewAt} ms`);
+  // +20 % where 6 more window-bound connections would add +300 %: the link is full, no step to 16.
+  assert.is(tuner.stopped, 'saturated');
+  assert.equal(
+    tuner.steps.map((s) => [s.connections, s.rate]),
+    [
+      [2, 200e6],
+      [8, 240e6],
+    ],
+  );
+});
+
+test('window-bound connections too slow to fill a measurement in two intervals: the first step is measured first', () => {
+  // 2 x 7 MB/s over 300 ms (a satellite hop): 2.1 MB in flight each, but 1.4 MB per interval, a piece or
+  // two per connection: too few to judge a step by.
+  const { tuner, grewAt } = steadyTwo({ bytes: 1.4e6, elu: 0.05, rttMs: 300 });
+  assert.is(tuner.target, 8);
+  assert.ok(grewAt >= 800, `grew at ${grewAt} ms`);
 });
 
 test.run();
