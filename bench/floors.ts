@@ -6,7 +6,8 @@
  *
  *   node dist/bench/floors.js [--runs N]       (FCP_BENCH_DATA as for run.js; needs taskset and GNU time)
  *
- * - start: `node -e 0`, what any node process pays before its first line;
+ * - start: `node -e 0`, what any node process pays before its first line, and `fcp --version`, what fcp
+ *   pays to load (its launcher and its bundle, compiled from the code cache);
  * - walk: readdirSync + lstatSync of every entry of the no-change row's tree (what a re-run's sender and
  *   receiver each do at least) against `find -printf` of the same fields;
  * - read: openSync, fstatSync, readSync, closeSync and an xxh64 of each of the 5,000 small files (a
@@ -41,6 +42,7 @@ import { runCleanups } from './proc.js';
 import { mountTmpfs } from './tmpfs.js';
 
 const SELF = fileURLToPath(import.meta.url);
+const FCP_BIN = fileURLToPath(new URL('../bin/fcp.js', import.meta.url));
 const CORE = '0';
 
 function cpuOf(fn: () => void): number {
@@ -163,6 +165,7 @@ async function main(): Promise<void> {
   spawnSync('tar', ['cf', tarFile, '-C', small.dir, '.']);
   const rows: Array<[string, number[]]> = [
     ['start: node -e 0', []],
+    ['start: fcp --version (node, the launcher, the bundle from its code cache)', []],
     [`walk ${tree.files + tree.dirs + tree.symlinks} entries: node readdirSync + lstatSync`, []],
     ['walk: find -printf "%s %T@ %m"', []],
     [`read + xxh64 ${small.files} files: node open/fstat/read/close`, []],
@@ -174,6 +177,7 @@ async function main(): Promise<void> {
     // The first round warms the caches and is not counted.
     const figures = [
       timed(process.execPath, ['-e', '0']),
+      timed(process.execPath, [FCP_BIN, '--version']),
       nodePhase('walk', tree.dir),
       timed('find', [tree.dir, '-printf', '%s %T@ %m\\n']),
       nodePhase('read', small.dir),
