@@ -289,6 +289,8 @@ export class Signal {
   }
 
   wake(): void {
+    // Woken several times per file where nobody waits: no fresh array then (a small-file sender's garbage).
+    if (this.#waiters.length === 0) return;
     const w = this.#waiters;
     this.#waiters = [];
     for (const resolve of w) resolve();

@@ -79,7 +79,10 @@ export class TransferEvents {
 
   emit(event: TransferEvent): void {
     // A snapshot: a listener that unsubscribes (or subscribes) during emit changes the next event, not this.
-    for (const listener of this.#listeners) listener(event);
+    // Indexed: several events a file, and until V8 optimises this a for-of allocates an iterator result
+    // per listener.
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(event);
   }
 }
 

@@ -133,8 +133,10 @@ export class Pumps {
       cs.unackedBytes -= u.bytes;
       bytes += u.bytes;
       if (u.probeAt !== undefined) probeMs = now - u.probeAt;
-      this.#ctx.emit({ type: 'data', bytes: u.bytes });
     }
+    // One event for the message, not one per piece: 'data' only counts, and a PIECE_ACK of small files
+    // acknowledges dozens of them.
+    if (bytes > 0) this.#ctx.emit({ type: 'data', bytes });
     cs.window.acked(bytes, now, probeMs);
     cs.acked.wake();
     this.#settleRetired(cs);

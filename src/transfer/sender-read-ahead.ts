@@ -316,7 +316,9 @@ export class ReadAhead {
   }
 
   #isIdle(file: SendFile): boolean {
-    return file.readsInFlight === 0 && !this.#resend.some((r) => r.file === file);
+    // Nothing to re-send is the rule: no closure per file for it.
+    if (file.readsInFlight !== 0) return false;
+    return this.#resend.length === 0 || !this.#resend.some((r) => r.file === file);
   }
 
   #sendFileEnd(file: SendFile): void {
