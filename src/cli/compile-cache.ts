@@ -38,17 +38,19 @@ import { compileCacheDir } from './compile-cache-dir.js';
  */
 const RUNTIME_FLAGS = ['--semi-space-growth-factor=1', '--expose-gc'];
 /**
- * Flags of one program, set before its code is compiled whether or not there is a cache. fcp runs one
- * session per process, so every function it makes hot is compiled by TurboFan in that run, on V8's worker
- * threads: ~110 functions and ~0.2 CPU s of a 5,000-file pull's 0.9, where the standing fcpd compiles
- * them once for many sessions. A smaller inlining budget (V8's default is 920 bytes of bytecode) cuts that
- * compile by a third, and the code it makes ran about as fast (spec/ARCHITECTURE.md §6.2 has the figures).
- * fcpd keeps V8's default: its code lives for many sessions.
+ * Flags of a program that serves one session and exits, set before its code is compiled whether or not
+ * there is a cache: fcp, and the one-session fcpd that fcp starts over ssh (`--serve-once`). Such a process
+ * compiles every function it makes hot with TurboFan in that run, on V8's worker threads: ~110 functions and
+ * ~0.2 CPU s of a 5,000-file pull's 0.9, where the standing fcpd compiles them once for many sessions. A
+ * smaller inlining budget (V8's default is 920 bytes of bytecode) cuts that compile by a third, and the code
+ * it makes ran about as fast (spec/ARCHITECTURE.md §6.2 has the figures). A standing fcpd keeps V8's
+ * default: its code lives for many sessions.
  */
-const PROGRAM_FLAGS: Readonly<Record<CacheableSource['kind'], readonly string[]>> = {
-  fcp: ['--max-inlined-bytecode-size-cumulative=100'],
-  fcpd: [],
-};
+const ONE_SESSION_FLAGS: readonly string[] = ['--max-inlined-bytecode-size-cumulative=100'];
+
+function programFlags(source: Pick<CacheableSource, 'kind' | 'variant'>): readonly string[] {
+  return source.kind === 'fcp' || source.variant === '--serve-once' ? ONE_SESSION_FLAGS : [];
+}
 const MAGIC = Buffer.from('fcp v8 code cache 1\n');
 const DIGEST_BYTES = 32;
 const HEADER_BYTES = MAGIC.length + DIGEST_BYTES;
@@ -97,7 +99,7 @@ export function compileCached(source: CacheableSource): Script {
   const uid = process.geteuid?.();
   const dir = uid === undefined ? undefined : compileCacheDir(process.env, uid);
   const options = { filename: source.file, lineOffset: source.lineOffset };
-  for (const flag of PROGRAM_FLAGS[source.kind]) setFlagsFromString(flag);
+  for (const flag of programFlags(source)) setFlagsFromString(flag);
   if (dir === undefined) return new Script(source.code, options);
   for (const flag of RUNTIME_FLAGS) setFlagsFromString(flag);
   const name = cacheName(source);
@@ -120,7 +122,7 @@ function cacheName(source: CacheableSource): string {
     process.execArgv.join('\0'),
     process.env['NODE_OPTIONS'] ?? '',
     RUNTIME_FLAGS.join('\0'),
-    PROGRAM_FLAGS[source.kind].join('\0'),
+    programFlags(source).join('\0'),
   ];
   for (const part of [process.version, process.arch, process.platform, ...flags, source.kind, source.variant])
     hash.update(`${part}\n`);
