@@ -10,8 +10,9 @@
 // A test process that prints nothing for FCP_TEST_STALL_MS (default 8 minutes) is stopped, and the state of
 // it and its children goes to stderr (test/stall-report.js).
 import { fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { chmodSync, existsSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
 import { clearInterval, setInterval } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 import { processTree, processTreeReport } from './stall-report.js';
@@ -51,6 +52,7 @@ const totals = { total: 0, passed: 0, skipped: 0, unfinished: 0 };
 /** [file name, seconds] of every file that ended. */
 const times = [];
 const workers = new Set();
+const tmpDirs = [];
 let stopped = false;
 const limit = setTimeout(
   () => stopWithReport(`the suite ran past ${RUN_LIMIT_MS / 60_000} minutes`, [...workers]),
@@ -133,8 +135,23 @@ function fileEnded(w, report, summary) {
   next(w);
 }
 
+/**
+ * Each test process gets a TMPDIR of its own, searchable by all like the one it is made in, as each checkout's
+ * run has: a test that looks for what fcp left in tmpdir() (e2e/ssh-carried-ways' forwarding sockets) must not
+ * see the other process's files.
+ */
+function privateTmp() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fcp-test-run-'));
+  chmodSync(dir, 0o755);
+  tmpDirs.push(dir);
+  return dir;
+}
+
 function startWorker() {
-  const child = fork(WORKER, [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env });
+  const child = fork(WORKER, [], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    env: { ...env, TMPDIR: privateTmp() },
+  });
   const w = { child, out: '', current: undefined, lastOutput: Date.now(), grace: undefined };
   workers.add(w);
   child.stdout.setEncoding('utf8').on('data', (chunk) => {
@@ -180,6 +197,13 @@ function exited(w, code, signal) {
 function finish() {
   clearTimeout(limit);
   clearInterval(watchdog);
+  for (const dir of tmpDirs) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Not empty: what a test left behind stays there to be seen.
+    }
+  }
   const slowest = times.sort((a, b) => b[1] - a[1]).slice(0, 15);
   if (slowest.length > 1) {
     console.log(`slowest files (${jobs} test processes):`);
