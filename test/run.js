@@ -141,7 +141,9 @@ function fileEnded(w, report, summary) {
  * see the other process's files.
  */
 function privateTmp() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'fcp-test-run-'));
+  // Short: it lengthens every path the tests make, and a unix socket path holds 107 bytes (sshd's ControlPath
+  // and fcpd's serve-once socket under a HOME in an sshd's dir missed by 3 with 'fcp-test-run-XXXXXX').
+  const dir = mkdtempSync(path.join(tmpdir(), 'f'));
   chmodSync(dir, 0o755);
   tmpDirs.push(dir);
   return dir;
