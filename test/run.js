@@ -3,10 +3,10 @@
 // that CI reads. Usage: node test/run.js [pattern]   (pattern filters test file paths, e.g. "unit/frame")
 // The files run in FCP_TEST_JOBS test processes (default 2, or 1 on a 1-CPU machine): each takes the next
 // file from one queue when it is free (test/run-worker.js), so the e2e files that mostly wait (shaped links,
-// ssh logins, daemons starting) overlap. Every test still has the process of its file to itself only in the
-// sense that it always had: tests already share the machine with other checkouts' runs (helpers/account-lock
-// takes turns on a test account; ports are ephemeral). A file's report is printed whole when it ends, with
-// its time; the slowest files are listed before the totals.
+// ssh logins, daemons starting) overlap. Two files at once meet what tests already meet beside another
+// checkout's run (helpers/account-lock takes turns on a test account, ports are ephemeral), and each process
+// has a TMPDIR of its own as each checkout has. A file's report is printed whole when it ends, with its time;
+// the slowest files are listed before the totals.
 // A test process that prints nothing for FCP_TEST_STALL_MS (default 8 minutes) is stopped, and the state of
 // it and its children goes to stderr (test/stall-report.js).
 import { fork } from 'node:child_process';
