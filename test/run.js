@@ -209,7 +209,7 @@ function finish() {
   }
   const slowest = times.sort((a, b) => b[1] - a[1]).slice(0, 15);
   if (slowest.length > 1) {
-    console.log(`slowest files (${jobs} test processes):`);
+    console.log(`slowest files (${jobs === 1 ? 'one test process' : `${jobs} test processes`}):`);
     for (const [name, s] of slowest) console.log(`  ${s.toFixed(1).padStart(6)} s  ${name}`);
   }
   const failed = totals.total - totals.passed - totals.skipped + totals.unfinished + queue.length;
