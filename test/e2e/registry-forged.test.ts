@@ -22,9 +22,17 @@ import { initialStatus } from '../../src/client/transfer-status.js';
 import { accountWithHome } from '../helpers/accounts.js';
 import { describeRun, runFcp, track } from '../helpers/cli.js';
 import { test } from '../helpers/test.js';
+import { removeTree } from '../helpers/tree.js';
 import { privateState, samplePush } from '../helpers/transfers.js';
 
 const ID = 'abcdefabcdef';
+/** Every directory these tests make, removed after them (searchable by the test account, as tmpdir() is). */
+const tmp = mkdtempSync(join(tmpdir(), 'fcp-forged-'));
+chmodSync(tmp, 0o755);
+
+test.after(async () => {
+  await removeTree(tmp);
+});
 
 function forged(fields: Record<string, unknown>): string {
   const description = samplePush(ID);
@@ -34,7 +42,7 @@ function forged(fields: Record<string, unknown>): string {
 test("a forged entry's log path is not removed by fcp status: only <dir>/<id>.log is", async () => {
   const state = privateState();
   mkdirSync(state.dir, { recursive: true, mode: 0o700 });
-  const victim = join(mkdtempSync(join(tmpdir(), 'fcp-forged-log-')), 'precious');
+  const victim = join(mkdtempSync(join(tmp, 'log-')), 'precious');
   writeFileSync(victim, 'keep me');
   const entry = join(state.dir, `${ID}.json`);
   writeFileSync(entry, forged({ pid: process.pid, state: 'exited', exit_code: 0, log: victim }), {
@@ -83,7 +91,7 @@ function signalWitness(uid: number, gid: number): { got: () => Promise<string> }
 for (const pid of [-1, 1, 1.5, '12']) {
   test(`fcp cancel of a forged entry with pid ${JSON.stringify(pid)} refuses and signals nothing`, async () => {
     const user = accountWithHome('fcpuser-s12local');
-    const state = mkdtempSync(join(tmpdir(), 'fcp-forged-pid-'));
+    const state = mkdtempSync(join(tmp, 'pid-'));
     chmodSync(state, 0o755);
     const dir = registryDir({ XDG_STATE_HOME: state });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -99,7 +107,7 @@ for (const pid of [-1, 1, 1.5, '12']) {
 
 test('a registry directory that is a symlink is not chmodded and not read', async () => {
   const state = privateState();
-  const target = mkdtempSync(join(tmpdir(), 'fcp-forged-target-'));
+  const target = mkdtempSync(join(tmp, 'target-'));
   chmodSync(target, 0o755);
   writeFileSync(join(target, `${ID}.json`), forged({ pid: process.pid }), { mode: 0o600 });
   mkdirSync(join(state.dir, '..'), { recursive: true });
