@@ -32,16 +32,10 @@ const SHARED_SIZE = 128 * MiB;
  * pull there.
  */
 const PULL_SHARED_SIZE = 192 * MiB;
-/**
- * -n 3 at 3 x 4 MB/s: long enough that a tuner wrongly running beside -n would have judged a step (the first
- * comes after about 2.4 s), a quarter of SHAPED_SIZE, which took 12.6 s at that rate just to arrive.
- */
-const FIXED_SIZE = 40 * MiB;
 
 const { tmp, served, daemon } = servedTree('fcp-e2e-auto-conns-', async (t) => {
   await writeRandomFile(join(t.tmp, 'shaped.bin'), SHAPED_SIZE);
   await writeRandomFile(join(t.tmp, 'shared.bin'), SHARED_SIZE);
-  await writeRandomFile(join(t.tmp, 'fixed.bin'), FIXED_SIZE);
   await writeRandomFile(join(t.served, 'pull-me.bin'), PULL_SHAPED_SIZE);
   await writeRandomFile(join(t.served, 'pull-shared.bin'), PULL_SHARED_SIZE);
 });
@@ -198,13 +192,13 @@ test('-n 3 still opens exactly 3 connections: no tuning', async () => {
     'push',
     '-n',
     '3',
-    join(tmp, 'fixed.bin'),
+    join(tmp, 'shaped.bin'),
     `${HOST}:${proxy.port}:fixed/`,
   ]);
   assert.is(tuning, 'fcp: connections: 3 (--connections 3)', describeRun(r));
   assert.is(proxy.stats.connections, 3);
   assert.is(summaryConnections(events), 3);
-  assert.is(await sha256File(join(served, 'fixed', 'fixed.bin')), await sha256File(join(tmp, 'fixed.bin')));
+  assert.is(await sha256File(join(served, 'fixed', 'shaped.bin')), await sha256File(join(tmp, 'shaped.bin')));
 });
 
 test.run();
