@@ -243,22 +243,21 @@ export class ConnectionTuner {
   #warming(): boolean {
     const warmedMs = this.#warmup.reduce((sum, w) => sum + w.ms, 0);
     const prev = this.#steps.at(-1);
-    if (prev === undefined && warmedMs >= WARMUP_MS && (this.#windowBound() || this.#jumpAhead()))
-      return this.#climbing();
+    if (prev === undefined && warmedMs >= WARMUP_MS && this.#steadyEarly()) return this.#climbing();
     if (warmedMs < (prev === undefined ? FIRST_WARMUP_MS : WARMUP_MS)) return true;
     if (warmedMs >= MAX_WARMUP_MS) return false;
     if (prev === undefined) return this.#climbing();
     return rateOf(this.#warmup.slice(-3, -1)) < RECOVERED * prev.rate;
   }
 
-  /** The first step's last two warm-up intervals each had a window's worth in flight per connection. */
-  #windowBound(): boolean {
-    return this.#steps.length === 0 && eachWindowBound(this.#warmup.slice(-2));
-  }
-
-  /** The first step's last two warm-up intervals each had its connections held by the path. */
-  #jumpAhead(): boolean {
-    return this.#steps.length === 0 && eachHeldByPath(this.#warmup.slice(-2));
+  /**
+   * The first step's last two warm-up intervals each had a window's worth in flight per connection, or each
+   * had its connections held by the path (step-payoff.ts): its warm-up may end once the goodput stops
+   * climbing, before FIRST_WARMUP_MS.
+   */
+  #steadyEarly(): boolean {
+    const last = this.#warmup.slice(-2);
+    return eachWindowBound(last) || eachHeldByPath(last);
   }
 
   /**
