@@ -176,9 +176,13 @@ test('pull over a shared link: a step that does not pay has its connections DETA
   // retired ones, and the client's on the ones kept. Said by who closed first, not by how much of the file
   // had crossed by then: that depends on the tuner's path, which the load of the machine decides.
   await eventually(10_000, 'every connection through the emulator closed', () => proxy.stats.active === 0);
+  // One retired connection may still carry a late piece when the file's last byte arrives: the session
+  // then ends and the client closes it first (seen in 1 run in 4-5 since session 17; the daemon logs no
+  // problem and nothing is lost, which assertRetiredQuietly holds). All the others the daemon closed.
   const closers = proxy.closed.map((c) => c.firstEnd);
-  assert.is(closers.filter((c) => c === 'target').length, most - backTo, JSON.stringify(proxy.closed));
-  assert.is(closers.filter((c) => c === 'client').length, backTo, JSON.stringify(proxy.closed));
+  const byDaemon = closers.filter((c) => c === 'target').length;
+  assert.ok(byDaemon >= most - backTo - 1 && byDaemon <= most - backTo, JSON.stringify(proxy.closed));
+  assert.is(closers.length, most, JSON.stringify(proxy.closed));
   assertRetiredQuietly(r, events, proxy, daemon().logs.slice(mark), 'pull', most);
   assert.is(
     await sha256File(join(dest, 'pull-shared.bin')),
